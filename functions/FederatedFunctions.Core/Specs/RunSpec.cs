@@ -1,0 +1,175 @@
+using System.Text.Json.Serialization;
+
+namespace FederatedFunctions.Core.Specs;
+
+/// <summary>The JSON document that describes one federated training run.</summary>
+/// <remarks>
+/// A spec is parsed with <see cref="RunSpecParser"/>, which rejects unknown fields and oversized documents,
+/// and then checked by <see cref="RunSpecValidator"/>; nothing starts until both pass. A spec holds silo ids
+/// only, never endpoints or credentials, so it is safe to store in orchestration history.
+/// Optional members have documented defaults, applied by <see cref="RunSpecParser"/>.
+/// </remarks>
+public sealed record RunSpec
+{
+    /// <summary>Run id: lowercase <c>[a-z0-9-]</c>, 3–63 characters. Generated when absent.</summary>
+    public string? RunId { get; init; }
+
+    /// <summary>Model architecture and sizes.</summary>
+    public ModelSpec Model { get; init; } = new();
+
+    /// <summary>Where each silo's data is inside its own container, and its schema.</summary>
+    public DataSpec Data { get; init; } = new();
+
+    /// <summary>Rounds and local optimisation settings.</summary>
+    public TrainingSpec Training { get; init; } = new();
+
+    /// <summary>The aggregation strategy.</summary>
+    public StrategySpec Strategy { get; init; } = new();
+
+    /// <summary>Silo ids, each present in the silo registry.</summary>
+    public IReadOnlyList<string> Silos { get; init; } = [];
+
+    /// <summary>Federated evaluation settings.</summary>
+    public EvaluationSpec Evaluation { get; init; } = new();
+
+    /// <summary>Where checkpoints go in the orchestrator's storage.</summary>
+    public CheckpointSpec Checkpoints { get; init; } = new();
+
+    /// <summary>Durable orchestration settings.</summary>
+    public OrchestrationSpec Orchestration { get; init; } = new();
+}
+
+/// <summary>Model architecture and sizes.</summary>
+public sealed record ModelSpec
+{
+    /// <summary><c>logreg</c> (multinomial logistic regression) or <c>mlp</c> (multilayer perceptron with ReLU).</summary>
+    public string Architecture { get; init; } = ModelArchitectures.LogisticRegression;
+
+    /// <summary>Number of input features. Required when <see cref="DataSpec.Features"/> is absent; otherwise must equal its length.</summary>
+    public int? Inputs { get; init; }
+
+    /// <summary>Hidden layer widths of an <c>mlp</c>; must be empty for <c>logreg</c>.</summary>
+    public IReadOnlyList<int> Hidden { get; init; } = [];
+}
+
+/// <summary>Known model architectures.</summary>
+public static class ModelArchitectures
+{
+    /// <summary>Multinomial logistic regression: one linear layer.</summary>
+    public const string LogisticRegression = "logreg";
+
+    /// <summary>Multilayer perceptron: linear layers with ReLU between them.</summary>
+    public const string MultilayerPerceptron = "mlp";
+
+    /// <summary>All known names.</summary>
+    public static readonly IReadOnlyList<string> All = [LogisticRegression, MultilayerPerceptron];
+}
+
+/// <summary>The tabular data schema, and where each split lives inside a silo's container.</summary>
+public sealed record DataSpec
+{
+    /// <summary><c>csv</c> or <c>parquet</c>.</summary>
+    public string Format { get; init; } = DataFormats.Csv;
+
+    /// <summary>Blob path of the train split inside each silo's container.</summary>
+    public string Train { get; init; } = "data/train.csv";
+
+    /// <summary>Blob path of the test split inside each silo's container.</summary>
+    public string Test { get; init; } = "data/test.csv";
+
+    /// <summary>Label column: integer class ids in <c>[0, Classes)</c>.</summary>
+    public string Label { get; init; } = "label";
+
+    /// <summary>Feature columns, in order. Absent means every column but the label, in file order.</summary>
+    public IReadOnlyList<string>? Features { get; init; }
+
+    /// <summary>Number of classes.</summary>
+    public int Classes { get; init; } = 2;
+}
+
+/// <summary>Known data formats.</summary>
+public static class DataFormats
+{
+    /// <summary>Comma-separated values with a header row.</summary>
+    public const string Csv = "csv";
+
+    /// <summary>Apache Parquet.</summary>
+    public const string Parquet = "parquet";
+
+    /// <summary>All known formats.</summary>
+    public static readonly IReadOnlyList<string> All = [Csv, Parquet];
+}
+
+/// <summary>Rounds and local optimisation settings.</summary>
+public sealed record TrainingSpec
+{
+    /// <summary>Number of federated rounds.</summary>
+    public int Rounds { get; init; } = 10;
+
+    /// <summary>Local epochs per round on each silo.</summary>
+    public int LocalEpochs { get; init; } = 1;
+
+    /// <summary>Mini-batch size of the local optimiser.</summary>
+    public int BatchSize { get; init; } = 32;
+
+    /// <summary>Learning rate of the local optimiser.</summary>
+    public double LearningRate { get; init; } = 0.05;
+
+    /// <summary><c>sgd</c> or <c>adam</c>.</summary>
+    public string Optimizer { get; init; } = Optimizers.Sgd;
+
+    /// <summary>Seed of every random generator in the run (initialisation, shuffling).</summary>
+    public long Seed { get; init; } = 42;
+}
+
+/// <summary>Known local optimisers.</summary>
+public static class Optimizers
+{
+    /// <summary>Plain stochastic gradient descent.</summary>
+    public const string Sgd = "sgd";
+
+    /// <summary>Adam, with state reset every round.</summary>
+    public const string Adam = "adam";
+
+    /// <summary>All known names.</summary>
+    public static readonly IReadOnlyList<string> All = [Sgd, Adam];
+}
+
+/// <summary>The aggregation strategy.</summary>
+/// <remarks>A name plus strategy-specific settings, so that later strategies add fields without breaking specs.</remarks>
+public sealed record StrategySpec
+{
+    /// <summary>Strategy name. Only <c>fedavg</c> exists today.</summary>
+    public string Name { get; init; } = StrategyNames.FedAvg;
+}
+
+/// <summary>Known strategy names.</summary>
+public static class StrategyNames
+{
+    /// <summary>Federated averaging weighted by example count (McMahan et al., 2017).</summary>
+    public const string FedAvg = "fedavg";
+
+    /// <summary>All known names.</summary>
+    public static readonly IReadOnlyList<string> All = [FedAvg];
+}
+
+/// <summary>Federated evaluation settings.</summary>
+public sealed record EvaluationSpec
+{
+    /// <summary>Evaluate the global model every k rounds; the last round is always evaluated. 0 turns evaluation off except for the last round.</summary>
+    public int EveryRounds { get; init; } = 1;
+}
+
+/// <summary>Where checkpoints go in the orchestrator's storage.</summary>
+public sealed record CheckpointSpec
+{
+    /// <summary>Blob container in the orchestrator's storage account.</summary>
+    public string Container { get; init; } = "checkpoints";
+}
+
+/// <summary>Durable orchestration settings.</summary>
+public sealed record OrchestrationSpec
+{
+    /// <summary>Rounds run by one orchestration instance before it continues as new, which bounds history.</summary>
+    public int RoundsPerInstance { get; init; } = 10;
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# One-time, idempotent machine setup for FederatedFunctions.
+# Everything a fresh machine needs is installed here; nothing is assumed to
+# survive from a previous session. Each step is skipped when already satisfied.
+#   1. libstdc++ with GLIBCXX_3.4.32 (TorchSharp 0.107's native shim needs GCC 13+).
+#   2. Azurite, pinned by tools/azurite/package-lock.json.
+#   3. NuGet restore of the solution.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STAMP_DIR="$ROOT/.fl"
+mkdir -p "$STAMP_DIR"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else log "need root to run: $*"; exit 1
+  fi
+}
+
+libstdcxx_ok() {
+  local lib
+  for lib in /usr/lib/x86_64-linux-gnu/libstdc++.so.6 /usr/lib64/libstdc++.so.6; do
+    [ -e "$lib" ] && grep -aq GLIBCXX_3.4.32 "$lib" && return 0
+  done
+  return 1
+}
+
+ensure_libstdcxx() {
+  if libstdcxx_ok; then log "libstdc++: GLIBCXX_3.4.32 present"; return; fi
+  log "libstdc++ lacks GLIBCXX_3.4.32 (TorchSharp needs GCC 13+); installing libstdc++6 from the next Debian suite"
+  # shellcheck disable=SC1091
+  . /etc/os-release
+  local current="${VERSION_CODENAME:?cannot read VERSION_CODENAME}" next="trixie"
+  if [ "$current" = "$next" ]; then log "already on $next but libstdc++ is too old"; exit 1; fi
+  local src="/etc/apt/sources.list.d/debian.sources" out="/etc/apt/sources.list.d/fl-$next.sources"
+  local tmp; tmp="$(mktemp)"
+  if [ -f "$src" ]; then
+    # Same mirrors, same keys: only the suite names change.
+    sed -E "/^Suites:/ s/\b${current}\b/${next}/g; /^Suites:/ s/\b${current}-/${next}-/g" "$src" > "$tmp"
+  elif [ -f /etc/apt/sources.list ]; then
+    out="/etc/apt/sources.list.d/fl-$next.list"
+    grep -E '^deb ' /etc/apt/sources.list | sed -E "s/ ${current}([- ])/ ${next}\1/g" > "$tmp"
+  else
+    log "no apt sources file found"; exit 1
+  fi
+  as_root install -m 0644 "$tmp" "$out"; rm -f "$tmp"
+  # Priority 100: the new suite is used only when asked for with -t.
+  printf 'Package: *\nPin: release n=%s\nPin-Priority: 100\n' "$next" > "$STAMP_DIR/pin.tmp"
+  as_root install -m 0644 "$STAMP_DIR/pin.tmp" "/etc/apt/preferences.d/fl-$next"; rm -f "$STAMP_DIR/pin.tmp"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq -t "$next" libstdc++6 >/dev/null
+  libstdcxx_ok || { log "libstdc++6 install did not provide GLIBCXX_3.4.32"; exit 1; }
+  log "libstdc++: installed from $next"
+}
+
+ensure_azurite() {
+  local dir="$ROOT/tools/azurite"
+  if [ -x "$dir/node_modules/.bin/azurite" ] && [ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ]; then
+    log "azurite: present"; return
+  fi
+  command -v npm >/dev/null 2>&1 || { log "npm is required for Azurite"; exit 1; }
+  log "azurite: npm ci"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}
+
+ensure_restore() {
+  log "dotnet restore"
+  dotnet restore "$ROOT/FederatedFunctions.sln" --nologo -v q >/dev/null
+}
+
+case "${1:-all}" in
+  native) ensure_libstdcxx ;;
+  azurite) ensure_azurite ;;
+  restore) ensure_restore ;;
+  all) ensure_libstdcxx; ensure_azurite; ensure_restore ;;
+  *) echo "usage: scripts/setup.sh [all|native|azurite|restore]" >&2; exit 2 ;;
+esac

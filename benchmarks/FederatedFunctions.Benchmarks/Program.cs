@@ -1,0 +1,166 @@
+// Aggregation benchmark: time, effective bandwidth and peak memory of the two aggregation paths,
+// against this machine's memory-copy bandwidth measured in the same run.
+//
+//   dotnet run -c Release --project benchmarks/FederatedFunctions.Benchmarks            (full table)
+//   dotnet run -c Release --project benchmarks/FederatedFunctions.Benchmarks -- --quick (K ∈ {2, 8}, P = 1 M)
+//
+// Each (path, K, P) cell runs in a fresh child process, so its peak RSS (VmHWM) is its own.
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using FederatedFunctions.Core.Tensors;
+using FederatedFunctions.Ml;
+
+var ci = CultureInfo.InvariantCulture;
+if (args.Length >= 4 && args[0] == "--cell")
+{
+    var result = RunCell(args[1], int.Parse(args[2], ci), int.Parse(args[3], ci));
+    Console.WriteLine(JsonSerializer.Serialize(result));
+    return 0;
+}
+
+var quick = args.Contains("--quick");
+int[] ks = quick ? [2, 8] : [2, 8, 32];
+int[] ps = quick ? [1_000_000] : [1_000_000, 10_000_000];
+var rows = new List<Cell>();
+foreach (var p in ps)
+{
+    foreach (var k in ks)
+    {
+        foreach (var path in new[] { "fused", "streaming" })
+        {
+            var cell = RunChild(path, k, p);
+            rows.Add(cell);
+            Console.Error.WriteLine($"{path,-9} K={k,2} P={p,10}: {cell.Milliseconds,8:0.0} ms  {cell.GBps,6:0.0} GB/s  bound {cell.BoundMilliseconds,6:0.0} ms  ({cell.Milliseconds / cell.BoundMilliseconds:0.00}x)  peak {cell.PeakMiB,7:0} MiB");
+        }
+    }
+}
+
+Console.WriteLine($"Machine: {Environment.ProcessorCount} cores, .NET {Environment.Version}, {RuntimeInformation.OSDescription}");
+Console.WriteLine();
+Console.WriteLine("| path | K | P (float32) | time (ms) | effective GB/s | copy GB/s | read-once/write-once bound (ms) | time / bound | peak RSS (MiB) |");
+Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+foreach (var r in rows)
+{
+    Console.WriteLine(string.Create(ci, $"| {r.Path} | {r.K} | {r.P:N0} | {r.Milliseconds:0.0} | {r.GBps:0.0} | {r.CopyGBps:0.0} | {r.BoundMilliseconds:0.0} | {r.Milliseconds / r.BoundMilliseconds:0.00} | {r.PeakMiB:0} |"));
+}
+
+return 0;
+
+static Cell RunChild(string path, int k, int p)
+{
+    var psi = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, UseShellExecute = false };
+    if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet")
+    {
+        psi.ArgumentList.Add(typeof(Cell).Assembly.Location);
+    }
+
+    foreach (var a in new[] { "--cell", path, k.ToString(CultureInfo.InvariantCulture), p.ToString(CultureInfo.InvariantCulture) })
+    {
+        psi.ArgumentList.Add(a);
+    }
+
+    using var child = Process.Start(psi)!;
+    var text = child.StandardOutput.ReadToEnd();
+    child.WaitForExit();
+    if (child.ExitCode != 0)
+    {
+        throw new InvalidOperationException($"cell {path} {k} {p} failed with {child.ExitCode}");
+    }
+
+    return JsonSerializer.Deserialize<Cell>(text.Trim().Split('\n')[^1])!;
+}
+
+static Cell RunCell(string path, int k, int p)
+{
+    var copyGBps = MeasureCopyBandwidth(p);
+    var inputBytes = (double)p * sizeof(float);
+
+    // Read every input once and write the result once: the floor for any weighted sum.
+    var boundMs = (k + 1) * inputBytes / (copyGBps * 1e9) * 1e3;
+    var weights = Enumerable.Range(0, k).Select(i => (float)(i + 1) / (k * (k + 1) / 2)).ToArray();
+    double ms;
+    if (path == "fused")
+    {
+        // All K updates in memory: one pass, result chunk kept in cache.
+        var inputs = Enumerable.Range(0, k).Select(i => (ReadOnlyMemory<float>)Fill(new float[p], i)).ToArray();
+        var destination = new float[p];
+        ms = Median(5, () => FusedAggregation.WeightedSumInto(destination, inputs, weights));
+    }
+    else
+    {
+        // The aggregation activity's path: one update in memory at a time (as if downloaded), added into one accumulator.
+        TorchRuntime.EnsureInitialized();
+        var template = new[] { new NamedTensor("w", TensorDType.F32, [p], new byte[p * sizeof(float)]) };
+        var update = new float[p];
+        var bytes = MemoryMarshal.AsBytes(update.AsSpan()).ToArray();
+        ms = Median(3, () =>
+        {
+            using var aggregator = new StreamingAggregator(template);
+            for (var i = 0; i < k; i++)
+            {
+                // Refill the one update buffer in place: the next "download" reuses it.
+                Fill(update, i);
+                MemoryMarshal.AsBytes(update.AsSpan()).CopyTo(bytes);
+                aggregator.Add([template[0] with { Data = bytes }], weights[i]);
+            }
+
+            _ = aggregator.Result();
+        });
+    }
+
+    return new Cell(path, k, p, ms, (k + 1) * inputBytes / (ms / 1e3) / 1e9, copyGBps, boundMs, PeakRssMiB());
+}
+
+static float[] Fill(float[] a, int seed)
+{
+    var rng = new Random(seed);
+    for (var i = 0; i < a.Length; i++)
+    {
+        a[i] = (float)rng.NextDouble();
+    }
+
+    return a;
+}
+
+static double MeasureCopyBandwidth(int p)
+{
+    var src = new float[Math.Max(p, 4_000_000)];
+    var dst = new float[src.Length];
+    Fill(src, 99);
+    var ms = Median(7, () => src.AsSpan().CopyTo(dst));
+
+    // Read plus write bytes per second.
+    return 2.0 * src.Length * sizeof(float) / (ms / 1e3) / 1e9;
+}
+
+static double Median(int reps, Action action)
+{
+    action();
+    var times = new double[reps];
+    for (var i = 0; i < reps; i++)
+    {
+        var sw = Stopwatch.StartNew();
+        action();
+        times[i] = sw.Elapsed.TotalMilliseconds;
+    }
+
+    Array.Sort(times);
+    return times[reps / 2];
+}
+
+static double PeakRssMiB()
+{
+    foreach (var line in File.ReadLines("/proc/self/status"))
+    {
+        if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+        {
+            return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
+        }
+    }
+
+    return double.NaN;
+}
+
+internal sealed record Cell(string Path, int K, int P, double Milliseconds, double GBps, double CopyGBps, double BoundMilliseconds, double PeakMiB);

@@ -1,0 +1,157 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Azure;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
+using FederatedFunctions.Core;
+using FederatedFunctions.Core.Runs;
+using FederatedFunctions.Workflow.Abstractions;
+
+namespace FederatedFunctions.Adapters.Checkpoints;
+
+/// <summary>Checkpoints in the orchestrator's own blob storage.</summary>
+/// <remarks>
+/// Layout (see <see cref="BlobLayout"/>): <c>{container}/{runId}/round-NNNNN/model.safetensors</c>, its
+/// <c>manifest.json</c>, and <c>{runId}/latest.json</c>. Writes overwrite deterministic names (idempotent under
+/// at-least-once execution). The manifest is written after the model, and the pointer after the manifest, so a
+/// reader following the pointer never sees a half-written round. Every model read is checked against the
+/// size and SHA-256 in its <see cref="BlobRef"/>.
+/// </remarks>
+public sealed class BlobCheckpointStore(BlobServiceClient service) : ICheckpointStore
+{
+    private readonly ConcurrentDictionary<string, Task> ensured = new(StringComparer.Ordinal);
+
+    /// <summary>The storage account the store writes to.</summary>
+    public BlobServiceClient Service => service;
+
+    /// <inheritdoc />
+    public async Task<BlobRef> PutModelAsync(string container, string runId, int round, ReadOnlyMemory<byte> safetensors, CancellationToken cancellationToken)
+    {
+        var blob = await BlobAsync(container, BlobLayout.Model(runId, round), cancellationToken).ConfigureAwait(false);
+        await blob.UploadAsync(BinaryData.FromBytes(safetensors), overwrite: true, cancellationToken).ConfigureAwait(false);
+        return new BlobRef(PlainUri(blob), Hashing.Sha256Hex(safetensors.Span), safetensors.Length);
+    }
+
+    /// <inheritdoc />
+    public async Task<ReadOnlyMemory<byte>> ReadModelAsync(BlobRef model, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var blob = Resolve(model.Uri);
+        BinaryData content;
+        try
+        {
+            content = (await blob.DownloadContentAsync(cancellationToken).ConfigureAwait(false)).Value.Content;
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404)
+        {
+            throw new IntegrityException($"Model blob {model.Uri} does not exist.");
+        }
+
+        var bytes = content.ToMemory();
+        if (bytes.Length != model.Bytes)
+        {
+            throw new IntegrityException($"Model blob {model.Uri} has {bytes.Length} bytes; {model.Bytes} were recorded.");
+        }
+
+        var sha = Hashing.Sha256Hex(bytes.Span);
+        if (!string.Equals(sha, model.Sha256, StringComparison.Ordinal))
+        {
+            throw new IntegrityException($"Model blob {model.Uri} hashes to {sha}; {model.Sha256} was recorded.");
+        }
+
+        return bytes;
+    }
+
+    /// <inheritdoc />
+    public async Task<BlobRef> CommitRoundAsync(string container, RoundManifest manifest, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(manifest);
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(manifest, JsonDefaults.Documents);
+        var blob = await BlobAsync(container, BlobLayout.Manifest(manifest.RunId, manifest.Round), cancellationToken).ConfigureAwait(false);
+        await blob.UploadAsync(BinaryData.FromBytes(bytes), overwrite: true, cancellationToken).ConfigureAwait(false);
+        var manifestRef = new BlobRef(PlainUri(blob), Hashing.Sha256Hex(bytes), bytes.Length);
+
+        // The pointer only moves forward: a retried commit of an older round leaves a newer pointer alone.
+        var latest = await GetLatestAsync(container, manifest.RunId, cancellationToken).ConfigureAwait(false);
+        if (latest is null || latest.Round <= manifest.Round)
+        {
+            var pointer = new LatestPointer(manifest.RunId, manifest.Round, manifest.Model, manifestRef);
+            var pointerBlob = await BlobAsync(container, BlobLayout.Latest(manifest.RunId), cancellationToken).ConfigureAwait(false);
+            await pointerBlob.UploadAsync(BinaryData.FromObjectAsJson(pointer, JsonDefaults.Documents), overwrite: true, cancellationToken).ConfigureAwait(false);
+        }
+
+        return manifestRef;
+    }
+
+    /// <inheritdoc />
+    public async Task<LatestPointer?> GetLatestAsync(string container, string runId, CancellationToken cancellationToken)
+    {
+        var blob = service.GetBlobContainerClient(container).GetBlobClient(BlobLayout.Latest(runId));
+        try
+        {
+            var content = (await blob.DownloadContentAsync(cancellationToken).ConfigureAwait(false)).Value.Content;
+            return content.ToObjectFromJson<LatestPointer>(JsonDefaults.Documents);
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404)
+        {
+            return null;
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<RoundManifest>> ListAsync(string container, string runId, CancellationToken cancellationToken)
+    {
+        var client = service.GetBlobContainerClient(container);
+        var manifests = new List<RoundManifest>();
+        try
+        {
+            await foreach (var item in client.GetBlobsAsync(new GetBlobsOptions { Prefix = BlobLayout.RunPrefix(runId) }, cancellationToken).ConfigureAwait(false))
+            {
+                if (!item.Name.EndsWith("/manifest.json", StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                var content = (await client.GetBlobClient(item.Name).DownloadContentAsync(cancellationToken).ConfigureAwait(false)).Value.Content;
+                manifests.Add(content.ToObjectFromJson<RoundManifest>(JsonDefaults.Documents)!);
+            }
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404)
+        {
+            return [];
+        }
+
+        return manifests.OrderBy(m => m.Round).ToArray();
+    }
+
+    /// <summary>The URI of a blob without any query string, as recorded in history.</summary>
+    public static string PlainUri(BlobClient blob) => new UriBuilder(blob.Uri) { Query = string.Empty }.Uri.AbsoluteUri;
+
+    private BlobClient Resolve(string uri)
+    {
+        var parts = new BlobUriBuilder(new Uri(uri));
+        if (!string.Equals(parts.AccountName, service.AccountName, StringComparison.Ordinal) || string.IsNullOrEmpty(parts.BlobName))
+        {
+            throw new IntegrityException($"Blob {uri} is not in the checkpoint storage account '{service.AccountName}'.");
+        }
+
+        return service.GetBlobContainerClient(parts.BlobContainerName).GetBlobClient(parts.BlobName);
+    }
+
+    private async Task<BlobClient> BlobAsync(string container, string name, CancellationToken cancellationToken)
+    {
+        var client = service.GetBlobContainerClient(container);
+        var creation = ensured.GetOrAdd(container, _ => client.CreateIfNotExistsAsync());
+        try
+        {
+            await creation.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException)
+        {
+            ensured.TryRemove(container, out _);
+            throw;
+        }
+
+        return client.GetBlobClient(name);
+    }
+}

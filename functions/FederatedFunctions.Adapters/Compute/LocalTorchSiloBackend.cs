@@ -1,0 +1,91 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Azure;
+using Azure.Storage.Blobs;
+using FederatedFunctions.Adapters.Checkpoints;
+using FederatedFunctions.Adapters.Silos;
+using FederatedFunctions.Core;
+using FederatedFunctions.Core.Runs;
+using FederatedFunctions.Core.Specs;
+using FederatedFunctions.Core.Strategies;
+using FederatedFunctions.Core.Tensors;
+using FederatedFunctions.Ml;
+using FederatedFunctions.Workflow.Abstractions;
+using FederatedFunctions.Workflow.Contracts;
+
+namespace FederatedFunctions.Adapters.Compute;
+
+/// <summary>Silo compute on this machine: TorchSharp training on data read with the silo's own credential.</summary>
+/// <remarks>
+/// This is the simulation backend ("many silos on one machine"). It reads the silo's split from the silo's
+/// container through <see cref="ISiloRegistry"/>, trains with <see cref="LocalTrainer"/>, and writes the update and
+/// a small <c>result.json</c> to the silo's outbox under deterministic names. Parsed splits are cached per blob ETag,
+/// so a changed file is re-read. Training is deterministic, so a retried call writes identical bytes.
+/// </remarks>
+public sealed class LocalTorchSiloBackend(ISiloRegistry registry) : ISiloBackend
+{
+    private readonly ConcurrentDictionary<(string Silo, string Path, string ETag, int Inputs), TabularData> cache = new();
+
+    /// <inheritdoc />
+    public async Task<SiloUpdate> TrainAsync(TrainRequest request, ReadOnlyMemory<byte> globalModel, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var container = registry.GetContainer(request.SiloId);
+        var data = await ReadSplitAsync(container, request.SiloId, request.Data, request.Data.Train, request.Inputs, cancellationToken).ConfigureAwait(false);
+        var global = Safetensors.Parse(globalModel).Tensors;
+
+        var result = LocalTrainer.Train(request.Model, request.Training, request.Data.Classes, global, data, request.Round, request.SiloId, cancellationToken);
+        var bytes = Safetensors.Serialize(result.State);
+        var sha = Hashing.Sha256Hex(bytes);
+
+        var updateBlob = container.GetBlobClient(BlobLayout.SiloUpdate(request.RunId, request.Round));
+        await updateBlob.UploadAsync(BinaryData.FromBytes(bytes), overwrite: true, cancellationToken).ConfigureAwait(false);
+        var update = new BlobRef(BlobCheckpointStore.PlainUri(updateBlob), sha, bytes.Length);
+
+        var siloResult = new SiloUpdate(request.SiloId, request.Round, update, result.Examples, result.Loss, result.Metrics);
+        var resultBlob = container.GetBlobClient(BlobLayout.SiloResult(request.RunId, request.Round));
+        await resultBlob.UploadAsync(BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(siloResult, JsonDefaults.Documents)), overwrite: true, cancellationToken).ConfigureAwait(false);
+        return siloResult;
+    }
+
+    /// <inheritdoc />
+    public async Task<EvaluateOutcome> EvaluateAsync(EvaluateRequest request, ReadOnlyMemory<byte> model, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var container = registry.GetContainer(request.SiloId);
+        var data = await ReadSplitAsync(container, request.SiloId, request.Data, request.Data.Test, request.Inputs, cancellationToken).ConfigureAwait(false);
+        var state = Safetensors.Parse(model).Tensors;
+        var result = LocalTrainer.Evaluate(request.ModelSpec, request.Data.Classes, state, data, cancellationToken);
+        return new EvaluateOutcome(request.SiloId, result.Examples, result.Loss, result.Correct);
+    }
+
+    private async Task<TabularData> ReadSplitAsync(BlobContainerClient container, string siloId, DataSpec spec, string path, int inputs, CancellationToken cancellationToken)
+    {
+        var blob = container.GetBlobClient(path);
+        string etag;
+        try
+        {
+            etag = (await blob.GetPropertiesAsync(cancellationToken: cancellationToken).ConfigureAwait(false)).Value.ETag.ToString();
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404)
+        {
+            throw new DataValidationException(siloId, path, "the data file does not exist in the silo's container");
+        }
+
+        var key = (siloId, path, etag, inputs);
+        if (cache.TryGetValue(key, out var cached))
+        {
+            return cached;
+        }
+
+        await using var stream = await blob.OpenReadAsync(new Azure.Storage.Blobs.Models.BlobOpenReadOptions(allowModifications: false), cancellationToken).ConfigureAwait(false);
+        var data = await TabularReader.ReadAsync(stream, spec, inputs, siloId, cancellationToken).ConfigureAwait(false);
+        foreach (var stale in cache.Keys.Where(k => k.Silo == siloId && k.Path == path))
+        {
+            cache.TryRemove(stale, out _);
+        }
+
+        cache[key] = data;
+        return data;
+    }
+}

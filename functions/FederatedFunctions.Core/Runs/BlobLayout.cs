@@ -1,0 +1,35 @@
+using System.Globalization;
+
+namespace FederatedFunctions.Core.Runs;
+
+/// <summary>Deterministic blob names for everything a run writes.</summary>
+/// <remarks>
+/// Activities run at least once. Every name is derived from run id, round and silo only, so a retried
+/// activity overwrites its own earlier output instead of adding a second copy.
+/// </remarks>
+public static class BlobLayout
+{
+    /// <summary>Round folder inside the checkpoint container, e.g. <c>demo/round-00003</c>.</summary>
+    public static string RoundPrefix(string runId, int round) =>
+        $"{runId}/round-{round.ToString("D5", CultureInfo.InvariantCulture)}";
+
+    /// <summary>The round's aggregated model.</summary>
+    public static string Model(string runId, int round) => RoundPrefix(runId, round) + "/model.safetensors";
+
+    /// <summary>The round's manifest.</summary>
+    public static string Manifest(string runId, int round) => RoundPrefix(runId, round) + "/manifest.json";
+
+    /// <summary>The run's pointer to its newest committed round.</summary>
+    public static string Latest(string runId) => $"{runId}/latest.json";
+
+    /// <summary>Prefix under which a run's rounds are listed.</summary>
+    public static string RunPrefix(string runId) => runId + "/";
+
+    /// <summary>A silo's update for a round, inside that silo's own container.</summary>
+    public static string SiloUpdate(string runId, int round) =>
+        $"outbox/{runId}/round-{round.ToString("D5", CultureInfo.InvariantCulture)}/update.safetensors";
+
+    /// <summary>The small JSON result beside a silo's update.</summary>
+    public static string SiloResult(string runId, int round) =>
+        $"outbox/{runId}/round-{round.ToString("D5", CultureInfo.InvariantCulture)}/result.json";
+}

@@ -1,0 +1,484 @@
+using System.Globalization;
+
+namespace FederatedFunctions.Core.Specs;
+
+/// <summary>Checks a <see cref="RunSpec"/> against the product's rules and a set of <see cref="SpecLimits"/>.</summary>
+/// <remarks>
+/// <para>
+/// <see cref="Validate"/> reports every violation in one pass, in document order, so a user fixes a spec in one
+/// round trip; it never throws for a bad value, including nulls that a caller forced into non-nullable members.
+/// Each error carries the JSON path of the field, a stable kebab-case rule id that callers may switch on,
+/// and a message that names the limit and the offending value.
+/// </para>
+/// <para>
+/// Ids are checked character by character against ASCII ranges, not with a culture- or Unicode-aware class
+/// such as <c>\d</c> or <see cref="char.IsLetter(char)"/>: look-alike letters (Cyrillic <c>а</c> for Latin <c>a</c>)
+/// and non-ASCII digits are rejected, so two ids that render alike are always the same id.
+/// </para>
+/// </remarks>
+public static class RunSpecValidator
+{
+    /// <summary>Widest accepted hidden layer.</summary>
+    public const int MaxHiddenWidth = 4096;
+
+    /// <summary>Longest accepted data blob path, the Azure Blob Storage limit on blob names.</summary>
+    public const int MaxBlobPathLength = 1024;
+
+    /// <summary>Largest accepted learning rate.</summary>
+    public const double MaxLearningRate = 10;
+
+    /// <summary>Returns every violation in <paramref name="spec"/>; an empty list means it is valid.</summary>
+    /// <param name="spec">The spec to check.</param>
+    /// <param name="limits">Limits to enforce; <see cref="SpecLimits.Default"/> when null.</param>
+    public static IReadOnlyList<SpecError> Validate(RunSpec spec, SpecLimits? limits = null)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        limits ??= SpecLimits.Default;
+        var errors = new List<SpecError>();
+        var report = new Reporter(errors);
+
+        if (spec.RunId is not null && !IsValidRunId(spec.RunId))
+        {
+            report.Add("$.runId", "pattern", $"runId must be 3-63 characters of lowercase a-z, 0-9 and '-', starting and ending with a letter or digit; got {SpecPath.Quote(spec.RunId)}.");
+        }
+
+        ValidateModel(spec, limits, report);
+        ValidateData(spec.Data, limits, report);
+        ValidateTraining(spec.Training, limits, report);
+
+        if (report.Required(spec.Strategy, "$.strategy") && report.Required(spec.Strategy.Name, "$.strategy.name"))
+        {
+            report.Enum(spec.Strategy.Name, StrategyNames.All, "$.strategy.name");
+        }
+
+        ValidateSilos(spec.Silos, limits, report);
+
+        if (report.Required(spec.Evaluation, "$.evaluation"))
+        {
+            // Against an invalid round count the bound is meaningless; the wider limit avoids a second, derived error.
+            var rounds = spec.Training is { Rounds: var r } && r >= 1 && r <= limits.MaxRounds ? r : limits.MaxRounds;
+            report.Range(spec.Evaluation.EveryRounds, 0, rounds, "$.evaluation.everyRounds", "training.rounds");
+        }
+
+        if (report.Required(spec.Checkpoints, "$.checkpoints")
+            && report.Required(spec.Checkpoints.Container, "$.checkpoints.container")
+            && !IsValidContainerName(spec.Checkpoints.Container))
+        {
+            report.Add("$.checkpoints.container", "pattern", $"checkpoints.container must be an Azure container name: 3-63 characters of lowercase a-z, 0-9 and single hyphens, starting and ending with a letter or digit; got {SpecPath.Quote(spec.Checkpoints.Container)}.");
+        }
+
+        if (report.Required(spec.Orchestration, "$.orchestration"))
+        {
+            report.Range(spec.Orchestration.RoundsPerInstance, 1, limits.MaxRoundsPerInstance, "$.orchestration.roundsPerInstance", nameof(SpecLimits.MaxRoundsPerInstance));
+        }
+
+        ValidateModelSize(spec, limits, report);
+        return errors;
+    }
+
+    /// <summary>Throws unless <paramref name="spec"/> is valid.</summary>
+    /// <exception cref="InvalidRunSpecException">The spec has at least one violation; all of them are in <see cref="InvalidRunSpecException.Errors"/>.</exception>
+    public static void EnsureValid(RunSpec spec, SpecLimits? limits = null)
+    {
+        var errors = Validate(spec, limits);
+        if (errors.Count > 0)
+        {
+            throw new InvalidRunSpecException(errors);
+        }
+    }
+
+    /// <summary>True for 3-63 characters of ASCII <c>a-z</c>, <c>0-9</c> and <c>-</c>, starting and ending with a letter or digit.</summary>
+    /// <remarks>Run ids name orchestration instances and blob prefixes, so they are kept to a set every store accepts.</remarks>
+    public static bool IsValidRunId(string? id) => IsLowercaseId(id, 3, 63);
+
+    /// <summary>True for 1-63 characters of ASCII <c>a-z</c>, <c>0-9</c> and <c>-</c>, starting and ending with a letter or digit.</summary>
+    /// <remarks>
+    /// Silo ids become blob path segments and registry keys, so <c>/</c>, <c>\</c>, <c>..</c>, uppercase and every
+    /// non-ASCII character (including look-alikes such as Cyrillic <c>а</c>) are rejected.
+    /// </remarks>
+    public static bool IsValidSiloId(string? id) => IsLowercaseId(id, 1, 63);
+
+    /// <summary>Trainable parameters (weights and biases) of <paramref name="model"/> for the given sizes.</summary>
+    /// <remarks>
+    /// <c>logreg</c>: <c>inputs * classes + classes</c>. <c>mlp</c>: the sum over its linear layers of <c>in * out + out</c>,
+    /// with layer sizes <c>inputs, hidden..., classes</c>.
+    /// </remarks>
+    /// <exception cref="ArgumentException">Unknown architecture, a non-positive size, or hidden layers on a <c>logreg</c>.</exception>
+    /// <exception cref="OverflowException">The count does not fit in 64 bits.</exception>
+    public static long CountParameters(ModelSpec model, int inputs, int classes)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentOutOfRangeException.ThrowIfLessThan(inputs, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(classes, 1);
+        var hidden = model.Hidden ?? throw new ArgumentException("model.hidden is null.", nameof(model));
+
+        switch (model.Architecture)
+        {
+            case ModelArchitectures.LogisticRegression:
+                if (hidden.Count > 0)
+                {
+                    throw new ArgumentException("A logreg model has no hidden layers.", nameof(model));
+                }
+
+                return checked(((long)inputs * classes) + classes);
+
+            case ModelArchitectures.MultilayerPerceptron:
+                long total = 0;
+                long previous = inputs;
+                foreach (var width in hidden)
+                {
+                    if (width < 1)
+                    {
+                        throw new ArgumentException($"Hidden layer widths must be positive; got {width}.", nameof(model));
+                    }
+
+                    total = checked(total + (previous * width) + width);
+                    previous = width;
+                }
+
+                return checked(total + (previous * classes) + classes);
+
+            default:
+                throw new ArgumentException($"Unknown architecture {SpecPath.Quote(model.Architecture)}.", nameof(model));
+        }
+    }
+
+    /// <summary>The model's input width: <c>model.inputs</c> when given, otherwise the number of <c>data.features</c>.</summary>
+    /// <exception cref="ArgumentException">Neither is given (a spec that fails validation).</exception>
+    public static int ResolveInputs(RunSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        return spec.Model?.Inputs
+            ?? spec.Data?.Features?.Count
+            ?? throw new ArgumentException("The spec gives neither model.inputs nor data.features.", nameof(spec));
+    }
+
+    private static void ValidateModel(RunSpec spec, SpecLimits limits, Reporter report)
+    {
+        if (!report.Required(spec.Model, "$.model"))
+        {
+            return;
+        }
+
+        var model = spec.Model;
+        if (report.Required(model.Architecture, "$.model.architecture"))
+        {
+            report.Enum(model.Architecture, ModelArchitectures.All, "$.model.architecture");
+        }
+
+        if (report.Required(model.Hidden, "$.model.hidden"))
+        {
+            if (model.Architecture == ModelArchitectures.LogisticRegression)
+            {
+                if (model.Hidden.Count > 0)
+                {
+                    report.Add("$.model.hidden", "not-allowed", $"A logreg model has no hidden layers; got {model.Hidden.Count}.");
+                }
+            }
+            else
+            {
+                if (model.Architecture == ModelArchitectures.MultilayerPerceptron
+                    && (model.Hidden.Count < 1 || model.Hidden.Count > limits.MaxHiddenLayers))
+                {
+                    report.Add("$.model.hidden", "count", $"An mlp needs 1 to {limits.MaxHiddenLayers} hidden layers (limit MaxHiddenLayers); got {model.Hidden.Count}.");
+                }
+
+                for (var i = 0; i < model.Hidden.Count; i++)
+                {
+                    report.Range(model.Hidden[i], 1, MaxHiddenWidth, SpecPath.Index("$.model.hidden", i), nameof(MaxHiddenWidth));
+                }
+            }
+        }
+
+        var features = spec.Data?.Features;
+        if (model.Inputs is { } inputs)
+        {
+            if (features is not null && inputs != features.Count)
+            {
+                report.Add("$.model.inputs", "mismatch", $"model.inputs is {inputs} but data.features lists {features.Count} columns; they must agree.");
+            }
+
+            report.Range(inputs, 1, limits.MaxInputs, "$.model.inputs", nameof(SpecLimits.MaxInputs));
+        }
+        else if (features is null)
+        {
+            report.Add("$.model.inputs", "required", "model.inputs is required when data.features is absent.");
+        }
+        else if (features.Count > limits.MaxInputs)
+        {
+            report.Add("$.data.features", "count", $"data.features lists {features.Count} columns; the limit MaxInputs is {limits.MaxInputs}.");
+        }
+    }
+
+    private static void ValidateData(DataSpec? data, SpecLimits limits, Reporter report)
+    {
+        if (!report.Required(data, "$.data"))
+        {
+            return;
+        }
+
+        if (report.Required(data.Format, "$.data.format"))
+        {
+            report.Enum(data.Format, DataFormats.All, "$.data.format");
+        }
+
+        ValidateBlobPath(data.Train, "$.data.train", report);
+        ValidateBlobPath(data.Test, "$.data.test", report);
+
+        var labelPresent = report.Required(data.Label, "$.data.label");
+        if (labelPresent && data.Label.Length == 0)
+        {
+            report.Add("$.data.label", "required", "data.label must name the label column; got an empty string.");
+        }
+
+        if (data.Features is { } features)
+        {
+            if (features.Count == 0)
+            {
+                report.Add("$.data.features", "count", "data.features, when present, must list at least one column; omit it to use every column but the label.");
+            }
+
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            for (var i = 0; i < features.Count; i++)
+            {
+                var path = SpecPath.Index("$.data.features", i);
+                var feature = features[i];
+                if (!report.Required(feature, path))
+                {
+                    continue;
+                }
+
+                if (feature.Length == 0)
+                {
+                    report.Add(path, "required", "Feature column names must not be empty.");
+                }
+                else if (!seen.Add(feature))
+                {
+                    report.Add(path, "duplicate", $"Feature column {SpecPath.Quote(feature)} is listed more than once.");
+                }
+                else if (labelPresent && feature == data.Label)
+                {
+                    report.Add(path, "conflict", $"Feature column {SpecPath.Quote(feature)} is also the label column.");
+                }
+            }
+        }
+
+        report.Range(data.Classes, 2, limits.MaxClasses, "$.data.classes", nameof(SpecLimits.MaxClasses));
+    }
+
+    private static void ValidateBlobPath(string? path, string jsonPath, Reporter report)
+    {
+        if (!report.Required(path, jsonPath))
+        {
+            return;
+        }
+
+        var problem = BlobPathProblem(path);
+        if (problem is not null)
+        {
+            report.Add(jsonPath, "path", $"{jsonPath[2..]} must be a relative blob path inside the silo's container: {problem}; got {SpecPath.Quote(path)}.");
+        }
+    }
+
+    /// <summary>Why <paramref name="path"/> is not a safe relative blob path, or null if it is.</summary>
+    /// <remarks>
+    /// Beyond the obvious (absolute paths, backslashes, <c>..</c>), <c>.</c> and empty segments are refused because
+    /// storage services normalise them differently, and <c>?</c> and <c>#</c> because the path becomes part of a URI.
+    /// </remarks>
+    private static string? BlobPathProblem(string path)
+    {
+        if (path.Length == 0)
+        {
+            return "it is empty";
+        }
+
+        if (path.Length > MaxBlobPathLength)
+        {
+            return $"it is {path.Length} characters, more than {MaxBlobPathLength}";
+        }
+
+        foreach (var c in path)
+        {
+            if (char.IsControl(c))
+            {
+                return "it contains a control character";
+            }
+
+            if (c is '\\' or '?' or '#')
+            {
+                return $"it contains '{c}'";
+            }
+        }
+
+        if (path[0] == '/')
+        {
+            return "it starts with '/'";
+        }
+
+        foreach (var segment in path.Split('/'))
+        {
+            if (segment is "..")
+            {
+                return "it contains a '..' segment";
+            }
+
+            if (segment is "." or "")
+            {
+                return "it contains an empty or '.' segment";
+            }
+        }
+
+        return null;
+    }
+
+    private static void ValidateTraining(TrainingSpec? training, SpecLimits limits, Reporter report)
+    {
+        if (!report.Required(training, "$.training"))
+        {
+            return;
+        }
+
+        report.Range(training.Rounds, 1, limits.MaxRounds, "$.training.rounds", nameof(SpecLimits.MaxRounds));
+        report.Range(training.LocalEpochs, 1, limits.MaxLocalEpochs, "$.training.localEpochs", nameof(SpecLimits.MaxLocalEpochs));
+        report.Range(training.BatchSize, 1, limits.MaxBatchSize, "$.training.batchSize", nameof(SpecLimits.MaxBatchSize));
+
+        var rate = training.LearningRate;
+        if (!double.IsFinite(rate) || rate <= 0 || rate > MaxLearningRate)
+        {
+            report.Add("$.training.learningRate", "range", $"training.learningRate must be a finite number greater than 0 and at most {MaxLearningRate.ToString(CultureInfo.InvariantCulture)}; got {rate.ToString("R", CultureInfo.InvariantCulture)}.");
+        }
+
+        if (report.Required(training.Optimizer, "$.training.optimizer"))
+        {
+            report.Enum(training.Optimizer, Optimizers.All, "$.training.optimizer");
+        }
+
+        if (training.Seed < 0)
+        {
+            report.Add("$.training.seed", "range", $"training.seed must be 0 or more; got {training.Seed}.");
+        }
+    }
+
+    private static void ValidateSilos(IReadOnlyList<string>? silos, SpecLimits limits, Reporter report)
+    {
+        if (!report.Required(silos, "$.silos"))
+        {
+            return;
+        }
+
+        if (silos.Count < 1 || silos.Count > limits.MaxSilos)
+        {
+            report.Add("$.silos", "count", $"A run needs 1 to {limits.MaxSilos} silos (limit MaxSilos); got {silos.Count}.");
+        }
+
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < silos.Count; i++)
+        {
+            var path = SpecPath.Index("$.silos", i);
+            var silo = silos[i];
+            if (!report.Required(silo, path))
+            {
+                continue;
+            }
+
+            if (!IsValidSiloId(silo))
+            {
+                report.Add(path, "pattern", $"Silo ids must be 1-63 characters of lowercase ASCII a-z, 0-9 and '-', starting and ending with a letter or digit; got {SpecPath.Quote(silo)}.");
+            }
+
+            if (!seen.Add(silo))
+            {
+                report.Add(path, "duplicate", $"Silo {SpecPath.Quote(silo)} is listed more than once.");
+            }
+        }
+    }
+
+    private static void ValidateModelSize(RunSpec spec, SpecLimits limits, Reporter report)
+    {
+        // Only a model whose every size is individually valid has a meaningful count; other errors are already reported.
+        var model = spec.Model;
+        var classes = spec.Data?.Classes ?? 0;
+        var inputs = model?.Inputs ?? spec.Data?.Features?.Count ?? 0;
+        if (model?.Hidden is null
+            || !ModelArchitectures.All.Contains(model.Architecture)
+            || (model.Architecture == ModelArchitectures.LogisticRegression && model.Hidden.Count > 0)
+            || model.Hidden.Any(w => w < 1)
+            || inputs < 1
+            || classes < 1)
+        {
+            return;
+        }
+
+        long count;
+        try
+        {
+            count = CountParameters(model, inputs, classes);
+        }
+        catch (OverflowException)
+        {
+            count = long.MaxValue;
+        }
+
+        if (count > limits.MaxParameters)
+        {
+            report.Add("$.model", "model-size", $"The model has {count} trainable parameters; the limit MaxParameters is {limits.MaxParameters}.");
+        }
+    }
+
+    private static bool IsLowercaseId(string? id, int minLength, int maxLength)
+    {
+        if (id is null || id.Length < minLength || id.Length > maxLength)
+        {
+            return false;
+        }
+
+        foreach (var c in id)
+        {
+            if (!IsLowerAlphanumeric(c) && c != '-')
+            {
+                return false;
+            }
+        }
+
+        return IsLowerAlphanumeric(id[0]) && IsLowerAlphanumeric(id[^1]);
+    }
+
+    private static bool IsValidContainerName(string name) =>
+        IsLowercaseId(name, 3, 63) && !name.Contains("--", StringComparison.Ordinal);
+
+    private static bool IsLowerAlphanumeric(char c) => c is (>= 'a' and <= 'z') or (>= '0' and <= '9');
+
+    /// <summary>Collects errors with a few helpers for the common rules.</summary>
+    private readonly struct Reporter(List<SpecError> errors)
+    {
+        public void Add(string path, string rule, string message) => errors.Add(new SpecError(path, rule, message));
+
+        /// <summary>Reports <c>required</c> and returns false when <paramref name="value"/> is null.</summary>
+        public bool Required([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] object? value, string path)
+        {
+            if (value is null)
+            {
+                Add(path, "required", $"{path[2..]} is required and must not be null.");
+                return false;
+            }
+
+            return true;
+        }
+
+        public void Range(long value, long min, long max, string path, string limitName)
+        {
+            if (value < min || value > max)
+            {
+                Add(path, "range", $"{path[2..]} must be from {min} to {max} (limit {limitName}); got {value}.");
+            }
+        }
+
+        public void Enum(string value, IReadOnlyList<string> allowed, string path)
+        {
+            if (!allowed.Contains(value, StringComparer.Ordinal))
+            {
+                Add(path, "enum", $"{path[2..]} must be one of {string.Join(", ", allowed)}; got {SpecPath.Quote(value)}.");
+            }
+        }
+    }
+}

@@ -1,0 +1,180 @@
+using System.Buffers.Binary;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace FederatedFunctions.Core.Tensors;
+
+/// <summary>Checks and measures over raw <see cref="NamedTensor"/> data, without a tensor library.</summary>
+/// <remarks>
+/// These run on every update a silo sends, before it may enter an aggregate, so they read the little-endian
+/// bytes in place (no copy, no allocation). <see cref="NamedTensor.Data"/> need not be aligned.
+/// </remarks>
+public static class TensorMath
+{
+    private const uint F32ExponentMask = 0x7F80_0000;
+    private const ulong F64ExponentMask = 0x7FF0_0000_0000_0000;
+
+    /// <summary>True when no element of <paramref name="tensor"/> is NaN or infinite. Integer tensors are always finite.</summary>
+    /// <remarks>A float is non-finite exactly when all its exponent bits are set, so the test runs on the raw bits, vectorised.</remarks>
+    /// <exception cref="ArgumentException">The data length does not match the dtype and shape.</exception>
+    public static bool AllFinite(NamedTensor tensor)
+    {
+        ArgumentNullException.ThrowIfNull(tensor);
+        CheckLength(tensor);
+        var bytes = tensor.Data.Span;
+        return tensor.DType switch
+        {
+            TensorDType.F32 => NoneHasAllBits(bytes, F32ExponentMask),
+            TensorDType.F64 => NoneHasAllBits(bytes, F64ExponentMask),
+            _ => true,
+        };
+    }
+
+    /// <summary>The Euclidean norm of all floating-point elements of <paramref name="tensors"/> taken together; integer tensors are skipped.</summary>
+    /// <remarks>
+    /// Squares are summed in double precision in a fixed order (four interleaved partial sums per tensor, combined
+    /// pairwise at the end), so the result is bit-identical on every machine: it may decide whether an update is
+    /// clipped or refused, and those decisions must replay. NaN when any element is NaN; infinity when any is infinite.
+    /// </remarks>
+    /// <exception cref="ArgumentException">A tensor's data length does not match its dtype and shape.</exception>
+    public static double L2Norm(IReadOnlyList<NamedTensor> tensors)
+    {
+        ArgumentNullException.ThrowIfNull(tensors);
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        foreach (var tensor in tensors)
+        {
+            ArgumentNullException.ThrowIfNull(tensor, nameof(tensors));
+            CheckLength(tensor);
+            switch (tensor.DType)
+            {
+                case TensorDType.F32:
+                    SumSquaresF32(tensor.Data.Span, ref s0, ref s1, ref s2, ref s3);
+                    break;
+                case TensorDType.F64:
+                    SumSquaresF64(tensor.Data.Span, ref s0, ref s1, ref s2, ref s3);
+                    break;
+                default:
+                    break;
+            }
+        }
+
+        return Math.Sqrt((s0 + s1) + (s2 + s3));
+    }
+
+    private static void CheckLength(NamedTensor tensor)
+    {
+        if (tensor.Data.Length != tensor.ElementCount * tensor.DType.ElementSize())
+        {
+            throw new ArgumentException(
+                $"Tensor '{tensor.Name}' has {tensor.Data.Length} bytes, but dtype {tensor.DType} and its shape need {tensor.ElementCount * tensor.DType.ElementSize()}.",
+                nameof(tensor));
+        }
+    }
+
+    private static bool NoneHasAllBits<T>(ReadOnlySpan<byte> bytes, T mask)
+        where T : unmanaged, IBinaryInteger<T>
+    {
+        if (!BitConverter.IsLittleEndian)
+        {
+            var size = Unsafe.SizeOf<T>();
+            for (var offset = 0; offset < bytes.Length; offset += size)
+            {
+                if ((T.ReadLittleEndian(bytes.Slice(offset, size), isUnsigned: true) & mask) == mask)
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        var values = MemoryMarshal.Cast<byte, T>(bytes);
+
+        var i = 0;
+        if (Vector.IsHardwareAccelerated && values.Length >= Vector<T>.Count)
+        {
+            var maskVector = new Vector<T>(mask);
+            for (; i <= values.Length - Vector<T>.Count; i += Vector<T>.Count)
+            {
+                if (Vector.EqualsAny(Vector.BitwiseAnd(new Vector<T>(values[i..]), maskVector), maskVector))
+                {
+                    return false;
+                }
+            }
+        }
+
+        for (; i < values.Length; i++)
+        {
+            if ((values[i] & mask) == mask)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static void SumSquaresF32(ReadOnlySpan<byte> bytes, ref double s0, ref double s1, ref double s2, ref double s3)
+    {
+        var count = bytes.Length / sizeof(float);
+        var i = 0;
+        for (; i <= count - 4; i += 4)
+        {
+            double a = Read(bytes, i), b = Read(bytes, i + 1), c = Read(bytes, i + 2), d = Read(bytes, i + 3);
+            s0 += a * a;
+            s1 += b * b;
+            s2 += c * c;
+            s3 += d * d;
+        }
+
+        // The last count % 4 elements go to the first lanes.
+        for (var lane = 0; i < count; i++, lane++)
+        {
+            double a = Read(bytes, i);
+            AddToLane(lane, a * a, ref s0, ref s1, ref s2);
+        }
+
+        static float Read(ReadOnlySpan<byte> bytes, int index) =>
+            BinaryPrimitives.ReadSingleLittleEndian(bytes[(index * sizeof(float))..]);
+    }
+
+    private static void SumSquaresF64(ReadOnlySpan<byte> bytes, ref double s0, ref double s1, ref double s2, ref double s3)
+    {
+        var count = bytes.Length / sizeof(double);
+        var i = 0;
+        for (; i <= count - 4; i += 4)
+        {
+            double a = Read(bytes, i), b = Read(bytes, i + 1), c = Read(bytes, i + 2), d = Read(bytes, i + 3);
+            s0 += a * a;
+            s1 += b * b;
+            s2 += c * c;
+            s3 += d * d;
+        }
+
+        for (var lane = 0; i < count; i++, lane++)
+        {
+            var a = Read(bytes, i);
+            AddToLane(lane, a * a, ref s0, ref s1, ref s2);
+        }
+
+        static double Read(ReadOnlySpan<byte> bytes, int index) =>
+            BinaryPrimitives.ReadDoubleLittleEndian(bytes[(index * sizeof(double))..]);
+    }
+
+    private static void AddToLane(int lane, double square, ref double s0, ref double s1, ref double s2)
+    {
+        switch (lane)
+        {
+            case 0:
+                s0 += square;
+                break;
+            case 1:
+                s1 += square;
+                break;
+            default:
+                s2 += square;
+                break;
+        }
+    }
+}

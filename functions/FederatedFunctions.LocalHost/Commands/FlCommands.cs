@@ -1,0 +1,512 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using FederatedFunctions.Adapters.Checkpoints;
+using FederatedFunctions.Adapters.Local;
+using FederatedFunctions.Adapters.Silos;
+using FederatedFunctions.Core;
+using FederatedFunctions.Core.Specs;
+using FederatedFunctions.Core.Tensors;
+using FederatedFunctions.LocalHost.Hosting;
+using FederatedFunctions.Ml;
+using FederatedFunctions.Workflow.Abstractions;
+using FederatedFunctions.Workflow.Contracts;
+using Microsoft.DurableTask.Client;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace FederatedFunctions.LocalHost.Commands;
+
+/// <summary>The <c>fl</c> command tree.</summary>
+public static class FlCommands
+{
+    private static readonly Option<string> BackendOption = new("--backend")
+    {
+        Description = "Durable backend: 'inmemory' (embedded, default) or 'azurestorage' (DurableTask.AzureStorage on the same storage; runs survive a host restart).",
+        DefaultValueFactory = _ => "inmemory",
+    };
+
+    private static readonly Option<bool> JsonOption = new("--json") { Description = "End with one line of JSON describing the result." };
+
+    /// <summary>Builds the root command.</summary>
+    public static RootCommand Build(CommandContext ctx)
+    {
+        BackendOption.AcceptOnlyFromAmong("inmemory", "azurestorage");
+        var root = new RootCommand(
+            "fl: federated training on the shared Durable orchestrations, run on this machine.\n" +
+            "Example: fl demo");
+        root.Subcommands.Add(Demo(ctx));
+        root.Subcommands.Add(Train(ctx));
+        root.Subcommands.Add(Status(ctx));
+        root.Subcommands.Add(Checkpoints(ctx));
+        root.Subcommands.Add(Aggregate(ctx));
+        root.Subcommands.Add(Data(ctx));
+        root.Subcommands.Add(AzuriteCommand(ctx));
+        return root;
+    }
+
+    private static Command Demo(CommandContext ctx)
+    {
+        var rounds = new Option<int>("--rounds") { Description = "Federated rounds.", DefaultValueFactory = _ => 10 };
+        var silos = new Option<int>("--silos") { Description = "Number of simulated silos.", DefaultValueFactory = _ => 4 };
+        var alpha = new Option<double>("--alpha") { Description = "Dirichlet alpha of the label skew (smaller is more skewed).", DefaultValueFactory = _ => 0.5 };
+        var train = new Option<int>("--train-per-silo") { Description = "Train examples per silo.", DefaultValueFactory = _ => 2000 };
+        var seed = new Option<long>("--seed") { Description = "Seed of data, initialisation and training.", DefaultValueFactory = _ => 42 };
+        var cmd = new Command(
+            "demo",
+            "Simulates 4 label-skewed silos in local Azurite and trains an MLP on them through the durable orchestrator, printing each round.\n" +
+            "Example: fl demo --rounds 10 --json")
+        { rounds, silos, alpha, train, seed, BackendOption, JsonOption };
+        cmd.SetAction(async (pr, ct) =>
+        {
+            var ws = CommandContext.Workspace();
+            var storage = await ws.StorageConnectionStringAsync(ct).ConfigureAwait(false);
+            var stamp = DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
+            var n = pr.GetValue(silos);
+            var options = new SyntheticOptions(n, Classes: 10, Features: 16, pr.GetValue(train), TestPerSilo: 500, pr.GetValue(alpha), pr.GetValue(seed));
+            await ctx.Output.WriteLineAsync($"Simulating {n} silos (label skew: Dirichlet alpha {options.DirichletAlpha}, {options.TrainPerSilo} train / {options.TestPerSilo} test examples each)...").ConfigureAwait(false);
+            var ids = await SynthesizeAsync(ws, storage, options, ct).ConfigureAwait(false);
+            var spec = new RunSpec
+            {
+                RunId = $"demo-{stamp}",
+                Model = new ModelSpec { Architecture = ModelArchitectures.MultilayerPerceptron, Inputs = options.Features, Hidden = [64] },
+                Data = new DataSpec { Format = DataFormats.Csv, Label = "label", Classes = options.Classes },
+                Training = new TrainingSpec { Rounds = pr.GetValue(rounds), LocalEpochs = 1, BatchSize = 32, LearningRate = 0.05, Optimizer = Optimizers.Sgd, Seed = pr.GetValue(seed) },
+                Silos = ids,
+                Evaluation = new EvaluationSpec { EveryRounds = 1 },
+            };
+            var specPath = Path.Combine(ws.Home, "specs", spec.RunId + ".json");
+            Directory.CreateDirectory(Path.GetDirectoryName(specPath)!);
+            await File.WriteAllTextAsync(specPath, JsonSerializer.Serialize(spec, RunSpecJson.Options), ct).ConfigureAwait(false);
+            await ctx.Output.WriteLineAsync($"Spec written to {specPath}").ConfigureAwait(false);
+            return await TrainAsync(ctx, ws, storage, spec, pr.GetValue(BackendOption)!, pr.GetValue(JsonOption), ct).ConfigureAwait(false);
+        });
+        return cmd;
+    }
+
+    private static Command Train(CommandContext ctx)
+    {
+        var specFile = new Option<FileInfo>("--spec") { Description = "Run spec (JSON); see docs/run-spec.md.", Required = true };
+        var runId = new Option<string?>("--run-id") { Description = "Overrides the spec's run id." };
+        var cmd = new Command(
+            "train",
+            "Validates a run spec and trains it through the durable orchestrator. On the azurestorage backend, running it again attaches to an unfinished run.\n" +
+            "Example: fl train --spec my-run.json --backend azurestorage")
+        { specFile, runId, BackendOption, JsonOption };
+        cmd.SetAction(async (pr, ct) =>
+        {
+            var file = pr.GetValue(specFile)!;
+            if (!file.Exists)
+            {
+                await ctx.Error.WriteLineAsync($"error: spec file '{file.FullName}' does not exist").ConfigureAwait(false);
+                return 2;
+            }
+
+            var parsed = RunSpecParser.Parse(await File.ReadAllBytesAsync(file.FullName, ct).ConfigureAwait(false));
+            if (!parsed.IsValid)
+            {
+                await ctx.Error.WriteLineAsync($"error: {file.Name} is not a valid run spec:").ConfigureAwait(false);
+                foreach (var e in parsed.Errors)
+                {
+                    await ctx.Error.WriteLineAsync($"  {e}").ConfigureAwait(false);
+                }
+
+                return 2;
+            }
+
+            var spec = parsed.Spec!;
+            var id = pr.GetValue(runId);
+            if (id is not null)
+            {
+                spec = spec with { RunId = id };
+                var errors = RunSpecValidator.Validate(spec);
+                if (errors.Count > 0)
+                {
+                    await ctx.Error.WriteLineAsync($"error: {errors[0]}").ConfigureAwait(false);
+                    return 2;
+                }
+            }
+
+            spec = spec with { RunId = spec.RunId ?? $"run-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N")[..4]}" };
+            var ws = CommandContext.Workspace();
+            var storage = await ws.StorageConnectionStringAsync(ct).ConfigureAwait(false);
+            return await TrainAsync(ctx, ws, storage, spec, pr.GetValue(BackendOption)!, pr.GetValue(JsonOption), ct).ConfigureAwait(false);
+        });
+        return cmd;
+    }
+
+    private static async Task<int> TrainAsync(CommandContext ctx, Workspace ws, string storage, RunSpec spec, string backend, bool json, CancellationToken ct)
+    {
+        using var loggers = CommandContext.CreateLoggerFactory();
+        await using var host = await LocalDurableHost.StartAsync(new LocalDurableHostOptions
+        {
+            Backend = ParseBackend(backend),
+            DurableStorageConnectionString = storage,
+            Configuration = ws.BuildConfiguration(storage),
+            LoggerFactory = loggers,
+        }, ct).ConfigureAwait(false);
+        var runner = new RunRunner(host, ctx.Output);
+        try
+        {
+            runner.CheckSilos(spec);
+        }
+        catch (SiloRegistryException ex)
+        {
+            await ctx.Error.WriteLineAsync($"error: {ex.Message} Register it with 'fl data synth' or 'fl data put'.").ConfigureAwait(false);
+            return 2;
+        }
+
+        var model = spec.Model.Architecture == ModelArchitectures.MultilayerPerceptron
+            ? $"mlp [{RunSpecValidator.ResolveInputs(spec)}→{string.Join("→", spec.Model.Hidden)}→{spec.Data.Classes}]"
+            : $"logreg [{RunSpecValidator.ResolveInputs(spec)}→{spec.Data.Classes}]";
+        await ctx.Output.WriteLineAsync($"Run {spec.RunId}: {spec.Silos.Count} silos, {spec.Training.Rounds} rounds, {model}, {spec.Strategy.Name}, backend {backend}").ConfigureAwait(false);
+        RunReport report;
+        try
+        {
+            report = await runner.RunAsync(spec, spec.RunId!, backend, ct).ConfigureAwait(false);
+        }
+        catch (RunFailedException ex)
+        {
+            await ctx.Error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
+            return 1;
+        }
+
+        await ctx.Output.WriteLineAsync().ConfigureAwait(false);
+        await ctx.Output.WriteLineAsync($"Run {report.RunId} completed {report.Rounds} rounds in {report.Seconds:0.0} s.").ConfigureAwait(false);
+        await ctx.Output.WriteLineAsync($"Final accuracy: {(report.FinalAccuracy is { } a ? a.ToString("0.0000", CultureInfo.InvariantCulture) : "not evaluated")} (federated evaluation on every silo's test split)").ConfigureAwait(false);
+        await ctx.Output.WriteLineAsync($"Checkpoint: {report.Checkpoint}").ConfigureAwait(false);
+        await ctx.Output.WriteLineAsync($"Manifest:   {report.Manifest}").ConfigureAwait(false);
+        await ctx.Output.WriteLineAsync($"List the checkpoints with: ./fl checkpoints {report.RunId}").ConfigureAwait(false);
+        if (json)
+        {
+            await ctx.Output.WriteLineAsync(JsonSerializer.Serialize(new
+            {
+                runId = report.RunId,
+                rounds = report.Rounds,
+                finalAccuracy = report.FinalAccuracy,
+                finalLoss = report.FinalLoss,
+                checkpoint = report.Checkpoint,
+                manifest = report.Manifest,
+                backend = report.Backend,
+                seconds = Math.Round(report.Seconds, 2),
+            }, CommandContext.Json)).ConfigureAwait(false);
+        }
+
+        return 0;
+    }
+
+    private static Command Status(CommandContext ctx)
+    {
+        var run = new Argument<string>("run") { Description = "Run id." };
+        var container = new Option<string>("--container") { Description = "Checkpoint container.", DefaultValueFactory = _ => "checkpoints" };
+        var cmd = new Command(
+            "status",
+            "Shows a run's progress: the durable instance (azurestorage backend) and its latest committed round.\n" +
+            "Example: fl status demo-20261201-101500 --backend azurestorage")
+        { run, container, BackendOption, JsonOption };
+        cmd.SetAction(async (pr, ct) =>
+        {
+            var ws = CommandContext.Workspace();
+            var storage = await ws.StorageConnectionStringAsync(ct).ConfigureAwait(false);
+            var runId = pr.GetValue(run)!;
+            string? runtime = null;
+            RunStatus? status = null;
+            string? failure = null;
+            var backend = ParseBackend(pr.GetValue(BackendOption)!);
+            using var loggers = CommandContext.CreateLoggerFactory();
+            await using var host = await LocalDurableHost.StartAsync(new LocalDurableHostOptions
+            {
+                Backend = backend,
+                DurableStorageConnectionString = storage,
+                Configuration = ws.BuildConfiguration(storage),
+                LoggerFactory = loggers,
+                RunWorker = false,
+            }, ct).ConfigureAwait(false);
+            if (backend == DurableBackendKind.AzureStorage)
+            {
+                var meta = await host.Client.GetInstanceAsync(runId, getInputsAndOutputs: true, ct).ConfigureAwait(false);
+                runtime = meta?.RuntimeStatus.ToString();
+                status = meta?.SerializedCustomStatus is null ? null : meta.ReadCustomStatusAs<RunStatus>();
+                failure = meta?.FailureDetails?.ErrorMessage;
+            }
+
+            var latest = await host.Services.GetRequiredService<ICheckpointStore>().GetLatestAsync(pr.GetValue(container)!, runId, ct).ConfigureAwait(false);
+            if (runtime is null && latest is null)
+            {
+                await ctx.Error.WriteLineAsync($"error: no run '{runId}' found{(backend == DurableBackendKind.InMemory ? " (the in-memory backend keeps no instances after its process ends; showing checkpoints only)" : string.Empty)}").ConfigureAwait(false);
+                return 1;
+            }
+
+            if (pr.GetValue(JsonOption))
+            {
+                await ctx.Output.WriteLineAsync(JsonSerializer.Serialize(new { runId, runtimeStatus = runtime, status, failure, latest }, CommandContext.Json)).ConfigureAwait(false);
+                return 0;
+            }
+
+            await ctx.Output.WriteLineAsync($"Run {runId}").ConfigureAwait(false);
+            await ctx.Output.WriteLineAsync($"  instance:  {runtime ?? "(not tracked by this backend)"}{(status is null ? string.Empty : $", {status.Phase}, round {status.Round}/{status.TotalRounds}")}").ConfigureAwait(false);
+            if (failure is not null)
+            {
+                await ctx.Output.WriteLineAsync($"  failure:   {failure}").ConfigureAwait(false);
+            }
+
+            await ctx.Output.WriteLineAsync(latest is null ? "  latest:    no committed round" : $"  latest:    round {latest.Round}, model {latest.Model.Uri} (sha256 {latest.Model.Sha256[..12]}…)").ConfigureAwait(false);
+            foreach (var r in status?.Recent ?? [])
+            {
+                await ctx.Output.WriteLineAsync("  " + RunRunner.FormatRound(r, r.Participants.Count + r.Rejected.Count)).ConfigureAwait(false);
+            }
+
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command Checkpoints(CommandContext ctx)
+    {
+        var run = new Argument<string>("run") { Description = "Run id." };
+        var container = new Option<string>("--container") { Description = "Checkpoint container.", DefaultValueFactory = _ => "checkpoints" };
+        var cmd = new Command(
+            "checkpoints",
+            "Lists a run's checkpoints from blob storage: one line per committed round, with its model hash and URI.\n" +
+            "Example: fl checkpoints demo-20261201-101500")
+        { run, container, JsonOption };
+        cmd.SetAction(async (pr, ct) =>
+        {
+            var ws = CommandContext.Workspace();
+            var storage = await ws.StorageConnectionStringAsync(ct).ConfigureAwait(false);
+            var store = new BlobCheckpointStore(Adapters.AdaptersRegistration.CreateOrchestratorBlobService(ws.BuildConfiguration(storage)));
+            var runId = pr.GetValue(run)!;
+            var manifests = await store.ListAsync(pr.GetValue(container)!, runId, ct).ConfigureAwait(false);
+            var latest = await store.GetLatestAsync(pr.GetValue(container)!, runId, ct).ConfigureAwait(false);
+            if (manifests.Count == 0)
+            {
+                await ctx.Error.WriteLineAsync($"error: run '{runId}' has no checkpoints in container '{pr.GetValue(container)}'").ConfigureAwait(false);
+                return 1;
+            }
+
+            if (pr.GetValue(JsonOption))
+            {
+                await ctx.Output.WriteLineAsync(JsonSerializer.Serialize(new { runId, latest = latest?.Round, checkpoints = manifests }, CommandContext.Json)).ConfigureAwait(false);
+                return 0;
+            }
+
+            var ci = CultureInfo.InvariantCulture;
+            await ctx.Output.WriteLineAsync($"{"round",5}  {"silos",5}  {"rejected",8}  {"examples",9}  {"eval acc",8}  {"sha256",12}  model").ConfigureAwait(false);
+            foreach (var m in manifests)
+            {
+                await ctx.Output.WriteLineAsync(string.Format(
+                    ci,
+                    "{0,5}  {1,5}  {2,8}  {3,9}  {4,8}  {5,12}  {6}{7}",
+                    m.Round,
+                    m.Participants.Count,
+                    m.Rejected.Count,
+                    m.Metrics.TrainExamples,
+                    m.Metrics.EvalAccuracy?.ToString("0.0000", ci) ?? "-",
+                    m.Model.Sha256[..12],
+                    m.Model.Uri,
+                    latest?.Round == m.Round ? "  (latest)" : string.Empty)).ConfigureAwait(false);
+            }
+
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command Aggregate(CommandContext ctx)
+    {
+        var output = new Option<FileInfo>("--out") { Description = "Output safetensors file.", Required = true };
+        var inputs = new Argument<string[]>("updates") { Description = "Updates as FILE:EXAMPLES, e.g. a.safetensors:120.", Arity = ArgumentArity.OneOrMore };
+        var cmd = new Command(
+            "aggregate",
+            "Runs the same weighted aggregation offline on safetensors files; the number after each file's colon is its example count.\n" +
+            "Example: fl aggregate --out global.safetensors a.safetensors:120 b.safetensors:80")
+        { output, inputs };
+        cmd.SetAction(async (pr, ct) =>
+        {
+            var updates = new List<(IReadOnlyList<NamedTensor> Update, long Examples)>();
+            foreach (var arg in pr.GetValue(inputs)!)
+            {
+                var colon = arg.LastIndexOf(':');
+                if (colon <= 0 || !long.TryParse(arg.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var examples) || examples <= 0)
+                {
+                    await ctx.Error.WriteLineAsync($"error: '{arg}' is not FILE:EXAMPLES with a positive example count").ConfigureAwait(false);
+                    return 2;
+                }
+
+                var path = arg[..colon];
+                if (!File.Exists(path))
+                {
+                    await ctx.Error.WriteLineAsync($"error: '{path}' does not exist").ConfigureAwait(false);
+                    return 2;
+                }
+
+                try
+                {
+                    updates.Add((Safetensors.Parse(await File.ReadAllBytesAsync(path, ct).ConfigureAwait(false)).Tensors, examples));
+                }
+                catch (SafetensorsFormatException ex)
+                {
+                    await ctx.Error.WriteLineAsync($"error: '{path}' is not a valid safetensors file: {ex.Message}").ConfigureAwait(false);
+                    return 2;
+                }
+            }
+
+            IReadOnlyList<NamedTensor> result;
+            try
+            {
+                result = OfflineAggregation.WeightedAverage(updates);
+            }
+            catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or ModelStateException)
+            {
+                await ctx.Error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
+                return 2;
+            }
+
+            var bytes = Safetensors.Serialize(result);
+            var outFile = pr.GetValue(output)!;
+            await File.WriteAllBytesAsync(outFile.FullName, bytes, ct).ConfigureAwait(false);
+            await ctx.Output.WriteLineAsync($"Aggregated {updates.Count} updates ({updates.Sum(u => u.Examples)} examples, {result.Count} tensors) into {outFile.FullName}").ConfigureAwait(false);
+            await ctx.Output.WriteLineAsync($"sha256 {Hashing.Sha256Hex(bytes)}").ConfigureAwait(false);
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command Data(CommandContext ctx)
+    {
+        var data = new Command("data", "Puts data into silo containers.\nExample: fl data synth --silos 4 --alpha 0.3");
+        var silos = new Option<int>("--silos") { Description = "Number of silos (ids silo-1..silo-N).", DefaultValueFactory = _ => 4 };
+        var classes = new Option<int>("--classes") { Description = "Number of classes.", DefaultValueFactory = _ => 10 };
+        var features = new Option<int>("--features") { Description = "Number of features.", DefaultValueFactory = _ => 16 };
+        var train = new Option<int>("--train-per-silo") { Description = "Train examples per silo.", DefaultValueFactory = _ => 2000 };
+        var test = new Option<int>("--test-per-silo") { Description = "Test examples per silo.", DefaultValueFactory = _ => 500 };
+        var alpha = new Option<double?>("--alpha") { Description = "Dirichlet alpha of the label skew; omit for IID." };
+        var seed = new Option<long>("--seed") { Description = "Seed.", DefaultValueFactory = _ => 42 };
+        var format = new Option<string>("--format") { Description = "csv or parquet.", DefaultValueFactory = _ => DataFormats.Csv };
+        format.AcceptOnlyFromAmong(DataFormats.Csv, DataFormats.Parquet);
+        var synth = new Command(
+            "synth",
+            "Writes a seeded synthetic federated dataset (IID, or label-skewed by Dirichlet alpha) into N silo containers, each reachable only with its own SAS, and registers the silos.\n" +
+            "Example: fl data synth --silos 8 --alpha 0.3 --seed 7")
+        { silos, classes, features, train, test, alpha, seed, format };
+        synth.SetAction(async (pr, ct) =>
+        {
+            var ws = CommandContext.Workspace();
+            var storage = await ws.StorageConnectionStringAsync(ct).ConfigureAwait(false);
+            var options = new SyntheticOptions(pr.GetValue(silos), pr.GetValue(classes), pr.GetValue(features), pr.GetValue(train), pr.GetValue(test), pr.GetValue(alpha), pr.GetValue(seed));
+            var ids = await SynthesizeAsync(ws, storage, options, ct, pr.GetValue(format)!).ConfigureAwait(false);
+            await ctx.Output.WriteLineAsync($"Wrote {ids.Count} silos ({string.Join(", ", ids)}); registry: {ws.SiloRegistryPath}").ConfigureAwait(false);
+            return 0;
+        });
+        data.Subcommands.Add(synth);
+
+        var silo = new Option<string>("--silo") { Description = "Silo id (its container has the same name).", Required = true };
+        var file = new Option<FileInfo>("--file") { Description = "A CSV or Parquet file.", Required = true };
+        var blobName = new Option<string>("--as") { Description = "Blob path inside the silo's container.", DefaultValueFactory = _ => "data/train.csv" };
+        var put = new Command(
+            "put",
+            "Uploads your own CSV or Parquet file into a silo's container with that silo's credential (a local silo is created and registered if new).\n" +
+            "Example: fl data put --silo hospital-a --file train.csv --as data/train.csv")
+        { silo, file, blobName };
+        put.SetAction(async (pr, ct) =>
+        {
+            var id = pr.GetValue(silo)!;
+            var path = pr.GetValue(file)!;
+            var name = pr.GetValue(blobName)!;
+            if (!RunSpecValidator.IsValidSiloId(id))
+            {
+                await ctx.Error.WriteLineAsync($"error: '{id}' is not a valid silo id (lowercase a-z, 0-9 and '-', 1-63 characters)").ConfigureAwait(false);
+                return 2;
+            }
+
+            if (!path.Exists || path.Length == 0)
+            {
+                await ctx.Error.WriteLineAsync($"error: '{path.FullName}' does not exist or is empty").ConfigureAwait(false);
+                return 2;
+            }
+
+            if (name.StartsWith('/') || name.Split('/').Contains("..") || name.Contains('\\', StringComparison.Ordinal))
+            {
+                await ctx.Error.WriteLineAsync($"error: '{name}' is not a relative blob path").ConfigureAwait(false);
+                return 2;
+            }
+
+            var ws = CommandContext.Workspace();
+            var storage = await ws.StorageConnectionStringAsync(ct).ConfigureAwait(false);
+            var registry = await EnsureSilosAsync(ws, storage, [id], ct).ConfigureAwait(false);
+            var container = SiloRegistry.Create(id, registry[id]);
+            await using (var stream = path.OpenRead())
+            {
+                await container.GetBlobClient(name).UploadAsync(stream, overwrite: true, ct).ConfigureAwait(false);
+            }
+
+            await ctx.Output.WriteLineAsync($"Uploaded {path.Length} bytes to silo '{id}' as {name}").ConfigureAwait(false);
+            return 0;
+        });
+        data.Subcommands.Add(put);
+        return data;
+    }
+
+    private static Command AzuriteCommand(CommandContext ctx)
+    {
+        var cmd = new Command("azurite", "Starts or stops the workspace's local Azurite.\nExample: fl azurite stop");
+        var start = new Command("start", "Starts the workspace's Azurite (kept in .fl/azurite) and prints its connection string.\nExample: fl azurite start");
+        start.SetAction(async (pr, ct) =>
+        {
+            var ws = CommandContext.Workspace();
+            var ep = await Azurite.EnsureDaemonAsync(Azurite.FindExecutable(ws.RepositoryRoot), ws.Home, ct).ConfigureAwait(false);
+            await ctx.Output.WriteLineAsync(ep.ConnectionString).ConfigureAwait(false);
+            return 0;
+        });
+        var stop = new Command("stop", "Stops the workspace's Azurite; its data stays in .fl/azurite.\nExample: fl azurite stop");
+        stop.SetAction(async (pr, ct) =>
+        {
+            var stopped = Azurite.StopDaemon(CommandContext.Workspace().Home);
+            await ctx.Output.WriteLineAsync(stopped ? "Azurite stopped." : "Azurite was not running.").ConfigureAwait(false);
+            return 0;
+        });
+        cmd.Subcommands.Add(start);
+        cmd.Subcommands.Add(stop);
+        return cmd;
+    }
+
+    private static async Task<IReadOnlyList<string>> SynthesizeAsync(Workspace ws, string storage, SyntheticOptions options, CancellationToken ct, string format = DataFormats.Csv)
+    {
+        var datasets = SyntheticData.Generate(options);
+        var ids = datasets.Select(d => d.SiloId).ToArray();
+        var registry = await EnsureSilosAsync(ws, storage, ids, ct).ConfigureAwait(false);
+        var ext = format == DataFormats.Parquet ? "parquet" : "csv";
+        foreach (var d in datasets)
+        {
+            // Written with the silo's own SAS, exactly as a data provider would.
+            var container = SiloRegistry.Create(d.SiloId, registry[d.SiloId]);
+            foreach (var (split, table) in new[] { ("train", d.Train), ("test", d.Test) })
+            {
+                using var ms = new MemoryStream();
+                if (format == DataFormats.Parquet)
+                {
+                    await TabularWriter.WriteParquetAsync(ms, table, "label", ct).ConfigureAwait(false);
+                }
+                else
+                {
+                    await TabularWriter.WriteCsvAsync(ms, table, "label", ct).ConfigureAwait(false);
+                }
+
+                ms.Position = 0;
+                await container.GetBlobClient($"data/{split}.{ext}").UploadAsync(ms, overwrite: true, ct).ConfigureAwait(false);
+            }
+        }
+
+        return ids;
+    }
+
+    private static async Task<IReadOnlyDictionary<string, SiloEndpoint>> EnsureSilosAsync(Workspace ws, string storage, IReadOnlyList<string> ids, CancellationToken ct)
+    {
+        var account = Adapters.AdaptersRegistration.CreateOrchestratorBlobService(ws.BuildConfiguration(storage));
+        var entries = await LocalSiloProvisioner.ProvisionAsync(account, ids, TimeSpan.FromDays(30), ct).ConfigureAwait(false);
+        await SiloRegistryFile.MergeAsync(ws.SiloRegistryPath, entries, ct).ConfigureAwait(false);
+        return entries;
+    }
+
+    private static DurableBackendKind ParseBackend(string value) =>
+        value == "azurestorage" ? DurableBackendKind.AzureStorage : DurableBackendKind.InMemory;
+}

@@ -1,0 +1,211 @@
+using System.Net;
+using DurableTask.AzureStorage;
+using DurableTask.Core;
+using FederatedFunctions.Adapters;
+using FederatedFunctions.Workflow;
+using Grpc.Net.Client;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.DurableTask.Client;
+using Microsoft.DurableTask.Testing.Sidecar;
+using Microsoft.DurableTask.Testing.Sidecar.Grpc;
+using Microsoft.DurableTask.Worker;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace FederatedFunctions.LocalHost.Hosting;
+
+/// <summary>Which durable backend the local host runs on.</summary>
+public enum DurableBackendKind
+{
+    /// <summary>Embedded and in memory: nothing to start, nothing survives the process.</summary>
+    InMemory,
+
+    /// <summary>DurableTask.AzureStorage (the Durable Functions default provider) on Azurite or a real account: runs survive host restarts.</summary>
+    AzureStorage,
+}
+
+/// <summary>Options of <see cref="LocalDurableHost"/>.</summary>
+public sealed record LocalDurableHostOptions
+{
+    /// <summary>The durable backend.</summary>
+    public DurableBackendKind Backend { get; init; } = DurableBackendKind.InMemory;
+
+    /// <summary>Storage connection string for <see cref="DurableBackendKind.AzureStorage"/>.</summary>
+    public string? DurableStorageConnectionString { get; init; }
+
+    /// <summary>Task hub name for <see cref="DurableBackendKind.AzureStorage"/>.</summary>
+    public string TaskHub { get; init; } = "flhub";
+
+    /// <summary>Whether this process executes orchestrations and activities, or only manages instances.</summary>
+    public bool RunWorker { get; init; } = true;
+
+    /// <summary>How soon work that was in flight when a host died runs again (Azure Storage backend).</summary>
+    public TimeSpan WorkItemVisibilityTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Activities run at once. Training is CPU-bound, so the default is the core count.</summary>
+    public int MaxConcurrentActivities { get; init; } = Math.Max(1, Environment.ProcessorCount);
+
+    /// <summary>Host configuration (silo registry, orchestrator storage).</summary>
+    public required IConfiguration Configuration { get; init; }
+
+    /// <summary>Where the hosts log.</summary>
+    public ILoggerFactory? LoggerFactory { get; init; }
+
+    /// <summary>Extra service registrations (tests swap adapters here).</summary>
+    public Action<IServiceCollection>? ConfigureServices { get; init; }
+}
+
+/// <summary>
+/// Runs the shared orchestrator and activities on this machine: a Durable Task gRPC sidecar in front of an
+/// orchestration service, plus the standard Durable Task worker and client connected to it.
+/// </summary>
+/// <remarks>
+/// The same <see cref="WorkflowRegistration.AddFederatedTasks"/> registrations run here and in the Functions
+/// app; this host adds only wiring. The sidecar listens on a free loopback port, and gRPC message limits are
+/// lifted on both ends (payloads are references, but history batches can be large).
+/// </remarks>
+public sealed class LocalDurableHost : IAsyncDisposable
+{
+    private readonly WebApplication sidecar;
+    private readonly IHost worker;
+    private readonly GrpcChannel channel;
+    private readonly IOrchestrationService service;
+
+    private LocalDurableHost(WebApplication sidecar, IHost worker, GrpcChannel channel, IOrchestrationService service)
+    {
+        this.sidecar = sidecar;
+        this.worker = worker;
+        this.channel = channel;
+        this.service = service;
+    }
+
+    /// <summary>The durable client.</summary>
+    public DurableTaskClient Client => worker.Services.GetRequiredService<DurableTaskClient>();
+
+    /// <summary>The worker's services (adapters, stores).</summary>
+    public IServiceProvider Services => worker.Services;
+
+    /// <summary>Starts the sidecar, and the worker unless <see cref="LocalDurableHostOptions.RunWorker"/> is false.</summary>
+    public static async Task<LocalDurableHost> StartAsync(LocalDurableHostOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var loggerFactory = options.LoggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
+        var service = await CreateServiceAsync(options, loggerFactory).ConfigureAwait(false);
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(loggerFactory);
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
+        builder.Services.AddGrpc(o =>
+        {
+            o.MaxReceiveMessageSize = null;
+            o.MaxSendMessageSize = null;
+        });
+        builder.Services.AddSingleton(service);
+        builder.Services.AddSingleton((IOrchestrationServiceClient)service);
+        builder.Services.Configure<TaskHubGrpcServerOptions>(o =>
+            o.Mode = options.RunWorker ? TaskHubGrpcServerMode.ApiServerAndDispatcher : TaskHubGrpcServerMode.ApiServerOnly);
+        builder.Services.AddSingleton<TaskHubGrpcServer>();
+        var sidecar = builder.Build();
+        sidecar.MapGrpcService<TaskHubGrpcServer>();
+        await sidecar.StartAsync(cancellationToken).ConfigureAwait(false);
+
+        var address = sidecar.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        var channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions { MaxReceiveMessageSize = null, MaxSendMessageSize = null });
+
+        var hostBuilder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        hostBuilder.Logging.ClearProviders();
+        hostBuilder.Services.AddSingleton(loggerFactory);
+        hostBuilder.Services.AddFederatedWorkflow();
+        hostBuilder.Services.AddFederatedAdapters(options.Configuration);
+        options.ConfigureServices?.Invoke(hostBuilder.Services);
+        if (options.RunWorker)
+        {
+            hostBuilder.Services.AddDurableTaskWorker(b =>
+            {
+                b.UseGrpc(channel);
+                b.AddTasks(r => r.AddFederatedTasks());
+                b.Configure(o =>
+                {
+                    o.Concurrency.MaximumConcurrentActivityWorkItems = options.MaxConcurrentActivities;
+                    o.Concurrency.MaximumConcurrentOrchestrationWorkItems = 4;
+                });
+            });
+        }
+
+        hostBuilder.Services.AddDurableTaskClient(b =>
+        {
+            b.UseGrpc(channel);
+            b.RegisterDirectly();
+        });
+        var worker = hostBuilder.Build();
+        await worker.StartAsync(cancellationToken).ConfigureAwait(false);
+        return new LocalDurableHost(sidecar, worker, channel, service);
+    }
+
+    private static async Task<IOrchestrationService> CreateServiceAsync(LocalDurableHostOptions options, ILoggerFactory loggerFactory)
+    {
+        if (options.Backend == DurableBackendKind.InMemory)
+        {
+            return new InMemoryOrchestrationService(loggerFactory);
+        }
+
+        if (string.IsNullOrWhiteSpace(options.DurableStorageConnectionString))
+        {
+            throw new InvalidOperationException("The azurestorage backend needs a storage connection string.");
+        }
+
+        var settings = new AzureStorageOrchestrationServiceSettings
+        {
+            TaskHubName = options.TaskHub,
+            StorageAccountClientProvider = new StorageAccountClientProvider(options.DurableStorageConnectionString),
+            WorkItemQueueVisibilityTimeout = options.WorkItemVisibilityTimeout,
+            ControlQueueVisibilityTimeout = options.WorkItemVisibilityTimeout,
+            MaxQueuePollingInterval = TimeSpan.FromSeconds(1),
+            PartitionCount = 1,
+            MaxConcurrentTaskActivityWorkItems = options.MaxConcurrentActivities,
+            LoggerFactory = loggerFactory,
+        };
+        var service = new AzureStorageOrchestrationService(settings);
+        await service.CreateIfNotExistsAsync().ConfigureAwait(false);
+        return service;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        try
+        {
+            await worker.StopAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Shutting down anyway; in-flight work is redelivered by the backend.
+        }
+
+        worker.Dispose();
+        await channel.ShutdownAsync().ConfigureAwait(false);
+        channel.Dispose();
+        try
+        {
+            await sidecar.StopAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // See above.
+        }
+
+        await sidecar.DisposeAsync().ConfigureAwait(false);
+        if (service is IDisposable d)
+        {
+            d.Dispose();
+        }
+    }
+}

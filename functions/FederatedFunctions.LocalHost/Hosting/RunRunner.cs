@@ -1,0 +1,113 @@
+using System.Diagnostics;
+using System.Globalization;
+using FederatedFunctions.Adapters.Silos;
+using FederatedFunctions.Core.Specs;
+using FederatedFunctions.Workflow.Contracts;
+using FederatedFunctions.Workflow.Orchestration;
+using Microsoft.DurableTask;
+using Microsoft.DurableTask.Client;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace FederatedFunctions.LocalHost.Hosting;
+
+/// <summary>The result of a local run, as printed in the summary and the <c>--json</c> line.</summary>
+public sealed record RunReport(string RunId, int Rounds, double? FinalAccuracy, double? FinalLoss, string Checkpoint, string Manifest, string Backend, double Seconds);
+
+/// <summary>Starts (or re-attaches to) a training run on a local host and shows it round by round.</summary>
+public sealed class RunRunner(LocalDurableHost host, TextWriter output)
+{
+    /// <summary>Checks that every silo of the spec is in the registry, before any work is scheduled.</summary>
+    /// <exception cref="SiloRegistryException">A silo is missing or its entry is invalid.</exception>
+    public void CheckSilos(RunSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var registry = host.Services.GetRequiredService<ISiloRegistry>();
+        foreach (var silo in spec.Silos)
+        {
+            registry.GetContainer(silo);
+        }
+    }
+
+    /// <summary>
+    /// Schedules the run unless an instance with its id is already pending or running (then it re-attaches:
+    /// this is how a run on the durable backend continues after a host restart), and waits for it.
+    /// </summary>
+    public async Task<RunReport> RunAsync(RunSpec spec, string runId, string backend, CancellationToken cancellationToken)
+    {
+        var client = host.Client;
+        var stopwatch = Stopwatch.StartNew();
+        var existing = await client.GetInstanceAsync(runId, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false);
+        if (existing is { RuntimeStatus: OrchestrationRuntimeStatus.Running or OrchestrationRuntimeStatus.Pending or OrchestrationRuntimeStatus.Suspended })
+        {
+            await output.WriteLineAsync($"Run {runId} is already {existing.RuntimeStatus.ToString().ToLowerInvariant()}: attaching to it.").ConfigureAwait(false);
+        }
+        else if (existing is { RuntimeStatus: OrchestrationRuntimeStatus.Completed })
+        {
+            await output.WriteLineAsync($"Run {runId} has already completed.").ConfigureAwait(false);
+        }
+        else
+        {
+            await client.ScheduleNewOrchestrationInstanceAsync(
+                nameof(TrainingOrchestrator),
+                TrainingState.Start(runId, spec),
+                new StartOrchestrationOptions(runId).WithDedupeStatuses(OrchestrationRuntimeStatus.Running, OrchestrationRuntimeStatus.Pending),
+                cancellationToken).ConfigureAwait(false);
+        }
+
+        await output.WriteLineAsync($"{"round",5}  {"silos",7}  {"examples",9}  {"train loss",10}  {"eval acc",8}  {"eval loss",9}  {"seconds",7}").ConfigureAwait(false);
+        var printed = 0;
+        OrchestrationMetadata? meta;
+        while (true)
+        {
+            meta = await client.GetInstanceAsync(runId, getInputsAndOutputs: true, cancellationToken).ConfigureAwait(false);
+            if (meta?.SerializedCustomStatus is not null)
+            {
+                var status = meta.ReadCustomStatusAs<RunStatus>();
+                foreach (var round in status?.Recent.Where(r => r.Round > printed) ?? [])
+                {
+                    await output.WriteLineAsync(FormatRound(round, spec.Silos.Count)).ConfigureAwait(false);
+                    printed = round.Round;
+                }
+            }
+
+            if (meta is { IsCompleted: true })
+            {
+                break;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(250), cancellationToken).ConfigureAwait(false);
+        }
+
+        if (meta.RuntimeStatus != OrchestrationRuntimeStatus.Completed)
+        {
+            throw new RunFailedException(runId, meta.RuntimeStatus.ToString(), meta.FailureDetails?.ErrorMessage ?? "no details");
+        }
+
+        var outcome = meta.ReadOutputAs<TrainingOutcome>() ?? throw new RunFailedException(runId, "Completed", "the run returned no outcome");
+        return new RunReport(runId, outcome.Rounds, outcome.FinalAccuracy, outcome.FinalLoss, outcome.FinalModel.Uri, outcome.FinalManifest.Uri, backend, stopwatch.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>One line of the live view.</summary>
+    public static string FormatRound(RoundSummary r, int siloCount)
+    {
+        ArgumentNullException.ThrowIfNull(r);
+        var ci = CultureInfo.InvariantCulture;
+        var line = string.Format(
+            ci,
+            "{0,5}  {1,7}  {2,9}  {3,10}  {4,8}  {5,9}  {6,7:0.0}",
+            r.Round,
+            $"{r.Participants.Count}/{siloCount}",
+            r.Examples,
+            r.TrainLoss?.ToString("0.0000", ci) ?? "-",
+            r.EvalAccuracy?.ToString("0.0000", ci) ?? "-",
+            r.EvalLoss?.ToString("0.0000", ci) ?? "-",
+            r.Seconds);
+        return r.Rejected.Count == 0
+            ? line
+            : line + "  rejected: " + string.Join(", ", r.Rejected.Select(x => $"{x.SiloId} ({x.Reason})"));
+    }
+}
+
+/// <summary>A run ended in a state other than completed.</summary>
+public sealed class RunFailedException(string runId, string status, string detail)
+    : Exception($"Run {runId} ended {status.ToLowerInvariant()}: {detail}");

@@ -1,0 +1,78 @@
+using FederatedFunctions.Adapters.Local;
+using Microsoft.Extensions.Configuration;
+
+namespace FederatedFunctions.LocalHost.Hosting;
+
+/// <summary>Where the local host keeps its state, and how it reaches storage.</summary>
+/// <remarks>
+/// State lives in <c>$FL_HOME</c>, default <c>.fl/</c> at the repository root: the silo registry
+/// (<c>silos.json</c>, which holds SAS tokens and is git-ignored), the local Azurite's data and record, and specs
+/// the demo writes. Storage is <c>$FL_STORAGE</c> (a connection string) when set, else the workspace's own Azurite,
+/// started on demand and left running for the next command (<c>fl azurite stop</c> stops it).
+/// </remarks>
+public sealed class Workspace
+{
+    private Workspace(string root, string home)
+    {
+        RepositoryRoot = root;
+        Home = home;
+        Directory.CreateDirectory(home);
+    }
+
+    /// <summary>The repository root (holds FederatedFunctions.sln and tools/).</summary>
+    public string RepositoryRoot { get; }
+
+    /// <summary>The state folder.</summary>
+    public string Home { get; }
+
+    /// <summary>The local silo registry file.</summary>
+    public string SiloRegistryPath => Path.Combine(Home, "silos.json");
+
+    /// <summary>Opens the workspace from the environment.</summary>
+    public static Workspace Open()
+    {
+        var root = Environment.GetEnvironmentVariable("FL_ROOT");
+        if (string.IsNullOrEmpty(root))
+        {
+            root = FindRoot(AppContext.BaseDirectory) ?? FindRoot(Directory.GetCurrentDirectory())
+                ?? throw new InvalidOperationException("Cannot find the repository root (FederatedFunctions.sln); set FL_ROOT.");
+        }
+
+        var home = Environment.GetEnvironmentVariable("FL_HOME");
+        return new Workspace(Path.GetFullPath(root), Path.GetFullPath(string.IsNullOrEmpty(home) ? Path.Combine(root, ".fl") : home));
+    }
+
+    /// <summary>The storage connection string: <c>$FL_STORAGE</c>, or the workspace's Azurite (started if needed).</summary>
+    public async Task<string> StorageConnectionStringAsync(CancellationToken cancellationToken)
+    {
+        var configured = Environment.GetEnvironmentVariable("FL_STORAGE");
+        if (!string.IsNullOrWhiteSpace(configured))
+        {
+            return configured;
+        }
+
+        var endpoint = await Azurite.EnsureDaemonAsync(Azurite.FindExecutable(RepositoryRoot), Home, cancellationToken).ConfigureAwait(false);
+        return endpoint.ConnectionString;
+    }
+
+    /// <summary>Host configuration: the silo registry file, then the storage connection, then <c>FL_</c> environment variables.</summary>
+    public IConfiguration BuildConfiguration(string storageConnectionString) =>
+        new ConfigurationBuilder()
+            .AddJsonFile(SiloRegistryPath, optional: true, reloadOnChange: false)
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["Storage:ConnectionString"] = storageConnectionString })
+            .AddEnvironmentVariables("FL_")
+            .Build();
+
+    private static string? FindRoot(string start)
+    {
+        for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "FederatedFunctions.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        return null;
+    }
+}

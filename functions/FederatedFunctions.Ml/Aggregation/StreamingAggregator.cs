@@ -1,0 +1,306 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
+using FederatedFunctions.Core.Tensors;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace FederatedFunctions.Ml;
+
+/// <summary>The verdict on one update: accepted, or a stable reason code and a human-readable detail.</summary>
+/// <param name="Accepted">True when the update may be aggregated.</param>
+/// <param name="Reason">Null when accepted; otherwise one of <see cref="UpdateRejections"/>.</param>
+/// <param name="Detail">Null when accepted; otherwise which tensor and what differs.</param>
+public sealed record UpdateCheck(bool Accepted, string? Reason, string? Detail)
+{
+    /// <summary>The verdict for an acceptable update.</summary>
+    public static UpdateCheck Ok { get; } = new(true, null, null);
+
+    /// <summary>A rejection with a reason code.</summary>
+    public static UpdateCheck Reject(string reason, string detail) => new(false, reason, detail);
+}
+
+/// <summary>Reason codes of <see cref="UpdateCheck.Reason"/>; stable, for metrics and run reports.</summary>
+public static class UpdateRejections
+{
+    /// <summary>A tensor of the template is absent from the update.</summary>
+    public const string MissingTensor = "missing-tensor";
+
+    /// <summary>The update holds a tensor the template has not (or holds one twice).</summary>
+    public const string UnexpectedTensor = "unexpected-tensor";
+
+    /// <summary>A tensor's shape differs from the template's, or its byte length does not match its shape.</summary>
+    public const string ShapeMismatch = "shape-mismatch";
+
+    /// <summary>A tensor's dtype differs from the template's.</summary>
+    public const string DTypeMismatch = "dtype-mismatch";
+
+    /// <summary>A value is NaN or infinite.</summary>
+    public const string NonFinite = "non-finite";
+}
+
+/// <summary>A weighted average of model updates, computed one update at a time.</summary>
+/// <remarks>
+/// <para>
+/// The aggregator holds one accumulator per template tensor, <c>acc = Σ wᵢ·updateᵢ</c>, and <see cref="Result"/> is
+/// <c>acc / Σ wᵢ</c>. Each <see cref="Add"/> converts and adds one tensor at a time under <c>torch.no_grad()</c> in its own
+/// dispose scope, so peak memory is the accumulator plus one tensor of the update being added (plus the caller's copy of
+/// that update), however many updates are aggregated: an aggregation activity can stream updates from storage.
+/// </para>
+/// <para>
+/// Accumulators are float32 for F32 tensors (every trained parameter), float64 for F64 and integer tensors; the
+/// result has the template's dtypes, integers rounded to nearest. Addition in float32 is not associative, so results for
+/// different add orders agree to rounding (about 1e-7 relative), not bit for bit; add in a fixed order (e.g. sorted silo
+/// ids) for reproducible bytes. Updates are validated first (<see cref="Validate"/>): a rejected update changes nothing.
+/// Not thread-safe: add from one thread.
+/// </para>
+/// </remarks>
+public sealed class StreamingAggregator : IDisposable
+{
+    private readonly TemplateEntry[] entries;
+    private readonly Dictionary<string, int> index;
+    private readonly Tensor[] accumulators;
+    private bool disposed;
+
+    /// <summary>Creates an aggregator shaped like <paramref name="template"/> (only names, shapes and dtypes are kept).</summary>
+    /// <exception cref="ArgumentException">An empty template, or one with a duplicate name or a negative dimension.</exception>
+    public StreamingAggregator(IReadOnlyList<NamedTensor> template)
+    {
+        ArgumentNullException.ThrowIfNull(template);
+        if (template.Count == 0)
+        {
+            throw new ArgumentException("The template has no tensors.", nameof(template));
+        }
+
+        entries = template
+            .Select(t => new TemplateEntry(t.Name, t.DType, t.Shape.ToArray()))
+            .OrderBy(e => e.Name, StringComparer.Ordinal)
+            .ToArray();
+        index = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var i = 0; i < entries.Length; i++)
+        {
+            if (!index.TryAdd(entries[i].Name, i))
+            {
+                throw new ArgumentException($"The template holds tensor '{entries[i].Name}' twice.", nameof(template));
+            }
+
+            if (entries[i].Shape.Any(d => d < 0))
+            {
+                throw new ArgumentException($"Template tensor '{entries[i].Name}' has a negative dimension.", nameof(template));
+            }
+        }
+
+        TorchRuntime.EnsureInitialized();
+        accumulators = new Tensor[entries.Length];
+        using var scope = torch.NewDisposeScope();
+        for (var i = 0; i < entries.Length; i++)
+        {
+            var type = entries[i].DType == TensorDType.F32 ? ScalarType.Float32 : ScalarType.Float64;
+            accumulators[i] = torch.zeros(entries[i].Shape, type).MoveToOuterDisposeScope();
+        }
+    }
+
+    /// <summary>Number of updates added.</summary>
+    public int Count { get; private set; }
+
+    /// <summary>Sum of the weights of the updates added.</summary>
+    public double TotalWeight { get; private set; }
+
+    /// <summary>Checks an update against the template without changing anything.</summary>
+    /// <remarks>
+    /// Checks, in order: every template tensor is present, no other tensor is (names are case-sensitive, each at most once),
+    /// then per tensor in name order the dtype, the shape (and that the byte length matches it), and that every value is
+    /// finite. The first failure is returned.
+    /// </remarks>
+    public UpdateCheck Validate(IReadOnlyList<NamedTensor> update)
+    {
+        ArgumentNullException.ThrowIfNull(update);
+        ObjectDisposedException.ThrowIf(disposed, this);
+        var byName = new Dictionary<string, NamedTensor>(StringComparer.Ordinal);
+        foreach (var tensor in update)
+        {
+            if (tensor is null)
+            {
+                return UpdateCheck.Reject(UpdateRejections.UnexpectedTensor, "the update holds a null tensor");
+            }
+
+            if (!byName.TryAdd(tensor.Name, tensor))
+            {
+                return UpdateCheck.Reject(UpdateRejections.UnexpectedTensor, $"tensor '{tensor.Name}' appears more than once");
+            }
+        }
+
+        foreach (var entry in entries)
+        {
+            if (!byName.ContainsKey(entry.Name))
+            {
+                return UpdateCheck.Reject(UpdateRejections.MissingTensor, $"tensor '{entry.Name}' is missing");
+            }
+        }
+
+        foreach (var name in byName.Keys.Order(StringComparer.Ordinal))
+        {
+            if (!index.ContainsKey(name))
+            {
+                return UpdateCheck.Reject(UpdateRejections.UnexpectedTensor, $"tensor '{name}' is not in the model");
+            }
+        }
+
+        foreach (var entry in entries)
+        {
+            var tensor = byName[entry.Name];
+            if (tensor.DType != entry.DType)
+            {
+                return UpdateCheck.Reject(UpdateRejections.DTypeMismatch, $"tensor '{entry.Name}' is {tensor.DType}, expected {entry.DType}");
+            }
+
+            if (tensor.Shape is null || !tensor.Shape.AsSpan().SequenceEqual(entry.Shape))
+            {
+                return UpdateCheck.Reject(
+                    UpdateRejections.ShapeMismatch,
+                    $"tensor '{entry.Name}' has shape {StateDicts.FormatShape(tensor.Shape ?? [])}, expected {StateDicts.FormatShape(entry.Shape)}");
+            }
+
+            var bytes = entry.ElementCount * entry.DType.ElementSize();
+            if (tensor.Data.Length != bytes)
+            {
+                return UpdateCheck.Reject(UpdateRejections.ShapeMismatch, $"tensor '{entry.Name}' holds {tensor.Data.Length} bytes, its shape needs {bytes}");
+            }
+
+            var bad = FirstNonFinite(tensor.DType, tensor.Data.Span);
+            if (bad >= 0)
+            {
+                return UpdateCheck.Reject(UpdateRejections.NonFinite, $"tensor '{entry.Name}' has a NaN or infinite value at element {bad}");
+            }
+        }
+
+        return UpdateCheck.Ok;
+    }
+
+    /// <summary>Adds <c>weight · update</c> to the accumulator.</summary>
+    /// <param name="update">A state dict shaped like the template.</param>
+    /// <param name="weight">Its weight, typically its example count; positive and finite.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="weight"/> is not positive and finite.</exception>
+    /// <exception cref="ArgumentException"><see cref="Validate"/> rejects the update; the message holds its reason code and detail.</exception>
+    public void Add(IReadOnlyList<NamedTensor> update, double weight)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        if (!(double.IsFinite(weight) && weight > 0))
+        {
+            throw new ArgumentOutOfRangeException(nameof(weight), weight, "The weight must be a positive finite number.");
+        }
+
+        var check = Validate(update);
+        if (!check.Accepted)
+        {
+            throw new ArgumentException($"The update was rejected ({check.Reason}): {check.Detail}.", nameof(update));
+        }
+
+        using (torch.no_grad())
+        {
+            foreach (var tensor in update)
+            {
+                using var scope = torch.NewDisposeScope();
+                var accumulator = accumulators[index[tensor.Name]];
+                var source = StateDicts.ToTensor(tensor);
+                if (source.dtype != accumulator.dtype)
+                {
+                    source = source.to_type(accumulator.dtype);
+                }
+
+                accumulator.add_(source, alpha: weight);
+            }
+        }
+
+        Count++;
+        TotalWeight += weight;
+    }
+
+    /// <summary>The weighted average so far, sorted by name, in the template's dtypes. Can be called repeatedly.</summary>
+    /// <exception cref="InvalidOperationException">No update was accepted yet.</exception>
+    public IReadOnlyList<NamedTensor> Result()
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        if (Count == 0)
+        {
+            throw new InvalidOperationException("No update was accepted, so there is nothing to average.");
+        }
+
+        var result = new NamedTensor[entries.Length];
+        using (torch.no_grad())
+        {
+            for (var i = 0; i < entries.Length; i++)
+            {
+                using var scope = torch.NewDisposeScope();
+                var entry = entries[i];
+                var mean = accumulators[i].div(TotalWeight);
+                if (entry.DType is TensorDType.I32 or TensorDType.I64)
+                {
+                    mean = mean.round();
+                }
+
+                result[i] = StateDicts.FromTensor(entry.Name, mean.to_type(StateDicts.ToScalarType(entry.DType)));
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>Frees the accumulators.</summary>
+    public void Dispose()
+    {
+        if (disposed)
+        {
+            return;
+        }
+
+        disposed = true;
+        foreach (var accumulator in accumulators)
+        {
+            accumulator.Dispose();
+        }
+    }
+
+    /// <summary>Index of the first NaN or infinity, or -1.</summary>
+    internal static long FirstNonFinite(TensorDType dtype, ReadOnlySpan<byte> data) => dtype switch
+    {
+        TensorDType.F32 => FirstNonFinite(MemoryMarshal.Cast<byte, uint>(data), 0x7F80_0000u),
+        TensorDType.F64 => FirstNonFinite(MemoryMarshal.Cast<byte, ulong>(data), 0x7FF0_0000_0000_0000ul),
+        _ => -1,
+    };
+
+    // A float is NaN or infinite exactly when all its exponent bits are set.
+    private static long FirstNonFinite<TBits>(ReadOnlySpan<TBits> bits, TBits exponent)
+        where TBits : unmanaged, IBinaryInteger<TBits>
+    {
+        var i = 0;
+        if (Vector.IsHardwareAccelerated && bits.Length >= Vector<TBits>.Count)
+        {
+            var mask = new Vector<TBits>(exponent);
+            var vectors = MemoryMarshal.Cast<TBits, Vector<TBits>>(bits);
+            for (var v = 0; v < vectors.Length; v++)
+            {
+                if (Vector.EqualsAny(vectors[v] & mask, mask))
+                {
+                    break;
+                }
+
+                i += Vector<TBits>.Count;
+            }
+        }
+
+        for (; i < bits.Length; i++)
+        {
+            if ((bits[i] & exponent) == exponent)
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    private sealed record TemplateEntry(string Name, TensorDType DType, long[] Shape)
+    {
+        public long ElementCount { get; } = NamedTensor.ShapeElementCount(Shape);
+    }
+}

@@ -1,0 +1,103 @@
+namespace FederatedFunctions.Ml;
+
+/// <summary>A labelled table of float32 features, as read from one split of one silo.</summary>
+/// <remarks>
+/// <see cref="Features"/> is row-major, <see cref="Rows"/> × <see cref="Columns"/>; <see cref="Labels"/> holds one class id
+/// per row. <see cref="TabularReader"/> guarantees every feature is finite and every label is in <c>[0, classes)</c>;
+/// other producers are expected to keep the same invariants. Records compare arrays by reference: use
+/// <see cref="ContentEquals"/> to compare contents.
+/// </remarks>
+/// <param name="Features">Row-major feature values, <c>Rows * Columns</c> long.</param>
+/// <param name="Labels">Class ids, <c>Rows</c> long.</param>
+/// <param name="Rows">Number of examples.</param>
+/// <param name="Columns">Number of features per example.</param>
+/// <param name="FeatureNames">Feature column names, <c>Columns</c> long, in column order.</param>
+public sealed record TabularData(float[] Features, long[] Labels, int Rows, int Columns, IReadOnlyList<string> FeatureNames)
+{
+    /// <summary>Throws unless the array lengths agree with <see cref="Rows"/> and <see cref="Columns"/>.</summary>
+    /// <exception cref="ArgumentException">An inconsistent table.</exception>
+    public void EnsureConsistent()
+    {
+        ArgumentNullException.ThrowIfNull(Features);
+        ArgumentNullException.ThrowIfNull(Labels);
+        ArgumentNullException.ThrowIfNull(FeatureNames);
+        if (Rows < 0 || Columns < 0)
+        {
+            throw new ArgumentException($"Rows ({Rows}) and columns ({Columns}) must not be negative.");
+        }
+
+        if (Features.LongLength != (long)Rows * Columns)
+        {
+            throw new ArgumentException($"Features holds {Features.LongLength} values; {Rows} rows × {Columns} columns need {(long)Rows * Columns}.");
+        }
+
+        if (Labels.Length != Rows)
+        {
+            throw new ArgumentException($"Labels holds {Labels.Length} values for {Rows} rows.");
+        }
+
+        if (FeatureNames.Count != Columns)
+        {
+            throw new ArgumentException($"FeatureNames holds {FeatureNames.Count} names for {Columns} columns.");
+        }
+    }
+
+    /// <summary>True when both tables hold the same names, shape, labels and feature bits.</summary>
+    public bool ContentEquals(TabularData? other) =>
+        other is not null
+        && Rows == other.Rows
+        && Columns == other.Columns
+        && FeatureNames.SequenceEqual(other.FeatureNames, StringComparer.Ordinal)
+        && Labels.AsSpan().SequenceEqual(other.Labels)
+        && System.Runtime.InteropServices.MemoryMarshal.AsBytes(Features.AsSpan())
+            .SequenceEqual(System.Runtime.InteropServices.MemoryMarshal.AsBytes(other.Features.AsSpan()));
+
+    /// <summary>Number of rows with each label, for labels <c>0..classes-1</c>.</summary>
+    public long[] ClassCounts(int classes)
+    {
+        var counts = new long[classes];
+        foreach (var label in Labels)
+        {
+            if (label >= 0 && label < classes)
+            {
+                counts[label]++;
+            }
+        }
+
+        return counts;
+    }
+}
+
+/// <summary>A silo's data file is malformed; the message names the silo, the field (column and/or row) and the problem.</summary>
+/// <remarks>
+/// Messages look like <c>silo 'silo-2': column 'x3' row 17: not a number ('abc')</c>. Rows are numbered from 1, counting
+/// data rows only (the CSV header is not a row). Quoted values are cut to 40 characters so a message stays short and
+/// leaks little data. The message is safe to return to the operator of the run: it holds no credentials or paths.
+/// </remarks>
+public sealed class DataValidationException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="siloId">The silo whose data is at fault, when known.</param>
+    /// <param name="field">Where: e.g. <c>column 'x3' row 17</c>, <c>header</c>, <c>file</c>, <c>row 4</c>.</param>
+    /// <param name="problem">What is wrong.</param>
+    /// <param name="innerException">The underlying parser error, if any.</param>
+    public DataValidationException(string? siloId, string field, string problem, Exception? innerException = null)
+        : base(Format(siloId, field, problem), innerException)
+    {
+        SiloId = siloId;
+        Field = field;
+        Problem = problem;
+    }
+
+    /// <summary>The silo whose data is at fault, or null when the reader was not told.</summary>
+    public string? SiloId { get; }
+
+    /// <summary>Where the problem is: a column and/or row, <c>header</c> or <c>file</c>.</summary>
+    public string Field { get; }
+
+    /// <summary>What is wrong.</summary>
+    public string Problem { get; }
+
+    private static string Format(string? siloId, string field, string problem) =>
+        siloId is null ? $"{field}: {problem}" : $"silo '{siloId}': {field}: {problem}";
+}

@@ -1,0 +1,59 @@
+using FederatedFunctions.Core.Runs;
+using FederatedFunctions.Core.Strategies;
+using FederatedFunctions.Workflow.Contracts;
+
+namespace FederatedFunctions.Workflow.Abstractions;
+
+/// <summary>The orchestrator's own checkpoint storage.</summary>
+/// <remarks>
+/// Writes use the deterministic names of <see cref="BlobLayout"/> and overwrite, so they are idempotent.
+/// Reads of models verify the SHA-256 in the <see cref="BlobRef"/> and throw <see cref="IntegrityException"/> on mismatch.
+/// </remarks>
+public interface ICheckpointStore
+{
+    /// <summary>Writes a round's model and returns its reference.</summary>
+    Task<BlobRef> PutModelAsync(string container, string runId, int round, ReadOnlyMemory<byte> safetensors, CancellationToken cancellationToken);
+
+    /// <summary>Reads a model blob and verifies its size and hash.</summary>
+    Task<ReadOnlyMemory<byte>> ReadModelAsync(BlobRef model, CancellationToken cancellationToken);
+
+    /// <summary>Writes a round's manifest, then moves the run's latest pointer to that round if it is newer.</summary>
+    Task<BlobRef> CommitRoundAsync(string container, RoundManifest manifest, CancellationToken cancellationToken);
+
+    /// <summary>The run's latest pointer, or null when the run has no committed round.</summary>
+    Task<LatestPointer?> GetLatestAsync(string container, string runId, CancellationToken cancellationToken);
+
+    /// <summary>Every committed round manifest of a run, by round.</summary>
+    Task<IReadOnlyList<RoundManifest>> ListAsync(string container, string runId, CancellationToken cancellationToken);
+}
+
+/// <summary>Runs training and evaluation inside a silo.</summary>
+/// <remarks>
+/// An implementation resolves the silo's storage and credential itself, from the silo registry; neither ever
+/// appears in a request or a result. It writes the update to the silo's outbox under
+/// <see cref="BlobLayout.SiloUpdate"/>, so a retry overwrites the same blob.
+/// </remarks>
+public interface ISiloBackend
+{
+    /// <summary>Trains one round on the silo's train split, starting from <paramref name="globalModel"/>.</summary>
+    Task<SiloUpdate> TrainAsync(TrainRequest request, ReadOnlyMemory<byte> globalModel, CancellationToken cancellationToken);
+
+    /// <summary>Scores <paramref name="model"/> on the silo's test split.</summary>
+    Task<EvaluateOutcome> EvaluateAsync(EvaluateRequest request, ReadOnlyMemory<byte> model, CancellationToken cancellationToken);
+}
+
+/// <summary>Reads silo updates for the aggregator.</summary>
+public interface IUpdateStore
+{
+    /// <summary>Reads the update blob a silo reported. Throws <see cref="UpdateUnavailableException"/> when it is missing or outside the silo's outbox.</summary>
+    Task<ReadOnlyMemory<byte>> ReadUpdateAsync(string siloId, BlobRef update, CancellationToken cancellationToken);
+}
+
+/// <summary>A blob did not match the hash or size recorded for it.</summary>
+public sealed class IntegrityException(string message) : Exception(message);
+
+/// <summary>An update blob could not be read.</summary>
+public sealed class UpdateUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>No update of a round could be aggregated.</summary>
+public sealed class NoAcceptedUpdatesException(string message) : Exception(message);

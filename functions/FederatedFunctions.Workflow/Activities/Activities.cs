@@ -1,0 +1,55 @@
+using FederatedFunctions.Core.Runs;
+using FederatedFunctions.Core.Strategies;
+using FederatedFunctions.Workflow.Contracts;
+using FederatedFunctions.Workflow.Services;
+using Microsoft.DurableTask;
+
+namespace FederatedFunctions.Workflow.Activities;
+
+// Activities are thin adapters: each one forwards to a plain service. They run at least once; the services
+// write only deterministic blob names, so a re-execution overwrites its own output with the same bytes.
+
+/// <summary>Writes the seeded round-0 model.</summary>
+[DurableTask(nameof(InitializeModelActivity))]
+public sealed class InitializeModelActivity(CheckpointService service) : TaskActivity<InitializeModelRequest, InitializeModelResult>
+{
+    /// <inheritdoc />
+    public override Task<InitializeModelResult> RunAsync(TaskActivityContext context, InitializeModelRequest input) =>
+        service.InitializeAsync(input, CancellationToken.None);
+}
+
+/// <summary>Trains one silo for one round.</summary>
+[DurableTask(nameof(TrainActivity))]
+public sealed class TrainActivity(SiloTaskService service) : TaskActivity<TrainRequest, SiloUpdate>
+{
+    /// <inheritdoc />
+    public override Task<SiloUpdate> RunAsync(TaskActivityContext context, TrainRequest input) =>
+        service.TrainAsync(input, CancellationToken.None);
+}
+
+/// <summary>Aggregates one round's updates and writes the model checkpoint.</summary>
+[DurableTask(nameof(AggregateActivity))]
+public sealed class AggregateActivity(AggregationService service) : TaskActivity<AggregateRequest, AggregateResult>
+{
+    /// <inheritdoc />
+    public override Task<AggregateResult> RunAsync(TaskActivityContext context, AggregateRequest input) =>
+        service.AggregateAsync(input, CancellationToken.None);
+}
+
+/// <summary>Scores the global model on one silo's test split.</summary>
+[DurableTask(nameof(EvaluateActivity))]
+public sealed class EvaluateActivity(SiloTaskService service) : TaskActivity<EvaluateRequest, EvaluateOutcome>
+{
+    /// <inheritdoc />
+    public override Task<EvaluateOutcome> RunAsync(TaskActivityContext context, EvaluateRequest input) =>
+        service.EvaluateAsync(input, CancellationToken.None);
+}
+
+/// <summary>Writes a round's manifest and moves the run's latest pointer.</summary>
+[DurableTask(nameof(CommitRoundActivity))]
+public sealed class CommitRoundActivity(CheckpointService service) : TaskActivity<CommitRoundRequest, BlobRef>
+{
+    /// <inheritdoc />
+    public override Task<BlobRef> RunAsync(TaskActivityContext context, CommitRoundRequest input) =>
+        service.CommitAsync(input, CancellationToken.None);
+}

@@ -1,0 +1,46 @@
+using FederatedFunctions.Core.Runs;
+using FederatedFunctions.Core.Specs;
+using FederatedFunctions.Core.Strategies;
+
+namespace FederatedFunctions.Workflow.Contracts;
+
+/// <summary>Input of the initialize activity: write the seeded round-0 model.</summary>
+public sealed record InitializeModelRequest(string RunId, string Container, string Strategy, ModelSpec Model, int Inputs, int Classes, long Seed, DateTimeOffset CreatedAt);
+
+/// <summary>Output of the initialize activity.</summary>
+public sealed record InitializeModelResult(BlobRef Model, BlobRef Manifest);
+
+/// <summary>Input of the train activity: one silo, one round.</summary>
+/// <remarks>Carries the silo id only; the activity resolves the silo's storage and credential from the registry.</remarks>
+public sealed record TrainRequest(string RunId, int Round, string SiloId, BlobRef GlobalModel, ModelSpec Model, DataSpec Data, TrainingSpec Training, int Inputs);
+
+/// <summary>Output of the train activity: a reference to the silo's update and its scalar results.</summary>
+/// <param name="SiloId">The silo.</param>
+/// <param name="Round">The round.</param>
+/// <param name="Update">The update blob in the silo's outbox (no credential in the URI).</param>
+/// <param name="Examples">Training examples.</param>
+/// <param name="Loss">Mean train loss of the last local epoch.</param>
+/// <param name="Metrics">Other scalar metrics.</param>
+public sealed record SiloUpdate(string SiloId, int Round, BlobRef Update, long Examples, double Loss, IReadOnlyDictionary<string, double> Metrics);
+
+/// <summary>Input of the aggregate activity.</summary>
+/// <param name="RunId">Run id.</param>
+/// <param name="Round">Round being aggregated.</param>
+/// <param name="Container">Checkpoint container.</param>
+/// <param name="Strategy">Strategy name.</param>
+/// <param name="GlobalModel">The model the round started from: the template every update must match.</param>
+/// <param name="Updates">Updates to aggregate.</param>
+public sealed record AggregateRequest(string RunId, int Round, string Container, string Strategy, BlobRef GlobalModel, IReadOnlyList<SiloUpdate> Updates);
+
+/// <summary>Output of the aggregate activity.</summary>
+/// <param name="Model">The aggregated model, already in blob.</param>
+/// <param name="Participants">Updates that entered, with normalised weights.</param>
+/// <param name="Rejected">Updates refused, with reasons.</param>
+/// <param name="Fit">Aggregated training metrics.</param>
+public sealed record AggregateResult(BlobRef Model, IReadOnlyList<Participant> Participants, IReadOnlyList<RejectedUpdate> Rejected, FitSummary Fit);
+
+/// <summary>Input of the evaluate activity: score a global model on one silo's test split.</summary>
+public sealed record EvaluateRequest(string RunId, int Round, string SiloId, BlobRef Model, ModelSpec ModelSpec, DataSpec Data, int Inputs);
+
+/// <summary>Input of the commit activity: write the round's manifest and move the latest pointer.</summary>
+public sealed record CommitRoundRequest(string Container, RoundManifest Manifest);

@@ -1,0 +1,69 @@
+using FederatedFunctions.Core.Runs;
+using FederatedFunctions.Core.Specs;
+
+namespace FederatedFunctions.Workflow.Contracts;
+
+/// <summary>The input of <see cref="Orchestration.TrainingOrchestrator"/>, and the state it carries across ContinueAsNew.</summary>
+/// <remarks>
+/// It is stored in orchestration history, so it holds references and scalars only: the validated spec
+/// (silo ids, no endpoints or credentials), the next round to run, the current global model as a
+/// <see cref="BlobRef"/>, and a bounded window of recent round summaries for the status.
+/// </remarks>
+/// <param name="RunId">Run id, also the orchestration instance id.</param>
+/// <param name="Spec">The validated spec.</param>
+/// <param name="NextRound">First round this instance runs (1-based).</param>
+/// <param name="GlobalModel">The model <paramref name="NextRound"/> starts from; null before round 0 is written.</param>
+/// <param name="Generation">How many times the run has continued as new.</param>
+/// <param name="Recent">The newest round summaries, at most <see cref="RunStatus.RecentWindow"/>.</param>
+public sealed record TrainingState(
+    string RunId,
+    RunSpec Spec,
+    int NextRound,
+    BlobRef? GlobalModel,
+    int Generation,
+    IReadOnlyList<RoundSummary> Recent)
+{
+    /// <summary>The state of a run that has not started.</summary>
+    public static TrainingState Start(string runId, RunSpec spec) => new(runId, spec with { RunId = runId }, 1, null, 0, []);
+}
+
+/// <summary>What one round produced, as shown in the status and the live view.</summary>
+/// <param name="Round">Round number.</param>
+/// <param name="Participants">Updates aggregated.</param>
+/// <param name="Rejected">Updates refused, with reasons.</param>
+/// <param name="Examples">Training examples over accepted updates.</param>
+/// <param name="TrainLoss">Example-weighted train loss.</param>
+/// <param name="EvalAccuracy">Federated evaluation accuracy, when evaluated this round.</param>
+/// <param name="EvalLoss">Federated evaluation loss, when evaluated this round.</param>
+/// <param name="Seconds">Orchestration time the round took.</param>
+/// <param name="Model">The round's checkpoint.</param>
+public sealed record RoundSummary(
+    int Round,
+    IReadOnlyList<string> Participants,
+    IReadOnlyList<RejectedUpdate> Rejected,
+    long Examples,
+    double? TrainLoss,
+    double? EvalAccuracy,
+    double? EvalLoss,
+    double Seconds,
+    BlobRef Model);
+
+/// <summary>The custom status of a training orchestration: progress and the latest metrics.</summary>
+/// <param name="Phase">What the run is doing: <c>initializing</c>, <c>training</c>, <c>aggregating</c>, <c>evaluating</c>, <c>committing</c>, <c>completed</c>.</param>
+/// <param name="Round">The round in progress, or the last one committed once completed.</param>
+/// <param name="TotalRounds">Rounds the run will do.</param>
+/// <param name="Recent">The newest round summaries, oldest first.</param>
+public sealed record RunStatus(string Phase, int Round, int TotalRounds, IReadOnlyList<RoundSummary> Recent)
+{
+    /// <summary>How many round summaries status and state keep.</summary>
+    public const int RecentWindow = 10;
+}
+
+/// <summary>The output of a completed training orchestration.</summary>
+/// <param name="RunId">Run id.</param>
+/// <param name="Rounds">Rounds completed.</param>
+/// <param name="FinalModel">The last round's checkpoint.</param>
+/// <param name="FinalManifest">The last round's manifest.</param>
+/// <param name="FinalAccuracy">Federated evaluation accuracy of the final model.</param>
+/// <param name="FinalLoss">Federated evaluation loss of the final model.</param>
+public sealed record TrainingOutcome(string RunId, int Rounds, BlobRef FinalModel, BlobRef FinalManifest, double? FinalAccuracy, double? FinalLoss);

@@ -1,0 +1,206 @@
+using FederatedFunctions.Core.Runs;
+using FederatedFunctions.Core.Specs;
+using FederatedFunctions.Core.Strategies;
+using FederatedFunctions.Ml;
+using FederatedFunctions.Workflow.Abstractions;
+using FederatedFunctions.Workflow.Activities;
+using FederatedFunctions.Workflow.Contracts;
+using Microsoft.DurableTask;
+using Microsoft.Extensions.Logging;
+
+namespace FederatedFunctions.Workflow.Orchestration;
+
+/// <summary>Drives one federated training run, round by round.</summary>
+/// <remarks>
+/// <para>Each round fans out one <see cref="TrainActivity"/> per silo the strategy picks, fans in, runs one
+/// <see cref="AggregateActivity"/>, evaluates every <see cref="EvaluationSpec.EveryRounds"/> rounds (and the last)
+/// with one <see cref="EvaluateActivity"/> per silo, and commits the round with <see cref="CommitRoundActivity"/>.</para>
+/// <para>The orchestrator is deterministic and does no I/O: time comes from the context, logs go through a
+/// replay-safe logger, and only references and scalars cross history. After
+/// <see cref="OrchestrationSpec.RoundsPerInstance"/> rounds it continues as new with <see cref="TrainingState"/>,
+/// so history stays bounded however long the run.</para>
+/// <para>A silo whose training fails after its retries is reported as rejected for that round; the round fails
+/// only when no update can be aggregated.</para>
+/// </remarks>
+[DurableTask(nameof(TrainingOrchestrator))]
+public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingState, TrainingOutcome?>
+{
+    private static readonly TaskOptions SiloRetry = TaskOptions.FromRetryPolicy(new RetryPolicy(
+        maxNumberOfAttempts: 3,
+        firstRetryInterval: TimeSpan.FromSeconds(2),
+        backoffCoefficient: 2.0,
+        maxRetryInterval: TimeSpan.FromMinutes(1))
+    {
+        // Bad data does not get better by retrying.
+        HandleFailure = failure => !failure.IsCausedBy<DataValidationException>(),
+    });
+
+    private static readonly TaskOptions StorageRetry = TaskOptions.FromRetryPolicy(new RetryPolicy(
+        maxNumberOfAttempts: 3,
+        firstRetryInterval: TimeSpan.FromSeconds(1),
+        backoffCoefficient: 2.0)
+    {
+        // A round whose every update was refused is refused again on retry.
+        HandleFailure = failure => !failure.IsCausedBy<NoAcceptedUpdatesException>(),
+    });
+
+    /// <inheritdoc />
+    public override async Task<TrainingOutcome?> RunAsync(TaskOrchestrationContext context, TrainingState input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var log = context.CreateReplaySafeLogger<TrainingOrchestrator>();
+        var spec = input.Spec;
+        var totalRounds = spec.Training.Rounds;
+        var inputs = RunSpecValidator.ResolveInputs(spec);
+        var strategy = StrategyFactory.Create(spec.Strategy);
+        var container = spec.Checkpoints.Container;
+        var recent = input.Recent.ToList();
+
+        var global = input.GlobalModel;
+        if (global is null)
+        {
+            context.SetCustomStatus(new RunStatus("initializing", 0, totalRounds, recent));
+            var init = await context.CallActivityAsync<InitializeModelResult>(
+                nameof(InitializeModelActivity),
+                new InitializeModelRequest(input.RunId, container, strategy.Name, spec.Model, inputs, spec.Data.Classes, spec.Training.Seed, context.CurrentUtcDateTime),
+                StorageRetry);
+            global = init.Model;
+        }
+
+        var lastRoundHere = Math.Min(totalRounds, input.NextRound + spec.Orchestration.RoundsPerInstance - 1);
+        var round = input.NextRound;
+        BlobRef? lastManifest = null;
+        for (; round <= lastRoundHere; round++)
+        {
+            var started = context.CurrentUtcDateTime;
+            context.SetCustomStatus(new RunStatus("training", round, totalRounds, recent));
+
+            var silos = strategy.ConfigureFit(round, spec.Silos);
+            var trained = await Task.WhenAll(silos.Select(silo =>
+                TrainSiloAsync(context, new TrainRequest(input.RunId, round, silo, global, spec.Model, spec.Data, spec.Training, inputs))));
+
+            var failures = trained.Where(t => t.Failure is not null).Select(t => t.Failure!).ToList();
+            foreach (var f in failures)
+            {
+                LogSiloFailed(log, input.RunId, round, f.SiloId, f.Detail);
+            }
+
+            if (failures.Count == trained.Length)
+            {
+                throw new NoAcceptedUpdatesException(
+                    $"Round {round} of run '{input.RunId}' has no update to aggregate: " +
+                    string.Join("; ", failures.Select(f => $"{f.SiloId}: {f.Reason} ({f.Detail})")));
+            }
+
+            context.SetCustomStatus(new RunStatus("aggregating", round, totalRounds, recent));
+            var aggregate = await context.CallActivityAsync<AggregateResult>(
+                nameof(AggregateActivity),
+                new AggregateRequest(input.RunId, round, container, strategy.Name, global, trained.Where(t => t.Update is not null).Select(t => t.Update!).ToArray()),
+                StorageRetry);
+
+            EvaluateSummary? evaluation = null;
+            if (IsEvaluationRound(spec, round))
+            {
+                context.SetCustomStatus(new RunStatus("evaluating", round, totalRounds, recent));
+                var scored = await Task.WhenAll(strategy.ConfigureEvaluate(round, spec.Silos).Select(silo =>
+                    EvaluateSiloAsync(context, new EvaluateRequest(input.RunId, round, silo, aggregate.Model, spec.Model, spec.Data, inputs))));
+                var ok = scored.Where(s => s is not null && s.Examples > 0).Select(s => s!).ToArray();
+                evaluation = ok.Length == 0 ? null : strategy.AggregateEvaluate(ok);
+            }
+
+            var rejected = failures.Concat(aggregate.Rejected).ToArray();
+            var manifest = new RoundManifest
+            {
+                RunId = input.RunId,
+                Round = round,
+                Strategy = strategy.Name,
+                Model = aggregate.Model,
+                ParentModelSha256 = global.Sha256,
+                Participants = aggregate.Participants,
+                Rejected = rejected,
+                Metrics = new RoundMetrics
+                {
+                    TrainExamples = aggregate.Fit.Examples,
+                    TrainLoss = aggregate.Fit.Loss,
+                    EvalExamples = evaluation?.Examples,
+                    EvalLoss = evaluation?.Loss,
+                    EvalAccuracy = evaluation?.Accuracy,
+                },
+                CreatedAt = context.CurrentUtcDateTime,
+            };
+            context.SetCustomStatus(new RunStatus("committing", round, totalRounds, recent));
+            lastManifest = await context.CallActivityAsync<BlobRef>(nameof(CommitRoundActivity), new CommitRoundRequest(container, manifest), StorageRetry);
+
+            var summary = new RoundSummary(
+                round,
+                aggregate.Participants.Select(p => p.SiloId).ToArray(),
+                rejected,
+                aggregate.Fit.Examples,
+                aggregate.Fit.Loss,
+                evaluation?.Accuracy,
+                evaluation?.Loss,
+                (context.CurrentUtcDateTime - started).TotalSeconds,
+                aggregate.Model);
+            recent.Add(summary);
+            if (recent.Count > RunStatus.RecentWindow)
+            {
+                recent.RemoveRange(0, recent.Count - RunStatus.RecentWindow);
+            }
+
+            global = aggregate.Model;
+            LogRoundCommitted(log, input.RunId, round, summary.Participants.Count, rejected.Length, evaluation?.Accuracy ?? double.NaN);
+        }
+
+        if (round <= totalRounds)
+        {
+            context.SetCustomStatus(new RunStatus("training", round, totalRounds, recent));
+            context.ContinueAsNew(input with { NextRound = round, GlobalModel = global, Generation = input.Generation + 1, Recent = recent });
+            return null;
+        }
+
+        var last = recent[^1];
+        context.SetCustomStatus(new RunStatus("completed", totalRounds, totalRounds, recent));
+        return new TrainingOutcome(
+            input.RunId,
+            totalRounds,
+            global,
+            lastManifest ?? throw new InvalidOperationException("The final round committed no manifest."),
+            last.EvalAccuracy,
+            last.EvalLoss);
+    }
+
+    /// <summary>Whether federated evaluation runs after <paramref name="round"/>.</summary>
+    public static bool IsEvaluationRound(RunSpec spec, int round) =>
+        round == spec.Training.Rounds || (spec.Evaluation.EveryRounds > 0 && round % spec.Evaluation.EveryRounds == 0);
+
+    private static async Task<(SiloUpdate? Update, RejectedUpdate? Failure)> TrainSiloAsync(TaskOrchestrationContext context, TrainRequest request)
+    {
+        try
+        {
+            return (await context.CallActivityAsync<SiloUpdate>(nameof(TrainActivity), request, SiloRetry), null);
+        }
+        catch (TaskFailedException ex)
+        {
+            var reason = ex.FailureDetails.IsCausedBy<DataValidationException>() ? "bad-data" : "train-failed";
+            return (null, new RejectedUpdate(request.SiloId, reason, ex.FailureDetails.ErrorMessage));
+        }
+    }
+
+    private static async Task<EvaluateOutcome?> EvaluateSiloAsync(TaskOrchestrationContext context, EvaluateRequest request)
+    {
+        try
+        {
+            return await context.CallActivityAsync<EvaluateOutcome>(nameof(EvaluateActivity), request, SiloRetry);
+        }
+        catch (TaskFailedException)
+        {
+            return null;
+        }
+    }
+
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Warning, Message = "Run {RunId} round {Round}: silo {SiloId} failed: {Detail}")]
+    private static partial void LogSiloFailed(ILogger logger, string runId, int round, string siloId, string detail);
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Run {RunId} round {Round} committed: {Participants} participants, {Rejected} rejected, accuracy {Accuracy}")]
+    private static partial void LogRoundCommitted(ILogger logger, string runId, int round, int participants, int rejected, double accuracy);
+}

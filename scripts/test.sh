@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every test of the solution: unit, orchestration (DurableTaskTestHost), integration (real Azurite,
+# started by the tests on free ports) and end to end (the demo). Sets the machine up first, as ./fl does.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export FL_ROOT="$ROOT"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+"$ROOT/scripts/setup.sh" all
+mkdir -p "$ROOT/.fl" && touch "$ROOT/.fl/setup.stamp"
+dotnet build "$ROOT/FederatedFunctions.sln" -c Release --nologo -v q -clp:ErrorsOnly
+RESULTS="$ROOT/.fl/test-results"
+rm -rf "$RESULTS"
+status=0
+dotnet test "$ROOT/FederatedFunctions.sln" -c Release --no-build --nologo \
+  --logger "trx" --results-directory "$RESULTS" -- RunConfiguration.TestSessionTimeout=1080000 || status=$?
+# One closing line over all test projects, counted from the TRX files.
+python3 - "$RESULTS" <<'PY' || true
+import sys, glob, xml.etree.ElementTree as ET
+p = f = s = 0
+for path in glob.glob(sys.argv[1] + "/*.trx"):
+    c = ET.parse(path).getroot().find(".//{*}Counters")
+    if c is None: continue
+    p += int(c.get("passed", 0)); f += int(c.get("failed", 0)) + int(c.get("error", 0)) + int(c.get("timeout", 0)); s += int(c.get("notExecuted", 0))
+print(f"{p} passed, {f} failed, {s} skipped")
+PY
+exit $status

@@ -1,0 +1,90 @@
+using FederatedFunctions.Core.Specs;
+using FederatedFunctions.Core.Strategies;
+
+namespace FederatedFunctions.Core.Tests.Strategies;
+
+public sealed class FedAvgTests
+{
+    private readonly FedAvg _strategy = new();
+
+    [Fact]
+    public void Name_IsFedAvg()
+    {
+        Assert.Equal("fedavg", _strategy.Name);
+    }
+
+    [Fact]
+    public void ConfigureFit_AnyRound_ReturnsEverySiloInOrder()
+    {
+        string[] silos = ["silo-2", "silo-1", "silo-3"];
+
+        Assert.Equal(silos, _strategy.ConfigureFit(3, silos));
+        Assert.Equal(silos, _strategy.ConfigureEvaluate(3, silos));
+    }
+
+    [Fact]
+    public void AggregationWeights_Counts120And80_Are0Point6And0Point4()
+    {
+        var weights = _strategy.AggregationWeights([new FitOutcome("a", 120, 0.5), new FitOutcome("b", 80, 0.9)]);
+
+        Assert.Equal([0.6, 0.4], weights);
+    }
+
+    [Fact]
+    public void AggregationWeights_ZeroExamples_Throws()
+    {
+        Assert.Throws<ArgumentException>(() => _strategy.AggregationWeights([new FitOutcome("a", 0, 0.5), new FitOutcome("b", 80, 0.9)]));
+    }
+
+    [Fact]
+    public void AggregationWeights_NegativeExamples_Throws()
+    {
+        Assert.Throws<ArgumentException>(() => _strategy.AggregationWeights([new FitOutcome("a", -3, 0.5)]));
+    }
+
+    [Fact]
+    public void AggregateFit_TwoSilos_SumsExamplesAndWeightsLoss()
+    {
+        // 0.6 * 0.5 + 0.4 * 1.0 = 0.7
+        var summary = _strategy.AggregateFit([new FitOutcome("a", 120, 0.5), new FitOutcome("b", 80, 1.0)]);
+
+        Assert.Equal(200, summary.Examples);
+        Assert.Equal(0.7, summary.Loss, 1e-12);
+    }
+
+    [Fact]
+    public void AggregateEvaluate_TwoSilos_AccuracyIsTotalCorrectOverTotalExamples()
+    {
+        // Accuracy (90 + 150) / (100 + 300) = 0.6, not the mean of 0.9 and 0.5.
+        // Loss 0.25 * 0.2 + 0.75 * 1.0 = 0.8.
+        var summary = _strategy.AggregateEvaluate([new EvaluateOutcome("a", 100, 0.2, 90), new EvaluateOutcome("b", 300, 1.0, 150)]);
+
+        Assert.Equal(400, summary.Examples);
+        Assert.Equal(0.6, summary.Accuracy, 1e-12);
+        Assert.Equal(0.8, summary.Loss, 1e-12);
+    }
+
+    [Fact]
+    public void AggregateEvaluate_NoExamples_Throws()
+    {
+        Assert.Throws<ArgumentException>(() => _strategy.AggregateEvaluate([]));
+    }
+
+    [Fact]
+    public void StrategyFactory_FedAvgName_CreatesFedAvg()
+    {
+        Assert.IsType<FedAvg>(StrategyFactory.Create(new StrategySpec { Name = StrategyNames.FedAvg }));
+    }
+
+    [Fact]
+    public void StrategyFactory_UnknownName_Throws()
+    {
+        Assert.Throws<ArgumentException>(() => StrategyFactory.Create(new StrategySpec { Name = "fedprox" }));
+    }
+
+    [Fact]
+    public void StrategyFactory_EveryKnownName_IsCreatable()
+    {
+        Assert.All(StrategyNames.All, name => Assert.Equal(name, StrategyFactory.Create(new StrategySpec { Name = name }).Name));
+    }
+}

@@ -1,0 +1,138 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using FederatedFunctions.Core.Tensors;
+using FederatedFunctions.LocalHost.Commands;
+using FederatedFunctions.TestSupport;
+
+namespace FederatedFunctions.LocalHost.Tests;
+
+public sealed class CliTests
+{
+    private static async Task<(int Code, string Out, string Err)> InvokeAsync(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var root = FlCommands.Build(new CommandContext(output, error));
+        var code = await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error });
+        return (code, output.ToString(), error.ToString());
+    }
+
+    [Theory]
+    [InlineData("demo")]
+    [InlineData("train")]
+    [InlineData("status")]
+    [InlineData("checkpoints")]
+    [InlineData("aggregate")]
+    [InlineData("data", "synth")]
+    [InlineData("data", "put")]
+    [InlineData("azurite", "stop")]
+    public async Task Help_EveryCommand_DescribesItWithAnExample(params string[] command)
+    {
+        var (code, output, _) = await InvokeAsync([.. command, "--help"]);
+        Assert.Equal(0, code);
+        Assert.Contains("Example: fl " + string.Join(' ', command), output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Aggregate_TwoFiles_WritesTheExampleWeightedAverage()
+    {
+        using var dir = new TempDirectory();
+        static NamedTensor T(params float[] v) => new("w", TensorDType.F32, [v.Length], System.Runtime.InteropServices.MemoryMarshal.AsBytes(v.AsSpan()).ToArray());
+        var a = Path.Combine(dir.Path, "a.safetensors");
+        var b = Path.Combine(dir.Path, "b.safetensors");
+        var outFile = Path.Combine(dir.Path, "out.safetensors");
+        await File.WriteAllBytesAsync(a, Safetensors.Serialize([T(1, 2)]));
+        await File.WriteAllBytesAsync(b, Safetensors.Serialize([T(3, 4)]));
+
+        var (code, output, error) = await InvokeAsync("aggregate", "--out", outFile, a + ":120", b + ":80");
+
+        Assert.True(code == 0, error);
+        Assert.Contains("200 examples", output, StringComparison.Ordinal);
+        var result = Safetensors.Parse(await File.ReadAllBytesAsync(outFile)).Tensors.Single();
+        var values = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(result.Data.Span).ToArray();
+        Assert.Equal(1.8f, values[0], 5);
+        Assert.Equal(2.8f, values[1], 5);
+    }
+
+    [Fact]
+    public async Task Aggregate_BadArgument_FailsWithAClearError()
+    {
+        var (code, _, error) = await InvokeAsync("aggregate", "--out", "x.safetensors", "missing.safetensors:abc");
+        Assert.Equal(2, code);
+        Assert.Contains("FILE:EXAMPLES", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Train_InvalidSpec_ListsEveryViolationWithItsPath()
+    {
+        using var dir = new TempDirectory();
+        var spec = Path.Combine(dir.Path, "bad.json");
+        await File.WriteAllTextAsync(spec, """{"runId":"Bad_Id","training":{"rounds":0},"silos":["a/b"]}""");
+        var (code, _, error) = await InvokeAsync("train", "--spec", spec);
+        Assert.Equal(2, code);
+        Assert.Contains("$.runId", error, StringComparison.Ordinal);
+        Assert.Contains("$.training.rounds", error, StringComparison.Ordinal);
+        Assert.Contains("$.silos[0]", error, StringComparison.Ordinal);
+    }
+}
+
+/// <summary>Runs the real <c>fl</c> binary the way the README does, with shorter settings.</summary>
+public sealed class DemoEndToEndTests
+{
+    private static async Task<(int Code, string Out, string Err)> RunFlAsync(string home, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "fl.dll"));
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.Environment["FL_ROOT"] = RepositoryPaths.Root;
+        psi.Environment["FL_HOME"] = home;
+        psi.Environment.Remove("FL_STORAGE");
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        await p.WaitForExitAsync(cts.Token);
+        return (p.ExitCode, await stdout, await stderr);
+    }
+
+    [Fact]
+    public async Task Demo_ShortRun_PrintsEveryRoundAndEndsWithJson()
+    {
+        using var home = new TempDirectory();
+        try
+        {
+            var (code, output, error) = await RunFlAsync(home.Path, "demo", "--rounds", "3", "--train-per-silo", "600", "--json");
+            Assert.True(code == 0, $"exit {code}\n{output}\n{error}");
+
+            var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            foreach (var round in new[] { "1", "2", "3" })
+            {
+                Assert.Contains(lines, l => l.StartsWith(round + " ", StringComparison.Ordinal) && l.Contains("4/4", StringComparison.Ordinal));
+            }
+
+            using var json = JsonDocument.Parse(lines[^1]);
+            var root = json.RootElement;
+            Assert.Equal(3, root.GetProperty("rounds").GetInt32());
+            var runId = root.GetProperty("runId").GetString()!;
+            Assert.StartsWith("demo-", runId, StringComparison.Ordinal);
+            Assert.InRange(root.GetProperty("finalAccuracy").GetDouble(), 0.3, 1.0);
+            Assert.EndsWith("/round-00003/model.safetensors", root.GetProperty("checkpoint").GetString(), StringComparison.Ordinal);
+            Assert.Contains("Final accuracy:", output, StringComparison.Ordinal);
+
+            // The checkpoints outlive the run: a second command lists them from blob storage.
+            var (listCode, listing, listError) = await RunFlAsync(home.Path, "checkpoints", runId);
+            Assert.True(listCode == 0, listError);
+            Assert.Contains("(latest)", listing, StringComparison.Ordinal);
+            Assert.Equal(5, listing.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length); // header + rounds 0..3
+        }
+        finally
+        {
+            await RunFlAsync(home.Path, "azurite", "stop");
+        }
+    }
+}

@@ -1,0 +1,248 @@
+using FederatedFunctions.Core.Tensors;
+using static FederatedFunctions.Ml.Tests.Tensors;
+
+namespace FederatedFunctions.Ml.Tests;
+
+public sealed class StreamingAggregatorTests
+{
+    private static IReadOnlyList<NamedTensor> Template() => [F32("w", [0f, 0f], 2)];
+
+    [Fact]
+    public void Result_TwoUpdatesWithCounts120And80_EqualsHandComputedAverage()
+    {
+        using var aggregator = new StreamingAggregator(Template());
+        aggregator.Add([F32("w", [1f, 2f], 2)], 120);
+        aggregator.Add([F32("w", [3f, 4f], 2)], 80);
+
+        var result = aggregator.Result();
+
+        // [1,2]·120/200 + [3,4]·80/200 = [0.6+1.2, 1.2+1.6] = [1.8, 2.8]
+        var w = Floats(result.Find("w"));
+        Assert.Equal(1.8f, w[0], 1e-6f);
+        Assert.Equal(2.8f, w[1], 1e-6f);
+        Assert.Equal(2, aggregator.Count);
+        Assert.Equal(200, aggregator.TotalWeight);
+    }
+
+    [Fact]
+    public void Result_FiveKeysAndUnequalCounts_EachTensorIsItsHandComputedAverage()
+    {
+        IReadOnlyList<NamedTensor> Update(float a) =>
+        [
+            F32("layers.0.weight", [a, 2 * a, 3 * a, 4 * a], 2, 2),
+            F32("layers.0.bias", [a, -a], 2),
+            F32("layers.2.weight", [10 * a, 0, -10 * a], 1, 3),
+            F32("layers.2.bias", [a], 1),
+            F32("scale", [a + 1], 1),
+        ];
+
+        using var aggregator = new StreamingAggregator(Update(0));
+        aggregator.Add(Update(1), 10);
+        aggregator.Add(Update(2), 30);
+        aggregator.Add(Update(5), 60);
+
+        var result = aggregator.Result();
+
+        // a = (1·10 + 2·30 + 5·60) / 100 = 370 / 100 = 3.7
+        const float A = 3.7f;
+        Assert.Equal(["layers.0.bias", "layers.0.weight", "layers.2.bias", "layers.2.weight", "scale"], result.Select(t => t.Name));
+        AssertClose([A, 2 * A, 3 * A, 4 * A], Floats(result.Find("layers.0.weight")));
+        AssertClose([A, -A], Floats(result.Find("layers.0.bias")));
+        AssertClose([10 * A, 0, -10 * A], Floats(result.Find("layers.2.weight")));
+        AssertClose([A], Floats(result.Find("layers.2.bias")));
+        AssertClose([A + 1], Floats(result.Find("scale")));
+        Assert.Equal([1L, 3], result.Find("layers.2.weight").Shape);
+        Assert.All(result, t => Assert.Equal(TensorDType.F32, t.DType));
+    }
+
+    [Fact]
+    public void Result_AddOrderReversed_SameWithin1e6()
+    {
+        var random = new Random(7);
+        var updates = Enumerable.Range(0, 6)
+            .Select(_ => (Update: (IReadOnlyList<NamedTensor>)[F32("w", Enumerable.Range(0, 100).Select(_ => (float)random.NextDouble() * 4 - 2).ToArray(), 100)], Weight: (double)random.Next(1, 500)))
+            .ToArray();
+
+        float[] Aggregate(IEnumerable<(IReadOnlyList<NamedTensor> Update, double Weight)> order)
+        {
+            using var aggregator = new StreamingAggregator(updates[0].Update);
+            foreach (var (update, weight) in order)
+            {
+                aggregator.Add(update, weight);
+            }
+
+            return Floats(aggregator.Result().Find("w"));
+        }
+
+        var forward = Aggregate(updates);
+        var backward = Aggregate(updates.Reverse());
+
+        for (var i = 0; i < forward.Length; i++)
+        {
+            Assert.True(Math.Abs(forward[i] - backward[i]) <= 1e-6, $"element {i}: {forward[i]} vs {backward[i]}");
+        }
+    }
+
+    [Fact]
+    public void Validate_F64InsteadOfF32_RejectedAsDTypeMismatch()
+    {
+        using var aggregator = new StreamingAggregator(Template());
+
+        var check = aggregator.Validate([F64("w", [1.0, 2.0], 2)]);
+
+        Assert.False(check.Accepted);
+        Assert.Equal("dtype-mismatch", check.Reason);
+        Assert.Contains("'w'", check.Detail);
+    }
+
+    [Fact]
+    public void Validate_DifferentShape_RejectedAsShapeMismatch()
+    {
+        using var aggregator = new StreamingAggregator(Template());
+
+        var check = aggregator.Validate([F32("w", [1f, 2f], 1, 2)]);
+
+        Assert.False(check.Accepted);
+        Assert.Equal("shape-mismatch", check.Reason);
+    }
+
+    [Fact]
+    public void Validate_BytesShorterThanShape_RejectedAsShapeMismatch()
+    {
+        using var aggregator = new StreamingAggregator(Template());
+
+        var check = aggregator.Validate([new NamedTensor("w", TensorDType.F32, [2], new byte[4])]);
+
+        Assert.Equal("shape-mismatch", check.Reason);
+    }
+
+    [Fact]
+    public void Validate_MissingKey_RejectedAsMissingTensor()
+    {
+        using var aggregator = new StreamingAggregator([F32("a", [0f], 1), F32("b", [0f], 1)]);
+
+        var check = aggregator.Validate([F32("a", [1f], 1)]);
+
+        Assert.Equal("missing-tensor", check.Reason);
+        Assert.Contains("'b'", check.Detail);
+    }
+
+    [Fact]
+    public void Validate_ExtraKey_RejectedAsUnexpectedTensor()
+    {
+        using var aggregator = new StreamingAggregator(Template());
+
+        var check = aggregator.Validate([F32("w", [1f, 2f], 2), F32("extra", [1f], 1)]);
+
+        Assert.Equal("unexpected-tensor", check.Reason);
+        Assert.Contains("'extra'", check.Detail);
+    }
+
+    [Fact]
+    public void Validate_DuplicateKey_RejectedAsUnexpectedTensor()
+    {
+        using var aggregator = new StreamingAggregator(Template());
+
+        var check = aggregator.Validate([F32("w", [1f, 2f], 2), F32("w", [1f, 2f], 2)]);
+
+        Assert.Equal("unexpected-tensor", check.Reason);
+    }
+
+    [Theory]
+    [InlineData(float.NaN)]
+    [InlineData(float.PositiveInfinity)]
+    [InlineData(float.NegativeInfinity)]
+    public void Validate_NonFiniteValue_RejectedAsNonFinite(float bad)
+    {
+        var values = Enumerable.Range(0, 37).Select(i => (float)i).ToArray();
+        values[29] = bad; // past the first vector, so the vectorised scan is exercised
+        using var aggregator = new StreamingAggregator([F32("w", new float[37], 37)]);
+
+        var check = aggregator.Validate([F32("w", values, 37)]);
+
+        Assert.Equal("non-finite", check.Reason);
+        Assert.Contains("element 29", check.Detail);
+    }
+
+    [Fact]
+    public void Validate_NonFiniteF64_RejectedAsNonFinite()
+    {
+        using var aggregator = new StreamingAggregator([F64("d", [0, 0, 0], 3)]);
+
+        Assert.Equal("non-finite", aggregator.Validate([F64("d", [1, double.NaN, 0], 3)]).Reason);
+        Assert.True(aggregator.Validate([F64("d", [1, double.MaxValue, -0.0], 3)]).Accepted);
+    }
+
+    [Fact]
+    public void Add_RejectedUpdate_ThrowsAndLeavesStateUnchanged()
+    {
+        using var aggregator = new StreamingAggregator(Template());
+        aggregator.Add([F32("w", [1f, 2f], 2)], 1);
+
+        var ex = Assert.Throws<ArgumentException>(() => aggregator.Add([F32("w", [float.NaN, 2f], 2)], 1));
+
+        Assert.Contains("non-finite", ex.Message);
+        Assert.Equal(1, aggregator.Count);
+        Assert.Equal([1f, 2f], Floats(aggregator.Result().Find("w")));
+    }
+
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(-1.0)]
+    [InlineData(double.NaN)]
+    [InlineData(double.PositiveInfinity)]
+    public void Add_WeightNotPositiveFinite_Throws(double weight)
+    {
+        using var aggregator = new StreamingAggregator(Template());
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => aggregator.Add([F32("w", [1f, 2f], 2)], weight));
+        Assert.Equal(0, aggregator.Count);
+    }
+
+    [Fact]
+    public void Result_NoUpdate_ThrowsInvalidOperation()
+    {
+        using var aggregator = new StreamingAggregator(Template());
+
+        var ex = Assert.Throws<InvalidOperationException>(() => aggregator.Result());
+
+        Assert.Contains("no update was accepted", ex.Message, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public void Add_AfterDispose_ThrowsObjectDisposed()
+    {
+        var aggregator = new StreamingAggregator(Template());
+        aggregator.Dispose();
+
+        Assert.Throws<ObjectDisposedException>(() => aggregator.Add([F32("w", [1f, 2f], 2)], 1));
+    }
+
+    [Fact]
+    public void WeightedAverage_Offline_MatchesHandComputedAndRejectsBadUpdate()
+    {
+        var result = OfflineAggregation.WeightedAverage(
+        [
+            ([F32("w", [1f, 2f], 2)], 120),
+            ([F32("w", [3f, 4f], 2)], 80),
+        ]);
+
+        AssertClose([1.8f, 2.8f], Floats(result.Find("w")));
+        var ex = Assert.Throws<ArgumentException>(() => OfflineAggregation.WeightedAverage(
+        [
+            ([F32("w", [1f, 2f], 2)], 1),
+            ([F64("w", [3.0, 4.0], 2)], 1),
+        ]));
+        Assert.Contains("Update 1", ex.Message);
+        Assert.Contains("dtype-mismatch", ex.Message);
+    }
+
+    private static void AssertClose(float[] expected, float[] actual)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (var i = 0; i < expected.Length; i++)
+        {
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-5 * Math.Max(1, Math.Abs(expected[i])), $"element {i}: expected {expected[i]}, got {actual[i]}");
+        }
+    }
+}

@@ -1,0 +1,95 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using FederatedFunctions.Core;
+using FederatedFunctions.Core.Runs;
+using FederatedFunctions.Core.Strategies;
+using FederatedFunctions.Core.Tensors;
+using FederatedFunctions.Ml;
+using FederatedFunctions.Workflow.Abstractions;
+using FederatedFunctions.Workflow.Contracts;
+
+namespace FederatedFunctions.Workflow.Tests.Fakes;
+
+/// <summary>Blobs in a dictionary, keyed by URI. Used for the orchestration tier; the blob adapters have their own Azurite tests.</summary>
+public sealed class InMemoryBlobs
+{
+    public ConcurrentDictionary<string, byte[]> Items { get; } = new(StringComparer.Ordinal);
+
+    public BlobRef Put(string uri, byte[] bytes)
+    {
+        Items[uri] = bytes;
+        return new BlobRef(uri, Hashing.Sha256Hex(bytes), bytes.Length);
+    }
+}
+
+public sealed class InMemoryCheckpointStore(InMemoryBlobs blobs) : ICheckpointStore
+{
+    private readonly ConcurrentDictionary<(string, string), LatestPointer> latest = new();
+    private readonly ConcurrentDictionary<(string, string, int), RoundManifest> manifests = new();
+
+    public Task<BlobRef> PutModelAsync(string container, string runId, int round, ReadOnlyMemory<byte> safetensors, CancellationToken cancellationToken) =>
+        Task.FromResult(blobs.Put($"mem://orchestrator/{container}/{BlobLayout.Model(runId, round)}", safetensors.ToArray()));
+
+    public Task<ReadOnlyMemory<byte>> ReadModelAsync(BlobRef model, CancellationToken cancellationToken)
+    {
+        if (!blobs.Items.TryGetValue(model.Uri, out var bytes) || Hashing.Sha256Hex(bytes) != model.Sha256)
+        {
+            throw new IntegrityException("missing or altered " + model.Uri);
+        }
+
+        return Task.FromResult<ReadOnlyMemory<byte>>(bytes);
+    }
+
+    public Task<BlobRef> CommitRoundAsync(string container, RoundManifest manifest, CancellationToken cancellationToken)
+    {
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(manifest);
+        var manifestRef = blobs.Put($"mem://orchestrator/{container}/{BlobLayout.Manifest(manifest.RunId, manifest.Round)}", bytes);
+        manifests[(container, manifest.RunId, manifest.Round)] = manifest;
+        latest.AddOrUpdate((container, manifest.RunId), _ => new LatestPointer(manifest.RunId, manifest.Round, manifest.Model, manifestRef),
+            (_, old) => old.Round <= manifest.Round ? new LatestPointer(manifest.RunId, manifest.Round, manifest.Model, manifestRef) : old);
+        return Task.FromResult(manifestRef);
+    }
+
+    public Task<LatestPointer?> GetLatestAsync(string container, string runId, CancellationToken cancellationToken) =>
+        Task.FromResult(latest.TryGetValue((container, runId), out var p) ? p : null);
+
+    public Task<IReadOnlyList<RoundManifest>> ListAsync(string container, string runId, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<RoundManifest>>(manifests.Where(kv => kv.Key.Item1 == container && kv.Key.Item2 == runId).OrderBy(kv => kv.Key.Item3).Select(kv => kv.Value).ToArray());
+}
+
+/// <summary>Silos whose data is in memory; training and evaluation are the real TorchSharp ones.</summary>
+public sealed class InMemorySiloBackend(InMemoryBlobs blobs, IReadOnlyDictionary<string, SiloDataset> silos) : ISiloBackend, IUpdateStore
+{
+    public ConcurrentBag<(string Silo, int Round)> TrainCalls { get; } = [];
+
+    public ConcurrentBag<(string Silo, int Round)> EvaluateCalls { get; } = [];
+
+    /// <summary>Silos that fail every training call.</summary>
+    public HashSet<string> Failing { get; } = new(StringComparer.Ordinal);
+
+    public Task<SiloUpdate> TrainAsync(TrainRequest request, ReadOnlyMemory<byte> globalModel, CancellationToken cancellationToken)
+    {
+        TrainCalls.Add((request.SiloId, request.Round));
+        if (Failing.Contains(request.SiloId))
+        {
+            throw new InvalidOperationException($"silo {request.SiloId} is down");
+        }
+
+        var result = LocalTrainer.Train(request.Model, request.Training, request.Data.Classes, Safetensors.Parse(globalModel).Tensors, silos[request.SiloId].Train, request.Round, request.SiloId, cancellationToken);
+        var bytes = Safetensors.Serialize(result.State);
+        var update = blobs.Put($"mem://{request.SiloId}/{BlobLayout.SiloUpdate(request.RunId, request.Round)}", bytes);
+        return Task.FromResult(new SiloUpdate(request.SiloId, request.Round, update, result.Examples, result.Loss, result.Metrics));
+    }
+
+    public Task<EvaluateOutcome> EvaluateAsync(EvaluateRequest request, ReadOnlyMemory<byte> model, CancellationToken cancellationToken)
+    {
+        EvaluateCalls.Add((request.SiloId, request.Round));
+        var r = LocalTrainer.Evaluate(request.ModelSpec, request.Data.Classes, Safetensors.Parse(model).Tensors, silos[request.SiloId].Test, cancellationToken);
+        return Task.FromResult(new EvaluateOutcome(request.SiloId, r.Examples, r.Loss, r.Correct));
+    }
+
+    public Task<ReadOnlyMemory<byte>> ReadUpdateAsync(string siloId, BlobRef update, CancellationToken cancellationToken) =>
+        blobs.Items.TryGetValue(update.Uri, out var bytes) && update.Uri.StartsWith($"mem://{siloId}/", StringComparison.Ordinal)
+            ? Task.FromResult<ReadOnlyMemory<byte>>(bytes)
+            : throw new UpdateUnavailableException("no such update " + update.Uri);
+}

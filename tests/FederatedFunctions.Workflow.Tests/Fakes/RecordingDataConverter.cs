@@ -1,0 +1,25 @@
+using System.Collections.Concurrent;
+using Microsoft.DurableTask;
+
+namespace FederatedFunctions.Workflow.Tests.Fakes;
+
+/// <summary>The default JSON converter, recording the size of every payload it serializes: everything that enters history.</summary>
+public sealed class RecordingDataConverter : DataConverter
+{
+    private readonly DataConverter inner = JsonDataConverter.Default;
+
+    public ConcurrentBag<(string Type, int Length)> Payloads { get; } = [];
+
+    public override string? Serialize(object? value)
+    {
+        var text = inner.Serialize(value);
+        if (text is not null)
+        {
+            Payloads.Add((value?.GetType().Name ?? "null", text.Length));
+        }
+
+        return text;
+    }
+
+    public override object? Deserialize(string? data, Type targetType) => inner.Deserialize(data, targetType);
+}

@@ -18,6 +18,6 @@ public static class Hashing
     {
         var text = seed.ToString(System.Globalization.CultureInfo.InvariantCulture) + "|" + string.Join("|", labels.ToArray());
         var hash = SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text));
-        return BitConverter.ToInt64(hash, 0) & long.MaxValue;
+        return System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(hash) & long.MaxValue;
     }
 }

@@ -45,7 +45,7 @@ public sealed class ModelFactoryTests
         using var output = module.forward(input);
 
         Assert.Equal([7L, 3], output.shape);
-        Assert.Equal(["", "layers", "layers.0", "layers.1", "layers.2", "layers.3", "layers.4"], module.named_modules().Select(m => m.name).Order(StringComparer.Ordinal));
+        Assert.Equal(["layers", "layers.0", "layers.1", "layers.2", "layers.3", "layers.4"], module.named_modules().Select(m => m.name).Order(StringComparer.Ordinal));
         Assert.Contains("ReLU", module.named_modules().Single(m => m.name == "layers.1").module.GetType().Name);
     }
 

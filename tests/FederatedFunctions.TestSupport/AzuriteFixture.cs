@@ -29,12 +29,11 @@ public sealed class AzuriteFixture : IAsyncLifetime
     }
 }
 
-/// <summary>Collection that shares one Azurite.</summary>
-[CollectionDefinition(Name)]
-public sealed class AzuriteCollection : ICollectionFixture<AzuriteFixture>
+/// <summary>Name of the per-assembly collection that shares one Azurite (xunit needs the definition in each test assembly).</summary>
+public static class AzuriteCollectionName
 {
     /// <summary>Collection name.</summary>
-    public const string Name = "azurite";
+    public const string Value = "azurite";
 }
 
 /// <summary>Paths inside the repository.</summary>

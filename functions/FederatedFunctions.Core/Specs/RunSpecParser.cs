@@ -206,16 +206,16 @@ public static class RunSpecParser
     /// </remarks>
     private sealed class ShapeChecker(JsonSerializerOptions options)
     {
-        private readonly List<SpecError> _errors = [];
-        private readonly Dictionary<Type, Dictionary<string, JsonPropertyInfo>> _members = [];
+        private readonly List<SpecError> errors = [];
+        private readonly Dictionary<Type, Dictionary<string, JsonPropertyInfo>> memberCache = [];
 
         public List<SpecError> Check(JsonElement root, Type type)
         {
             Walk(root, options.GetTypeInfo(type), SpecPath.Root);
-            return _errors;
+            return errors;
         }
 
-        private bool Full => _errors.Count > MaxShapeErrors;
+        private bool Full => errors.Count > MaxShapeErrors;
 
         private void Walk(JsonElement element, JsonTypeInfo info, string path)
         {
@@ -261,6 +261,10 @@ public static class RunSpecParser
                     {
                         TypeError(path, info, element);
                     }
+                    else if (element.ValueKind == JsonValueKind.String && !TryGetText(element.GetString, out _))
+                    {
+                        Add(new SpecError(path, "json", $"{path} is not valid Unicode (an escaped unpaired surrogate)."));
+                    }
 
                     break;
                 default:
@@ -281,12 +285,18 @@ public static class RunSpecParser
             var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (var property in element.EnumerateObject())
             {
-                var memberPath = SpecPath.Property(path, property.Name);
-                if (!seen.Add(property.Name))
+                if (!TryGetText(() => property.Name, out var name))
                 {
-                    Add(new SpecError(memberPath, "duplicate-field", $"Field {SpecPath.Quote(property.Name)} appears more than once in {path}."));
+                    Add(new SpecError(path, "json", $"A field name in {path} is not valid Unicode (an escaped unpaired surrogate)."));
+                    continue;
                 }
-                else if (members.TryGetValue(property.Name, out var member))
+
+                var memberPath = SpecPath.Property(path, name);
+                if (!seen.Add(name))
+                {
+                    Add(new SpecError(memberPath, "duplicate-field", $"Field {SpecPath.Quote(name)} appears more than once in {path}."));
+                }
+                else if (members.TryGetValue(name, out var member))
                 {
                     Walk(property.Value, options.GetTypeInfo(member.PropertyType), memberPath);
                 }
@@ -295,20 +305,35 @@ public static class RunSpecParser
                     Add(new SpecError(
                         memberPath,
                         "unknown-field",
-                        $"Unknown field {SpecPath.Quote(property.Name)} in {path}; known fields are {string.Join(", ", members.Keys)} (names are case-sensitive)."));
+                        $"Unknown field {SpecPath.Quote(name)} in {path}; known fields are {string.Join(", ", members.Keys)} (names are case-sensitive)."));
                 }
             }
         }
 
         private Dictionary<string, JsonPropertyInfo> MembersOf(JsonTypeInfo info)
         {
-            if (!_members.TryGetValue(info.Type, out var members))
+            if (!memberCache.TryGetValue(info.Type, out var members))
             {
                 members = info.Properties.Where(p => p.Set is not null).ToDictionary(p => p.Name, StringComparer.Ordinal);
-                _members.Add(info.Type, members);
+                memberCache.Add(info.Type, members);
             }
 
             return members;
+        }
+
+        /// <summary>Reads a name or string, which fails when the JSON escapes an unpaired surrogate such as <c>\ud800</c>.</summary>
+        private static bool TryGetText(Func<string?> read, out string text)
+        {
+            try
+            {
+                text = read() ?? string.Empty;
+                return true;
+            }
+            catch (InvalidOperationException)
+            {
+                text = string.Empty;
+                return false;
+            }
         }
 
         private static bool IsValue(JsonElement element, Type type)
@@ -380,13 +405,13 @@ public static class RunSpecParser
 
         private void Add(SpecError error)
         {
-            if (_errors.Count < MaxShapeErrors)
+            if (errors.Count < MaxShapeErrors)
             {
-                _errors.Add(error);
+                errors.Add(error);
             }
-            else if (_errors.Count == MaxShapeErrors)
+            else if (errors.Count == MaxShapeErrors)
             {
-                _errors.Add(new SpecError(SpecPath.Root, "too-many-errors", $"More than {MaxShapeErrors} shape errors; the rest are not listed."));
+                errors.Add(new SpecError(SpecPath.Root, "too-many-errors", $"More than {MaxShapeErrors} shape errors; the rest are not listed."));
             }
         }
     }

@@ -37,7 +37,7 @@ public static class Safetensors
 
     /// <summary>The canonical file for <paramref name="tensors"/> and <paramref name="metadata"/>, as one array.</summary>
     /// <exception cref="ArgumentException">
-    /// A duplicate, empty or reserved name; a negative dimension; data whose length does not match its dtype and shape;
+    /// A duplicate, empty or reserved name, or one with an unpaired surrogate; a negative dimension; data whose length does not match its dtype and shape;
     /// a null metadata value; or a file too large for one array (use <see cref="Write"/>).
     /// </exception>
     public static byte[] Serialize(IReadOnlyList<NamedTensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
@@ -185,6 +185,11 @@ public static class Safetensors
                 foreach (var key in metadata.Keys.Order(StringComparer.Ordinal))
                 {
                     var value = metadata[key] ?? throw new ArgumentException($"Metadata value of {Quote(key)} is null.", nameof(metadata));
+                    if (!IsWellFormedUtf16(key) || !IsWellFormedUtf16(value))
+                    {
+                        throw new ArgumentException($"Metadata entry {Quote(key)} has an unpaired surrogate and cannot be written as UTF-8.", nameof(metadata));
+                    }
+
                     writer.WriteString(key, value);
                 }
 
@@ -227,6 +232,11 @@ public static class Safetensors
         if (string.IsNullOrEmpty(tensor.Name))
         {
             throw new ArgumentException("Tensor names must not be empty.", nameof(tensor));
+        }
+
+        if (!IsWellFormedUtf16(tensor.Name))
+        {
+            throw new ArgumentException($"Tensor name {Quote(tensor.Name)} has an unpaired surrogate and cannot be written as UTF-8.", nameof(tensor));
         }
 
         if (tensor.Name == MetadataKey)
@@ -282,36 +292,48 @@ public static class Safetensors
 
         using (document)
         {
-            var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
+            try
             {
-                throw Format($"The header must be a JSON object; it is {root.ValueKind}.");
+                return ReadRoot(document.RootElement, bufferLength);
             }
-
-            var entries = new List<Entry>();
-            IReadOnlyDictionary<string, string> metadata = ReadOnlyDictionary<string, string>.Empty;
-            var names = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var property in root.EnumerateObject())
+            catch (InvalidOperationException ex)
             {
-                if (!names.Add(property.Name))
-                {
-                    throw Format(property.Name == MetadataKey
-                        ? $"The header has more than one '{MetadataKey}'."
-                        : $"Tensor name {Quote(property.Name)} appears more than once in the header.");
-                }
-
-                if (property.Name == MetadataKey)
-                {
-                    metadata = ReadMetadata(property.Value);
-                }
-                else
-                {
-                    entries.Add(ReadEntry(property.Name, property.Value, bufferLength));
-                }
+                // Reading a string whose escapes encode an unpaired surrogate (e.g. "\ud800") fails here.
+                throw new SafetensorsFormatException("The header contains a string that is not valid Unicode (an escaped unpaired surrogate).", ex);
             }
-
-            return (entries, metadata);
         }
+    }
+
+    private static (List<Entry> Entries, IReadOnlyDictionary<string, string> Metadata) ReadRoot(JsonElement root, int bufferLength)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            throw Format($"The header must be a JSON object; it is {root.ValueKind}.");
+        }
+
+        var entries = new List<Entry>();
+        IReadOnlyDictionary<string, string> metadata = ReadOnlyDictionary<string, string>.Empty;
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var property in root.EnumerateObject())
+        {
+            if (!names.Add(property.Name))
+            {
+                throw Format(property.Name == MetadataKey
+                    ? $"The header has more than one '{MetadataKey}'."
+                    : $"Tensor name {Quote(property.Name)} appears more than once in the header.");
+            }
+
+            if (property.Name == MetadataKey)
+            {
+                metadata = ReadMetadata(property.Value);
+            }
+            else
+            {
+                entries.Add(ReadEntry(property.Name, property.Value, bufferLength));
+            }
+        }
+
+        return (entries, metadata);
     }
 
     private static ReadOnlyDictionary<string, string> ReadMetadata(JsonElement value)
@@ -460,6 +482,24 @@ public static class Safetensors
     {
         offset = 0;
         return element.ValueKind == JsonValueKind.Number && element.TryGetInt64(out offset) && offset >= 0;
+    }
+
+    /// <summary>False when <paramref name="text"/> has an unpaired surrogate, which the JSON writer would silently replace.</summary>
+    private static bool IsWellFormedUtf16(string text)
+    {
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                i++;
+            }
+            else if (char.IsSurrogate(text[i]))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private static string ShapeText(IEnumerable<long> shape) =>

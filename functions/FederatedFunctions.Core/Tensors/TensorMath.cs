@@ -33,9 +33,10 @@ public static class TensorMath
 
     /// <summary>The Euclidean norm of all floating-point elements of <paramref name="tensors"/> taken together; integer tensors are skipped.</summary>
     /// <remarks>
-    /// Squares are summed in double precision in a fixed order (four interleaved partial sums per tensor, combined
-    /// pairwise at the end), so the result is bit-identical on every machine: it may decide whether an update is
-    /// clipped or refused, and those decisions must replay. NaN when any element is NaN; infinity when any is infinite.
+    /// Squares are summed in double precision in a fixed order (element <c>i</c> of each tensor goes to partial sum
+    /// <c>i % 4</c>; the four sums are combined pairwise at the end), with no fused multiply-add and no hardware-width
+    /// vectors, so the result is bit-identical on every machine: it may decide whether an update is clipped or refused,
+    /// and those decisions must replay. NaN when any element is NaN; infinity when any is infinite.
     /// </remarks>
     /// <exception cref="ArgumentException">A tensor's data length does not match its dtype and shape.</exception>
     public static double L2Norm(IReadOnlyList<NamedTensor> tensors)
@@ -64,10 +65,20 @@ public static class TensorMath
 
     private static void CheckLength(NamedTensor tensor)
     {
-        if (tensor.Data.Length != tensor.ElementCount * tensor.DType.ElementSize())
+        long expected;
+        try
+        {
+            expected = tensor.Shape.Any(d => d < 0) ? -1 : checked(tensor.ElementCount * tensor.DType.ElementSize());
+        }
+        catch (OverflowException)
+        {
+            expected = -1;
+        }
+
+        if (tensor.Data.Length != expected)
         {
             throw new ArgumentException(
-                $"Tensor '{tensor.Name}' has {tensor.Data.Length} bytes, but dtype {tensor.DType} and its shape need {tensor.ElementCount * tensor.DType.ElementSize()}.",
+                $"Tensor '{tensor.Name}' has {tensor.Data.Length} bytes, which does not match dtype {tensor.DType} and shape [{string.Join(", ", tensor.Shape)}].",
                 nameof(tensor));
         }
     }

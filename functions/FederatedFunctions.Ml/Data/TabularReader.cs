@@ -202,7 +202,7 @@ public static class TabularReader
             if (topLevel[index] is not DataField { IsArray: false } field
                 || (field.ClrType != typeof(int) && field.ClrType != typeof(long) && field.ClrType != typeof(float) && field.ClrType != typeof(double)))
             {
-                var type = topLevel[index] is DataField df ? (df.IsArray ? $"an array of {df.ClrType.Name}" : df.ClrType.Name) : topLevel[index].SchemaType.ToString();
+                var type = topLevel[index] is DataField df ? (df.IsArray ? "an array of " + TypeName(df.ClrType) : TypeName(df.ClrType)) : topLevel[index].SchemaType.ToString().ToLowerInvariant();
                 throw context.Error($"column '{column}'", $"has type {type}; expected int32, int64, float or double");
             }
 
@@ -274,6 +274,12 @@ public static class TabularReader
 
         return builder.Build();
     }
+
+    private static string TypeName(Type type) =>
+        type == typeof(string) || type == typeof(ReadOnlyMemory<char>) ? "string"
+        : type == typeof(byte[]) || type == typeof(ReadOnlyMemory<byte>) ? "binary"
+        : type == typeof(bool) ? "boolean"
+        : type.Name;
 
     private static Task<double[]> ReadColumnAsync(ParquetRowGroupReader group, DataField field, int count, long firstRow, ReadContext context, string column, CancellationToken cancellationToken) =>
         field.ClrType == typeof(int) ? ReadColumnAsync<int>(group, field, count, firstRow, context, column, cancellationToken)

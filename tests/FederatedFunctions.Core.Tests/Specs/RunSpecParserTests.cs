@@ -290,6 +290,18 @@ public sealed class RunSpecParserTests
         Assert.Contains("UTF-8", error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("{\"runId\":\"\\ud800\"}", "$.runId")]
+    [InlineData("{\"silos\":[\"\\udc00\"]}", "$.silos[0]")]
+    [InlineData("{\"x\\ud800\":1}", "$")]
+    public void Parse_EscapedUnpairedSurrogate_ReportsJson(string json, string path)
+    {
+        var result = RunSpecParser.Parse(json);
+
+        Assert.Null(result.Spec);
+        AssertOnly(result.Errors, path, "json");
+    }
+
     [Fact]
     public void Parse_Utf8ByteOrderMark_IsIgnored()
     {
@@ -329,6 +341,29 @@ public sealed class RunSpecParserTests
         var json = "{\"runId\":\"" + new string('\u20ac', 30_000) + "\"}";
 
         Assert.Equal("document-size", Assert.Single(RunSpecParser.Parse(json).Errors).Rule);
+    }
+
+    [Fact]
+    public void Parse_RandomlyCorruptedDocuments_NeverThrows()
+    {
+        // Seeded, so a failure reproduces. Splices in fragments that stress every stage.
+        string[] fragments = ["null", "[]", "{}", "\"x\"", "-1", "1e309", "0.5", "\"\\ud800\"", ",", "}", "]", "\"", ":", "true", "\"silo-\u0430\""];
+        var random = new Random(20250101);
+        for (var i = 0; i < 3000; i++)
+        {
+            var text = new StringBuilder(DemoJson);
+            for (var edits = random.Next(1, 4); edits > 0; edits--)
+            {
+                var at = random.Next(text.Length);
+                var remove = Math.Min(random.Next(0, 6), text.Length - at);
+                text.Remove(at, remove).Insert(at, fragments[random.Next(fragments.Length)]);
+            }
+
+            var document = text.ToString();
+            var result = RunSpecParser.Parse(document);
+
+            Assert.True(result.IsValid || result.Errors.Count > 0, document);
+        }
     }
 
     // ---- rules through the parser ----

@@ -5,12 +5,12 @@ namespace FederatedFunctions.Core.Tests.Strategies;
 
 public sealed class FedAvgTests
 {
-    private readonly FedAvg _strategy = new();
+    private readonly FedAvg strategy = new();
 
     [Fact]
     public void Name_IsFedAvg()
     {
-        Assert.Equal("fedavg", _strategy.Name);
+        Assert.Equal("fedavg", strategy.Name);
     }
 
     [Fact]
@@ -18,14 +18,14 @@ public sealed class FedAvgTests
     {
         string[] silos = ["silo-2", "silo-1", "silo-3"];
 
-        Assert.Equal(silos, _strategy.ConfigureFit(3, silos));
-        Assert.Equal(silos, _strategy.ConfigureEvaluate(3, silos));
+        Assert.Equal(silos, strategy.ConfigureFit(3, silos));
+        Assert.Equal(silos, strategy.ConfigureEvaluate(3, silos));
     }
 
     [Fact]
     public void AggregationWeights_Counts120And80_Are0Point6And0Point4()
     {
-        var weights = _strategy.AggregationWeights([new FitOutcome("a", 120, 0.5), new FitOutcome("b", 80, 0.9)]);
+        var weights = strategy.AggregationWeights([new FitOutcome("a", 120, 0.5), new FitOutcome("b", 80, 0.9)]);
 
         Assert.Equal([0.6, 0.4], weights);
     }
@@ -33,20 +33,20 @@ public sealed class FedAvgTests
     [Fact]
     public void AggregationWeights_ZeroExamples_Throws()
     {
-        Assert.Throws<ArgumentException>(() => _strategy.AggregationWeights([new FitOutcome("a", 0, 0.5), new FitOutcome("b", 80, 0.9)]));
+        Assert.Throws<ArgumentException>(() => strategy.AggregationWeights([new FitOutcome("a", 0, 0.5), new FitOutcome("b", 80, 0.9)]));
     }
 
     [Fact]
     public void AggregationWeights_NegativeExamples_Throws()
     {
-        Assert.Throws<ArgumentException>(() => _strategy.AggregationWeights([new FitOutcome("a", -3, 0.5)]));
+        Assert.Throws<ArgumentException>(() => strategy.AggregationWeights([new FitOutcome("a", -3, 0.5)]));
     }
 
     [Fact]
     public void AggregateFit_TwoSilos_SumsExamplesAndWeightsLoss()
     {
         // 0.6 * 0.5 + 0.4 * 1.0 = 0.7
-        var summary = _strategy.AggregateFit([new FitOutcome("a", 120, 0.5), new FitOutcome("b", 80, 1.0)]);
+        var summary = strategy.AggregateFit([new FitOutcome("a", 120, 0.5), new FitOutcome("b", 80, 1.0)]);
 
         Assert.Equal(200, summary.Examples);
         Assert.Equal(0.7, summary.Loss, 1e-12);
@@ -57,7 +57,7 @@ public sealed class FedAvgTests
     {
         // Accuracy (90 + 150) / (100 + 300) = 0.6, not the mean of 0.9 and 0.5.
         // Loss 0.25 * 0.2 + 0.75 * 1.0 = 0.8.
-        var summary = _strategy.AggregateEvaluate([new EvaluateOutcome("a", 100, 0.2, 90), new EvaluateOutcome("b", 300, 1.0, 150)]);
+        var summary = strategy.AggregateEvaluate([new EvaluateOutcome("a", 100, 0.2, 90), new EvaluateOutcome("b", 300, 1.0, 150)]);
 
         Assert.Equal(400, summary.Examples);
         Assert.Equal(0.6, summary.Accuracy, 1e-12);
@@ -67,7 +67,7 @@ public sealed class FedAvgTests
     [Fact]
     public void AggregateEvaluate_NoExamples_Throws()
     {
-        Assert.Throws<ArgumentException>(() => _strategy.AggregateEvaluate([]));
+        Assert.Throws<ArgumentException>(() => strategy.AggregateEvaluate([]));
     }
 
     [Fact]

@@ -476,6 +476,43 @@ public sealed class SafetensorsTests
         Assert.Contains("'w'", ex.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("{\"a\\ud800\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}")]
+    [InlineData("{\"__metadata__\":{\"k\":\"\\udc00\"},\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}")]
+    public void Parse_EscapedUnpairedSurrogate_ThrowsFormatException(string header)
+    {
+        var ex = Assert.Throws<SafetensorsFormatException>(() => Safetensors.Parse(RawFile(header, new byte[4])));
+
+        Assert.Contains("Unicode", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_RandomlyCorruptedFiles_ThrowOnlyFormatException()
+    {
+        var valid = Safetensors.Serialize([Weight, Bias], new Dictionary<string, string> { ["format"] = "pt" });
+        var random = new Random(7);
+        for (var i = 0; i < 5000; i++)
+        {
+            var file = (byte[])valid.Clone();
+            for (var flips = random.Next(1, 4); flips > 0; flips--)
+            {
+                // Mostly the header and length, where structure lives.
+                file[random.Next(Math.Min(file.Length, 140))] = (byte)random.Next(256);
+            }
+
+            var length = random.Next(10) == 0 ? random.Next(file.Length) : file.Length;
+            try
+            {
+                var parsed = Safetensors.Parse(file.AsMemory(0, length));
+                Assert.All(parsed.Tensors, t => Assert.Equal(t.ElementCount * t.DType.ElementSize(), t.Data.Length));
+            }
+            catch (SafetensorsFormatException)
+            {
+                // Expected for most corruptions.
+            }
+        }
+    }
+
     [Fact]
     public void Parse_EmptyHeaderObject_ReturnsNoTensors()
     {
@@ -516,6 +553,27 @@ public sealed class SafetensorsTests
     public void Serialize_ReservedOrEmptyName_Throws(string name)
     {
         Assert.Throws<ArgumentException>(() => Safetensors.Serialize([F32(name, [1], 1f)]));
+    }
+
+    [Fact]
+    public void Serialize_NameWithUnpairedSurrogate_Throws()
+    {
+        // The JSON writer would silently turn it into U+FFFD, so the name would not round-trip.
+        Assert.Throws<ArgumentException>(() => Safetensors.Serialize([F32("w\ud800", [1], 1f)]));
+    }
+
+    [Fact]
+    public void Serialize_MetadataWithUnpairedSurrogate_Throws()
+    {
+        Assert.Throws<ArgumentException>(() => Safetensors.Serialize([Bias], new Dictionary<string, string> { ["k"] = "\udc00" }));
+    }
+
+    [Fact]
+    public void Serialize_NameWithSurrogatePair_RoundTrips()
+    {
+        var name = "w\U0001F600";
+
+        Assert.Equal(name, Assert.Single(Safetensors.Parse(Safetensors.Serialize([F32(name, [1], 1f)])).Tensors).Name);
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.DurableTask;
+using Microsoft.DurableTask.Converters;
 
 namespace FederatedFunctions.Workflow.Tests.Fakes;
 

@@ -1,0 +1,10 @@
+using FederatedFunctions.TestSupport;
+
+namespace FederatedFunctions.Adapters.Tests;
+
+/// <summary>Tests that share one real Azurite, started on free ports.</summary>
+[CollectionDefinition(Name)]
+public sealed class AzuriteCollection : ICollectionFixture<AzuriteFixture>
+{
+    public const string Name = AzuriteCollectionName.Value;
+}

@@ -3,7 +3,7 @@ using FederatedFunctions.Core.Tensors;
 
 namespace FederatedFunctions.Ml.Tests;
 
-public sealed class FederatedSanityTests
+public sealed class FederatedSanityTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     [Fact]
     public void FedAvg_ThreeSkewedSilosFiveRounds_BeatsBestSiloTrainedAlone()
@@ -36,10 +36,10 @@ public sealed class FederatedSanityTests
             return (silo.SiloId, Accuracy: Accuracy(model, Classes, state, union));
         }).ToArray();
         var best = alone.MaxBy(a => a.Accuracy);
+        var summary = $"federated {federated:P1} on the union of test splits; alone: {string.Join(", ", alone.Select(a => $"{a.SiloId} {a.Accuracy:P1}"))}";
+        output.WriteLine(summary);
 
-        Assert.True(
-            federated > best.Accuracy,
-            $"federated {federated:P1} on the union of test splits; alone: {string.Join(", ", alone.Select(a => $"{a.SiloId} {a.Accuracy:P1}"))}");
+        Assert.True(federated > best.Accuracy, summary);
     }
 
     private static double Accuracy(ModelSpec model, int classes, IReadOnlyList<NamedTensor> state, TabularData test)

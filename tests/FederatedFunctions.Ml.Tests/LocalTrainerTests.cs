@@ -42,6 +42,23 @@ public sealed class LocalTrainerTests
     }
 
     [Fact]
+    public void Train_ConcurrentCalls_SameBytesAsSequential()
+    {
+        var initial = ModelFactory.InitialState(Mlp, 8, 4, 1);
+        var silos = new[] { "silo-1", "silo-2", "silo-3", "silo-4" };
+        var sequential = silos.Select(s => Tensors.Concat(LocalTrainer.Train(Mlp, Sgd, 4, initial, Data.Value.Train, 3, s).State)).ToArray();
+
+        var concurrent = new byte[silos.Length][];
+        Parallel.For(0, silos.Length, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i =>
+            concurrent[i] = Tensors.Concat(LocalTrainer.Train(Mlp, Sgd, 4, initial, Data.Value.Train, 3, silos[i]).State));
+
+        for (var i = 0; i < silos.Length; i++)
+        {
+            Assert.Equal(sequential[i], concurrent[i]);
+        }
+    }
+
+    [Fact]
     public void Train_DifferentRound_DifferentShuffleSoDifferentState()
     {
         var initial = ModelFactory.InitialState(Mlp, 8, 4, 1);

@@ -186,6 +186,20 @@ public sealed class StreamingAggregatorTests
         Assert.Equal([1f, 2f], Floats(aggregator.Result().Find("w")));
     }
 
+    [Fact]
+    public void TryAdd_RejectedThenAccepted_ReturnsVerdictAndAddsOnlyAccepted()
+    {
+        using var aggregator = new StreamingAggregator(Template());
+
+        var rejected = aggregator.TryAdd([F32("w", [1f, float.PositiveInfinity], 2)], 5);
+        var accepted = aggregator.TryAdd([F32("w", [1f, 2f], 2)], 5);
+
+        Assert.Equal("non-finite", rejected.Reason);
+        Assert.True(accepted.Accepted);
+        Assert.Equal(1, aggregator.Count);
+        Assert.Equal(5, aggregator.TotalWeight);
+    }
+
     [Theory]
     [InlineData(0.0)]
     [InlineData(-1.0)]
@@ -207,6 +221,48 @@ public sealed class StreamingAggregatorTests
         var ex = Assert.Throws<InvalidOperationException>(() => aggregator.Result());
 
         Assert.Contains("no update was accepted", ex.Message, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public void Add_AggregatorCreatedInsideCallersDisposeScope_StillUsableAfterScopeEnds()
+    {
+        StreamingAggregator aggregator;
+        using (TorchSharp.torch.NewDisposeScope())
+        {
+            aggregator = new StreamingAggregator(Template());
+            aggregator.Add([F32("w", [1f, 2f], 2)], 1);
+        }
+
+        using (aggregator)
+        {
+            using (TorchSharp.torch.NewDisposeScope())
+            {
+                aggregator.Add([F32("w", [3f, 4f], 2)], 1);
+            }
+
+            Assert.Equal([2f, 3f], Floats(aggregator.Result().Find("w")));
+        }
+    }
+
+    [Fact]
+    public void Result_F64AndI64Tensors_AveragedInTheirOwnDTypes()
+    {
+        var counter = new NamedTensor("steps", TensorDType.I64, [1], BitConverter.GetBytes(0L));
+        IReadOnlyList<NamedTensor> Update(double a, long steps) =>
+            [F64("d", [a, 2 * a], 2), counter with { Data = BitConverter.GetBytes(steps) }];
+        using var aggregator = new StreamingAggregator(Update(0, 0));
+        aggregator.Add(Update(1, 10), 1);
+        aggregator.Add(Update(2, 13), 2);
+
+        var result = aggregator.Result();
+
+        // d = (1·1 + 2·2) / 3 = 5/3; steps = (10 + 26) / 3 = 12
+        var d = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, double>(result.Find("d").Data.Span).ToArray();
+        Assert.Equal(TensorDType.F64, result.Find("d").DType);
+        Assert.Equal(5 / 3.0, d[0], 12);
+        Assert.Equal(10 / 3.0, d[1], 12);
+        Assert.Equal(TensorDType.I64, result.Find("steps").DType);
+        Assert.Equal(12L, BitConverter.ToInt64(result.Find("steps").Data.Span));
     }
 
     [Fact]

@@ -14,3 +14,25 @@ public sealed class TorchRuntimeTests
         Assert.Equal(Environment.ProcessorCount, torch.get_num_threads());
     }
 }
+
+public sealed class TorchRuntimeMessageTests
+{
+    [Fact]
+    public void DescribeLoadFailure_OldLibstdcxx_NamesSymbolAndSetupScript()
+    {
+        var message = TorchRuntime.DescribeLoadFailure(isLinux: true, hasGlibcxx3432: false);
+
+        Assert.Contains("GLIBCXX_3.4.32", message);
+        Assert.Contains("scripts/setup.sh", message);
+        Assert.Contains("misleading", message);
+    }
+
+    [Fact]
+    public void DescribeLoadFailure_NewLibstdcxx_PointsAtNativePackage()
+    {
+        var message = TorchRuntime.DescribeLoadFailure(isLinux: true, hasGlibcxx3432: true);
+
+        Assert.Contains("libtorch-cpu-linux-x64", message);
+        Assert.DoesNotContain("scripts/setup.sh", message);
+    }
+}

@@ -28,13 +28,11 @@ public static class OfflineAggregation
                 throw new ArgumentException($"Update {i} has {examples} examples; counts must be positive.", nameof(updates));
             }
 
-            var check = aggregator.Validate(update);
+            var check = aggregator.TryAdd(update, examples);
             if (!check.Accepted)
             {
                 throw new ArgumentException($"Update {i} was rejected ({check.Reason}): {check.Detail}.", nameof(updates));
             }
-
-            aggregator.Add(update, examples);
         }
 
         return aggregator.Result();

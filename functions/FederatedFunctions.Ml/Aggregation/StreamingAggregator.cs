@@ -42,9 +42,10 @@ public static class UpdateRejections
 /// <remarks>
 /// <para>
 /// The aggregator holds one accumulator per template tensor, <c>acc = Σ wᵢ·updateᵢ</c>, and <see cref="Result"/> is
-/// <c>acc / Σ wᵢ</c>. Each <see cref="Add"/> converts and adds one tensor at a time under <c>torch.no_grad()</c> in its own
-/// dispose scope, so peak memory is the accumulator plus one tensor of the update being added (plus the caller's copy of
-/// that update), however many updates are aggregated: an aggregation activity can stream updates from storage.
+/// <c>acc / Σ wᵢ</c>. Each <see cref="Add"/> copies one tensor at a time into a reused staging buffer and adds it with
+/// <c>acc.add_(t, alpha: w)</c> under <c>torch.no_grad()</c> in its own dispose scope. Peak memory is therefore the
+/// accumulator, plus one staging buffer the size of the largest tensor, plus the caller's copy of the update being added,
+/// however many updates are aggregated: an aggregation activity can stream updates from storage one at a time.
 /// </para>
 /// <para>
 /// Accumulators are float32 for F32 tensors (every trained parameter), float64 for F64 and integer tensors; the
@@ -59,6 +60,7 @@ public sealed class StreamingAggregator : IDisposable
     private readonly TemplateEntry[] entries;
     private readonly Dictionary<string, int> index;
     private readonly Tensor[] accumulators;
+    private readonly Dictionary<ScalarType, Tensor> staging = [];
     private bool disposed;
 
     /// <summary>Creates an aggregator shaped like <paramref name="template"/> (only names, shapes and dtypes are kept).</summary>
@@ -91,11 +93,12 @@ public sealed class StreamingAggregator : IDisposable
 
         TorchRuntime.EnsureInitialized();
         accumulators = new Tensor[entries.Length];
-        using var scope = torch.NewDisposeScope();
+
+        // The accumulators live as long as the aggregator, whatever dispose scope the caller is in.
         for (var i = 0; i < entries.Length; i++)
         {
             var type = entries[i].DType == TensorDType.F32 ? ScalarType.Float32 : ScalarType.Float64;
-            accumulators[i] = torch.zeros(entries[i].Shape, type).MoveToOuterDisposeScope();
+            accumulators[i] = torch.zeros(entries[i].Shape, type).DetachFromDisposeScope();
         }
     }
 
@@ -189,10 +192,28 @@ public sealed class StreamingAggregator : IDisposable
             throw new ArgumentOutOfRangeException(nameof(weight), weight, "The weight must be a positive finite number.");
         }
 
-        var check = Validate(update);
+        var check = TryAdd(update, weight);
         if (!check.Accepted)
         {
             throw new ArgumentException($"The update was rejected ({check.Reason}): {check.Detail}.", nameof(update));
+        }
+    }
+
+    /// <summary>Validates and, if accepted, adds <c>weight · update</c>, scanning the update once instead of twice.</summary>
+    /// <returns>The verdict of <see cref="Validate"/>; nothing is added unless it is accepted.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="weight"/> is not positive and finite.</exception>
+    public UpdateCheck TryAdd(IReadOnlyList<NamedTensor> update, double weight)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        if (!(double.IsFinite(weight) && weight > 0))
+        {
+            throw new ArgumentOutOfRangeException(nameof(weight), weight, "The weight must be a positive finite number.");
+        }
+
+        var check = Validate(update);
+        if (!check.Accepted)
+        {
+            return check;
         }
 
         using (torch.no_grad())
@@ -200,19 +221,30 @@ public sealed class StreamingAggregator : IDisposable
             foreach (var tensor in update)
             {
                 using var scope = torch.NewDisposeScope();
-                var accumulator = accumulators[index[tensor.Name]];
-                var source = StateDicts.ToTensor(tensor);
-                if (source.dtype != accumulator.dtype)
+                var i = index[tensor.Name];
+                var accumulator = accumulators[i];
+                Tensor source;
+                if (accumulator.dtype == StateDicts.ToScalarType(tensor.DType))
                 {
-                    source = source.to_type(accumulator.dtype);
+                    source = StagingView(i);
+                    if (tensor.Data.Length > 0)
+                    {
+                        tensor.Data.Span.CopyTo(source.bytes);
+                    }
+                }
+                else
+                {
+                    // Integer tensors accumulate in float64: convert after copying.
+                    source = StateDicts.ToTensor(tensor).to_type(accumulator.dtype);
                 }
 
-                accumulator.add_(source, alpha: weight);
+                accumulator.add_(source.view(entries[i].Shape), alpha: weight);
             }
         }
 
         Count++;
         TotalWeight += weight;
+        return check;
     }
 
     /// <summary>The weighted average so far, sorted by name, in the template's dtypes. Can be called repeatedly.</summary>
@@ -232,20 +264,26 @@ public sealed class StreamingAggregator : IDisposable
             {
                 using var scope = torch.NewDisposeScope();
                 var entry = entries[i];
-                var mean = accumulators[i].div(TotalWeight);
-                if (entry.DType is TensorDType.I32 or TensorDType.I64)
+                Tensor mean;
+                if (entry.DType is TensorDType.F32 or TensorDType.F64)
                 {
-                    mean = mean.round();
+                    // Divide into the staging buffer, whose pages are already mapped, rather than a fresh tensor.
+                    mean = StagingView(i).view(entry.Shape);
+                    mean.copy_(accumulators[i]).div_(TotalWeight);
+                }
+                else
+                {
+                    mean = accumulators[i].div(TotalWeight).round().to_type(StateDicts.ToScalarType(entry.DType));
                 }
 
-                result[i] = StateDicts.FromTensor(entry.Name, mean.to_type(StateDicts.ToScalarType(entry.DType)));
+                result[i] = StateDicts.FromTensor(entry.Name, mean);
             }
         }
 
         return result;
     }
 
-    /// <summary>Frees the accumulators.</summary>
+    /// <summary>Frees the accumulators and the staging buffers.</summary>
     public void Dispose()
     {
         if (disposed)
@@ -258,6 +296,32 @@ public sealed class StreamingAggregator : IDisposable
         {
             accumulator.Dispose();
         }
+
+        foreach (var buffer in staging.Values)
+        {
+            buffer.Dispose();
+        }
+    }
+
+    /// <summary>A flat view of the first elements of the staging buffer of entry <paramref name="i"/>'s accumulator type, in the current dispose scope.</summary>
+    /// <remarks>
+    /// Copying an update into a fresh tensor costs a page fault per 4 KiB, several times the cost of the copy itself;
+    /// one buffer per accumulator type, as large as the largest tensor, is allocated on first use and reused.
+    /// </remarks>
+    private Tensor StagingView(int i)
+    {
+        var type = accumulators[i].dtype;
+        if (!staging.TryGetValue(type, out var buffer))
+        {
+            var largest = entries.Where((_, j) => accumulators[j].dtype == type).Max(e => e.ElementCount);
+
+
+            // Owned by this aggregator, not by whatever dispose scope the caller is in.
+            buffer = torch.empty(largest, type).DetachFromDisposeScope();
+            staging[type] = buffer;
+        }
+
+        return buffer.narrow(0, 0, entries[i].ElementCount);
     }
 
     /// <summary>Index of the first NaN or infinity, or -1.</summary>

@@ -116,7 +116,14 @@ public static class StateDicts
         var dtype = ToDType(tensor.dtype);
         using var scope = torch.NewDisposeScope();
         var dense = tensor.detach().cpu().contiguous();
-        var bytes = dense.numel() == 0 ? [] : dense.bytes.ToArray();
+        byte[] bytes = [];
+        if (dense.numel() > 0)
+        {
+            var source = dense.bytes;
+            bytes = GC.AllocateUninitializedArray<byte>(source.Length);
+            source.CopyTo(bytes);
+        }
+
         return new NamedTensor(name, dtype, tensor.shape.ToArray(), bytes);
     }
 

@@ -20,6 +20,10 @@ public static class TorchRuntime
     /// <summary>The intra-op thread count set by <see cref="EnsureInitialized"/>.</summary>
     public static int ThreadCount => Threads.Value;
 
+    /// <summary>Environment variable that sets the intra-op thread count (default: the core count).</summary>
+    /// <remarks>Hosts that train several silos at once in one process set it to 1: small models gain nothing from intra-op threads, and they contend.</remarks>
+    public const string ThreadsVariable = "FL_TORCH_THREADS";
+
     /// <summary>Loads libtorch and sets its thread count, once per process.</summary>
     /// <exception cref="InvalidOperationException">The native runtime could not be loaded; the message says why and how to fix it.</exception>
     public static void EnsureInitialized() => _ = Threads.Value;
@@ -28,7 +32,9 @@ public static class TorchRuntime
     {
         try
         {
-            var threads = Math.Max(1, Environment.ProcessorCount);
+            var threads = int.TryParse(Environment.GetEnvironmentVariable(ThreadsVariable), out var configured) && configured > 0
+                ? configured
+                : Math.Max(1, Environment.ProcessorCount);
             torch.set_num_threads(threads);
             using var probe = torch.zeros(1);
             return threads;
@@ -36,23 +42,24 @@ public static class TorchRuntime
         catch (Exception ex) when (ex is TypeInitializationException or DllNotFoundException or NotSupportedException
             or EntryPointNotFoundException or BadImageFormatException)
         {
-            throw new InvalidOperationException(DescribeLoadFailure(), ex);
+            throw new InvalidOperationException(DescribeLoadFailure(OperatingSystem.IsLinux(), HasGlibcxx3432()), ex);
         }
     }
 
-    private static string DescribeLoadFailure()
+    /// <summary>The message for a failed native load, given the platform and whether libstdc++ is new enough.</summary>
+    internal static string DescribeLoadFailure(bool isLinux, bool hasGlibcxx3432)
     {
         const string Advice =
             "TorchSharp's native library (libLibTorchSharp.so) needs GLIBCXX_3.4.32, i.e. the C++ runtime of GCC 13 or newer. " +
             "Debian 12 ships GCC 12's libstdc++ (newest version GLIBCXX_3.4.30), and the load then fails with a misleading " +
             "message about a missing libtorch-cpu-linux-x64 package reference. Run scripts/setup.sh, which installs libstdc++6 " +
             "from the next Debian suite; check with: strings /usr/lib/x86_64-linux-gnu/libstdc++.so.6 | grep GLIBCXX_3.4.32.";
-        if (!OperatingSystem.IsLinux())
+        if (!isLinux)
         {
             return "The TorchSharp native runtime could not be loaded; this project restores native libraries for linux-x64 only (see the inner exception).";
         }
 
-        return HasGlibcxx3432()
+        return hasGlibcxx3432
             ? "The TorchSharp native runtime could not be loaded although libstdc++ provides GLIBCXX_3.4.32; " +
               "check that the libtorch-cpu-linux-x64 package restored its native files next to the application (see the inner exception)."
             : "The TorchSharp native runtime could not be loaded. " + Advice;

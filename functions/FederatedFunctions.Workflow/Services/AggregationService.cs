@@ -133,14 +133,8 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
             return new RejectedUpdate(update.SiloId, "malformed", ex.Message);
         }
 
-        var check = aggregator.Validate(file.Tensors);
-        if (!check.Accepted)
-        {
-            return new RejectedUpdate(update.SiloId, check.Reason ?? "invalid", check.Detail ?? "rejected by the aggregator");
-        }
-
-        aggregator.Add(file.Tensors, weight);
-        return null;
+        var check = aggregator.TryAdd(file.Tensors, weight);
+        return check.Accepted ? null : new RejectedUpdate(update.SiloId, check.Reason ?? "invalid", check.Detail ?? "rejected by the aggregator");
     }
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Warning, Message = "Run {RunId} round {Round}: update from {SiloId} rejected ({Reason}): {Detail}")]

@@ -1,0 +1,123 @@
+using System.Runtime.InteropServices;
+using FederatedFunctions.Core.Runs;
+using FederatedFunctions.Core.Tensors;
+using FederatedFunctions.Workflow.Abstractions;
+using FederatedFunctions.Workflow.Contracts;
+using FederatedFunctions.Workflow.Services;
+using FederatedFunctions.Workflow.Tests.Fakes;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace FederatedFunctions.Workflow.Tests.Services;
+
+public sealed class AggregationServiceTests
+{
+    private readonly InMemoryBlobs blobs = new();
+    private readonly InMemoryCheckpointStore store;
+    private readonly InMemorySiloBackend silos;
+    private readonly AggregationService service;
+    private readonly BlobRef global;
+
+    public AggregationServiceTests()
+    {
+        store = new InMemoryCheckpointStore(blobs);
+        silos = new InMemorySiloBackend(blobs, new Dictionary<string, FederatedFunctions.Ml.SiloDataset>());
+        service = new AggregationService(store, silos, NullLogger<AggregationService>.Instance);
+        global = blobs.Put("mem://orchestrator/checkpoints/r/round-00000/model.safetensors", Model(0, 0));
+    }
+
+    private static byte[] Model(float a, float b, string name = "w", long[]? shape = null) =>
+        Safetensors.Serialize([new NamedTensor(name, TensorDType.F32, shape ?? [2], MemoryMarshal.AsBytes(new[] { a, b }.AsSpan()).ToArray())]);
+
+    private SiloUpdate Update(string silo, byte[] bytes, long examples) =>
+        new(silo, 1, blobs.Put($"mem://{silo}/outbox/r/round-00001/update.safetensors", bytes), examples, 1.0, new Dictionary<string, double>());
+
+    private Task<AggregateResult> AggregateAsync(params SiloUpdate[] updates) =>
+        service.AggregateAsync(new AggregateRequest("r", 1, "checkpoints", "fedavg", global, updates), default);
+
+    private async Task<float[]> ReadAsync(BlobRef model) =>
+        MemoryMarshal.Cast<byte, float>(Safetensors.Parse(await store.ReadModelAsync(model, default)).Tensors[0].Data.Span).ToArray();
+
+    [Fact]
+    public async Task AggregateAsync_TwoGoodUpdates_WritesTheExampleWeightedMean()
+    {
+        var result = await AggregateAsync(Update("silo-a", Model(1, 2), 120), Update("silo-b", Model(3, 4), 80));
+
+        var values = await ReadAsync(result.Model);
+        Assert.Equal(1.8f, values[0], 1e-6f);
+        Assert.Equal(2.8f, values[1], 1e-6f);
+        Assert.Equal([0.6, 0.4], result.Participants.Select(p => Math.Round(p.Weight, 12)));
+        Assert.Empty(result.Rejected);
+        Assert.Equal(200, result.Fit.Examples);
+    }
+
+    [Fact]
+    public async Task AggregateAsync_TamperedUpdate_IsRejectedAndLeftOut()
+    {
+        var good = Update("silo-a", Model(1, 2), 100);
+        var tampered = Update("silo-b", Model(3, 4), 100);
+        blobs.Items[tampered.Update.Uri] = Model(300, 400);
+
+        var result = await AggregateAsync(good, tampered);
+
+        var values = await ReadAsync(result.Model);
+        Assert.Equal(new[] { 1f, 2f }, values);
+        var rejected = Assert.Single(result.Rejected);
+        Assert.Equal(("silo-b", "sha256-mismatch"), (rejected.SiloId, rejected.Reason));
+        Assert.Equal(["silo-a"], result.Participants.Select(p => p.SiloId));
+        Assert.Equal(1.0, result.Participants[0].Weight);
+    }
+
+    [Fact]
+    public async Task AggregateAsync_EachKindOfBadUpdate_IsRejectedWithItsReason()
+    {
+        var truncated = Update("silo-t", Model(1, 1), 10);
+        blobs.Items[truncated.Update.Uri] = blobs.Items[truncated.Update.Uri][..^4];
+        var missing = Update("silo-m", Model(1, 1), 10);
+        blobs.Items.TryRemove(missing.Update.Uri, out _);
+        var result = await AggregateAsync(
+            Update("silo-ok", Model(5, 6), 10),
+            Update("silo-nan", Model(float.NaN, 1), 10),
+            Update("silo-inf", Model(float.PositiveInfinity, 1), 10),
+            Update("silo-shape", Model(1, 1, shape: [1, 2]), 10),
+            Update("silo-key", Model(1, 1, name: "v"), 10),
+            Update("silo-garbage", [1, 2, 3, 4, 5, 6, 7, 8, 9], 10),
+            Update("silo-zero", Model(1, 1), 0),
+            truncated,
+            missing);
+
+        var values = await ReadAsync(result.Model);
+        Assert.Equal(new[] { 5f, 6f }, values);
+        var reasons = result.Rejected.ToDictionary(r => r.SiloId, r => r.Reason);
+        Assert.Equal("non-finite", reasons["silo-nan"]);
+        Assert.Equal("non-finite", reasons["silo-inf"]);
+        Assert.Equal("shape-mismatch", reasons["silo-shape"]);
+        Assert.Equal("missing-tensor", reasons["silo-key"]);
+        Assert.Equal("malformed", reasons["silo-garbage"]);
+        Assert.Equal("bad-example-count", reasons["silo-zero"]);
+        Assert.Equal("truncated", reasons["silo-t"]);
+        Assert.Equal("missing", reasons["silo-m"]);
+        Assert.Equal(8, result.Rejected.Count);
+    }
+
+    [Fact]
+    public async Task AggregateAsync_NoUpdateSurvives_FailsNamingEverySilo()
+    {
+        var ex = await Assert.ThrowsAsync<NoAcceptedUpdatesException>(() =>
+            AggregateAsync(Update("silo-nan", Model(float.NaN, 1), 10), Update("silo-zero", Model(1, 1), 0)));
+        Assert.Contains("silo-nan: non-finite", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("silo-zero: bad-example-count", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AggregateAsync_SameInputsInAnyOrder_WritesIdenticalBytes()
+    {
+        var a = Update("silo-a", Model(1.1f, 2.2f), 33);
+        var b = Update("silo-b", Model(3.3f, 4.4f), 77);
+        var c = Update("silo-c", Model(-5.5f, 0.1f), 51);
+
+        var first = await AggregateAsync(a, b, c);
+        var second = await AggregateAsync(c, a, b);
+
+        Assert.Equal(first.Model, second.Model);
+    }
+}

@@ -43,6 +43,8 @@ public static class AdaptersRegistration
         services.AddSingleton<ICheckpointStore>(sp => sp.GetRequiredService<BlobCheckpointStore>());
         services.AddSingleton<IUpdateStore, SiloUpdateStore>();
         services.AddSingleton<ISiloBackend, LocalTorchSiloBackend>();
+        services.Configure<RecurringOptions>(o => configuration.GetSection(RecurringOptions.Section).Bind(o));
+        services.AddSingleton<IRecurringStore, BlobRecurringStore>();
         return services;
     }
 

@@ -26,6 +26,9 @@ public sealed record RoundManifest
     /// <summary>SHA-256 of the global model the round started from; null for round 0.</summary>
     public string? ParentModelSha256 { get; init; }
 
+    /// <summary>For round 0 of a resumed run: the checkpoint of the earlier run it started from.</summary>
+    public ModelOrigin? ResumedFrom { get; init; }
+
     /// <summary>Updates that entered the aggregate.</summary>
     public IReadOnlyList<Participant> Participants { get; init; } = [];
 
@@ -77,3 +80,9 @@ public sealed record RoundMetrics
 /// <param name="Model">That round's model.</param>
 /// <param name="Manifest">That round's manifest blob.</param>
 public sealed record LatestPointer(string RunId, int Round, BlobRef Model, BlobRef Manifest);
+
+/// <summary>A checkpoint of one run that another run starts from.</summary>
+/// <param name="RunId">The earlier run.</param>
+/// <param name="Round">Its round.</param>
+/// <param name="Model">That round's model.</param>
+public sealed record ModelOrigin(string RunId, int Round, BlobRef Model);

@@ -57,3 +57,42 @@ public sealed class UpdateUnavailableException(string message, Exception? inner 
 
 /// <summary>No update of a round could be aggregated.</summary>
 public sealed class NoAcceptedUpdatesException(string message) : Exception(message);
+
+/// <summary>A checkpoint to resume from does not have the keys, shapes and dtypes of the run's model.</summary>
+public sealed class IncompatibleCheckpointException(string message) : Exception(message);
+
+/// <summary>Where recurring training keeps its spec template and the id of its last run, in the orchestrator's storage.</summary>
+/// <remarks>Read and written by the timer function only, never by an orchestrator.</remarks>
+public interface IRecurringStore
+{
+    /// <summary>The spec template (JSON), or null when none is stored.</summary>
+    Task<byte[]?> ReadTemplateAsync(CancellationToken cancellationToken);
+
+    /// <summary>The id of the last run the timer started, or null.</summary>
+    Task<string?> GetLastRunIdAsync(CancellationToken cancellationToken);
+
+    /// <summary>Records the id of the run the timer just started.</summary>
+    Task SetLastRunIdAsync(string runId, CancellationToken cancellationToken);
+}
+
+/// <summary>Settings of recurring (timer-triggered) training, section <c>Recurring</c>.</summary>
+public sealed class RecurringOptions
+{
+    /// <summary>Configuration section name.</summary>
+    public const string Section = "Recurring";
+
+    /// <summary>Whether a tick starts anything. The Functions host can also disable the timer function itself.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Container in the orchestrator's storage that holds the template and the timer's state.</summary>
+    public string Container { get; set; } = "fl-config";
+
+    /// <summary>Blob path of the spec template inside <see cref="Container"/>.</summary>
+    public string TemplateBlob { get; set; } = "recurring/spec.json";
+
+    /// <summary>Blob path of the timer's state (the last run it started) inside <see cref="Container"/>.</summary>
+    public string StateBlob { get; set; } = "recurring/state.json";
+
+    /// <summary>Prefix of recurring run ids; the start time follows it (e.g. <c>recurring-20261201-020000</c>).</summary>
+    public string RunIdPrefix { get; set; } = "recurring";
+}

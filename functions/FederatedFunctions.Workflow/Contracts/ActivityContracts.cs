@@ -4,8 +4,8 @@ using FederatedFunctions.Core.Strategies;
 
 namespace FederatedFunctions.Workflow.Contracts;
 
-/// <summary>Input of the initialize activity: write the seeded round-0 model.</summary>
-public sealed record InitializeModelRequest(string RunId, string Container, string Strategy, ModelSpec Model, int Inputs, int Classes, long Seed, DateTimeOffset CreatedAt);
+/// <summary>Input of the initialize activity: write round 0, the seeded initial model or a copy of <paramref name="From"/>.</summary>
+public sealed record InitializeModelRequest(string RunId, string Container, string Strategy, ModelSpec Model, int Inputs, int Classes, long Seed, DateTimeOffset CreatedAt, ModelOrigin? From = null);
 
 /// <summary>Output of the initialize activity.</summary>
 public sealed record InitializeModelResult(BlobRef Model, BlobRef Manifest);

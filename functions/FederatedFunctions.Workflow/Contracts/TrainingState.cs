@@ -15,16 +15,22 @@ namespace FederatedFunctions.Workflow.Contracts;
 /// <param name="GlobalModel">The model <paramref name="NextRound"/> starts from; null before round 0 is written.</param>
 /// <param name="Generation">How many times the run has continued as new.</param>
 /// <param name="Recent">The newest round summaries, at most <see cref="RunStatus.RecentWindow"/>.</param>
+/// <param name="ResumeFrom">A checkpoint of another run to start from instead of the seeded initialisation.</param>
 public sealed record TrainingState(
     string RunId,
     RunSpec Spec,
     int NextRound,
     BlobRef? GlobalModel,
     int Generation,
-    IReadOnlyList<RoundSummary> Recent)
+    IReadOnlyList<RoundSummary> Recent,
+    ModelOrigin? ResumeFrom = null)
 {
     /// <summary>The state of a run that has not started.</summary>
-    public static TrainingState Start(string runId, RunSpec spec) => new(runId, spec with { RunId = runId }, 1, null, 0, []);
+    /// <param name="runId">Run id.</param>
+    /// <param name="spec">The validated spec.</param>
+    /// <param name="resumeFrom">A checkpoint of an earlier run whose model becomes this run's round 0.</param>
+    public static TrainingState Start(string runId, RunSpec spec, ModelOrigin? resumeFrom = null) =>
+        new(runId, spec with { RunId = runId }, 1, null, 0, [], resumeFrom);
 }
 
 /// <summary>What one round produced, as shown in the status and the live view.</summary>

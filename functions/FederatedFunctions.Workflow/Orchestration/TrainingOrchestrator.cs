@@ -40,8 +40,8 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
         firstRetryInterval: TimeSpan.FromSeconds(1),
         backoffCoefficient: 2.0)
     {
-        // A round whose every update was refused is refused again on retry.
-        HandleFailure = failure => !failure.IsCausedBy<NoAcceptedUpdatesException>(),
+        // A round whose every update was refused is refused again on retry; a model that does not fit never will.
+        HandleFailure = failure => !failure.IsCausedBy<NoAcceptedUpdatesException>() && !failure.IsCausedBy<IncompatibleCheckpointException>(),
     });
 
     /// <inheritdoc />
@@ -62,7 +62,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             context.SetCustomStatus(new RunStatus("initializing", 0, totalRounds, recent));
             var init = await context.CallActivityAsync<InitializeModelResult>(
                 nameof(InitializeModelActivity),
-                new InitializeModelRequest(input.RunId, container, strategy.Name, spec.Model, inputs, spec.Data.Classes, spec.Training.Seed, context.CurrentUtcDateTime),
+                new InitializeModelRequest(input.RunId, container, strategy.Name, spec.Model, inputs, spec.Data.Classes, spec.Training.Seed, context.CurrentUtcDateTime, input.ResumeFrom),
                 StorageRetry);
             global = init.Model;
         }

@@ -1,0 +1,115 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using FederatedFunctions.Core.Runs;
+using FederatedFunctions.Core.Specs;
+using FederatedFunctions.Workflow.Contracts;
+
+namespace FederatedFunctions.Api;
+
+/// <summary>What a handler returns: a status code and a body; each host turns it into its own HTTP response.</summary>
+/// <param name="Status">HTTP status code.</param>
+/// <param name="Body">Serialized with <see cref="ApiJson.Options"/>; null for no body.</param>
+/// <param name="Location">Value of the <c>Location</c> header, if any.</param>
+public sealed record ApiResponse(int Status, object? Body, string? Location = null)
+{
+    /// <summary>Media type of <see cref="Body"/>: <c>application/problem+json</c> for problems, else <c>application/json</c>.</summary>
+    public string ContentType => Body is ProblemDocument ? "application/problem+json" : "application/json";
+
+    /// <summary>A problem response.</summary>
+    public static ApiResponse Problem(int status, string type, string title, string? detail = null, IReadOnlyList<ProblemError>? errors = null) =>
+        new(status, new ProblemDocument($"urn:federatedfunctions:problem:{type}", title, status, detail, errors));
+}
+
+/// <summary>An RFC 9457 problem document.</summary>
+/// <param name="Type">Problem type URI.</param>
+/// <param name="Title">Short summary.</param>
+/// <param name="Status">HTTP status code.</param>
+/// <param name="Detail">Explanation of this occurrence.</param>
+/// <param name="Errors">For invalid specs: every violation, each with its JSON path.</param>
+public sealed record ProblemDocument(string Type, string Title, int Status, string? Detail, IReadOnlyList<ProblemError>? Errors);
+
+/// <summary>One violation in a problem document.</summary>
+/// <param name="Path">JSON path of the field.</param>
+/// <param name="Rule">Rule id.</param>
+/// <param name="Message">What is wrong.</param>
+public sealed record ProblemError(string Path, string Rule, string Message)
+{
+    /// <summary>From a spec error.</summary>
+    public static ProblemError From(SpecError e) => new(e.Path, e.Rule, e.Message);
+}
+
+/// <summary>The Durable management URLs of a run, in the shape the Durable Functions HTTP API uses.</summary>
+public sealed record ManagementUrls(string Id, string StatusQueryGetUri, string TerminatePostUri, string PurgeHistoryDeleteUri);
+
+/// <summary>Builds the management URLs of an instance; each host has its own.</summary>
+public delegate ManagementUrls ManagementUrlFactory(string instanceId);
+
+/// <summary>Body of <c>202 Accepted</c> from <c>POST /api/runs</c>.</summary>
+/// <param name="RunId">The run id (given or generated).</param>
+/// <param name="StatusUri">The run's resource, <c>/api/runs/{id}</c>.</param>
+/// <param name="Management">Durable management URLs.</param>
+/// <param name="ResumedFrom">The checkpoint the run starts from, when resumed.</param>
+public sealed record RunAccepted(string RunId, string StatusUri, ManagementUrls Management, ModelOrigin? ResumedFrom = null);
+
+/// <summary>One run in a list.</summary>
+public sealed record RunListItem(string RunId, string RuntimeStatus, DateTimeOffset CreatedAt, DateTimeOffset LastUpdatedAt, string? Phase, int? Round, int? TotalRounds);
+
+/// <summary>A page of runs.</summary>
+/// <param name="Runs">This page.</param>
+/// <param name="ContinuationToken">Pass it back as <c>continuationToken</c> for the next page; null on the last page.</param>
+public sealed record RunPage(IReadOnlyList<RunListItem> Runs, string? ContinuationToken);
+
+/// <summary>Body of <c>GET /api/runs/{id}</c>.</summary>
+/// <param name="RunId">Run id.</param>
+/// <param name="RuntimeStatus">Durable runtime status (Pending, Running, Completed, Failed, Terminated, ...).</param>
+/// <param name="CreatedAt">When the instance was created.</param>
+/// <param name="LastUpdatedAt">When it last changed.</param>
+/// <param name="Phase">What the run is doing, from its custom status.</param>
+/// <param name="Round">Current (or last) round.</param>
+/// <param name="TotalRounds">Rounds the run will do.</param>
+/// <param name="Rounds">Per-round metrics of every committed round, from the manifests.</param>
+/// <param name="Checkpoints">Every committed checkpoint.</param>
+/// <param name="Failure">Failure message, when failed.</param>
+/// <param name="Outcome">The result, when completed.</param>
+public sealed record RunDetails(
+    string RunId,
+    string RuntimeStatus,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset LastUpdatedAt,
+    string? Phase,
+    int? Round,
+    int? TotalRounds,
+    IReadOnlyList<RoundView> Rounds,
+    IReadOnlyList<CheckpointView> Checkpoints,
+    string? Failure,
+    TrainingOutcome? Outcome);
+
+/// <summary>One committed round's metrics.</summary>
+public sealed record RoundView(int Round, IReadOnlyList<string> Participants, IReadOnlyList<RejectedUpdate> Rejected, RoundMetrics Metrics, DateTimeOffset CommittedAt);
+
+/// <summary>One committed checkpoint.</summary>
+public sealed record CheckpointView(int Round, BlobRef Model, bool Latest);
+
+/// <summary>Body of <c>GET /api/runs/{id}/checkpoints</c>.</summary>
+public sealed record CheckpointList(string RunId, int? Latest, IReadOnlyList<CheckpointView> Checkpoints);
+
+/// <summary>Body of <c>202</c> from <c>POST /api/runs/{id}/cancel</c>.</summary>
+public sealed record RunCancelled(string RunId, string RuntimeStatus, int CheckpointsKept);
+
+/// <summary>JSON settings of every API body, identical in both hosts.</summary>
+public static class ApiJson
+{
+    /// <summary>camelCase, enums as strings, nulls omitted.</summary>
+    public static JsonSerializerOptions Options { get; } = Create();
+
+    private static JsonSerializerOptions Create()
+    {
+        var o = new JsonSerializerOptions(JsonSerializerDefaults.Web)
+        {
+            DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        };
+        o.Converters.Add(new JsonStringEnumConverter());
+        o.MakeReadOnly(populateMissingResolver: true);
+        return o;
+    }
+}

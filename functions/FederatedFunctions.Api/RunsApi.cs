@@ -1,0 +1,256 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using FederatedFunctions.Core.Runs;
+using FederatedFunctions.Core.Specs;
+using FederatedFunctions.Workflow.Abstractions;
+using FederatedFunctions.Workflow.Contracts;
+using FederatedFunctions.Workflow.Orchestration;
+using Microsoft.DurableTask;
+using Microsoft.DurableTask.Client;
+using Microsoft.Extensions.Logging;
+
+namespace FederatedFunctions.Api;
+
+/// <summary>The runs API: one handler per operation, shared by the Functions app and <c>fl serve</c>.</summary>
+/// <remarks>
+/// Each handler takes a <see cref="DurableTaskClient"/> (the Functions app gets one per invocation from its
+/// <c>DurableClient</c> binding; the local host has one) and plain request values, and returns an
+/// <see cref="ApiResponse"/>. Hosts only translate HTTP to and from these, so the same request gives the same
+/// status code and the same JSON on either host. Run ids are never reused: a run id that has an instance or
+/// checkpoints is refused with 409, so a new run can never overwrite an old run's checkpoints.
+/// </remarks>
+public sealed partial class RunsApi(ICheckpointStore checkpoints, TimeProvider time, ILogger<RunsApi> logger)
+{
+    /// <summary>Largest request body accepted, in bytes: the run spec document limit.</summary>
+    public static int MaxBodyBytes => SpecLimits.Default.MaxDocumentBytes;
+
+    /// <summary>Largest page size of <see cref="ListAsync"/>.</summary>
+    public const int MaxPageSize = 100;
+
+    private static readonly OrchestrationRuntimeStatus[] Active =
+        [OrchestrationRuntimeStatus.Running, OrchestrationRuntimeStatus.Pending, OrchestrationRuntimeStatus.Suspended];
+
+    /// <summary><c>POST /api/runs</c>: validates the spec and starts the run.</summary>
+    /// <param name="client">Durable client.</param>
+    /// <param name="body">The request body (a run spec), or null when it exceeded <see cref="MaxBodyBytes"/>.</param>
+    /// <param name="urls">The host's management URLs.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    public Task<ApiResponse> StartAsync(DurableTaskClient client, ReadOnlyMemory<byte>? body, ManagementUrlFactory urls, CancellationToken cancellationToken) =>
+        StartAsync(client, body, urls, resumeFrom: null, cancellationToken);
+
+    /// <summary>Starts a run from a spec document, optionally from another run's checkpoint.</summary>
+    public async Task<ApiResponse> StartAsync(DurableTaskClient client, ReadOnlyMemory<byte>? body, ManagementUrlFactory urls, ModelOrigin? resumeFrom, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(urls);
+        if (body is null)
+        {
+            return ApiResponse.Problem(413, "body-too-large", "The request body is too large.", $"A run spec may have at most {MaxBodyBytes} bytes.");
+        }
+
+        var parsed = RunSpecParser.Parse(body.Value.Span);
+        if (!parsed.IsValid)
+        {
+            return ApiResponse.Problem(400, "invalid-spec", "The run spec is invalid.", $"{parsed.Errors.Count} violation(s).", parsed.Errors.Select(ProblemError.From).ToArray());
+        }
+
+        var spec = parsed.Spec!;
+        var runId = spec.RunId ?? NewRunId("run");
+        spec = spec with { RunId = runId };
+
+        var existing = await client.GetInstanceAsync(runId, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false);
+        if (existing is not null)
+        {
+            return Active.Contains(existing.RuntimeStatus)
+                ? ApiResponse.Problem(409, "run-exists", "A run with this id is already running.", $"Run '{runId}' is {existing.RuntimeStatus}.")
+                : ApiResponse.Problem(409, "run-exists", "A run with this id already exists.", $"Run '{runId}' is {existing.RuntimeStatus}; run ids are not reused. Choose another runId.");
+        }
+
+        if (await checkpoints.GetLatestAsync(spec.Checkpoints.Container, runId, cancellationToken).ConfigureAwait(false) is not null)
+        {
+            return ApiResponse.Problem(409, "run-exists", "A run with this id already has checkpoints.", $"Container '{spec.Checkpoints.Container}' already holds checkpoints of '{runId}'; run ids are not reused.");
+        }
+
+        try
+        {
+            await client.ScheduleNewOrchestrationInstanceAsync(
+                nameof(TrainingOrchestrator),
+                TrainingState.Start(runId, spec, resumeFrom),
+                new StartOrchestrationOptions(runId).WithDedupeStatuses(Active),
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Lost a race with a concurrent start of the same id: the dedupe check refused the second one.
+            if (await client.GetInstanceAsync(runId, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false) is { } raced && Active.Contains(raced.RuntimeStatus))
+            {
+                return ApiResponse.Problem(409, "run-exists", "A run with this id is already running.", $"Run '{runId}' is {raced.RuntimeStatus}.");
+            }
+
+            throw;
+        }
+
+        LogStarted(logger, runId, spec.Silos.Count, spec.Training.Rounds);
+        var statusUri = $"/api/runs/{runId}";
+        return new ApiResponse(202, new RunAccepted(runId, statusUri, urls(runId), resumeFrom), statusUri);
+    }
+
+    /// <summary><c>GET /api/runs?status=&amp;pageSize=&amp;continuationToken=</c>: one page of training runs.</summary>
+    public async Task<ApiResponse> ListAsync(DurableTaskClient client, string? status, string? pageSize, string? continuationToken, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        var size = 20;
+        if (pageSize is not null && (!int.TryParse(pageSize, NumberStyles.None, CultureInfo.InvariantCulture, out size) || size < 1 || size > MaxPageSize))
+        {
+            return ApiResponse.Problem(400, "invalid-query", "Invalid query.", $"pageSize must be an integer from 1 to {MaxPageSize}.");
+        }
+
+        List<OrchestrationRuntimeStatus>? statuses = null;
+        if (!string.IsNullOrEmpty(status))
+        {
+            statuses = [];
+            foreach (var s in status.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                if (!Enum.TryParse<OrchestrationRuntimeStatus>(s, ignoreCase: true, out var parsed) || !Enum.IsDefined(parsed) || int.TryParse(s, out _))
+                {
+                    return ApiResponse.Problem(400, "invalid-query", "Invalid query.", $"Unknown status '{s}'. Use {string.Join(", ", Enum.GetNames<OrchestrationRuntimeStatus>())}.");
+                }
+
+                statuses.Add(parsed);
+            }
+        }
+
+        var query = new OrchestrationQuery
+        {
+            Statuses = statuses,
+            PageSize = size,
+            ContinuationToken = string.IsNullOrEmpty(continuationToken) ? null : continuationToken,
+            FetchInputsAndOutputs = true,
+        };
+        await foreach (var page in client.GetAllInstancesAsync(query).AsPages(query.ContinuationToken, size).WithCancellation(cancellationToken).ConfigureAwait(false))
+        {
+            var runs = page.Values
+                .Where(m => m.Name == nameof(TrainingOrchestrator))
+                .Select(m =>
+                {
+                    var s = ReadStatus(m);
+                    return new RunListItem(m.InstanceId, m.RuntimeStatus.ToString(), m.CreatedAt, m.LastUpdatedAt, s?.Phase, s?.Round, s?.TotalRounds);
+                })
+                .ToArray();
+            return new ApiResponse(200, new RunPage(runs, string.IsNullOrEmpty(page.ContinuationToken) ? null : page.ContinuationToken));
+        }
+
+        return new ApiResponse(200, new RunPage([], null));
+    }
+
+    /// <summary><c>GET /api/runs/{id}</c>: status, round, per-round metrics and checkpoints.</summary>
+    public async Task<ApiResponse> GetAsync(DurableTaskClient client, string runId, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        var (meta, container) = await FindAsync(client, runId, cancellationToken).ConfigureAwait(false);
+        if (meta is null)
+        {
+            return NotFound(runId);
+        }
+
+        var manifests = await checkpoints.ListAsync(container, runId, cancellationToken).ConfigureAwait(false);
+        var latest = await checkpoints.GetLatestAsync(container, runId, cancellationToken).ConfigureAwait(false);
+        var status = ReadStatus(meta);
+        var rounds = manifests.Where(m => m.Round > 0)
+            .Select(m => new RoundView(m.Round, m.Participants.Select(p => p.SiloId).ToArray(), m.Rejected, m.Metrics, m.CreatedAt))
+            .ToArray();
+        TrainingOutcome? outcome = meta.RuntimeStatus == OrchestrationRuntimeStatus.Completed ? meta.ReadOutputAs<TrainingOutcome>() : null;
+        return new ApiResponse(200, new RunDetails(
+            runId,
+            meta.RuntimeStatus.ToString(),
+            meta.CreatedAt,
+            meta.LastUpdatedAt,
+            status?.Phase,
+            status?.Round,
+            status?.TotalRounds ?? meta.ReadInputAs<TrainingState>()?.Spec.Training.Rounds,
+            rounds,
+            Views(manifests, latest),
+            meta.FailureDetails?.ErrorMessage,
+            outcome));
+    }
+
+    /// <summary><c>POST /api/runs/{id}/cancel</c>: terminates the run; its checkpoints stay.</summary>
+    public async Task<ApiResponse> CancelAsync(DurableTaskClient client, string runId, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        var (meta, container) = await FindAsync(client, runId, cancellationToken).ConfigureAwait(false);
+        if (meta is null)
+        {
+            return NotFound(runId);
+        }
+
+        if (!Active.Contains(meta.RuntimeStatus))
+        {
+            return ApiResponse.Problem(409, "run-not-running", "The run is not running.", $"Run '{runId}' is {meta.RuntimeStatus}.");
+        }
+
+        await client.TerminateInstanceAsync(runId, new TerminateInstanceOptions("cancelled through the API"), cancellationToken).ConfigureAwait(false);
+        var kept = (await checkpoints.ListAsync(container, runId, cancellationToken).ConfigureAwait(false)).Count;
+        LogCancelled(logger, runId, kept);
+        return new ApiResponse(202, new RunCancelled(runId, "Terminating", kept), $"/api/runs/{runId}");
+    }
+
+    /// <summary><c>GET /api/runs/{id}/checkpoints</c>.</summary>
+    public async Task<ApiResponse> CheckpointsAsync(DurableTaskClient client, string runId, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        var (meta, container) = await FindAsync(client, runId, cancellationToken).ConfigureAwait(false);
+        if (meta is null)
+        {
+            return NotFound(runId);
+        }
+
+        var manifests = await checkpoints.ListAsync(container, runId, cancellationToken).ConfigureAwait(false);
+        var latest = await checkpoints.GetLatestAsync(container, runId, cancellationToken).ConfigureAwait(false);
+        return new ApiResponse(200, new CheckpointList(runId, latest?.Round, Views(manifests, latest)));
+    }
+
+    /// <summary>A fresh run id: <c>{prefix}-{yyyyMMdd-HHmmss}-{4 hex}</c>.</summary>
+    public string NewRunId(string prefix) =>
+        $"{prefix}-{time.GetUtcNow().ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(2))}";
+
+    private static ApiResponse NotFound(string runId) =>
+        ApiResponse.Problem(404, "run-not-found", "No such run.", $"There is no run '{runId}'.");
+
+    private static CheckpointView[] Views(IReadOnlyList<RoundManifest> manifests, LatestPointer? latest) =>
+        manifests.Select(m => new CheckpointView(m.Round, m.Model, latest?.Round == m.Round)).ToArray();
+
+    private static RunStatus? ReadStatus(OrchestrationMetadata meta)
+    {
+        try
+        {
+            return meta.SerializedCustomStatus is null ? null : meta.ReadCustomStatusAs<RunStatus>();
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static async Task<(OrchestrationMetadata? Meta, string Container)> FindAsync(DurableTaskClient client, string runId, CancellationToken cancellationToken)
+    {
+        if (!RunSpecValidator.IsValidRunId(runId))
+        {
+            return (null, string.Empty);
+        }
+
+        var meta = await client.GetInstanceAsync(runId, getInputsAndOutputs: true, cancellationToken).ConfigureAwait(false);
+        if (meta is null || meta.Name != nameof(TrainingOrchestrator))
+        {
+            return (null, string.Empty);
+        }
+
+        return (meta, meta.ReadInputAs<TrainingState>()?.Spec.Checkpoints.Container ?? new CheckpointSpec().Container);
+    }
+
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Started run {RunId}: {Silos} silos, {Rounds} rounds")]
+    private static partial void LogStarted(ILogger logger, string runId, int silos, int rounds);
+
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Information, Message = "Cancelled run {RunId}; {Checkpoints} checkpoints kept")]
+    private static partial void LogCancelled(ILogger logger, string runId, int checkpoints);
+}

@@ -1,0 +1,56 @@
+using System.Net;
+using System.Text.Json;
+using FederatedFunctions.Api;
+using Microsoft.Azure.Functions.Worker;
+using Microsoft.Azure.Functions.Worker.Http;
+using Microsoft.DurableTask.Client;
+
+namespace FederatedFunctions.FunctionsApp.Functions;
+
+/// <summary>Translates between the Functions HTTP model and the shared API's request and response models.</summary>
+internal static class HttpTranslation
+{
+    /// <summary>Reads at most <paramref name="limit"/> bytes; returns null when the body is larger.</summary>
+    public static async Task<ReadOnlyMemory<byte>?> ReadBodyAsync(HttpRequestData request, int limit, CancellationToken cancellationToken)
+    {
+        if (request.Headers.TryGetValues("Content-Length", out var lengths) && long.TryParse(lengths.FirstOrDefault(), out var declared) && declared > limit)
+        {
+            return null;
+        }
+
+        var buffer = new byte[limit + 1];
+        var total = 0;
+        int read;
+        while (total < buffer.Length && (read = await request.Body.ReadAsync(buffer.AsMemory(total), cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            total += read;
+        }
+
+        return total > limit ? null : buffer.AsMemory(0, total);
+    }
+
+    /// <summary>Writes an API response.</summary>
+    public static async Task<HttpResponseData> WriteAsync(HttpRequestData request, ApiResponse response, CancellationToken cancellationToken)
+    {
+        var http = request.CreateResponse((HttpStatusCode)response.Status);
+        if (response.Location is not null)
+        {
+            http.Headers.Add("Location", response.Location);
+        }
+
+        if (response.Body is not null)
+        {
+            http.Headers.Add("Content-Type", response.ContentType + "; charset=utf-8");
+            await http.WriteBytesAsync(JsonSerializer.SerializeToUtf8Bytes(response.Body, response.Body.GetType(), ApiJson.Options), cancellationToken).ConfigureAwait(false);
+        }
+
+        return http;
+    }
+
+    /// <summary>The Durable extension's management URLs for an instance of this request's host.</summary>
+    public static ManagementUrlFactory Urls(DurableTaskClient client, HttpRequestData request) => id =>
+    {
+        var payload = client.CreateHttpManagementPayload(id, request);
+        return new ManagementUrls(payload.Id ?? id, payload.StatusQueryGetUri ?? string.Empty, payload.TerminatePostUri ?? string.Empty, payload.PurgeHistoryDeleteUri ?? string.Empty);
+    };
+}

@@ -40,6 +40,7 @@ public static class FlCommands
         root.Subcommands.Add(Checkpoints(ctx));
         root.Subcommands.Add(Aggregate(ctx));
         root.Subcommands.Add(Data(ctx));
+        root.Subcommands.Add(Serve(ctx));
         root.Subcommands.Add(AzuriteCommand(ctx));
         return root;
     }
@@ -444,6 +445,42 @@ public static class FlCommands
         });
         data.Subcommands.Add(put);
         return data;
+    }
+
+    private static Command Serve(CommandContext ctx)
+    {
+        var urls = new Option<string>("--urls") { Description = "Address to listen on (loopback).", DefaultValueFactory = _ => "http://127.0.0.1:7071" };
+        var cmd = new Command(
+            "serve",
+            "Serves the runs HTTP API (the same routes, handlers and JSON as the Functions app) and runs the trainings it starts, until Ctrl+C.\n" +
+            "Example: fl serve --backend azurestorage")
+        { urls, BackendOption };
+        cmd.SetAction(async (pr, ct) =>
+        {
+            var ws = CommandContext.Workspace();
+            var storage = await ws.StorageConnectionStringAsync(ct).ConfigureAwait(false);
+            using var loggers = CommandContext.CreateLoggerFactory();
+            await using var host = await LocalDurableHost.StartAsync(new LocalDurableHostOptions
+            {
+                Backend = ParseBackend(pr.GetValue(BackendOption)!),
+                DurableStorageConnectionString = storage,
+                Configuration = ws.BuildConfiguration(storage),
+                LoggerFactory = loggers,
+            }, ct).ConfigureAwait(false);
+            await using var server = await LocalApiServer.StartAsync(host, pr.GetValue(urls)!, loggers, ct).ConfigureAwait(false);
+            await ctx.Output.WriteLineAsync($"Serving the runs API on {server.Address}/api/runs (backend {pr.GetValue(BackendOption)}). Ctrl+C stops.").ConfigureAwait(false);
+            try
+            {
+                await Task.Delay(Timeout.Infinite, ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                await ctx.Output.WriteLineAsync("Stopping.").ConfigureAwait(false);
+            }
+
+            return 0;
+        });
+        return cmd;
     }
 
     private static Command AzuriteCommand(CommandContext ctx)

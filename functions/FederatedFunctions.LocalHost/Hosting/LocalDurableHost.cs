@@ -2,6 +2,7 @@ using System.Net;
 using DurableTask.AzureStorage;
 using DurableTask.Core;
 using FederatedFunctions.Adapters;
+using FederatedFunctions.Api;
 using FederatedFunctions.Workflow;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
@@ -124,6 +125,7 @@ public sealed class LocalDurableHost : IAsyncDisposable
         hostBuilder.Services.AddSingleton(loggerFactory);
         hostBuilder.Services.AddFederatedWorkflow();
         hostBuilder.Services.AddFederatedAdapters(options.Configuration);
+        hostBuilder.Services.AddFederatedApi();
         options.ConfigureServices?.Invoke(hostBuilder.Services);
         if (options.RunWorker)
         {

@@ -5,7 +5,7 @@ using FederatedFunctions.Ml;
 using FederatedFunctions.Workflow.Abstractions;
 using FederatedFunctions.Workflow.Contracts;
 using FederatedFunctions.Workflow.Orchestration;
-using FederatedFunctions.Workflow.Tests.Fakes;
+using FederatedFunctions.TestSupport;
 using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
 using Microsoft.DurableTask.Testing;

@@ -4,7 +4,7 @@ using FederatedFunctions.Core.Tensors;
 using FederatedFunctions.Workflow.Abstractions;
 using FederatedFunctions.Workflow.Contracts;
 using FederatedFunctions.Workflow.Services;
-using FederatedFunctions.Workflow.Tests.Fakes;
+using FederatedFunctions.TestSupport;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace FederatedFunctions.Workflow.Tests.Services;

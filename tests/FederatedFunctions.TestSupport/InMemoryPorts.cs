@@ -8,7 +8,7 @@ using FederatedFunctions.Ml;
 using FederatedFunctions.Workflow.Abstractions;
 using FederatedFunctions.Workflow.Contracts;
 
-namespace FederatedFunctions.Workflow.Tests.Fakes;
+namespace FederatedFunctions.TestSupport;
 
 /// <summary>Blobs in a dictionary, keyed by URI. Used for the orchestration tier; the blob adapters have their own Azurite tests.</summary>
 public sealed class InMemoryBlobs
@@ -67,7 +67,20 @@ public sealed class InMemorySiloBackend(InMemoryBlobs blobs, IReadOnlyDictionary
     /// <summary>Silos that fail every training call.</summary>
     public HashSet<string> Failing { get; } = new(StringComparer.Ordinal);
 
-    public Task<SiloUpdate> TrainAsync(TrainRequest request, ReadOnlyMemory<byte> globalModel, CancellationToken cancellationToken)
+    /// <summary>A delay before each training, to keep runs going while a test acts on them.</summary>
+    public TimeSpan TrainDelay { get; set; }
+
+    public async Task<SiloUpdate> TrainAsync(TrainRequest request, ReadOnlyMemory<byte> globalModel, CancellationToken cancellationToken)
+    {
+        if (TrainDelay > TimeSpan.Zero)
+        {
+            await Task.Delay(TrainDelay, cancellationToken);
+        }
+
+        return Train(request, globalModel, cancellationToken);
+    }
+
+    private SiloUpdate Train(TrainRequest request, ReadOnlyMemory<byte> globalModel, CancellationToken cancellationToken)
     {
         TrainCalls.Add((request.SiloId, request.Round));
         if (Failing.Contains(request.SiloId))
@@ -78,7 +91,7 @@ public sealed class InMemorySiloBackend(InMemoryBlobs blobs, IReadOnlyDictionary
         var result = LocalTrainer.Train(request.Model, request.Training, request.Data.Classes, Safetensors.Parse(globalModel).Tensors, silos[request.SiloId].Train, request.Round, request.SiloId, cancellationToken);
         var bytes = Safetensors.Serialize(result.State);
         var update = blobs.Put($"mem://{request.SiloId}/{BlobLayout.SiloUpdate(request.RunId, request.Round)}", bytes);
-        return Task.FromResult(new SiloUpdate(request.SiloId, request.Round, update, result.Examples, result.Loss, result.Metrics));
+        return new SiloUpdate(request.SiloId, request.Round, update, result.Examples, result.Loss, result.Metrics);
     }
 
     public Task<EvaluateOutcome> EvaluateAsync(EvaluateRequest request, ReadOnlyMemory<byte> model, CancellationToken cancellationToken)
@@ -92,4 +105,22 @@ public sealed class InMemorySiloBackend(InMemoryBlobs blobs, IReadOnlyDictionary
         blobs.Items.TryGetValue(update.Uri, out var bytes) && update.Uri.StartsWith($"mem://{siloId}/", StringComparison.Ordinal)
             ? Task.FromResult<ReadOnlyMemory<byte>>(bytes)
             : throw new UpdateUnavailableException("no such update " + update.Uri);
+}
+
+/// <summary>Recurring training's template and state in memory.</summary>
+public sealed class InMemoryRecurringStore : IRecurringStore
+{
+    public byte[]? Template { get; set; }
+
+    public string? LastRunId { get; set; }
+
+    public Task<byte[]?> ReadTemplateAsync(CancellationToken cancellationToken) => Task.FromResult(Template);
+
+    public Task<string?> GetLastRunIdAsync(CancellationToken cancellationToken) => Task.FromResult(LastRunId);
+
+    public Task SetLastRunIdAsync(string runId, CancellationToken cancellationToken)
+    {
+        LastRunId = runId;
+        return Task.CompletedTask;
+    }
 }

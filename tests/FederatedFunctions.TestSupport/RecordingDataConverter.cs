@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using Microsoft.DurableTask;
 using Microsoft.DurableTask.Converters;
 
-namespace FederatedFunctions.Workflow.Tests.Fakes;
+namespace FederatedFunctions.TestSupport;
 
 /// <summary>The default JSON converter, recording the size of every payload it serializes: everything that enters history.</summary>
 public sealed class RecordingDataConverter : DataConverter

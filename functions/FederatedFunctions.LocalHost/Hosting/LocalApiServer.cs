@@ -1,0 +1,156 @@
+using System.Text.Json;
+using FederatedFunctions.Api;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.DurableTask.Client;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace FederatedFunctions.LocalHost.Hosting;
+
+/// <summary>
+/// The runs API on the local host (<c>fl serve</c>): the same routes, handlers and JSON as the Functions app,
+/// plus the Durable management routes its 202 responses point to.
+/// </summary>
+/// <remarks>
+/// It listens on loopback only and has no keys: it is for development, like <c>func start</c>, which does not check
+/// function keys either. Each route only translates HTTP for <see cref="RunsApi"/>.
+/// </remarks>
+public sealed class LocalApiServer : IAsyncDisposable
+{
+    private const string Webhooks = "/runtime/webhooks/durabletask/instances";
+    private readonly WebApplication app;
+
+    private LocalApiServer(WebApplication app, string address)
+    {
+        this.app = app;
+        Address = address;
+    }
+
+    /// <summary>The address it listens on, e.g. <c>http://127.0.0.1:7071</c>.</summary>
+    public string Address { get; }
+
+    /// <summary>Starts the server on <paramref name="url"/> (port 0 picks a free one).</summary>
+    public static async Task<LocalApiServer> StartAsync(LocalDurableHost host, string url, ILoggerFactory loggerFactory, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(loggerFactory);
+        builder.WebHost.UseUrls(url);
+        var app = builder.Build();
+        var api = host.Services.GetRequiredService<RunsApi>();
+        var client = host.Client;
+
+        app.MapPost("/api/runs", async (HttpContext http) =>
+        {
+            var body = await ReadBodyAsync(http.Request, RunsApi.MaxBodyBytes, http.RequestAborted).ConfigureAwait(false);
+            return await WriteAsync(http, await api.StartAsync(client, body, Urls(http), http.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false);
+        });
+        app.MapGet("/api/runs", async (HttpContext http) =>
+        {
+            var q = http.Request.Query;
+            return await WriteAsync(http, await api.ListAsync(client, q["status"], q["pageSize"], q["continuationToken"], http.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false);
+        });
+        app.MapGet("/api/runs/{id}", async (HttpContext http, string id) =>
+            await WriteAsync(http, await api.GetAsync(client, id, http.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false));
+        app.MapPost("/api/runs/{id}/cancel", async (HttpContext http, string id) =>
+            await WriteAsync(http, await api.CancelAsync(client, id, http.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false));
+        app.MapGet("/api/runs/{id}/checkpoints", async (HttpContext http, string id) =>
+            await WriteAsync(http, await api.CheckpointsAsync(client, id, http.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false));
+
+        // The Durable management routes, in the shape of the Durable Functions HTTP API.
+        app.MapGet(Webhooks + "/{id}", async (HttpContext http, string id) =>
+        {
+            var meta = await client.GetInstanceAsync(id, getInputsAndOutputs: true, http.RequestAborted).ConfigureAwait(false);
+            return meta is null
+                ? Results.NotFound()
+                : Results.Json(new
+                {
+                    name = meta.Name,
+                    instanceId = meta.InstanceId,
+                    runtimeStatus = meta.RuntimeStatus.ToString(),
+                    customStatus = meta.SerializedCustomStatus is null ? (JsonElement?)null : JsonDocument.Parse(meta.SerializedCustomStatus).RootElement,
+                    output = meta.SerializedOutput is null ? (JsonElement?)null : JsonDocument.Parse(meta.SerializedOutput).RootElement,
+                    createdTime = meta.CreatedAt,
+                    lastUpdatedTime = meta.LastUpdatedAt,
+                });
+        });
+        app.MapPost(Webhooks + "/{id}/terminate", async (HttpContext http, string id) =>
+        {
+            if (await client.GetInstanceAsync(id, http.RequestAborted).ConfigureAwait(false) is null)
+            {
+                return Results.NotFound();
+            }
+
+            await client.TerminateInstanceAsync(id, (object?)http.Request.Query["reason"].ToString(), http.RequestAborted).ConfigureAwait(false);
+            return Results.Accepted();
+        });
+        app.MapDelete(Webhooks + "/{id}", async (HttpContext http, string id) =>
+        {
+            var result = await client.PurgeInstanceAsync(id, http.RequestAborted).ConfigureAwait(false);
+            return result.PurgedInstanceCount == 0 ? Results.NotFound() : Results.Ok(new { instancesDeleted = result.PurgedInstanceCount });
+        });
+
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return new LocalApiServer(app, address);
+    }
+
+    private static ManagementUrlFactory Urls(HttpContext http)
+    {
+        var root = $"{http.Request.Scheme}://{http.Request.Host}";
+        return id => new ManagementUrls(
+            id,
+            $"{root}{Webhooks}/{id}",
+            $"{root}{Webhooks}/{id}/terminate?reason={{text}}",
+            $"{root}{Webhooks}/{id}");
+    }
+
+    private static async Task<ReadOnlyMemory<byte>?> ReadBodyAsync(HttpRequest request, int limit, CancellationToken cancellationToken)
+    {
+        if (request.ContentLength > limit)
+        {
+            return null;
+        }
+
+        var buffer = new byte[limit + 1];
+        var total = 0;
+        int read;
+        while (total < buffer.Length && (read = await request.Body.ReadAsync(buffer.AsMemory(total), cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            total += read;
+        }
+
+        return total > limit ? null : buffer.AsMemory(0, total);
+    }
+
+    private static async Task<IResult> WriteAsync(HttpContext http, ApiResponse response)
+    {
+        if (response.Location is not null)
+        {
+            http.Response.Headers.Location = response.Location;
+        }
+
+        if (response.Body is null)
+        {
+            return Results.StatusCode(response.Status);
+        }
+
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(response.Body, response.Body.GetType(), ApiJson.Options);
+        http.Response.StatusCode = response.Status;
+        http.Response.ContentType = response.ContentType + "; charset=utf-8";
+        await http.Response.Body.WriteAsync(bytes, http.RequestAborted).ConfigureAwait(false);
+        return Results.Empty;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await app.StopAsync().ConfigureAwait(false);
+        await app.DisposeAsync().ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,74 @@
+using System.Text.Json;
+using FederatedFunctions.FunctionsApp.Functions;
+using FederatedFunctions.TestSupport;
+using FederatedFunctions.Workflow.Activities;
+using FederatedFunctions.Workflow.Orchestration;
+
+namespace FederatedFunctions.FunctionsApp.Tests;
+
+/// <summary>The <c>functions.metadata</c> the Worker SDK writes at build time is what the Functions host indexes: check every function in it.</summary>
+public sealed class FunctionsMetadataTests
+{
+    private static readonly JsonElement[] Functions = Load();
+
+    private static JsonElement[] Load()
+    {
+        // The app's own output folder, same configuration as this test assembly (bin/<Configuration>/net10.0).
+        var configuration = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)).Parent!.Name;
+        var path = Path.Combine(RepositoryPaths.Root, "functions", "FederatedFunctions.FunctionsApp", "bin", configuration, "net10.0", "functions.metadata");
+        Assert.True(File.Exists(path), $"missing {path}");
+        return JsonDocument.Parse(File.ReadAllText(path)).RootElement.EnumerateArray().ToArray();
+    }
+
+    private static JsonElement Trigger(string function)
+    {
+        var f = Functions.SingleOrDefault(f => f.GetProperty("name").GetString() == function);
+        Assert.True(f.ValueKind == JsonValueKind.Object, $"function {function} is not in functions.metadata");
+        return f.GetProperty("bindings").EnumerateArray().Single(b => b.GetProperty("type").GetString()!.EndsWith("Trigger", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Metadata_ListsExactlyTheExpectedFunctions()
+    {
+        string[] expected =
+        [
+            nameof(TrainingOrchestrator), nameof(InitializeModelActivity), nameof(TrainActivity), nameof(AggregateActivity),
+            nameof(EvaluateActivity), nameof(CommitRoundActivity), "StartRun", "ListRuns", "GetRun", "CancelRun", "GetRunCheckpoints",
+            RecurringTrainingFunction.Name,
+        ];
+        Assert.Equal(expected.Order(), Functions.Select(f => f.GetProperty("name").GetString()!).Order());
+    }
+
+    [Theory]
+    [InlineData("StartRun", "post", "runs")]
+    [InlineData("ListRuns", "get", "runs")]
+    [InlineData("GetRun", "get", "runs/{id}")]
+    [InlineData("CancelRun", "post", "runs/{id}/cancel")]
+    [InlineData("GetRunCheckpoints", "get", "runs/{id}/checkpoints")]
+    public void HttpFunctions_HaveTheirRouteMethodAndFunctionLevelKeys(string function, string method, string route)
+    {
+        var trigger = Trigger(function);
+        Assert.Equal("httpTrigger", trigger.GetProperty("type").GetString());
+        Assert.Equal(route, trigger.GetProperty("route").GetString());
+        Assert.Equal([method], trigger.GetProperty("methods").EnumerateArray().Select(m => m.GetString()));
+        Assert.Equal("Function", trigger.GetProperty("authLevel").GetString());
+    }
+
+    [Fact]
+    public void OrchestrationAndActivities_UseDurableTriggers()
+    {
+        Assert.Equal("orchestrationTrigger", Trigger(nameof(TrainingOrchestrator)).GetProperty("type").GetString());
+        foreach (var activity in new[] { nameof(InitializeModelActivity), nameof(TrainActivity), nameof(AggregateActivity), nameof(EvaluateActivity), nameof(CommitRoundActivity) })
+        {
+            Assert.Equal("activityTrigger", Trigger(activity).GetProperty("type").GetString());
+        }
+    }
+
+    [Fact]
+    public void RecurringTraining_IsATimerOnTheScheduleSetting()
+    {
+        var trigger = Trigger(RecurringTrainingFunction.Name);
+        Assert.Equal("timerTrigger", trigger.GetProperty("type").GetString());
+        Assert.Equal("%RECURRING_SCHEDULE%", trigger.GetProperty("schedule").GetString());
+    }
+}

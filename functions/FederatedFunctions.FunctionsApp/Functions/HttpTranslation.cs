@@ -26,7 +26,7 @@ internal static class HttpTranslation
             total += read;
         }
 
-        return total > limit ? null : buffer.AsMemory(0, total);
+        return total > limit ? (ReadOnlyMemory<byte>?)null : buffer.AsMemory(0, total);
     }
 
     /// <summary>Writes an API response.</summary>

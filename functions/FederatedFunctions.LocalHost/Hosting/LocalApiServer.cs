@@ -125,7 +125,7 @@ public sealed class LocalApiServer : IAsyncDisposable
             total += read;
         }
 
-        return total > limit ? null : buffer.AsMemory(0, total);
+        return total > limit ? (ReadOnlyMemory<byte>?)null : buffer.AsMemory(0, total);
     }
 
     private static async Task<IResult> WriteAsync(HttpContext http, ApiResponse response)

@@ -27,6 +27,9 @@ public sealed class CliTests
     [InlineData("data", "synth")]
     [InlineData("data", "put")]
     [InlineData("azurite", "stop")]
+    [InlineData("serve")]
+    [InlineData("recurring", "template")]
+    [InlineData("recurring", "tick")]
     public async Task Help_EveryCommand_DescribesItWithAnExample(params string[] command)
     {
         var (code, output, _) = await InvokeAsync([.. command, "--help"]);

@@ -41,6 +41,7 @@ public static class FlCommands
         root.Subcommands.Add(Aggregate(ctx));
         root.Subcommands.Add(Data(ctx));
         root.Subcommands.Add(Serve(ctx));
+        root.Subcommands.Add(Recurring(ctx));
         root.Subcommands.Add(AzuriteCommand(ctx));
         return root;
     }
@@ -480,6 +481,75 @@ public static class FlCommands
 
             return 0;
         });
+        return cmd;
+    }
+
+    private static Command Recurring(CommandContext ctx)
+    {
+        var cmd = new Command("recurring", "Recurring training: its spec template, and one tick on demand.\nExample: fl recurring template --spec nightly.json");
+        var specFile = new Option<FileInfo>("--spec") { Description = "Run spec template (JSON); its runId is ignored, each run gets recurring-<time>.", Required = true };
+        var template = new Command(
+            "template",
+            "Validates a spec and stores it as the recurring training template in the orchestrator's storage (Recurring:Container / Recurring:TemplateBlob).\n" +
+            "Example: fl recurring template --spec nightly.json")
+        { specFile };
+        template.SetAction(async (pr, ct) =>
+        {
+            var file = pr.GetValue(specFile)!;
+            var bytes = file.Exists ? await File.ReadAllBytesAsync(file.FullName, ct).ConfigureAwait(false) : null;
+            var parsed = bytes is null ? null : RunSpecParser.Parse(bytes);
+            if (parsed is not { IsValid: true })
+            {
+                await ctx.Error.WriteLineAsync(parsed is null ? $"error: '{file.FullName}' does not exist" : "error: invalid spec:\n  " + string.Join("\n  ", parsed.Errors)).ConfigureAwait(false);
+                return 2;
+            }
+
+            var ws = CommandContext.Workspace();
+            var storage = await ws.StorageConnectionStringAsync(ct).ConfigureAwait(false);
+            var config = ws.BuildConfiguration(storage);
+            var o = new RecurringOptions();
+            Microsoft.Extensions.Configuration.ConfigurationBinder.Bind(config.GetSection(RecurringOptions.Section), o);
+            var container = Adapters.AdaptersRegistration.CreateOrchestratorBlobService(config).GetBlobContainerClient(o.Container);
+            await container.CreateIfNotExistsAsync(cancellationToken: ct).ConfigureAwait(false);
+            await container.GetBlobClient(o.TemplateBlob).UploadAsync(BinaryData.FromBytes(bytes!), overwrite: true, ct).ConfigureAwait(false);
+            await ctx.Output.WriteLineAsync($"Stored the recurring template at {o.Container}/{o.TemplateBlob}").ConfigureAwait(false);
+            return 0;
+        });
+        var tick = new Command(
+            "tick",
+            "Runs one tick of recurring training now, exactly as the timer trigger does, and waits for the run it starts (azurestorage keeps it for the next tick).\n" +
+            "Example: fl recurring tick --backend azurestorage")
+        { BackendOption, JsonOption };
+        tick.SetAction(async (pr, ct) =>
+        {
+            var ws = CommandContext.Workspace();
+            var storage = await ws.StorageConnectionStringAsync(ct).ConfigureAwait(false);
+            using var loggers = CommandContext.CreateLoggerFactory();
+            await using var host = await LocalDurableHost.StartAsync(new LocalDurableHostOptions
+            {
+                Backend = ParseBackend(pr.GetValue(BackendOption)!),
+                DurableStorageConnectionString = storage,
+                Configuration = ws.BuildConfiguration(storage),
+                LoggerFactory = loggers,
+            }, ct).ConfigureAwait(false);
+            var service = host.Services.GetRequiredService<Api.RecurringTrainingService>();
+            var result = await service.TickAsync(host.Client, id => new Api.ManagementUrls(id, $"/api/runs/{id}", $"/api/runs/{id}/cancel", string.Empty), ct).ConfigureAwait(false);
+            await ctx.Output.WriteLineAsync($"Tick: {result.Outcome}{(result.RunId is null ? string.Empty : $" {result.RunId}")}{(result.ResumedFrom is null ? string.Empty : $" from {result.ResumedFrom.RunId} round {result.ResumedFrom.Round}")}{(result.Reason is null ? string.Empty : $" ({result.Reason})")}").ConfigureAwait(false);
+            if (result.Outcome == "started")
+            {
+                var meta = await host.Client.WaitForInstanceCompletionAsync(result.RunId!, getInputsAndOutputs: false, ct).ConfigureAwait(false);
+                await ctx.Output.WriteLineAsync($"Run {result.RunId} {meta.RuntimeStatus.ToString().ToLowerInvariant()}.").ConfigureAwait(false);
+            }
+
+            if (pr.GetValue(JsonOption))
+            {
+                await ctx.Output.WriteLineAsync(JsonSerializer.Serialize(result, CommandContext.Json)).ConfigureAwait(false);
+            }
+
+            return result.Outcome == "failed" ? 1 : 0;
+        });
+        cmd.Subcommands.Add(template);
+        cmd.Subcommands.Add(tick);
         return cmd;
     }
 

@@ -40,6 +40,7 @@ public sealed class LocalApiServer : IAsyncDisposable
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggerFactory);
+        builder.Services.AddSingleton<Microsoft.Extensions.Hosting.IHostLifetime, CommandLifetime>();
         builder.WebHost.UseUrls(url);
         var app = builder.Build();
         var api = host.Services.GetRequiredService<RunsApi>();

@@ -102,6 +102,7 @@ public sealed class LocalDurableHost : IAsyncDisposable
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggerFactory);
+        builder.Services.AddSingleton<IHostLifetime, CommandLifetime>();
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
         builder.Services.AddGrpc(o =>
         {
@@ -123,6 +124,7 @@ public sealed class LocalDurableHost : IAsyncDisposable
         var hostBuilder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         hostBuilder.Logging.ClearProviders();
         hostBuilder.Services.AddSingleton(loggerFactory);
+        hostBuilder.Services.AddSingleton<IHostLifetime, CommandLifetime>();
         hostBuilder.Services.AddFederatedWorkflow();
         hostBuilder.Services.AddFederatedAdapters(options.Configuration);
         hostBuilder.Services.AddFederatedApi();

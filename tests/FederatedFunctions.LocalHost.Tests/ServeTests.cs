@@ -1,0 +1,113 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using FederatedFunctions.Adapters.Local;
+using FederatedFunctions.TestSupport;
+
+namespace FederatedFunctions.LocalHost.Tests;
+
+/// <summary><c>fl serve</c> as a real process, over real HTTP, on the shared Azurite.</summary>
+[Collection(AzuriteCollection.Name)]
+public sealed class ServeTests(AzuriteFixture azurite)
+{
+    private ProcessStartInfo Fl(string home, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "fl.dll"));
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.Environment["FL_ROOT"] = RepositoryPaths.Root;
+        psi.Environment["FL_HOME"] = home;
+        psi.Environment["FL_STORAGE"] = azurite.ConnectionString;
+        return psi;
+    }
+
+    [Fact]
+    public async Task Serve_PostARun_CompletesAndListsItsCheckpoints()
+    {
+        using var home = new TempDirectory();
+        using (var synth = Process.Start(Fl(home.Path, "data", "synth", "--silos", "2", "--train-per-silo", "200", "--test-per-silo", "60", "--seed", "3"))!)
+        {
+            await synth.WaitForExitAsync();
+            Assert.True(synth.ExitCode == 0, await synth.StandardError.ReadToEndAsync());
+        }
+
+        var port = Azurite.FreePort();
+        using var serve = Process.Start(Fl(home.Path, "serve", "--urls", $"http://127.0.0.1:{port}"))!;
+        serve.OutputDataReceived += (_, _) => { };
+        serve.ErrorDataReceived += (_, _) => { };
+        serve.BeginOutputReadLine();
+        serve.BeginErrorReadLine();
+        try
+        {
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+            await WaitUntilAsync(async () => (await TryGetAsync(http, "/api/runs"))?.StatusCode == HttpStatusCode.OK, "fl serve did not answer");
+
+            var spec = """
+                { "runId": "served-1", "model": { "architecture": "mlp", "inputs": 16, "hidden": [16] },
+                  "data": { "classes": 10 }, "training": { "rounds": 2 }, "silos": ["silo-1", "silo-2"] }
+                """;
+            using var start = await http.PostAsync("/api/runs", new StringContent(spec, Encoding.UTF8, "application/json"));
+            Assert.Equal(HttpStatusCode.Accepted, start.StatusCode);
+            Assert.Equal("/api/runs/served-1", start.Headers.Location?.OriginalString);
+            using var accepted = JsonDocument.Parse(await start.Content.ReadAsStringAsync());
+            var statusQuery = accepted.RootElement.GetProperty("management").GetProperty("statusQueryGetUri").GetString()!;
+
+            string? status = null;
+            await WaitUntilAsync(async () =>
+            {
+                using var doc = JsonDocument.Parse(await http.GetStringAsync("/api/runs/served-1"));
+                status = doc.RootElement.GetProperty("runtimeStatus").GetString();
+                return status is "Completed" or "Failed" or "Terminated";
+            }, "the run did not finish");
+            Assert.Equal("Completed", status);
+
+            using var checkpoints = JsonDocument.Parse(await http.GetStringAsync("/api/runs/served-1/checkpoints"));
+            Assert.Equal(2, checkpoints.RootElement.GetProperty("latest").GetInt32());
+            Assert.Equal([0, 1, 2], checkpoints.RootElement.GetProperty("checkpoints").EnumerateArray().Select(c => c.GetProperty("round").GetInt32()));
+
+            // The management URL of the 202 works on this host too.
+            using var management = JsonDocument.Parse(await http.GetStringAsync(statusQuery));
+            Assert.Equal("Completed", management.RootElement.GetProperty("runtimeStatus").GetString());
+
+            using var duplicate = await http.PostAsync("/api/runs", new StringContent(spec, Encoding.UTF8, "application/json"));
+            Assert.Equal(HttpStatusCode.Conflict, duplicate.StatusCode);
+            Assert.Equal("application/problem+json", duplicate.Content.Headers.ContentType?.MediaType);
+            using var tooBig = await http.PostAsync("/api/runs", new ByteArrayContent(new byte[200_000]));
+            Assert.Equal(HttpStatusCode.RequestEntityTooLarge, tooBig.StatusCode);
+            Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync("/api/runs/nothing-here")).StatusCode);
+        }
+        finally
+        {
+            serve.Kill(entireProcessTree: true);
+            await serve.WaitForExitAsync();
+        }
+    }
+
+    private static async Task<HttpResponseMessage?> TryGetAsync(HttpClient http, string path)
+    {
+        try
+        {
+            return await http.GetAsync(path);
+        }
+        catch (HttpRequestException)
+        {
+            return null;
+        }
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string message)
+    {
+        var deadline = DateTime.UtcNow.AddMinutes(2);
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, message);
+            await Task.Delay(200);
+        }
+    }
+}

@@ -83,25 +83,8 @@ public sealed class CliTests
 /// <summary>Runs the real <c>fl</c> binary the way the README does, with shorter settings.</summary>
 public sealed class DemoEndToEndTests
 {
-    private static async Task<(int Code, string Out, string Err)> RunFlAsync(string home, params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "fl.dll"));
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        psi.Environment["FL_ROOT"] = RepositoryPaths.Root;
-        psi.Environment["FL_HOME"] = home;
-        psi.Environment.Remove("FL_STORAGE");
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        await p.WaitForExitAsync(cts.Token);
-        return (p.ExitCode, await stdout, await stderr);
-    }
+    private static Task<(int Code, string Out, string Err)> RunFlAsync(string home, params string[] args) =>
+        FlProcess.RunAsync(home, storage: null, args);
 
     [Fact]
     public async Task Demo_ShortRun_PrintsEveryRoundAndEndsWithJson()

@@ -12,20 +12,7 @@ namespace FederatedFunctions.LocalHost.Tests;
 [Collection(AzuriteCollection.Name)]
 public sealed class ServeTests(AzuriteFixture azurite)
 {
-    private ProcessStartInfo Fl(string home, params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "fl.dll"));
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        psi.Environment["FL_ROOT"] = RepositoryPaths.Root;
-        psi.Environment["FL_HOME"] = home;
-        psi.Environment["FL_STORAGE"] = azurite.ConnectionString;
-        return psi;
-    }
+    private ProcessStartInfo Fl(string home, params string[] args) => FlProcess.Create(home, azurite.ConnectionString, args);
 
     [Fact]
     public async Task Serve_PostARun_CompletesAndListsItsCheckpoints()

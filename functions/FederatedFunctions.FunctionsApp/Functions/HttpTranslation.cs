@@ -10,23 +10,11 @@ namespace FederatedFunctions.FunctionsApp.Functions;
 /// <summary>Translates between the Functions HTTP model and the shared API's request and response models.</summary>
 internal static class HttpTranslation
 {
-    /// <summary>Reads at most <paramref name="limit"/> bytes; returns null when the body is larger.</summary>
-    public static async Task<ReadOnlyMemory<byte>?> ReadBodyAsync(HttpRequestData request, int limit, CancellationToken cancellationToken)
+    /// <summary>Reads the body with the API's size limit; null when it is larger.</summary>
+    public static Task<ReadOnlyMemory<byte>?> ReadBodyAsync(HttpRequestData request, int limit, CancellationToken cancellationToken)
     {
-        if (request.Headers.TryGetValues("Content-Length", out var lengths) && long.TryParse(lengths.FirstOrDefault(), out var declared) && declared > limit)
-        {
-            return null;
-        }
-
-        var buffer = new byte[limit + 1];
-        var total = 0;
-        int read;
-        while (total < buffer.Length && (read = await request.Body.ReadAsync(buffer.AsMemory(total), cancellationToken).ConfigureAwait(false)) > 0)
-        {
-            total += read;
-        }
-
-        return total > limit ? (ReadOnlyMemory<byte>?)null : buffer.AsMemory(0, total);
+        long? declared = request.Headers.TryGetValues("Content-Length", out var lengths) && long.TryParse(lengths.FirstOrDefault(), out var n) ? n : null;
+        return RequestBody.ReadLimitedAsync(request.Body, declared, limit, cancellationToken);
     }
 
     /// <summary>Writes an API response.</summary>

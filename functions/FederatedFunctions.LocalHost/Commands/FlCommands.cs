@@ -139,13 +139,7 @@ public static class FlCommands
     private static async Task<int> TrainAsync(CommandContext ctx, Workspace ws, string storage, RunSpec spec, string backend, bool json, CancellationToken ct)
     {
         using var loggers = CommandContext.CreateLoggerFactory();
-        await using var host = await LocalDurableHost.StartAsync(new LocalDurableHostOptions
-        {
-            Backend = ParseBackend(backend),
-            DurableStorageConnectionString = storage,
-            Configuration = ws.BuildConfiguration(storage),
-            LoggerFactory = loggers,
-        }, ct).ConfigureAwait(false);
+        await using var host = await StartHostAsync(ws, storage, ParseBackend(backend), loggers, runWorker: true, ct).ConfigureAwait(false);
         var runner = new RunRunner(host, ctx.Output);
         try
         {
@@ -215,14 +209,7 @@ public static class FlCommands
             string? failure = null;
             var backend = ParseBackend(pr.GetValue(BackendOption)!);
             using var loggers = CommandContext.CreateLoggerFactory();
-            await using var host = await LocalDurableHost.StartAsync(new LocalDurableHostOptions
-            {
-                Backend = backend,
-                DurableStorageConnectionString = storage,
-                Configuration = ws.BuildConfiguration(storage),
-                LoggerFactory = loggers,
-                RunWorker = false,
-            }, ct).ConfigureAwait(false);
+            await using var host = await StartHostAsync(ws, storage, backend, loggers, runWorker: false, ct).ConfigureAwait(false);
             if (backend == DurableBackendKind.AzureStorage)
             {
                 var meta = await host.Client.GetInstanceAsync(runId, getInputsAndOutputs: true, ct).ConfigureAwait(false);
@@ -461,13 +448,7 @@ public static class FlCommands
             var ws = CommandContext.Workspace();
             var storage = await ws.StorageConnectionStringAsync(ct).ConfigureAwait(false);
             using var loggers = CommandContext.CreateLoggerFactory();
-            await using var host = await LocalDurableHost.StartAsync(new LocalDurableHostOptions
-            {
-                Backend = ParseBackend(pr.GetValue(BackendOption)!),
-                DurableStorageConnectionString = storage,
-                Configuration = ws.BuildConfiguration(storage),
-                LoggerFactory = loggers,
-            }, ct).ConfigureAwait(false);
+            await using var host = await StartHostAsync(ws, storage, ParseBackend(pr.GetValue(BackendOption)!), loggers, runWorker: true, ct).ConfigureAwait(false);
             await using var server = await LocalApiServer.StartAsync(host, pr.GetValue(urls)!, loggers, ct).ConfigureAwait(false);
             await ctx.Output.WriteLineAsync($"Serving the runs API on {server.Address}/api/runs (backend {pr.GetValue(BackendOption)}). Ctrl+C stops.").ConfigureAwait(false);
             try
@@ -525,13 +506,7 @@ public static class FlCommands
             var ws = CommandContext.Workspace();
             var storage = await ws.StorageConnectionStringAsync(ct).ConfigureAwait(false);
             using var loggers = CommandContext.CreateLoggerFactory();
-            await using var host = await LocalDurableHost.StartAsync(new LocalDurableHostOptions
-            {
-                Backend = ParseBackend(pr.GetValue(BackendOption)!),
-                DurableStorageConnectionString = storage,
-                Configuration = ws.BuildConfiguration(storage),
-                LoggerFactory = loggers,
-            }, ct).ConfigureAwait(false);
+            await using var host = await StartHostAsync(ws, storage, ParseBackend(pr.GetValue(BackendOption)!), loggers, runWorker: true, ct).ConfigureAwait(false);
             var service = host.Services.GetRequiredService<Api.RecurringTrainingService>();
             var result = await service.TickAsync(host.Client, id => new Api.ManagementUrls(id, $"/api/runs/{id}", $"/api/runs/{id}/cancel", string.Empty), ct).ConfigureAwait(false);
             await ctx.Output.WriteLineAsync($"Tick: {result.Outcome}{(result.RunId is null ? string.Empty : $" {result.RunId}")}{(result.ResumedFrom is null ? string.Empty : $" from {result.ResumedFrom.RunId} round {result.ResumedFrom.Round}")}{(result.Reason is null ? string.Empty : $" ({result.Reason})")}").ConfigureAwait(false);
@@ -613,6 +588,16 @@ public static class FlCommands
         await SiloRegistryFile.MergeAsync(ws.SiloRegistryPath, entries, ct).ConfigureAwait(false);
         return entries;
     }
+
+    private static Task<LocalDurableHost> StartHostAsync(Workspace ws, string storage, DurableBackendKind backend, Microsoft.Extensions.Logging.ILoggerFactory loggers, bool runWorker, CancellationToken ct) =>
+        LocalDurableHost.StartAsync(new LocalDurableHostOptions
+        {
+            Backend = backend,
+            DurableStorageConnectionString = storage,
+            Configuration = ws.BuildConfiguration(storage),
+            LoggerFactory = loggers,
+            RunWorker = runWorker,
+        }, ct);
 
     private static DurableBackendKind ParseBackend(string value) =>
         value == "azurestorage" ? DurableBackendKind.AzureStorage : DurableBackendKind.InMemory;

@@ -48,7 +48,7 @@ public sealed class LocalApiServer : IAsyncDisposable
 
         app.MapPost("/api/runs", async (HttpContext http) =>
         {
-            var body = await ReadBodyAsync(http.Request, RunsApi.MaxBodyBytes, http.RequestAborted).ConfigureAwait(false);
+            var body = await RequestBody.ReadLimitedAsync(http.Request.Body, http.Request.ContentLength, RunsApi.MaxBodyBytes, http.RequestAborted).ConfigureAwait(false);
             return await WriteAsync(http, await api.StartAsync(client, body, Urls(http), http.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false);
         });
         app.MapGet("/api/runs", async (HttpContext http) =>
@@ -109,24 +109,6 @@ public sealed class LocalApiServer : IAsyncDisposable
             $"{root}{Webhooks}/{id}",
             $"{root}{Webhooks}/{id}/terminate?reason={{text}}",
             $"{root}{Webhooks}/{id}");
-    }
-
-    private static async Task<ReadOnlyMemory<byte>?> ReadBodyAsync(HttpRequest request, int limit, CancellationToken cancellationToken)
-    {
-        if (request.ContentLength > limit)
-        {
-            return null;
-        }
-
-        var buffer = new byte[limit + 1];
-        var total = 0;
-        int read;
-        while (total < buffer.Length && (read = await request.Body.ReadAsync(buffer.AsMemory(total), cancellationToken).ConfigureAwait(false)) > 0)
-        {
-            total += read;
-        }
-
-        return total > limit ? (ReadOnlyMemory<byte>?)null : buffer.AsMemory(0, total);
     }
 
     private static async Task<IResult> WriteAsync(HttpContext http, ApiResponse response)

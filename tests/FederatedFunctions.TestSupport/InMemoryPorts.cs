@@ -70,11 +70,15 @@ public sealed class InMemorySiloBackend(InMemoryBlobs blobs, IReadOnlyDictionary
     /// <summary>A delay before each training, to keep runs going while a test acts on them.</summary>
     public TimeSpan TrainDelay { get; set; }
 
+    /// <summary>Extra delays for some silos (stragglers).</summary>
+    public ConcurrentDictionary<string, TimeSpan> SiloDelays { get; } = new(StringComparer.Ordinal);
+
     public async Task<SiloUpdate> TrainAsync(TrainRequest request, ReadOnlyMemory<byte> globalModel, CancellationToken cancellationToken)
     {
-        if (TrainDelay > TimeSpan.Zero)
+        var delay = TrainDelay + (SiloDelays.TryGetValue(request.SiloId, out var extra) ? extra : TimeSpan.Zero);
+        if (delay > TimeSpan.Zero)
         {
-            await Task.Delay(TrainDelay, cancellationToken);
+            await Task.Delay(delay, cancellationToken);
         }
 
         return Train(request, globalModel, cancellationToken);

@@ -29,6 +29,9 @@ public sealed record RoundManifest
     /// <summary>For round 0 of a resumed run: the checkpoint of the earlier run it started from.</summary>
     public ModelOrigin? ResumedFrom { get; init; }
 
+    /// <summary>The silos the participation policy sampled for this round.</summary>
+    public IReadOnlyList<string> Sampled { get; init; } = [];
+
     /// <summary>Updates that entered the aggregate.</summary>
     public IReadOnlyList<Participant> Participants { get; init; } = [];
 

@@ -37,6 +37,64 @@ public sealed record RunSpec
 
     /// <summary>Durable orchestration settings.</summary>
     public OrchestrationSpec Orchestration { get; init; } = new();
+
+    /// <summary>Which silos take part in a round, how long a round waits for them, and what a failure does.</summary>
+    public ParticipationSpec Participation { get; init; } = new();
+
+    /// <summary>How silo activities are retried after transient errors.</summary>
+    public RetrySpec Retry { get; init; } = new();
+}
+
+/// <summary>The participation policy of a run.</summary>
+/// <remarks>
+/// Sampling is seeded from <see cref="TrainingSpec.Seed"/> and the round, so a replay or a rerun picks the same
+/// silos; the sampled silos are recorded in each round's manifest.
+/// </remarks>
+public sealed record ParticipationSpec
+{
+    /// <summary>Fewest accepted updates a round may aggregate; below it the round, and the run, fail.</summary>
+    public int MinSilos { get; init; } = 1;
+
+    /// <summary>Silos sampled per round; absent (with <see cref="SampleFraction"/> absent) means every silo.</summary>
+    public int? SampleCount { get; init; }
+
+    /// <summary>Fraction of silos sampled per round, rounded up; exclusive with <see cref="SampleCount"/>.</summary>
+    public double? SampleFraction { get; init; }
+
+    /// <summary>Seconds a round waits for training results before it goes on without the late ones; absent means no deadline.</summary>
+    public int? RoundDeadlineSeconds { get; init; }
+
+    /// <summary><c>tolerate</c> (go on while <see cref="MinSilos"/> have reported) or <c>strict</c> (any failed, late or rejected silo fails the run).</summary>
+    public string FailurePolicy { get; init; } = FailurePolicies.Tolerate;
+}
+
+/// <summary>Known failure policies.</summary>
+public static class FailurePolicies
+{
+    /// <summary>Go on while the minimum number of silos has reported.</summary>
+    public const string Tolerate = "tolerate";
+
+    /// <summary>Any failed, late or rejected silo fails the run.</summary>
+    public const string Strict = "strict";
+
+    /// <summary>All known names.</summary>
+    public static readonly IReadOnlyList<string> All = [Tolerate, Strict];
+}
+
+/// <summary>Retry of silo activities (train, evaluate) with exponential backoff.</summary>
+public sealed record RetrySpec
+{
+    /// <summary>Attempts in all, the first included; 1 means no retry.</summary>
+    public int MaxAttempts { get; init; } = 3;
+
+    /// <summary>Delay before the first retry, in seconds.</summary>
+    public double FirstIntervalSeconds { get; init; } = 2;
+
+    /// <summary>Factor by which each delay grows.</summary>
+    public double BackoffCoefficient { get; init; } = 2;
+
+    /// <summary>Longest delay between attempts, in seconds.</summary>
+    public double MaxIntervalSeconds { get; init; } = 60;
 }
 
 /// <summary>Model architecture and sizes.</summary>

@@ -72,6 +72,8 @@ public static class RunSpecValidator
             report.Range(spec.Orchestration.RoundsPerInstance, 1, limits.MaxRoundsPerInstance, "$.orchestration.roundsPerInstance", nameof(SpecLimits.MaxRoundsPerInstance));
         }
 
+        ValidateParticipation(spec, report);
+        ValidateRetry(spec.Retry, report);
         ValidateModelSize(spec, limits, report);
         return errors;
     }
@@ -391,6 +393,74 @@ public static class RunSpecValidator
                 report.Add(path, "duplicate", $"Silo {SpecPath.Quote(silo)} is listed more than once.");
             }
         }
+    }
+
+    /// <summary>Longest accepted round deadline: a week, the length of a long run.</summary>
+    public const int MaxRoundDeadlineSeconds = 7 * 24 * 3600;
+
+    private static void ValidateParticipation(RunSpec spec, Reporter report)
+    {
+        if (!report.Required(spec.Participation, "$.participation"))
+        {
+            return;
+        }
+
+        var p = spec.Participation;
+        var silos = spec.Silos?.Count ?? 0;
+        var max = Math.Max(1, silos);
+        report.Range(p.MinSilos, 1, max, "$.participation.minSilos", "the number of silos");
+        if (p.SampleCount is not null && p.SampleFraction is not null)
+        {
+            report.Add("$.participation.sampleFraction", "conflict", "participation.sampleCount and participation.sampleFraction are exclusive; give one.");
+        }
+
+        if (p.SampleCount is { } count)
+        {
+            report.Range(count, Math.Max(1, p.MinSilos), max, "$.participation.sampleCount", "participation.minSilos and the number of silos");
+        }
+
+        if (p.SampleFraction is { } fraction)
+        {
+            if (!double.IsFinite(fraction) || fraction <= 0 || fraction > 1)
+            {
+                report.Add("$.participation.sampleFraction", "range", $"participation.sampleFraction must be in (0, 1]; got {fraction.ToString(CultureInfo.InvariantCulture)}.");
+            }
+            else if (silos > 0 && Math.Ceiling(fraction * silos) < p.MinSilos)
+            {
+                report.Add("$.participation.sampleFraction", "range", $"participation.sampleFraction samples {Math.Ceiling(fraction * silos)} of {silos} silos, fewer than participation.minSilos ({p.MinSilos}).");
+            }
+        }
+
+        if (p.RoundDeadlineSeconds is { } deadline)
+        {
+            report.Range(deadline, 1, MaxRoundDeadlineSeconds, "$.participation.roundDeadlineSeconds", nameof(MaxRoundDeadlineSeconds));
+        }
+
+        if (report.Required(p.FailurePolicy, "$.participation.failurePolicy"))
+        {
+            report.Enum(p.FailurePolicy, FailurePolicies.All, "$.participation.failurePolicy");
+        }
+    }
+
+    private static void ValidateRetry(RetrySpec? retry, Reporter report)
+    {
+        if (!report.Required(retry, "$.retry"))
+        {
+            return;
+        }
+
+        report.Range(retry.MaxAttempts, 1, 10, "$.retry.maxAttempts", "10");
+        void Seconds(double value, double min, double max, string path)
+        {
+            if (!double.IsFinite(value) || value < min || value > max)
+            {
+                report.Add(path, "range", $"{path[2..]} must be from {min.ToString(CultureInfo.InvariantCulture)} to {max.ToString(CultureInfo.InvariantCulture)}; got {value.ToString(CultureInfo.InvariantCulture)}.");
+            }
+        }
+
+        Seconds(retry.FirstIntervalSeconds, 0.1, 3600, "$.retry.firstIntervalSeconds");
+        Seconds(retry.BackoffCoefficient, 1, 10, "$.retry.backoffCoefficient");
+        Seconds(retry.MaxIntervalSeconds, 0.1, 86400, "$.retry.maxIntervalSeconds");
     }
 
     private static void ValidateModelSize(RunSpec spec, SpecLimits limits, Reporter report)

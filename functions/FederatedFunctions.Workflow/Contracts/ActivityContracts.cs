@@ -30,7 +30,8 @@ public sealed record SiloUpdate(string SiloId, int Round, BlobRef Update, long E
 /// <param name="Strategy">Strategy name.</param>
 /// <param name="GlobalModel">The model the round started from: the template every update must match.</param>
 /// <param name="Updates">Updates to aggregate.</param>
-public sealed record AggregateRequest(string RunId, int Round, string Container, string Strategy, BlobRef GlobalModel, IReadOnlyList<SiloUpdate> Updates);
+/// <param name="MinAccepted">Fewest updates that must pass every check; fewer fail the round.</param>
+public sealed record AggregateRequest(string RunId, int Round, string Container, string Strategy, BlobRef GlobalModel, IReadOnlyList<SiloUpdate> Updates, int MinAccepted = 1);
 
 /// <summary>Output of the aggregate activity.</summary>
 /// <param name="Model">The aggregated model, already in blob.</param>

@@ -25,16 +25,6 @@ namespace FederatedFunctions.Workflow.Orchestration;
 [DurableTask(nameof(TrainingOrchestrator))]
 public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingState, TrainingOutcome?>
 {
-    private static readonly TaskOptions SiloRetry = TaskOptions.FromRetryPolicy(new RetryPolicy(
-        maxNumberOfAttempts: 3,
-        firstRetryInterval: TimeSpan.FromSeconds(2),
-        backoffCoefficient: 2.0,
-        maxRetryInterval: TimeSpan.FromMinutes(1))
-    {
-        // Bad data does not get better by retrying.
-        HandleFailure = failure => !failure.IsCausedBy<DataValidationException>(),
-    });
-
     private static readonly TaskOptions StorageRetry = TaskOptions.FromRetryPolicy(new RetryPolicy(
         maxNumberOfAttempts: 3,
         firstRetryInterval: TimeSpan.FromSeconds(1),
@@ -55,6 +45,8 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
         var strategy = StrategyFactory.Create(spec.Strategy);
         var container = spec.Checkpoints.Container;
         var recent = input.Recent.ToList();
+        var siloRetry = SiloRetry(spec.Retry);
+        var policy = spec.Participation;
 
         var global = input.GlobalModel;
         if (global is null)
@@ -75,27 +67,35 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             var started = context.CurrentUtcDateTime;
             context.SetCustomStatus(new RunStatus("training", round, totalRounds, recent));
 
-            var silos = strategy.ConfigureFit(round, spec.Silos);
-            var trained = await Task.WhenAll(silos.Select(silo =>
-                TrainSiloAsync(context, new TrainRequest(input.RunId, round, silo, global, spec.Model, spec.Data, spec.Training, inputs))));
+            var silos = ParticipationPolicy.Sample(strategy.ConfigureFit(round, spec.Silos), policy, spec.Training.Seed, round);
+            var minimum = ParticipationPolicy.MinimumAccepted(policy, silos.Count);
+            var training = silos.Select(silo =>
+                TrainSiloAsync(context, new TrainRequest(input.RunId, round, silo, global, spec.Model, spec.Data, spec.Training, inputs), siloRetry)).ToArray();
+            await WhenAllOrDeadlineAsync(context, training, policy.RoundDeadlineSeconds);
 
+            // Past the deadline the round goes on with what has arrived; a late result is never read again, and the
+            // aggregator refuses any update whose round is not the current one.
+            var trained = training.Select((t, i) => t.IsCompletedSuccessfully
+                ? t.Result
+                : (Update: (SiloUpdate?)null, Failure: (RejectedUpdate?)new RejectedUpdate(silos[i], "late", $"no result within the round deadline of {policy.RoundDeadlineSeconds} s"))).ToArray();
             var failures = trained.Where(t => t.Failure is not null).Select(t => t.Failure!).ToList();
             foreach (var f in failures)
             {
                 LogSiloFailed(log, input.RunId, round, f.SiloId, f.Detail);
             }
 
-            if (failures.Count == trained.Length)
+            var reported = trained.Length - failures.Count;
+            if (reported == 0 || reported < minimum)
             {
                 throw new NoAcceptedUpdatesException(
-                    $"Round {round} of run '{input.RunId}' has no update to aggregate: " +
+                    $"Round {round} of run '{input.RunId}' has {(reported == 0 ? "no update to aggregate" : $"{reported} update(s), below the minimum of {minimum} ({policy.FailurePolicy})")}: " +
                     string.Join("; ", failures.Select(f => $"{f.SiloId}: {f.Reason} ({f.Detail})")));
             }
 
             context.SetCustomStatus(new RunStatus("aggregating", round, totalRounds, recent));
             var aggregate = await context.CallActivityAsync<AggregateResult>(
                 nameof(AggregateActivity),
-                new AggregateRequest(input.RunId, round, container, strategy.Name, global, trained.Where(t => t.Update is not null).Select(t => t.Update!).ToArray()),
+                new AggregateRequest(input.RunId, round, container, strategy.Name, global, trained.Where(t => t.Update is not null).Select(t => t.Update!).ToArray(), minimum),
                 StorageRetry);
 
             EvaluateSummary? evaluation = null;
@@ -103,7 +103,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             {
                 context.SetCustomStatus(new RunStatus("evaluating", round, totalRounds, recent));
                 var scored = await Task.WhenAll(strategy.ConfigureEvaluate(round, spec.Silos).Select(silo =>
-                    EvaluateSiloAsync(context, new EvaluateRequest(input.RunId, round, silo, aggregate.Model, spec.Model, spec.Data, inputs))));
+                    EvaluateSiloAsync(context, new EvaluateRequest(input.RunId, round, silo, aggregate.Model, spec.Model, spec.Data, inputs), siloRetry)));
                 var ok = scored.Where(s => s is not null && s.Examples > 0).Select(s => s!).ToArray();
                 evaluation = ok.Length == 0 ? null : strategy.AggregateEvaluate(ok);
             }
@@ -116,6 +116,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
                 Strategy = strategy.Name,
                 Model = aggregate.Model,
                 ParentModelSha256 = global.Sha256,
+                Sampled = silos,
                 Participants = aggregate.Participants,
                 Rejected = rejected,
                 Metrics = new RoundMetrics
@@ -173,11 +174,44 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
     public static bool IsEvaluationRound(RunSpec spec, int round) =>
         round == spec.Training.Rounds || (spec.Evaluation.EveryRounds > 0 && round % spec.Evaluation.EveryRounds == 0);
 
-    private static async Task<(SiloUpdate? Update, RejectedUpdate? Failure)> TrainSiloAsync(TaskOrchestrationContext context, TrainRequest request)
+    /// <summary>The retry options of silo activities, from the spec. Bad data is not retried: it does not get better.</summary>
+    public static TaskOptions SiloRetry(RetrySpec retry)
+    {
+        ArgumentNullException.ThrowIfNull(retry);
+        return TaskOptions.FromRetryPolicy(new RetryPolicy(
+            maxNumberOfAttempts: retry.MaxAttempts,
+            firstRetryInterval: TimeSpan.FromSeconds(retry.FirstIntervalSeconds),
+            backoffCoefficient: retry.BackoffCoefficient,
+            maxRetryInterval: TimeSpan.FromSeconds(retry.MaxIntervalSeconds))
+        {
+            HandleFailure = failure => !failure.IsCausedBy<DataValidationException>(),
+        });
+    }
+
+    private static async Task WhenAllOrDeadlineAsync(TaskOrchestrationContext context, Task[] tasks, int? deadlineSeconds)
+    {
+        var all = Task.WhenAll(tasks);
+        if (deadlineSeconds is not { } seconds)
+        {
+            await all;
+            return;
+        }
+
+        // A durable timer raced against the fan-in; the timer is cancelled when the fan-in wins, so it does not
+        // keep the orchestration waiting.
+        using var cts = new CancellationTokenSource();
+        var deadline = context.CreateTimer(context.CurrentUtcDateTime.AddSeconds(seconds), cts.Token);
+        if (await Task.WhenAny(all, deadline) == all)
+        {
+            await cts.CancelAsync();
+        }
+    }
+
+    private static async Task<(SiloUpdate? Update, RejectedUpdate? Failure)> TrainSiloAsync(TaskOrchestrationContext context, TrainRequest request, TaskOptions retry)
     {
         try
         {
-            return (await context.CallActivityAsync<SiloUpdate>(nameof(TrainActivity), request, SiloRetry), null);
+            return (await context.CallActivityAsync<SiloUpdate>(nameof(TrainActivity), request, retry), null);
         }
         catch (TaskFailedException ex)
         {
@@ -186,11 +220,11 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
         }
     }
 
-    private static async Task<EvaluateOutcome?> EvaluateSiloAsync(TaskOrchestrationContext context, EvaluateRequest request)
+    private static async Task<EvaluateOutcome?> EvaluateSiloAsync(TaskOrchestrationContext context, EvaluateRequest request, TaskOptions retry)
     {
         try
         {
-            return await context.CallActivityAsync<EvaluateOutcome>(nameof(EvaluateActivity), request, SiloRetry);
+            return await context.CallActivityAsync<EvaluateOutcome>(nameof(EvaluateActivity), request, retry);
         }
         catch (TaskFailedException)
         {

@@ -76,10 +76,11 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
                 }
             }
 
-            if (accepted.Count == 0)
+            if (accepted.Count == 0 || accepted.Count < request.MinAccepted)
             {
+                var what = accepted.Count == 0 ? "no update to aggregate" : $"only {accepted.Count} accepted update(s), below the minimum of {request.MinAccepted}";
                 throw new NoAcceptedUpdatesException(
-                    $"Round {request.Round} of run '{request.RunId}' has no update to aggregate: " +
+                    $"Round {request.Round} of run '{request.RunId}' has {what}: " +
                     (rejected.Count == 0 ? "no silo reported one." : string.Join("; ", rejected.Select(r => $"{r.SiloId}: {r.Reason} ({r.Detail})"))));
             }
 

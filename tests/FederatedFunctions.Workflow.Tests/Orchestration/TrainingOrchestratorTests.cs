@@ -16,10 +16,10 @@ namespace FederatedFunctions.Workflow.Tests.Orchestration;
 
 public sealed class TrainingOrchestratorTests
 {
-    private static readonly IReadOnlyList<SiloDataset> Data =
+    internal static readonly IReadOnlyList<SiloDataset> Data =
         SyntheticData.Generate(new SyntheticOptions(Silos: 4, Classes: 4, Features: 8, TrainPerSilo: 240, TestPerSilo: 80, DirichletAlpha: 0.5, Seed: 3));
 
-    private sealed class Harness : IAsyncDisposable
+    internal sealed class Harness : IAsyncDisposable
     {
         public InMemoryBlobs Blobs { get; } = new();
         public InMemoryCheckpointStore Store { get; }
@@ -62,7 +62,7 @@ public sealed class TrainingOrchestratorTests
         public async ValueTask DisposeAsync() => await Host.DisposeAsync();
     }
 
-    private static RunSpec Spec(string runId, int rounds, int roundsPerInstance = 10, int everyRounds = 1) => new()
+    internal static RunSpec Spec(string runId, int rounds, int roundsPerInstance = 10, int everyRounds = 1) => new()
     {
         RunId = runId,
         Model = new ModelSpec { Architecture = ModelArchitectures.MultilayerPerceptron, Inputs = 8, Hidden = [16] },

@@ -55,6 +55,21 @@ public sealed partial class RecurringTrainingService(
             return new RecurringTick("failed", null, null, reason);
         }
 
+        // Any active recurring run blocks the tick, found by id prefix in the task hub itself, so a start whose
+        // state write was lost (a crash between the two) still counts.
+        var active = new OrchestrationQuery
+        {
+            InstanceIdPrefix = o.RunIdPrefix + "-",
+            Statuses = [OrchestrationRuntimeStatus.Running, OrchestrationRuntimeStatus.Pending, OrchestrationRuntimeStatus.Suspended],
+            PageSize = 1,
+        };
+        await foreach (var running in client.GetAllInstancesAsync(active).WithCancellation(cancellationToken).ConfigureAwait(false))
+        {
+            var reason = $"the previous recurring run '{running.InstanceId}' is still {running.RuntimeStatus.ToString().ToLowerInvariant()}";
+            LogSkipped(logger, reason);
+            return new RecurringTick("skipped", running.InstanceId, null, reason);
+        }
+
         if (last is not null)
         {
             var previous = await client.GetInstanceAsync(last, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false);

@@ -4,7 +4,10 @@ namespace FederatedFunctions.Api;
 public static class RequestBody
 {
     /// <summary>Reads at most <paramref name="limit"/> bytes; returns null when the body is larger (declared or actual).</summary>
-    /// <remarks>Never buffers more than <c>limit + 1</c> bytes, so an oversized body costs no more memory than the limit.</remarks>
+    /// <remarks>
+    /// Never buffers more than <c>limit + 1</c> bytes itself. Under the Functions host the body has already crossed
+    /// the host (which applies its own, much larger request limit) before the worker reads it.
+    /// </remarks>
     public static async Task<ReadOnlyMemory<byte>?> ReadLimitedAsync(Stream body, long? declaredLength, int limit, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(body);

@@ -200,3 +200,24 @@ public sealed class RecurringTrainingTests
         Assert.Null(h.RecurringStore.LastRunId);
     }
 }
+
+public sealed class RecurringSingletonTests
+{
+    [Fact]
+    public async Task TickAsync_StateWriteLostWhileARunIsGoing_StillStartsNothing()
+    {
+        await using var h = await ApiHarness.StartAsync();
+        h.RecurringStore.Template = Encoding.UTF8.GetBytes(ApiHarness.SpecJson(null, rounds: 3));
+        h.Backend.TrainDelay = TimeSpan.FromMilliseconds(200);
+        var first = await h.Recurring.TickAsync(h.Client, ApiHarness.Urls, default);
+        Assert.Equal("started", first.Outcome);
+
+        // As if the host died between starting the run and recording it.
+        h.RecurringStore.LastRunId = null;
+        var second = await h.Recurring.TickAsync(h.Client, ApiHarness.Urls, default);
+
+        Assert.Equal("skipped", second.Outcome);
+        Assert.Equal(first.RunId, second.RunId);
+        await h.WaitAsync(first.RunId!);
+    }
+}

@@ -34,6 +34,16 @@ public sealed class ConfigurationFilesTests
     }
 
     [Fact]
+    public void LocalSettings_AreCopiedIntoTheAppOutput_TheSampleWhenThereIsNoLocalFile()
+    {
+        var configuration = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)).Parent!.Name;
+        var copied = Path.Combine(RepositoryPaths.Root, "functions", "FederatedFunctions.FunctionsApp", "bin", configuration, "net10.0", "local.settings.json");
+        var own = Path.Combine(RepositoryPaths.Root, "local.settings.json");
+        var source = File.Exists(own) ? own : Path.Combine(RepositoryPaths.Root, "local.settings.sample.json");
+        Assert.Equal(File.ReadAllText(source), File.ReadAllText(copied));
+    }
+
+    [Fact]
     public void LocalSettingsSample_HasTheRuntimeStorageScheduleAndSilos()
     {
         var values = Read("local.settings.sample.json").GetProperty("Values").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString());

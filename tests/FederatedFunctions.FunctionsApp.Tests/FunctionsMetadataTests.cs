@@ -33,18 +33,19 @@ public sealed class FunctionsMetadataTests
         string[] expected =
         [
             nameof(TrainingOrchestrator), nameof(InitializeModelActivity), nameof(TrainActivity), nameof(AggregateActivity),
-            nameof(EvaluateActivity), nameof(CommitRoundActivity), "StartRun", "ListRuns", "GetRun", "CancelRun", "GetRunCheckpoints",
+            nameof(EvaluateActivity), nameof(CommitRoundActivity), RunsHttpFunctions.StartRun, RunsHttpFunctions.ListRuns, RunsHttpFunctions.GetRun,
+            RunsHttpFunctions.CancelRun, RunsHttpFunctions.GetRunCheckpoints,
             RecurringTrainingFunction.Name,
         ];
         Assert.Equal(expected.Order(), Functions.Select(f => f.GetProperty("name").GetString()!).Order());
     }
 
     [Theory]
-    [InlineData("StartRun", "post", "runs")]
-    [InlineData("ListRuns", "get", "runs")]
-    [InlineData("GetRun", "get", "runs/{id}")]
-    [InlineData("CancelRun", "post", "runs/{id}/cancel")]
-    [InlineData("GetRunCheckpoints", "get", "runs/{id}/checkpoints")]
+    [InlineData(RunsHttpFunctions.StartRun, "post", "runs")]
+    [InlineData(RunsHttpFunctions.ListRuns, "get", "runs")]
+    [InlineData(RunsHttpFunctions.GetRun, "get", "runs/{id}")]
+    [InlineData(RunsHttpFunctions.CancelRun, "post", "runs/{id}/cancel")]
+    [InlineData(RunsHttpFunctions.GetRunCheckpoints, "get", "runs/{id}/checkpoints")]
     public void HttpFunctions_HaveTheirRouteMethodAndFunctionLevelKeys(string function, string method, string route)
     {
         var trigger = Trigger(function);

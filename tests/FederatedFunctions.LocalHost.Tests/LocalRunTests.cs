@@ -79,6 +79,47 @@ public sealed class LocalRunTests(AzuriteFixture azurite)
         Assert.Equal(Microsoft.DurableTask.Client.OrchestrationRuntimeStatus.Completed, meta!.RuntimeStatus);
     }
 
+    [Fact]
+    public async Task Train_AzureStorageHostStoppedMidRun_ANewHostFinishesTheRun()
+    {
+        var (config, data) = await LocalSilos.CreateAsync(azurite, "restart", new SyntheticOptions(2, 6, 8, 200, 60, null, 9));
+        var spec = Spec("restart-run", data, rounds: 4);
+        var options = new LocalDurableHostOptions
+        {
+            Backend = DurableBackendKind.AzureStorage,
+            DurableStorageConnectionString = azurite.ConnectionString,
+            TaskHub = "flhubrestart" + Guid.NewGuid().ToString("N")[..6],
+            Configuration = config,
+            WorkItemVisibilityTimeout = TimeSpan.FromSeconds(5),
+        };
+        await using (var first = await LocalDurableHost.StartAsync(options))
+        {
+            await first.Client.ScheduleNewOrchestrationInstanceAsync(
+                nameof(Workflow.Orchestration.TrainingOrchestrator), Workflow.Contracts.TrainingState.Start("restart-run", spec), new Microsoft.DurableTask.StartOrchestrationOptions("restart-run"));
+            var store = first.Services.GetRequiredService<ICheckpointStore>();
+            var deadline = DateTime.UtcNow.AddMinutes(1);
+            while ((await store.GetLatestAsync("checkpoints", "restart-run", default))?.Round is not >= 1)
+            {
+                Assert.True(DateTime.UtcNow < deadline, "round 1 was never committed");
+                await Task.Delay(100);
+            }
+        }
+
+        // The first host is gone mid-run; a new one on the same task hub picks the run up and finishes it.
+        await using var second = await LocalDurableHost.StartAsync(options);
+        using var output = new StringWriter();
+        var report = await new RunRunner(second, output).RunAsync(spec, "restart-run", "azurestorage", default);
+
+        Assert.Equal(4, report.Rounds);
+        Assert.Contains("attaching", output.ToString(), StringComparison.Ordinal);
+        var manifests = await second.Services.GetRequiredService<ICheckpointStore>().ListAsync("checkpoints", "restart-run", default);
+        Assert.Equal([0, 1, 2, 3, 4], manifests.Select(m => m.Round));
+        for (var i = 1; i < manifests.Count; i++)
+        {
+            Assert.Equal(manifests[i - 1].Model.Sha256, manifests[i].ParentModelSha256);
+        }
+    }
+
     private static TabularData Union(IReadOnlyList<TabularData> parts)
     {
         var columns = parts[0].Columns;

@@ -169,11 +169,11 @@ public sealed class TabularReaderTests
     }
 
     [Fact]
-    public async Task ReadAsync_NonNumericValue_NamesColumnRowAndValue()
+    public async Task ReadAsync_NonNumericValue_NamesColumnAndRowButNotTheValue()
     {
         var ex = await RejectCsvAsync("x0,x1,label\n1,2,0\n3,abc,1\n");
 
-        Assert.Equal("silo 'silo-2': column 'x1' row 2: not a number ('abc')", ex.Message);
+        Assert.Equal("silo 'silo-2': column 'x1' row 2: not a number", ex.Message);
         Assert.Equal("column 'x1' row 2", ex.Field);
     }
 
@@ -213,7 +213,8 @@ public sealed class TabularReaderTests
 
         Assert.Equal("column 'label' row 1", ex.Field);
         Assert.Contains("not an integer", ex.Problem);
-        Assert.Contains("1.5", ex.Problem);
+        Assert.DoesNotContain("1.5", ex.Message, StringComparison.Ordinal); // the value is silo data
+
     }
 
     [Fact]
@@ -325,7 +326,7 @@ public sealed class TabularReaderTests
             TabularReader.ReadAsync(new MemoryStream(Encoding.UTF8.GetBytes("x0,x1,label\n1,x,0\n")), Csv, 2, null));
 
         Assert.Null(ex.SiloId);
-        Assert.Equal("column 'x1' row 1: not a number ('x')", ex.Message);
+        Assert.Equal("column 'x1' row 1: not a number", ex.Message);
     }
 
     [Fact]

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using Azure;
 using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
 using FederatedFunctions.Adapters.Checkpoints;
 using FederatedFunctions.Adapters.Silos;
 using FederatedFunctions.Core;
@@ -24,7 +25,7 @@ namespace FederatedFunctions.Adapters.Compute;
 /// </remarks>
 public sealed class LocalTorchSiloBackend(ISiloRegistry registry) : ISiloBackend
 {
-    private readonly ConcurrentDictionary<(string Silo, string Path, string ETag, int Inputs), TabularData> cache = new();
+    private readonly ConcurrentDictionary<(string Silo, string Path, string ETag, string Schema), TabularData> cache = new();
 
     /// <inheritdoc />
     public async Task<SiloUpdate> TrainAsync(TrainRequest request, ReadOnlyMemory<byte> globalModel, CancellationToken cancellationToken)
@@ -39,11 +40,32 @@ public sealed class LocalTorchSiloBackend(ISiloRegistry registry) : ISiloBackend
         var sha = Hashing.Sha256Hex(bytes);
 
         var updateBlob = container.GetBlobClient(BlobLayout.SiloUpdate(request.RunId, request.Round));
-        await updateBlob.UploadAsync(BinaryData.FromBytes(bytes), overwrite: true, cancellationToken).ConfigureAwait(false);
-        var update = new BlobRef(BlobCheckpointStore.PlainUri(updateBlob), sha, bytes.Length);
-
-        var siloResult = new SiloUpdate(request.SiloId, request.Round, update, result.Examples, result.Loss, result.Metrics);
         var resultBlob = container.GetBlobClient(BlobLayout.SiloResult(request.RunId, request.Round));
+        try
+        {
+            // First writer wins: a re-executed activity (at-least-once delivery) must not replace an update whose
+            // hash may already be recorded, even if this execution's bytes differ (another CPU, another thread count).
+            await updateBlob.UploadAsync(
+                BinaryData.FromBytes(bytes),
+                new BlobUploadOptions { Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } },
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException ex) when (ex.Status is 409 or 412)
+        {
+            var existing = (await updateBlob.DownloadContentAsync(cancellationToken).ConfigureAwait(false)).Value.Content.ToMemory();
+            var first = new BlobRef(BlobCheckpointStore.PlainUri(updateBlob), Hashing.Sha256Hex(existing.Span), existing.Length);
+            var recorded = await ReadResultAsync(resultBlob, cancellationToken).ConfigureAwait(false);
+            if (recorded is not null && recorded.Update == first)
+            {
+                return recorded;
+            }
+
+            bytes = existing.ToArray();
+            sha = first.Sha256;
+        }
+
+        var update = new BlobRef(BlobCheckpointStore.PlainUri(updateBlob), sha, bytes.Length);
+        var siloResult = new SiloUpdate(request.SiloId, request.Round, update, result.Examples, result.Loss, result.Metrics);
         await resultBlob.UploadAsync(BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(siloResult, JsonDefaults.Documents)), overwrite: true, cancellationToken).ConfigureAwait(false);
         return siloResult;
     }
@@ -59,6 +81,18 @@ public sealed class LocalTorchSiloBackend(ISiloRegistry registry) : ISiloBackend
         return new EvaluateOutcome(request.SiloId, result.Examples, result.Loss, result.Correct);
     }
 
+    private static async Task<SiloUpdate?> ReadResultAsync(BlobClient blob, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (await blob.DownloadContentAsync(cancellationToken).ConfigureAwait(false)).Value.Content.ToObjectFromJson<SiloUpdate>(JsonDefaults.Documents);
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404)
+        {
+            return null;
+        }
+    }
+
     private async Task<TabularData> ReadSplitAsync(BlobContainerClient container, string siloId, DataSpec spec, string path, int inputs, CancellationToken cancellationToken)
     {
         var blob = container.GetBlobClient(path);
@@ -72,7 +106,9 @@ public sealed class LocalTorchSiloBackend(ISiloRegistry registry) : ISiloBackend
             throw new DataValidationException(siloId, path, "the data file does not exist in the silo's container");
         }
 
-        var key = (siloId, path, etag, inputs);
+        // The parsed table depends on the schema as much as on the file.
+        var schema = $"{spec.Format}|{spec.Label}|{spec.Classes}|{inputs}|{string.Join(",", spec.Features ?? [])}";
+        var key = (siloId, path, etag, schema);
         if (cache.TryGetValue(key, out var cached))
         {
             return cached;

@@ -38,6 +38,9 @@ public sealed record RoundManifest
     /// <summary>Updates refused, each with its reason.</summary>
     public IReadOnlyList<RejectedUpdate> Rejected { get; init; } = [];
 
+    /// <summary>Silos whose evaluation of the new model failed; the round's evaluation metrics leave them out.</summary>
+    public IReadOnlyList<RejectedUpdate> EvaluationFailures { get; init; } = [];
+
     /// <summary>Aggregated metrics of the round.</summary>
     public RoundMetrics Metrics { get; init; } = new();
 

@@ -8,8 +8,11 @@ namespace FederatedFunctions.FunctionsApp.Functions;
 /// <summary>The runs HTTP API. Every function needs a function key; each only translates HTTP for <see cref="RunsApi"/>.</summary>
 public sealed class RunsHttpFunctions(RunsApi api)
 {
+    /// <summary>Function names, as the host and its settings know them.</summary>
+    public const string StartRun = nameof(StartRun), ListRuns = nameof(ListRuns), GetRun = nameof(GetRun), CancelRun = nameof(CancelRun), GetRunCheckpoints = nameof(GetRunCheckpoints);
+
     /// <summary><c>POST /api/runs</c>.</summary>
-    [Function("StartRun")]
+    [Function(StartRun)]
     public async Task<HttpResponseData> StartRunAsync(
         [HttpTrigger(AuthorizationLevel.Function, "post", Route = "runs")] HttpRequestData request,
         [DurableClient] DurableTaskClient client)
@@ -22,7 +25,7 @@ public sealed class RunsHttpFunctions(RunsApi api)
     }
 
     /// <summary><c>GET /api/runs</c>.</summary>
-    [Function("ListRuns")]
+    [Function(ListRuns)]
     public async Task<HttpResponseData> ListRunsAsync(
         [HttpTrigger(AuthorizationLevel.Function, "get", Route = "runs")] HttpRequestData request,
         [DurableClient] DurableTaskClient client)
@@ -35,7 +38,7 @@ public sealed class RunsHttpFunctions(RunsApi api)
     }
 
     /// <summary><c>GET /api/runs/{id}</c>.</summary>
-    [Function("GetRun")]
+    [Function(GetRun)]
     public async Task<HttpResponseData> GetRunAsync(
         [HttpTrigger(AuthorizationLevel.Function, "get", Route = "runs/{id}")] HttpRequestData request,
         [DurableClient] DurableTaskClient client,
@@ -47,7 +50,7 @@ public sealed class RunsHttpFunctions(RunsApi api)
     }
 
     /// <summary><c>POST /api/runs/{id}/cancel</c>.</summary>
-    [Function("CancelRun")]
+    [Function(CancelRun)]
     public async Task<HttpResponseData> CancelRunAsync(
         [HttpTrigger(AuthorizationLevel.Function, "post", Route = "runs/{id}/cancel")] HttpRequestData request,
         [DurableClient] DurableTaskClient client,
@@ -59,7 +62,7 @@ public sealed class RunsHttpFunctions(RunsApi api)
     }
 
     /// <summary><c>GET /api/runs/{id}/checkpoints</c>.</summary>
-    [Function("GetRunCheckpoints")]
+    [Function(GetRunCheckpoints)]
     public async Task<HttpResponseData> GetRunCheckpointsAsync(
         [HttpTrigger(AuthorizationLevel.Function, "get", Route = "runs/{id}/checkpoints")] HttpRequestData request,
         [DurableClient] DurableTaskClient client,

@@ -241,7 +241,7 @@ public static class FlCommands
             await ctx.Output.WriteLineAsync(latest is null ? "  latest:    no committed round" : $"  latest:    round {latest.Round}, model {latest.Model.Uri} (sha256 {latest.Model.Sha256[..12]}…)").ConfigureAwait(false);
             foreach (var r in status?.Recent ?? [])
             {
-                await ctx.Output.WriteLineAsync("  " + RunRunner.FormatRound(r, r.Participants.Count + r.Rejected.Count)).ConfigureAwait(false);
+                await ctx.Output.WriteLineAsync("  " + RunRunner.FormatRound(r, r.Participants + r.Rejected)).ConfigureAwait(false);
             }
 
             return 0;
@@ -449,7 +449,18 @@ public static class FlCommands
             var storage = await ws.StorageConnectionStringAsync(ct).ConfigureAwait(false);
             using var loggers = CommandContext.CreateLoggerFactory();
             await using var host = await StartHostAsync(ws, storage, ParseBackend(pr.GetValue(BackendOption)!), loggers, runWorker: true, ct).ConfigureAwait(false);
-            await using var server = await LocalApiServer.StartAsync(host, pr.GetValue(urls)!, loggers, ct).ConfigureAwait(false);
+            LocalApiServer server;
+            try
+            {
+                server = await LocalApiServer.StartAsync(host, pr.GetValue(urls)!, loggers, ct).ConfigureAwait(false);
+            }
+            catch (ArgumentException ex)
+            {
+                await ctx.Error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
+                return 2;
+            }
+
+            await using var serverScope = server;
             await ctx.Output.WriteLineAsync($"Serving the runs API on {server.Address}/api/runs (backend {pr.GetValue(BackendOption)}). Ctrl+C stops.").ConfigureAwait(false);
             try
             {

@@ -37,6 +37,11 @@ public sealed class LocalApiServer : IAsyncDisposable
     public static async Task<LocalApiServer> StartAsync(LocalDurableHost host, string url, ILoggerFactory loggerFactory, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(host);
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp || !System.Net.IPAddress.TryParse(uri.Host, out var ip) || !System.Net.IPAddress.IsLoopback(ip))
+        {
+            throw new ArgumentException($"--urls must be an http:// address on a loopback IP such as 127.0.0.1 (the local API has no keys); got '{url}'.", nameof(url));
+        }
+
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggerFactory);
@@ -74,8 +79,8 @@ public sealed class LocalApiServer : IAsyncDisposable
                     name = meta.Name,
                     instanceId = meta.InstanceId,
                     runtimeStatus = meta.RuntimeStatus.ToString(),
-                    customStatus = meta.SerializedCustomStatus is null ? (JsonElement?)null : JsonDocument.Parse(meta.SerializedCustomStatus).RootElement,
-                    output = meta.SerializedOutput is null ? (JsonElement?)null : JsonDocument.Parse(meta.SerializedOutput).RootElement,
+                    customStatus = meta.SerializedCustomStatus is null ? (JsonElement?)null : JsonElement.Parse(meta.SerializedCustomStatus),
+                    output = meta.SerializedOutput is null ? (JsonElement?)null : JsonElement.Parse(meta.SerializedOutput),
                     createdTime = meta.CreatedAt,
                     lastUpdatedTime = meta.LastUpdatedAt,
                 });

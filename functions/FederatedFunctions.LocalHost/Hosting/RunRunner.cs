@@ -45,6 +45,11 @@ public sealed class RunRunner(LocalDurableHost host, TextWriter output)
         {
             await output.WriteLineAsync($"Run {runId} has already completed.").ConfigureAwait(false);
         }
+        else if (await host.Services.GetRequiredService<Workflow.Abstractions.ICheckpointStore>().GetLatestAsync(spec.Checkpoints.Container, runId, cancellationToken).ConfigureAwait(false) is { } latest)
+        {
+            // Run ids are never reused: a new run under an old id would mix with the old run's blobs.
+            throw new RunFailedException(runId, "not started", $"run id '{runId}' already has checkpoints (up to round {latest.Round}) but no running instance on this backend; choose another run id");
+        }
         else
         {
             await client.ScheduleNewOrchestrationInstanceAsync(
@@ -96,15 +101,13 @@ public sealed class RunRunner(LocalDurableHost host, TextWriter output)
             ci,
             "{0,5}  {1,7}  {2,9}  {3,10}  {4,8}  {5,9}  {6,7:0.0}",
             r.Round,
-            $"{r.Participants.Count}/{siloCount}",
+            $"{r.Participants}/{siloCount}",
             r.Examples,
             r.TrainLoss?.ToString("0.0000", ci) ?? "-",
             r.EvalAccuracy?.ToString("0.0000", ci) ?? "-",
             r.EvalLoss?.ToString("0.0000", ci) ?? "-",
             r.Seconds);
-        return r.Rejected.Count == 0
-            ? line
-            : line + "  rejected: " + string.Join(", ", r.Rejected.Select(x => $"{x.SiloId} ({x.Reason})"));
+        return r.Rejected == 0 ? line : line + $"  ({r.Rejected} rejected: see fl checkpoints)";
     }
 }
 

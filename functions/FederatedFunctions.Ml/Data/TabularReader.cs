@@ -37,7 +37,6 @@ public static class TabularReader
     /// <summary>Most accepted data rows.</summary>
     public const int MaxRows = 10_000_000;
 
-    private const int MaxQuotedValueChars = 40;
 
     /// <summary>Reads and validates a split.</summary>
     /// <param name="stream">The file's bytes.</param>
@@ -123,12 +122,12 @@ public static class TabularReader
 
         if (!float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
         {
-            throw context.Error($"column '{column}' row {row}", $"not a number ('{Quote(text)}')");
+            throw context.Error($"column '{column}' row {row}", "not a number");
         }
 
         if (!float.IsFinite(value))
         {
-            throw context.Error($"column '{column}' row {row}", $"not a finite number ('{Quote(text)}')");
+            throw context.Error($"column '{column}' row {row}", "not a finite number");
         }
 
         return value;
@@ -143,7 +142,7 @@ public static class TabularReader
 
         if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
         {
-            throw context.Error($"column '{column}' row {row}", $"not a number ('{Quote(text)}')");
+            throw context.Error($"column '{column}' row {row}", "not a number");
         }
 
         return context.CheckLabel(value, column, row, text);
@@ -254,8 +253,8 @@ public static class TabularReader
                     if (!float.IsFinite(value))
                     {
                         var problem = double.IsFinite(values[i])
-                            ? $"outside the float32 range ('{Quote(values[i].ToString("R", CultureInfo.InvariantCulture))}')"
-                            : $"not a finite number ('{Quote(values[i].ToString("R", CultureInfo.InvariantCulture))}')";
+                            ? "outside the float32 range"
+                            : "not a finite number";
                         throw context.Error($"column '{plan.FeatureNames[j]}' row {firstRow + i + 1}", problem);
                     }
 
@@ -321,9 +320,6 @@ public static class TabularReader
 
         return result;
     }
-
-    private static string Quote(ReadOnlySpan<char> text) =>
-        text.Length <= MaxQuotedValueChars ? text.ToString() : string.Concat(text[..MaxQuotedValueChars], "…");
 
     private static string Shorten(string text, int max) => text.Length <= max ? text : string.Concat(text.AsSpan(0, max), "…");
 
@@ -397,10 +393,11 @@ public static class TabularReader
                 return (long)value;
             }
 
-            var shown = text.IsEmpty ? value.ToString("R", CultureInfo.InvariantCulture) : Quote(text);
-            var problem = !double.IsFinite(value) ? $"not a finite number ('{shown}')"
-                : !double.IsInteger(value) ? $"not an integer class id ('{shown}')"
-                : $"class {shown} is outside [0, {Data.Classes})";
+            // The offending value itself is silo data: errors name the column, the row and the rule, never the value.
+            _ = text;
+            var problem = !double.IsFinite(value) ? "not a finite number"
+                : !double.IsInteger(value) ? "not an integer class id"
+                : $"a class id outside [0, {Data.Classes})";
             throw Error($"column '{column}' row {row}", problem);
         }
     }

@@ -34,25 +34,28 @@ public sealed record TrainingState(
 }
 
 /// <summary>What one round produced, as shown in the status and the live view.</summary>
+/// <remarks>
+/// Scalars only, so that a window of <see cref="RunStatus.RecentWindow"/> summaries stays a few hundred bytes
+/// whatever the number of silos (custom status is capped at 16 KB). Who took part and why a silo was refused
+/// are in the round's manifest.
+/// </remarks>
 /// <param name="Round">Round number.</param>
 /// <param name="Participants">Updates aggregated.</param>
-/// <param name="Rejected">Updates refused, with reasons.</param>
+/// <param name="Rejected">Updates refused or missing (failed, late, or rejected by the aggregator).</param>
 /// <param name="Examples">Training examples over accepted updates.</param>
 /// <param name="TrainLoss">Example-weighted train loss.</param>
 /// <param name="EvalAccuracy">Federated evaluation accuracy, when evaluated this round.</param>
 /// <param name="EvalLoss">Federated evaluation loss, when evaluated this round.</param>
 /// <param name="Seconds">Orchestration time the round took.</param>
-/// <param name="Model">The round's checkpoint.</param>
 public sealed record RoundSummary(
     int Round,
-    IReadOnlyList<string> Participants,
-    IReadOnlyList<RejectedUpdate> Rejected,
+    int Participants,
+    int Rejected,
     long Examples,
     double? TrainLoss,
     double? EvalAccuracy,
     double? EvalLoss,
-    double Seconds,
-    BlobRef Model);
+    double Seconds);
 
 /// <summary>The custom status of a training orchestration: progress and the latest metrics.</summary>
 /// <param name="Phase">What the run is doing: <c>initializing</c>, <c>training</c>, <c>aggregating</c>, <c>evaluating</c>, <c>committing</c>, <c>completed</c>.</param>

@@ -99,12 +99,19 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
                 StorageRetry);
 
             EvaluateSummary? evaluation = null;
+            var evaluationFailures = new List<RejectedUpdate>();
             if (IsEvaluationRound(spec, round))
             {
                 context.SetCustomStatus(new RunStatus("evaluating", round, totalRounds, recent));
                 var scored = await Task.WhenAll(strategy.ConfigureEvaluate(round, spec.Silos).Select(silo =>
                     EvaluateSiloAsync(context, new EvaluateRequest(input.RunId, round, silo, aggregate.Model, spec.Model, spec.Data, inputs), siloRetry)));
-                var ok = scored.Where(s => s is not null && s.Examples > 0).Select(s => s!).ToArray();
+                foreach (var failure in scored.Where(s => s.Failure is not null).Select(s => s.Failure!))
+                {
+                    LogEvaluationFailed(log, input.RunId, round, failure.SiloId, failure.Detail);
+                    evaluationFailures.Add(failure);
+                }
+
+                var ok = scored.Where(s => s.Outcome is { Examples: > 0 }).Select(s => s.Outcome!).ToArray();
                 evaluation = ok.Length == 0 ? null : strategy.AggregateEvaluate(ok);
             }
 
@@ -119,6 +126,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
                 Sampled = silos,
                 Participants = aggregate.Participants,
                 Rejected = rejected,
+                EvaluationFailures = evaluationFailures,
                 Metrics = new RoundMetrics
                 {
                     TrainExamples = aggregate.Fit.Examples,
@@ -134,14 +142,13 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
 
             var summary = new RoundSummary(
                 round,
-                aggregate.Participants.Select(p => p.SiloId).ToArray(),
-                rejected,
+                aggregate.Participants.Count,
+                rejected.Length,
                 aggregate.Fit.Examples,
                 aggregate.Fit.Loss,
                 evaluation?.Accuracy,
                 evaluation?.Loss,
-                (context.CurrentUtcDateTime - started).TotalSeconds,
-                aggregate.Model);
+                (context.CurrentUtcDateTime - started).TotalSeconds);
             recent.Add(summary);
             if (recent.Count > RunStatus.RecentWindow)
             {
@@ -149,7 +156,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             }
 
             global = aggregate.Model;
-            LogRoundCommitted(log, input.RunId, round, summary.Participants.Count, rejected.Length, evaluation?.Accuracy ?? double.NaN);
+            LogRoundCommitted(log, input.RunId, round, summary.Participants, rejected.Length, evaluation?.Accuracy ?? double.NaN);
         }
 
         if (round <= totalRounds)
@@ -220,17 +227,21 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
         }
     }
 
-    private static async Task<EvaluateOutcome?> EvaluateSiloAsync(TaskOrchestrationContext context, EvaluateRequest request, TaskOptions retry)
+    private static async Task<(EvaluateOutcome? Outcome, RejectedUpdate? Failure)> EvaluateSiloAsync(TaskOrchestrationContext context, EvaluateRequest request, TaskOptions retry)
     {
         try
         {
-            return await context.CallActivityAsync<EvaluateOutcome>(nameof(EvaluateActivity), request, retry);
+            return (await context.CallActivityAsync<EvaluateOutcome>(nameof(EvaluateActivity), request, retry), null);
         }
-        catch (TaskFailedException)
+        catch (TaskFailedException ex)
         {
-            return null;
+            var reason = ex.FailureDetails.IsCausedBy<DataValidationException>() ? "bad-data" : "evaluate-failed";
+            return (null, new RejectedUpdate(request.SiloId, reason, ex.FailureDetails.ErrorMessage));
         }
     }
+
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "Run {RunId} round {Round}: evaluation on silo {SiloId} failed: {Detail}")]
+    private static partial void LogEvaluationFailed(ILogger logger, string runId, int round, string siloId, string detail);
 
     [LoggerMessage(EventId = 1001, Level = LogLevel.Warning, Message = "Run {RunId} round {Round}: silo {SiloId} failed: {Detail}")]
     private static partial void LogSiloFailed(ILogger logger, string runId, int round, string siloId, string detail);

@@ -39,7 +39,11 @@ public sealed record ProblemError(string Path, string Rule, string Message)
 }
 
 /// <summary>The Durable management URLs of a run, in the shape the Durable Functions HTTP API uses.</summary>
-public sealed record ManagementUrls(string Id, string StatusQueryGetUri, string TerminatePostUri, string PurgeHistoryDeleteUri);
+public sealed record ManagementUrls(string Id, string StatusQueryGetUri, string TerminatePostUri, string PurgeHistoryDeleteUri)
+{
+    /// <summary>Relative links to the runs API itself, for starts that have no HTTP request to answer (timer, CLI).</summary>
+    public static ManagementUrls ApiRoutes(string id) => new(id, $"/api/runs/{id}", $"/api/runs/{id}/cancel", string.Empty);
+}
 
 /// <summary>Builds the management URLs of an instance; each host has its own.</summary>
 public delegate ManagementUrls ManagementUrlFactory(string instanceId);

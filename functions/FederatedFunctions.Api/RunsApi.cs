@@ -153,8 +153,7 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, TimeProvider t
             return NotFound(runId);
         }
 
-        var manifests = await checkpoints.ListAsync(container, runId, cancellationToken).ConfigureAwait(false);
-        var latest = await checkpoints.GetLatestAsync(container, runId, cancellationToken).ConfigureAwait(false);
+        var (manifests, latest) = await ReadCheckpointsAsync(container, runId, cancellationToken).ConfigureAwait(false);
         var status = ReadStatus(meta);
         var rounds = manifests.Where(m => m.Round > 0)
             .Select(m => new RoundView(m.Round, m.Participants.Select(p => p.SiloId).ToArray(), m.Rejected, m.Metrics, m.CreatedAt))
@@ -205,8 +204,7 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, TimeProvider t
             return NotFound(runId);
         }
 
-        var manifests = await checkpoints.ListAsync(container, runId, cancellationToken).ConfigureAwait(false);
-        var latest = await checkpoints.GetLatestAsync(container, runId, cancellationToken).ConfigureAwait(false);
+        var (manifests, latest) = await ReadCheckpointsAsync(container, runId, cancellationToken).ConfigureAwait(false);
         return new ApiResponse(200, new CheckpointList(runId, latest?.Round, Views(manifests, latest)));
     }
 
@@ -216,6 +214,10 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, TimeProvider t
 
     private static ApiResponse NotFound(string runId) =>
         ApiResponse.Problem(404, "run-not-found", "No such run.", $"There is no run '{runId}'.");
+
+    private async Task<(IReadOnlyList<RoundManifest> Manifests, LatestPointer? Latest)> ReadCheckpointsAsync(string container, string runId, CancellationToken cancellationToken) =>
+        (await checkpoints.ListAsync(container, runId, cancellationToken).ConfigureAwait(false),
+         await checkpoints.GetLatestAsync(container, runId, cancellationToken).ConfigureAwait(false));
 
     private static CheckpointView[] Views(IReadOnlyList<RoundManifest> manifests, LatestPointer? latest) =>
         manifests.Select(m => new CheckpointView(m.Round, m.Model, latest?.Round == m.Round)).ToArray();

@@ -23,6 +23,6 @@ public sealed class RecurringTrainingFunction(RecurringTrainingService service)
         FunctionContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        await service.TickAsync(client, id => new ManagementUrls(id, $"/api/runs/{id}", $"/api/runs/{id}/cancel", string.Empty), context.CancellationToken).ConfigureAwait(false);
+        await service.TickAsync(client, ManagementUrls.ApiRoutes, context.CancellationToken).ConfigureAwait(false);
     }
 }

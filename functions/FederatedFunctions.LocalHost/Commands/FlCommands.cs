@@ -519,7 +519,7 @@ public static class FlCommands
             using var loggers = CommandContext.CreateLoggerFactory();
             await using var host = await StartHostAsync(ws, storage, ParseBackend(pr.GetValue(BackendOption)!), loggers, runWorker: true, ct).ConfigureAwait(false);
             var service = host.Services.GetRequiredService<Api.RecurringTrainingService>();
-            var result = await service.TickAsync(host.Client, id => new Api.ManagementUrls(id, $"/api/runs/{id}", $"/api/runs/{id}/cancel", string.Empty), ct).ConfigureAwait(false);
+            var result = await service.TickAsync(host.Client, Api.ManagementUrls.ApiRoutes, ct).ConfigureAwait(false);
             await ctx.Output.WriteLineAsync($"Tick: {result.Outcome}{(result.RunId is null ? string.Empty : $" {result.RunId}")}{(result.ResumedFrom is null ? string.Empty : $" from {result.ResumedFrom.RunId} round {result.ResumedFrom.Round}")}{(result.Reason is null ? string.Empty : $" ({result.Reason})")}").ConfigureAwait(false);
             if (result.Outcome == "started")
             {

@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Text.Json;
 using FederatedFunctions.Adapters.Silos;
+using FederatedFunctions.Api;
 using FederatedFunctions.Core.Specs;
 using FederatedFunctions.Workflow.Contracts;
-using FederatedFunctions.Workflow.Orchestration;
-using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -45,18 +45,19 @@ public sealed class RunRunner(LocalDurableHost host, TextWriter output)
         {
             await output.WriteLineAsync($"Run {runId} has already completed.").ConfigureAwait(false);
         }
-        else if (await host.Services.GetRequiredService<Workflow.Abstractions.ICheckpointStore>().GetLatestAsync(spec.Checkpoints.Container, runId, cancellationToken).ConfigureAwait(false) is { } latest)
-        {
-            // Run ids are never reused: a new run under an old id would mix with the old run's blobs.
-            throw new RunFailedException(runId, "not started", $"run id '{runId}' already has checkpoints (up to round {latest.Round}) but no running instance on this backend; choose another run id");
-        }
         else
         {
-            await client.ScheduleNewOrchestrationInstanceAsync(
-                nameof(TrainingOrchestrator),
-                TrainingState.Start(runId, spec),
-                new StartOrchestrationOptions(runId).WithDedupeStatuses(OrchestrationRuntimeStatus.Running, OrchestrationRuntimeStatus.Pending),
+            // Started through the same handler as POST /api/runs, so its rules hold here too: run ids are never
+            // reused, and a start that races another with the same id is refused.
+            var started = await host.Services.GetRequiredService<RunsApi>().StartAsync(
+                client,
+                JsonSerializer.SerializeToUtf8Bytes(spec with { RunId = runId }, RunSpecJson.Options),
+                ManagementUrls.ApiRoutes,
                 cancellationToken).ConfigureAwait(false);
+            if (started.Status != 202)
+            {
+                throw new RunFailedException(runId, "not started", started.Body is ProblemDocument p ? $"{p.Title} {p.Detail}" : $"status {started.Status}");
+            }
         }
 
         await output.WriteLineAsync($"{"round",5}  {"silos",7}  {"examples",9}  {"train loss",10}  {"eval acc",8}  {"eval loss",9}  {"seconds",7}").ConfigureAwait(false);

@@ -71,11 +71,129 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, TimeProvider t
             return ApiResponse.Problem(409, "run-exists", "A run with this id already has checkpoints.", $"Container '{spec.Checkpoints.Container}' already holds checkpoints of '{runId}'; run ids are not reused.");
         }
 
+        var continueNumbering = false;
+        if (spec.ResumeFrom is { } from)
+        {
+            if (resumeFrom is not null)
+            {
+                return InvalidSpec(new SpecError("$.resumeFrom", "not-allowed", "resumeFrom cannot be set here: this start already continues from another run (recurring training)."));
+            }
+
+            var (origin, error) = await ResolveOriginAsync(spec, from, cancellationToken).ConfigureAwait(false);
+            if (origin is null)
+            {
+                return InvalidSpec(error!);
+            }
+
+            resumeFrom = origin;
+            continueNumbering = true;
+        }
+
+        return await ScheduleAsync(client, runId, TrainingState.Start(runId, spec, resumeFrom, continueNumbering), urls, resumeFrom, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// <c>POST /api/runs/{id}/resume?container=</c>: starts a run whose orchestration was lost, failed or was cancelled
+    /// again from its latest committed checkpoint, with the spec it was started with.
+    /// </summary>
+    /// <remarks>
+    /// The spec and the latest pointer are read from the run's checkpoint container, not from the task hub, so this
+    /// works when the orchestration's history is gone. Round numbers and per-round seeds continue, so with
+    /// deterministic silos the resumed run computes the same models the lost one would have.
+    /// </remarks>
+    /// <param name="client">Durable client.</param>
+    /// <param name="runId">The run.</param>
+    /// <param name="container">Its checkpoint container; null means the spec default, <c>checkpoints</c>.</param>
+    /// <param name="urls">The host's management URLs.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    public async Task<ApiResponse> ResumeAsync(DurableTaskClient client, string runId, string? container, ManagementUrlFactory urls, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(urls);
+        container ??= new CheckpointSpec().Container;
+        if (!RunSpecValidator.IsValidRunId(runId))
+        {
+            return NotFound(runId);
+        }
+
+        if (!RunSpecValidator.IsValidContainerName(container))
+        {
+            return ApiResponse.Problem(400, "invalid-query", "Invalid query.", $"container must be an Azure container name; got {SpecPath.Quote(container)}.");
+        }
+
+        var existing = await client.GetInstanceAsync(runId, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false);
+        if (existing is not null && Active.Contains(existing.RuntimeStatus))
+        {
+            return ApiResponse.Problem(409, "run-running", "The run is running.", $"Run '{runId}' is {existing.RuntimeStatus}; there is nothing to resume.");
+        }
+
+        if (existing is { RuntimeStatus: OrchestrationRuntimeStatus.Completed })
+        {
+            return ApiResponse.Problem(409, "run-completed", "The run has completed.", $"Run '{runId}' completed; there is nothing to resume.");
+        }
+
+        var specBytes = await checkpoints.GetSpecAsync(container, runId, cancellationToken).ConfigureAwait(false);
+        var latest = await checkpoints.GetLatestAsync(container, runId, cancellationToken).ConfigureAwait(false);
+        if (specBytes is null || latest is null)
+        {
+            return ApiResponse.Problem(404, "no-checkpoint", "Nothing to resume from.", $"Container '{container}' holds no {(specBytes is null ? "stored spec" : "committed round")} of run '{runId}'; start it again instead.");
+        }
+
+        var parsed = RunSpecParser.Parse(specBytes);
+        if (!parsed.IsValid)
+        {
+            return ApiResponse.Problem(409, "stored-spec-invalid", "The run's stored spec is no longer valid.", string.Join(" ", parsed.Errors.Select(e => e.ToString())));
+        }
+
+        if (latest.Round >= parsed.Spec!.Training.Rounds)
+        {
+            return ApiResponse.Problem(409, "run-completed", "The run has completed.", $"Run '{runId}' committed its last round ({latest.Round}); there is nothing to resume.");
+        }
+
+        LogResumed(logger, runId, latest.Round);
+        return await ScheduleAsync(client, runId, TrainingState.Resume(runId, parsed.Spec, latest), urls, null, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<(ModelOrigin? Origin, SpecError? Error)> ResolveOriginAsync(RunSpec spec, ResumeFromSpec from, CancellationToken cancellationToken)
+    {
+        var container = spec.Checkpoints.Container;
+        var latest = await checkpoints.GetLatestAsync(container, from.RunId, cancellationToken).ConfigureAwait(false);
+        if (latest is null)
+        {
+            return (null, new SpecError("$.resumeFrom.runId", "not-found", $"Container '{container}' holds no committed round of run {SpecPath.Quote(from.RunId)}."));
+        }
+
+        var round = from.Round ?? latest.Round;
+        if (round > latest.Round)
+        {
+            return (null, new SpecError("$.resumeFrom.round", "not-found", $"Run {SpecPath.Quote(from.RunId)} has committed rounds up to {latest.Round}; got {round}."));
+        }
+
+        if (round >= spec.Training.Rounds)
+        {
+            return (null, new SpecError("$.training.rounds", "range", $"training.rounds must be more than the round resumed from ({round}), because round numbering continues; got {spec.Training.Rounds}."));
+        }
+
+        var manifest = round == latest.Round ? null : await checkpoints.GetManifestAsync(container, from.RunId, round, cancellationToken).ConfigureAwait(false);
+        if (round != latest.Round && manifest is null)
+        {
+            return (null, new SpecError("$.resumeFrom.round", "not-found", $"Run {SpecPath.Quote(from.RunId)} has no committed round {round}."));
+        }
+
+        return (new ModelOrigin(from.RunId, round, manifest?.Model ?? latest.Model), null);
+    }
+
+    private static ApiResponse InvalidSpec(SpecError error) =>
+        ApiResponse.Problem(400, "invalid-spec", "The run spec is invalid.", "1 violation(s).", [ProblemError.From(error)]);
+
+    private async Task<ApiResponse> ScheduleAsync(DurableTaskClient client, string runId, TrainingState state, ManagementUrlFactory urls, ModelOrigin? resumeFrom, CancellationToken cancellationToken)
+    {
+        var spec = state.Spec;
         try
         {
             await client.ScheduleNewOrchestrationInstanceAsync(
                 nameof(TrainingOrchestrator),
-                TrainingState.Start(runId, spec, resumeFrom),
+                state,
                 new StartOrchestrationOptions(runId).WithDedupeStatuses(Active),
                 cancellationToken).ConfigureAwait(false);
         }
@@ -252,6 +370,9 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, TimeProvider t
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Started run {RunId}: {Silos} silos, {Rounds} rounds")]
     private static partial void LogStarted(ILogger logger, string runId, int silos, int rounds);
+
+    [LoggerMessage(EventId = 3003, Level = LogLevel.Information, Message = "Resuming run {RunId} after round {Round}")]
+    private static partial void LogResumed(ILogger logger, string runId, int round);
 
     [LoggerMessage(EventId = 3002, Level = LogLevel.Information, Message = "Cancelled run {RunId}; {Checkpoints} checkpoints kept")]
     private static partial void LogCancelled(ILogger logger, string runId, int checkpoints);

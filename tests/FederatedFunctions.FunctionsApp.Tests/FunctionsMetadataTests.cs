@@ -34,7 +34,7 @@ public sealed class FunctionsMetadataTests
         [
             nameof(TrainingOrchestrator), nameof(InitializeModelActivity), nameof(TrainActivity), nameof(AggregateActivity),
             nameof(EvaluateActivity), nameof(CommitRoundActivity), RunsHttpFunctions.StartRun, RunsHttpFunctions.ListRuns, RunsHttpFunctions.GetRun,
-            RunsHttpFunctions.CancelRun, RunsHttpFunctions.GetRunCheckpoints,
+            RunsHttpFunctions.CancelRun, RunsHttpFunctions.ResumeRun, RunsHttpFunctions.GetRunCheckpoints,
             RecurringTrainingFunction.Name,
         ];
         Assert.Equal(expected.Order(), Functions.Select(f => f.GetProperty("name").GetString()!).Order());
@@ -45,6 +45,7 @@ public sealed class FunctionsMetadataTests
     [InlineData(RunsHttpFunctions.ListRuns, "get", "runs")]
     [InlineData(RunsHttpFunctions.GetRun, "get", "runs/{id}")]
     [InlineData(RunsHttpFunctions.CancelRun, "post", "runs/{id}/cancel")]
+    [InlineData(RunsHttpFunctions.ResumeRun, "post", "runs/{id}/resume")]
     [InlineData(RunsHttpFunctions.GetRunCheckpoints, "get", "runs/{id}/checkpoints")]
     public void HttpFunctions_HaveTheirRouteMethodAndFunctionLevelKeys(string function, string method, string route)
     {

@@ -55,6 +55,18 @@ public sealed class InMemoryCheckpointStore(InMemoryBlobs blobs) : ICheckpointSt
 
     public Task<IReadOnlyList<RoundManifest>> ListAsync(string container, string runId, CancellationToken cancellationToken) =>
         Task.FromResult<IReadOnlyList<RoundManifest>>(manifests.Where(kv => kv.Key.Item1 == container && kv.Key.Item2 == runId).OrderBy(kv => kv.Key.Item3).Select(kv => kv.Value).ToArray());
+
+    public Task<RoundManifest?> GetManifestAsync(string container, string runId, int round, CancellationToken cancellationToken) =>
+        Task.FromResult(manifests.TryGetValue((container, runId, round), out var m) ? m : null);
+
+    public Task PutSpecAsync(string container, string runId, ReadOnlyMemory<byte> specJson, CancellationToken cancellationToken)
+    {
+        blobs.Put($"mem://orchestrator/{container}/{BlobLayout.Spec(runId)}", specJson.ToArray());
+        return Task.CompletedTask;
+    }
+
+    public Task<byte[]?> GetSpecAsync(string container, string runId, CancellationToken cancellationToken) =>
+        Task.FromResult(blobs.Items.TryGetValue($"mem://orchestrator/{container}/{BlobLayout.Spec(runId)}", out var b) ? b : null);
 }
 
 /// <summary>Silos whose data is in memory; training and evaluation are the real TorchSharp ones.</summary>

@@ -84,13 +84,14 @@ public sealed class BlobCheckpointStore(BlobServiceClient service) : ICheckpoint
     }
 
     /// <inheritdoc />
-    public async Task<LatestPointer?> GetLatestAsync(string container, string runId, CancellationToken cancellationToken)
+    public async Task<LatestPointer?> GetLatestAsync(string container, string runId, CancellationToken cancellationToken) =>
+        (await DownloadOrNullAsync(container, BlobLayout.Latest(runId), cancellationToken).ConfigureAwait(false))?.ToObjectFromJson<LatestPointer>(JsonDefaults.Documents);
+
+    private async Task<BinaryData?> DownloadOrNullAsync(string container, string name, CancellationToken cancellationToken)
     {
-        var blob = service.GetBlobContainerClient(container).GetBlobClient(BlobLayout.Latest(runId));
         try
         {
-            var content = (await blob.DownloadContentAsync(cancellationToken).ConfigureAwait(false)).Value.Content;
-            return content.ToObjectFromJson<LatestPointer>(JsonDefaults.Documents);
+            return (await service.GetBlobContainerClient(container).GetBlobClient(name).DownloadContentAsync(cancellationToken).ConfigureAwait(false)).Value.Content;
         }
         catch (RequestFailedException ex) when (ex.Status == 404)
         {
@@ -123,6 +124,24 @@ public sealed class BlobCheckpointStore(BlobServiceClient service) : ICheckpoint
 
         return manifests.OrderBy(m => m.Round).ToArray();
     }
+
+    /// <inheritdoc />
+    public async Task<RoundManifest?> GetManifestAsync(string container, string runId, int round, CancellationToken cancellationToken)
+    {
+        var content = await DownloadOrNullAsync(container, BlobLayout.Manifest(runId, round), cancellationToken).ConfigureAwait(false);
+        return content?.ToObjectFromJson<RoundManifest>(JsonDefaults.Documents);
+    }
+
+    /// <inheritdoc />
+    public async Task PutSpecAsync(string container, string runId, ReadOnlyMemory<byte> specJson, CancellationToken cancellationToken)
+    {
+        var blob = await BlobAsync(container, BlobLayout.Spec(runId), cancellationToken).ConfigureAwait(false);
+        await blob.UploadAsync(BinaryData.FromBytes(specJson), overwrite: true, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<byte[]?> GetSpecAsync(string container, string runId, CancellationToken cancellationToken) =>
+        (await DownloadOrNullAsync(container, BlobLayout.Spec(runId), cancellationToken).ConfigureAwait(false))?.ToArray();
 
     /// <summary>The URI of a blob without any query string, as recorded in history.</summary>
     public static string PlainUri(BlobClient blob) => new UriBuilder(blob.Uri) { Query = string.Empty }.Uri.AbsoluteUri;

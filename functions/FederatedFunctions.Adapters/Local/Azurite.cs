@@ -287,6 +287,24 @@ public sealed class AzuriteChild(Process process, AzuriteEndpoint endpoint) : ID
     /// <summary>Where it listens.</summary>
     public AzuriteEndpoint Endpoint => endpoint;
 
+    /// <summary>Stops Azurite gracefully (SIGTERM, so that it saves its state) and waits for it to exit.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        if (process.HasExited)
+        {
+            return;
+        }
+
+        using (var kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { "-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) }, UseShellExecute = false })!)
+        {
+            await kill.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(20));
+        await process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
+    }
+
     /// <summary>Kills the process (as a crash would).</summary>
     public void Dispose()
     {

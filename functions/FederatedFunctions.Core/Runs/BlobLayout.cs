@@ -22,6 +22,9 @@ public static class BlobLayout
     /// <summary>The run's pointer to its newest committed round.</summary>
     public static string Latest(string runId) => $"{runId}/latest.json";
 
+    /// <summary>The run's spec, as validated when it started: what a resume of a lost run starts again from.</summary>
+    public static string Spec(string runId) => $"{runId}/spec.json";
+
     /// <summary>Prefix under which a run's rounds are listed.</summary>
     public static string RunPrefix(string runId) => runId + "/";
 

@@ -43,6 +43,38 @@ public sealed record RunSpec
 
     /// <summary>How silo activities are retried after transient errors.</summary>
     public RetrySpec Retry { get; init; } = new();
+
+    /// <summary>Screens on updates beyond the integrity checks, which always run.</summary>
+    public RobustnessSpec Robustness { get; init; } = new();
+
+    /// <summary>A checkpoint of another run to continue from; absent starts from the seeded initial model.</summary>
+    public ResumeFromSpec? ResumeFrom { get; init; }
+}
+
+/// <summary>Screens an update must pass, on top of the integrity checks (hash, size, format, keys, shapes, dtypes, finiteness).</summary>
+public sealed record RobustnessSpec
+{
+    /// <summary>
+    /// Refuse an update whose distance from the round's global model (L2 norm of the update minus the model) is more
+    /// than this multiple of the median distance over the round's updates; absent turns the screen off.
+    /// </summary>
+    /// <remarks>The median needs at least three updates to say anything, so rounds with fewer are not screened.</remarks>
+    public double? MaxNormRatio { get; init; }
+}
+
+/// <summary>Where a run continues from: a committed round of another run in the same checkpoint container.</summary>
+/// <remarks>
+/// The new run writes that round's model as its own checkpoint of the same round number and trains the rounds after
+/// it, up to <see cref="TrainingSpec.Rounds"/>: round numbers, and the per-round seeds derived from them, continue,
+/// so continuing with the same spec reproduces what the earlier run would have computed.
+/// </remarks>
+public sealed record ResumeFromSpec
+{
+    /// <summary>The earlier run.</summary>
+    public string RunId { get; init; } = string.Empty;
+
+    /// <summary>Its committed round to start from; absent means its latest.</summary>
+    public int? Round { get; init; }
 }
 
 /// <summary>The participation policy of a run.</summary>

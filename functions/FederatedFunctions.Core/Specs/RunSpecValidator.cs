@@ -24,6 +24,9 @@ public static class RunSpecValidator
     /// <summary>Longest accepted data blob path, the Azure Blob Storage limit on blob names.</summary>
     public const int MaxBlobPathLength = 1024;
 
+    /// <summary>Largest accepted <see cref="RobustnessSpec.MaxNormRatio"/>.</summary>
+    public const double MaxNormRatio = 1000;
+
     /// <summary>Largest accepted learning rate.</summary>
     public const double MaxLearningRate = 10;
 
@@ -74,6 +77,8 @@ public static class RunSpecValidator
 
         ValidateParticipation(spec, report);
         ValidateRetry(spec.Retry, report);
+        ValidateRobustness(spec.Robustness, report);
+        ValidateResumeFrom(spec, limits, report);
         ValidateModelSize(spec, limits, report);
         return errors;
     }
@@ -463,6 +468,38 @@ public static class RunSpecValidator
         Seconds(retry.MaxIntervalSeconds, 0.1, 86400, "$.retry.maxIntervalSeconds");
     }
 
+    private static void ValidateRobustness(RobustnessSpec? robustness, Reporter report)
+    {
+        if (report.Required(robustness, "$.robustness") && robustness.MaxNormRatio is { } ratio && (!double.IsFinite(ratio) || ratio < 1 || ratio > MaxNormRatio))
+        {
+            report.Add("$.robustness.maxNormRatio", "range", $"robustness.maxNormRatio must be from 1 to {MaxNormRatio}; got {ratio.ToString(CultureInfo.InvariantCulture)}.");
+        }
+    }
+
+    private static void ValidateResumeFrom(RunSpec spec, SpecLimits limits, Reporter report)
+    {
+        if (spec.ResumeFrom is not { } from)
+        {
+            return;
+        }
+
+        if (!IsValidRunId(from.RunId))
+        {
+            report.Add("$.resumeFrom.runId", "pattern", $"resumeFrom.runId must be a run id: 3-63 characters of lowercase a-z, 0-9 and '-', starting and ending with a letter or digit; got {SpecPath.Quote(from.RunId)}.");
+        }
+        else if (from.RunId == spec.RunId)
+        {
+            report.Add("$.resumeFrom.runId", "conflict", "resumeFrom.runId names this run itself; to continue a run whose orchestration was lost, resume it (fl resume, POST /api/runs/{id}/resume).");
+        }
+
+        if (from.Round is { } round)
+        {
+            // Round r of the earlier run becomes this run's round r, so at least one round must remain after it.
+            var rounds = spec.Training is { Rounds: var r } && r >= 1 && r <= limits.MaxRounds ? r : limits.MaxRounds;
+            report.Range(round, 0, rounds - 1, "$.resumeFrom.round", "training.rounds - 1");
+        }
+    }
+
     private static void ValidateModelSize(RunSpec spec, SpecLimits limits, Reporter report)
     {
         // Only a model whose every size is individually valid has a meaningful count; other errors are already reported.
@@ -513,7 +550,8 @@ public static class RunSpecValidator
         return IsLowerAlphanumeric(id[0]) && IsLowerAlphanumeric(id[^1]);
     }
 
-    private static bool IsValidContainerName(string name) =>
+    /// <summary>True for an Azure blob container name: 3-63 characters of lowercase <c>a-z</c>, <c>0-9</c> and single hyphens, starting and ending with a letter or digit.</summary>
+    public static bool IsValidContainerName(string? name) => name is not null &&
         IsLowercaseId(name, 3, 63) && !name.Contains("--", StringComparison.Ordinal);
 
     private static bool IsLowerAlphanumeric(char c) => c is (>= 'a' and <= 'z') or (>= '0' and <= '9');

@@ -8,7 +8,7 @@ namespace FederatedFunctions.Core.Specs;
 /// that is not printable ASCII is escaped as <c>\uXXXX</c> (which also makes look-alike letters such as
 /// Cyrillic <c>а</c> visible) and long text is truncated.
 /// </remarks>
-internal static class SpecPath
+public static class SpecPath
 {
     /// <summary>The document root.</summary>
     public const string Root = "$";

@@ -36,6 +36,7 @@ public static class FlCommands
             "Example: fl demo");
         root.Subcommands.Add(Demo(ctx));
         root.Subcommands.Add(Train(ctx));
+        root.Subcommands.Add(Resume(ctx));
         root.Subcommands.Add(Status(ctx));
         root.Subcommands.Add(Checkpoints(ctx));
         root.Subcommands.Add(Aggregate(ctx));
@@ -155,10 +156,37 @@ public static class FlCommands
             ? $"mlp [{RunSpecValidator.ResolveInputs(spec)}→{string.Join("→", spec.Model.Hidden)}→{spec.Data.Classes}]"
             : $"logreg [{RunSpecValidator.ResolveInputs(spec)}→{spec.Data.Classes}]";
         await ctx.Output.WriteLineAsync($"Run {spec.RunId}: {spec.Silos.Count} silos, {spec.Training.Rounds} rounds, {model}, {spec.Strategy.Name}, backend {backend}").ConfigureAwait(false);
+        return await ReportAsync(ctx, () => runner.RunAsync(spec, spec.RunId!, backend, ct), json).ConfigureAwait(false);
+    }
+
+    private static Command Resume(CommandContext ctx)
+    {
+        var run = new Argument<string>("run") { Description = "Run id." };
+        var container = new Option<string>("--container") { Description = "Checkpoint container.", DefaultValueFactory = _ => "checkpoints" };
+        var cmd = new Command(
+            "resume",
+            "Resumes a run whose orchestration was lost, failed or was cancelled, from its latest checkpoint, with the spec it was started with; attaches if it is running.\n" +
+            "Example: fl resume demo-mlp --backend azurestorage")
+        { run, container, BackendOption, JsonOption };
+        cmd.SetAction(async (pr, ct) =>
+        {
+            var ws = CommandContext.Workspace();
+            var storage = await ws.StorageConnectionStringAsync(ct).ConfigureAwait(false);
+            var backend = pr.GetValue(BackendOption)!;
+            using var loggers = CommandContext.CreateLoggerFactory();
+            await using var host = await StartHostAsync(ws, storage, ParseBackend(backend), loggers, runWorker: true, ct).ConfigureAwait(false);
+            var runner = new RunRunner(host, ctx.Output);
+            return await ReportAsync(ctx, () => runner.ResumeAsync(pr.GetValue(run)!, pr.GetValue(container), backend, ct), pr.GetValue(JsonOption)).ConfigureAwait(false);
+        });
+        return cmd;
+    }
+
+    private static async Task<int> ReportAsync(CommandContext ctx, Func<Task<RunReport>> run, bool json)
+    {
         RunReport report;
         try
         {
-            report = await runner.RunAsync(spec, spec.RunId!, backend, ct).ConfigureAwait(false);
+            report = await run().ConfigureAwait(false);
         }
         catch (RunFailedException ex)
         {
@@ -608,6 +636,8 @@ public static class FlCommands
             Configuration = ws.BuildConfiguration(storage),
             LoggerFactory = loggers,
             RunWorker = runWorker,
+            TaskHub = Workspace.TaskHub,
+            WorkItemVisibilityTimeout = Workspace.VisibilityTimeout,
         }, ct);
 
     private static DurableBackendKind ParseBackend(string value) =>

@@ -60,6 +60,39 @@ public sealed class RunRunner(LocalDurableHost host, TextWriter output)
             }
         }
 
+        return await WatchAsync(runId, spec.Silos.Count, backend, stopwatch, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Resumes a run whose orchestration was lost, failed or was cancelled, from its latest checkpoint
+    /// (<see cref="RunsApi.ResumeAsync"/>), and waits for it; attaches when it is already running.
+    /// </summary>
+    /// <exception cref="RunFailedException">Nothing to resume, or the run did not complete.</exception>
+    public async Task<RunReport> ResumeAsync(string runId, string? container, string backend, CancellationToken cancellationToken)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        var response = await host.Services.GetRequiredService<RunsApi>().ResumeAsync(host.Client, runId, container, ManagementUrls.ApiRoutes, cancellationToken).ConfigureAwait(false);
+        if (response.Status == 409 && response.Body is ProblemDocument { Type: var type } && type.EndsWith("run-running", StringComparison.Ordinal))
+        {
+            await output.WriteLineAsync($"Run {runId} is already running: attaching to it.").ConfigureAwait(false);
+        }
+        else if (response.Status != 202)
+        {
+            throw new RunFailedException(runId, "not resumed", response.Body is ProblemDocument p ? $"{p.Title} {p.Detail}" : $"status {response.Status}");
+        }
+        else
+        {
+            await output.WriteLineAsync($"Run {runId} resumed from its latest checkpoint.").ConfigureAwait(false);
+        }
+
+        var meta = await host.Client.GetInstanceAsync(runId, getInputsAndOutputs: true, cancellationToken).ConfigureAwait(false);
+        var silos = meta?.ReadInputAs<TrainingState>()?.Spec.Silos.Count ?? 0;
+        return await WatchAsync(runId, silos, backend, stopwatch, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<RunReport> WatchAsync(string runId, int siloCount, string backend, Stopwatch stopwatch, CancellationToken cancellationToken)
+    {
+        var client = host.Client;
         await output.WriteLineAsync($"{"round",5}  {"silos",7}  {"examples",9}  {"train loss",10}  {"eval acc",8}  {"eval loss",9}  {"seconds",7}").ConfigureAwait(false);
         var printed = 0;
         OrchestrationMetadata? meta;
@@ -71,7 +104,7 @@ public sealed class RunRunner(LocalDurableHost host, TextWriter output)
                 var status = meta.ReadCustomStatusAs<RunStatus>();
                 foreach (var round in status?.Recent.Where(r => r.Round > printed) ?? [])
                 {
-                    await output.WriteLineAsync(FormatRound(round, spec.Silos.Count)).ConfigureAwait(false);
+                    await output.WriteLineAsync(FormatRound(round, siloCount)).ConfigureAwait(false);
                     printed = round.Round;
                 }
             }

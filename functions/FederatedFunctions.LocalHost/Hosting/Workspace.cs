@@ -55,6 +55,19 @@ public sealed class Workspace
         return endpoint.ConnectionString;
     }
 
+    /// <summary>The task hub of the azurestorage backend: <c>$FL_TASK_HUB</c>, or <c>flhub</c>.</summary>
+    public static string TaskHub =>
+        Environment.GetEnvironmentVariable("FL_TASK_HUB") is { Length: > 0 } hub ? hub : "flhub";
+
+    /// <summary>
+    /// How soon work in flight when a host died runs again on the azurestorage backend: <c>$FL_DURABLE_VISIBILITY_SECONDS</c>,
+    /// or 30 s. Shorter recovers sooner after a crash; too short re-runs long activities that are still running.
+    /// </summary>
+    public static TimeSpan VisibilityTimeout =>
+        int.TryParse(Environment.GetEnvironmentVariable("FL_DURABLE_VISIBILITY_SECONDS"), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var s) && s is >= 1 and <= 3600
+            ? TimeSpan.FromSeconds(s)
+            : TimeSpan.FromSeconds(30);
+
     /// <summary>Host configuration: the silo registry file, then the storage connection, then <c>FL_</c> environment variables.</summary>
     public IConfiguration BuildConfiguration(string storageConnectionString) =>
         new ConfigurationBuilder()

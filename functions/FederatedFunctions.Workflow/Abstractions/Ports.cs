@@ -25,6 +25,15 @@ public interface ICheckpointStore
 
     /// <summary>Every committed round manifest of a run, by round.</summary>
     Task<IReadOnlyList<RoundManifest>> ListAsync(string container, string runId, CancellationToken cancellationToken);
+
+    /// <summary>The manifest of one round, or null when that round was never committed.</summary>
+    Task<RoundManifest?> GetManifestAsync(string container, string runId, int round, CancellationToken cancellationToken);
+
+    /// <summary>Stores the run's spec document (<see cref="BlobLayout.Spec"/>), overwriting it.</summary>
+    Task PutSpecAsync(string container, string runId, ReadOnlyMemory<byte> specJson, CancellationToken cancellationToken);
+
+    /// <summary>The run's stored spec document, or null.</summary>
+    Task<byte[]?> GetSpecAsync(string container, string runId, CancellationToken cancellationToken);
 }
 
 /// <summary>Runs training and evaluation inside a silo.</summary>

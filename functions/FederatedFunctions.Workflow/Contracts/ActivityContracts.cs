@@ -4,8 +4,19 @@ using FederatedFunctions.Core.Strategies;
 
 namespace FederatedFunctions.Workflow.Contracts;
 
-/// <summary>Input of the initialize activity: write round 0, the seeded initial model or a copy of <paramref name="From"/>.</summary>
-public sealed record InitializeModelRequest(string RunId, string Container, string Strategy, ModelSpec Model, int Inputs, int Classes, long Seed, DateTimeOffset CreatedAt, ModelOrigin? From = null);
+/// <summary>Input of the initialize activity: write the run's first checkpoint, the seeded initial model or a copy of <paramref name="From"/>.</summary>
+/// <param name="RunId">Run id.</param>
+/// <param name="Container">Checkpoint container.</param>
+/// <param name="Strategy">Strategy name.</param>
+/// <param name="Model">Model architecture.</param>
+/// <param name="Inputs">Input features.</param>
+/// <param name="Classes">Classes.</param>
+/// <param name="Seed">Run seed.</param>
+/// <param name="CreatedAt">Orchestration time.</param>
+/// <param name="From">A checkpoint of an earlier run to copy instead of the seeded model.</param>
+/// <param name="Round">The round number of the first checkpoint: 0, or the round a continued run goes on from.</param>
+/// <param name="Spec">The run's validated spec, stored beside its checkpoints so that a lost run can be resumed.</param>
+public sealed record InitializeModelRequest(string RunId, string Container, string Strategy, ModelSpec Model, int Inputs, int Classes, long Seed, DateTimeOffset CreatedAt, ModelOrigin? From = null, int Round = 0, RunSpec? Spec = null);
 
 /// <summary>Output of the initialize activity.</summary>
 public sealed record InitializeModelResult(BlobRef Model, BlobRef Manifest);
@@ -31,7 +42,8 @@ public sealed record SiloUpdate(string SiloId, int Round, BlobRef Update, long E
 /// <param name="GlobalModel">The model the round started from: the template every update must match.</param>
 /// <param name="Updates">Updates to aggregate.</param>
 /// <param name="MinAccepted">Fewest updates that must pass every check; fewer fail the round.</param>
-public sealed record AggregateRequest(string RunId, int Round, string Container, string Strategy, BlobRef GlobalModel, IReadOnlyList<SiloUpdate> Updates, int MinAccepted = 1);
+/// <param name="MaxNormRatio">The norm screen's limit (<see cref="Core.Specs.RobustnessSpec.MaxNormRatio"/>); null turns it off.</param>
+public sealed record AggregateRequest(string RunId, int Round, string Container, string Strategy, BlobRef GlobalModel, IReadOnlyList<SiloUpdate> Updates, int MinAccepted = 1, double? MaxNormRatio = null);
 
 /// <summary>Output of the aggregate activity.</summary>
 /// <param name="Model">The aggregated model, already in blob.</param>

@@ -28,9 +28,23 @@ public sealed record TrainingState(
     /// <summary>The state of a run that has not started.</summary>
     /// <param name="runId">Run id.</param>
     /// <param name="spec">The validated spec.</param>
-    /// <param name="resumeFrom">A checkpoint of an earlier run whose model becomes this run's round 0.</param>
-    public static TrainingState Start(string runId, RunSpec spec, ModelOrigin? resumeFrom = null) =>
-        new(runId, spec with { RunId = runId }, 1, null, 0, [], resumeFrom);
+    /// <param name="resumeFrom">A checkpoint of an earlier run whose model becomes this run's first checkpoint.</param>
+    /// <param name="continueNumbering">
+    /// True (a spec's <c>resumeFrom</c>): the copy is this run's round <c>r</c> of the origin, and training goes on from
+    /// round <c>r + 1</c>. False (recurring training's warm start): the copy is round 0.
+    /// </param>
+    public static TrainingState Start(string runId, RunSpec spec, ModelOrigin? resumeFrom = null, bool continueNumbering = false) =>
+        new(runId, spec with { RunId = runId }, continueNumbering && resumeFrom is not null ? resumeFrom.Round + 1 : 1, null, 0, [], resumeFrom);
+
+    /// <summary>The state that resumes a run whose orchestration was lost, from its latest committed round.</summary>
+    /// <param name="runId">Run id.</param>
+    /// <param name="spec">The spec the run was started with.</param>
+    /// <param name="latest">Its latest checkpoint.</param>
+    public static TrainingState Resume(string runId, RunSpec spec, LatestPointer latest)
+    {
+        ArgumentNullException.ThrowIfNull(latest);
+        return new(runId, spec with { RunId = runId }, latest.Round + 1, latest.Model, 0, []);
+    }
 }
 
 /// <summary>What one round produced, as shown in the status and the live view.</summary>

@@ -25,10 +25,12 @@ namespace FederatedFunctions.Workflow.Orchestration;
 [DurableTask(nameof(TrainingOrchestrator))]
 public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingState, TrainingOutcome?>
 {
+    // Storage outages of up to about half a minute (a storage restart, a throttling burst) are ridden out.
     private static readonly TaskOptions StorageRetry = TaskOptions.FromRetryPolicy(new RetryPolicy(
-        maxNumberOfAttempts: 3,
+        maxNumberOfAttempts: 6,
         firstRetryInterval: TimeSpan.FromSeconds(1),
-        backoffCoefficient: 2.0)
+        backoffCoefficient: 2.0,
+        maxRetryInterval: TimeSpan.FromSeconds(15))
     {
         // A round whose every update was refused is refused again on retry; a model that does not fit never will.
         HandleFailure = failure => !failure.IsCausedBy<NoAcceptedUpdatesException>() && !failure.IsCausedBy<IncompatibleCheckpointException>(),
@@ -54,7 +56,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             context.SetCustomStatus(new RunStatus("initializing", 0, totalRounds, recent));
             var init = await context.CallActivityAsync<InitializeModelResult>(
                 nameof(InitializeModelActivity),
-                new InitializeModelRequest(input.RunId, container, strategy.Name, spec.Model, inputs, spec.Data.Classes, spec.Training.Seed, context.CurrentUtcDateTime, input.ResumeFrom),
+                new InitializeModelRequest(input.RunId, container, strategy.Name, spec.Model, inputs, spec.Data.Classes, spec.Training.Seed, context.CurrentUtcDateTime, input.ResumeFrom, input.NextRound - 1, spec),
                 StorageRetry);
             global = init.Model;
         }
@@ -95,7 +97,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             context.SetCustomStatus(new RunStatus("aggregating", round, totalRounds, recent));
             var aggregate = await context.CallActivityAsync<AggregateResult>(
                 nameof(AggregateActivity),
-                new AggregateRequest(input.RunId, round, container, strategy.Name, global, trained.Where(t => t.Update is not null).Select(t => t.Update!).ToArray(), minimum),
+                new AggregateRequest(input.RunId, round, container, strategy.Name, global, trained.Where(t => t.Update is not null).Select(t => t.Update!).ToArray(), minimum, spec.Robustness.MaxNormRatio),
                 StorageRetry);
 
             EvaluateSummary? evaluation = null;

@@ -14,7 +14,8 @@ namespace FederatedFunctions.Workflow.Services;
 /// <remarks>
 /// Updates are read one at a time, in silo-id order, so the result is bit-identical for the same inputs and
 /// peak memory is about one accumulator, one template and one update, whatever the number of silos.
-/// An update is checked completely (size, SHA-256, format, keys, shapes, dtypes, finiteness) before it counts;
+/// An update is checked completely (size, SHA-256, format, keys, shapes, dtypes, finiteness) before it counts, and, when the
+/// spec sets <c>robustness.maxNormRatio</c>, screened by <see cref="NormScreen"/> in a first pass over the round's updates;
 /// a refused update is returned with its reason, never dropped silently.
 /// </remarks>
 public sealed partial class AggregationService(ICheckpointStore checkpoints, IUpdateStore updates, ILogger<AggregationService> logger)
@@ -46,16 +47,21 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
             }
         }
 
+        StreamingAggregator aggregator;
+        {
+            // The global model is needed as a template, and by the norm screen as the point distances are taken from;
+            // its bytes go out of scope before the aggregating pass reads any update.
+            var global = Safetensors.Parse(await checkpoints.ReadModelAsync(request.GlobalModel, cancellationToken).ConfigureAwait(false)).Tensors;
+            aggregator = new StreamingAggregator(global);
+            if (request.MaxNormRatio is { } ratio && candidates.Count >= NormScreen.MinUpdates)
+            {
+                candidates = await ScreenNormsAsync(request, aggregator, global, candidates, ratio, rejected, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
         IReadOnlyList<double> weights = candidates.Count == 0
             ? []
             : strategy.AggregationWeights(candidates.Select(c => new FitOutcome(c.SiloId, c.Examples, c.Loss)).ToArray());
-
-        StreamingAggregator aggregator;
-        {
-            // The global model is needed only as a template; its bytes go out of scope before any update is read.
-            var global = await checkpoints.ReadModelAsync(request.GlobalModel, cancellationToken).ConfigureAwait(false);
-            aggregator = new StreamingAggregator(Safetensors.Parse(global).Tensors);
-        }
 
         using (aggregator)
         {
@@ -101,7 +107,64 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
         }
     }
 
+    // The screening pass: every update is read and checked once, its distance from the global model measured, and the
+    // outliers refused. The aggregating pass reads the survivors again and checks them again, so an update changed
+    // between the two reads is refused rather than aggregated unscreened; peak memory stays one update.
+    private async Task<List<SiloUpdate>> ScreenNormsAsync(
+        AggregateRequest request, StreamingAggregator aggregator, IReadOnlyList<NamedTensor> global, List<SiloUpdate> candidates, double ratio, List<RejectedUpdate> rejected, CancellationToken cancellationToken)
+    {
+        var measured = new List<(SiloUpdate Update, double Distance)>();
+        foreach (var candidate in candidates)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var (file, refusal) = await ReadCheckedAsync(candidate, cancellationToken).ConfigureAwait(false);
+            var check = file is null ? null : aggregator.Validate(file.Tensors);
+            refusal ??= check is { Accepted: false } ? new RejectedUpdate(candidate.SiloId, check.Reason ?? "invalid", check.Detail ?? "rejected by the aggregator") : null;
+            if (refusal is not null)
+            {
+                LogRejected(logger, request.RunId, request.Round, candidate.SiloId, refusal.Reason, refusal.Detail);
+                rejected.Add(refusal);
+                continue;
+            }
+
+            measured.Add((candidate, TensorMath.L2Distance(file!.Tensors, global)));
+        }
+
+        var outliers = NormScreen.Outliers(measured.Select(m => m.Distance).ToArray(), ratio, out var median);
+        var kept = new List<SiloUpdate>();
+        for (var i = 0; i < measured.Count; i++)
+        {
+            if (!outliers[i])
+            {
+                kept.Add(measured[i].Update);
+                continue;
+            }
+
+            var refusal = new RejectedUpdate(
+                measured[i].Update.SiloId,
+                "norm-outlier",
+                string.Create(CultureInfo.InvariantCulture, $"update moved {measured[i].Distance / median:0.##} times the round's median distance from the global model (limit {ratio})"));
+            LogRejected(logger, request.RunId, request.Round, refusal.SiloId, refusal.Reason, refusal.Detail);
+            rejected.Add(refusal);
+        }
+
+        return kept;
+    }
+
     private async Task<RejectedUpdate?> TryAddAsync(StreamingAggregator aggregator, SiloUpdate update, double weight, CancellationToken cancellationToken)
+    {
+        var (file, refusal) = await ReadCheckedAsync(update, cancellationToken).ConfigureAwait(false);
+        if (file is null)
+        {
+            return refusal;
+        }
+
+        var check = aggregator.TryAdd(file.Tensors, weight);
+        return check.Accepted ? null : new RejectedUpdate(update.SiloId, check.Reason ?? "invalid", check.Detail ?? "rejected by the aggregator");
+    }
+
+    // Reads an update and checks what can be checked without the template: presence, size, SHA-256, format.
+    private async Task<(SafetensorsFile? File, RejectedUpdate? Refusal)> ReadCheckedAsync(SiloUpdate update, CancellationToken cancellationToken)
     {
         ReadOnlyMemory<byte> bytes;
         try
@@ -110,32 +173,28 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
         }
         catch (UpdateUnavailableException ex)
         {
-            return new RejectedUpdate(update.SiloId, "missing", ex.Message);
+            return (null, new RejectedUpdate(update.SiloId, "missing", ex.Message));
         }
 
         if (bytes.Length != update.Update.Bytes)
         {
-            return new RejectedUpdate(update.SiloId, "truncated", $"blob has {bytes.Length} bytes, the silo reported {update.Update.Bytes}");
+            return (null, new RejectedUpdate(update.SiloId, "truncated", $"blob has {bytes.Length} bytes, the silo reported {update.Update.Bytes}"));
         }
 
         var sha = Hashing.Sha256Hex(bytes.Span);
         if (!string.Equals(sha, update.Update.Sha256, StringComparison.Ordinal))
         {
-            return new RejectedUpdate(update.SiloId, "sha256-mismatch", $"blob hashes to {sha}, the silo reported {update.Update.Sha256}");
+            return (null, new RejectedUpdate(update.SiloId, "sha256-mismatch", $"blob hashes to {sha}, the silo reported {update.Update.Sha256}"));
         }
 
-        SafetensorsFile file;
         try
         {
-            file = Safetensors.Parse(bytes);
+            return (Safetensors.Parse(bytes), null);
         }
         catch (SafetensorsFormatException ex)
         {
-            return new RejectedUpdate(update.SiloId, "malformed", ex.Message);
+            return (null, new RejectedUpdate(update.SiloId, "malformed", ex.Message));
         }
-
-        var check = aggregator.TryAdd(file.Tensors, weight);
-        return check.Accepted ? null : new RejectedUpdate(update.SiloId, check.Reason ?? "invalid", check.Detail ?? "rejected by the aggregator");
     }
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Warning, Message = "Run {RunId} round {Round}: update from {SiloId} rejected ({Reason}): {Detail}")]

@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Text.Json;
+using FederatedFunctions.Core.Specs;
 using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Tensors;
 using FederatedFunctions.Ml;
@@ -10,18 +12,23 @@ namespace FederatedFunctions.Workflow.Services;
 /// <summary>Writes the seeded round-0 model and commits rounds.</summary>
 public sealed class CheckpointService(ICheckpointStore checkpoints)
 {
-    /// <summary>Writes the seeded initial model as round 0 and commits it.</summary>
-    /// <remarks>The same seed yields the same bytes, so a retried call rewrites an identical blob.</remarks>
+    /// <summary>Writes the run's spec and its first checkpoint (round 0, or the round a continued run goes on from) and commits it.</summary>
+    /// <remarks>The same request yields the same bytes, so a retried call rewrites identical blobs.</remarks>
     /// <exception cref="IntegrityException">The checkpoint to resume from is missing or altered.</exception>
     /// <exception cref="IncompatibleCheckpointException">The checkpoint to resume from does not fit the spec's model.</exception>
     public async Task<InitializeModelResult> InitializeAsync(InitializeModelRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
+        if (request.Spec is { } spec)
+        {
+            await checkpoints.PutSpecAsync(request.Container, request.RunId, JsonSerializer.SerializeToUtf8Bytes(spec, RunSpecJson.Options), cancellationToken).ConfigureAwait(false);
+        }
+
         var state = ModelFactory.InitialState(request.Model, request.Inputs, request.Classes, request.Seed);
         var metadata = new Dictionary<string, string>
         {
             ["run_id"] = request.RunId,
-            ["round"] = "0",
+            ["round"] = request.Round.ToString(CultureInfo.InvariantCulture),
             ["seed"] = request.Seed.ToString(CultureInfo.InvariantCulture),
         };
         if (request.From is { } from)
@@ -43,11 +50,11 @@ public sealed class CheckpointService(ICheckpointStore checkpoints)
             metadata["resumed_from"] = $"{from.RunId}/round-{from.Round.ToString(CultureInfo.InvariantCulture)}";
         }
 
-        var model = await checkpoints.PutModelAsync(request.Container, request.RunId, 0, Safetensors.Serialize(state, metadata), cancellationToken).ConfigureAwait(false);
+        var model = await checkpoints.PutModelAsync(request.Container, request.RunId, request.Round, Safetensors.Serialize(state, metadata), cancellationToken).ConfigureAwait(false);
         var manifest = new RoundManifest
         {
             RunId = request.RunId,
-            Round = 0,
+            Round = request.Round,
             Strategy = request.Strategy,
             Model = model,
             ResumedFrom = request.From,

@@ -137,3 +137,45 @@ public sealed class TensorMathTests
         Assert.Equal(0.0, TensorMath.L2Norm([]));
     }
 }
+
+public sealed class TensorMathDistanceTests
+{
+    private static NamedTensor F32(string name, params float[] values) =>
+        new(name, TensorDType.F32, [values.Length], MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
+
+    [Fact]
+    public void L2Distance_HandComputed_MatchesTheOracle()
+    {
+        // (4-1, 6-2) = (3, 4) in one tensor and (1-1) in the other: distance 5.
+        var a = new[] { F32("w", 4, 6), F32("b", 1) };
+        var b = new[] { F32("b", 1), F32("w", 1, 2) };
+
+        Assert.Equal(5.0, TensorMath.L2Distance(a, b));
+    }
+
+    [Fact]
+    public void L2Distance_SameModel_IsZero()
+    {
+        var a = new[] { F32("w", Enumerable.Range(0, 1001).Select(i => i * 0.37f).ToArray()) };
+
+        Assert.Equal(0.0, TensorMath.L2Distance(a, a));
+    }
+
+    [Fact]
+    public void L2Distance_AgainstZeros_EqualsTheNorm()
+    {
+        var values = Enumerable.Range(0, 1003).Select(i => MathF.Sin(i)).ToArray();
+        var a = new[] { F32("w", values) };
+        var zeros = new[] { F32("w", new float[values.Length]) };
+
+        Assert.Equal(TensorMath.L2Norm(a), TensorMath.L2Distance(a, zeros));
+    }
+
+    [Fact]
+    public void L2Distance_DifferentShapesOrNames_Throws()
+    {
+        Assert.Throws<ArgumentException>(() => TensorMath.L2Distance([F32("w", 1, 2)], [F32("w", 1, 2, 3)]));
+        Assert.Throws<ArgumentException>(() => TensorMath.L2Distance([F32("w", 1, 2)], [F32("v", 1, 2)]));
+        Assert.Throws<ArgumentException>(() => TensorMath.L2Distance([F32("w", 1, 2)], [F32("w", 1, 2), F32("b", 1)]));
+    }
+}

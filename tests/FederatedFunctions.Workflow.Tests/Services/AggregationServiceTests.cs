@@ -120,4 +120,80 @@ public sealed class AggregationServiceTests
 
         Assert.Equal(first.Model, second.Model);
     }
+
+    [Fact]
+    public async Task AggregateAsync_ScaledUpdateBeyondTheNormRatio_IsRejectedAndTheRestAveraged()
+    {
+        // Distances from the global (0, 0): 1, 1.41, 1 and 100 (a silo scaling its update); median 1.21.
+        var updates = new[]
+        {
+            Update("silo-a", Model(1, 0), 100),
+            Update("silo-b", Model(1, 1), 100),
+            Update("silo-c", Model(0, 1), 100),
+            Update("silo-d", Model(60, 80), 100),
+        };
+
+        var result = await service.AggregateAsync(new AggregateRequest("r", 1, "checkpoints", "fedavg", global, updates, MaxNormRatio: 3), default);
+
+        var rejected = Assert.Single(result.Rejected);
+        Assert.Equal(("silo-d", "norm-outlier"), (rejected.SiloId, rejected.Reason));
+        Assert.Contains("limit 3", rejected.Detail, StringComparison.Ordinal);
+        Assert.Equal(["silo-a", "silo-b", "silo-c"], result.Participants.Select(p => p.SiloId));
+        var values = await ReadAsync(result.Model);
+        Assert.Equal(2f / 3, values[0], 1e-6f);
+        Assert.Equal(2f / 3, values[1], 1e-6f);
+    }
+
+    [Fact]
+    public async Task AggregateAsync_NoNormRatio_TheScaledUpdateCounts()
+    {
+        var updates = new[] { Update("silo-a", Model(1, 0), 100), Update("silo-b", Model(1, 1), 100), Update("silo-c", Model(0, 1), 100), Update("silo-d", Model(60, 80), 100) };
+
+        var result = await AggregateAsync(updates);
+
+        Assert.Empty(result.Rejected);
+        Assert.Equal(4, result.Participants.Count);
+    }
+
+    [Fact]
+    public async Task AggregateAsync_NormScreenWithACorruptUpdate_RejectsEachForItsOwnReason()
+    {
+        var corrupt = Update("silo-c", Model(float.NaN, 1), 100);
+        var missing = Update("silo-e", Model(1, 1), 100);
+        blobs.Items.TryRemove(missing.Update.Uri, out _);
+        var updates = new[] { Update("silo-a", Model(1, 0), 100), Update("silo-b", Model(1, 1), 100), corrupt, Update("silo-d", Model(0, 1), 100), missing, Update("silo-f", Model(-500, 0), 100) };
+
+        var result = await service.AggregateAsync(new AggregateRequest("r", 1, "checkpoints", "fedavg", global, updates, MaxNormRatio: 5), default);
+
+        Assert.Equal(
+            [("silo-c", "non-finite"), ("silo-e", "missing"), ("silo-f", "norm-outlier")],
+            result.Rejected.Select(r => (r.SiloId, r.Reason)).OrderBy(r => r.SiloId));
+        Assert.Equal(["silo-a", "silo-b", "silo-d"], result.Participants.Select(p => p.SiloId));
+    }
+
+    [Fact]
+    public async Task AggregateAsync_UpdateChangedBetweenScreenAndAggregation_IsRejected()
+    {
+        // The screening pass reads every update; a silo that swaps its blob afterwards fails the second read's hash check.
+        var swapped = Update("silo-b", Model(1, 1), 100);
+        var reads = 0;
+        var store2 = new SwappingUpdates(silos, swapped.Update.Uri, () => ++reads == 2 ? Model(9, 9) : null);
+        var service2 = new AggregationService(store, store2, NullLogger<AggregationService>.Instance);
+        var updates = new[] { Update("silo-a", Model(1, 0), 100), swapped, Update("silo-c", Model(0, 1), 100) };
+
+        var result = await service2.AggregateAsync(new AggregateRequest("r", 1, "checkpoints", "fedavg", global, updates, MaxNormRatio: 3), default);
+
+        var rejected = Assert.Single(result.Rejected);
+        Assert.Equal(("silo-b", "sha256-mismatch"), (rejected.SiloId, rejected.Reason));
+        Assert.Equal(2, reads);
+    }
+
+    private sealed class SwappingUpdates(IUpdateStore inner, string uri, Func<byte[]?> replacement) : IUpdateStore
+    {
+        public async Task<ReadOnlyMemory<byte>> ReadUpdateAsync(string siloId, BlobRef update, CancellationToken cancellationToken)
+        {
+            var bytes = await inner.ReadUpdateAsync(siloId, update, cancellationToken);
+            return update.Uri == uri && replacement() is { } other ? other : bytes;
+        }
+    }
 }

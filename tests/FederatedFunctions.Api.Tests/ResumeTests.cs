@@ -1,0 +1,130 @@
+using System.Text;
+using FederatedFunctions.Core.Runs;
+using FederatedFunctions.Core.Tensors;
+using Microsoft.DurableTask.Client;
+
+namespace FederatedFunctions.Api.Tests;
+
+public sealed class ResumeTests
+{
+    private static async Task<IReadOnlyList<NamedTensor>> FinalAsync(ApiHarness h, string runId)
+    {
+        var latest = await h.Store.GetLatestAsync("checkpoints", runId, default);
+        return Safetensors.Parse(await h.Store.ReadModelAsync(latest!.Model, default)).Tensors;
+    }
+
+    private static void AssertSameTensors(IReadOnlyList<NamedTensor> expected, IReadOnlyList<NamedTensor> actual)
+    {
+        Assert.Equal(expected.Select(t => (t.Name, t.DType, string.Join(",", t.Shape))), actual.Select(t => (t.Name, t.DType, string.Join(",", t.Shape))));
+        Assert.All(expected.Zip(actual), p => Assert.True(p.First.Data.Span.SequenceEqual(p.Second.Data.Span), $"tensor {p.First.Name} differs"));
+    }
+
+    private static string WithResumeFrom(string json, string resumeFrom) =>
+        json.TrimEnd()[..^1] + $", \"resumeFrom\": {resumeFrom} }}";
+
+    [Fact]
+    public async Task ResumeAsync_OrchestrationLostAfterRoundTwo_ContinuesFromTheLatestCheckpointToTheSameModel()
+    {
+        await using var h = await ApiHarness.StartAsync();
+        Assert.Equal(202, (await h.StartAsync(ApiHarness.SpecJson("uninterrupted", rounds: 4))).Status);
+        await h.WaitAsync("uninterrupted");
+
+        h.Backend.TrainDelay = TimeSpan.FromMilliseconds(150);
+        Assert.Equal(202, (await h.StartAsync(ApiHarness.SpecJson("lost", rounds: 4))).Status);
+        await h.WaitForRoundAsync("lost", 2);
+        await h.Client.TerminateInstanceAsync("lost");
+        await h.WaitAsync("lost");
+        await h.Client.PurgeInstanceAsync("lost");
+        Assert.Null(await h.Client.GetInstanceAsync("lost"));
+        var before = (await h.Store.GetLatestAsync("checkpoints", "lost", default))!.Round;
+        Assert.InRange(before, 2, 3);
+
+        h.Backend.TrainDelay = TimeSpan.Zero;
+        var response = await h.Api.ResumeAsync(h.Client, "lost", null, ApiHarness.Urls, default);
+
+        Assert.Equal(202, response.Status);
+        Assert.Equal(OrchestrationRuntimeStatus.Completed, (await h.WaitAsync("lost")).RuntimeStatus);
+        var manifests = await h.Store.ListAsync("checkpoints", "lost", default);
+        Assert.Equal([0, 1, 2, 3, 4], manifests.Select(m => m.Round));
+        for (var i = 1; i < manifests.Count; i++)
+        {
+            Assert.Equal(manifests[i - 1].Model.Sha256, manifests[i].ParentModelSha256);
+        }
+
+        AssertSameTensors(await FinalAsync(h, "uninterrupted"), await FinalAsync(h, "lost"));
+    }
+
+    [Fact]
+    public async Task ResumeAsync_RunningCompletedUnknownOrNeverCheckpointed_IsRefusedWithItsReason()
+    {
+        await using var h = await ApiHarness.StartAsync();
+        Assert.Equal(404, (await h.Api.ResumeAsync(h.Client, "no-such-run", null, ApiHarness.Urls, default)).Status);
+        Assert.Equal(404, (await h.Api.ResumeAsync(h.Client, "../etc", null, ApiHarness.Urls, default)).Status);
+        Assert.Equal(400, (await h.Api.ResumeAsync(h.Client, "some-run", "Bad_Container", ApiHarness.Urls, default)).Status);
+
+        await h.StartAsync(ApiHarness.SpecJson("done", rounds: 1));
+        await h.WaitAsync("done");
+        var completed = Assert.IsType<ProblemDocument>((await h.Api.ResumeAsync(h.Client, "done", null, ApiHarness.Urls, default)).Body);
+        Assert.Equal((409, true), (completed.Status, completed.Type.EndsWith("run-completed", StringComparison.Ordinal)));
+
+        // Purged after completing: the checkpoints still say the last round was committed.
+        await h.Client.PurgeInstanceAsync("done");
+        Assert.Equal(409, (await h.Api.ResumeAsync(h.Client, "done", null, ApiHarness.Urls, default)).Status);
+
+        h.Backend.TrainDelay = TimeSpan.FromSeconds(1);
+        await h.StartAsync(ApiHarness.SpecJson("busy", rounds: 3));
+        var running = Assert.IsType<ProblemDocument>((await h.Api.ResumeAsync(h.Client, "busy", null, ApiHarness.Urls, default)).Body);
+        Assert.Equal((409, true), (running.Status, running.Type.EndsWith("run-running", StringComparison.Ordinal)));
+        await h.Client.TerminateInstanceAsync("busy");
+    }
+
+    [Fact]
+    public async Task StartAsync_ResumeFromAnotherRunsRound_ContinuesNumberingAndReproducesTheOriginal()
+    {
+        await using var h = await ApiHarness.StartAsync();
+        await h.StartAsync(ApiHarness.SpecJson("original", rounds: 4));
+        await h.WaitAsync("original");
+
+        var response = await h.StartAsync(WithResumeFrom(ApiHarness.SpecJson("continued", rounds: 4), """{ "runId": "original", "round": 2 }"""));
+
+        Assert.Equal(202, response.Status);
+        Assert.Equal(new ModelOrigin("original", 2, (await h.Store.GetManifestAsync("checkpoints", "original", 2, default))!.Model), Assert.IsType<RunAccepted>(response.Body).ResumedFrom);
+        Assert.Equal(OrchestrationRuntimeStatus.Completed, (await h.WaitAsync("continued")).RuntimeStatus);
+        var manifests = await h.Store.ListAsync("checkpoints", "continued", default);
+        Assert.Equal([2, 3, 4], manifests.Select(m => m.Round));
+        Assert.Equal("original", manifests[0].ResumedFrom!.RunId);
+        Assert.Empty(manifests[0].Participants);
+        Assert.Equal(3, manifests[1].Participants.Count);
+
+        // Same spec, same seeds per round: rounds 3 and 4 recompute exactly what the original computed.
+        AssertSameTensors(await FinalAsync(h, "original"), await FinalAsync(h, "continued"));
+    }
+
+    [Theory]
+    [InlineData("""{ "runId": "never-ran" }""", "$.resumeFrom.runId")]
+    [InlineData("""{ "runId": "source", "round": 3 }""", "$.resumeFrom.round")]
+    public async Task StartAsync_ResumeFromWhatDoesNotExist_Returns400NamingTheField(string resumeFrom, string path)
+    {
+        await using var h = await ApiHarness.StartAsync();
+        await h.StartAsync(ApiHarness.SpecJson("source", rounds: 2));
+        await h.WaitAsync("source");
+
+        var response = await h.StartAsync(WithResumeFrom(ApiHarness.SpecJson("target", rounds: 5), resumeFrom));
+
+        Assert.Equal(400, response.Status);
+        Assert.Equal(path, Assert.Single(Assert.IsType<ProblemDocument>(response.Body).Errors!).Path);
+        Assert.Null(await h.Client.GetInstanceAsync("target"));
+    }
+
+    [Fact]
+    public async Task StartAsync_ResumeFromTheLatestWithTooFewRounds_Returns400OnTrainingRounds()
+    {
+        await using var h = await ApiHarness.StartAsync();
+        await h.StartAsync(ApiHarness.SpecJson("short", rounds: 2));
+        await h.WaitAsync("short");
+
+        var response = await h.StartAsync(WithResumeFrom(ApiHarness.SpecJson("target", rounds: 2), """{ "runId": "short" }"""));
+
+        Assert.Equal("$.training.rounds", Assert.Single(Assert.IsType<ProblemDocument>(response.Body).Errors!).Path);
+    }
+}

@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# Aggregation benchmark (not part of the tests). Prints a markdown table; see docs/performance.md.
-#   scripts/bench.sh            K ∈ {2, 8, 32} × P ∈ {1 M, 10 M}
-#   scripts/bench.sh --quick    K ∈ {2, 8} × P = 1 M
+# Benchmarks (not part of the tests). Each prints a markdown table; see docs/performance.md and docs/reliability.md.
+#   scripts/bench.sh                 aggregation: K ∈ {2, 8, 32} × P ∈ {1 M, 10 M}
+#   scripts/bench.sh --quick         aggregation: K ∈ {2, 8} × P = 1 M
+#   scripts/bench.sh long [ROUNDS]   one run of ROUNDS rounds (500) on the durable backend: stored history, host memory
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [[ "${1:-}" == "long" ]]; then
+  shift
+  "$ROOT/scripts/setup.sh"
+  dotnet build "$ROOT/benchmarks/FederatedFunctions.LongRun" -c Release --nologo -v q -clp:ErrorsOnly
+  exec dotnet "$ROOT/benchmarks/FederatedFunctions.LongRun/bin/Release/net10.0/FederatedFunctions.LongRun.dll" "${1:-500}" "$ROOT"
+fi
 "$ROOT/scripts/setup.sh" native
 dotnet build "$ROOT/benchmarks/FederatedFunctions.Benchmarks" -c Release --nologo -v q -clp:ErrorsOnly
 exec dotnet "$ROOT/benchmarks/FederatedFunctions.Benchmarks/bin/Release/net10.0/FederatedFunctions.Benchmarks.dll" "$@"

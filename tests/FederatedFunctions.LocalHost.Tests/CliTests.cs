@@ -21,6 +21,7 @@ public sealed class CliTests
     [Theory]
     [InlineData("demo")]
     [InlineData("train")]
+    [InlineData("resume")]
     [InlineData("status")]
     [InlineData("checkpoints")]
     [InlineData("aggregate")]

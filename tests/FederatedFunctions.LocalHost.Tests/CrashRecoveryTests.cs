@@ -82,8 +82,15 @@ public sealed class CrashRecoveryTests(AzuriteFixture azurite, ITestOutputHelper
             _ = await stdout;
         }
 
-        // A last start attaches to the unfinished run and waits for it.
-        using (var fl = Process.Start(Train(home.Path, hub, config, specFile))!)
+        // The last restart is `fl resume`: the run is still running on the task hub, so it attaches and waits.
+        var resume = Train(home.Path, hub, config, specFile);
+        resume.ArgumentList.Clear();
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "fl.dll"), "resume", run, "--backend", "azurestorage" })
+        {
+            resume.ArgumentList.Add(a);
+        }
+
+        using (var fl = Process.Start(resume)!)
         {
             var stdout = fl.StandardOutput.ReadToEndAsync();
             var stderr = fl.StandardError.ReadToEndAsync();

@@ -79,6 +79,15 @@ public sealed class InMemorySiloBackend(InMemoryBlobs blobs, IReadOnlyDictionary
     /// <summary>Silos that fail every training call.</summary>
     public HashSet<string> Failing { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Silos that report an update and then change its blob (a tampered upload).</summary>
+    public HashSet<string> Tampered { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Silos whose update holds a NaN (a corrupt trainer).</summary>
+    public HashSet<string> Corrupt { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Silos whose update blob disappears after it is reported.</summary>
+    public HashSet<string> Vanishing { get; } = new(StringComparer.Ordinal);
+
     /// <summary>A delay before each training, to keep runs going while a test acts on them.</summary>
     public TimeSpan TrainDelay { get; set; }
 
@@ -105,8 +114,30 @@ public sealed class InMemorySiloBackend(InMemoryBlobs blobs, IReadOnlyDictionary
         }
 
         var result = LocalTrainer.Train(request.Model, request.Training, request.Data.Classes, Safetensors.Parse(globalModel).Tensors, silos[request.SiloId].Train, request.Round, request.SiloId, cancellationToken);
-        var bytes = Safetensors.Serialize(result.State);
-        var update = blobs.Put($"mem://{request.SiloId}/{BlobLayout.SiloUpdate(request.RunId, request.Round)}", bytes);
+        var state = result.State;
+        if (Corrupt.Contains(request.SiloId))
+        {
+            var first = state[0];
+            var data = first.Data.ToArray();
+            BitConverter.GetBytes(float.NaN).CopyTo(data, 0);
+            state = [first with { Data = data }, .. state.Skip(1)];
+        }
+
+        var bytes = Safetensors.Serialize(state);
+        var uri = $"mem://{request.SiloId}/{BlobLayout.SiloUpdate(request.RunId, request.Round)}";
+        var update = blobs.Put(uri, bytes);
+        if (Tampered.Contains(request.SiloId))
+        {
+            var changed = bytes.ToArray();
+            changed[^1] ^= 0x01;
+            blobs.Items[uri] = changed;
+        }
+
+        if (Vanishing.Contains(request.SiloId))
+        {
+            blobs.Items.TryRemove(uri, out _);
+        }
+
         return new SiloUpdate(request.SiloId, request.Round, update, result.Examples, result.Loss, result.Metrics);
     }
 

@@ -115,7 +115,17 @@ public sealed class LocalTorchSiloBackend(ISiloRegistry registry) : ISiloBackend
         }
 
         await using var stream = await blob.OpenReadAsync(new Azure.Storage.Blobs.Models.BlobOpenReadOptions(allowModifications: false), cancellationToken).ConfigureAwait(false);
-        var data = await TabularReader.ReadAsync(stream, spec, inputs, siloId, cancellationToken).ConfigureAwait(false);
+        TabularData data;
+        try
+        {
+            data = await TabularReader.ReadAsync(stream, spec, inputs, siloId, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DataValidationException ex)
+        {
+            // The reader knows the column and row; the error also names the file, since a silo has a train and a test split.
+            throw new DataValidationException(siloId, $"{path} {ex.Field}", ex.Problem, ex);
+        }
+
         foreach (var stale in cache.Keys.Where(k => k.Silo == siloId && k.Path == path))
         {
             cache.TryRemove(stale, out _);

@@ -2,6 +2,7 @@ using Azure.Storage.Blobs;
 using Azure.Storage.Sas;
 using FederatedFunctions.Adapters.Silos;
 using FederatedFunctions.Core.Specs;
+using FederatedFunctions.Ml;
 
 namespace FederatedFunctions.Adapters.Local;
 
@@ -53,5 +54,48 @@ public static class LocalSiloProvisioner
         }
 
         return entries;
+    }
+
+    /// <summary>Writes a dataset's splits into its silo's container, with that silo's own credential, as <c>data/train.{ext}</c> and <c>data/test.{ext}</c>.</summary>
+    /// <param name="entry">The silo's registry entry.</param>
+    /// <param name="data">The silo's dataset; the label column is written as <c>label</c>.</param>
+    /// <param name="format"><c>csv</c> or <c>parquet</c>.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    public static async Task WriteSplitsAsync(SiloEndpoint entry, SiloDataset data, string format = DataFormats.Csv, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        var container = SiloRegistry.Create(data.SiloId, entry);
+        var ext = format == DataFormats.Parquet ? "parquet" : "csv";
+        foreach (var (split, table) in new[] { ("train", data.Train), ("test", data.Test) })
+        {
+            using var ms = new MemoryStream();
+            if (format == DataFormats.Parquet)
+            {
+                await TabularWriter.WriteParquetAsync(ms, table, "label", cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await TabularWriter.WriteCsvAsync(ms, table, "label", cancellationToken).ConfigureAwait(false);
+            }
+
+            ms.Position = 0;
+            await container.GetBlobClient($"data/{split}.{ext}").UploadAsync(ms, overwrite: true, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Host configuration entries (<c>Silos:{id}:…</c>, as <see cref="SiloRegistryOptions"/> binds them) for provisioned silos.</summary>
+    public static Dictionary<string, string?> ToSettings(IReadOnlyDictionary<string, SiloEndpoint> entries)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        var settings = new Dictionary<string, string?>(StringComparer.Ordinal);
+        foreach (var (id, e) in entries)
+        {
+            settings[$"Silos:{id}:BlobServiceUri"] = e.BlobServiceUri;
+            settings[$"Silos:{id}:Container"] = e.Container;
+            settings[$"Silos:{id}:Credential"] = e.Credential.ToString();
+            settings[$"Silos:{id}:SasToken"] = e.SasToken;
+        }
+
+        return settings;
     }
 }

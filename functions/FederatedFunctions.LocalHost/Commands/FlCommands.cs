@@ -595,26 +595,10 @@ public static class FlCommands
         var datasets = SyntheticData.Generate(options);
         var ids = datasets.Select(d => d.SiloId).ToArray();
         var registry = await EnsureSilosAsync(ws, storage, ids, ct).ConfigureAwait(false);
-        var ext = format == DataFormats.Parquet ? "parquet" : "csv";
         foreach (var d in datasets)
         {
             // Written with the silo's own SAS, exactly as a data provider would.
-            var container = SiloRegistry.Create(d.SiloId, registry[d.SiloId]);
-            foreach (var (split, table) in new[] { ("train", d.Train), ("test", d.Test) })
-            {
-                using var ms = new MemoryStream();
-                if (format == DataFormats.Parquet)
-                {
-                    await TabularWriter.WriteParquetAsync(ms, table, "label", ct).ConfigureAwait(false);
-                }
-                else
-                {
-                    await TabularWriter.WriteCsvAsync(ms, table, "label", ct).ConfigureAwait(false);
-                }
-
-                ms.Position = 0;
-                await container.GetBlobClient($"data/{split}.{ext}").UploadAsync(ms, overwrite: true, ct).ConfigureAwait(false);
-            }
+            await LocalSiloProvisioner.WriteSplitsAsync(registry[d.SiloId], d, format, ct).ConfigureAwait(false);
         }
 
         return ids;

@@ -49,6 +49,9 @@ public sealed record LocalDurableHostOptions
     /// <summary>How soon work that was in flight when a host died runs again (Azure Storage backend).</summary>
     public TimeSpan WorkItemVisibilityTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>Longest wait between polls of an empty queue (Azure Storage backend): lower is snappier, higher is cheaper.</summary>
+    public TimeSpan MaxQueuePollingInterval { get; init; } = TimeSpan.FromSeconds(1);
+
     /// <summary>Activities run at once. Training is CPU-bound, so the default is the core count.</summary>
     public int MaxConcurrentActivities { get; init; } = Math.Max(1, Environment.ProcessorCount);
 
@@ -171,7 +174,7 @@ public sealed class LocalDurableHost : IAsyncDisposable
             StorageAccountClientProvider = new StorageAccountClientProvider(options.DurableStorageConnectionString),
             WorkItemQueueVisibilityTimeout = options.WorkItemVisibilityTimeout,
             ControlQueueVisibilityTimeout = options.WorkItemVisibilityTimeout,
-            MaxQueuePollingInterval = TimeSpan.FromSeconds(1),
+            MaxQueuePollingInterval = options.MaxQueuePollingInterval,
             PartitionCount = 1,
             MaxConcurrentTaskActivityWorkItems = options.MaxConcurrentActivities,
             LoggerFactory = loggerFactory,

@@ -90,15 +90,37 @@ public sealed class RunRunner(LocalDurableHost host, TextWriter output)
         return await WatchAsync(runId, silos, backend, stopwatch, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>How long the watch tolerates an unreachable durable backend before it gives up.</summary>
+    public static readonly TimeSpan UnreachableLimit = TimeSpan.FromMinutes(2);
+
     private async Task<RunReport> WatchAsync(string runId, int siloCount, string backend, Stopwatch stopwatch, CancellationToken cancellationToken)
     {
         var client = host.Client;
         await output.WriteLineAsync($"{"round",5}  {"silos",7}  {"examples",9}  {"train loss",10}  {"eval acc",8}  {"eval loss",9}  {"seconds",7}").ConfigureAwait(false);
         var printed = 0;
         OrchestrationMetadata? meta;
+        var unreachableSince = (DateTime?)null;
         while (true)
         {
-            meta = await client.GetInstanceAsync(runId, getInputsAndOutputs: true, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                meta = await client.GetInstanceAsync(runId, getInputsAndOutputs: true, cancellationToken).ConfigureAwait(false);
+                unreachableSince = null;
+            }
+            catch (Grpc.Core.RpcException ex) when (ex.StatusCode is not Grpc.Core.StatusCode.Cancelled)
+            {
+                // The backend's storage is briefly unreachable (a restart, a network blip): the run itself goes on in
+                // storage, so the watch waits rather than giving up, for as long as the storage retries last and more.
+                unreachableSince ??= DateTime.UtcNow;
+                if (DateTime.UtcNow - unreachableSince > UnreachableLimit)
+                {
+                    throw;
+                }
+
+                await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
             if (meta?.SerializedCustomStatus is not null)
             {
                 var status = meta.ReadCustomStatusAs<RunStatus>();

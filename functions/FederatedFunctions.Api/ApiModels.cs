@@ -117,3 +117,23 @@ public static class ApiJson
         return o;
     }
 }
+
+/// <summary>The orchestrator's trust settings, section <c>Trust</c>.</summary>
+public sealed class TrustOptions
+{
+    /// <summary>Configuration section name.</summary>
+    public const string Section = "Trust";
+
+    /// <summary>Trainers an eyes-off run may use; any other is refused before any silo work starts.</summary>
+    public IList<ApprovedTrainer> ApprovedTrainers { get; init; } = [];
+}
+
+/// <summary>One approved trainer: its name and the SHA-256 of its binary.</summary>
+public sealed class ApprovedTrainer
+{
+    /// <summary>Trainer name, e.g. <c>federatedfunctions-local-trainer</c>.</summary>
+    public string Id { get; set; } = string.Empty;
+
+    /// <summary>Lowercase hex SHA-256 of the trainer's binary.</summary>
+    public string Sha256 { get; set; } = string.Empty;
+}

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
@@ -6,9 +7,11 @@ namespace FederatedFunctions.Api;
 /// <summary>Composition of the API layer.</summary>
 public static class ApiRegistration
 {
-    /// <summary>Registers <see cref="RunsApi"/> and <see cref="RecurringTrainingService"/>. Needs the adapters (checkpoint and recurring stores).</summary>
-    public static IServiceCollection AddFederatedApi(this IServiceCollection services)
+    /// <summary>Registers <see cref="RunsApi"/> and <see cref="RecurringTrainingService"/>, and binds <see cref="TrustOptions"/>. Needs the adapters (checkpoint and recurring stores).</summary>
+    public static IServiceCollection AddFederatedApi(this IServiceCollection services, IConfiguration configuration)
     {
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.Configure<TrustOptions>(o => configuration.GetSection(TrustOptions.Section).Bind(o));
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<RunsApi>();
         services.AddSingleton<RecurringTrainingService>();

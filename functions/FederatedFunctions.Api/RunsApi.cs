@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Specs;
+using FederatedFunctions.Ml;
 using FederatedFunctions.Workflow.Abstractions;
 using FederatedFunctions.Workflow.Contracts;
 using FederatedFunctions.Workflow.Orchestration;
@@ -19,7 +20,7 @@ namespace FederatedFunctions.Api;
 /// status code and the same JSON on either host. Run ids are never reused: a run id that has an instance or
 /// checkpoints is refused with 409, so a new run can never overwrite an old run's checkpoints.
 /// </remarks>
-public sealed partial class RunsApi(ICheckpointStore checkpoints, TimeProvider time, ILogger<RunsApi> logger)
+public sealed partial class RunsApi(ICheckpointStore checkpoints, TimeProvider time, ILogger<RunsApi> logger, Microsoft.Extensions.Options.IOptions<TrustOptions>? trust = null)
 {
     /// <summary>Largest request body accepted, in bytes: the run spec document limit.</summary>
     public static int MaxBodyBytes => SpecLimits.Default.MaxDocumentBytes;
@@ -69,6 +70,11 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, TimeProvider t
         if (await checkpoints.GetLatestAsync(spec.Checkpoints.Container, runId, cancellationToken).ConfigureAwait(false) is not null)
         {
             return ApiResponse.Problem(409, "run-exists", "A run with this id already has checkpoints.", $"Container '{spec.Checkpoints.Container}' already holds checkpoints of '{runId}'; run ids are not reused.");
+        }
+
+        if (RefuseUnapprovedTrainer(spec) is { } refusal)
+        {
+            return refusal;
         }
 
         var continueNumbering = false;
@@ -150,8 +156,14 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, TimeProvider t
             return ApiResponse.Problem(409, "run-completed", "The run has completed.", $"Run '{runId}' committed its last round ({latest.Round}); there is nothing to resume.");
         }
 
+        if (RefuseUnapprovedTrainer(parsed.Spec) is { } refused)
+        {
+            return refused;
+        }
+
+        var manifest = await checkpoints.GetManifestAsync(container, runId, latest.Round, cancellationToken).ConfigureAwait(false);
         LogResumed(logger, runId, latest.Round);
-        return await ScheduleAsync(client, runId, TrainingState.Resume(runId, parsed.Spec, latest), urls, null, cancellationToken).ConfigureAwait(false);
+        return await ScheduleAsync(client, runId, TrainingState.Resume(runId, parsed.Spec, latest, manifest?.Audit), urls, null, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<(ModelOrigin? Origin, SpecError? Error)> ResolveOriginAsync(RunSpec spec, ResumeFromSpec from, CancellationToken cancellationToken)
@@ -181,6 +193,30 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, TimeProvider t
         }
 
         return (new ModelOrigin(from.RunId, round, manifest?.Model ?? latest.Model), null);
+    }
+
+    // Eyes-off runs may use only a trainer whose identity and hash the orchestrator's configuration approves.
+    private ApiResponse? RefuseUnapprovedTrainer(RunSpec spec)
+    {
+        if (spec.Privacy.Mode != PrivacyModes.EyesOff)
+        {
+            return null;
+        }
+
+        var trainer = TrainerIdentity.Local;
+        var approved = (trust?.Value.ApprovedTrainers ?? []).Any(t =>
+            string.Equals(t.Id, trainer.Id, StringComparison.Ordinal) && string.Equals(t.Sha256, trainer.Sha256, StringComparison.OrdinalIgnoreCase));
+        if (approved)
+        {
+            return null;
+        }
+
+        LogTrainerRefused(logger, spec.RunId ?? string.Empty, trainer.Id, trainer.Sha256);
+        return ApiResponse.Problem(
+            403,
+            "trainer-not-approved",
+            "The trainer is not approved for eyes-off runs.",
+            $"Trainer '{trainer.Id}' with SHA-256 {trainer.Sha256} is not in {TrustOptions.Section}:ApprovedTrainers; nothing was started.");
     }
 
     private static ApiResponse InvalidSpec(SpecError error) =>
@@ -326,6 +362,14 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, TimeProvider t
         return new ApiResponse(200, new CheckpointList(runId, latest?.Round, Views(manifests, latest)));
     }
 
+    /// <summary><c>GET /api/runs/{id}/audit</c>: the run's audit entries and their verification.</summary>
+    public async Task<ApiResponse> AuditAsync(DurableTaskClient client, string runId, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        var (meta, container) = await FindAsync(client, runId, cancellationToken).ConfigureAwait(false);
+        return meta is null ? NotFound(runId) : new ApiResponse(200, await AuditReader.ReadAsync(checkpoints, container, runId, cancellationToken).ConfigureAwait(false));
+    }
+
     /// <summary>A fresh run id: <c>{prefix}-{yyyyMMdd-HHmmss}-{4 hex}</c>.</summary>
     public string NewRunId(string prefix) =>
         $"{prefix}-{time.GetUtcNow().ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(2))}";
@@ -370,6 +414,9 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, TimeProvider t
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Started run {RunId}: {Silos} silos, {Rounds} rounds")]
     private static partial void LogStarted(ILogger logger, string runId, int silos, int rounds);
+
+    [LoggerMessage(EventId = 3004, Level = LogLevel.Warning, Message = "Refused eyes-off run {RunId}: trainer {Trainer} ({Sha256}) is not approved")]
+    private static partial void LogTrainerRefused(ILogger logger, string runId, string trainer, string sha256);
 
     [LoggerMessage(EventId = 3003, Level = LogLevel.Information, Message = "Resuming run {RunId} after round {Round}")]
     private static partial void LogResumed(ILogger logger, string runId, int round);

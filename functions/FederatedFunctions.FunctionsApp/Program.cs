@@ -10,7 +10,7 @@ var host = new HostBuilder()
     .ConfigureServices((context, services) => services
         .AddFederatedWorkflow()
         .AddFederatedAdapters(context.Configuration)
-        .AddFederatedApi()
+        .AddFederatedApi(context.Configuration)
         .AddFunctionActivities())
     .Build();
 await host.RunAsync().ConfigureAwait(false);

@@ -18,6 +18,7 @@ public static class WorkflowRegistration
         registry.AddActivity<TrainActivity>();
         registry.AddActivity<AggregateActivity>();
         registry.AddActivity<EvaluateActivity>();
+        registry.AddActivity<SummarizeEvaluationActivity>();
         registry.AddActivity<CommitRoundActivity>();
         return registry;
     }
@@ -28,6 +29,7 @@ public static class WorkflowRegistration
         services.AddSingleton<AggregationService>();
         services.AddSingleton<SiloTaskService>();
         services.AddSingleton<CheckpointService>();
+        services.AddSingleton<EvaluationService>();
         return services;
     }
 }

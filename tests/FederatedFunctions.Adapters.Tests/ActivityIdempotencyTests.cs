@@ -75,7 +75,7 @@ public sealed class ActivityIdempotencyTests(AzuriteFixture azurite)
         Assert.Equal(3, aggregate.Participants.Count);
 
         var evaluate = await TwiceAsync(containers, () => silos.EvaluateAsync(new EvaluateRequest(Run, 1, SiloIds[0], aggregate.Model, spec.Model, spec.Data, 4), default));
-        Assert.Equal(40, evaluate.Examples);
+        Assert.Equal(40, evaluate.Outcome!.Examples);
 
         var manifest = new RoundManifest { RunId = Run, Round = 1, Strategy = "fedavg", Model = aggregate.Model, ParentModelSha256 = init.Model.Sha256, Participants = aggregate.Participants, CreatedAt = when };
         await TwiceAsync(containers, () => checkpointsService.CommitAsync(new CommitRoundRequest(container0, manifest), default));

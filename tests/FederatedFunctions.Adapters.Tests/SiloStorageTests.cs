@@ -108,7 +108,7 @@ public sealed class SiloStorageTests(AzuriteFixture azurite)
         Assert.True((await container.GetBlobClient(BlobLayout.SiloResult("idem", 1)).ExistsAsync()).Value);
 
         var eval = await backend.EvaluateAsync(new EvaluateRequest("idem", 1, "train-a", globalRef, model, new DataSpec { Classes = 3 }, 4), global, default);
-        Assert.Equal(40, eval.Examples);
+        Assert.Equal(40, eval.Outcome!.Examples);
     }
 
     [Fact]

@@ -19,7 +19,7 @@ internal sealed class ApiHarness : IAsyncDisposable
     public static readonly IReadOnlyList<SiloDataset> Data =
         SyntheticData.Generate(new SyntheticOptions(Silos: 3, Classes: 4, Features: 8, TrainPerSilo: 160, TestPerSilo: 60, DirichletAlpha: 0.5, Seed: 4));
 
-    private ApiHarness(DurableTaskTestHost host, InMemoryBlobs blobs, InMemoryCheckpointStore store, InMemorySiloBackend backend, InMemoryRecurringStore recurring, RecurringOptions options)
+    private ApiHarness(DurableTaskTestHost host, InMemoryBlobs blobs, InMemoryCheckpointStore store, InMemorySiloBackend backend, InMemoryRecurringStore recurring, RecurringOptions options, TrustOptions? trust)
     {
         Host = host;
         Blobs = blobs;
@@ -27,7 +27,7 @@ internal sealed class ApiHarness : IAsyncDisposable
         Backend = backend;
         RecurringStore = recurring;
         RecurringOptions = options;
-        Api = new RunsApi(store, TimeProvider.System, NullLogger<RunsApi>.Instance);
+        Api = new RunsApi(store, TimeProvider.System, NullLogger<RunsApi>.Instance, Options.Create(trust ?? new TrustOptions()));
         Recurring = new RecurringTrainingService(Api, store, recurring, Options.Create(options), NullLogger<RecurringTrainingService>.Instance);
     }
 
@@ -43,7 +43,7 @@ internal sealed class ApiHarness : IAsyncDisposable
 
     public static ManagementUrls Urls(string id) => new(id, $"http://test/status/{id}", $"http://test/terminate/{id}", $"http://test/purge/{id}");
 
-    public static async Task<ApiHarness> StartAsync()
+    public static async Task<ApiHarness> StartAsync(TrustOptions? trust = null)
     {
         var blobs = new InMemoryBlobs();
         var store = new InMemoryCheckpointStore(blobs);
@@ -60,7 +60,7 @@ internal sealed class ApiHarness : IAsyncDisposable
                 services.AddSingleton<IUpdateStore>(backend);
             },
         });
-        return new ApiHarness(host, blobs, store, backend, new InMemoryRecurringStore(), new RecurringOptions());
+        return new ApiHarness(host, blobs, store, backend, new InMemoryRecurringStore(), new RecurringOptions(), trust);
     }
 
     public static string SpecJson(string? runId, int rounds) =>

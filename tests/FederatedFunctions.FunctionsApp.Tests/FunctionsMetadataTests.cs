@@ -33,8 +33,8 @@ public sealed class FunctionsMetadataTests
         string[] expected =
         [
             nameof(TrainingOrchestrator), nameof(InitializeModelActivity), nameof(TrainActivity), nameof(AggregateActivity),
-            nameof(EvaluateActivity), nameof(CommitRoundActivity), RunsHttpFunctions.StartRun, RunsHttpFunctions.ListRuns, RunsHttpFunctions.GetRun,
-            RunsHttpFunctions.CancelRun, RunsHttpFunctions.ResumeRun, RunsHttpFunctions.GetRunCheckpoints,
+            nameof(EvaluateActivity), nameof(SummarizeEvaluationActivity), nameof(CommitRoundActivity), RunsHttpFunctions.StartRun, RunsHttpFunctions.ListRuns, RunsHttpFunctions.GetRun,
+            RunsHttpFunctions.CancelRun, RunsHttpFunctions.ResumeRun, RunsHttpFunctions.GetRunAudit, RunsHttpFunctions.GetRunCheckpoints,
             RecurringTrainingFunction.Name,
         ];
         Assert.Equal(expected.Order(), Functions.Select(f => f.GetProperty("name").GetString()!).Order());
@@ -46,6 +46,7 @@ public sealed class FunctionsMetadataTests
     [InlineData(RunsHttpFunctions.GetRun, "get", "runs/{id}")]
     [InlineData(RunsHttpFunctions.CancelRun, "post", "runs/{id}/cancel")]
     [InlineData(RunsHttpFunctions.ResumeRun, "post", "runs/{id}/resume")]
+    [InlineData(RunsHttpFunctions.GetRunAudit, "get", "runs/{id}/audit")]
     [InlineData(RunsHttpFunctions.GetRunCheckpoints, "get", "runs/{id}/checkpoints")]
     public void HttpFunctions_HaveTheirRouteMethodAndFunctionLevelKeys(string function, string method, string route)
     {

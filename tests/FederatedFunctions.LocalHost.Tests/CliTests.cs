@@ -24,6 +24,8 @@ public sealed class CliTests
     [InlineData("resume")]
     [InlineData("status")]
     [InlineData("checkpoints")]
+    [InlineData("audit")]
+    [InlineData("trainer")]
     [InlineData("aggregate")]
     [InlineData("data", "synth")]
     [InlineData("data", "put")]

@@ -65,6 +65,18 @@ public sealed class InMemoryCheckpointStore(InMemoryBlobs blobs) : ICheckpointSt
         return Task.CompletedTask;
     }
 
+    public Task PutAuditAsync(string container, string runId, int round, ReadOnlyMemory<byte> jsonLines, CancellationToken cancellationToken)
+    {
+        blobs.Items.TryAdd($"mem://orchestrator/{container}/{BlobLayout.Audit(runId, round)}", jsonLines.ToArray());
+        return Task.CompletedTask;
+    }
+
+    public Task<byte[]> ReadAuditAsync(string container, string runId, CancellationToken cancellationToken)
+    {
+        var prefix = $"mem://orchestrator/{container}/{BlobLayout.AuditPrefix(runId)}";
+        return Task.FromResult(blobs.Items.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal)).OrderBy(kv => kv.Key, StringComparer.Ordinal).SelectMany(kv => kv.Value).ToArray());
+    }
+
     public Task<byte[]?> GetSpecAsync(string container, string runId, CancellationToken cancellationToken) =>
         Task.FromResult(blobs.Items.TryGetValue($"mem://orchestrator/{container}/{BlobLayout.Spec(runId)}", out var b) ? b : null);
 }
@@ -141,11 +153,11 @@ public sealed class InMemorySiloBackend(InMemoryBlobs blobs, IReadOnlyDictionary
         return new SiloUpdate(request.SiloId, request.Round, update, result.Examples, result.Loss, result.Metrics);
     }
 
-    public Task<EvaluateOutcome> EvaluateAsync(EvaluateRequest request, ReadOnlyMemory<byte> model, CancellationToken cancellationToken)
+    public Task<SiloEvaluation> EvaluateAsync(EvaluateRequest request, ReadOnlyMemory<byte> model, CancellationToken cancellationToken)
     {
         EvaluateCalls.Add((request.SiloId, request.Round));
         var r = LocalTrainer.Evaluate(request.ModelSpec, request.Data.Classes, Safetensors.Parse(model).Tensors, silos[request.SiloId].Test, cancellationToken);
-        return Task.FromResult(new EvaluateOutcome(request.SiloId, r.Examples, r.Loss, r.Correct));
+        return Task.FromResult(new SiloEvaluation(request.SiloId, new EvaluateOutcome(request.SiloId, r.Examples, r.Loss, r.Correct), null));
     }
 
     public Task<ReadOnlyMemory<byte>> ReadUpdateAsync(string siloId, BlobRef update, CancellationToken cancellationToken) =>

@@ -143,6 +143,47 @@ public sealed class BlobCheckpointStore(BlobServiceClient service) : ICheckpoint
     public async Task<byte[]?> GetSpecAsync(string container, string runId, CancellationToken cancellationToken) =>
         (await DownloadOrNullAsync(container, BlobLayout.Spec(runId), cancellationToken).ConfigureAwait(false))?.ToArray();
 
+    /// <inheritdoc />
+    public async Task PutAuditAsync(string container, string runId, int round, ReadOnlyMemory<byte> jsonLines, CancellationToken cancellationToken)
+    {
+        var blob = await BlobAsync(container, BlobLayout.Audit(runId, round), cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await blob.UploadAsync(BinaryData.FromBytes(jsonLines), new BlobUploadOptions { Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException ex) when (ex.Status is 409 or 412)
+        {
+            // Written by an earlier execution of the same commit: entries are never rewritten.
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<byte[]> ReadAuditAsync(string container, string runId, CancellationToken cancellationToken)
+    {
+        var client = service.GetBlobContainerClient(container);
+        using var all = new MemoryStream();
+        try
+        {
+            var names = new List<string>();
+            await foreach (var item in client.GetBlobsAsync(new GetBlobsOptions { Prefix = BlobLayout.AuditPrefix(runId) }, cancellationToken).ConfigureAwait(false))
+            {
+                names.Add(item.Name);
+            }
+
+            foreach (var name in names.Order(StringComparer.Ordinal))
+            {
+                var content = (await client.GetBlobClient(name).DownloadContentAsync(cancellationToken).ConfigureAwait(false)).Value.Content;
+                all.Write(content.ToMemory().Span);
+            }
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404)
+        {
+            return [];
+        }
+
+        return all.ToArray();
+    }
+
     /// <summary>The URI of a blob without any query string, as recorded in history.</summary>
     public static string PlainUri(BlobClient blob) => new UriBuilder(blob.Uri) { Query = string.Empty }.Uri.AbsoluteUri;
 

@@ -28,15 +28,29 @@ public sealed class LocalTorchSiloBackend(ISiloRegistry registry) : ISiloBackend
     private readonly ConcurrentDictionary<(string Silo, string Path, string ETag, string Schema), TabularData> cache = new();
 
     /// <inheritdoc />
-    public async Task<SiloUpdate> TrainAsync(TrainRequest request, ReadOnlyMemory<byte> globalModel, CancellationToken cancellationToken)
+    public Task<SiloUpdate> TrainAsync(TrainRequest request, ReadOnlyMemory<byte> globalModel, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
+        return SiloErrors.GuardAsync(registry, request.Privacy, request.RunId, request.Round, request.SiloId, "train", () => TrainCoreAsync(request, globalModel, cancellationToken), cancellationToken);
+    }
+
+    private async Task<SiloUpdate> TrainCoreAsync(TrainRequest request, ReadOnlyMemory<byte> globalModel, CancellationToken cancellationToken)
+    {
         var container = registry.GetContainer(request.SiloId);
         var data = await ReadSplitAsync(container, request.SiloId, request.Data, request.Data.Train, request.Inputs, cancellationToken).ConfigureAwait(false);
         var global = Safetensors.Parse(globalModel).Tensors;
 
         var result = LocalTrainer.Train(request.Model, request.Training, request.Data.Classes, global, data, request.Round, request.SiloId, cancellationToken);
-        var bytes = Safetensors.Serialize(result.State);
+        var eyesOff = request.Privacy == PrivacyModes.EyesOff;
+
+        // Eyes-off: the example count and loss go to the aggregator inside the update, never to the orchestrator.
+        var bytes = Safetensors.Serialize(result.State, eyesOff
+            ? new Dictionary<string, string>
+            {
+                [UpdateMetadata.Examples] = result.Examples.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                [UpdateMetadata.Loss] = result.Loss.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+            }
+            : null);
         var sha = Hashing.Sha256Hex(bytes);
 
         var updateBlob = container.GetBlobClient(BlobLayout.SiloUpdate(request.RunId, request.Round));
@@ -65,20 +79,37 @@ public sealed class LocalTorchSiloBackend(ISiloRegistry registry) : ISiloBackend
         }
 
         var update = new BlobRef(BlobCheckpointStore.PlainUri(updateBlob), sha, bytes.Length);
-        var siloResult = new SiloUpdate(request.SiloId, request.Round, update, result.Examples, result.Loss, result.Metrics);
+        var siloResult = eyesOff
+            ? new SiloUpdate(request.SiloId, request.Round, update, null, null, null)
+            : new SiloUpdate(request.SiloId, request.Round, update, result.Examples, result.Loss, result.Metrics);
         await resultBlob.UploadAsync(BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(siloResult, JsonDefaults.Documents)), overwrite: true, cancellationToken).ConfigureAwait(false);
         return siloResult;
     }
 
     /// <inheritdoc />
-    public async Task<EvaluateOutcome> EvaluateAsync(EvaluateRequest request, ReadOnlyMemory<byte> model, CancellationToken cancellationToken)
+    public Task<SiloEvaluation> EvaluateAsync(EvaluateRequest request, ReadOnlyMemory<byte> model, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
+        return SiloErrors.GuardAsync(registry, request.Privacy, request.RunId, request.Round, request.SiloId, "evaluate", () => EvaluateCoreAsync(request, model, cancellationToken), cancellationToken);
+    }
+
+    private async Task<SiloEvaluation> EvaluateCoreAsync(EvaluateRequest request, ReadOnlyMemory<byte> model, CancellationToken cancellationToken)
+    {
         var container = registry.GetContainer(request.SiloId);
         var data = await ReadSplitAsync(container, request.SiloId, request.Data, request.Data.Test, request.Inputs, cancellationToken).ConfigureAwait(false);
         var state = Safetensors.Parse(model).Tensors;
         var result = LocalTrainer.Evaluate(request.ModelSpec, request.Data.Classes, state, data, cancellationToken);
-        return new EvaluateOutcome(request.SiloId, result.Examples, result.Loss, result.Correct);
+        var outcome = new EvaluateOutcome(request.SiloId, result.Examples, result.Loss, result.Correct);
+        if (request.Privacy != PrivacyModes.EyesOff)
+        {
+            return new SiloEvaluation(request.SiloId, outcome, null);
+        }
+
+        // Eyes-off: the metrics stay in the silo's outbox, for the evaluation summary to aggregate over enough silos.
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(outcome, JsonDefaults.Documents);
+        var blob = container.GetBlobClient(BlobLayout.SiloEvaluation(request.RunId, request.Round));
+        await blob.UploadAsync(BinaryData.FromBytes(bytes), overwrite: true, cancellationToken).ConfigureAwait(false);
+        return new SiloEvaluation(request.SiloId, null, new BlobRef(BlobCheckpointStore.PlainUri(blob), Hashing.Sha256Hex(bytes), bytes.Length));
     }
 
     private static async Task<SiloUpdate?> ReadResultAsync(BlobClient blob, CancellationToken cancellationToken)

@@ -61,9 +61,19 @@ public static class AuditChain
             }
         }
 
+        return AppendAfter(previous?.Sequence, previous?.Hash ?? GenesisHash, draft);
+    }
+
+    /// <summary>The entry that follows the entry with <paramref name="previousSequence"/> and <paramref name="previousHash"/>, or starts the log when the sequence is null.</summary>
+    /// <remarks>For a writer that keeps only the log's head (sequence and hash), as the commit activity does between rounds.</remarks>
+    public static AuditEntry AppendAfter(long? previousSequence, string previousHash, AuditDraft draft)
+    {
+        ArgumentNullException.ThrowIfNull(draft);
+        ArgumentNullException.ThrowIfNull(previousHash);
+        ValidateDraft(draft);
         var entry = new AuditEntry
         {
-            Sequence = previous is null ? 0 : checked(previous.Sequence + 1),
+            Sequence = previousSequence is { } p ? checked(p + 1) : 0,
             RunId = draft.RunId,
             Round = draft.Round,
             SiloId = draft.SiloId,
@@ -75,7 +85,7 @@ public static class AuditChain
             DpNoise = draft.DpNoise,
             Identity = draft.Identity,
             RecordedAt = draft.RecordedAt.ToUniversalTime(),
-            PreviousHash = previous?.Hash ?? GenesisHash,
+            PreviousHash = previousSequence is null ? GenesisHash : previousHash,
             Hash = string.Empty,
         };
         return entry with { Hash = ComputeHash(entry) };

@@ -6,8 +6,8 @@ namespace FederatedFunctions.Core.Audit;
 /// <summary>The JSON Lines form of a run's audit log: one entry per line, each line ending in a newline.</summary>
 /// <remarks>
 /// <para>
-/// The log lives in one append blob per run; each entry is written as one append block of exactly
-/// <see cref="ToJsonLine"/>'s bytes, so a block is either a whole line or absent.
+/// The log lives in one blob per round (<c>{runId}/audit/round-NNNNN.jsonl</c>), written once by the commit activity;
+/// read in round order, the blobs form one JSON Lines log.
 /// </para>
 /// <para>
 /// <see cref="ToJsonLine"/> writes the canonical serialization of <see cref="AuditChain"/> plus the hash, so a line

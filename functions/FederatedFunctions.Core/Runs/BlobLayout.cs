@@ -25,6 +25,12 @@ public static class BlobLayout
     /// <summary>The run's spec, as validated when it started: what a resume of a lost run starts again from.</summary>
     public static string Spec(string runId) => $"{runId}/spec.json";
 
+    /// <summary>The audit entries appended by one round, as JSON lines (written once; see <see cref="Audit.AuditLog"/>).</summary>
+    public static string Audit(string runId, int round) => $"{runId}/audit/round-{round.ToString("D5", CultureInfo.InvariantCulture)}.jsonl";
+
+    /// <summary>Prefix of a run's audit blobs.</summary>
+    public static string AuditPrefix(string runId) => $"{runId}/audit/";
+
     /// <summary>Prefix under which a run's rounds are listed.</summary>
     public static string RunPrefix(string runId) => runId + "/";
 
@@ -32,7 +38,29 @@ public static class BlobLayout
     public static string SiloUpdate(string runId, int round) =>
         $"outbox/{runId}/round-{round.ToString("D5", CultureInfo.InvariantCulture)}/update.safetensors";
 
+    /// <summary>A silo's evaluation metrics for a round (eyes-off), inside that silo's own container.</summary>
+    public static string SiloEvaluation(string runId, int round) =>
+        $"outbox/{runId}/round-{round.ToString("D5", CultureInfo.InvariantCulture)}/evaluation.json";
+
+    /// <summary>The full error of a failed silo task (eyes-off), kept inside the silo; the orchestrator sees only its reference.</summary>
+    public static string SiloError(string runId, int round, string reference) =>
+        $"outbox/{runId}/round-{round.ToString("D5", CultureInfo.InvariantCulture)}/error-{reference}.json";
+
     /// <summary>The small JSON result beside a silo's update.</summary>
     public static string SiloResult(string runId, int round) =>
         $"outbox/{runId}/round-{round.ToString("D5", CultureInfo.InvariantCulture)}/result.json";
+}
+
+/// <summary>Metadata keys a silo puts in its update's safetensors header.</summary>
+/// <remarks>
+/// In eyes-off mode the silo reports its example count and loss only here, inside the update it sends to the
+/// aggregator, never to the orchestrator; the aggregator returns aggregates over at least the configured number of silos.
+/// </remarks>
+public static class UpdateMetadata
+{
+    /// <summary>Training examples the update was computed on (decimal integer).</summary>
+    public const string Examples = "examples";
+
+    /// <summary>Mean train loss of the last local epoch (invariant-culture round-trip double).</summary>
+    public const string Loss = "loss";
 }

@@ -44,16 +44,34 @@ public sealed record RoundManifest
     /// <summary>Aggregated metrics of the round.</summary>
     public RoundMetrics Metrics { get; init; } = new();
 
+    /// <summary>The privacy mode and differential privacy of the round; null for eyes-on runs without DP.</summary>
+    public RoundPrivacy? Privacy { get; init; }
+
+    /// <summary>The run's audit log head after this round: anchors the log against truncation.</summary>
+    public AuditHead? Audit { get; init; }
+
     /// <summary>Orchestration time at which the round was committed (UTC).</summary>
     public required DateTimeOffset CreatedAt { get; init; }
 }
 
 /// <summary>One update that entered a round's aggregate.</summary>
 /// <param name="SiloId">The silo that produced it.</param>
-/// <param name="Examples">Training examples it was computed on.</param>
+/// <param name="Examples">Training examples it was computed on; null in eyes-off mode.</param>
 /// <param name="UpdateSha256">SHA-256 of the update blob, verified before aggregation.</param>
-/// <param name="Weight">Normalised aggregation weight (weights of a round sum to 1).</param>
-public sealed record Participant(string SiloId, long Examples, string UpdateSha256, double Weight);
+/// <param name="Weight">Normalised aggregation weight (weights of a round sum to 1); null in eyes-off mode.</param>
+public sealed record Participant(string SiloId, long? Examples, string UpdateSha256, double? Weight);
+
+/// <summary>The privacy applied to a round.</summary>
+/// <param name="Mode"><c>eyes-on</c> or <c>eyes-off</c>.</param>
+/// <param name="NoiseMultiplier">DP noise multiplier z; null without DP.</param>
+/// <param name="ClipNorm">DP clipping norm C; null without DP.</param>
+/// <param name="SampleRate">Fraction of silos sampled per round, the accountant's q; null without DP.</param>
+/// <param name="Epsilon">ε spent by the run after this round, for <paramref name="Delta"/>; null without DP.</param>
+/// <param name="Delta">The δ of <paramref name="Epsilon"/>.</param>
+public sealed record RoundPrivacy(string Mode, double? NoiseMultiplier = null, double? ClipNorm = null, double? SampleRate = null, double? Epsilon = null, double? Delta = null);
+
+/// <summary>The head of a run's audit log: the sequence number and hash of its last entry.</summary>
+public sealed record AuditHead(long Sequence, string Hash);
 
 /// <summary>An update that did not enter the aggregate.</summary>
 /// <param name="SiloId">The silo it came from.</param>
@@ -65,7 +83,7 @@ public sealed record RejectedUpdate(string SiloId, string Reason, string Detail)
 public sealed record RoundMetrics
 {
     /// <summary>Examples used for training this round, summed over accepted updates.</summary>
-    public long TrainExamples { get; init; }
+    public long? TrainExamples { get; init; }
 
     /// <summary>Example-weighted mean of the silos' final-epoch train loss.</summary>
     public double? TrainLoss { get; init; }

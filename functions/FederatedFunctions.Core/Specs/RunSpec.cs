@@ -49,6 +49,62 @@ public sealed record RunSpec
 
     /// <summary>A checkpoint of another run to continue from; absent starts from the seeded initial model.</summary>
     public ResumeFromSpec? ResumeFrom { get; init; }
+
+    /// <summary>What may leave a silo, and the differential privacy applied to what does.</summary>
+    public PrivacySpec Privacy { get; init; } = new();
+}
+
+/// <summary>The privacy mode of a run and its differential privacy.</summary>
+/// <remarks>See <c>docs/trust-model.md</c> for what each party can see in each mode.</remarks>
+public sealed record PrivacySpec
+{
+    /// <summary>
+    /// <c>eyes-on</c> (public or synthetic data: per-silo metrics and errors are visible) or <c>eyes-off</c> (real
+    /// data: only aggregates over at least <see cref="MinAggregateSilos"/> silos leave the silos, errors are reduced to a
+    /// category and a silo-side reference, and only approved trainers may run).
+    /// </summary>
+    public string Mode { get; init; } = PrivacyModes.EyesOn;
+
+    /// <summary>Fewest silos an aggregate metric may cover in eyes-off mode; with fewer, the metric is not reported.</summary>
+    public int MinAggregateSilos { get; init; } = 2;
+
+    /// <summary>Client-level central differential privacy (clipping and Gaussian noise on the aggregate); absent means none.</summary>
+    public DifferentialPrivacySpec? DifferentialPrivacy { get; init; }
+}
+
+/// <summary>Known privacy modes.</summary>
+public static class PrivacyModes
+{
+    /// <summary>Public or synthetic data: per-silo values are visible to the orchestrator.</summary>
+    public const string EyesOn = "eyes-on";
+
+    /// <summary>Real data: nothing derived from one silo's data leaves it except what aggregation needs.</summary>
+    public const string EyesOff = "eyes-off";
+
+    /// <summary>All known modes.</summary>
+    public static readonly IReadOnlyList<string> All = [EyesOn, EyesOff];
+}
+
+/// <summary>Client-level differential privacy, central model (DP-FedAvg, McMahan et al. 2018).</summary>
+/// <remarks>
+/// Each silo's change to the global model is clipped to L2 norm <see cref="ClipNorm"/>, the clipped changes are summed
+/// with equal weight, Gaussian noise of standard deviation <c>NoiseMultiplier × ClipNorm</c> is added to each
+/// coordinate of the sum, and the sum is divided by the number of silos sampled. An RDP accountant for the subsampled
+/// Gaussian mechanism reports (ε, <see cref="Delta"/>) after every round.
+/// </remarks>
+public sealed record DifferentialPrivacySpec
+{
+    /// <summary>Largest L2 norm of one silo's change to the model.</summary>
+    public double ClipNorm { get; init; } = 1.0;
+
+    /// <summary>Noise standard deviation as a multiple of <see cref="ClipNorm"/> (z).</summary>
+    public double NoiseMultiplier { get; init; } = 1.0;
+
+    /// <summary>The δ of the reported (ε, δ).</summary>
+    public double Delta { get; init; } = 1e-5;
+
+    /// <summary>The run stops, with its checkpoints kept, before a round would take ε past this; absent means no budget.</summary>
+    public double? EpsilonBudget { get; init; }
 }
 
 /// <summary>Screens an update must pass, on top of the integrity checks (hash, size, format, keys, shapes, dtypes, finiteness).</summary>

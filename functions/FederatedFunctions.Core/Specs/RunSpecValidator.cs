@@ -79,6 +79,7 @@ public static class RunSpecValidator
         ValidateRetry(spec.Retry, report);
         ValidateRobustness(spec.Robustness, report);
         ValidateResumeFrom(spec, limits, report);
+        ValidatePrivacy(spec, report);
         ValidateModelSize(spec, limits, report);
         return errors;
     }
@@ -473,6 +474,45 @@ public static class RunSpecValidator
         if (report.Required(robustness, "$.robustness") && robustness.MaxNormRatio is { } ratio && (!double.IsFinite(ratio) || ratio < 1 || ratio > MaxNormRatio))
         {
             report.Add("$.robustness.maxNormRatio", "range", $"robustness.maxNormRatio must be from 1 to {MaxNormRatio}; got {ratio.ToString(CultureInfo.InvariantCulture)}.");
+        }
+    }
+
+    private static void ValidatePrivacy(RunSpec spec, Reporter report)
+    {
+        if (!report.Required(spec.Privacy, "$.privacy"))
+        {
+            return;
+        }
+
+        var p = spec.Privacy;
+        if (report.Required(p.Mode, "$.privacy.mode"))
+        {
+            report.Enum(p.Mode, PrivacyModes.All, "$.privacy.mode");
+        }
+
+        // An aggregate over one silo is that silo's value, so eyes-off needs at least two.
+        var silos = Math.Max(2, spec.Silos?.Count ?? 0);
+        report.Range(p.MinAggregateSilos, p.Mode == PrivacyModes.EyesOff ? 2 : 1, silos, "$.privacy.minAggregateSilos", "2 (eyes-off) and the number of silos");
+
+        if (p.DifferentialPrivacy is not { } dp)
+        {
+            return;
+        }
+
+        void Number(double value, double min, double max, bool minExclusive, string path)
+        {
+            if (!double.IsFinite(value) || value > max || (minExclusive ? value <= min : value < min))
+            {
+                report.Add(path, "range", $"{path[2..]} must be {(minExclusive ? "more than" : "from")} {min.ToString(CultureInfo.InvariantCulture)} {(minExclusive ? "and at most" : "to")} {max.ToString(CultureInfo.InvariantCulture)}; got {value.ToString(CultureInfo.InvariantCulture)}.");
+            }
+        }
+
+        Number(dp.ClipNorm, 0, 1e6, minExclusive: true, "$.privacy.differentialPrivacy.clipNorm");
+        Number(dp.NoiseMultiplier, 0.1, 100, minExclusive: false, "$.privacy.differentialPrivacy.noiseMultiplier");
+        Number(dp.Delta, 0, 0.1, minExclusive: true, "$.privacy.differentialPrivacy.delta");
+        if (dp.EpsilonBudget is { } budget)
+        {
+            Number(budget, 0, 1000, minExclusive: true, "$.privacy.differentialPrivacy.epsilonBudget");
         }
     }
 

@@ -9,7 +9,7 @@ namespace FederatedFunctions.FunctionsApp.Functions;
 public sealed class RunsHttpFunctions(RunsApi api)
 {
     /// <summary>Function names, as the host and its settings know them.</summary>
-    public const string StartRun = nameof(StartRun), ListRuns = nameof(ListRuns), GetRun = nameof(GetRun), CancelRun = nameof(CancelRun), ResumeRun = nameof(ResumeRun), GetRunCheckpoints = nameof(GetRunCheckpoints);
+    public const string StartRun = nameof(StartRun), ListRuns = nameof(ListRuns), GetRun = nameof(GetRun), CancelRun = nameof(CancelRun), ResumeRun = nameof(ResumeRun), GetRunAudit = nameof(GetRunAudit), GetRunCheckpoints = nameof(GetRunCheckpoints);
 
     /// <summary><c>POST /api/runs</c>.</summary>
     [Function(StartRun)]
@@ -72,6 +72,18 @@ public sealed class RunsHttpFunctions(RunsApi api)
         var ct = request.FunctionContext.CancellationToken;
         var response = await api.ResumeAsync(client, id, request.Query["container"], HttpTranslation.Urls(client, request), ct).ConfigureAwait(false);
         return await HttpTranslation.WriteAsync(request, response, ct).ConfigureAwait(false);
+    }
+
+    /// <summary><c>GET /api/runs/{id}/audit</c>.</summary>
+    [Function(GetRunAudit)]
+    public async Task<HttpResponseData> GetRunAuditAsync(
+        [HttpTrigger(AuthorizationLevel.Function, "get", Route = "runs/{id}/audit")] HttpRequestData request,
+        [DurableClient] DurableTaskClient client,
+        string id)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var ct = request.FunctionContext.CancellationToken;
+        return await HttpTranslation.WriteAsync(request, await api.AuditAsync(client, id, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
     }
 
     /// <summary><c>GET /api/runs/{id}/checkpoints</c>.</summary>

@@ -18,6 +18,7 @@ public sealed class TrainingFunctions(
     TrainActivity train,
     AggregateActivity aggregate,
     EvaluateActivity evaluate,
+    SummarizeEvaluationActivity summarize,
     CommitRoundActivity commit)
 {
     /// <summary>The training orchestrator.</summary>
@@ -46,12 +47,17 @@ public sealed class TrainingFunctions(
 
     /// <summary>Evaluates the global model on one silo.</summary>
     [Function(nameof(EvaluateActivity))]
-    public Task<EvaluateOutcome> EvaluateAsync([ActivityTrigger] EvaluateRequest input, FunctionContext context) =>
+    public Task<SiloEvaluation> EvaluateAsync([ActivityTrigger] EvaluateRequest input, FunctionContext context) =>
         evaluate.RunAsync(new FunctionActivityContext(nameof(EvaluateActivity), context), input);
+
+    /// <summary>Aggregates the silos' evaluation reports (eyes-off).</summary>
+    [Function(nameof(SummarizeEvaluationActivity))]
+    public Task<EvaluateSummary?> SummarizeEvaluationAsync([ActivityTrigger] SummarizeEvaluationRequest input, FunctionContext context) =>
+        summarize.RunAsync(new FunctionActivityContext(nameof(SummarizeEvaluationActivity), context), input);
 
     /// <summary>Commits one round.</summary>
     [Function(nameof(CommitRoundActivity))]
-    public Task<BlobRef> CommitRoundAsync([ActivityTrigger] CommitRoundRequest input, FunctionContext context) =>
+    public Task<CommitRoundResult> CommitRoundAsync([ActivityTrigger] CommitRoundRequest input, FunctionContext context) =>
         commit.RunAsync(new FunctionActivityContext(nameof(CommitRoundActivity), context), input);
 }
 

@@ -39,6 +39,8 @@ public static class FlCommands
         root.Subcommands.Add(Resume(ctx));
         root.Subcommands.Add(Status(ctx));
         root.Subcommands.Add(Checkpoints(ctx));
+        root.Subcommands.Add(Audit(ctx));
+        root.Subcommands.Add(Trainer(ctx));
         root.Subcommands.Add(Aggregate(ctx));
         root.Subcommands.Add(Data(ctx));
         root.Subcommands.Add(Serve(ctx));
@@ -272,6 +274,75 @@ public static class FlCommands
                 await ctx.Output.WriteLineAsync("  " + RunRunner.FormatRound(r, r.Participants + r.Rejected)).ConfigureAwait(false);
             }
 
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command Audit(CommandContext ctx)
+    {
+        var run = new Argument<string>("run") { Description = "Run id." };
+        var container = new Option<string>("--container") { Description = "Checkpoint container.", DefaultValueFactory = _ => "checkpoints" };
+        var verify = new Option<bool>("--verify") { Description = "Check the hash chain and its head against the latest manifest; exit 1 if it fails." };
+        var cmd = new Command(
+            "audit",
+            "Shows a run's audit log: one entry per artifact that left a silo, hash-chained.\n" +
+            "Example: fl audit demo-20261201-101500 --verify")
+        { run, container, verify, JsonOption };
+        cmd.SetAction(async (pr, ct) =>
+        {
+            var ws = CommandContext.Workspace();
+            var storage = await ws.StorageConnectionStringAsync(ct).ConfigureAwait(false);
+            var store = new BlobCheckpointStore(Adapters.AdaptersRegistration.CreateOrchestratorBlobService(ws.BuildConfiguration(storage)));
+            var report = await Api.AuditReader.ReadAsync(store, pr.GetValue(container)!, pr.GetValue(run)!, ct).ConfigureAwait(false);
+            if (pr.GetValue(JsonOption))
+            {
+                await ctx.Output.WriteLineAsync(JsonSerializer.Serialize(report, CommandContext.Json)).ConfigureAwait(false);
+            }
+            else
+            {
+                foreach (var e in report.Entries)
+                {
+                    await ctx.Output.WriteLineAsync($"{e.Sequence,5}  round {e.Round,4}  {e.SiloId,-16} {e.Kind,-8} {e.Bytes,9} B  sha256 {e.Sha256[..12]}…  {e.Policy.Name}: {e.Policy.Checks}{(e.DpNoise is { } n ? $"  dp z={n.NoiseMultiplier} C={n.ClipNorm}" : string.Empty)}  hash {e.Hash[..12]}…").ConfigureAwait(false);
+                }
+            }
+
+            if (!pr.GetValue(verify))
+            {
+                return 0;
+            }
+
+            var v = report.Verification;
+            await (v.IsValid ? ctx.Output : ctx.Error).WriteLineAsync(v.IsValid
+                ? $"Verified: {report.Entries.Count} entries, chain intact, head {v.HeadHash?[..12]}… matches the latest manifest."
+                : $"error: the audit log of '{report.RunId}' does not verify: {v.Reason} at entry {v.FirstBadIndex}: {v.Detail}").ConfigureAwait(false);
+            return v.IsValid ? 0 : 1;
+        });
+        return cmd;
+    }
+
+    private static Command Trainer(CommandContext ctx)
+    {
+        var cmd = new Command(
+            "trainer",
+            "Prints this build's trainer identity (name and SHA-256) and the settings that approve it for eyes-off runs.\n" +
+            "Example: fl trainer")
+        { JsonOption };
+        cmd.SetAction(async (pr, ct) =>
+        {
+            var t = TrainerIdentity.Local;
+            if (pr.GetValue(JsonOption))
+            {
+                await ctx.Output.WriteLineAsync(JsonSerializer.Serialize(t, CommandContext.Json)).ConfigureAwait(false);
+                return 0;
+            }
+
+            await ctx.Output.WriteLineAsync($"Trainer {t.Id}, SHA-256 {t.Sha256}").ConfigureAwait(false);
+            await ctx.Output.WriteLineAsync("Approve it for eyes-off runs in the orchestrator's settings (Functions app):").ConfigureAwait(false);
+            await ctx.Output.WriteLineAsync($"  Trust__ApprovedTrainers__0__Id={t.Id}").ConfigureAwait(false);
+            await ctx.Output.WriteLineAsync($"  Trust__ApprovedTrainers__0__Sha256={t.Sha256}").ConfigureAwait(false);
+            await ctx.Output.WriteLineAsync("or, for fl, in the environment:").ConfigureAwait(false);
+            await ctx.Output.WriteLineAsync($"  export FL_Trust__ApprovedTrainers__0__Id={t.Id} FL_Trust__ApprovedTrainers__0__Sha256={t.Sha256}").ConfigureAwait(false);
             return 0;
         });
         return cmd;

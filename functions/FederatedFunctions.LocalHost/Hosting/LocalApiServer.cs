@@ -67,6 +67,8 @@ public sealed class LocalApiServer : IAsyncDisposable
             await WriteAsync(http, await api.CancelAsync(client, id, http.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false));
         app.MapPost("/api/runs/{id}/resume", async (HttpContext http, string id) =>
             await WriteAsync(http, await api.ResumeAsync(client, id, http.Request.Query["container"], Urls(http), http.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false));
+        app.MapGet("/api/runs/{id}/audit", async (HttpContext http, string id) =>
+            await WriteAsync(http, await api.AuditAsync(client, id, http.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false));
         app.MapGet("/api/runs/{id}/checkpoints", async (HttpContext http, string id) =>
             await WriteAsync(http, await api.CheckpointsAsync(client, id, http.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false));
 

@@ -130,7 +130,7 @@ public sealed class LocalDurableHost : IAsyncDisposable
         hostBuilder.Services.AddSingleton<IHostLifetime, CommandLifetime>();
         hostBuilder.Services.AddFederatedWorkflow();
         hostBuilder.Services.AddFederatedAdapters(options.Configuration);
-        hostBuilder.Services.AddFederatedApi();
+        hostBuilder.Services.AddFederatedApi(options.Configuration);
         options.ConfigureServices?.Invoke(hostBuilder.Services);
         if (options.RunWorker)
         {

@@ -158,7 +158,7 @@ public sealed class RunRunner(LocalDurableHost host, TextWriter output)
             "{0,5}  {1,7}  {2,9}  {3,10}  {4,8}  {5,9}  {6,7:0.0}",
             r.Round,
             $"{r.Participants}/{siloCount}",
-            r.Examples,
+            r.Examples?.ToString(ci) ?? "-",
             r.TrainLoss?.ToString("0.0000", ci) ?? "-",
             r.EvalAccuracy?.ToString("0.0000", ci) ?? "-",
             r.EvalLoss?.ToString("0.0000", ci) ?? "-",

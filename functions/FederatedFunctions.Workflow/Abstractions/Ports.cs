@@ -34,6 +34,12 @@ public interface ICheckpointStore
 
     /// <summary>The run's stored spec document, or null.</summary>
     Task<byte[]?> GetSpecAsync(string container, string runId, CancellationToken cancellationToken);
+
+    /// <summary>Writes one round's audit entries (<see cref="BlobLayout.Audit"/>) once: a blob already written is left as it is.</summary>
+    Task PutAuditAsync(string container, string runId, int round, ReadOnlyMemory<byte> jsonLines, CancellationToken cancellationToken);
+
+    /// <summary>The run's audit log: every round's entries, in round order, concatenated.</summary>
+    Task<byte[]> ReadAuditAsync(string container, string runId, CancellationToken cancellationToken);
 }
 
 /// <summary>Runs training and evaluation inside a silo.</summary>
@@ -47,8 +53,8 @@ public interface ISiloBackend
     /// <summary>Trains one round on the silo's train split, starting from <paramref name="globalModel"/>.</summary>
     Task<SiloUpdate> TrainAsync(TrainRequest request, ReadOnlyMemory<byte> globalModel, CancellationToken cancellationToken);
 
-    /// <summary>Scores <paramref name="model"/> on the silo's test split.</summary>
-    Task<EvaluateOutcome> EvaluateAsync(EvaluateRequest request, ReadOnlyMemory<byte> model, CancellationToken cancellationToken);
+    /// <summary>Scores <paramref name="model"/> on the silo's test split; in eyes-off mode the metrics stay in the silo's outbox and only their reference is returned.</summary>
+    Task<SiloEvaluation> EvaluateAsync(EvaluateRequest request, ReadOnlyMemory<byte> model, CancellationToken cancellationToken);
 }
 
 /// <summary>Reads silo updates for the aggregator.</summary>

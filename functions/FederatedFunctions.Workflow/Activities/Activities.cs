@@ -38,18 +38,27 @@ public sealed class AggregateActivity(AggregationService service) : TaskActivity
 
 /// <summary>Scores the global model on one silo's test split.</summary>
 [DurableTask(nameof(EvaluateActivity))]
-public sealed class EvaluateActivity(SiloTaskService service) : TaskActivity<EvaluateRequest, EvaluateOutcome>
+public sealed class EvaluateActivity(SiloTaskService service) : TaskActivity<EvaluateRequest, SiloEvaluation>
 {
     /// <inheritdoc />
-    public override Task<EvaluateOutcome> RunAsync(TaskActivityContext context, EvaluateRequest input) =>
+    public override Task<SiloEvaluation> RunAsync(TaskActivityContext context, EvaluateRequest input) =>
         service.EvaluateAsync(input, CancellationToken.None);
 }
 
-/// <summary>Writes a round's manifest and moves the run's latest pointer.</summary>
-[DurableTask(nameof(CommitRoundActivity))]
-public sealed class CommitRoundActivity(CheckpointService service) : TaskActivity<CommitRoundRequest, BlobRef>
+/// <summary>Aggregates the silos' evaluation reports of a round over enough silos (eyes-off).</summary>
+[DurableTask(nameof(SummarizeEvaluationActivity))]
+public sealed class SummarizeEvaluationActivity(EvaluationService service) : TaskActivity<SummarizeEvaluationRequest, EvaluateSummary?>
 {
     /// <inheritdoc />
-    public override Task<BlobRef> RunAsync(TaskActivityContext context, CommitRoundRequest input) =>
+    public override Task<EvaluateSummary?> RunAsync(TaskActivityContext context, SummarizeEvaluationRequest input) =>
+        service.SummarizeAsync(input, CancellationToken.None);
+}
+
+/// <summary>Appends a round's audit entries, writes its manifest and moves the run's latest pointer.</summary>
+[DurableTask(nameof(CommitRoundActivity))]
+public sealed class CommitRoundActivity(CheckpointService service) : TaskActivity<CommitRoundRequest, CommitRoundResult>
+{
+    /// <inheritdoc />
+    public override Task<CommitRoundResult> RunAsync(TaskActivityContext context, CommitRoundRequest input) =>
         service.CommitAsync(input, CancellationToken.None);
 }

@@ -16,6 +16,8 @@ namespace FederatedFunctions.Workflow.Contracts;
 /// <param name="Generation">How many times the run has continued as new.</param>
 /// <param name="Recent">The newest round summaries, at most <see cref="RunStatus.RecentWindow"/>.</param>
 /// <param name="ResumeFrom">A checkpoint of another run to start from instead of the seeded initialisation.</param>
+/// <param name="LastManifest">The manifest of the newest committed round.</param>
+/// <param name="Audit">The head of the run's audit log after the newest committed round.</param>
 public sealed record TrainingState(
     string RunId,
     RunSpec Spec,
@@ -23,7 +25,9 @@ public sealed record TrainingState(
     BlobRef? GlobalModel,
     int Generation,
     IReadOnlyList<RoundSummary> Recent,
-    ModelOrigin? ResumeFrom = null)
+    ModelOrigin? ResumeFrom = null,
+    BlobRef? LastManifest = null,
+    AuditHead? Audit = null)
 {
     /// <summary>The state of a run that has not started.</summary>
     /// <param name="runId">Run id.</param>
@@ -40,10 +44,11 @@ public sealed record TrainingState(
     /// <param name="runId">Run id.</param>
     /// <param name="spec">The spec the run was started with.</param>
     /// <param name="latest">Its latest checkpoint.</param>
-    public static TrainingState Resume(string runId, RunSpec spec, LatestPointer latest)
+    /// <param name="audit">The audit head in the latest round's manifest.</param>
+    public static TrainingState Resume(string runId, RunSpec spec, LatestPointer latest, AuditHead? audit)
     {
         ArgumentNullException.ThrowIfNull(latest);
-        return new(runId, spec with { RunId = runId }, latest.Round + 1, latest.Model, 0, []);
+        return new(runId, spec with { RunId = runId }, latest.Round + 1, latest.Model, 0, [], null, latest.Manifest, audit);
     }
 }
 
@@ -56,23 +61,25 @@ public sealed record TrainingState(
 /// <param name="Round">Round number.</param>
 /// <param name="Participants">Updates aggregated.</param>
 /// <param name="Rejected">Updates refused or missing (failed, late, or rejected by the aggregator).</param>
-/// <param name="Examples">Training examples over accepted updates.</param>
+/// <param name="Examples">Training examples over accepted updates; null when withheld (eyes-off, too few silos).</param>
 /// <param name="TrainLoss">Example-weighted train loss.</param>
 /// <param name="EvalAccuracy">Federated evaluation accuracy, when evaluated this round.</param>
 /// <param name="EvalLoss">Federated evaluation loss, when evaluated this round.</param>
 /// <param name="Seconds">Orchestration time the round took.</param>
+/// <param name="Epsilon">Differential privacy ε spent after this round; null without DP.</param>
 public sealed record RoundSummary(
     int Round,
     int Participants,
     int Rejected,
-    long Examples,
+    long? Examples,
     double? TrainLoss,
     double? EvalAccuracy,
     double? EvalLoss,
-    double Seconds);
+    double Seconds,
+    double? Epsilon = null);
 
 /// <summary>The custom status of a training orchestration: progress and the latest metrics.</summary>
-/// <param name="Phase">What the run is doing: <c>initializing</c>, <c>training</c>, <c>aggregating</c>, <c>evaluating</c>, <c>committing</c>, <c>completed</c>.</param>
+/// <param name="Phase">What the run is doing: <c>initializing</c>, <c>training</c>, <c>aggregating</c>, <c>evaluating</c>, <c>committing</c>, <c>completed</c>, or <c>budget-exhausted</c> (stopped before a round would exceed the ε budget).</param>
 /// <param name="Round">The round in progress, or the last one committed once completed.</param>
 /// <param name="TotalRounds">Rounds the run will do.</param>
 /// <param name="Recent">The newest round summaries, oldest first.</param>
@@ -89,4 +96,6 @@ public sealed record RunStatus(string Phase, int Round, int TotalRounds, IReadOn
 /// <param name="FinalManifest">The last round's manifest.</param>
 /// <param name="FinalAccuracy">Federated evaluation accuracy of the final model.</param>
 /// <param name="FinalLoss">Federated evaluation loss of the final model.</param>
-public sealed record TrainingOutcome(string RunId, int Rounds, BlobRef FinalModel, BlobRef FinalManifest, double? FinalAccuracy, double? FinalLoss);
+/// <param name="Stopped">Why the run ended before <c>training.rounds</c>: <c>budget-exhausted</c>; null when it ran every round.</param>
+/// <param name="Epsilon">ε spent by the run, with differential privacy.</param>
+public sealed record TrainingOutcome(string RunId, int Rounds, BlobRef FinalModel, BlobRef FinalManifest, double? FinalAccuracy, double? FinalLoss, string? Stopped = null, double? Epsilon = null);

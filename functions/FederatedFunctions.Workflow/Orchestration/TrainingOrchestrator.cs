@@ -1,3 +1,5 @@
+using FederatedFunctions.Core.Audit;
+using FederatedFunctions.Core.Privacy;
 using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Specs;
 using FederatedFunctions.Core.Strategies;
@@ -50,6 +52,11 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
         var siloRetry = SiloRetry(spec.Retry);
         var policy = spec.Participation;
 
+        var privacy = spec.Privacy;
+        var dp = privacy.DifferentialPrivacy;
+        var eyesOff = privacy.Mode == PrivacyModes.EyesOff;
+        var audit = input.Audit;
+        var lastManifest = input.LastManifest;
         var global = input.GlobalModel;
         if (global is null)
         {
@@ -59,20 +66,31 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
                 new InitializeModelRequest(input.RunId, container, strategy.Name, spec.Model, inputs, spec.Data.Classes, spec.Training.Seed, context.CurrentUtcDateTime, input.ResumeFrom, input.NextRound - 1, spec),
                 StorageRetry);
             global = init.Model;
+            lastManifest = init.Manifest;
         }
 
         var lastRoundHere = Math.Min(totalRounds, input.NextRound + spec.Orchestration.RoundsPerInstance - 1);
         var round = input.NextRound;
-        BlobRef? lastManifest = null;
         for (; round <= lastRoundHere; round++)
         {
             var started = context.CurrentUtcDateTime;
-            context.SetCustomStatus(new RunStatus("training", round, totalRounds, recent));
-
             var silos = ParticipationPolicy.Sample(strategy.ConfigureFit(round, spec.Silos), policy, spec.Training.Seed, round);
+            var sampleRate = (double)silos.Count / spec.Silos.Count;
+
+            // The accountant is pure arithmetic on the spec, so it runs here, before any silo works on the round.
+            double? epsilon = dp is null ? null : RdpAccountant.GetEpsilon(sampleRate, dp.NoiseMultiplier, dp.Delta, round);
+            if (dp?.EpsilonBudget is { } budget && epsilon > budget)
+            {
+                LogBudgetExhausted(log, input.RunId, round, epsilon.Value, budget);
+                context.SetCustomStatus(new RunStatus("budget-exhausted", round - 1, totalRounds, recent));
+                var final = recent.Count == 0 ? null : recent[^1];
+                return new TrainingOutcome(input.RunId, round - 1, global, lastManifest ?? throw new InvalidOperationException("No round was committed."), final?.EvalAccuracy, final?.EvalLoss, "budget-exhausted", final?.Epsilon);
+            }
+
+            context.SetCustomStatus(new RunStatus("training", round, totalRounds, recent));
             var minimum = ParticipationPolicy.MinimumAccepted(policy, silos.Count);
             var training = silos.Select(silo =>
-                TrainSiloAsync(context, new TrainRequest(input.RunId, round, silo, global, spec.Model, spec.Data, spec.Training, inputs), siloRetry)).ToArray();
+                TrainSiloAsync(context, new TrainRequest(input.RunId, round, silo, global, spec.Model, spec.Data, spec.Training, inputs, privacy.Mode), siloRetry)).ToArray();
             await WhenAllOrDeadlineAsync(context, training, policy.RoundDeadlineSeconds);
 
             // Past the deadline the round goes on with what has arrived; a late result is never read again, and the
@@ -97,24 +115,37 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             context.SetCustomStatus(new RunStatus("aggregating", round, totalRounds, recent));
             var aggregate = await context.CallActivityAsync<AggregateResult>(
                 nameof(AggregateActivity),
-                new AggregateRequest(input.RunId, round, container, strategy.Name, global, trained.Where(t => t.Update is not null).Select(t => t.Update!).ToArray(), minimum, spec.Robustness.MaxNormRatio),
+                new AggregateRequest(input.RunId, round, container, strategy.Name, global, trained.Where(t => t.Update is not null).Select(t => t.Update!).ToArray(), minimum, spec.Robustness.MaxNormRatio, privacy, silos.Count),
                 StorageRetry);
 
             EvaluateSummary? evaluation = null;
+            IReadOnlyList<SiloEvaluation> reports = [];
             var evaluationFailures = new List<RejectedUpdate>();
             if (IsEvaluationRound(spec, round))
             {
                 context.SetCustomStatus(new RunStatus("evaluating", round, totalRounds, recent));
                 var scored = await Task.WhenAll(strategy.ConfigureEvaluate(round, spec.Silos).Select(silo =>
-                    EvaluateSiloAsync(context, new EvaluateRequest(input.RunId, round, silo, aggregate.Model, spec.Model, spec.Data, inputs), siloRetry)));
+                    EvaluateSiloAsync(context, new EvaluateRequest(input.RunId, round, silo, aggregate.Model, spec.Model, spec.Data, inputs, privacy.Mode), siloRetry)));
                 foreach (var failure in scored.Where(s => s.Failure is not null).Select(s => s.Failure!))
                 {
                     LogEvaluationFailed(log, input.RunId, round, failure.SiloId, failure.Detail);
                     evaluationFailures.Add(failure);
                 }
 
-                var ok = scored.Where(s => s.Outcome is { Examples: > 0 }).Select(s => s.Outcome!).ToArray();
-                evaluation = ok.Length == 0 ? null : strategy.AggregateEvaluate(ok);
+                if (eyesOff)
+                {
+                    // The orchestrator sees report references only; the summary exists only over enough silos.
+                    reports = scored.Where(s => s.Evaluation?.Report is not null).Select(s => s.Evaluation!).ToArray();
+                    evaluation = reports.Count == 0 ? null : await context.CallActivityAsync<EvaluateSummary?>(
+                        nameof(SummarizeEvaluationActivity),
+                        new SummarizeEvaluationRequest(input.RunId, round, strategy.Name, reports, privacy.MinAggregateSilos),
+                        StorageRetry);
+                }
+                else
+                {
+                    var ok = scored.Where(s => s.Evaluation?.Outcome is { Examples: > 0 }).Select(s => s.Evaluation!.Outcome!).ToArray();
+                    evaluation = ok.Length == 0 ? null : strategy.AggregateEvaluate(ok);
+                }
             }
 
             var rejected = failures.Concat(aggregate.Rejected).ToArray();
@@ -129,10 +160,13 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
                 Participants = aggregate.Participants,
                 Rejected = rejected,
                 EvaluationFailures = evaluationFailures,
+                Privacy = privacy.Mode == PrivacyModes.EyesOn && dp is null
+                    ? null
+                    : new RoundPrivacy(privacy.Mode, dp?.NoiseMultiplier, dp?.ClipNorm, dp is null ? null : sampleRate, epsilon, dp?.Delta),
                 Metrics = new RoundMetrics
                 {
-                    TrainExamples = aggregate.Fit.Examples,
-                    TrainLoss = aggregate.Fit.Loss,
+                    TrainExamples = aggregate.Fit?.Examples,
+                    TrainLoss = aggregate.Fit?.Loss,
                     EvalExamples = evaluation?.Examples,
                     EvalLoss = evaluation?.Loss,
                     EvalAccuracy = evaluation?.Accuracy,
@@ -140,17 +174,21 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
                 CreatedAt = context.CurrentUtcDateTime,
             };
             context.SetCustomStatus(new RunStatus("committing", round, totalRounds, recent));
-            lastManifest = await context.CallActivityAsync<BlobRef>(nameof(CommitRoundActivity), new CommitRoundRequest(container, manifest), StorageRetry);
+            var drafts = AuditDrafts(input.RunId, round, trained.Where(t => t.Update is not null).Select(t => t.Update!), rejected, reports, privacy, spec.Robustness, context.CurrentUtcDateTime);
+            var committed = await context.CallActivityAsync<CommitRoundResult>(nameof(CommitRoundActivity), new CommitRoundRequest(container, manifest, drafts, audit), StorageRetry);
+            lastManifest = committed.Manifest;
+            audit = committed.Audit;
 
             var summary = new RoundSummary(
                 round,
                 aggregate.Participants.Count,
                 rejected.Length,
-                aggregate.Fit.Examples,
-                aggregate.Fit.Loss,
+                aggregate.Fit?.Examples,
+                aggregate.Fit?.Loss,
                 evaluation?.Accuracy,
                 evaluation?.Loss,
-                (context.CurrentUtcDateTime - started).TotalSeconds);
+                (context.CurrentUtcDateTime - started).TotalSeconds,
+                epsilon);
             recent.Add(summary);
             if (recent.Count > RunStatus.RecentWindow)
             {
@@ -164,7 +202,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
         if (round <= totalRounds)
         {
             context.SetCustomStatus(new RunStatus("training", round, totalRounds, recent));
-            context.ContinueAsNew(input with { NextRound = round, GlobalModel = global, Generation = input.Generation + 1, Recent = recent });
+            context.ContinueAsNew(input with { NextRound = round, GlobalModel = global, Generation = input.Generation + 1, Recent = recent, LastManifest = lastManifest, Audit = audit });
             return null;
         }
 
@@ -176,7 +214,57 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             global,
             lastManifest ?? throw new InvalidOperationException("The final round committed no manifest."),
             last.EvalAccuracy,
-            last.EvalLoss);
+            last.EvalLoss,
+            null,
+            last.Epsilon);
+    }
+
+    /// <summary>One audit entry per artifact that left a silo this round: each update the aggregator read, and each eyes-off evaluation report.</summary>
+    public static IReadOnlyList<AuditDraft> AuditDrafts(
+        string runId, int round, IEnumerable<SiloUpdate> updates, IReadOnlyList<RejectedUpdate> rejected, IReadOnlyList<SiloEvaluation> reports, PrivacySpec privacy, RobustnessSpec robustness, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(privacy);
+        ArgumentNullException.ThrowIfNull(robustness);
+        var dp = privacy.DifferentialPrivacy;
+        var checks = "sha256,size,format,keys,shapes,dtypes,finite" + (robustness.MaxNormRatio is { } r ? $",norm-screen<={r.ToString(System.Globalization.CultureInfo.InvariantCulture)}" : string.Empty) + (dp is null ? string.Empty : ",dp-clip");
+        var drafts = new List<AuditDraft>();
+        foreach (var u in updates.OrderBy(u => u.SiloId, StringComparer.Ordinal))
+        {
+            var refusal = rejected.FirstOrDefault(x => x.SiloId == u.SiloId);
+            drafts.Add(new AuditDraft
+            {
+                RunId = runId,
+                Round = round,
+                SiloId = u.SiloId,
+                Kind = AuditKinds.Update,
+                Blob = u.Update.Uri,
+                Bytes = u.Update.Bytes,
+                Sha256 = u.Update.Sha256,
+                Policy = new AuditPolicy(privacy.Mode, (refusal is null ? "accepted: " : $"rejected ({refusal.Reason}): ") + checks),
+                DpNoise = dp is null || refusal is not null ? null : new DpNoiseParameters(dp.NoiseMultiplier, dp.ClipNorm),
+                Identity = "silo:" + u.SiloId,
+                RecordedAt = now,
+            });
+        }
+
+        foreach (var e in reports.Where(e => e.Report is not null).OrderBy(e => e.SiloId, StringComparer.Ordinal))
+        {
+            drafts.Add(new AuditDraft
+            {
+                RunId = runId,
+                Round = round,
+                SiloId = e.SiloId,
+                Kind = AuditKinds.Metrics,
+                Blob = e.Report!.Uri,
+                Bytes = e.Report.Bytes,
+                Sha256 = e.Report.Sha256,
+                Policy = new AuditPolicy(privacy.Mode, $"aggregated over at least {privacy.MinAggregateSilos} silos"),
+                Identity = "silo:" + e.SiloId,
+                RecordedAt = now,
+            });
+        }
+
+        return drafts;
     }
 
     /// <summary>Whether federated evaluation runs after <paramref name="round"/>.</summary>
@@ -229,11 +317,11 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
         }
     }
 
-    private static async Task<(EvaluateOutcome? Outcome, RejectedUpdate? Failure)> EvaluateSiloAsync(TaskOrchestrationContext context, EvaluateRequest request, TaskOptions retry)
+    private static async Task<(SiloEvaluation? Evaluation, RejectedUpdate? Failure)> EvaluateSiloAsync(TaskOrchestrationContext context, EvaluateRequest request, TaskOptions retry)
     {
         try
         {
-            return (await context.CallActivityAsync<EvaluateOutcome>(nameof(EvaluateActivity), request, retry), null);
+            return (await context.CallActivityAsync<SiloEvaluation>(nameof(EvaluateActivity), request, retry), null);
         }
         catch (TaskFailedException ex)
         {
@@ -241,6 +329,9 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             return (null, new RejectedUpdate(request.SiloId, reason, ex.FailureDetails.ErrorMessage));
         }
     }
+
+    [LoggerMessage(EventId = 1004, Level = LogLevel.Warning, Message = "Run {RunId} stops before round {Round}: epsilon would reach {Epsilon}, over the budget of {Budget}")]
+    private static partial void LogBudgetExhausted(ILogger logger, string runId, int round, double epsilon, double budget);
 
     [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "Run {RunId} round {Round}: evaluation on silo {SiloId} failed: {Detail}")]
     private static partial void LogEvaluationFailed(ILogger logger, string runId, int round, string siloId, string detail);

@@ -1,6 +1,9 @@
 using System.Globalization;
 using FederatedFunctions.Core;
+using System.Runtime.InteropServices;
+using FederatedFunctions.Core.Privacy;
 using FederatedFunctions.Core.Runs;
+using FederatedFunctions.Core.Specs;
 using FederatedFunctions.Core.Strategies;
 using FederatedFunctions.Core.Tensors;
 using FederatedFunctions.Ml;
@@ -20,136 +23,218 @@ namespace FederatedFunctions.Workflow.Services;
 /// </remarks>
 public sealed partial class AggregationService(ICheckpointStore checkpoints, IUpdateStore updates, ILogger<AggregationService> logger)
 {
+    /// <summary>Reason detail shown instead of a value derived from silo data, in eyes-off mode.</summary>
+    public const string WithheldDetail = "details withheld in eyes-off mode";
+
     /// <summary>Aggregates the round described by <paramref name="request"/>.</summary>
     /// <exception cref="NoAcceptedUpdatesException">Every update was refused.</exception>
     public async Task<AggregateResult> AggregateAsync(AggregateRequest request, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(request);
         var strategy = StrategyFactory.Create(new Core.Specs.StrategySpec { Name = request.Strategy });
+        var eyesOff = request.Privacy?.Mode == PrivacyModes.EyesOff;
+        var dp = request.Privacy?.DifferentialPrivacy;
         var rejected = new List<RejectedUpdate>();
-        var candidates = new List<SiloUpdate>();
+        var candidates = new List<Candidate>();
         foreach (var u in request.Updates.OrderBy(u => u.SiloId, StringComparer.Ordinal))
         {
             if (u.Round != request.Round)
             {
                 rejected.Add(new RejectedUpdate(u.SiloId, "wrong-round", $"update is for round {u.Round}, not {request.Round}"));
             }
-            else if (u.Examples <= 0)
+            else if (!eyesOff && u.Examples is not > 0)
             {
-                rejected.Add(new RejectedUpdate(u.SiloId, "bad-example-count", $"example count {u.Examples} is not positive"));
+                rejected.Add(new RejectedUpdate(u.SiloId, "bad-example-count", $"example count {u.Examples?.ToString(CultureInfo.InvariantCulture) ?? "missing"} is not positive"));
             }
-            else if (candidates.Any(c => c.SiloId == u.SiloId))
+            else if (candidates.Any(c => c.Update.SiloId == u.SiloId))
             {
                 rejected.Add(new RejectedUpdate(u.SiloId, "duplicate", "a second update from the same silo"));
             }
             else
             {
-                candidates.Add(u);
+                candidates.Add(new Candidate(u, u.Examples ?? 0, u.Loss ?? 0, double.NaN));
             }
         }
 
-        StreamingAggregator aggregator;
+        // The global model is the template every update must match, the point distances are taken from, and (with DP)
+        // what clipped updates are pulled back towards. Without DP its bytes go out of scope before the aggregating pass.
+        var global = Safetensors.Parse(await checkpoints.ReadModelAsync(request.GlobalModel, cancellationToken).ConfigureAwait(false)).Tensors;
+        using var aggregator = new StreamingAggregator(global);
+        var screen = request.MaxNormRatio is not null && candidates.Count >= NormScreen.MinUpdates;
+        if (eyesOff || dp is not null || screen)
         {
-            // The global model is needed as a template, and by the norm screen as the point distances are taken from;
-            // its bytes go out of scope before the aggregating pass reads any update.
-            var global = Safetensors.Parse(await checkpoints.ReadModelAsync(request.GlobalModel, cancellationToken).ConfigureAwait(false)).Tensors;
-            aggregator = new StreamingAggregator(global);
-            if (request.MaxNormRatio is { } ratio && candidates.Count >= NormScreen.MinUpdates)
-            {
-                candidates = await ScreenNormsAsync(request, aggregator, global, candidates, ratio, rejected, cancellationToken).ConfigureAwait(false);
-            }
+            candidates = await MeasureAsync(request, aggregator, global, candidates, eyesOff, dp is not null || screen, rejected, cancellationToken).ConfigureAwait(false);
         }
 
-        IReadOnlyList<double> weights = candidates.Count == 0
-            ? []
-            : strategy.AggregationWeights(candidates.Select(c => new FitOutcome(c.SiloId, c.Examples, c.Loss)).ToArray());
-
-        using (aggregator)
+        if (request.MaxNormRatio is { } ratio && candidates.Count >= NormScreen.MinUpdates)
         {
-            var accepted = new List<SiloUpdate>();
-            for (var i = 0; i < candidates.Count; i++)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                var candidate = candidates[i];
-                var refusal = await TryAddAsync(aggregator, candidate, weights[i], cancellationToken).ConfigureAwait(false);
-                if (refusal is null)
-                {
-                    accepted.Add(candidate);
-                }
-                else
-                {
-                    LogRejected(logger, request.RunId, request.Round, candidate.SiloId, refusal.Reason, refusal.Detail);
-                    rejected.Add(refusal);
-                }
-            }
-
-            if (accepted.Count == 0 || accepted.Count < request.MinAccepted)
-            {
-                var what = accepted.Count == 0 ? "no update to aggregate" : $"only {accepted.Count} accepted update(s), below the minimum of {request.MinAccepted}";
-                throw new NoAcceptedUpdatesException(
-                    $"Round {request.Round} of run '{request.RunId}' has {what}: " +
-                    (rejected.Count == 0 ? "no silo reported one." : string.Join("; ", rejected.Select(r => $"{r.SiloId}: {r.Reason} ({r.Detail})"))));
-            }
-
-            var metadata = new Dictionary<string, string>
-            {
-                ["run_id"] = request.RunId,
-                ["round"] = request.Round.ToString(CultureInfo.InvariantCulture),
-                ["strategy"] = strategy.Name,
-            };
-            var bytes = Safetensors.Serialize(aggregator.Result(), metadata);
-            var model = await checkpoints.PutModelAsync(request.Container, request.RunId, request.Round, bytes, cancellationToken).ConfigureAwait(false);
-
-            var fits = accepted.Select(a => new FitOutcome(a.SiloId, a.Examples, a.Loss)).ToArray();
-            var finalWeights = strategy.AggregationWeights(fits);
-            var participants = accepted.Select((a, i) => new Participant(a.SiloId, a.Examples, a.Update.Sha256, finalWeights[i])).ToArray();
-            LogAggregated(logger, request.RunId, request.Round, participants.Length, rejected.Count, model.Sha256);
-            return new AggregateResult(model, participants, rejected, strategy.AggregateFit(fits));
+            candidates = ScreenNorms(request, candidates, ratio, eyesOff, rejected);
         }
+
+        // FedAvg weights by example count; DP-FedAvg gives every clipped update the same weight, so that one silo's
+        // influence on the sum is bounded by the clipping norm.
+        var weights = candidates.Count == 0 ? []
+            : dp is not null ? candidates.Select(_ => 1.0).ToArray()
+            : strategy.AggregationWeights(candidates.Select(c => new FitOutcome(c.Update.SiloId, c.Examples, c.Loss)).ToArray());
+        var accepted = new List<Candidate>();
+        for (var i = 0; i < candidates.Count; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var candidate = candidates[i];
+            var clip = dp is null ? 1.0 : GaussianMechanism.ClipScale(candidate.Distance, dp.ClipNorm);
+            var refusal = await TryAddAsync(aggregator, candidate.Update, weights[i] * clip, cancellationToken).ConfigureAwait(false);
+            if (refusal is null)
+            {
+                if (clip < 1)
+                {
+                    // global + clip·(update − global) = clip·update + (1 − clip)·global.
+                    aggregator.Add(global, weights[i] * (1 - clip));
+                }
+
+                accepted.Add(candidate);
+            }
+            else
+            {
+                refusal = eyesOff ? Withhold(refusal) : refusal;
+                LogRejected(logger, request.RunId, request.Round, candidate.Update.SiloId, refusal.Reason, refusal.Detail);
+                rejected.Add(refusal);
+            }
+        }
+
+        if (accepted.Count == 0 || accepted.Count < request.MinAccepted)
+        {
+            var what = accepted.Count == 0 ? "no update to aggregate" : $"only {accepted.Count} accepted update(s), below the minimum of {request.MinAccepted}";
+            throw new NoAcceptedUpdatesException(
+                $"Round {request.Round} of run '{request.RunId}' has {what}: " +
+                (rejected.Count == 0 ? "no silo reported one." : string.Join("; ", rejected.Select(r => $"{r.SiloId}: {r.Reason} ({r.Detail})"))));
+        }
+
+        var metadata = new Dictionary<string, string>
+        {
+            ["run_id"] = request.RunId,
+            ["round"] = request.Round.ToString(CultureInfo.InvariantCulture),
+            ["strategy"] = strategy.Name,
+        };
+        var result = aggregator.Result();
+        if (dp is not null)
+        {
+            result = AddDpNoise(result, global, accepted.Count, Math.Max(request.Sampled, accepted.Count), dp);
+            metadata["dp_noise_multiplier"] = dp.NoiseMultiplier.ToString("R", CultureInfo.InvariantCulture);
+            metadata["dp_clip_norm"] = dp.ClipNorm.ToString("R", CultureInfo.InvariantCulture);
+        }
+
+        var bytes = Safetensors.Serialize(result, metadata);
+        var model = await checkpoints.PutModelAsync(request.Container, request.RunId, request.Round, bytes, cancellationToken).ConfigureAwait(false);
+
+        var fits = accepted.Select(a => new FitOutcome(a.Update.SiloId, a.Examples, a.Loss)).ToArray();
+        var finalWeights = dp is not null ? fits.Select(_ => 1.0 / fits.Length).ToArray() : strategy.AggregationWeights(fits);
+        var participants = accepted.Select((a, i) => eyesOff
+            ? new Participant(a.Update.SiloId, null, a.Update.Update.Sha256, null)
+            : new Participant(a.Update.SiloId, a.Examples, a.Update.Update.Sha256, finalWeights[i])).ToArray();
+        var minimum = request.Privacy?.MinAggregateSilos ?? 1;
+        var fit = eyesOff && accepted.Count < minimum ? null : strategy.AggregateFit(fits);
+        LogAggregated(logger, request.RunId, request.Round, participants.Length, rejected.Count, model.Sha256);
+        return new AggregateResult(model, participants, rejected, fit);
     }
 
-    // The screening pass: every update is read and checked once, its distance from the global model measured, and the
-    // outliers refused. The aggregating pass reads the survivors again and checks them again, so an update changed
-    // between the two reads is refused rather than aggregated unscreened; peak memory stays one update.
-    private async Task<List<SiloUpdate>> ScreenNormsAsync(
-        AggregateRequest request, StreamingAggregator aggregator, IReadOnlyList<NamedTensor> global, List<SiloUpdate> candidates, double ratio, List<RejectedUpdate> rejected, CancellationToken cancellationToken)
+    // out = global + (m / n)·(mean of clipped updates − global) + N(0, (z·C)²) / n: the noisy sum of the m clipped
+    // changes over the fixed denominator n (the silos sampled), as in DP-FedAvg. Float tensors only.
+    private static List<NamedTensor> AddDpNoise(IReadOnlyList<NamedTensor> mean, IReadOnlyList<NamedTensor> global, int accepted, int sampled, DifferentialPrivacySpec dp)
     {
-        var measured = new List<(SiloUpdate Update, double Distance)>();
+        var source = new CryptoGaussianSource();
+        var byName = global.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        var output = new List<NamedTensor>(mean.Count);
+        foreach (var t in mean)
+        {
+            if (t.DType != TensorDType.F32)
+            {
+                output.Add(t);
+                continue;
+            }
+
+            var values = MemoryMarshal.Cast<byte, float>(t.Data.Span).ToArray();
+            var start = MemoryMarshal.Cast<byte, float>(byName[t.Name].Data.Span);
+            var noise = new float[values.Length];
+            source.Fill(noise, dp.NoiseMultiplier * dp.ClipNorm);
+            for (var i = 0; i < values.Length; i++)
+            {
+                values[i] = (float)(start[i] + ((double)accepted / sampled * (values[i] - start[i])) + (noise[i] / (double)sampled));
+            }
+
+            output.Add(t with { Data = MemoryMarshal.AsBytes(values.AsSpan()).ToArray() });
+        }
+
+        return output;
+    }
+
+    private static RejectedUpdate Withhold(RejectedUpdate r) =>
+        r.Reason is "non-finite" or "norm-outlier" or "bad-example-count" ? r with { Detail = WithheldDetail } : r;
+
+    // The measuring pass: every update is read and checked once; its example count and loss are taken from its metadata
+    // when the silo did not report them (eyes-off), and its distance from the global model is measured when needed.
+    // The aggregating pass reads the survivors again and checks them again, so an update changed between the two reads
+    // is refused rather than aggregated unmeasured; peak memory stays one update.
+    private async Task<List<Candidate>> MeasureAsync(
+        AggregateRequest request, StreamingAggregator aggregator, IReadOnlyList<NamedTensor> global, List<Candidate> candidates, bool eyesOff, bool distance, List<RejectedUpdate> rejected, CancellationToken cancellationToken)
+    {
+        var measured = new List<Candidate>();
         foreach (var candidate in candidates)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var (file, refusal) = await ReadCheckedAsync(candidate, cancellationToken).ConfigureAwait(false);
+            var (file, refusal) = await ReadCheckedAsync(candidate.Update, cancellationToken).ConfigureAwait(false);
             var check = file is null ? null : aggregator.Validate(file.Tensors);
-            refusal ??= check is { Accepted: false } ? new RejectedUpdate(candidate.SiloId, check.Reason ?? "invalid", check.Detail ?? "rejected by the aggregator") : null;
+            refusal ??= check is { Accepted: false } ? new RejectedUpdate(candidate.Update.SiloId, check.Reason ?? "invalid", check.Detail ?? "rejected by the aggregator") : null;
+            var (examples, loss) = (candidate.Examples, candidate.Loss);
+            if (refusal is null && candidate.Update.Examples is null)
+            {
+                if (file!.Metadata.TryGetValue(UpdateMetadata.Examples, out var e) && long.TryParse(e, NumberStyles.None, CultureInfo.InvariantCulture, out examples) && examples > 0)
+                {
+                    loss = file.Metadata.TryGetValue(UpdateMetadata.Loss, out var l) && double.TryParse(l, NumberStyles.Float, CultureInfo.InvariantCulture, out var parsed) && double.IsFinite(parsed) ? parsed : 0;
+                }
+                else
+                {
+                    refusal = new RejectedUpdate(candidate.Update.SiloId, "bad-example-count", "the update carries no positive example count");
+                }
+            }
+
             if (refusal is not null)
             {
-                LogRejected(logger, request.RunId, request.Round, candidate.SiloId, refusal.Reason, refusal.Detail);
+                refusal = eyesOff ? Withhold(refusal) : refusal;
+                LogRejected(logger, request.RunId, request.Round, candidate.Update.SiloId, refusal.Reason, refusal.Detail);
                 rejected.Add(refusal);
                 continue;
             }
 
-            measured.Add((candidate, TensorMath.L2Distance(file!.Tensors, global)));
+            measured.Add(new Candidate(candidate.Update, examples, loss, distance ? TensorMath.L2Distance(file!.Tensors, global) : double.NaN));
         }
 
-        var outliers = NormScreen.Outliers(measured.Select(m => m.Distance).ToArray(), ratio, out var median);
-        var kept = new List<SiloUpdate>();
-        for (var i = 0; i < measured.Count; i++)
+        return measured;
+    }
+
+    private List<Candidate> ScreenNorms(AggregateRequest request, List<Candidate> candidates, double ratio, bool eyesOff, List<RejectedUpdate> rejected)
+    {
+        var outliers = NormScreen.Outliers(candidates.Select(m => m.Distance).ToArray(), ratio, out var median);
+        var kept = new List<Candidate>();
+        for (var i = 0; i < candidates.Count; i++)
         {
             if (!outliers[i])
             {
-                kept.Add(measured[i].Update);
+                kept.Add(candidates[i]);
                 continue;
             }
 
             var refusal = new RejectedUpdate(
-                measured[i].Update.SiloId,
+                candidates[i].Update.SiloId,
                 "norm-outlier",
-                string.Create(CultureInfo.InvariantCulture, $"update moved {measured[i].Distance / median:0.##} times the round's median distance from the global model (limit {ratio})"));
-            LogRejected(logger, request.RunId, request.Round, refusal.SiloId, refusal.Reason, refusal.Detail);
-            rejected.Add(refusal);
+                string.Create(CultureInfo.InvariantCulture, $"update moved {candidates[i].Distance / median:0.##} times the round's median distance from the global model (limit {ratio})"));
+            LogRejected(logger, request.RunId, request.Round, refusal.SiloId, refusal.Reason, eyesOff ? WithheldDetail : refusal.Detail);
+            rejected.Add(eyesOff ? Withhold(refusal) : refusal);
         }
 
         return kept;
     }
+
+    private sealed record Candidate(SiloUpdate Update, long Examples, double Loss, double Distance);
 
     private async Task<RejectedUpdate?> TryAddAsync(StreamingAggregator aggregator, SiloUpdate update, double weight, CancellationToken cancellationToken)
     {

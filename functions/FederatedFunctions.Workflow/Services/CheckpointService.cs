@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using FederatedFunctions.Core.Specs;
+using FederatedFunctions.Core.Audit;
 using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Tensors;
 using FederatedFunctions.Ml;
@@ -64,7 +65,29 @@ public sealed class CheckpointService(ICheckpointStore checkpoints)
         return new InitializeModelResult(model, manifestRef);
     }
 
-    /// <summary>Writes a round's manifest and moves the latest pointer.</summary>
-    public Task<BlobRef> CommitAsync(CommitRoundRequest request, CancellationToken cancellationToken) =>
-        checkpoints.CommitRoundAsync(request.Container, request.Manifest, cancellationToken);
+    /// <summary>Appends the round's audit entries, then writes its manifest (anchoring the audit head) and moves the latest pointer.</summary>
+    /// <remarks>
+    /// The entries are chained from <see cref="CommitRoundRequest.PreviousAudit"/> and stamped with the manifest's
+    /// orchestration time, so a re-executed commit computes the same entries; the audit blob is written once.
+    /// </remarks>
+    public async Task<CommitRoundResult> CommitAsync(CommitRoundRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var head = request.PreviousAudit;
+        if (request.Audit is { Count: > 0 } drafts)
+        {
+            using var lines = new MemoryStream();
+            foreach (var draft in drafts)
+            {
+                var entry = AuditChain.AppendAfter(head?.Sequence, head?.Hash ?? AuditChain.GenesisHash, draft);
+                lines.Write(AuditLog.ToJsonLine(entry));
+                head = new AuditHead(entry.Sequence, entry.Hash);
+            }
+
+            await checkpoints.PutAuditAsync(request.Container, request.Manifest.RunId, request.Manifest.Round, lines.ToArray(), cancellationToken).ConfigureAwait(false);
+        }
+
+        var manifest = await checkpoints.CommitRoundAsync(request.Container, request.Manifest with { Audit = head }, cancellationToken).ConfigureAwait(false);
+        return new CommitRoundResult(manifest, head);
+    }
 }

@@ -16,7 +16,7 @@ public sealed class SiloTaskService(ICheckpointStore checkpoints, ISiloBackend b
     }
 
     /// <summary>Scores a global model on one silo's test split.</summary>
-    public async Task<EvaluateOutcome> EvaluateAsync(EvaluateRequest request, CancellationToken cancellationToken)
+    public async Task<SiloEvaluation> EvaluateAsync(EvaluateRequest request, CancellationToken cancellationToken)
     {
         var model = await checkpoints.ReadModelAsync(request.Model, cancellationToken).ConfigureAwait(false);
         return await backend.EvaluateAsync(request, model, cancellationToken).ConfigureAwait(false);

@@ -87,7 +87,7 @@ public sealed class TrainingOrchestratorTests
         var manifests = await h.Store.ListAsync("checkpoints", "fanout", default);
         Assert.Equal([0, 1, 2, 3], manifests.Select(m => m.Round));
         Assert.All(manifests.Skip(1), m => Assert.Equal(4, m.Participants.Count));
-        Assert.All(manifests.Skip(1), m => Assert.Equal(1.0, m.Participants.Sum(p => p.Weight), 9));
+        Assert.All(manifests.Skip(1), m => Assert.Equal(1.0, m.Participants.Sum(p => p.Weight!.Value), 9));
 
         var outcome = meta.ReadOutputAs<TrainingOutcome>()!;
         Assert.Equal(3, outcome.Rounds);

@@ -45,9 +45,9 @@ public sealed class AggregationServiceTests
         var values = await ReadAsync(result.Model);
         Assert.Equal(1.8f, values[0], 1e-6f);
         Assert.Equal(2.8f, values[1], 1e-6f);
-        Assert.Equal([0.6, 0.4], result.Participants.Select(p => Math.Round(p.Weight, 12)));
+        Assert.Equal([0.6, 0.4], result.Participants.Select(p => Math.Round(p.Weight!.Value, 12)));
         Assert.Empty(result.Rejected);
-        Assert.Equal(200, result.Fit.Examples);
+        Assert.Equal(200, result.Fit!.Examples);
     }
 
     [Fact]

@@ -1,0 +1,52 @@
+using System.Text.Json;
+using FederatedFunctions.Core;
+using FederatedFunctions.Core.Strategies;
+using FederatedFunctions.Workflow.Abstractions;
+using FederatedFunctions.Workflow.Contracts;
+
+namespace FederatedFunctions.Workflow.Services;
+
+/// <summary>Aggregates the evaluation reports that eyes-off silos keep in their outboxes.</summary>
+/// <remarks>
+/// Each report is read from its silo's outbox only (<see cref="IUpdateStore"/>) and checked against the size and
+/// SHA-256 the silo returned. The summary is returned only when at least <see cref="SummarizeEvaluationRequest.MinSilos"/>
+/// reports are valid: an aggregate over fewer silos would reveal one silo's metrics.
+/// </remarks>
+public sealed class EvaluationService(IUpdateStore reports)
+{
+    /// <summary>The example-weighted evaluation of the round, or null when too few silos reported.</summary>
+    public async Task<EvaluateSummary?> SummarizeAsync(SummarizeEvaluationRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var outcomes = new List<EvaluateOutcome>();
+        foreach (var report in request.Reports.Where(r => r.Report is not null).OrderBy(r => r.SiloId, StringComparer.Ordinal))
+        {
+            ReadOnlyMemory<byte> bytes;
+            try
+            {
+                bytes = await reports.ReadUpdateAsync(report.SiloId, report.Report!, cancellationToken).ConfigureAwait(false);
+            }
+            catch (UpdateUnavailableException)
+            {
+                continue;
+            }
+
+            if (bytes.Length != report.Report!.Bytes || Hashing.Sha256Hex(bytes.Span) != report.Report.Sha256)
+            {
+                continue;
+            }
+
+            var outcome = JsonSerializer.Deserialize<EvaluateOutcome>(bytes.Span, ReportJson);
+            if (outcome is { Examples: > 0 } && outcome.SiloId == report.SiloId && outcome.Correct >= 0 && outcome.Correct <= outcome.Examples && double.IsFinite(outcome.Loss))
+            {
+                outcomes.Add(outcome);
+            }
+        }
+
+        return outcomes.Count < Math.Max(1, request.MinSilos)
+            ? null
+            : StrategyFactory.Create(new Core.Specs.StrategySpec { Name = request.Strategy }).AggregateEvaluate(outcomes);
+    }
+
+    private static readonly JsonSerializerOptions ReportJson = new(JsonSerializerDefaults.Web);
+}

@@ -1,0 +1,233 @@
+using System.Text;
+using System.Text.RegularExpressions;
+using Azure.Data.Tables;
+using FederatedFunctions.Adapters.Local;
+using FederatedFunctions.Core.Specs;
+using FederatedFunctions.Core.Tensors;
+using FederatedFunctions.LocalHost.Hosting;
+using FederatedFunctions.Ml;
+using FederatedFunctions.TestSupport;
+using FederatedFunctions.Workflow.Abstractions;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Xunit.Abstractions;
+
+namespace FederatedFunctions.LocalHost.Tests;
+
+/// <summary>
+/// The eyes-off leak test: silos whose data holds marker values train eyes-off on the durable Azure Storage backend;
+/// every byte readable outside the silos (history and instance tables, status, checkpoint blobs, audit entries apart
+/// from their hashes, the model's header, the host's logs) is scanned for the markers and for each silo's counts.
+/// </summary>
+[Collection(AzuriteCollection.Name)]
+public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutputHelper log)
+{
+    // Per-silo row counts (train, test): each is a marker too, since a per-silo count must not leave its silo. Five
+    // digits, so that no log line's latency or byte count matches one by chance.
+    private static readonly (int Train, int Test)[] Sizes = [(13731, 10301), (14093, 10357), (14471, 10391), (14813, 10433)];
+    private const string FeatureMarker = "918273.645";
+    private const string BadCellMarker = "leakmarkerzzq";
+
+    [Fact]
+    public async Task EyesOff_MarkersAndPerSiloCounts_AppearNowhereOutsideTheSilos()
+    {
+        var (leaks, scanned) = await RunAndScanAsync("leak-off", PrivacyModes.EyesOff);
+
+        log.WriteLine($"scanned {scanned.Count} sources, {scanned.Sum(s => s.Text.Length)} characters: {string.Join(", ", scanned.Select(s => s.Where))}");
+        foreach (var source in new[] { "History", "Instances", "/manifest.json", "/audit/round-", "/spec.json", "model.safetensors", "status", "logs" })
+        {
+            Assert.Contains(scanned, s => s.Where.Contains(source, StringComparison.Ordinal) && s.Text.Length > 0);
+        }
+
+        Assert.Empty(leaks);
+    }
+
+    [Fact]
+    public async Task EyesOn_SameRun_TheScanFindsThePerSiloCounts()
+    {
+        // The control: eyes-on reports per-silo counts and errors, and the same scan finds them. Raw data never leaves.
+        var (leaks, _) = await RunAndScanAsync("leak-on", PrivacyModes.EyesOn);
+
+        Assert.Contains(leaks, l => l.Marker == Sizes[0].Train.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.DoesNotContain(leaks, l => l.Marker == FeatureMarker);
+    }
+
+    private async Task<(List<(string Marker, string Where)> Leaks, List<(string Where, string Text)> Scanned)> RunAndScanAsync(string prefix, string mode)
+    {
+        var data = SyntheticData.Generate(new SyntheticOptions(5, 3, 4, 15000, 10500, null, 17))
+            .Select(d => d with { SiloId = $"{prefix}-{d.SiloId}" }).ToArray();
+        var ids = data.Select(d => d.SiloId).ToArray();
+        var entries = await LocalSiloProvisioner.ProvisionAsync(azurite.Blobs, ids, TimeSpan.FromHours(2));
+        for (var i = 0; i < 4; i++)
+        {
+            var train = Take(data[i].Train, Sizes[i].Train);
+            train.Features[(5 * train.Columns) + 1] = float.Parse(FeatureMarker, System.Globalization.CultureInfo.InvariantCulture);
+            await LocalSiloProvisioner.WriteSplitsAsync(entries[ids[i]], data[i] with { Train = train, Test = Take(data[i].Test, Sizes[i].Test) });
+        }
+
+        // The fifth silo's data is bad, with a marker in the bad cell: its error must not carry it out.
+        await LocalSiloProvisioner.WriteSplitsAsync(entries[ids[4]], data[4]);
+        var container = SiloRegistryClient(entries[ids[4]], ids[4]);
+        var csv = (await container.GetBlobClient("data/train.csv").DownloadContentAsync()).Value.Content.ToString();
+        var lines = csv.Split('\n');
+        var cells = lines[7].Split(',');
+        cells[2] = BadCellMarker;
+        lines[7] = string.Join(',', cells);
+        await container.GetBlobClient("data/train.csv").UploadAsync(BinaryData.FromString(string.Join('\n', lines)), overwrite: true);
+
+        var hub = "flleak" + Guid.NewGuid().ToString("N")[..6];
+        var trainer = TrainerIdentity.Local;
+        var settings = LocalSiloProvisioner.ToSettings(entries);
+        settings["Storage:ConnectionString"] = azurite.ConnectionString;
+        settings["Trust:ApprovedTrainers:0:Id"] = trainer.Id;
+        settings["Trust:ApprovedTrainers:0:Sha256"] = trainer.Sha256;
+        // Not disposed: the backend's background loops may still log after the host has stopped.
+        var logs = new StringBuilder();
+        var loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Information).AddProvider(new WriterLoggerProvider(logs)));
+        var spec = new RunSpec
+        {
+            RunId = prefix + "-run",
+            Model = new ModelSpec { Inputs = 4 },
+            Data = new DataSpec { Classes = 3 },
+            Training = new TrainingSpec { Rounds = 2 },
+            Silos = ids,
+            Checkpoints = new CheckpointSpec { Container = prefix + "-checkpoints" },
+            Participation = new ParticipationSpec { MinSilos = 2 },
+            Retry = new RetrySpec { MaxAttempts = 1 },
+            Privacy = new PrivacySpec { Mode = mode, MinAggregateSilos = 2 },
+        };
+
+        var scanned = new List<(string Where, string Text)>();
+        await using (var host = await LocalDurableHost.StartAsync(new LocalDurableHostOptions
+        {
+            Backend = DurableBackendKind.AzureStorage,
+            DurableStorageConnectionString = azurite.ConnectionString,
+            TaskHub = hub,
+            Configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build(),
+            LoggerFactory = loggers,
+            MaxQueuePollingInterval = TimeSpan.FromMilliseconds(100),
+        }))
+        {
+            using var output = new StringWriter();
+            var report = await new RunRunner(host, output).RunAsync(spec, spec.RunId, "azurestorage", default);
+            Assert.Equal(2, report.Rounds);
+            scanned.Add(("fl output", output.ToString()));
+            var meta = await host.Client.GetInstanceAsync(spec.RunId, getInputsAndOutputs: true);
+            scanned.Add(("status", meta!.SerializedCustomStatus ?? string.Empty));
+            scanned.Add(("output", meta.SerializedOutput ?? string.Empty));
+            var manifests = await host.Services.GetRequiredService<ICheckpointStore>().ListAsync(spec.Checkpoints.Container, spec.RunId, default);
+            if (mode == PrivacyModes.EyesOff)
+            {
+                Assert.All(manifests.Skip(1), m =>
+                {
+                    Assert.Equal(4, m.Participants.Count);
+                    Assert.All(m.Participants, p => Assert.Equal((null, null), (p.Examples, p.Weight)));
+                    Assert.Equal(Sizes.Sum(s => s.Train), m.Metrics.TrainExamples);
+                    Assert.Equal(Sizes.Sum(s => s.Test) + 10500, m.Metrics.EvalExamples); // the fifth silo's test split is good
+                    Assert.NotNull(m.Metrics.EvalAccuracy);
+                    var bad = Assert.Single(m.Rejected);
+                    Assert.Equal((ids[4], "bad-data"), (bad.SiloId, bad.Reason));
+                    Assert.Contains("reference", bad.Detail, StringComparison.Ordinal);
+                });
+            }
+        }
+
+        // Every table of the task hub: history, instances (inputs, outputs, status), partitions.
+        var tables = new TableServiceClient(azurite.ConnectionString);
+        await foreach (var t in tables.QueryAsync(t => t.Name.CompareTo(hub) >= 0 && t.Name.CompareTo(hub + "~") < 0))
+        {
+            var sb = new StringBuilder();
+            await foreach (var entity in tables.GetTableClient(t.Name).QueryAsync<TableEntity>())
+            {
+                foreach (var (key, value) in (IDictionary<string, object>)entity)
+                {
+                    sb.Append(key).Append('=').Append(value).Append('\n');
+                }
+            }
+
+            scanned.Add(("table " + t.Name, sb.ToString()));
+        }
+
+        // Every blob of the task hub and of the checkpoint container; for models, their safetensors header only.
+        foreach (var name in new[] { spec.Checkpoints.Container, hub.ToLowerInvariant() + "-largemessages", hub.ToLowerInvariant() + "-leases" })
+        {
+            var c = azurite.Blobs.GetBlobContainerClient(name);
+            if (!(await c.ExistsAsync()).Value)
+            {
+                continue;
+            }
+
+            await foreach (var item in c.GetBlobsAsync())
+            {
+                var bytes = (await c.GetBlobClient(item.Name).DownloadContentAsync()).Value.Content.ToArray();
+                var text = item.Name.EndsWith(".safetensors", StringComparison.Ordinal)
+                    ? string.Join(';', Safetensors.Parse(bytes).Metadata.Select(kv => kv.Key + "=" + kv.Value))
+                    : Encoding.UTF8.GetString(bytes);
+                scanned.Add(($"blob {name}/{item.Name}", text));
+            }
+        }
+
+        lock (logs)
+        {
+            scanned.Add(("logs", logs.ToString()));
+        }
+        // Each silo's SAS signature is a marker too: no credential may reach history, status, blobs or logs.
+        var signatures = entries.Values.Select(e => System.Web.HttpUtility.ParseQueryString(e.SasToken!)["sig"]!).ToArray();
+        Assert.All(signatures, sig => Assert.True(sig.Length > 20));
+        var markers = Sizes.SelectMany(s => new[] { s.Train, s.Test }).Select(n => n.ToString(System.Globalization.CultureInfo.InvariantCulture))
+            .Append(FeatureMarker).Append(BadCellMarker).Concat(signatures).Concat(signatures.Select(Uri.EscapeDataString)).Distinct().ToArray();
+        var leaks = new List<(string Marker, string Where)>();
+        foreach (var (where, raw) in scanned)
+        {
+            // Hashes (and other long hex runs) are random-looking digits and letters; timestamps hold digit runs. Neither
+            // can carry a marker, so they are removed before the scan, as the issue allows for audit hashes.
+            var text = HexRuns().Replace(raw, "#");
+            foreach (var marker in markers)
+            {
+                if (Regex.IsMatch(text, $"(?<![0-9.]){Regex.Escape(marker)}(?![0-9])"))
+                {
+                    leaks.Add((marker, where));
+                    var at = Regex.Match(text, $"(?<![0-9.]){Regex.Escape(marker)}(?![0-9])").Index;
+                    log.WriteLine($"{marker} found in {where}: ...{text.Substring(Math.Max(0, at - 150), Math.Min(300, text.Length - Math.Max(0, at - 150)))}...");
+                }
+            }
+        }
+
+        return (leaks, scanned);
+    }
+
+    private static TabularData Take(TabularData t, int rows) =>
+        new(t.Features[..(rows * t.Columns)], t.Labels[..rows], rows, t.Columns, t.FeatureNames);
+
+    private static Azure.Storage.Blobs.BlobContainerClient SiloRegistryClient(Adapters.Silos.SiloEndpoint entry, string id) =>
+        Adapters.Silos.SiloRegistry.Create(id, entry);
+
+    [GeneratedRegex("[0-9a-fA-F-]{12,}|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(Z|[+-][0-9:]+)?")]
+    private static partial Regex HexRuns();
+
+    private sealed class WriterLoggerProvider(StringBuilder writer) : ILoggerProvider
+    {
+        public ILogger CreateLogger(string categoryName) => new WriterLogger(writer, categoryName);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class WriterLogger(StringBuilder writer, string category) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => true;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                lock (writer)
+                {
+                    writer.Append(category).Append(": ").Append(formatter(state, exception)).Append(' ').Append(exception).Append('\n');
+                }
+            }
+        }
+    }
+}

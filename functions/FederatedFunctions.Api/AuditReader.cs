@@ -21,8 +21,8 @@ public static class AuditReader
     public static async Task<AuditReport> ReadAsync(ICheckpointStore checkpoints, string container, string runId, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(checkpoints);
-        var bytes = await checkpoints.ReadAuditAsync(container, runId, cancellationToken).ConfigureAwait(false);
         var latest = await checkpoints.GetLatestAsync(container, runId, cancellationToken).ConfigureAwait(false);
+        var bytes = latest is null ? [] : await checkpoints.ReadAuditAsync(container, runId, latest.Round, cancellationToken).ConfigureAwait(false);
         var anchored = latest is null ? null : (await checkpoints.GetManifestAsync(container, runId, latest.Round, cancellationToken).ConfigureAwait(false))?.Audit?.Hash;
         IReadOnlyList<AuditEntry> entries;
         try

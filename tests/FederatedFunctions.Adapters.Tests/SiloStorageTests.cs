@@ -150,7 +150,7 @@ public sealed class BlobCheckpointStoreTests(AzuriteFixture azurite)
     {
         var store = new BlobCheckpointStore(azurite.Blobs);
         var bytes = new byte[] { 1, 2, 3, 4, 5 };
-        var model = await store.PutModelAsync("ckpt-a", "run-a", 1, bytes, default);
+        var model = await store.PutModelAsync("ckpt-a", "run-a", 1, bytes, false, default);
 
         Assert.Equal(Hashing.Sha256Hex(bytes), model.Sha256);
         Assert.Equal(bytes, (await store.ReadModelAsync(model, default)).ToArray());
@@ -165,8 +165,8 @@ public sealed class BlobCheckpointStoreTests(AzuriteFixture azurite)
     public async Task CommitRound_OutOfOrder_LatestPointerOnlyMovesForward()
     {
         var store = new BlobCheckpointStore(azurite.Blobs);
-        var m1 = await store.PutModelAsync("ckpt-b", "run-b", 1, new byte[] { 1 }, default);
-        var m2 = await store.PutModelAsync("ckpt-b", "run-b", 2, new byte[] { 2 }, default);
+        var m1 = await store.PutModelAsync("ckpt-b", "run-b", 1, new byte[] { 1 }, false, default);
+        var m2 = await store.PutModelAsync("ckpt-b", "run-b", 2, new byte[] { 2 }, false, default);
 
         await store.CommitRoundAsync("ckpt-b", Manifest("run-b", 2, m2), default);
         await store.CommitRoundAsync("ckpt-b", Manifest("run-b", 1, m1), default);

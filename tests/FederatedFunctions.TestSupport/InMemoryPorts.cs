@@ -27,8 +27,16 @@ public sealed class InMemoryCheckpointStore(InMemoryBlobs blobs) : ICheckpointSt
     private readonly ConcurrentDictionary<(string, string), LatestPointer> latest = new();
     private readonly ConcurrentDictionary<(string, string, int), RoundManifest> manifests = new();
 
-    public Task<BlobRef> PutModelAsync(string container, string runId, int round, ReadOnlyMemory<byte> safetensors, CancellationToken cancellationToken) =>
-        Task.FromResult(blobs.Put($"mem://orchestrator/{container}/{BlobLayout.Model(runId, round)}", safetensors.ToArray()));
+    public Task<BlobRef> PutModelAsync(string container, string runId, int round, ReadOnlyMemory<byte> safetensors, bool firstWriterWins, CancellationToken cancellationToken)
+    {
+        var uri = $"mem://orchestrator/{container}/{BlobLayout.Model(runId, round)}";
+        if (firstWriterWins && blobs.Items.TryGetValue(uri, out var existing))
+        {
+            return Task.FromResult(new BlobRef(uri, Hashing.Sha256Hex(existing), existing.Length));
+        }
+
+        return Task.FromResult(blobs.Put(uri, safetensors.ToArray()));
+    }
 
     public Task<ReadOnlyMemory<byte>> ReadModelAsync(BlobRef model, CancellationToken cancellationToken)
     {
@@ -67,14 +75,15 @@ public sealed class InMemoryCheckpointStore(InMemoryBlobs blobs) : ICheckpointSt
 
     public Task PutAuditAsync(string container, string runId, int round, ReadOnlyMemory<byte> jsonLines, CancellationToken cancellationToken)
     {
-        blobs.Items.TryAdd($"mem://orchestrator/{container}/{BlobLayout.Audit(runId, round)}", jsonLines.ToArray());
+        blobs.Items[$"mem://orchestrator/{container}/{BlobLayout.Audit(runId, round)}"] = jsonLines.ToArray();
         return Task.CompletedTask;
     }
 
-    public Task<byte[]> ReadAuditAsync(string container, string runId, CancellationToken cancellationToken)
+    public Task<byte[]> ReadAuditAsync(string container, string runId, int throughRound, CancellationToken cancellationToken)
     {
         var prefix = $"mem://orchestrator/{container}/{BlobLayout.AuditPrefix(runId)}";
-        return Task.FromResult(blobs.Items.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal)).OrderBy(kv => kv.Key, StringComparer.Ordinal).SelectMany(kv => kv.Value).ToArray());
+        var last = $"mem://orchestrator/{container}/{BlobLayout.Audit(runId, throughRound)}";
+        return Task.FromResult(blobs.Items.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal) && string.CompareOrdinal(kv.Key, last) <= 0).OrderBy(kv => kv.Key, StringComparer.Ordinal).SelectMany(kv => kv.Value).ToArray());
     }
 
     public Task<byte[]?> GetSpecAsync(string container, string runId, CancellationToken cancellationToken) =>

@@ -25,11 +25,25 @@ public sealed class BlobCheckpointStore(BlobServiceClient service) : ICheckpoint
     public BlobServiceClient Service => service;
 
     /// <inheritdoc />
-    public async Task<BlobRef> PutModelAsync(string container, string runId, int round, ReadOnlyMemory<byte> safetensors, CancellationToken cancellationToken)
+    public async Task<BlobRef> PutModelAsync(string container, string runId, int round, ReadOnlyMemory<byte> safetensors, bool firstWriterWins, CancellationToken cancellationToken)
     {
         var blob = await BlobAsync(container, BlobLayout.Model(runId, round), cancellationToken).ConfigureAwait(false);
-        await blob.UploadAsync(BinaryData.FromBytes(safetensors), overwrite: true, cancellationToken).ConfigureAwait(false);
-        return new BlobRef(PlainUri(blob), Hashing.Sha256Hex(safetensors.Span), safetensors.Length);
+        if (!firstWriterWins)
+        {
+            await blob.UploadAsync(BinaryData.FromBytes(safetensors), overwrite: true, cancellationToken).ConfigureAwait(false);
+            return new BlobRef(PlainUri(blob), Hashing.Sha256Hex(safetensors.Span), safetensors.Length);
+        }
+
+        try
+        {
+            await blob.UploadAsync(BinaryData.FromBytes(safetensors), new BlobUploadOptions { Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } }, cancellationToken).ConfigureAwait(false);
+            return new BlobRef(PlainUri(blob), Hashing.Sha256Hex(safetensors.Span), safetensors.Length);
+        }
+        catch (RequestFailedException ex) when (ex.Status is 409 or 412)
+        {
+            var existing = (await blob.DownloadContentAsync(cancellationToken).ConfigureAwait(false)).Value.Content.ToMemory();
+            return new BlobRef(PlainUri(blob), Hashing.Sha256Hex(existing.Span), existing.Length);
+        }
     }
 
     /// <inheritdoc />
@@ -153,12 +167,18 @@ public sealed class BlobCheckpointStore(BlobServiceClient service) : ICheckpoint
         }
         catch (RequestFailedException ex) when (ex.Status is 409 or 412)
         {
-            // Written by an earlier execution of the same commit: entries are never rewritten.
+            // Written by an earlier execution of the same commit (same bytes: kept), or by a commit of this round that
+            // never completed before the run was resumed (different bytes, anchored by no manifest: replaced).
+            var existing = (await blob.DownloadContentAsync(cancellationToken).ConfigureAwait(false)).Value.Content.ToMemory();
+            if (!existing.Span.SequenceEqual(jsonLines.Span))
+            {
+                await blob.UploadAsync(BinaryData.FromBytes(jsonLines), overwrite: true, cancellationToken).ConfigureAwait(false);
+            }
         }
     }
 
     /// <inheritdoc />
-    public async Task<byte[]> ReadAuditAsync(string container, string runId, CancellationToken cancellationToken)
+    public async Task<byte[]> ReadAuditAsync(string container, string runId, int throughRound, CancellationToken cancellationToken)
     {
         var client = service.GetBlobContainerClient(container);
         using var all = new MemoryStream();
@@ -170,7 +190,8 @@ public sealed class BlobCheckpointStore(BlobServiceClient service) : ICheckpoint
                 names.Add(item.Name);
             }
 
-            foreach (var name in names.Order(StringComparer.Ordinal))
+            var last = BlobLayout.Audit(runId, throughRound);
+            foreach (var name in names.Where(n => string.CompareOrdinal(n, last) <= 0).Order(StringComparer.Ordinal))
             {
                 var content = (await client.GetBlobClient(name).DownloadContentAsync(cancellationToken).ConfigureAwait(false)).Value.Content;
                 all.Write(content.ToMemory().Span);

@@ -25,6 +25,9 @@ namespace FederatedFunctions.Adapters.Compute;
 /// </remarks>
 public sealed class LocalTorchSiloBackend(ISiloRegistry registry) : ISiloBackend
 {
+    /// <summary>Size of an eyes-off evaluation report, whatever its values.</summary>
+    public const int EvaluationReportBytes = 512;
+
     private readonly ConcurrentDictionary<(string Silo, string Path, string ETag, string Schema), TabularData> cache = new();
 
     /// <inheritdoc />
@@ -47,8 +50,9 @@ public sealed class LocalTorchSiloBackend(ISiloRegistry registry) : ISiloBackend
         var bytes = Safetensors.Serialize(result.State, eyesOff
             ? new Dictionary<string, string>
             {
-                [UpdateMetadata.Examples] = result.Examples.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                [UpdateMetadata.Loss] = result.Loss.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+                // Fixed width, so that the update's size (recorded in history) says nothing about the values.
+                [UpdateMetadata.Examples] = result.Examples.ToString("D19", System.Globalization.CultureInfo.InvariantCulture),
+                [UpdateMetadata.Loss] = UpdateMetadata.FormatLoss(result.Loss),
             }
             : null);
         var sha = Hashing.Sha256Hex(bytes);
@@ -71,7 +75,7 @@ public sealed class LocalTorchSiloBackend(ISiloRegistry registry) : ISiloBackend
             var recorded = await ReadResultAsync(resultBlob, cancellationToken).ConfigureAwait(false);
             if (recorded is not null && recorded.Update == first)
             {
-                return recorded;
+                return eyesOff ? recorded with { Examples = null, Loss = null, Metrics = null } : recorded;
             }
 
             bytes = existing.ToArray();
@@ -106,7 +110,11 @@ public sealed class LocalTorchSiloBackend(ISiloRegistry registry) : ISiloBackend
         }
 
         // Eyes-off: the metrics stay in the silo's outbox, for the evaluation summary to aggregate over enough silos.
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(outcome, JsonDefaults.Documents);
+        // Padded with trailing whitespace (still valid JSON) to a fixed size, so that its size reveals nothing.
+        var json = JsonSerializer.SerializeToUtf8Bytes(outcome, JsonDefaults.Documents);
+        var bytes = new byte[Math.Max(EvaluationReportBytes, json.Length)];
+        json.CopyTo(bytes, 0);
+        bytes.AsSpan(json.Length).Fill((byte)' ');
         var blob = container.GetBlobClient(BlobLayout.SiloEvaluation(request.RunId, request.Round));
         await blob.UploadAsync(BinaryData.FromBytes(bytes), overwrite: true, cancellationToken).ConfigureAwait(false);
         return new SiloEvaluation(request.SiloId, null, new BlobRef(BlobCheckpointStore.PlainUri(blob), Hashing.Sha256Hex(bytes), bytes.Length));

@@ -61,6 +61,23 @@ public static class UpdateMetadata
     /// <summary>Training examples the update was computed on (decimal integer).</summary>
     public const string Examples = "examples";
 
-    /// <summary>Mean train loss of the last local epoch (invariant-culture round-trip double).</summary>
+    /// <summary>Mean train loss of the last local epoch: the 16 hex digits of its IEEE-754 bits (<see cref="FormatLoss"/>).</summary>
     public const string Loss = "loss";
+
+    /// <summary>A loss as 16 hex digits of its bits: exact, and always the same length, so the update's size says nothing about it.</summary>
+    public static string FormatLoss(double loss) =>
+        BitConverter.DoubleToInt64Bits(loss).ToString("X16", CultureInfo.InvariantCulture);
+
+    /// <summary>Reads <see cref="FormatLoss"/>'s output; false for anything else or a non-finite value.</summary>
+    public static bool TryParseLoss(string? text, out double loss)
+    {
+        loss = 0;
+        if (text is not { Length: 16 } || !long.TryParse(text, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var bits))
+        {
+            return false;
+        }
+
+        loss = BitConverter.Int64BitsToDouble(bits);
+        return double.IsFinite(loss);
+    }
 }

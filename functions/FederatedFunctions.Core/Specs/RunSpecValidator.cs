@@ -507,6 +507,13 @@ public static class RunSpecValidator
             }
         }
 
+        if (spec.Robustness?.MaxNormRatio is not null)
+        {
+            // The median screen makes one silo's acceptance depend on the others' updates, which breaks the sensitivity
+            // bound the accountant assumes; clipping already bounds each silo's influence.
+            report.Add("$.robustness.maxNormRatio", "conflict", "robustness.maxNormRatio cannot be combined with privacy.differentialPrivacy: clipping bounds each silo's influence instead.");
+        }
+
         Number(dp.ClipNorm, 0, 1e6, minExclusive: true, "$.privacy.differentialPrivacy.clipNorm");
         Number(dp.NoiseMultiplier, 0.1, 100, minExclusive: false, "$.privacy.differentialPrivacy.noiseMultiplier");
         Number(dp.Delta, 0, 0.1, minExclusive: true, "$.privacy.differentialPrivacy.delta");

@@ -12,7 +12,16 @@ namespace FederatedFunctions.Workflow.Abstractions;
 public interface ICheckpointStore
 {
     /// <summary>Writes a round's model and returns its reference.</summary>
-    Task<BlobRef> PutModelAsync(string container, string runId, int round, ReadOnlyMemory<byte> safetensors, CancellationToken cancellationToken);
+    /// <param name="container">Checkpoint container.</param>
+    /// <param name="runId">Run id.</param>
+    /// <param name="round">Round.</param>
+    /// <param name="safetensors">The model.</param>
+    /// <param name="firstWriterWins">
+    /// True when a re-execution cannot reproduce the bytes (differentially private noise): a model already written is
+    /// kept and its reference returned, so that the hash recorded in history always matches the stored blob.
+    /// </param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    Task<BlobRef> PutModelAsync(string container, string runId, int round, ReadOnlyMemory<byte> safetensors, bool firstWriterWins, CancellationToken cancellationToken);
 
     /// <summary>Reads a model blob and verifies its size and hash.</summary>
     Task<ReadOnlyMemory<byte>> ReadModelAsync(BlobRef model, CancellationToken cancellationToken);
@@ -35,11 +44,15 @@ public interface ICheckpointStore
     /// <summary>The run's stored spec document, or null.</summary>
     Task<byte[]?> GetSpecAsync(string container, string runId, CancellationToken cancellationToken);
 
-    /// <summary>Writes one round's audit entries (<see cref="BlobLayout.Audit"/>) once: a blob already written is left as it is.</summary>
+    /// <summary>
+    /// Writes one round's audit entries (<see cref="BlobLayout.Audit"/>). A blob with the same bytes is left as it is; a
+    /// different one can only come from a commit that never completed (no manifest anchors it), and is replaced.
+    /// </summary>
     Task PutAuditAsync(string container, string runId, int round, ReadOnlyMemory<byte> jsonLines, CancellationToken cancellationToken);
 
-    /// <summary>The run's audit log: every round's entries, in round order, concatenated.</summary>
-    Task<byte[]> ReadAuditAsync(string container, string runId, CancellationToken cancellationToken);
+    /// <summary>The run's audit log: the entries of every round up to <paramref name="throughRound"/>, in round order, concatenated.</summary>
+    /// <remarks>Rounds after the latest committed one are left out: their entries were written by a commit that never completed.</remarks>
+    Task<byte[]> ReadAuditAsync(string container, string runId, int throughRound, CancellationToken cancellationToken);
 }
 
 /// <summary>Runs training and evaluation inside a silo.</summary>

@@ -65,7 +65,7 @@ public sealed record AggregateRequest(string RunId, int Round, string Container,
 /// <param name="Model">The aggregated model, already in blob.</param>
 /// <param name="Participants">Updates that entered, with normalised weights.</param>
 /// <param name="Rejected">Updates refused, with reasons.</param>
-/// <param name="Fit">Aggregated training metrics; null in eyes-off mode when fewer than the minimum silos were aggregated.</param>
+/// <param name="Fit">Aggregated training metrics. Eyes-off: null when fewer than the minimum silos were aggregated, and its example total is 0 (withheld).</param>
 public sealed record AggregateResult(BlobRef Model, IReadOnlyList<Participant> Participants, IReadOnlyList<RejectedUpdate> Rejected, FitSummary? Fit);
 
 /// <summary>Input of the evaluate activity: score a global model on one silo's test split.</summary>

@@ -163,11 +163,13 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
                 Privacy = privacy.Mode == PrivacyModes.EyesOn && dp is null
                     ? null
                     : new RoundPrivacy(privacy.Mode, dp?.NoiseMultiplier, dp?.ClipNorm, dp is null ? null : sampleRate, epsilon, dp?.Delta),
+                // Eyes-off: example totals are withheld. Silos' counts are fixed, so totals over rounds with different
+                // participants would give each silo's count by subtraction.
                 Metrics = new RoundMetrics
                 {
-                    TrainExamples = aggregate.Fit?.Examples,
+                    TrainExamples = eyesOff ? null : aggregate.Fit?.Examples,
                     TrainLoss = aggregate.Fit?.Loss,
-                    EvalExamples = evaluation?.Examples,
+                    EvalExamples = eyesOff ? null : evaluation?.Examples,
                     EvalLoss = evaluation?.Loss,
                     EvalAccuracy = evaluation?.Accuracy,
                 },
@@ -183,7 +185,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
                 round,
                 aggregate.Participants.Count,
                 rejected.Length,
-                aggregate.Fit?.Examples,
+                eyesOff ? null : aggregate.Fit?.Examples,
                 aggregate.Fit?.Loss,
                 evaluation?.Accuracy,
                 evaluation?.Loss,

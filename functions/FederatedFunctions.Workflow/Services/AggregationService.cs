@@ -23,6 +23,9 @@ namespace FederatedFunctions.Workflow.Services;
 /// </remarks>
 public sealed partial class AggregationService(ICheckpointStore checkpoints, IUpdateStore updates, ILogger<AggregationService> logger)
 {
+    /// <summary>Largest example count a silo may claim (2⁵³): more could overflow the weighted sums.</summary>
+    public const long MaxExamples = 1L << 53;
+
     /// <summary>Reason detail shown instead of a value derived from silo data, in eyes-off mode.</summary>
     public const string WithheldDetail = "details withheld in eyes-off mode";
 
@@ -42,7 +45,7 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
             {
                 rejected.Add(new RejectedUpdate(u.SiloId, "wrong-round", $"update is for round {u.Round}, not {request.Round}"));
             }
-            else if (!eyesOff && u.Examples is not > 0)
+            else if (!eyesOff && u.Examples is not (> 0 and <= MaxExamples))
             {
                 rejected.Add(new RejectedUpdate(u.SiloId, "bad-example-count", $"example count {u.Examples?.ToString(CultureInfo.InvariantCulture) ?? "missing"} is not positive"));
             }
@@ -124,7 +127,8 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
         }
 
         var bytes = Safetensors.Serialize(result, metadata);
-        var model = await checkpoints.PutModelAsync(request.Container, request.RunId, request.Round, bytes, cancellationToken).ConfigureAwait(false);
+        // With DP a re-execution draws other noise: the first model written is the one the run keeps.
+        var model = await checkpoints.PutModelAsync(request.Container, request.RunId, request.Round, bytes, firstWriterWins: dp is not null, cancellationToken).ConfigureAwait(false);
 
         var fits = accepted.Select(a => new FitOutcome(a.Update.SiloId, a.Examples, a.Loss)).ToArray();
         var finalWeights = dp is not null ? fits.Select(_ => 1.0 / fits.Length).ToArray() : strategy.AggregationWeights(fits);
@@ -132,7 +136,9 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
             ? new Participant(a.Update.SiloId, null, a.Update.Update.Sha256, null)
             : new Participant(a.Update.SiloId, a.Examples, a.Update.Update.Sha256, finalWeights[i])).ToArray();
         var minimum = request.Privacy?.MinAggregateSilos ?? 1;
-        var fit = eyesOff && accepted.Count < minimum ? null : strategy.AggregateFit(fits);
+        // Eyes-off: no loss over fewer than the minimum silos, and no example total at all (it goes into history, and
+        // totals over rounds with different participants would give each silo's count by subtraction).
+        var fit = !eyesOff ? strategy.AggregateFit(fits) : accepted.Count < minimum ? null : strategy.AggregateFit(fits) with { Examples = 0 };
         LogAggregated(logger, request.RunId, request.Round, participants.Length, rejected.Count, model.Sha256);
         return new AggregateResult(model, participants, rejected, fit);
     }
@@ -141,6 +147,12 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
     // changes over the fixed denominator n (the silos sampled), as in DP-FedAvg. Float tensors only.
     private static List<NamedTensor> AddDpNoise(IReadOnlyList<NamedTensor> mean, IReadOnlyList<NamedTensor> global, int accepted, int sampled, DifferentialPrivacySpec dp)
     {
+        if (mean.Any(t => t.DType != TensorDType.F32))
+        {
+            // Clipping measures float tensors only; a tensor that escaped clipping and noise would escape the guarantee.
+            throw new IncompatibleCheckpointException("Differential privacy needs a model whose tensors are all float32.");
+        }
+
         var source = new CryptoGaussianSource();
         var byName = global.ToDictionary(t => t.Name, StringComparer.Ordinal);
         var output = new List<NamedTensor>(mean.Count);
@@ -187,9 +199,9 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
             var (examples, loss) = (candidate.Examples, candidate.Loss);
             if (refusal is null && candidate.Update.Examples is null)
             {
-                if (file!.Metadata.TryGetValue(UpdateMetadata.Examples, out var e) && long.TryParse(e, NumberStyles.None, CultureInfo.InvariantCulture, out examples) && examples > 0)
+                if (file!.Metadata.TryGetValue(UpdateMetadata.Examples, out var e) && long.TryParse(e, NumberStyles.None, CultureInfo.InvariantCulture, out examples) && examples is > 0 and <= MaxExamples)
                 {
-                    loss = file.Metadata.TryGetValue(UpdateMetadata.Loss, out var l) && double.TryParse(l, NumberStyles.Float, CultureInfo.InvariantCulture, out var parsed) && double.IsFinite(parsed) ? parsed : 0;
+                    loss = file.Metadata.TryGetValue(UpdateMetadata.Loss, out var l) && UpdateMetadata.TryParseLoss(l, out var parsed) ? parsed : 0;
                 }
                 else
                 {

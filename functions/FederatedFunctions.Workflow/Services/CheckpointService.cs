@@ -51,7 +51,7 @@ public sealed class CheckpointService(ICheckpointStore checkpoints)
             metadata["resumed_from"] = $"{from.RunId}/round-{from.Round.ToString(CultureInfo.InvariantCulture)}";
         }
 
-        var model = await checkpoints.PutModelAsync(request.Container, request.RunId, request.Round, Safetensors.Serialize(state, metadata), cancellationToken).ConfigureAwait(false);
+        var model = await checkpoints.PutModelAsync(request.Container, request.RunId, request.Round, Safetensors.Serialize(state, metadata), firstWriterWins: false, cancellationToken).ConfigureAwait(false);
         var manifest = new RoundManifest
         {
             RunId = request.RunId,

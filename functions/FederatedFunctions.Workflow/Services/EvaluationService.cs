@@ -10,7 +10,7 @@ namespace FederatedFunctions.Workflow.Services;
 /// <remarks>
 /// Each report is read from its silo's outbox only (<see cref="IUpdateStore"/>) and checked against the size and
 /// SHA-256 the silo returned. The summary is returned only when at least <see cref="SummarizeEvaluationRequest.MinSilos"/>
-/// reports are valid: an aggregate over fewer silos would reveal one silo's metrics.
+/// reports are valid: an aggregate over fewer silos would reveal one silo's metrics. Its example total is 0 (withheld).
 /// </remarks>
 public sealed class EvaluationService(IUpdateStore reports)
 {
@@ -36,16 +36,27 @@ public sealed class EvaluationService(IUpdateStore reports)
                 continue;
             }
 
-            var outcome = JsonSerializer.Deserialize<EvaluateOutcome>(bytes.Span, ReportJson);
-            if (outcome is { Examples: > 0 } && outcome.SiloId == report.SiloId && outcome.Correct >= 0 && outcome.Correct <= outcome.Examples && double.IsFinite(outcome.Loss))
+            EvaluateOutcome? outcome;
+            try
+            {
+                outcome = JsonSerializer.Deserialize<EvaluateOutcome>(bytes.Span, ReportJson);
+            }
+            catch (JsonException)
+            {
+                // A malformed report is one silo's problem: it is left out, and its parser message never leaves here.
+                continue;
+            }
+
+            if (outcome is { Examples: > 0 and <= AggregationService.MaxExamples } && outcome.SiloId == report.SiloId && outcome.Correct >= 0 && outcome.Correct <= outcome.Examples && double.IsFinite(outcome.Loss))
             {
                 outcomes.Add(outcome);
             }
         }
 
+        // The example total is withheld (0), for the reason the aggregator withholds the training total.
         return outcomes.Count < Math.Max(1, request.MinSilos)
             ? null
-            : StrategyFactory.Create(new Core.Specs.StrategySpec { Name = request.Strategy }).AggregateEvaluate(outcomes);
+            : StrategyFactory.Create(new Core.Specs.StrategySpec { Name = request.Strategy }).AggregateEvaluate(outcomes) with { Examples = 0 };
     }
 
     private static readonly JsonSerializerOptions ReportJson = new(JsonSerializerDefaults.Web);

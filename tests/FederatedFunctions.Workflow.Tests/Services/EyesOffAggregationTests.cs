@@ -29,7 +29,7 @@ public sealed class EyesOffAggregationTests
     private static byte[] Model(float a, float b, long? examples, float? nan = null) =>
         Safetensors.Serialize(
             [new NamedTensor("w", TensorDType.F32, [2], MemoryMarshal.AsBytes(new[] { nan ?? a, b }.AsSpan()).ToArray())],
-            examples is null ? null : new Dictionary<string, string> { [UpdateMetadata.Examples] = examples.Value.ToString(System.Globalization.CultureInfo.InvariantCulture), [UpdateMetadata.Loss] = "0.25" });
+            examples is null ? null : new Dictionary<string, string> { [UpdateMetadata.Examples] = examples.Value.ToString(System.Globalization.CultureInfo.InvariantCulture), [UpdateMetadata.Loss] = UpdateMetadata.FormatLoss(0.25) });
 
     // As an eyes-off silo reports it: no count, no loss, no metrics.
     private SiloUpdate Update(string silo, byte[] bytes) =>
@@ -47,7 +47,7 @@ public sealed class EyesOffAggregationTests
         var values = MemoryMarshal.Cast<byte, float>(Safetensors.Parse(await store.ReadModelAsync(result.Model, default)).Tensors[0].Data.Span).ToArray();
         Assert.Equal(1.8f, values[0], 1e-6f);
         Assert.All(result.Participants, p => Assert.Equal((null, null), (p.Examples, p.Weight)));
-        Assert.Equal(new FitSummary(200, 0.25), result.Fit);
+        Assert.Equal(new FitSummary(0, 0.25), result.Fit); // the loss over both; the example total withheld
     }
 
     [Fact]
@@ -84,7 +84,7 @@ public sealed class EyesOffAggregationTests
         var summary = await service.SummarizeAsync(new SummarizeEvaluationRequest("r", 1, "fedavg", reports, 2), default);
         var withheld = await service.SummarizeAsync(new SummarizeEvaluationRequest("r", 1, "fedavg", reports, 3), default);
 
-        Assert.Equal(new EvaluateSummary(400, 0.875, 230 / 400.0), summary);
+        Assert.Equal(new EvaluateSummary(0, 0.875, 230 / 400.0), summary);
         Assert.Null(withheld);
     }
 
@@ -98,6 +98,6 @@ public sealed class EyesOffAggregationTests
 
         var summary = await service.SummarizeAsync(new SummarizeEvaluationRequest("r", 1, "fedavg", [tampered, foreign, Report("d", 50, 25, 0.7)], 1), default);
 
-        Assert.Equal(new EvaluateSummary(50, 0.7, 0.5), summary);
+        Assert.Equal(new EvaluateSummary(0, 0.7, 0.5), summary);
     }
 }

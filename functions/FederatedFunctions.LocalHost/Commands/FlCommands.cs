@@ -387,7 +387,7 @@ public static class FlCommands
                     m.Round,
                     m.Participants.Count,
                     m.Rejected.Count,
-                    m.Metrics.TrainExamples,
+                    m.Metrics.TrainExamples?.ToString(ci) ?? "-",
                     m.Metrics.EvalAccuracy?.ToString("0.0000", ci) ?? "-",
                     m.Model.Sha256[..12],
                     m.Model.Uri,

@@ -58,6 +58,16 @@ public sealed class ServeTests(AzuriteFixture azurite)
             Assert.Equal(2, checkpoints.RootElement.GetProperty("latest").GetInt32());
             Assert.Equal([0, 1, 2], checkpoints.RootElement.GetProperty("checkpoints").EnumerateArray().Select(c => c.GetProperty("round").GetInt32()));
 
+            // The audit log over HTTP: 2 rounds × 2 silos' updates, chain verified against the latest manifest.
+            using var audit = JsonDocument.Parse(await http.GetStringAsync("/api/runs/served-1/audit"));
+            Assert.Equal(4, audit.RootElement.GetProperty("entries").GetArrayLength());
+            Assert.True(audit.RootElement.GetProperty("verification").GetProperty("isValid").GetBoolean());
+
+            // A completed run has nothing to resume.
+            using var resume = await http.PostAsync("/api/runs/served-1/resume", null);
+            Assert.Equal(HttpStatusCode.Conflict, resume.StatusCode);
+            Assert.Contains("run-completed", await resume.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
             // The management URL of the 202 works on this host too.
             using var management = JsonDocument.Parse(await http.GetStringAsync(statusQuery));
             Assert.Equal("Completed", management.RootElement.GetProperty("runtimeStatus").GetString());

@@ -1,23 +1,14 @@
 using System.Text;
 using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Tensors;
+using FederatedFunctions.TestSupport;
 using Microsoft.DurableTask.Client;
 
 namespace FederatedFunctions.Api.Tests;
 
 public sealed class ResumeTests
 {
-    private static async Task<IReadOnlyList<NamedTensor>> FinalAsync(ApiHarness h, string runId)
-    {
-        var latest = await h.Store.GetLatestAsync("checkpoints", runId, default);
-        return Safetensors.Parse(await h.Store.ReadModelAsync(latest!.Model, default)).Tensors;
-    }
-
-    private static void AssertSameTensors(IReadOnlyList<NamedTensor> expected, IReadOnlyList<NamedTensor> actual)
-    {
-        Assert.Equal(expected.Select(t => (t.Name, t.DType, string.Join(",", t.Shape))), actual.Select(t => (t.Name, t.DType, string.Join(",", t.Shape))));
-        Assert.All(expected.Zip(actual), p => Assert.True(p.First.Data.Span.SequenceEqual(p.Second.Data.Span), $"tensor {p.First.Name} differs"));
-    }
+    private static Task<IReadOnlyList<NamedTensor>> FinalAsync(ApiHarness h, string runId) => TensorAssert.FinalModelAsync(h.Store, runId);
 
     private static string WithResumeFrom(string json, string resumeFrom) =>
         json.TrimEnd()[..^1] + $", \"resumeFrom\": {resumeFrom} }}";
@@ -51,7 +42,7 @@ public sealed class ResumeTests
             Assert.Equal(manifests[i - 1].Model.Sha256, manifests[i].ParentModelSha256);
         }
 
-        AssertSameTensors(await FinalAsync(h, "uninterrupted"), await FinalAsync(h, "lost"));
+        TensorAssert.Identical(await FinalAsync(h, "uninterrupted"), await FinalAsync(h, "lost"));
     }
 
     [Fact]
@@ -97,7 +88,7 @@ public sealed class ResumeTests
         Assert.Equal(3, manifests[1].Participants.Count);
 
         // Same spec, same seeds per round: rounds 3 and 4 recompute exactly what the original computed.
-        AssertSameTensors(await FinalAsync(h, "original"), await FinalAsync(h, "continued"));
+        TensorAssert.Identical(await FinalAsync(h, "original"), await FinalAsync(h, "continued"));
     }
 
     [Theory]

@@ -109,7 +109,7 @@ public sealed class CrashRecoveryTests(AzuriteFixture azurite, ITestOutputHelper
             Assert.Equal(3, manifests[i].Participants.Count);
         }
 
-        AssertSameTensors(reference, await FinalModelAsync(store, run));
+        TensorAssert.Identical(reference, await TensorAssert.FinalModelAsync(store, run));
         Assert.Equal(4, kills);
     }
 
@@ -161,7 +161,7 @@ public sealed class CrashRecoveryTests(AzuriteFixture azurite, ITestOutputHelper
             Assert.Equal(4, report.Rounds);
             var store = host.Services.GetRequiredService<ICheckpointStore>();
             Assert.Equal([0, 1, 2, 3, 4], (await store.ListAsync("checkpoints", "azurite-run", default)).Select(m => m.Round));
-            AssertSameTensors(reference, await FinalModelAsync(store, "azurite-run"));
+            TensorAssert.Identical(reference, await TensorAssert.FinalModelAsync(store, "azurite-run"));
         }
         finally
         {
@@ -169,28 +169,11 @@ public sealed class CrashRecoveryTests(AzuriteFixture azurite, ITestOutputHelper
         }
     }
 
-    internal static void AssertSameTensors(IReadOnlyList<NamedTensor> expected, IReadOnlyList<NamedTensor> actual)
-    {
-        Assert.Equal(expected.Select(t => t.Name), actual.Select(t => t.Name));
-        foreach (var (e, a) in expected.Zip(actual))
-        {
-            Assert.Equal(e.DType, a.DType);
-            Assert.Equal(e.Shape, a.Shape);
-            Assert.True(e.Data.Span.SequenceEqual(a.Data.Span), $"tensor '{e.Name}' differs");
-        }
-    }
-
     internal static async Task<IReadOnlyList<NamedTensor>> UninterruptedAsync(IConfiguration config, RunSpec spec)
     {
         await using var host = await LocalDurableHost.StartAsync(new LocalDurableHostOptions { Configuration = config });
         await new RunRunner(host, TextWriter.Null).RunAsync(spec, spec.RunId!, "inmemory", default);
-        return await FinalModelAsync(host.Services.GetRequiredService<ICheckpointStore>(), spec.RunId!);
-    }
-
-    internal static async Task<IReadOnlyList<NamedTensor>> FinalModelAsync(ICheckpointStore store, string runId)
-    {
-        var latest = await store.GetLatestAsync("checkpoints", runId, default);
-        return Safetensors.Parse(await store.ReadModelAsync(latest!.Model, default)).Tensors;
+        return await TensorAssert.FinalModelAsync(host.Services.GetRequiredService<ICheckpointStore>(), spec.RunId!);
     }
 
     private static async Task<bool> Exists(BlobContainerClient container, string name) =>

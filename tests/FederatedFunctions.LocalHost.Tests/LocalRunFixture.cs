@@ -1,5 +1,4 @@
 using FederatedFunctions.Adapters.Local;
-using FederatedFunctions.Adapters.Silos;
 using FederatedFunctions.Ml;
 using FederatedFunctions.TestSupport;
 using Microsoft.Extensions.Configuration;

@@ -34,16 +34,8 @@ public sealed class BlobCheckpointStore(BlobServiceClient service) : ICheckpoint
             return new BlobRef(PlainUri(blob), Hashing.Sha256Hex(safetensors.Span), safetensors.Length);
         }
 
-        try
-        {
-            await blob.UploadAsync(BinaryData.FromBytes(safetensors), new BlobUploadOptions { Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } }, cancellationToken).ConfigureAwait(false);
-            return new BlobRef(PlainUri(blob), Hashing.Sha256Hex(safetensors.Span), safetensors.Length);
-        }
-        catch (RequestFailedException ex) when (ex.Status is 409 or 412)
-        {
-            var existing = (await blob.DownloadContentAsync(cancellationToken).ConfigureAwait(false)).Value.Content.ToMemory();
-            return new BlobRef(PlainUri(blob), Hashing.Sha256Hex(existing.Span), existing.Length);
-        }
+        var kept = await BlobWrites.UploadIfAbsentAsync(blob, safetensors, cancellationToken).ConfigureAwait(false) ?? safetensors;
+        return new BlobRef(PlainUri(blob), Hashing.Sha256Hex(kept.Span), kept.Length);
     }
 
     /// <inheritdoc />
@@ -161,19 +153,12 @@ public sealed class BlobCheckpointStore(BlobServiceClient service) : ICheckpoint
     public async Task PutAuditAsync(string container, string runId, int round, ReadOnlyMemory<byte> jsonLines, CancellationToken cancellationToken)
     {
         var blob = await BlobAsync(container, BlobLayout.Audit(runId, round), cancellationToken).ConfigureAwait(false);
-        try
+        // Already there: written by an earlier execution of the same commit (same bytes: kept), or by a commit of this
+        // round that never completed before the run was resumed (different bytes, anchored by no manifest: replaced).
+        if (await BlobWrites.UploadIfAbsentAsync(blob, jsonLines, cancellationToken).ConfigureAwait(false) is { } existing
+            && !existing.Span.SequenceEqual(jsonLines.Span))
         {
-            await blob.UploadAsync(BinaryData.FromBytes(jsonLines), new BlobUploadOptions { Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } }, cancellationToken).ConfigureAwait(false);
-        }
-        catch (RequestFailedException ex) when (ex.Status is 409 or 412)
-        {
-            // Written by an earlier execution of the same commit (same bytes: kept), or by a commit of this round that
-            // never completed before the run was resumed (different bytes, anchored by no manifest: replaced).
-            var existing = (await blob.DownloadContentAsync(cancellationToken).ConfigureAwait(false)).Value.Content.ToMemory();
-            if (!existing.Span.SequenceEqual(jsonLines.Span))
-            {
-                await blob.UploadAsync(BinaryData.FromBytes(jsonLines), overwrite: true, cancellationToken).ConfigureAwait(false);
-            }
+            await blob.UploadAsync(BinaryData.FromBytes(jsonLines), overwrite: true, cancellationToken).ConfigureAwait(false);
         }
     }
 

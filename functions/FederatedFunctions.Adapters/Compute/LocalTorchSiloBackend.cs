@@ -59,18 +59,10 @@ public sealed class LocalTorchSiloBackend(ISiloRegistry registry) : ISiloBackend
 
         var updateBlob = container.GetBlobClient(BlobLayout.SiloUpdate(request.RunId, request.Round));
         var resultBlob = container.GetBlobClient(BlobLayout.SiloResult(request.RunId, request.Round));
-        try
+        // First writer wins: a re-executed activity (at-least-once delivery) must not replace an update whose
+        // hash may already be recorded, even if this execution's bytes differ (another CPU, another thread count).
+        if (await BlobWrites.UploadIfAbsentAsync(updateBlob, bytes, cancellationToken).ConfigureAwait(false) is { } existing)
         {
-            // First writer wins: a re-executed activity (at-least-once delivery) must not replace an update whose
-            // hash may already be recorded, even if this execution's bytes differ (another CPU, another thread count).
-            await updateBlob.UploadAsync(
-                BinaryData.FromBytes(bytes),
-                new BlobUploadOptions { Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } },
-                cancellationToken).ConfigureAwait(false);
-        }
-        catch (RequestFailedException ex) when (ex.Status is 409 or 412)
-        {
-            var existing = (await updateBlob.DownloadContentAsync(cancellationToken).ConfigureAwait(false)).Value.Content.ToMemory();
             var first = new BlobRef(BlobCheckpointStore.PlainUri(updateBlob), Hashing.Sha256Hex(existing.Span), existing.Length);
             var recorded = await ReadResultAsync(resultBlob, cancellationToken).ConfigureAwait(false);
             if (recorded is not null && recorded.Update == first)

@@ -158,12 +158,6 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
         var output = new List<NamedTensor>(mean.Count);
         foreach (var t in mean)
         {
-            if (t.DType != TensorDType.F32)
-            {
-                output.Add(t);
-                continue;
-            }
-
             var values = MemoryMarshal.Cast<byte, float>(t.Data.Span).ToArray();
             var start = MemoryMarshal.Cast<byte, float>(byName[t.Name].Data.Span);
             var noise = new float[values.Length];

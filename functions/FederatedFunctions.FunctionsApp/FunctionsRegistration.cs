@@ -14,6 +14,9 @@ public static class FunctionsRegistration
         services.AddSingleton<AggregateActivity>();
         services.AddSingleton<EvaluateActivity>();
         services.AddSingleton<CommitRoundActivity>();
+        services.AddSingleton<PublishMaskingKeyActivity>();
+        services.AddSingleton<MaskUpdateActivity>();
+        services.AddSingleton<SecureAggregateActivity>();
         return services;
     }
 }

@@ -20,6 +20,9 @@ public static class WorkflowRegistration
         registry.AddActivity<EvaluateActivity>();
         registry.AddActivity<SummarizeEvaluationActivity>();
         registry.AddActivity<CommitRoundActivity>();
+        registry.AddActivity<PublishMaskingKeyActivity>();
+        registry.AddActivity<MaskUpdateActivity>();
+        registry.AddActivity<SecureAggregateActivity>();
         return registry;
     }
 
@@ -27,6 +30,7 @@ public static class WorkflowRegistration
     public static IServiceCollection AddFederatedWorkflow(this IServiceCollection services)
     {
         services.AddSingleton<AggregationService>();
+        services.AddSingleton<SecureAggregationService>();
         services.AddSingleton<SiloTaskService>();
         services.AddSingleton<CheckpointService>();
         services.AddSingleton<EvaluationService>();

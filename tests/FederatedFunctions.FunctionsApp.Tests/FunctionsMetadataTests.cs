@@ -33,7 +33,8 @@ public sealed class FunctionsMetadataTests
         string[] expected =
         [
             nameof(TrainingOrchestrator), nameof(InitializeModelActivity), nameof(TrainActivity), nameof(AggregateActivity),
-            nameof(EvaluateActivity), nameof(SummarizeEvaluationActivity), nameof(CommitRoundActivity), RunsHttpFunctions.StartRun, RunsHttpFunctions.ListRuns, RunsHttpFunctions.GetRun,
+            nameof(EvaluateActivity), nameof(SummarizeEvaluationActivity), nameof(CommitRoundActivity),
+            nameof(PublishMaskingKeyActivity), nameof(MaskUpdateActivity), nameof(SecureAggregateActivity), RunsHttpFunctions.StartRun, RunsHttpFunctions.ListRuns, RunsHttpFunctions.GetRun,
             RunsHttpFunctions.CancelRun, RunsHttpFunctions.ResumeRun, RunsHttpFunctions.GetRunAudit, RunsHttpFunctions.GetRunCheckpoints,
             RecurringTrainingFunction.Name,
         ];

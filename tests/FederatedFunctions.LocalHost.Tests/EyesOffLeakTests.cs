@@ -44,6 +44,16 @@ public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutput
     }
 
     [Fact]
+    public async Task EyesOffWithSecureAggregation_MarkersAndPerSiloCounts_AppearNowhereOutsideTheSilosNorInTheMaskedUpdates()
+    {
+        var (leaks, scanned) = await RunAndScanAsync("leak-sa", PrivacyModes.EyesOff, secure: true);
+
+        log.WriteLine($"scanned {scanned.Count} sources, {scanned.Sum(s => s.Text.Length)} characters");
+        Assert.Contains(scanned, s => s.Where.Contains("masked-00.safetensors", StringComparison.Ordinal));
+        Assert.Empty(leaks);
+    }
+
+    [Fact]
     public async Task EyesOn_SameRun_TheScanFindsThePerSiloCounts()
     {
         // The control: eyes-on reports per-silo counts and errors, and the same scan finds them. Raw data never leaves.
@@ -53,7 +63,7 @@ public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutput
         Assert.DoesNotContain(leaks, l => l.Marker == FeatureMarker);
     }
 
-    private async Task<(List<(string Marker, string Where)> Leaks, List<(string Where, string Text)> Scanned)> RunAndScanAsync(string prefix, string mode)
+    private async Task<(List<(string Marker, string Where)> Leaks, List<(string Where, string Text)> Scanned)> RunAndScanAsync(string prefix, string mode, bool secure = false)
     {
         var data = SyntheticData.Generate(new SyntheticOptions(5, 3, 4, 15000, 10500, null, 17))
             .Select(d => d with { SiloId = $"{prefix}-{d.SiloId}" }).ToArray();
@@ -95,7 +105,7 @@ public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutput
             Checkpoints = new CheckpointSpec { Container = prefix + "-checkpoints" },
             Participation = new ParticipationSpec { MinSilos = 2 },
             Retry = new RetrySpec { MaxAttempts = 1 },
-            Privacy = new PrivacySpec { Mode = mode, MinAggregateSilos = 2 },
+            Privacy = new PrivacySpec { Mode = mode, MinAggregateSilos = 2, SecureAggregation = secure ? new SecureAggregationSpec { ClipNorm = 10 } : null },
         };
 
         var scanned = new List<(string Where, string Text)>();
@@ -136,6 +146,32 @@ public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutput
                 var audit = Core.Audit.AuditLog.Parse(await host.Services.GetRequiredService<ICheckpointStore>().ReadAuditAsync(spec.Checkpoints.Container, spec.RunId, 2, default));
                 Assert.Equal(2 * (4 + 5), audit.Count);
                 Assert.All(audit.GroupBy(e => e.Kind), g => Assert.Single(g.Select(e => e.Bytes).Distinct()));
+                Assert.Equal(secure ? 8 : 0, audit.Count(e => e.Kind == Core.Audit.AuditKinds.MaskedUpdate));
+                Assert.Equal(secure ? 0 : 8, audit.Count(e => e.Kind == Core.Audit.AuditKinds.Update));
+            }
+
+            if (secure)
+            {
+                await AssertSecureRoundAsync(host, spec, entries, ids);
+            }
+        }
+
+        if (secure)
+        {
+            // The silos' outboxes are readable by the aggregator: with secure aggregation they hold masked updates only,
+            // and the masked updates' headers carry no count either.
+            foreach (var id in ids.Take(4))
+            {
+                var silo = SiloRegistryClient(entries[id], id);
+                await foreach (var item in silo.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, "outbox/", default))
+                {
+                    Assert.DoesNotContain("update.safetensors", item.Name, StringComparison.Ordinal);
+                    if (item.Name.Contains("masked-", StringComparison.Ordinal))
+                    {
+                        var bytes = (await silo.GetBlobClient(item.Name).DownloadContentAsync()).Value.Content.ToArray();
+                        scanned.Add(($"silo {id}/{item.Name}", string.Join(';', Safetensors.Parse(bytes).Metadata.Select(kv => kv.Key + "=" + kv.Value))));
+                    }
+                }
             }
         }
 
@@ -204,6 +240,42 @@ public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutput
 
         return (leaks, scanned);
     }
+
+    // Through the real silo backend: round 1's model is the weighted FedAvg of the updates the silos kept (read here
+    // with the silos' own credentials, as only a silo can), within the encoding's quantization error.
+    private async Task AssertSecureRoundAsync(LocalDurableHost host, RunSpec spec, IReadOnlyDictionary<string, Adapters.Silos.SiloEndpoint> entries, string[] ids)
+    {
+        var store = host.Services.GetRequiredService<ICheckpointStore>();
+        var manifests = await store.ListAsync(spec.Checkpoints.Container, spec.RunId!, default);
+        Assert.All(manifests.Skip(1), m => Assert.Equal(0, m.Privacy!.SecureAggregationAttempt));
+        var m1 = manifests.Single(m => m.Round == 1);
+        var global = Flat(Safetensors.Parse(await store.ReadModelAsync(manifests.Single(m => m.Round == 0).Model, default)));
+        var actual = Flat(Safetensors.Parse(await store.ReadModelAsync(m1.Model, default)));
+        var sum = new double[global.Length];
+        double total = 0;
+        foreach (var id in ids.Take(4))
+        {
+            var kept = Safetensors.Parse((await SiloRegistryClient(entries[id], id).GetBlobClient(Core.Runs.BlobLayout.SiloPrivateUpdate(spec.RunId!, 1)).DownloadContentAsync()).Value.Content.ToArray());
+            var w = Core.SecureAggregation.SiloMasking.Weight(long.Parse(kept.Metadata[Core.Runs.UpdateMetadata.Examples], System.Globalization.CultureInfo.InvariantCulture), spec.Privacy.SecureAggregation!.MaxExamples, equalWeights: false);
+            var delta = Flat(kept).Zip(global, (u, g) => u - g).ToArray();
+            var clip = Math.Min(1, 10 / Math.Sqrt(delta.Sum(d => d * d)));
+            for (var k = 0; k < sum.Length; k++)
+            {
+                sum[k] += w * clip * delta[k];
+            }
+
+            total += w;
+        }
+
+        var error = global.Select((g, k) => Math.Abs(g + (sum[k] / total) - actual[k])).Max();
+        var scale = actual.Max(Math.Abs);
+        var bound = (Core.SecureAggregation.MaskedUpdateCodec.Encoding(5, 10).MaxSumError / total) + (2.0 / (1 << 24) * Math.Max(1, scale));
+        log.WriteLine(System.FormattableString.Invariant($"secure aggregation through the silo backend: max |secure - plain FedAvg| = {error:E2}, bound {bound:E2}"));
+        Assert.True(error <= bound, $"error {error} over bound {bound}");
+    }
+
+    private static double[] Flat(SafetensorsFile file) =>
+        file.Tensors.OrderBy(t => t.Name, StringComparer.Ordinal).SelectMany(t => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(t.Data.Span).ToArray().Select(v => (double)v)).ToArray();
 
     private static TabularData Take(TabularData t, int rows) =>
         new(t.Features[..(rows * t.Columns)], t.Labels[..rows], rows, t.Columns, t.FeatureNames);

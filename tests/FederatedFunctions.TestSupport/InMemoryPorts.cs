@@ -2,11 +2,13 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using FederatedFunctions.Core;
 using FederatedFunctions.Core.Runs;
+using FederatedFunctions.Core.SecureAggregation;
 using FederatedFunctions.Core.Strategies;
 using FederatedFunctions.Core.Tensors;
 using FederatedFunctions.Ml;
 using FederatedFunctions.Workflow.Abstractions;
 using FederatedFunctions.Workflow.Contracts;
+using FederatedFunctions.Workflow.Services;
 
 namespace FederatedFunctions.TestSupport;
 
@@ -144,8 +146,10 @@ public sealed class InMemorySiloBackend(InMemoryBlobs blobs, IReadOnlyDictionary
             state = [first with { Data = data }, .. state.Skip(1)];
         }
 
-        var bytes = Safetensors.Serialize(state);
-        var uri = $"mem://{request.SiloId}/{BlobLayout.SiloUpdate(request.RunId, request.Round)}";
+        var bytes = request.SecureAggregation
+            ? Safetensors.Serialize(state, new Dictionary<string, string> { [UpdateMetadata.Examples] = result.Examples.ToString(System.Globalization.CultureInfo.InvariantCulture), [UpdateMetadata.Loss] = UpdateMetadata.FormatLoss(result.Loss) })
+            : Safetensors.Serialize(state);
+        var uri = $"mem://{request.SiloId}/{(request.SecureAggregation ? BlobLayout.SiloPrivateUpdate(request.RunId, request.Round) : BlobLayout.SiloUpdate(request.RunId, request.Round))}";
         var update = blobs.Put(uri, bytes);
         if (Tampered.Contains(request.SiloId))
         {
@@ -162,6 +166,59 @@ public sealed class InMemorySiloBackend(InMemoryBlobs blobs, IReadOnlyDictionary
         return new SiloUpdate(request.SiloId, request.Round, update, result.Examples, result.Loss, result.Metrics);
     }
 
+    /// <summary>Secure aggregation: (silo, attempt) pairs whose key publication fails.</summary>
+    public ConcurrentDictionary<(string Silo, int Attempt), bool> KeyFailures { get; } = new();
+
+    /// <summary>Secure aggregation: (silo, attempt) pairs that publish a key and then drop out before masking.</summary>
+    public ConcurrentDictionary<(string Silo, int Attempt), bool> MaskFailures { get; } = new();
+
+    /// <summary>Secure aggregation: (silo, attempt) pairs whose masked update is changed after it is reported.</summary>
+    public ConcurrentDictionary<(string Silo, int Attempt), bool> TamperedMasks { get; } = new();
+
+    /// <summary>Secure aggregation: every mask call, with its attempt.</summary>
+    public ConcurrentBag<(string Silo, int Round, int Attempt)> MaskCalls { get; } = [];
+
+    private readonly ConcurrentDictionary<string, byte[]> secrets = new(StringComparer.Ordinal);
+
+    private byte[] Secret(string silo) => secrets.GetOrAdd(silo, _ => System.Security.Cryptography.RandomNumberGenerator.GetBytes(MaskingKeys.MinSecretBytes));
+
+    public Task<MaskingPublicKey> PublishMaskingKeyAsync(MaskingKeyRequest request, CancellationToken cancellationToken)
+    {
+        if (KeyFailures.ContainsKey((request.SiloId, request.Attempt)))
+        {
+            throw new InvalidOperationException($"silo {request.SiloId} is unreachable");
+        }
+
+        return Task.FromResult(new MaskingPublicKey(request.SiloId, request.Attempt, SiloMasking.PublicKey(Secret(request.SiloId), request.SiloId, new MaskingContext(request.RunId, request.Round, request.Attempt))));
+    }
+
+    public Task<MaskedUpdateRef> MaskUpdateAsync(MaskUpdateRequest request, ReadOnlyMemory<byte> globalModel, CancellationToken cancellationToken)
+    {
+        MaskCalls.Add((request.SiloId, request.Round, request.Attempt));
+        if (MaskFailures.ContainsKey((request.SiloId, request.Attempt)))
+        {
+            throw new InvalidOperationException($"silo {request.SiloId} dropped out");
+        }
+
+        var kept = blobs.Items[$"mem://{request.SiloId}/{BlobLayout.SiloPrivateUpdate(request.RunId, request.Round)}"];
+        var masked = SiloMaskingStep.Mask(request, kept, globalModel, Secret(request.SiloId));
+        var uri = $"mem://{request.SiloId}/{BlobLayout.SiloMaskedUpdate(request.RunId, request.Round, request.Attempt)}";
+        if (blobs.Items.TryGetValue(uri, out var existing))
+        {
+            masked = SiloMaskingStep.KeepFirst(request, masked, existing);
+        }
+
+        var reference = blobs.Put(uri, masked);
+        if (TamperedMasks.ContainsKey((request.SiloId, request.Attempt)))
+        {
+            var changed = masked.ToArray();
+            changed[^1] ^= 0x01;
+            blobs.Items[uri] = changed;
+        }
+
+        return Task.FromResult(new MaskedUpdateRef(request.SiloId, request.Round, request.Attempt, reference));
+    }
+
     public Task<SiloEvaluation> EvaluateAsync(EvaluateRequest request, ReadOnlyMemory<byte> model, CancellationToken cancellationToken)
     {
         EvaluateCalls.Add((request.SiloId, request.Round));
@@ -170,7 +227,7 @@ public sealed class InMemorySiloBackend(InMemoryBlobs blobs, IReadOnlyDictionary
     }
 
     public Task<ReadOnlyMemory<byte>> ReadUpdateAsync(string siloId, BlobRef update, CancellationToken cancellationToken) =>
-        blobs.Items.TryGetValue(update.Uri, out var bytes) && update.Uri.StartsWith($"mem://{siloId}/", StringComparison.Ordinal)
+        blobs.Items.TryGetValue(update.Uri, out var bytes) && update.Uri.StartsWith($"mem://{siloId}/outbox/", StringComparison.Ordinal)
             ? Task.FromResult<ReadOnlyMemory<byte>>(bytes)
             : throw new UpdateUnavailableException("no such update " + update.Uri);
 }

@@ -7,12 +7,14 @@ using FederatedFunctions.Adapters.Checkpoints;
 using FederatedFunctions.Adapters.Silos;
 using FederatedFunctions.Core;
 using FederatedFunctions.Core.Runs;
+using FederatedFunctions.Core.SecureAggregation;
 using FederatedFunctions.Core.Specs;
 using FederatedFunctions.Core.Strategies;
 using FederatedFunctions.Core.Tensors;
 using FederatedFunctions.Ml;
 using FederatedFunctions.Workflow.Abstractions;
 using FederatedFunctions.Workflow.Contracts;
+using FederatedFunctions.Workflow.Services;
 
 namespace FederatedFunctions.Adapters.Compute;
 
@@ -47,7 +49,8 @@ public sealed class LocalTorchSiloBackend(ISiloRegistry registry) : ISiloBackend
         var eyesOff = request.Privacy == PrivacyModes.EyesOff;
 
         // Eyes-off: the example count and loss go to the aggregator inside the update, never to the orchestrator.
-        var bytes = Safetensors.Serialize(result.State, eyesOff
+        // Secure aggregation: they stay in the silo with the update, for the silo's own masking step.
+        var bytes = Safetensors.Serialize(result.State, eyesOff || request.SecureAggregation
             ? new Dictionary<string, string>
             {
                 // Fixed width, so that the update's size (recorded in history) says nothing about the values.
@@ -57,7 +60,8 @@ public sealed class LocalTorchSiloBackend(ISiloRegistry registry) : ISiloBackend
             : null);
         var sha = Hashing.Sha256Hex(bytes);
 
-        var updateBlob = container.GetBlobClient(BlobLayout.SiloUpdate(request.RunId, request.Round));
+        // Secure aggregation: the update stays outside the outbox, where the aggregator's reads are refused.
+        var updateBlob = container.GetBlobClient(request.SecureAggregation ? BlobLayout.SiloPrivateUpdate(request.RunId, request.Round) : BlobLayout.SiloUpdate(request.RunId, request.Round));
         var resultBlob = container.GetBlobClient(BlobLayout.SiloResult(request.RunId, request.Round));
         // First writer wins: a re-executed activity (at-least-once delivery) must not replace an update whose
         // hash may already be recorded, even if this execution's bytes differ (another CPU, another thread count).
@@ -110,6 +114,66 @@ public sealed class LocalTorchSiloBackend(ISiloRegistry registry) : ISiloBackend
         var blob = container.GetBlobClient(BlobLayout.SiloEvaluation(request.RunId, request.Round));
         await blob.UploadAsync(BinaryData.FromBytes(bytes), overwrite: true, cancellationToken).ConfigureAwait(false);
         return new SiloEvaluation(request.SiloId, null, new BlobRef(BlobCheckpointStore.PlainUri(blob), Hashing.Sha256Hex(bytes), bytes.Length));
+    }
+
+    /// <inheritdoc />
+    public Task<MaskingPublicKey> PublishMaskingKeyAsync(MaskingKeyRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return SiloErrors.GuardAsync(registry, request.Privacy, request.RunId, request.Round, request.SiloId, "key-exchange", async () =>
+        {
+            var secret = await MaskingSecretAsync(registry.GetContainer(request.SiloId), cancellationToken).ConfigureAwait(false);
+            var key = SiloMasking.PublicKey(secret.Span, request.SiloId, new MaskingContext(request.RunId, request.Round, request.Attempt));
+            return new MaskingPublicKey(request.SiloId, request.Attempt, key);
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<MaskedUpdateRef> MaskUpdateAsync(MaskUpdateRequest request, ReadOnlyMemory<byte> globalModel, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return SiloErrors.GuardAsync(registry, request.Privacy, request.RunId, request.Round, request.SiloId, "mask", () => MaskCoreAsync(registry, request, globalModel, cancellationToken), cancellationToken);
+    }
+
+    private static async Task<MaskedUpdateRef> MaskCoreAsync(ISiloRegistry registry, MaskUpdateRequest request, ReadOnlyMemory<byte> globalModel, CancellationToken cancellationToken)
+    {
+        var container = registry.GetContainer(request.SiloId);
+        var kept = container.GetBlobClient(BlobLayout.SiloPrivateUpdate(request.RunId, request.Round));
+        if (request.Update.Uri != BlobCheckpointStore.PlainUri(kept))
+        {
+            throw new InvalidOperationException($"Silo '{request.SiloId}' keeps its round {request.Round} update at {BlobCheckpointStore.PlainUri(kept)}, not {request.Update.Uri}.");
+        }
+
+        ReadOnlyMemory<byte> bytes;
+        try
+        {
+            bytes = (await kept.DownloadContentAsync(cancellationToken).ConfigureAwait(false)).Value.Content.ToMemory();
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404)
+        {
+            throw new InvalidOperationException($"Silo '{request.SiloId}' has no kept update for round {request.Round}.", ex);
+        }
+
+        var secret = await MaskingSecretAsync(container, cancellationToken).ConfigureAwait(false);
+        var masked = SiloMaskingStep.Mask(request, bytes, globalModel, secret.Span);
+
+        // One masked update per attempt: a mask is a one-time pad, so a second vector masked for the same attempt
+        // (with another key exchange) would let the two be subtracted. A re-execution with the same key exchange gets the first.
+        var blob = container.GetBlobClient(BlobLayout.SiloMaskedUpdate(request.RunId, request.Round, request.Attempt));
+        if (await BlobWrites.UploadIfAbsentAsync(blob, masked, cancellationToken).ConfigureAwait(false) is { } existing)
+        {
+            masked = SiloMaskingStep.KeepFirst(request, masked, existing);
+        }
+
+        return new MaskedUpdateRef(request.SiloId, request.Round, request.Attempt, new BlobRef(BlobCheckpointStore.PlainUri(blob), Hashing.Sha256Hex(masked), masked.Length));
+    }
+
+    // The silo's masking secret: 32 random bytes created on first use, first writer wins, kept outside the outbox.
+    private static async Task<ReadOnlyMemory<byte>> MaskingSecretAsync(BlobContainerClient container, CancellationToken cancellationToken)
+    {
+        var secret = System.Security.Cryptography.RandomNumberGenerator.GetBytes(MaskingKeys.MinSecretBytes);
+        var blob = container.GetBlobClient(BlobLayout.SiloMaskingSecret);
+        return await BlobWrites.UploadIfAbsentAsync(blob, secret, cancellationToken).ConfigureAwait(false) ?? secret;
     }
 
     private static async Task<SiloUpdate?> ReadResultAsync(BlobClient blob, CancellationToken cancellationToken)

@@ -46,6 +46,17 @@ public static class BlobLayout
     public static string SiloError(string runId, int round, string reference) =>
         $"outbox/{runId}/round-{round.ToString("D5", CultureInfo.InvariantCulture)}/error-{reference}.json";
 
+    /// <summary>A silo's trained model under secure aggregation: kept inside the silo, outside its outbox, so the aggregator cannot read it.</summary>
+    public static string SiloPrivateUpdate(string runId, int round) =>
+        $"private/{runId}/round-{round.ToString("D5", CultureInfo.InvariantCulture)}/update.safetensors";
+
+    /// <summary>The secret a silo derives its secure-aggregation key pairs from, inside the silo, outside its outbox.</summary>
+    public const string SiloMaskingSecret = "private/masking-secret.bin";
+
+    /// <summary>A silo's masked update for one attempt of a round's secure aggregation, in its outbox.</summary>
+    public static string SiloMaskedUpdate(string runId, int round, int attempt) =>
+        $"outbox/{runId}/round-{round.ToString("D5", CultureInfo.InvariantCulture)}/masked-{attempt.ToString("D2", CultureInfo.InvariantCulture)}.safetensors";
+
     /// <summary>The small JSON result beside a silo's update.</summary>
     public static string SiloResult(string runId, int round) =>
         $"outbox/{runId}/round-{round.ToString("D5", CultureInfo.InvariantCulture)}/result.json";

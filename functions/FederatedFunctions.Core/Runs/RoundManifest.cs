@@ -68,7 +68,8 @@ public sealed record Participant(string SiloId, long? Examples, string UpdateSha
 /// <param name="SampleRate">Fraction of silos sampled per round, the accountant's q; null without DP.</param>
 /// <param name="Epsilon">ε spent by the run after this round, for <paramref name="Delta"/>; null without DP.</param>
 /// <param name="Delta">The δ of <paramref name="Epsilon"/>.</param>
-public sealed record RoundPrivacy(string Mode, double? NoiseMultiplier = null, double? ClipNorm = null, double? SampleRate = null, double? Epsilon = null, double? Delta = null);
+/// <param name="SecureAggregationAttempt">With secure aggregation: the attempt whose masked sum made the model (0 is the first; more after dropouts); null without.</param>
+public sealed record RoundPrivacy(string Mode, double? NoiseMultiplier = null, double? ClipNorm = null, double? SampleRate = null, double? Epsilon = null, double? Delta = null, int? SecureAggregationAttempt = null);
 
 /// <summary>The head of a run's audit log: the sequence number and hash of its last entry.</summary>
 public sealed record AuditHead(long Sequence, string Hash);

@@ -48,6 +48,66 @@ public sealed class MaskingKeys : IDisposable
     /// <summary>Generates a fresh key pair from the operating system's random number generator.</summary>
     public static MaskingKeys Generate() => new(ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256));
 
+    /// <summary>The fewest bytes a silo's masking secret may have.</summary>
+    public const int MinSecretBytes = 32;
+
+    /// <summary>The key pair of silo <paramref name="siloId"/> for one attempt, derived from a secret the silo keeps.</summary>
+    /// <remarks>
+    /// <para>
+    /// Deterministic, so an activity that runs more than once (at-least-once delivery) publishes the same public key and
+    /// later masks with the matching private key, and no private key is ever stored: it exists only while the silo
+    /// derives it. The private scalar is <c>d = HKDF-SHA256(ikm = secret, salt = UTF-8(label), info)</c>, 32 bytes, with
+    /// <c>info = label, siloId, runId, round, attempt, counter</c> encoded as in <see cref="PairwiseSeed"/>; the counter
+    /// starts at 0 and is raised until <c>0 &lt; d &lt; n</c> (the P-256 group order), which the first value satisfies
+    /// except with probability about 2⁻³².
+    /// </para>
+    /// <para>
+    /// Different attempts, rounds and runs get independent key pairs, as a fresh <see cref="Generate"/> would give. The
+    /// returned instance is already bound to the silo and context: it derives seeds for nothing else.
+    /// </para>
+    /// </remarks>
+    /// <param name="siloSecret">At least <see cref="MinSecretBytes"/> bytes from a CSPRNG, kept inside the silo.</param>
+    /// <param name="siloId">The silo.</param>
+    /// <param name="context">The attempt.</param>
+    /// <exception cref="ArgumentException">A secret shorter than <see cref="MinSecretBytes"/> or an empty silo id.</exception>
+    public static MaskingKeys Derive(ReadOnlySpan<byte> siloSecret, string siloId, MaskingContext context)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(siloId);
+        ArgumentNullException.ThrowIfNull(context);
+        if (siloSecret.Length < MinSecretBytes)
+        {
+            throw new ArgumentException($"A masking secret needs at least {MinSecretBytes} bytes; got {siloSecret.Length}.", nameof(siloSecret));
+        }
+
+        var salt = System.Text.Encoding.UTF8.GetBytes(DerivationLabel);
+        var d = new byte[32];
+        try
+        {
+            for (var counter = 0; ; counter++)
+            {
+                var info = new List<byte>(128);
+                PairwiseSeed.AppendBytes(info, salt);
+                PairwiseSeed.AppendBytes(info, System.Text.Encoding.UTF8.GetBytes(siloId));
+                PairwiseSeed.AppendBytes(info, System.Text.Encoding.UTF8.GetBytes(context.RunId));
+                PairwiseSeed.AppendInt(info, context.Round);
+                PairwiseSeed.AppendInt(info, context.Attempt);
+                PairwiseSeed.AppendInt(info, counter);
+                HKDF.DeriveKey(HashAlgorithmName.SHA256, siloSecret, d, salt, info.ToArray());
+                if (IsValidScalar(d))
+                {
+                    break;
+                }
+            }
+
+            var key = ECDiffieHellman.Create(new ECParameters { Curve = ECCurve.NamedCurves.nistP256, D = d });
+            return new MaskingKeys(key) { boundContext = context, boundSiloId = siloId };
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(d);
+        }
+    }
+
     /// <inheritdoc />
     public void Dispose()
     {
@@ -125,6 +185,15 @@ public sealed class MaskingKeys : IDisposable
             throw new ArgumentException($"The public key of silo '{peerId}' is not a P-256 SubjectPublicKeyInfo.", nameof(peerPublicKey), e);
         }
     }
+
+    // Label of Derive's HKDF; distinct from the pairwise seeds' label, so a scalar is never also a seed.
+    private const string DerivationLabel = "FederatedFunctions/secure-aggregation/attempt-key/v1";
+
+    // The order n of the P-256 group, big-endian.
+    private static readonly byte[] P256Order = Convert.FromHexString("FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551");
+
+    private static bool IsValidScalar(ReadOnlySpan<byte> d) =>
+        d.IndexOfAnyExcept((byte)0) >= 0 && d.SequenceCompareTo(P256Order) < 0;
 
     private static bool IsP256(ECDiffieHellman key) =>
         key.KeySize == 256 && key.ExportParameters(includePrivateParameters: false).Curve.Oid.Value == ECCurve.NamedCurves.nistP256.Oid.Value;

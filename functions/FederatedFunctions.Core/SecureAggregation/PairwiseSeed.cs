@@ -60,14 +60,14 @@ internal static class PairwiseSeed
         return seed;
     }
 
-    private static void AppendInt(List<byte> target, int value)
+    internal static void AppendInt(List<byte> target, int value)
     {
         Span<byte> buffer = stackalloc byte[4];
         BinaryPrimitives.WriteInt32BigEndian(buffer, value);
         target.AddRange(buffer);
     }
 
-    private static void AppendBytes(List<byte> target, ReadOnlySpan<byte> bytes)
+    internal static void AppendBytes(List<byte> target, ReadOnlySpan<byte> bytes)
     {
         AppendInt(target, bytes.Length);
         target.AddRange(bytes);

@@ -124,14 +124,46 @@ public sealed class SecureAggregationAttempt
             }
         }
 
-        ignored.Sort(StringComparer.Ordinal);
-        var dropped = Participants.Where(p => !accepted.ContainsKey(p)).ToArray();
-        if (dropped.Length == 0)
+        return Conclude(accepted.Keys.ToHashSet(StringComparer.Ordinal), ignored, () => Sum(accepted, length ?? 0));
+    }
+
+    /// <summary>Decides the attempt from the ids of the silos whose masked updates arrived, without their values.</summary>
+    /// <remarks>
+    /// What an orchestrator calls: it holds references, never ring elements. The outcome is the one
+    /// <see cref="Combine"/> would give for updates from those silos, with a null <see cref="SecureAggregationOutcome.Sum"/>.
+    /// </remarks>
+    /// <exception cref="ArgumentException">A silo listed twice.</exception>
+    public SecureAggregationOutcome Decide(IEnumerable<string> delivered)
+    {
+        ArgumentNullException.ThrowIfNull(delivered);
+        var members = Participants.ToHashSet(StringComparer.Ordinal);
+        var arrived = new HashSet<string>(StringComparer.Ordinal);
+        var ignored = new List<string>();
+        foreach (var silo in delivered)
         {
-            return new SecureAggregationOutcome(SecureAggregationStatus.Complete, Sum(accepted, length ?? 0), Participants, [], ignored, null, null);
+            if (!members.Contains(silo))
+            {
+                ignored.Add(silo);
+            }
+            else if (!arrived.Add(silo))
+            {
+                throw new ArgumentException($"Silo '{silo}' is listed twice; a silo masks exactly one update per attempt.", nameof(delivered));
+            }
         }
 
-        var survivors = Participants.Where(accepted.ContainsKey).ToArray();
+        return Conclude(arrived, ignored, () => null);
+    }
+
+    private SecureAggregationOutcome Conclude(HashSet<string> arrived, List<string> ignored, Func<uint[]?> sum)
+    {
+        ignored.Sort(StringComparer.Ordinal);
+        var dropped = Participants.Where(p => !arrived.Contains(p)).ToArray();
+        if (dropped.Length == 0)
+        {
+            return new SecureAggregationOutcome(SecureAggregationStatus.Complete, sum(), Participants, [], ignored, null, null);
+        }
+
+        var survivors = Participants.Where(arrived.Contains).ToArray();
         if (survivors.Length < MinimumParticipants)
         {
             return new SecureAggregationOutcome(

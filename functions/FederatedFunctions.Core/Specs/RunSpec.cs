@@ -70,6 +70,31 @@ public sealed record PrivacySpec
 
     /// <summary>Client-level central differential privacy (clipping and Gaussian noise on the aggregate); absent means none.</summary>
     public DifferentialPrivacySpec? DifferentialPrivacy { get; init; }
+
+    /// <summary>Secure aggregation: silos send pairwise-masked updates and the aggregator learns only their sum; absent means none.</summary>
+    public SecureAggregationSpec? SecureAggregation { get; init; }
+}
+
+/// <summary>Secure aggregation of the silos' updates (pairwise masking, Bonawitz et al. 2017, without secret sharing).</summary>
+/// <remarks>
+/// Each silo clips its change to the global model to L2 norm <see cref="ClipNorm"/>, weights it, quantizes it to fixed
+/// point and adds pairwise masks agreed by ECDH with the other silos of the round; the masks cancel in the sum, so the
+/// aggregator learns the weighted sum only. A silo that drops out after the key exchange is handled by redoing the
+/// round's masking without it, with fresh keys, up to <see cref="MaxAttempts"/> times. See <c>docs/trust-model.md</c>.
+/// </remarks>
+public sealed record SecureAggregationSpec
+{
+    /// <summary>Largest L2 norm of one silo's change; absent means the differential privacy clipping norm, which is then required.</summary>
+    public double? ClipNorm { get; init; }
+
+    /// <summary>
+    /// The example count at which a silo's weight reaches 1: a silo's weight is <c>min(examples, MaxExamples) / MaxExamples</c>,
+    /// so silos with more examples than this count as this many. Ignored with differential privacy (equal weights).
+    /// </summary>
+    public long MaxExamples { get; init; } = 100_000;
+
+    /// <summary>Masking attempts per round: the first, plus redos after dropouts.</summary>
+    public int MaxAttempts { get; init; } = 3;
 }
 
 /// <summary>Known privacy modes.</summary>

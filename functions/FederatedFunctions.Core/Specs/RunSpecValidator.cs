@@ -494,6 +494,7 @@ public static class RunSpecValidator
         var silos = Math.Max(2, spec.Silos?.Count ?? 0);
         report.Range(p.MinAggregateSilos, p.Mode == PrivacyModes.EyesOff ? 2 : 1, silos, "$.privacy.minAggregateSilos", "2 (eyes-off) and the number of silos");
 
+        ValidateSecureAggregation(spec, report);
         if (p.DifferentialPrivacy is not { } dp)
         {
             return;
@@ -520,6 +521,48 @@ public static class RunSpecValidator
         if (dp.EpsilonBudget is { } budget)
         {
             Number(budget, 0, 1000, minExclusive: true, "$.privacy.differentialPrivacy.epsilonBudget");
+        }
+    }
+
+    private static void ValidateSecureAggregation(RunSpec spec, Reporter report)
+    {
+        if (spec.Privacy.SecureAggregation is not { } sa)
+        {
+            return;
+        }
+
+        var dp = spec.Privacy.DifferentialPrivacy;
+        if (sa.ClipNorm is { } clip)
+        {
+            if (!double.IsFinite(clip) || clip <= 0 || clip > 1e6)
+            {
+                report.Add("$.privacy.secureAggregation.clipNorm", "range", $"privacy.secureAggregation.clipNorm must be more than 0 and at most 1000000; got {clip.ToString(CultureInfo.InvariantCulture)}.");
+            }
+            else if (dp is not null && clip != dp.ClipNorm)
+            {
+                report.Add("$.privacy.secureAggregation.clipNorm", "conflict", "privacy.secureAggregation.clipNorm differs from privacy.differentialPrivacy.clipNorm; leave it out to use the latter.");
+            }
+        }
+        else if (dp is null)
+        {
+            report.Add("$.privacy.secureAggregation.clipNorm", "required", "privacy.secureAggregation.clipNorm is required without differential privacy: clipping bounds the values the masks must hide.");
+        }
+
+        if (sa.MaxExamples is < 1 or > 1L << 53)
+        {
+            report.Add("$.privacy.secureAggregation.maxExamples", "range", $"privacy.secureAggregation.maxExamples must be from 1 to 2^53; got {sa.MaxExamples.ToString(CultureInfo.InvariantCulture)}.");
+        }
+
+        report.Range(sa.MaxAttempts, 1, 10, "$.privacy.secureAggregation.maxAttempts", "1 and 10");
+        if ((spec.Silos?.Count ?? 0) < 2)
+        {
+            report.Add("$.privacy.secureAggregation", "conflict", "Secure aggregation needs at least 2 silos: a lone masked update has no mask.");
+        }
+
+        if (spec.Robustness?.MaxNormRatio is not null)
+        {
+            // The screen compares each update with the others, which needs the updates in the clear.
+            report.Add("$.robustness.maxNormRatio", "conflict", "robustness.maxNormRatio cannot be combined with privacy.secureAggregation: the aggregator never sees an individual update.");
         }
     }
 

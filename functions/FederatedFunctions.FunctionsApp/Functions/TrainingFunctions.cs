@@ -19,7 +19,10 @@ public sealed class TrainingFunctions(
     AggregateActivity aggregate,
     EvaluateActivity evaluate,
     SummarizeEvaluationActivity summarize,
-    CommitRoundActivity commit)
+    CommitRoundActivity commit,
+    PublishMaskingKeyActivity publishKey,
+    MaskUpdateActivity mask,
+    SecureAggregateActivity secureAggregate)
 {
     /// <summary>The training orchestrator.</summary>
     [Function(nameof(TrainingOrchestrator))]
@@ -54,6 +57,21 @@ public sealed class TrainingFunctions(
     [Function(nameof(SummarizeEvaluationActivity))]
     public Task<EvaluateSummary?> SummarizeEvaluationAsync([ActivityTrigger] SummarizeEvaluationRequest input, FunctionContext context) =>
         summarize.RunAsync(new FunctionActivityContext(nameof(SummarizeEvaluationActivity), context), input);
+
+    /// <summary>Secure aggregation: one silo's public key for one attempt.</summary>
+    [Function(nameof(PublishMaskingKeyActivity))]
+    public Task<MaskingPublicKey> PublishMaskingKeyAsync([ActivityTrigger] MaskingKeyRequest input, FunctionContext context) =>
+        publishKey.RunAsync(new FunctionActivityContext(nameof(PublishMaskingKeyActivity), context), input);
+
+    /// <summary>Secure aggregation: one silo masks its update.</summary>
+    [Function(nameof(MaskUpdateActivity))]
+    public Task<MaskedUpdateRef> MaskUpdateAsync([ActivityTrigger] MaskUpdateRequest input, FunctionContext context) =>
+        mask.RunAsync(new FunctionActivityContext(nameof(MaskUpdateActivity), context), input);
+
+    /// <summary>Secure aggregation: unmasks the sum of one attempt and writes the model.</summary>
+    [Function(nameof(SecureAggregateActivity))]
+    public Task<SecureAggregateResult> SecureAggregateAsync([ActivityTrigger] SecureAggregateRequest input, FunctionContext context) =>
+        secureAggregate.RunAsync(new FunctionActivityContext(nameof(SecureAggregateActivity), context), input);
 
     /// <summary>Commits one round.</summary>
     [Function(nameof(CommitRoundActivity))]

@@ -68,6 +68,17 @@ public interface ISiloBackend
 
     /// <summary>Scores <paramref name="model"/> on the silo's test split; in eyes-off mode the metrics stay in the silo's outbox and only their reference is returned.</summary>
     Task<SiloEvaluation> EvaluateAsync(EvaluateRequest request, ReadOnlyMemory<byte> model, CancellationToken cancellationToken);
+
+    /// <summary>Secure aggregation: the silo's public key for one attempt, derived from a secret that never leaves the silo.</summary>
+    /// <remarks>The same request always returns the same key, so a re-executed activity agrees with the history.</remarks>
+    Task<MaskingPublicKey> PublishMaskingKeyAsync(MaskingKeyRequest request, CancellationToken cancellationToken);
+
+    /// <summary>Secure aggregation: clips, weights, quantizes and masks the silo's kept update, and writes the masked update to its outbox.</summary>
+    /// <remarks>
+    /// At most one masked update per attempt: a second request for the same attempt gets the first one back, and a request
+    /// with another key exchange for an attempt already masked is refused (a mask is a one-time pad).
+    /// </remarks>
+    Task<MaskedUpdateRef> MaskUpdateAsync(MaskUpdateRequest request, ReadOnlyMemory<byte> globalModel, CancellationToken cancellationToken);
 }
 
 /// <summary>Reads silo updates for the aggregator.</summary>

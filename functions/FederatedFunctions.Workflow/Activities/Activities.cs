@@ -36,6 +36,33 @@ public sealed class AggregateActivity(AggregationService service) : TaskActivity
         service.AggregateAsync(input, CancellationToken.None);
 }
 
+/// <summary>Secure aggregation: one silo publishes its public key for one attempt.</summary>
+[DurableTask(nameof(PublishMaskingKeyActivity))]
+public sealed class PublishMaskingKeyActivity(SiloTaskService service) : TaskActivity<MaskingKeyRequest, MaskingPublicKey>
+{
+    /// <inheritdoc />
+    public override Task<MaskingPublicKey> RunAsync(TaskActivityContext context, MaskingKeyRequest input) =>
+        service.PublishMaskingKeyAsync(input, CancellationToken.None);
+}
+
+/// <summary>Secure aggregation: one silo masks its update for one attempt.</summary>
+[DurableTask(nameof(MaskUpdateActivity))]
+public sealed class MaskUpdateActivity(SiloTaskService service) : TaskActivity<MaskUpdateRequest, MaskedUpdateRef>
+{
+    /// <inheritdoc />
+    public override Task<MaskedUpdateRef> RunAsync(TaskActivityContext context, MaskUpdateRequest input) =>
+        service.MaskUpdateAsync(input, CancellationToken.None);
+}
+
+/// <summary>Secure aggregation: sums one attempt's masked updates, decodes the sum and writes the model checkpoint.</summary>
+[DurableTask(nameof(SecureAggregateActivity))]
+public sealed class SecureAggregateActivity(SecureAggregationService service) : TaskActivity<SecureAggregateRequest, SecureAggregateResult>
+{
+    /// <inheritdoc />
+    public override Task<SecureAggregateResult> RunAsync(TaskActivityContext context, SecureAggregateRequest input) =>
+        service.AggregateAsync(input, CancellationToken.None);
+}
+
 /// <summary>Scores the global model on one silo's test split.</summary>
 [DurableTask(nameof(EvaluateActivity))]
 public sealed class EvaluateActivity(SiloTaskService service) : TaskActivity<EvaluateRequest, SiloEvaluation>

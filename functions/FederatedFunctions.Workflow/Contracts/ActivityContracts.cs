@@ -27,8 +27,10 @@ public sealed record InitializeModelResult(BlobRef Model, BlobRef Manifest);
 /// Carries the silo id only; the activity resolves the silo's storage and credential from the registry. In
 /// <c>eyes-off</c> mode (<paramref name="Privacy"/>) the silo returns no per-silo value: its example count and loss
 /// travel inside the update blob, to the aggregator only.
+/// With <paramref name="SecureAggregation"/> the trained model stays in the silo (<see cref="BlobLayout.SiloPrivateUpdate"/>),
+/// the returned reference names it for integrity only, and only a masked update (<see cref="MaskUpdateRequest"/>) leaves the silo.
 /// </remarks>
-public sealed record TrainRequest(string RunId, int Round, string SiloId, BlobRef GlobalModel, ModelSpec Model, DataSpec Data, TrainingSpec Training, int Inputs, string Privacy = PrivacyModes.EyesOn);
+public sealed record TrainRequest(string RunId, int Round, string SiloId, BlobRef GlobalModel, ModelSpec Model, DataSpec Data, TrainingSpec Training, int Inputs, string Privacy = PrivacyModes.EyesOn, bool SecureAggregation = false);
 
 /// <summary>Output of the train activity: a reference to the silo's update and its scalar results.</summary>
 /// <param name="SiloId">The silo.</param>
@@ -80,3 +82,94 @@ public sealed record CommitRoundRequest(string Container, RoundManifest Manifest
 
 /// <summary>Output of the commit activity.</summary>
 public sealed record CommitRoundResult(BlobRef Manifest, AuditHead? Audit);
+
+/// <summary>The fixed-point encoding of a secure-aggregation round, as numbers (see <see cref="Core.SecureAggregation.FixedPoint"/>).</summary>
+/// <param name="Silos">Most silos whose contributions are summed: the round's sampled silos.</param>
+/// <param name="Range">Bound on every weighted value.</param>
+/// <param name="Scale">Quantization scale.</param>
+public sealed record SecureAggregationEncoding(int Silos, double Range, double Scale)
+{
+    /// <summary>The encoding for a round (<see cref="Core.SecureAggregation.MaskedUpdateCodec.Encoding"/>).</summary>
+    public static SecureAggregationEncoding For(int sampled, double clipNorm)
+    {
+        var fp = Core.SecureAggregation.MaskedUpdateCodec.Encoding(sampled, clipNorm);
+        return new SecureAggregationEncoding(fp.Silos, fp.Range, fp.Scale);
+    }
+
+    /// <summary>The encoding as a <see cref="Core.SecureAggregation.FixedPoint"/>; its constructor checks the headroom.</summary>
+    public Core.SecureAggregation.FixedPoint ToFixedPoint() => new(Silos, Range, Scale);
+}
+
+/// <summary>Input of the key activity: the silo publishes its public key for one attempt of a round's secure aggregation.</summary>
+public sealed record MaskingKeyRequest(string RunId, int Round, int Attempt, string SiloId, string Privacy = PrivacyModes.EyesOn);
+
+/// <summary>A silo's public key for one attempt (SubjectPublicKeyInfo DER). Public keys may pass through history; private keys never do.</summary>
+public sealed record MaskingPublicKey(string SiloId, int Attempt, byte[] PublicKey);
+
+/// <summary>Input of the mask activity: the silo clips, weights, quantizes and masks its update against the attempt's key exchange.</summary>
+/// <param name="RunId">Run id.</param>
+/// <param name="Round">Round.</param>
+/// <param name="Attempt">Attempt of the round's secure aggregation.</param>
+/// <param name="SiloId">The silo.</param>
+/// <param name="GlobalModel">The round's global model.</param>
+/// <param name="Update">The reference the silo's training returned: the silo checks its kept update still matches it.</param>
+/// <param name="KeyExchange">The public keys of every silo of the attempt, this one's included.</param>
+/// <param name="Encoding">The round's fixed-point encoding.</param>
+/// <param name="ClipNorm">Clipping norm of the silo's change.</param>
+/// <param name="MaxExamples">Example count at which a silo's weight reaches 1.</param>
+/// <param name="EqualWeights">Every silo weighs 1 (differential privacy).</param>
+/// <param name="Privacy">Privacy mode, for error reporting.</param>
+public sealed record MaskUpdateRequest(
+    string RunId,
+    int Round,
+    int Attempt,
+    string SiloId,
+    BlobRef GlobalModel,
+    BlobRef Update,
+    IReadOnlyList<MaskingPublicKey> KeyExchange,
+    SecureAggregationEncoding Encoding,
+    double ClipNorm,
+    long MaxExamples,
+    bool EqualWeights,
+    string Privacy = PrivacyModes.EyesOn);
+
+/// <summary>A silo's masked update for one attempt, in its outbox.</summary>
+public sealed record MaskedUpdateRef(string SiloId, int Round, int Attempt, BlobRef Masked);
+
+/// <summary>Input of the secure aggregate activity: unmask the sum of one attempt's masked updates and write the model.</summary>
+/// <param name="RunId">Run id.</param>
+/// <param name="Round">Round.</param>
+/// <param name="Container">Checkpoint container.</param>
+/// <param name="Strategy">Strategy name.</param>
+/// <param name="GlobalModel">The round's global model.</param>
+/// <param name="Attempt">The attempt whose masked updates are summed.</param>
+/// <param name="KeyExchange">The attempt's public keys: exactly the silos whose updates must all be summed.</param>
+/// <param name="Masked">One masked update per silo of the key exchange.</param>
+/// <param name="Encoding">The round's encoding.</param>
+/// <param name="Privacy">The run's privacy settings.</param>
+/// <param name="Sampled">Silos sampled this round: the denominator of the differentially private average.</param>
+public sealed record SecureAggregateRequest(
+    string RunId,
+    int Round,
+    string Container,
+    string Strategy,
+    BlobRef GlobalModel,
+    int Attempt,
+    IReadOnlyList<MaskingPublicKey> KeyExchange,
+    IReadOnlyList<MaskedUpdateRef> Masked,
+    SecureAggregationEncoding Encoding,
+    PrivacySpec Privacy,
+    int Sampled);
+
+/// <summary>Output of the secure aggregate activity.</summary>
+/// <param name="Aggregate">The round's aggregate; null when a masked update was refused.</param>
+/// <param name="Refused">Masked updates refused (missing, altered, or labelled for another attempt); their silos are left out of the redo.</param>
+public sealed record SecureAggregateResult(AggregateResult? Aggregate, IReadOnlyList<RejectedUpdate> Refused);
+
+/// <summary>One attempt of a round's secure aggregation, as the orchestrator saw it: for the audit trail.</summary>
+/// <param name="Attempt">Attempt number.</param>
+/// <param name="KeyExchange">The public keys of the attempt.</param>
+/// <param name="Masked">The masked updates that arrived.</param>
+/// <param name="Summed">Whether this attempt's sum made the round's model.</param>
+/// <param name="Left">Silos left out of the next attempt, with reasons.</param>
+public sealed record SecureAttemptRecord(int Attempt, IReadOnlyList<MaskingPublicKey> KeyExchange, IReadOnlyList<MaskedUpdateRef> Masked, bool Summed, IReadOnlyList<RejectedUpdate> Left);

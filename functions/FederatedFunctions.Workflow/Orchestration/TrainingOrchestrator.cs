@@ -1,6 +1,8 @@
+using System.Globalization;
 using FederatedFunctions.Core.Audit;
 using FederatedFunctions.Core.Privacy;
 using FederatedFunctions.Core.Runs;
+using FederatedFunctions.Core.SecureAggregation;
 using FederatedFunctions.Core.Specs;
 using FederatedFunctions.Core.Strategies;
 using FederatedFunctions.Ml;
@@ -55,6 +57,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
         var privacy = spec.Privacy;
         var dp = privacy.DifferentialPrivacy;
         var eyesOff = privacy.Mode == PrivacyModes.EyesOff;
+        var secure = privacy.SecureAggregation is not null;
         var audit = input.Audit;
         var lastManifest = input.LastManifest;
         var global = input.GlobalModel;
@@ -90,7 +93,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             context.SetCustomStatus(new RunStatus("training", round, totalRounds, recent));
             var minimum = ParticipationPolicy.MinimumAccepted(policy, silos.Count);
             var training = silos.Select(silo =>
-                TrainSiloAsync(context, new TrainRequest(input.RunId, round, silo, global, spec.Model, spec.Data, spec.Training, inputs, privacy.Mode), siloRetry)).ToArray();
+                TrainSiloAsync(context, new TrainRequest(input.RunId, round, silo, global, spec.Model, spec.Data, spec.Training, inputs, privacy.Mode, secure), siloRetry)).ToArray();
             await WhenAllOrDeadlineAsync(context, training, policy.RoundDeadlineSeconds);
 
             // Past the deadline the round goes on with what has arrived; a late result is never read again, and the
@@ -113,10 +116,20 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             }
 
             context.SetCustomStatus(new RunStatus("aggregating", round, totalRounds, recent));
-            var aggregate = await context.CallActivityAsync<AggregateResult>(
-                nameof(AggregateActivity),
-                new AggregateRequest(input.RunId, round, container, strategy.Name, global, trained.Where(t => t.Update is not null).Select(t => t.Update!).ToArray(), minimum, spec.Robustness.MaxNormRatio, privacy, silos.Count),
-                StorageRetry);
+            var delivered = trained.Where(t => t.Update is not null).Select(t => t.Update!).ToArray();
+            AggregateResult aggregate;
+            IReadOnlyList<SecureAttemptRecord> attempts = [];
+            if (secure)
+            {
+                (aggregate, attempts) = await SecurelyAggregateAsync(context, log, spec, input.RunId, round, strategy.Name, global, delivered, silos.Count, minimum, siloRetry);
+            }
+            else
+            {
+                aggregate = await context.CallActivityAsync<AggregateResult>(
+                    nameof(AggregateActivity),
+                    new AggregateRequest(input.RunId, round, container, strategy.Name, global, delivered, minimum, spec.Robustness.MaxNormRatio, privacy, silos.Count),
+                    StorageRetry);
+            }
 
             EvaluateSummary? evaluation = null;
             IReadOnlyList<SiloEvaluation> reports = [];
@@ -160,9 +173,9 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
                 Participants = aggregate.Participants,
                 Rejected = rejected,
                 EvaluationFailures = evaluationFailures,
-                Privacy = privacy.Mode == PrivacyModes.EyesOn && dp is null
+                Privacy = privacy.Mode == PrivacyModes.EyesOn && dp is null && !secure
                     ? null
-                    : new RoundPrivacy(privacy.Mode, dp?.NoiseMultiplier, dp?.ClipNorm, dp is null ? null : sampleRate, epsilon, dp?.Delta),
+                    : new RoundPrivacy(privacy.Mode, dp?.NoiseMultiplier, dp?.ClipNorm, dp is null ? null : sampleRate, epsilon, dp?.Delta, secure ? attempts.Single(a => a.Summed).Attempt : null),
                 // Eyes-off: example totals are withheld. Silos' counts are fixed, so totals over rounds with different
                 // participants would give each silo's count by subtraction.
                 Metrics = new RoundMetrics
@@ -176,7 +189,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
                 CreatedAt = context.CurrentUtcDateTime,
             };
             context.SetCustomStatus(new RunStatus("committing", round, totalRounds, recent));
-            var drafts = AuditDrafts(input.RunId, round, trained.Where(t => t.Update is not null).Select(t => t.Update!), rejected, reports, privacy, spec.Robustness, context.CurrentUtcDateTime);
+            var drafts = AuditDrafts(input.RunId, round, secure ? [] : delivered, rejected, reports, privacy, spec.Robustness, context.CurrentUtcDateTime, attempts);
             var committed = await context.CallActivityAsync<CommitRoundResult>(nameof(CommitRoundActivity), new CommitRoundRequest(container, manifest, drafts, audit), StorageRetry);
             lastManifest = committed.Manifest;
             audit = committed.Audit;
@@ -221,9 +234,12 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             last.Epsilon);
     }
 
-    /// <summary>One audit entry per artifact that left a silo this round: each update the aggregator read, and each eyes-off evaluation report.</summary>
+    /// <summary>
+    /// One audit entry per artifact that left a silo this round: each update the aggregator read, each masked update of
+    /// every secure-aggregation attempt (summed or discarded), and each eyes-off evaluation report.
+    /// </summary>
     public static IReadOnlyList<AuditDraft> AuditDrafts(
-        string runId, int round, IEnumerable<SiloUpdate> updates, IReadOnlyList<RejectedUpdate> rejected, IReadOnlyList<SiloEvaluation> reports, PrivacySpec privacy, RobustnessSpec robustness, DateTimeOffset now)
+        string runId, int round, IEnumerable<SiloUpdate> updates, IReadOnlyList<RejectedUpdate> rejected, IReadOnlyList<SiloEvaluation> reports, PrivacySpec privacy, RobustnessSpec robustness, DateTimeOffset now, IReadOnlyList<SecureAttemptRecord>? secureAttempts = null)
     {
         ArgumentNullException.ThrowIfNull(privacy);
         ArgumentNullException.ThrowIfNull(robustness);
@@ -249,6 +265,31 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             });
         }
 
+        foreach (var attempt in secureAttempts ?? [])
+        {
+            var keys = attempt.KeyExchange.ToDictionary(k => k.SiloId, k => k.PublicKey, StringComparer.Ordinal);
+            var exchange = MaskedUpdateCodec.KeyExchangeSha256(keys);
+            foreach (var m in attempt.Masked.OrderBy(m => m.SiloId, StringComparer.Ordinal))
+            {
+                var left = attempt.Left.FirstOrDefault(x => x.SiloId == m.SiloId);
+                var fate = attempt.Summed ? "summed" : left is null ? "discarded: attempt redone without the silos that dropped out" : $"refused ({left.Reason})";
+                drafts.Add(new AuditDraft
+                {
+                    RunId = runId,
+                    Round = round,
+                    SiloId = m.SiloId,
+                    Kind = AuditKinds.MaskedUpdate,
+                    Blob = m.Masked.Uri,
+                    Bytes = m.Masked.Bytes,
+                    Sha256 = m.Masked.Sha256,
+                    Policy = new AuditPolicy(privacy.Mode, string.Create(CultureInfo.InvariantCulture, $"secure-aggregation attempt {attempt.Attempt} over {keys.Count} silos (key exchange sha256 {exchange}): {fate}") + (dp is null ? string.Empty : ", dp-clip")),
+                    DpNoise = dp is null || !attempt.Summed ? null : new DpNoiseParameters(dp.NoiseMultiplier, dp.ClipNorm),
+                    Identity = "silo:" + m.SiloId,
+                    RecordedAt = now,
+                });
+            }
+        }
+
         foreach (var e in reports.Where(e => e.Report is not null).OrderBy(e => e.SiloId, StringComparer.Ordinal))
         {
             drafts.Add(new AuditDraft
@@ -267,6 +308,118 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
         }
 
         return drafts;
+    }
+
+    // Secure aggregation of one round: key exchange, masking, and the unmasked sum, redone without the silos that drop out
+    // (or whose masked update is refused) until an attempt completes or too few silos are left.
+    private static async Task<(AggregateResult Aggregate, IReadOnlyList<SecureAttemptRecord> Attempts)> SecurelyAggregateAsync(
+        TaskOrchestrationContext context, ILogger log, RunSpec spec, string runId, int round, string strategy, BlobRef global, IReadOnlyList<SiloUpdate> trained, int sampled, int minAccepted, TaskOptions siloRetry)
+    {
+        var privacy = spec.Privacy;
+        var sa = privacy.SecureAggregation!;
+        var dp = privacy.DifferentialPrivacy;
+        var clip = sa.ClipNorm ?? dp?.ClipNorm ?? throw new InvalidOperationException("Secure aggregation needs a clipping norm.");
+        var encoding = SecureAggregationEncoding.For(sampled, clip);
+        // Never fewer than two (a lone masked update has no mask), nor fewer than the round or the eyes-off aggregate need.
+        var minimum = Math.Max(Math.Max(SecureAggregationAttempt.AbsoluteMinimumParticipants, minAccepted), privacy.Mode == PrivacyModes.EyesOff ? privacy.MinAggregateSilos : 1);
+        var updates = trained.ToDictionary(u => u.SiloId, StringComparer.Ordinal);
+        var participants = trained.Select(u => u.SiloId).Order(StringComparer.Ordinal).ToList();
+        var left = new List<RejectedUpdate>();
+        var attempts = new List<SecureAttemptRecord>();
+        var deadline = spec.Participation.RoundDeadlineSeconds;
+        for (var attempt = 0; attempt < sa.MaxAttempts && participants.Count >= minimum; attempt++)
+        {
+            var keyCalls = participants.Select(silo => CallSiloAsync<MaskingPublicKey>(context, nameof(PublishMaskingKeyActivity), new MaskingKeyRequest(runId, round, attempt, silo, privacy.Mode), silo, "key-exchange-failed", siloRetry)).ToArray();
+            await WhenAllOrDeadlineAsync(context, keyCalls, deadline);
+            var attemptLeft = new List<RejectedUpdate>();
+            var exchange = new List<MaskingPublicKey>();
+            for (var i = 0; i < keyCalls.Length; i++)
+            {
+                var (key, failure) = keyCalls[i].IsCompletedSuccessfully ? keyCalls[i].Result : (null, new RejectedUpdate(participants[i], "late", $"no public key for attempt {attempt} within the round deadline of {deadline} s"));
+                if (key is not null && key.SiloId == participants[i] && key.Attempt == attempt)
+                {
+                    exchange.Add(key);
+                }
+                else
+                {
+                    attemptLeft.Add(failure ?? new RejectedUpdate(participants[i], "key-exchange-failed", $"the public key is not labelled for silo '{participants[i]}' attempt {attempt}"));
+                }
+            }
+
+            if (exchange.Count < minimum)
+            {
+                attempts.Add(new SecureAttemptRecord(attempt, exchange, [], false, attemptLeft));
+                left.AddRange(attemptLeft);
+                break;
+            }
+
+            var plan = new SecureAggregationAttempt(new MaskingContext(runId, round, attempt), exchange.Select(k => k.SiloId), minimum);
+            var maskCalls = exchange.Select(k => CallSiloAsync<MaskedUpdateRef>(
+                context,
+                nameof(MaskUpdateActivity),
+                new MaskUpdateRequest(runId, round, attempt, k.SiloId, global, updates[k.SiloId].Update, exchange, encoding, clip, sa.MaxExamples, dp is not null, privacy.Mode),
+                k.SiloId,
+                "mask-failed",
+                siloRetry)).ToArray();
+            await WhenAllOrDeadlineAsync(context, maskCalls, deadline);
+            var masked = new List<MaskedUpdateRef>();
+            for (var i = 0; i < maskCalls.Length; i++)
+            {
+                var (m, failure) = maskCalls[i].IsCompletedSuccessfully ? maskCalls[i].Result : (null, new RejectedUpdate(exchange[i].SiloId, "late", $"no masked update for attempt {attempt} within the round deadline of {deadline} s"));
+                if (m is not null && m.SiloId == exchange[i].SiloId && m.Round == round && m.Attempt == attempt)
+                {
+                    masked.Add(m);
+                }
+                else
+                {
+                    var why = failure?.Detail ?? $"the reference is not labelled for silo '{exchange[i].SiloId}' round {round} attempt {attempt}";
+                    attemptLeft.Add(new RejectedUpdate(exchange[i].SiloId, "dropped-out", $"took part in the key exchange of attempt {attempt} but delivered no masked update: {why}"));
+                }
+            }
+
+            var decision = plan.Decide(masked.Select(m => m.SiloId));
+            if (decision.Status == SecureAggregationStatus.Complete)
+            {
+                var result = await context.CallActivityAsync<SecureAggregateResult>(
+                    nameof(SecureAggregateActivity),
+                    new SecureAggregateRequest(runId, round, spec.Checkpoints.Container, strategy, global, attempt, exchange, masked, encoding, privacy, sampled),
+                    StorageRetry);
+                if (result.Aggregate is { } aggregate)
+                {
+                    attempts.Add(new SecureAttemptRecord(attempt, exchange, masked, true, []));
+                    left.AddRange(attemptLeft);
+                    return (aggregate with { Rejected = [.. left, .. aggregate.Rejected] }, attempts);
+                }
+
+                attemptLeft.AddRange(result.Refused);
+            }
+
+            foreach (var l in attemptLeft)
+            {
+                LogSecureAggregationLeft(log, runId, round, attempt, l.SiloId, l.Reason, l.Detail);
+            }
+
+            attempts.Add(new SecureAttemptRecord(attempt, exchange, masked, false, attemptLeft));
+            left.AddRange(attemptLeft);
+            participants = exchange.Select(k => k.SiloId).Where(s => attemptLeft.All(l => l.SiloId != s)).ToList();
+        }
+
+        throw new NoAcceptedUpdatesException(
+            $"Round {round} of run '{runId}': secure aggregation found no attempt in which at least {minimum} silos all delivered a valid masked update " +
+            $"({attempts.Count} of at most {sa.MaxAttempts} attempts): " + string.Join("; ", left.Select(f => $"{f.SiloId}: {f.Reason} ({f.Detail})")));
+    }
+
+    private static async Task<(T? Result, RejectedUpdate? Failure)> CallSiloAsync<T>(TaskOrchestrationContext context, string activity, object request, string siloId, string reason, TaskOptions retry)
+        where T : class
+    {
+        try
+        {
+            return (await context.CallActivityAsync<T>(activity, request, retry), null);
+        }
+        catch (TaskFailedException ex)
+        {
+            return (null, new RejectedUpdate(siloId, reason, ex.FailureDetails.ErrorMessage));
+        }
     }
 
     /// <summary>Whether federated evaluation runs after <paramref name="round"/>.</summary>
@@ -331,6 +484,9 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             return (null, new RejectedUpdate(request.SiloId, reason, ex.FailureDetails.ErrorMessage));
         }
     }
+
+    [LoggerMessage(EventId = 1005, Level = LogLevel.Warning, Message = "Run {RunId} round {Round}: secure aggregation attempt {Attempt} goes on without silo {SiloId} ({Reason}): {Detail}")]
+    private static partial void LogSecureAggregationLeft(ILogger logger, string runId, int round, int attempt, string siloId, string reason, string detail);
 
     [LoggerMessage(EventId = 1004, Level = LogLevel.Warning, Message = "Run {RunId} stops before round {Round}: epsilon would reach {Epsilon}, over the budget of {Budget}")]
     private static partial void LogBudgetExhausted(ILogger logger, string runId, int round, double epsilon, double budget);

@@ -1,6 +1,4 @@
 using System.Globalization;
-using FederatedFunctions.Core;
-using System.Runtime.InteropServices;
 using FederatedFunctions.Core.Privacy;
 using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Specs;
@@ -121,7 +119,7 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
         var result = aggregator.Result();
         if (dp is not null)
         {
-            result = AddDpNoise(result, global, accepted.Count, Math.Max(request.Sampled, accepted.Count), dp);
+            result = DpNoise.Apply(result, global, accepted.Count, Math.Max(request.Sampled, accepted.Count), dp);
             metadata["dp_noise_multiplier"] = dp.NoiseMultiplier.ToString("R", CultureInfo.InvariantCulture);
             metadata["dp_clip_norm"] = dp.ClipNorm.ToString("R", CultureInfo.InvariantCulture);
         }
@@ -141,36 +139,6 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
         var fit = !eyesOff ? strategy.AggregateFit(fits) : accepted.Count < minimum ? null : strategy.AggregateFit(fits) with { Examples = 0 };
         LogAggregated(logger, request.RunId, request.Round, participants.Length, rejected.Count, model.Sha256);
         return new AggregateResult(model, participants, rejected, fit);
-    }
-
-    // out = global + (m / n)·(mean of clipped updates − global) + N(0, (z·C)²) / n: the noisy sum of the m clipped
-    // changes over the fixed denominator n (the silos sampled), as in DP-FedAvg. Float tensors only.
-    private static List<NamedTensor> AddDpNoise(IReadOnlyList<NamedTensor> mean, IReadOnlyList<NamedTensor> global, int accepted, int sampled, DifferentialPrivacySpec dp)
-    {
-        if (mean.Any(t => t.DType != TensorDType.F32))
-        {
-            // Clipping measures float tensors only; a tensor that escaped clipping and noise would escape the guarantee.
-            throw new IncompatibleCheckpointException("Differential privacy needs a model whose tensors are all float32.");
-        }
-
-        var source = new CryptoGaussianSource();
-        var byName = global.ToDictionary(t => t.Name, StringComparer.Ordinal);
-        var output = new List<NamedTensor>(mean.Count);
-        foreach (var t in mean)
-        {
-            var values = MemoryMarshal.Cast<byte, float>(t.Data.Span).ToArray();
-            var start = MemoryMarshal.Cast<byte, float>(byName[t.Name].Data.Span);
-            var noise = new float[values.Length];
-            source.Fill(noise, dp.NoiseMultiplier * dp.ClipNorm);
-            for (var i = 0; i < values.Length; i++)
-            {
-                values[i] = (float)(start[i] + ((double)accepted / sampled * (values[i] - start[i])) + (noise[i] / (double)sampled));
-            }
-
-            output.Add(t with { Data = MemoryMarshal.AsBytes(values.AsSpan()).ToArray() });
-        }
-
-        return output;
     }
 
     private static RejectedUpdate Withhold(RejectedUpdate r) =>
@@ -257,25 +225,10 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
     // Reads an update and checks what can be checked without the template: presence, size, SHA-256, format.
     private async Task<(SafetensorsFile? File, RejectedUpdate? Refusal)> ReadCheckedAsync(SiloUpdate update, CancellationToken cancellationToken)
     {
-        ReadOnlyMemory<byte> bytes;
-        try
+        var (read, refusal) = await VerifiedReads.ReadAsync(updates, update.SiloId, update.Update, cancellationToken).ConfigureAwait(false);
+        if (read is not { } bytes)
         {
-            bytes = await updates.ReadUpdateAsync(update.SiloId, update.Update, cancellationToken).ConfigureAwait(false);
-        }
-        catch (UpdateUnavailableException ex)
-        {
-            return (null, new RejectedUpdate(update.SiloId, "missing", ex.Message));
-        }
-
-        if (bytes.Length != update.Update.Bytes)
-        {
-            return (null, new RejectedUpdate(update.SiloId, "truncated", $"blob has {bytes.Length} bytes, the silo reported {update.Update.Bytes}"));
-        }
-
-        var sha = Hashing.Sha256Hex(bytes.Span);
-        if (!string.Equals(sha, update.Update.Sha256, StringComparison.Ordinal))
-        {
-            return (null, new RejectedUpdate(update.SiloId, "sha256-mismatch", $"blob hashes to {sha}, the silo reported {update.Update.Sha256}"));
+            return (null, refusal);
         }
 
         try

@@ -15,6 +15,18 @@ public sealed class SiloTaskService(ICheckpointStore checkpoints, ISiloBackend b
         return await backend.TrainAsync(request, global, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Asks a silo for its public key of one secure-aggregation attempt.</summary>
+    public Task<MaskingPublicKey> PublishMaskingKeyAsync(MaskingKeyRequest request, CancellationToken cancellationToken) =>
+        backend.PublishMaskingKeyAsync(request, cancellationToken);
+
+    /// <summary>Has a silo mask its kept update for one secure-aggregation attempt.</summary>
+    public async Task<MaskedUpdateRef> MaskUpdateAsync(MaskUpdateRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var global = await checkpoints.ReadModelAsync(request.GlobalModel, cancellationToken).ConfigureAwait(false);
+        return await backend.MaskUpdateAsync(request, global, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Scores a global model on one silo's test split.</summary>
     public async Task<SiloEvaluation> EvaluateAsync(EvaluateRequest request, CancellationToken cancellationToken)
     {

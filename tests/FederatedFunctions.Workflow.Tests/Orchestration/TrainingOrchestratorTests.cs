@@ -27,10 +27,10 @@ public sealed class TrainingOrchestratorTests
         public RecordingDataConverter Converter { get; } = new();
         public DurableTaskTestHost Host { get; private set; } = null!;
 
-        public Harness()
+        public Harness(IReadOnlyList<SiloDataset>? data = null)
         {
             Store = new InMemoryCheckpointStore(Blobs);
-            Backend = new InMemorySiloBackend(Blobs, Data.ToDictionary(d => d.SiloId));
+            Backend = new InMemorySiloBackend(Blobs, (data ?? Data).ToDictionary(d => d.SiloId));
         }
 
         public async Task<Harness> StartAsync()

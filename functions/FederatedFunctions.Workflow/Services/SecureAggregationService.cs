@@ -1,0 +1,146 @@
+using System.Globalization;
+using FederatedFunctions.Core.Runs;
+using FederatedFunctions.Core.SecureAggregation;
+using FederatedFunctions.Core.Specs;
+using FederatedFunctions.Core.Strategies;
+using FederatedFunctions.Core.Tensors;
+using FederatedFunctions.Workflow.Abstractions;
+using FederatedFunctions.Workflow.Contracts;
+using Microsoft.Extensions.Logging;
+
+namespace FederatedFunctions.Workflow.Services;
+
+/// <summary>Aggregates one secure-aggregation attempt: sums the silos' masked updates, decodes the sum, writes the model.</summary>
+/// <remarks>
+/// <para>
+/// The aggregator never holds an individual update: each masked update is uniformly distributed on its own, and only
+/// the sum over every silo of the attempt's key exchange is meaningful. Each masked update is read from its silo's
+/// outbox, its size and SHA-256 checked against the reference in history, and its labels (silo, run, round, attempt,
+/// key exchange) checked before it counts; the sum is accepted only inside the encoding's headroom, which a sum whose
+/// masks did not cancel fails with overwhelming probability.
+/// </para>
+/// <para>
+/// Deterministic without differential privacy (the same masked updates give the same model bytes); with it, the first
+/// model written is the one kept, as in <see cref="AggregationService"/>.
+/// </para>
+/// </remarks>
+public sealed partial class SecureAggregationService(ICheckpointStore checkpoints, IUpdateStore updates, ILogger<SecureAggregationService> logger)
+{
+    /// <summary>Aggregates the attempt described by <paramref name="request"/>.</summary>
+    /// <returns>The round's aggregate; or, when a masked update is missing or does not belong to the attempt, no aggregate and the refused silos.</returns>
+    /// <exception cref="NoAcceptedUpdatesException">The sum does not decode: its masks did not cancel although every update was labelled for the attempt.</exception>
+    public async Task<SecureAggregateResult> AggregateAsync(SecureAggregateRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var strategy = StrategyFactory.Create(new StrategySpec { Name = request.Strategy });
+        var context = new MaskingContext(request.RunId, request.Round, request.Attempt);
+        var keys = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        foreach (var key in request.KeyExchange)
+        {
+            if (key.Attempt != request.Attempt || !keys.TryAdd(key.SiloId, key.PublicKey))
+            {
+                throw new ArgumentException($"The key exchange lists silo '{key.SiloId}' twice or for another attempt.", nameof(request));
+            }
+        }
+
+        var keyExchange = MaskedUpdateCodec.KeyExchangeSha256(keys);
+        var attempt = new SecureAggregationAttempt(context, keys.Keys);
+        var received = new List<MaskedUpdate>();
+        var refused = new List<RejectedUpdate>();
+        foreach (var masked in request.Masked.OrderBy(m => m.SiloId, StringComparer.Ordinal))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var (file, refusal) = await ReadAsync(masked, context, keyExchange, cancellationToken).ConfigureAwait(false);
+            if (file is null)
+            {
+                LogRefused(logger, request.RunId, request.Round, request.Attempt, refusal!.SiloId, refusal.Reason, refusal.Detail);
+                refused.Add(refusal);
+                continue;
+            }
+
+            received.Add(file.Update);
+        }
+
+        var outcome = attempt.Combine(received);
+        if (outcome.Status != SecureAggregationStatus.Complete)
+        {
+            // The masks of the attempt cancel only when every silo of its key exchange contributes: the orchestrator
+            // redoes the attempt without the refused silos, as after a dropout.
+            return new SecureAggregateResult(null, refused);
+        }
+
+        var global = Safetensors.Parse(await checkpoints.ReadModelAsync(request.GlobalModel, cancellationToken).ConfigureAwait(false)).Tensors;
+        var encoding = request.Encoding.ToFixedPoint();
+        DecodedSum decoded;
+        try
+        {
+            decoded = MaskedUpdateCodec.Decode(outcome.Sum!, global, encoding);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new NoAcceptedUpdatesException($"Round {request.Round} of run '{request.RunId}', secure aggregation attempt {request.Attempt}: {ex.Message}");
+        }
+
+        var dp = request.Privacy.DifferentialPrivacy;
+        var contributors = outcome.Contributors.Count;
+        var result = decoded.Model;
+        var metadata = new Dictionary<string, string>
+        {
+            ["run_id"] = request.RunId,
+            ["round"] = request.Round.ToString(CultureInfo.InvariantCulture),
+            ["strategy"] = strategy.Name,
+            ["secure_aggregation_attempt"] = request.Attempt.ToString(CultureInfo.InvariantCulture),
+        };
+        if (dp is not null)
+        {
+            // Every silo weighs 1, so the decoded model is the global model plus the mean clipped change.
+            result = DpNoise.Apply(result, global, contributors, Math.Max(request.Sampled, contributors), dp);
+            metadata["dp_noise_multiplier"] = dp.NoiseMultiplier.ToString("R", CultureInfo.InvariantCulture);
+            metadata["dp_clip_norm"] = dp.ClipNorm.ToString("R", CultureInfo.InvariantCulture);
+        }
+
+        var model = await checkpoints.PutModelAsync(request.Container, request.RunId, request.Round, Safetensors.Serialize(result, metadata), firstWriterWins: dp is not null, cancellationToken).ConfigureAwait(false);
+        var hashes = request.Masked.ToDictionary(m => m.SiloId, m => m.Masked.Sha256, StringComparer.Ordinal);
+        // No example count or weight per silo: the aggregator never learns them.
+        var participants = outcome.Contributors.Select(s => new Participant(s, null, hashes[s], null)).ToArray();
+        var eyesOff = request.Privacy.Mode == PrivacyModes.EyesOff;
+        var maxExamples = request.Privacy.SecureAggregation?.MaxExamples ?? 1;
+        FitSummary? fit = eyesOff
+            ? contributors < request.Privacy.MinAggregateSilos ? null : new FitSummary(0, decoded.Loss)
+            : new FitSummary(dp is null ? (long)Math.Round(decoded.TotalWeight * maxExamples) : 0, decoded.Loss);
+        LogAggregated(logger, request.RunId, request.Round, request.Attempt, contributors, model.Sha256);
+        return new SecureAggregateResult(new AggregateResult(model, participants, [], fit), []);
+    }
+
+    private async Task<(MaskedUpdateFile? File, RejectedUpdate? Refusal)> ReadAsync(MaskedUpdateRef masked, MaskingContext context, string keyExchange, CancellationToken cancellationToken)
+    {
+        var (read, refusal) = await VerifiedReads.ReadAsync(updates, masked.SiloId, masked.Masked, cancellationToken).ConfigureAwait(false);
+        if (read is not { } bytes)
+        {
+            return (null, refusal);
+        }
+
+        MaskedUpdateFile file;
+        try
+        {
+            file = MaskedUpdateCodec.Parse(bytes);
+        }
+        catch (Exception ex) when (ex is SafetensorsFormatException or FormatException)
+        {
+            return (null, new RejectedUpdate(masked.SiloId, "malformed", ex.Message));
+        }
+
+        if (file.Update.SiloId != masked.SiloId || file.Update.Context != context || file.KeyExchangeSha256 != keyExchange)
+        {
+            return (null, new RejectedUpdate(masked.SiloId, "wrong-attempt", $"the masked update is labelled for silo '{file.Update.SiloId}', round {file.Update.Context.Round}, attempt {file.Update.Context.Attempt} and another key exchange"));
+        }
+
+        return (file, null);
+    }
+
+    [LoggerMessage(EventId = 2101, Level = LogLevel.Warning, Message = "Run {RunId} round {Round} attempt {Attempt}: masked update from {SiloId} refused ({Reason}): {Detail}")]
+    private static partial void LogRefused(ILogger logger, string runId, int round, int attempt, string siloId, string reason, string detail);
+
+    [LoggerMessage(EventId = 2102, Level = LogLevel.Information, Message = "Run {RunId} round {Round}: securely aggregated attempt {Attempt} over {Contributors} silos; model {Sha256}")]
+    private static partial void LogAggregated(ILogger logger, string runId, int round, int attempt, int contributors, string sha256);
+}

@@ -1,0 +1,76 @@
+using System.Globalization;
+using FederatedFunctions.Core;
+using FederatedFunctions.Core.Runs;
+using FederatedFunctions.Core.SecureAggregation;
+using FederatedFunctions.Core.Tensors;
+using FederatedFunctions.Workflow.Contracts;
+
+namespace FederatedFunctions.Workflow.Services;
+
+/// <summary>What every silo backend does, inside the silo, to answer a <see cref="MaskUpdateRequest"/>; the backend only reads and writes blobs.</summary>
+public static class SiloMaskingStep
+{
+    /// <summary>Masks the silo's kept update for the request's attempt and returns the masked update file.</summary>
+    /// <param name="request">The request.</param>
+    /// <param name="keptUpdate">The update the silo kept at training (with its example count and loss in the metadata).</param>
+    /// <param name="globalModel">The round's global model, already verified against its hash.</param>
+    /// <param name="siloSecret">The silo's masking secret.</param>
+    /// <exception cref="InvalidOperationException">The kept update is not the one training reported, or carries no example count.</exception>
+    /// <exception cref="ArgumentException">A malformed key exchange or encoding, or an update that does not fit the model.</exception>
+    public static byte[] Mask(MaskUpdateRequest request, ReadOnlyMemory<byte> keptUpdate, ReadOnlyMemory<byte> globalModel, ReadOnlySpan<byte> siloSecret)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (Hashing.Sha256Hex(keptUpdate.Span) != request.Update.Sha256 || keptUpdate.Length != request.Update.Bytes)
+        {
+            throw new InvalidOperationException($"Silo '{request.SiloId}': the kept update of round {request.Round} does not match the hash its training reported.");
+        }
+
+        var update = Safetensors.Parse(keptUpdate);
+        var examples = update.Metadata.TryGetValue(UpdateMetadata.Examples, out var e) && long.TryParse(e, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0
+            ? n
+            : throw new InvalidOperationException($"Silo '{request.SiloId}': the kept update of round {request.Round} has no example count.");
+        var loss = update.Metadata.TryGetValue(UpdateMetadata.Loss, out var l) && UpdateMetadata.TryParseLoss(l, out var parsed) ? parsed : 0;
+        return SiloMasking.Mask(
+            siloSecret,
+            request.SiloId,
+            new MaskingContext(request.RunId, request.Round, request.Attempt),
+            KeyExchange(request),
+            update.Tensors,
+            Safetensors.Parse(globalModel).Tensors,
+            SiloMasking.Weight(examples, request.MaxExamples, request.EqualWeights),
+            loss,
+            request.ClipNorm,
+            request.Encoding.ToFixedPoint());
+    }
+
+    /// <summary>
+    /// When a masked update for the attempt is already written, returns it if it was masked for the same attempt and key
+    /// exchange, and refuses otherwise: a mask is a one-time pad, so two vectors masked for one attempt could be subtracted.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The existing masked update belongs to another key exchange.</exception>
+    public static byte[] KeepFirst(MaskUpdateRequest request, byte[] computed, ReadOnlyMemory<byte> existing)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var first = MaskedUpdateCodec.Parse(existing);
+        if (first.KeyExchangeSha256 != MaskedUpdateCodec.KeyExchangeSha256(KeyExchange(request)) || first.Update.Context != new MaskingContext(request.RunId, request.Round, request.Attempt))
+        {
+            throw new InvalidOperationException($"Silo '{request.SiloId}' already masked its update for round {request.Round} attempt {request.Attempt} with another key exchange; it masks one update per attempt.");
+        }
+
+        return existing.Span.SequenceEqual(computed) ? computed : existing.ToArray();
+    }
+
+    private static Dictionary<string, byte[]> KeyExchange(MaskUpdateRequest request)
+    {
+        var keys = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        foreach (var k in request.KeyExchange)
+        {
+            if (k.Attempt != request.Attempt || !keys.TryAdd(k.SiloId, k.PublicKey))
+            {
+                throw new ArgumentException($"The key exchange of attempt {request.Attempt} lists silo '{k.SiloId}' twice or for another attempt.", nameof(request));
+            }
+        }
+
+        return keys;
+    }
+}

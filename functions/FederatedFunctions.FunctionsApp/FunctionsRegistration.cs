@@ -16,6 +16,7 @@ public static class FunctionsRegistration
         services.AddSingleton<CommitRoundActivity>();
         services.AddSingleton<PublishMaskingKeyActivity>();
         services.AddSingleton<MaskUpdateActivity>();
+        services.AddSingleton<RevealSelfMaskActivity>();
         services.AddSingleton<SecureAggregateActivity>();
         return services;
     }

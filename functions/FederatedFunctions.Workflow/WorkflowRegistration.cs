@@ -22,6 +22,7 @@ public static class WorkflowRegistration
         registry.AddActivity<CommitRoundActivity>();
         registry.AddActivity<PublishMaskingKeyActivity>();
         registry.AddActivity<MaskUpdateActivity>();
+        registry.AddActivity<RevealSelfMaskActivity>();
         registry.AddActivity<SecureAggregateActivity>();
         return registry;
     }

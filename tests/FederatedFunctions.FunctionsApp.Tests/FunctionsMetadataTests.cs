@@ -34,7 +34,7 @@ public sealed class FunctionsMetadataTests
         [
             nameof(TrainingOrchestrator), nameof(InitializeModelActivity), nameof(TrainActivity), nameof(AggregateActivity),
             nameof(EvaluateActivity), nameof(SummarizeEvaluationActivity), nameof(CommitRoundActivity),
-            nameof(PublishMaskingKeyActivity), nameof(MaskUpdateActivity), nameof(SecureAggregateActivity), RunsHttpFunctions.StartRun, RunsHttpFunctions.ListRuns, RunsHttpFunctions.GetRun,
+            nameof(PublishMaskingKeyActivity), nameof(MaskUpdateActivity), nameof(RevealSelfMaskActivity), nameof(SecureAggregateActivity), RunsHttpFunctions.StartRun, RunsHttpFunctions.ListRuns, RunsHttpFunctions.GetRun,
             RunsHttpFunctions.CancelRun, RunsHttpFunctions.ResumeRun, RunsHttpFunctions.GetRunAudit, RunsHttpFunctions.GetRunCheckpoints,
             RecurringTrainingFunction.Name,
         ];

@@ -269,7 +269,7 @@ public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutput
 
         var error = global.Select((g, k) => Math.Abs(g + (sum[k] / total) - actual[k])).Max();
         var scale = actual.Max(Math.Abs);
-        var bound = (Core.SecureAggregation.MaskedUpdateCodec.Encoding(5, 10).MaxSumError / total) + (2.0 / (1 << 24) * Math.Max(1, scale));
+        var bound = (10 * Core.SecureAggregation.MaskedUpdateCodec.Encoding(5).MaxSumError / total) + (2.0 / (1 << 24) * Math.Max(1, scale));
         log.WriteLine(System.FormattableString.Invariant($"secure aggregation through the silo backend: max |secure - plain FedAvg| = {error:E2}, bound {bound:E2}"));
         Assert.True(error <= bound, $"error {error} over bound {bound}");
     }

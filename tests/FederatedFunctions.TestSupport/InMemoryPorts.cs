@@ -189,7 +189,7 @@ public sealed class InMemorySiloBackend(InMemoryBlobs blobs, IReadOnlyDictionary
             throw new InvalidOperationException($"silo {request.SiloId} is unreachable");
         }
 
-        return Task.FromResult(new MaskingPublicKey(request.SiloId, request.Attempt, SiloMasking.PublicKey(Secret(request.SiloId), request.SiloId, new MaskingContext(request.RunId, request.Round, request.Attempt))));
+        return Task.FromResult(new MaskingPublicKey(request.SiloId, request.Attempt, SiloMasking.PublicKey(Secret(request.SiloId), request.SiloId, new MaskingContext(request.RunId, request.Round, request.Attempt)), Revealed(request.SiloId, request.RunId, request.Round)));
     }
 
     public Task<MaskedUpdateRef> MaskUpdateAsync(MaskUpdateRequest request, ReadOnlyMemory<byte> globalModel, CancellationToken cancellationToken)
@@ -201,7 +201,7 @@ public sealed class InMemorySiloBackend(InMemoryBlobs blobs, IReadOnlyDictionary
         }
 
         var kept = blobs.Items[$"mem://{request.SiloId}/{BlobLayout.SiloPrivateUpdate(request.RunId, request.Round)}"];
-        var masked = SiloMaskingStep.Mask(request, kept, globalModel, Secret(request.SiloId));
+        var masked = SiloMaskingStep.Mask(request, kept, globalModel, Secret(request.SiloId), Revealed(request.SiloId, request.RunId, request.Round));
         var uri = $"mem://{request.SiloId}/{BlobLayout.SiloMaskedUpdate(request.RunId, request.Round, request.Attempt)}";
         if (blobs.Items.TryGetValue(uri, out var existing))
         {
@@ -218,6 +218,30 @@ public sealed class InMemorySiloBackend(InMemoryBlobs blobs, IReadOnlyDictionary
 
         return Task.FromResult(new MaskedUpdateRef(request.SiloId, request.Round, request.Attempt, reference));
     }
+
+    /// <summary>Secure aggregation: (silo, attempt) pairs whose reveal fails.</summary>
+    public ConcurrentDictionary<(string Silo, int Attempt), bool> RevealFailures { get; } = new();
+
+    /// <summary>Secure aggregation: every reveal call, with its attempt.</summary>
+    public ConcurrentBag<(string Silo, int Round, int Attempt)> RevealCalls { get; } = [];
+
+    public Task<SelfMaskReveal> RevealSelfMaskAsync(RevealSelfMaskRequest request, CancellationToken cancellationToken)
+    {
+        RevealCalls.Add((request.SiloId, request.Round, request.Attempt));
+        if (RevealFailures.ContainsKey((request.SiloId, request.Attempt)))
+        {
+            throw new InvalidOperationException($"silo {request.SiloId} dropped out before revealing");
+        }
+
+        var masked = blobs.Items.ContainsKey($"mem://{request.SiloId}/{BlobLayout.SiloMaskedUpdate(request.RunId, request.Round, request.Attempt)}");
+        var seed = SiloMaskingStep.Reveal(request, Secret(request.SiloId), masked, Revealed(request.SiloId, request.RunId, request.Round));
+        var record = blobs.Items.GetOrAdd($"mem://{request.SiloId}/{BlobLayout.SiloRevealedAttempt(request.RunId, request.Round)}", SiloMaskingStep.FormatRevealed(request.Attempt));
+        seed = SiloMaskingStep.Reveal(request, Secret(request.SiloId), masked, SiloMaskingStep.ParseRevealed(record));
+        return Task.FromResult(new SelfMaskReveal(request.SiloId, request.Attempt, seed));
+    }
+
+    private int? Revealed(string silo, string runId, int round) =>
+        blobs.Items.TryGetValue($"mem://{silo}/{BlobLayout.SiloRevealedAttempt(runId, round)}", out var r) ? SiloMaskingStep.ParseRevealed(r) : null;
 
     public Task<SiloEvaluation> EvaluateAsync(EvaluateRequest request, ReadOnlyMemory<byte> model, CancellationToken cancellationToken)
     {

@@ -122,9 +122,10 @@ public sealed class LocalTorchSiloBackend(ISiloRegistry registry) : ISiloBackend
         ArgumentNullException.ThrowIfNull(request);
         return SiloErrors.GuardAsync(registry, request.Privacy, request.RunId, request.Round, request.SiloId, "key-exchange", async () =>
         {
-            var secret = await MaskingSecretAsync(registry.GetContainer(request.SiloId), cancellationToken).ConfigureAwait(false);
+            var container = registry.GetContainer(request.SiloId);
+            var secret = await MaskingSecretAsync(container, cancellationToken).ConfigureAwait(false);
             var key = SiloMasking.PublicKey(secret.Span, request.SiloId, new MaskingContext(request.RunId, request.Round, request.Attempt));
-            return new MaskingPublicKey(request.SiloId, request.Attempt, key);
+            return new MaskingPublicKey(request.SiloId, request.Attempt, key, await RevealedAttemptAsync(container, request.RunId, request.Round, cancellationToken).ConfigureAwait(false));
         }, cancellationToken);
     }
 
@@ -155,7 +156,8 @@ public sealed class LocalTorchSiloBackend(ISiloRegistry registry) : ISiloBackend
         }
 
         var secret = await MaskingSecretAsync(container, cancellationToken).ConfigureAwait(false);
-        var masked = SiloMaskingStep.Mask(request, bytes, globalModel, secret.Span);
+        var revealed = await RevealedAttemptAsync(container, request.RunId, request.Round, cancellationToken).ConfigureAwait(false);
+        var masked = SiloMaskingStep.Mask(request, bytes, globalModel, secret.Span, revealed);
 
         // One masked update per attempt: a mask is a one-time pad, so a second vector masked for the same attempt
         // (with another key exchange) would let the two be subtracted. A re-execution with the same key exchange gets the first.
@@ -166,6 +168,41 @@ public sealed class LocalTorchSiloBackend(ISiloRegistry registry) : ISiloBackend
         }
 
         return new MaskedUpdateRef(request.SiloId, request.Round, request.Attempt, new BlobRef(BlobCheckpointStore.PlainUri(blob), Hashing.Sha256Hex(masked), masked.Length));
+    }
+
+    /// <inheritdoc />
+    public Task<SelfMaskReveal> RevealSelfMaskAsync(RevealSelfMaskRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return SiloErrors.GuardAsync(registry, request.Privacy, request.RunId, request.Round, request.SiloId, "reveal", async () =>
+        {
+            var container = registry.GetContainer(request.SiloId);
+            var secret = await MaskingSecretAsync(container, cancellationToken).ConfigureAwait(false);
+            var masked = (await container.GetBlobClient(BlobLayout.SiloMaskedUpdate(request.RunId, request.Round, request.Attempt)).ExistsAsync(cancellationToken).ConfigureAwait(false)).Value;
+            var revealed = await RevealedAttemptAsync(container, request.RunId, request.Round, cancellationToken).ConfigureAwait(false);
+            var seed = SiloMaskingStep.Reveal(request, secret.Span, masked, revealed);
+            // Record the attempt before the seed leaves, first writer wins; a concurrent reveal for another attempt loses.
+            var record = container.GetBlobClient(BlobLayout.SiloRevealedAttempt(request.RunId, request.Round));
+            if (await BlobWrites.UploadIfAbsentAsync(record, SiloMaskingStep.FormatRevealed(request.Attempt), cancellationToken).ConfigureAwait(false) is { } existing)
+            {
+                seed = SiloMaskingStep.Reveal(request, secret.Span, masked, SiloMaskingStep.ParseRevealed(existing.Span));
+            }
+
+            return new SelfMaskReveal(request.SiloId, request.Attempt, seed);
+        }, cancellationToken);
+    }
+
+    private static async Task<int?> RevealedAttemptAsync(BlobContainerClient container, string runId, int round, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var content = (await container.GetBlobClient(BlobLayout.SiloRevealedAttempt(runId, round)).DownloadContentAsync(cancellationToken).ConfigureAwait(false)).Value.Content;
+            return SiloMaskingStep.ParseRevealed(content.ToMemory().Span);
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404)
+        {
+            return null;
+        }
     }
 
     // The silo's masking secret: 32 random bytes created on first use, first writer wins, kept outside the outbox.

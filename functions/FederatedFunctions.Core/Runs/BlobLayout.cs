@@ -50,6 +50,10 @@ public static class BlobLayout
     public static string SiloPrivateUpdate(string runId, int round) =>
         $"private/{runId}/round-{round.ToString("D5", CultureInfo.InvariantCulture)}/update.safetensors";
 
+    /// <summary>The attempt of a round a silo revealed its self-mask for (decimal text), inside the silo: it reveals for one attempt per round only.</summary>
+    public static string SiloRevealedAttempt(string runId, int round) =>
+        $"private/{runId}/round-{round.ToString("D5", CultureInfo.InvariantCulture)}/revealed-attempt.txt";
+
     /// <summary>The secret a silo derives its secure-aggregation key pairs from, inside the silo, outside its outbox.</summary>
     public const string SiloMaskingSecret = "private/masking-secret.bin";
 

@@ -14,14 +14,15 @@ namespace FederatedFunctions.Core.SecureAggregation;
 /// <para>
 /// <b>The vector.</b> For the round's global model <c>g</c> and the silo's trained model <c>u</c>, the silo computes the
 /// change <c>Δ = u − g</c> over every tensor in ordinal name order, clips it to L2 norm <c>C</c>
-/// (<c>Δ · min(1, C / ‖Δ‖)</c>), and quantizes the vector <c>[w·Δ, w, w·ℓ/LossCap]</c> with <see cref="FixedPoint"/>,
+/// (<c>Δ · min(1, C / ‖Δ‖)</c>), and quantizes the vector <c>[w·Δ/C, w, w·ℓ/LossCap]</c> with <see cref="FixedPoint"/>,
 /// where <c>w</c> is its weight in (0, 1] and <c>ℓ</c> its train loss clamped to [0, <see cref="LossCap"/>]. Every
-/// element then lies within <c>max(C, 1)</c>, the encoding's range (<see cref="Encoding"/>).
+/// element then lies within 1, the encoding's range (<see cref="Encoding"/>), whatever C: the weight and the loss get
+/// the same resolution as the change.
 /// </para>
 /// <para>
-/// <b>The sum.</b> Unmasked and decoded, the sum is <c>[Σ w·Δ, Σ w, Σ w·ℓ/LossCap]</c>, so the new model is
-/// <c>g + Σ w·Δ / Σ w</c>: the weighted FedAvg of the clipped updates, to within the encoding's quantization error
-/// divided by <c>Σ w</c>. The aggregator learns the sum and nothing per silo.
+/// <b>The sum.</b> Unmasked and decoded, the sum is <c>[Σ w·Δ/C, Σ w, Σ w·ℓ/LossCap]</c>, so the new model is
+/// <c>g + C · Σ (w·Δ/C) / Σ w</c>: the weighted FedAvg of the clipped updates, to within C times the encoding's
+/// quantization error divided by <c>Σ w</c>. The aggregator learns the sum and nothing per silo.
 /// </para>
 /// <para>
 /// <b>The file.</b> A safetensors file with one int32 tensor <c>masked</c> (the ring elements' bits) and metadata naming
@@ -51,10 +52,10 @@ public static class MaskedUpdateCodec
     // Headroom for float32 rounding of clipped values: a value clipped to C can round to slightly more than C.
     private const double RangeSlack = 1 + (1.0 / (1 << 16));
 
-    /// <summary>The fixed-point encoding for a round with <paramref name="sampled"/> silos and clipping norm <paramref name="clipNorm"/>.</summary>
-    /// <remarks>Chosen by the orchestrator from the spec and sent to every silo and to the aggregator, so all use the same.</remarks>
+    /// <summary>The fixed-point encoding for a round with <paramref name="sampled"/> silos.</summary>
+    /// <remarks>Chosen by the orchestrator and sent to every silo and to the aggregator, so all use the same.</remarks>
     /// <exception cref="ArgumentException">Invalid arguments or no headroom.</exception>
-    public static FixedPoint Encoding(int sampled, double clipNorm) => FixedPoint.ForSilos(sampled, Math.Max(clipNorm, 1) * RangeSlack);
+    public static FixedPoint Encoding(int sampled) => FixedPoint.ForSilos(sampled, RangeSlack);
 
     /// <summary>Elements in the vector for a model: one per value, plus the weight and the weighted loss.</summary>
     /// <exception cref="ArgumentException">A tensor that is not float32.</exception>
@@ -150,7 +151,8 @@ public static class MaskedUpdateCodec
         }
 
         var norm = Math.Sqrt(squares);
-        var scale = norm > clipNorm ? clipNorm / norm : 1.0;
+        // Clipped to C, then divided by C: every element of the change lies within 1.
+        var scale = norm > clipNorm ? 1 / norm : 1 / clipNorm;
         var values = delta.AsSpan(0, length - 2);
         for (var i = 0; i < values.Length; i++)
         {
@@ -165,9 +167,9 @@ public static class MaskedUpdateCodec
         return quantized;
     }
 
-    /// <summary>Decodes the unmasked sum into the new global model (<c>g + Σ w·Δ / Σ w</c>), the total weight and the weighted mean loss.</summary>
+    /// <summary>Decodes the unmasked sum into the new global model (<c>g + C · Σ (w·Δ/C) / Σ w</c>), the total weight and the weighted mean loss.</summary>
     /// <exception cref="ArgumentException">The sum's length does not fit the model, the sum lies outside the encoding's headroom (masks that did not cancel), or the total weight is not positive.</exception>
-    public static DecodedSum Decode(ReadOnlySpan<uint> sum, IReadOnlyList<NamedTensor> global, FixedPoint encoding)
+    public static DecodedSum Decode(ReadOnlySpan<uint> sum, IReadOnlyList<NamedTensor> global, FixedPoint encoding, double clipNorm)
     {
         ArgumentNullException.ThrowIfNull(global);
         ArgumentNullException.ThrowIfNull(encoding);
@@ -197,7 +199,7 @@ public static class MaskedUpdateCodec
             var values = new float[gv.Length];
             for (var i = 0; i < values.Length; i++)
             {
-                values[i] = (float)(gv[i] + (decoded[offset + i] / totalWeight));
+                values[i] = (float)(gv[i] + (clipNorm * decoded[offset + i] / totalWeight));
             }
 
             offset += values.Length;

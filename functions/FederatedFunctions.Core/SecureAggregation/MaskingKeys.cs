@@ -72,27 +72,12 @@ public sealed class MaskingKeys : IDisposable
     /// <exception cref="ArgumentException">A secret shorter than <see cref="MinSecretBytes"/> or an empty silo id.</exception>
     public static MaskingKeys Derive(ReadOnlySpan<byte> siloSecret, string siloId, MaskingContext context)
     {
-        ArgumentException.ThrowIfNullOrEmpty(siloId);
-        ArgumentNullException.ThrowIfNull(context);
-        if (siloSecret.Length < MinSecretBytes)
-        {
-            throw new ArgumentException($"A masking secret needs at least {MinSecretBytes} bytes; got {siloSecret.Length}.", nameof(siloSecret));
-        }
-
-        var salt = System.Text.Encoding.UTF8.GetBytes(DerivationLabel);
         var d = new byte[32];
         try
         {
             for (var counter = 0; ; counter++)
             {
-                var info = new List<byte>(128);
-                PairwiseSeed.AppendBytes(info, salt);
-                PairwiseSeed.AppendBytes(info, System.Text.Encoding.UTF8.GetBytes(siloId));
-                PairwiseSeed.AppendBytes(info, System.Text.Encoding.UTF8.GetBytes(context.RunId));
-                PairwiseSeed.AppendInt(info, context.Round);
-                PairwiseSeed.AppendInt(info, context.Attempt);
-                PairwiseSeed.AppendInt(info, counter);
-                HKDF.DeriveKey(HashAlgorithmName.SHA256, siloSecret, d, salt, info.ToArray());
+                PairwiseSeed.FromSiloSecret(siloSecret, DerivationLabel, siloId, context, counter, d);
                 if (IsValidScalar(d))
                 {
                     break;

@@ -60,6 +60,35 @@ internal static class PairwiseSeed
         return seed;
     }
 
+    /// <summary>
+    /// <c>HKDF-SHA256(ikm = siloSecret, salt = UTF-8(label), info = label, siloId, runId, round, attempt[, counter])</c>
+    /// into <paramref name="output"/>: the per-attempt values a silo derives from its own secret.
+    /// </summary>
+    /// <exception cref="ArgumentException">A secret shorter than <see cref="MaskingKeys.MinSecretBytes"/> or an empty silo id.</exception>
+    internal static void FromSiloSecret(ReadOnlySpan<byte> siloSecret, string label, string siloId, MaskingContext context, int? counter, Span<byte> output)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(siloId);
+        ArgumentNullException.ThrowIfNull(context);
+        if (siloSecret.Length < MaskingKeys.MinSecretBytes)
+        {
+            throw new ArgumentException($"A masking secret needs at least {MaskingKeys.MinSecretBytes} bytes; got {siloSecret.Length}.", nameof(siloSecret));
+        }
+
+        var salt = Encoding.UTF8.GetBytes(label);
+        var info = new List<byte>(128);
+        AppendBytes(info, salt);
+        AppendBytes(info, Encoding.UTF8.GetBytes(siloId));
+        AppendBytes(info, Encoding.UTF8.GetBytes(context.RunId));
+        AppendInt(info, context.Round);
+        AppendInt(info, context.Attempt);
+        if (counter is { } c)
+        {
+            AppendInt(info, c);
+        }
+
+        HKDF.DeriveKey(HashAlgorithmName.SHA256, siloSecret, output, salt, info.ToArray());
+    }
+
     internal static void AppendInt(List<byte> target, int value)
     {
         Span<byte> buffer = stackalloc byte[4];

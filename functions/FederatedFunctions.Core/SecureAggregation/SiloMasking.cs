@@ -2,7 +2,7 @@ using FederatedFunctions.Core.Tensors;
 
 namespace FederatedFunctions.Core.SecureAggregation;
 
-/// <summary>The silo's side of secure aggregation: publish an attempt's public key, then mask the update against the attempt's keys.</summary>
+/// <summary>The silo's side of secure aggregation: publish an attempt's public key, mask the update against the attempt's keys, reveal the self-mask.</summary>
 /// <remarks>
 /// <para>
 /// Both steps derive the attempt's key pair from the silo's secret (<see cref="MaskingKeys.Derive"/>), so they may run in
@@ -16,12 +16,43 @@ namespace FederatedFunctions.Core.SecureAggregation;
 /// </remarks>
 public static class SiloMasking
 {
+    private const string SelfMaskLabel = "FederatedFunctions/secure-aggregation/self-mask/v1";
+
     /// <summary>The silo's public key for an attempt (SubjectPublicKeyInfo DER): what it sends to the key exchange.</summary>
     /// <exception cref="ArgumentException">See <see cref="MaskingKeys.Derive"/>.</exception>
     public static byte[] PublicKey(ReadOnlySpan<byte> siloSecret, string siloId, MaskingContext context)
     {
         using var keys = MaskingKeys.Derive(siloSecret, siloId, context);
         return keys.PublicKey;
+    }
+
+    /// <summary>
+    /// The seed of the silo's self-mask for an attempt: added to its masked update, and revealed to the aggregator only
+    /// once every masked update of the attempt has arrived and been checked, so that a masked update can be unmasked
+    /// only as part of that attempt's sum.
+    /// </summary>
+    /// <remarks>
+    /// Without a self-mask, a silo that is late rather than gone would let the aggregator difference two attempts: the
+    /// late update completes the abandoned attempt's sum, and the redo's sum over the others subtracts from it. With it,
+    /// an attempt's sum is readable only if every contributor revealed its seed for that attempt, and a silo reveals for
+    /// at most one attempt per round (the caller enforces that), so no two readable sums of a round share a silo.
+    /// <c>seed = HKDF-SHA256(ikm = secret, salt = UTF-8(label), info = label, siloId, runId, round, attempt)</c>, 32 bytes.
+    /// </remarks>
+    public static byte[] SelfMaskSeed(ReadOnlySpan<byte> siloSecret, string siloId, MaskingContext context)
+    {
+        var seed = new byte[PairwiseSeed.Length];
+        PairwiseSeed.FromSiloSecret(siloSecret, SelfMaskLabel, siloId, context, counter: null, seed);
+        return seed;
+    }
+
+    /// <summary>Removes the revealed self-masks from the sum of an attempt's masked updates.</summary>
+    public static void RemoveSelfMasks(Span<uint> sum, IEnumerable<byte[]> seeds)
+    {
+        ArgumentNullException.ThrowIfNull(seeds);
+        foreach (var seed in seeds)
+        {
+            AesCtrPrg.SubtractFrom(seed, sum);
+        }
     }
 
     /// <summary>A silo's weight: its example count over the run's cap, at most 1; or 1 for every silo when weights are equal (differential privacy).</summary>
@@ -33,7 +64,7 @@ public static class SiloMasking
         return equalWeights ? 1.0 : Math.Min(examples, maxExamples) / (double)maxExamples;
     }
 
-    /// <summary>Clips, weights, quantizes and masks the silo's update; returns the masked update file for its outbox.</summary>
+    /// <summary>Clips, weights, quantizes and masks the silo's update (pairwise masks and its self-mask); returns the masked update file for its outbox.</summary>
     /// <param name="siloSecret">The silo's masking secret.</param>
     /// <param name="siloId">The silo.</param>
     /// <param name="context">The attempt.</param>
@@ -69,6 +100,16 @@ public static class SiloMasking
         using var keys = MaskingKeys.Derive(siloSecret, siloId, context);
         var vector = MaskedUpdateCodec.Quantize(update, global, weight, loss, clipNorm, encoding);
         Masking.MaskInPlace(vector, siloId, keyExchange, keys, context);
+        var self = SelfMaskSeed(siloSecret, siloId, context);
+        try
+        {
+            AesCtrPrg.AddTo(self, vector);
+        }
+        finally
+        {
+            System.Security.Cryptography.CryptographicOperations.ZeroMemory(self);
+        }
+
         return MaskedUpdateCodec.Serialize(vector, context, siloId, MaskedUpdateCodec.KeyExchangeSha256(keyExchange));
     }
 }

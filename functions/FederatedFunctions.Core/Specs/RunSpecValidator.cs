@@ -554,9 +554,16 @@ public static class RunSpecValidator
         }
 
         report.Range(sa.MaxAttempts, 1, 10, "$.privacy.secureAggregation.maxAttempts", "1 and 10");
-        if ((spec.Silos?.Count ?? 0) < 2)
+        var silos = spec.Silos?.Count ?? 0;
+        var needed = spec.Privacy.Mode == PrivacyModes.EyesOff ? Math.Max(2, spec.Privacy.MinAggregateSilos) : 2;
+        if (silos < 2)
         {
             report.Add("$.privacy.secureAggregation", "conflict", "Secure aggregation needs at least 2 silos: a lone masked update has no mask.");
+        }
+        else if (spec.Participation is { } participation && (participation.SampleCount is null or > 0) && (participation.SampleFraction is null or (> 0 and <= 1))
+            && Strategies.ParticipationPolicy.SampleSize(participation, silos) < needed)
+        {
+            report.Add("$.participation", "conflict", $"Secure aggregation needs at least {needed} silos sampled per round; this participation samples {Strategies.ParticipationPolicy.SampleSize(participation, silos)} of {silos}.");
         }
 
         if (spec.Robustness?.MaxNormRatio is not null)

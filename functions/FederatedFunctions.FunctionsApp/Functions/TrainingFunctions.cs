@@ -22,6 +22,7 @@ public sealed class TrainingFunctions(
     CommitRoundActivity commit,
     PublishMaskingKeyActivity publishKey,
     MaskUpdateActivity mask,
+    RevealSelfMaskActivity reveal,
     SecureAggregateActivity secureAggregate)
 {
     /// <summary>The training orchestrator.</summary>
@@ -67,6 +68,11 @@ public sealed class TrainingFunctions(
     [Function(nameof(MaskUpdateActivity))]
     public Task<MaskedUpdateRef> MaskUpdateAsync([ActivityTrigger] MaskUpdateRequest input, FunctionContext context) =>
         mask.RunAsync(new FunctionActivityContext(nameof(MaskUpdateActivity), context), input);
+
+    /// <summary>Secure aggregation: one silo reveals its self-mask seed.</summary>
+    [Function(nameof(RevealSelfMaskActivity))]
+    public Task<SelfMaskReveal> RevealSelfMaskAsync([ActivityTrigger] RevealSelfMaskRequest input, FunctionContext context) =>
+        reveal.RunAsync(new FunctionActivityContext(nameof(RevealSelfMaskActivity), context), input);
 
     /// <summary>Secure aggregation: unmasks the sum of one attempt and writes the model.</summary>
     [Function(nameof(SecureAggregateActivity))]

@@ -76,9 +76,17 @@ public interface ISiloBackend
     /// <summary>Secure aggregation: clips, weights, quantizes and masks the silo's kept update, and writes the masked update to its outbox.</summary>
     /// <remarks>
     /// At most one masked update per attempt: a second request for the same attempt gets the first one back, and a request
-    /// with another key exchange for an attempt already masked is refused (a mask is a one-time pad).
+    /// with another key exchange for an attempt already masked is refused (a mask is a one-time pad). Refused too once the
+    /// silo revealed its self-mask for another attempt of the round.
     /// </remarks>
     Task<MaskedUpdateRef> MaskUpdateAsync(MaskUpdateRequest request, ReadOnlyMemory<byte> globalModel, CancellationToken cancellationToken);
+
+    /// <summary>Secure aggregation: reveals the silo's self-mask seed for an attempt it masked for.</summary>
+    /// <remarks>
+    /// At most one attempt per round: the silo records the attempt it revealed (first writer wins), reveals that one
+    /// again on request, and refuses any other, and it masks for no other attempt of the round afterwards.
+    /// </remarks>
+    Task<SelfMaskReveal> RevealSelfMaskAsync(RevealSelfMaskRequest request, CancellationToken cancellationToken);
 }
 
 /// <summary>Reads silo updates for the aggregator.</summary>

@@ -54,6 +54,15 @@ public sealed class MaskUpdateActivity(SiloTaskService service) : TaskActivity<M
         service.MaskUpdateAsync(input, CancellationToken.None);
 }
 
+/// <summary>Secure aggregation: one silo reveals its self-mask seed for the attempt whose masked updates all arrived.</summary>
+[DurableTask(nameof(RevealSelfMaskActivity))]
+public sealed class RevealSelfMaskActivity(SiloTaskService service) : TaskActivity<RevealSelfMaskRequest, SelfMaskReveal>
+{
+    /// <inheritdoc />
+    public override Task<SelfMaskReveal> RunAsync(TaskActivityContext context, RevealSelfMaskRequest input) =>
+        service.RevealSelfMaskAsync(input, CancellationToken.None);
+}
+
 /// <summary>Secure aggregation: sums one attempt's masked updates, decodes the sum and writes the model checkpoint.</summary>
 [DurableTask(nameof(SecureAggregateActivity))]
 public sealed class SecureAggregateActivity(SecureAggregationService service) : TaskActivity<SecureAggregateRequest, SecureAggregateResult>

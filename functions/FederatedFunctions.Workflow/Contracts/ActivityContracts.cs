@@ -90,9 +90,9 @@ public sealed record CommitRoundResult(BlobRef Manifest, AuditHead? Audit);
 public sealed record SecureAggregationEncoding(int Silos, double Range, double Scale)
 {
     /// <summary>The encoding for a round (<see cref="Core.SecureAggregation.MaskedUpdateCodec.Encoding"/>).</summary>
-    public static SecureAggregationEncoding For(int sampled, double clipNorm)
+    public static SecureAggregationEncoding For(int sampled)
     {
-        var fp = Core.SecureAggregation.MaskedUpdateCodec.Encoding(sampled, clipNorm);
+        var fp = Core.SecureAggregation.MaskedUpdateCodec.Encoding(sampled);
         return new SecureAggregationEncoding(fp.Silos, fp.Range, fp.Scale);
     }
 
@@ -104,7 +104,20 @@ public sealed record SecureAggregationEncoding(int Silos, double Range, double S
 public sealed record MaskingKeyRequest(string RunId, int Round, int Attempt, string SiloId, string Privacy = PrivacyModes.EyesOn);
 
 /// <summary>A silo's public key for one attempt (SubjectPublicKeyInfo DER). Public keys may pass through history; private keys never do.</summary>
-public sealed record MaskingPublicKey(string SiloId, int Attempt, byte[] PublicKey);
+/// <param name="SiloId">The silo.</param>
+/// <param name="Attempt">The attempt the key is for.</param>
+/// <param name="PublicKey">The key.</param>
+/// <param name="RevealedAttempt">
+/// The attempt of this round the silo already revealed its self-mask for, if any (a run resumed after that reveal):
+/// the silo takes part in no other attempt of the round.
+/// </param>
+public sealed record MaskingPublicKey(string SiloId, int Attempt, byte[] PublicKey, int? RevealedAttempt = null);
+
+/// <summary>Input of the reveal activity: every masked update of the attempt arrived and was checked; the silo may reveal its self-mask seed.</summary>
+public sealed record RevealSelfMaskRequest(string RunId, int Round, int Attempt, string SiloId, string Privacy = PrivacyModes.EyesOn);
+
+/// <summary>A silo's self-mask seed for one attempt, revealed once per round so that the attempt's sum can be unmasked.</summary>
+public sealed record SelfMaskReveal(string SiloId, int Attempt, byte[] Seed);
 
 /// <summary>Input of the mask activity: the silo clips, weights, quantizes and masks its update against the attempt's key exchange.</summary>
 /// <param name="RunId">Run id.</param>
@@ -148,6 +161,8 @@ public sealed record MaskedUpdateRef(string SiloId, int Round, int Attempt, Blob
 /// <param name="Encoding">The round's encoding.</param>
 /// <param name="Privacy">The run's privacy settings.</param>
 /// <param name="Sampled">Silos sampled this round: the denominator of the differentially private average.</param>
+/// <param name="ClipNorm">The clipping norm the silos divided their changes by.</param>
+/// <param name="Reveals">Every contributor's self-mask seed; null to check the masked updates only, before any silo reveals.</param>
 public sealed record SecureAggregateRequest(
     string RunId,
     int Round,
@@ -159,10 +174,12 @@ public sealed record SecureAggregateRequest(
     IReadOnlyList<MaskedUpdateRef> Masked,
     SecureAggregationEncoding Encoding,
     PrivacySpec Privacy,
-    int Sampled);
+    int Sampled,
+    double ClipNorm,
+    IReadOnlyList<SelfMaskReveal>? Reveals);
 
 /// <summary>Output of the secure aggregate activity.</summary>
-/// <param name="Aggregate">The round's aggregate; null when a masked update was refused.</param>
+/// <param name="Aggregate">The round's aggregate; null when a masked update was refused, or when only checking.</param>
 /// <param name="Refused">Masked updates refused (missing, altered, or labelled for another attempt); their silos are left out of the redo.</param>
 public sealed record SecureAggregateResult(AggregateResult? Aggregate, IReadOnlyList<RejectedUpdate> Refused);
 

@@ -310,8 +310,9 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
         return drafts;
     }
 
-    // Secure aggregation of one round: key exchange, masking, and the unmasked sum, redone without the silos that drop out
-    // (or whose masked update is refused) until an attempt completes or too few silos are left.
+    // Secure aggregation of one round: key exchange, masking, a check of the masked updates, the reveal of the self-masks
+    // and the unmasked sum; redone without the silos that drop out (or whose masked update is refused) before the reveals,
+    // until an attempt completes or too few silos are left.
     private static async Task<(AggregateResult Aggregate, IReadOnlyList<SecureAttemptRecord> Attempts)> SecurelyAggregateAsync(
         TaskOrchestrationContext context, ILogger log, RunSpec spec, string runId, int round, string strategy, BlobRef global, IReadOnlyList<SiloUpdate> trained, int sampled, int minAccepted, TaskOptions siloRetry)
     {
@@ -319,7 +320,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
         var sa = privacy.SecureAggregation!;
         var dp = privacy.DifferentialPrivacy;
         var clip = sa.ClipNorm ?? dp?.ClipNorm ?? throw new InvalidOperationException("Secure aggregation needs a clipping norm.");
-        var encoding = SecureAggregationEncoding.For(sampled, clip);
+        var encoding = SecureAggregationEncoding.For(sampled);
         // Never fewer than two (a lone masked update has no mask), nor fewer than the round or the eyes-off aggregate need.
         var minimum = Math.Max(Math.Max(SecureAggregationAttempt.AbsoluteMinimumParticipants, minAccepted), privacy.Mode == PrivacyModes.EyesOff ? privacy.MinAggregateSilos : 1);
         var updates = trained.ToDictionary(u => u.SiloId, StringComparer.Ordinal);
@@ -327,7 +328,8 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
         var left = new List<RejectedUpdate>();
         var attempts = new List<SecureAttemptRecord>();
         var deadline = spec.Participation.RoundDeadlineSeconds;
-        for (var attempt = 0; attempt < sa.MaxAttempts && participants.Count >= minimum; attempt++)
+        var resumed = false;
+        for (int attempt = 0, tries = 0; tries < sa.MaxAttempts && participants.Count >= minimum; attempt++, tries++)
         {
             var keyCalls = participants.Select(silo => CallSiloAsync<MaskingPublicKey>(context, nameof(PublishMaskingKeyActivity), new MaskingKeyRequest(runId, round, attempt, silo, privacy.Mode), silo, "key-exchange-failed", siloRetry)).ToArray();
             await WhenAllOrDeadlineAsync(context, keyCalls, deadline);
@@ -344,6 +346,18 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
                 {
                     attemptLeft.Add(failure ?? new RejectedUpdate(participants[i], "key-exchange-failed", $"the public key is not labelled for silo '{participants[i]}' attempt {attempt}"));
                 }
+            }
+
+            // A silo reveals its self-mask for one attempt per round. Silos that already did (an instance that crashed
+            // after the reveals, before the commit) take part in that attempt only: it is redone with them, and gives the same sum.
+            if (!resumed && exchange.Where(k => k.RevealedAttempt is not null).Select(k => k.RevealedAttempt!.Value).DefaultIfEmpty(-1).Max() is var revealed and >= 0)
+            {
+                resumed = true;
+                LogSecureAggregationResumed(log, runId, round, revealed);
+                participants = exchange.Where(k => k.RevealedAttempt == revealed).Select(k => k.SiloId).ToList();
+                attempt = revealed - 1;
+                tries--;
+                continue;
             }
 
             if (exchange.Count < minimum)
@@ -377,21 +391,32 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
                 }
             }
 
-            var decision = plan.Decide(masked.Select(m => m.SiloId));
-            if (decision.Status == SecureAggregationStatus.Complete)
+            if (plan.Decide(masked.Select(m => m.SiloId)).Status == SecureAggregationStatus.Complete)
             {
-                var result = await context.CallActivityAsync<SecureAggregateResult>(
-                    nameof(SecureAggregateActivity),
-                    new SecureAggregateRequest(runId, round, spec.Checkpoints.Container, strategy, global, attempt, exchange, masked, encoding, privacy, sampled),
-                    StorageRetry);
-                if (result.Aggregate is { } aggregate)
+                // Check every masked update before any silo reveals its self-mask: after the reveals, the attempt is final.
+                var request = new SecureAggregateRequest(runId, round, spec.Checkpoints.Container, strategy, global, attempt, exchange, masked, encoding, privacy, sampled, clip, null);
+                var check = await context.CallActivityAsync<SecureAggregateResult>(nameof(SecureAggregateActivity), request, StorageRetry);
+                attemptLeft.AddRange(check.Refused);
+                if (check.Refused.Count == 0)
                 {
+                    var reveals = await Task.WhenAll(masked.Select(m => CallSiloAsync<SelfMaskReveal>(context, nameof(RevealSelfMaskActivity), new RevealSelfMaskRequest(runId, round, attempt, m.SiloId, privacy.Mode), m.SiloId, "reveal-failed", siloRetry)));
+                    var missing = reveals.Where(r => r.Result is null).Select(r => r.Failure!).ToArray();
+                    if (missing.Length > 0)
+                    {
+                        // The silos that revealed take part in no other attempt of this round, so it cannot be redone.
+                        throw new NoAcceptedUpdatesException(
+                            $"Round {round} of run '{runId}': secure aggregation attempt {attempt} cannot be unmasked, because not every silo revealed its self-mask (" +
+                            string.Join("; ", missing.Select(f => $"{f.SiloId}: {f.Reason} ({f.Detail})")) +
+                            "). The silos that did reveal take part in no other attempt of this round. Start a new run with resumeFrom this run's latest round.");
+                    }
+
+                    var result = await context.CallActivityAsync<SecureAggregateResult>(nameof(SecureAggregateActivity), request with { Reveals = reveals.Select(r => r.Result!).ToArray() }, StorageRetry);
+                    var aggregate = result.Aggregate ?? throw new NoAcceptedUpdatesException(
+                        $"Round {round} of run '{runId}': a masked update of attempt {attempt} changed after it was checked: " + string.Join("; ", result.Refused.Select(f => $"{f.SiloId}: {f.Reason} ({f.Detail})")));
                     attempts.Add(new SecureAttemptRecord(attempt, exchange, masked, true, []));
                     left.AddRange(attemptLeft);
                     return (aggregate with { Rejected = [.. left, .. aggregate.Rejected] }, attempts);
                 }
-
-                attemptLeft.AddRange(result.Refused);
             }
 
             foreach (var l in attemptLeft)
@@ -484,6 +509,9 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             return (null, new RejectedUpdate(request.SiloId, reason, ex.FailureDetails.ErrorMessage));
         }
     }
+
+    [LoggerMessage(EventId = 1006, Level = LogLevel.Warning, Message = "Run {RunId} round {Round}: silos already revealed their self-masks for secure aggregation attempt {Attempt}; that attempt is redone with them")]
+    private static partial void LogSecureAggregationResumed(ILogger logger, string runId, int round, int attempt);
 
     [LoggerMessage(EventId = 1005, Level = LogLevel.Warning, Message = "Run {RunId} round {Round}: secure aggregation attempt {Attempt} goes on without silo {SiloId} ({Reason}): {Detail}")]
     private static partial void LogSecureAggregationLeft(ILogger logger, string runId, int round, int attempt, string siloId, string reason, string detail);

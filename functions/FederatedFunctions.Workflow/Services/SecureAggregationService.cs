@@ -20,8 +20,9 @@ namespace FederatedFunctions.Workflow.Services;
 /// masks did not cancel fails with overwhelming probability.
 /// </para>
 /// <para>
-/// Deterministic without differential privacy (the same masked updates give the same model bytes); with it, the first
-/// model written is the one kept, as in <see cref="AggregationService"/>.
+/// Called twice per attempt: first without reveals, to check the masked updates before any silo reveals its self-mask
+/// (a refused update can still be redone without); then with every contributor's seed, to unmask the sum. The first
+/// model written for a round is the one kept.
 /// </para>
 /// </remarks>
 public sealed partial class SecureAggregationService(ICheckpointStore checkpoints, IUpdateStore updates, ILogger<SecureAggregationService> logger)
@@ -45,12 +46,14 @@ public sealed partial class SecureAggregationService(ICheckpointStore checkpoint
 
         var keyExchange = MaskedUpdateCodec.KeyExchangeSha256(keys);
         var attempt = new SecureAggregationAttempt(context, keys.Keys);
+        var global = Safetensors.Parse(await checkpoints.ReadModelAsync(request.GlobalModel, cancellationToken).ConfigureAwait(false)).Tensors;
+        var length = MaskedUpdateCodec.VectorLength(global);
         var received = new List<MaskedUpdate>();
         var refused = new List<RejectedUpdate>();
         foreach (var masked in request.Masked.OrderBy(m => m.SiloId, StringComparer.Ordinal))
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var (file, refusal) = await ReadAsync(masked, context, keyExchange, cancellationToken).ConfigureAwait(false);
+            var (file, refusal) = await ReadAsync(masked, context, keyExchange, length, cancellationToken).ConfigureAwait(false);
             if (file is null)
             {
                 LogRefused(logger, request.RunId, request.Round, request.Attempt, refusal!.SiloId, refusal.Reason, refusal.Detail);
@@ -69,12 +72,27 @@ public sealed partial class SecureAggregationService(ICheckpointStore checkpoint
             return new SecureAggregateResult(null, refused);
         }
 
-        var global = Safetensors.Parse(await checkpoints.ReadModelAsync(request.GlobalModel, cancellationToken).ConfigureAwait(false)).Tensors;
+        if (request.Reveals is null)
+        {
+            // Checked only: every masked update of the attempt is here and intact, so the silos may reveal their self-masks.
+            return new SecureAggregateResult(null, []);
+        }
+
+        var seeds = new List<byte[]>();
+        foreach (var silo in outcome.Contributors)
+        {
+            var reveal = request.Reveals.SingleOrDefault(r => r.SiloId == silo && r.Attempt == request.Attempt)
+                ?? throw new NoAcceptedUpdatesException($"Round {request.Round} of run '{request.RunId}', secure aggregation attempt {request.Attempt}: silo '{silo}' revealed no self-mask.");
+            seeds.Add(reveal.Seed);
+        }
+
+        var sum = outcome.Sum!;
+        SiloMasking.RemoveSelfMasks(sum, seeds);
         var encoding = request.Encoding.ToFixedPoint();
         DecodedSum decoded;
         try
         {
-            decoded = MaskedUpdateCodec.Decode(outcome.Sum!, global, encoding);
+            decoded = MaskedUpdateCodec.Decode(sum, global, encoding, request.ClipNorm);
         }
         catch (ArgumentException ex)
         {
@@ -99,7 +117,8 @@ public sealed partial class SecureAggregationService(ICheckpointStore checkpoint
             metadata["dp_clip_norm"] = dp.ClipNorm.ToString("R", CultureInfo.InvariantCulture);
         }
 
-        var model = await checkpoints.PutModelAsync(request.Container, request.RunId, request.Round, Safetensors.Serialize(result, metadata), firstWriterWins: dp is not null, cancellationToken).ConfigureAwait(false);
+        // First writer wins even without DP: a round's released sum is the one the run keeps, whatever a resumed run computes.
+        var model = await checkpoints.PutModelAsync(request.Container, request.RunId, request.Round, Safetensors.Serialize(result, metadata), firstWriterWins: true, cancellationToken).ConfigureAwait(false);
         var hashes = request.Masked.ToDictionary(m => m.SiloId, m => m.Masked.Sha256, StringComparer.Ordinal);
         // No example count or weight per silo: the aggregator never learns them.
         var participants = outcome.Contributors.Select(s => new Participant(s, null, hashes[s], null)).ToArray();
@@ -112,7 +131,7 @@ public sealed partial class SecureAggregationService(ICheckpointStore checkpoint
         return new SecureAggregateResult(new AggregateResult(model, participants, [], fit), []);
     }
 
-    private async Task<(MaskedUpdateFile? File, RejectedUpdate? Refusal)> ReadAsync(MaskedUpdateRef masked, MaskingContext context, string keyExchange, CancellationToken cancellationToken)
+    private async Task<(MaskedUpdateFile? File, RejectedUpdate? Refusal)> ReadAsync(MaskedUpdateRef masked, MaskingContext context, string keyExchange, int length, CancellationToken cancellationToken)
     {
         var (read, refusal) = await VerifiedReads.ReadAsync(updates, masked.SiloId, masked.Masked, cancellationToken).ConfigureAwait(false);
         if (read is not { } bytes)
@@ -133,6 +152,11 @@ public sealed partial class SecureAggregationService(ICheckpointStore checkpoint
         if (file.Update.SiloId != masked.SiloId || file.Update.Context != context || file.KeyExchangeSha256 != keyExchange)
         {
             return (null, new RejectedUpdate(masked.SiloId, "wrong-attempt", $"the masked update is labelled for silo '{file.Update.SiloId}', round {file.Update.Context.Round}, attempt {file.Update.Context.Attempt} and another key exchange"));
+        }
+
+        if (file.Update.Values.Length != length)
+        {
+            return (null, new RejectedUpdate(masked.SiloId, "wrong-length", $"the masked update has {file.Update.Values.Length} elements; the model needs {length}"));
         }
 
         return (file, null);

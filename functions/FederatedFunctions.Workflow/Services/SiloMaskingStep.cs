@@ -15,11 +15,17 @@ public static class SiloMaskingStep
     /// <param name="keptUpdate">The update the silo kept at training (with its example count and loss in the metadata).</param>
     /// <param name="globalModel">The round's global model, already verified against its hash.</param>
     /// <param name="siloSecret">The silo's masking secret.</param>
-    /// <exception cref="InvalidOperationException">The kept update is not the one training reported, or carries no example count.</exception>
+    /// <exception cref="InvalidOperationException">The kept update is not the one training reported, carries no example count, or the silo revealed for another attempt.</exception>
     /// <exception cref="ArgumentException">A malformed key exchange or encoding, or an update that does not fit the model.</exception>
-    public static byte[] Mask(MaskUpdateRequest request, ReadOnlyMemory<byte> keptUpdate, ReadOnlyMemory<byte> globalModel, ReadOnlySpan<byte> siloSecret)
+    /// <param name="revealedAttempt">The attempt of the round the silo already revealed its self-mask for, if any.</param>
+    public static byte[] Mask(MaskUpdateRequest request, ReadOnlyMemory<byte> keptUpdate, ReadOnlyMemory<byte> globalModel, ReadOnlySpan<byte> siloSecret, int? revealedAttempt)
     {
         ArgumentNullException.ThrowIfNull(request);
+        if (revealedAttempt is { } revealed && revealed != request.Attempt)
+        {
+            throw new InvalidOperationException($"Silo '{request.SiloId}' revealed its self-mask for attempt {revealed} of round {request.Round}; it masks for no other attempt of that round.");
+        }
+
         if (Hashing.Sha256Hex(keptUpdate.Span) != request.Update.Sha256 || keptUpdate.Length != request.Update.Bytes)
         {
             throw new InvalidOperationException($"Silo '{request.SiloId}': the kept update of round {request.Round} does not match the hash its training reported.");
@@ -59,6 +65,40 @@ public static class SiloMaskingStep
 
         return existing.Span.SequenceEqual(computed) ? computed : existing.ToArray();
     }
+
+    /// <summary>The silo's self-mask seed for the request's attempt, if it may reveal it.</summary>
+    /// <param name="request">The request.</param>
+    /// <param name="siloSecret">The silo's masking secret.</param>
+    /// <param name="masked">Whether the silo wrote a masked update for this attempt.</param>
+    /// <param name="revealedAttempt">The attempt it already revealed for, if any.</param>
+    /// <remarks>
+    /// The caller then records the attempt, first writer wins, and checks the record again, so that two reveals for
+    /// different attempts of one round cannot both succeed.
+    /// </remarks>
+    /// <exception cref="InvalidOperationException">The silo did not mask for the attempt, or revealed for another one.</exception>
+    public static byte[] Reveal(RevealSelfMaskRequest request, ReadOnlySpan<byte> siloSecret, bool masked, int? revealedAttempt)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (revealedAttempt is { } revealed && revealed != request.Attempt)
+        {
+            throw new InvalidOperationException($"Silo '{request.SiloId}' already revealed its self-mask for attempt {revealed} of round {request.Round}; it reveals for one attempt per round.");
+        }
+
+        if (!masked)
+        {
+            throw new InvalidOperationException($"Silo '{request.SiloId}' wrote no masked update for attempt {request.Attempt} of round {request.Round}; it reveals only for an attempt it took part in.");
+        }
+
+        return SiloMasking.SelfMaskSeed(siloSecret, request.SiloId, new MaskingContext(request.RunId, request.Round, request.Attempt));
+    }
+
+    /// <summary>Reads a revealed-attempt record (<see cref="BlobLayout.SiloRevealedAttempt"/>).</summary>
+    /// <exception cref="FormatException">Not a non-negative integer.</exception>
+    public static int ParseRevealed(ReadOnlySpan<byte> record) =>
+        int.TryParse(System.Text.Encoding.UTF8.GetString(record), NumberStyles.None, CultureInfo.InvariantCulture, out var a) ? a : throw new FormatException("The revealed-attempt record is not a non-negative integer.");
+
+    /// <summary>The bytes of a revealed-attempt record.</summary>
+    public static byte[] FormatRevealed(int attempt) => System.Text.Encoding.UTF8.GetBytes(attempt.ToString(CultureInfo.InvariantCulture));
 
     private static Dictionary<string, byte[]> KeyExchange(MaskUpdateRequest request)
     {

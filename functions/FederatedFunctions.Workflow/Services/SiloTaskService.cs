@@ -27,6 +27,10 @@ public sealed class SiloTaskService(ICheckpointStore checkpoints, ISiloBackend b
         return await backend.MaskUpdateAsync(request, global, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Asks a silo to reveal its self-mask seed for one secure-aggregation attempt.</summary>
+    public Task<SelfMaskReveal> RevealSelfMaskAsync(RevealSelfMaskRequest request, CancellationToken cancellationToken) =>
+        backend.RevealSelfMaskAsync(request, cancellationToken);
+
     /// <summary>Scores a global model on one silo's test split.</summary>
     public async Task<SiloEvaluation> EvaluateAsync(EvaluateRequest request, CancellationToken cancellationToken)
     {

@@ -41,6 +41,16 @@ public sealed class SiloMaskingTests
     }
 
     [Fact]
+    public void SelfMaskSeed_DiffersPerAttemptAndFromThePairwiseKeys()
+    {
+        var seed = SiloMasking.SelfMaskSeed(Secret("s"), "silo-1", Context);
+        Assert.Equal(seed, SiloMasking.SelfMaskSeed(Secret("s"), "silo-1", Context));
+        Assert.NotEqual(seed, SiloMasking.SelfMaskSeed(Secret("s"), "silo-1", Context.NextAttempt()));
+        Assert.NotEqual(seed, SiloMasking.SelfMaskSeed(Secret("s"), "silo-2", Context));
+        Assert.Throws<ArgumentException>(() => SiloMasking.SelfMaskSeed(new byte[16], "silo-1", Context));
+    }
+
+    [Fact]
     public void Derive_ShortSecret_Throws()
     {
         Assert.Throws<ArgumentException>(() => MaskingKeys.Derive(new byte[31], "silo-1", Context));
@@ -61,7 +71,7 @@ public sealed class SiloMaskingTests
         string[] silos = ["a", "b", "c"];
         var global = Model(Random(1, 64, 1), Random(2, 4, 1));
         var keys = silos.ToDictionary(s => s, s => SiloMasking.PublicKey(Secret(s), s, Context), StringComparer.Ordinal);
-        var encoding = MaskedUpdateCodec.Encoding(silos.Length, clipNorm: 1.0);
+        var encoding = MaskedUpdateCodec.Encoding(silos.Length);
         double[] weights = [0.2, 0.5, 1.0];
         var sum = new uint[MaskedUpdateCodec.VectorLength(global)];
         var expected = new double[68];
@@ -88,7 +98,10 @@ public sealed class SiloMaskingTests
             }
         }
 
-        var decoded = MaskedUpdateCodec.Decode(sum, global, encoding);
+        // Until every self-mask is removed, the sum is noise; once they are, it decodes.
+        Assert.Throws<ArgumentException>(() => MaskedUpdateCodec.Decode(sum, global, encoding, 1.0));
+        SiloMasking.RemoveSelfMasks(sum, silos.Select(s => SiloMasking.SelfMaskSeed(Secret(s), s, Context)));
+        var decoded = MaskedUpdateCodec.Decode(sum, global, encoding, 1.0);
         var total = weights.Sum();
         Assert.Equal(total, decoded.TotalWeight, 6);
         Assert.Equal(((0.2 * 0.5) + (0.5 * 1.5) + (1.0 * 2.5)) / total, decoded.Loss, 4);
@@ -106,7 +119,7 @@ public sealed class SiloMaskingTests
         string[] silos = ["a", "b", "c"];
         var global = Model(Random(1, 64, 1), Random(2, 4, 1));
         var keys = silos.ToDictionary(s => s, s => SiloMasking.PublicKey(Secret(s), s, Context), StringComparer.Ordinal);
-        var encoding = MaskedUpdateCodec.Encoding(silos.Length, 1.0);
+        var encoding = MaskedUpdateCodec.Encoding(silos.Length);
         var sum = new uint[MaskedUpdateCodec.VectorLength(global)];
         foreach (var s in silos.Take(2))
         {
@@ -117,7 +130,8 @@ public sealed class SiloMaskingTests
             }
         }
 
-        var ex = Assert.Throws<ArgumentException>(() => MaskedUpdateCodec.Decode(sum, global, encoding));
+        SiloMasking.RemoveSelfMasks(sum, silos.Take(2).Select(s => SiloMasking.SelfMaskSeed(Secret(s), s, Context)));
+        var ex = Assert.Throws<ArgumentException>(() => MaskedUpdateCodec.Decode(sum, global, encoding, 1.0));
         Assert.Contains("did not cancel", ex.Message, StringComparison.Ordinal);
     }
 
@@ -128,7 +142,7 @@ public sealed class SiloMaskingTests
         var global = new[] { F32("w", new float[16382]) };
         string[] silos = ["a", "b"];
         var keys = silos.ToDictionary(s => s, s => SiloMasking.PublicKey(Secret(s), s, Context), StringComparer.Ordinal);
-        var values = MaskedUpdateCodec.Parse(SiloMasking.Mask(Secret("a"), "a", Context, keys, global, global, 1, 0, 1.0, MaskedUpdateCodec.Encoding(2, 1.0))).Update.Values;
+        var values = MaskedUpdateCodec.Parse(SiloMasking.Mask(Secret("a"), "a", Context, keys, global, global, 1, 0, 1.0, MaskedUpdateCodec.Encoding(2))).Update.Values;
         var bins = new int[256];
         foreach (var v in values)
         {
@@ -144,7 +158,7 @@ public sealed class SiloMaskingTests
     public void Mask_KeyExchangeWithoutThisSiloOrWithAnotherKeyForIt_Refused()
     {
         var global = Model(Random(1, 8, 1), Random(2, 4, 1));
-        var encoding = MaskedUpdateCodec.Encoding(2, 1.0);
+        var encoding = MaskedUpdateCodec.Encoding(2);
         var without = new Dictionary<string, byte[]> { ["b"] = SiloMasking.PublicKey(Secret("b"), "b", Context) };
         Assert.Throws<ArgumentException>(() => SiloMasking.Mask(Secret("a"), "a", Context, without, global, global, 1, 0, 1, encoding));
         var substituted = new Dictionary<string, byte[]>(without) { ["a"] = SiloMasking.PublicKey(Secret("x"), "a", Context) };
@@ -155,7 +169,7 @@ public sealed class SiloMaskingTests
     public void Quantize_UpdateThatDoesNotFitTheModel_RefusedNamingTheTensorNotTheValue()
     {
         var global = Model(Random(1, 8, 1), Random(2, 4, 1));
-        var encoding = MaskedUpdateCodec.Encoding(2, 1.0);
+        var encoding = MaskedUpdateCodec.Encoding(2);
         var nan = Model([.. Random(1, 7, 1), float.NaN], Random(2, 4, 1));
         var ex = Assert.Throws<ArgumentException>(() => MaskedUpdateCodec.Quantize(nan, global, 1, 0, 1, encoding));
         Assert.Contains("'w'", ex.Message, StringComparison.Ordinal);

@@ -81,6 +81,14 @@ public sealed class SecureAggregationSpecTests
     }
 
     [Fact]
+    public void Validate_OneSiloSampledPerRound_ReportsConflict()
+    {
+        var spec = With(new SecureAggregationSpec { ClipNorm = 1 }) with { Participation = new ParticipationSpec { SampleCount = 1 } };
+        AssertSingle(spec, "$.participation", "conflict");
+        Assert.Empty(RunSpecValidator.Validate(spec with { Participation = new ParticipationSpec { SampleCount = 2 } }));
+    }
+
+    [Fact]
     public void Validate_WithNormScreen_ReportsConflict()
     {
         var spec = With(new SecureAggregationSpec { ClipNorm = 1 }) with { Robustness = new RobustnessSpec { MaxNormRatio = 3 } };

@@ -48,14 +48,15 @@ public sealed class SecureAggregationTests(ITestOutputHelper output)
 
         Assert.Equal(OrchestrationRuntimeStatus.Completed, meta.RuntimeStatus);
         var manifests = await h.Store.ListAsync("checkpoints", "secagg-sum", default);
-        var encoding = MaskedUpdateCodec.Encoding(Unequal.Count, ClipNorm);
+        var encoding = MaskedUpdateCodec.Encoding(Unequal.Count);
         foreach (var m in manifests.Skip(1))
         {
             var (expected, totalWeight) = ExpectedFedAvg(h, "secagg-sum", m.Round, Unequal.Select(d => d.SiloId), equalWeights: false);
             var actual = Floats(h.Blobs.Items[m.Model.Uri]);
             var error = MaxAbsDifference(expected, actual, out var scale);
-            // Quantization (n · 0.5 / scale on the weighted sum, divided by Σw) plus float32 rounding of the silos' changes and of the result.
-            var quantization = encoding.MaxSumError / totalWeight;
+            // Quantization (n · 0.5 / scale on the weighted sum of changes over C, times C, divided by Σw) plus float32
+            // rounding of the silos' changes and of the result.
+            var quantization = ClipNorm * encoding.MaxSumError / totalWeight;
             var bound = quantization + (FloatRounding * Math.Max(1, scale));
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"round {m.Round}: max |secure - plain| = {error:E2}, bound {bound:E2} (quantization {quantization:E2}), largest |value| {scale:F3}"));
             Assert.True(error <= bound, $"round {m.Round}: error {error} over bound {bound}");
@@ -98,7 +99,7 @@ public sealed class SecureAggregationTests(ITestOutputHelper output)
         Assert.Equal(survivors, h.Backend.MaskCalls.Where(c => c.Attempt == 1).Select(c => c.Silo).Order());
         var (expected, totalWeight) = ExpectedFedAvg(h, "secagg-drop", 1, survivors, equalWeights: false);
         var error = MaxAbsDifference(expected, Floats(h.Blobs.Items[m.Model.Uri]), out var scale);
-        var bound = (MaskedUpdateCodec.Encoding(Unequal.Count, ClipNorm).MaxSumError / totalWeight) + (FloatRounding * Math.Max(1, scale));
+        var bound = (ClipNorm * MaskedUpdateCodec.Encoding(Unequal.Count).MaxSumError / totalWeight) + (FloatRounding * Math.Max(1, scale));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"after a dropout: max |secure - plain over survivors| = {error:E2}, bound {bound:E2}"));
         Assert.True(error <= bound, $"error {error} over bound {bound}");
 
@@ -159,6 +160,57 @@ public sealed class SecureAggregationTests(ITestOutputHelper output)
         Assert.Contains("secure aggregation found no attempt in which at least 2 silos", message, StringComparison.Ordinal);
         Assert.All(Unequal.Skip(1), d => Assert.Contains($"{d.SiloId}: dropped-out", message, StringComparison.Ordinal));
         Assert.DoesNotContain(h.Backend.MaskCalls, c => c.Attempt > 0);
+    }
+
+    [Fact]
+    public async Task RunAsync_SiloFailsToRevealItsSelfMask_FailsTheRoundAndPointsToResumeFrom()
+    {
+        await using var h = await new TrainingOrchestratorTests.Harness(Unequal).StartAsync();
+        h.Backend.RevealFailures[(Unequal[0].SiloId, 0)] = true;
+        var meta = await h.RunAsync(Spec("secagg-noreveal", rounds: 1));
+
+        Assert.Equal(OrchestrationRuntimeStatus.Failed, meta.RuntimeStatus);
+        Assert.Contains("cannot be unmasked", meta.FailureDetails!.ErrorMessage, StringComparison.Ordinal);
+        Assert.Contains("resumeFrom", meta.FailureDetails.ErrorMessage, StringComparison.Ordinal);
+        // No redo: the silos that revealed attempt 0 would refuse attempt 1.
+        Assert.DoesNotContain(h.Backend.MaskCalls, c => c.Attempt > 0);
+        Assert.DoesNotContain(h.Blobs.Items.Keys, k => k.EndsWith(BlobLayout.Model("secagg-noreveal", 1), StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task RunAsync_RoundRedoneAfterTheReveals_TakesTheRevealedAttemptWithTheSameSilosAndNoOther()
+    {
+        // A first instance drops silo 1 in attempt 0 and reveals attempt 1 over the others. A second instance of the same
+        // run (as after a crash before the commit) finds silo 1 healthy, but the others revealed attempt 1 already: the
+        // round is redone as attempt 1 over the same silos, and silo 1's update is never part of a second, readable sum.
+        await using var h = await new TrainingOrchestratorTests.Harness(Unequal).StartAsync();
+        var dropped = Unequal[1].SiloId;
+        h.Backend.MaskFailures[(dropped, 0)] = true;
+        var spec = Spec("secagg-again", rounds: 1);
+        var first = await h.RunAsync(spec);
+        Assert.Equal(OrchestrationRuntimeStatus.Completed, first.RuntimeStatus);
+        var model = (await h.Store.ListAsync("checkpoints", "secagg-again", default)).Single(x => x.Round == 1).Model;
+
+        h.Backend.MaskFailures.Clear();
+        await h.Host.Client.PurgeInstanceAsync("secagg-again");
+        var second = await h.RunAsync(spec);
+
+        Assert.Equal(OrchestrationRuntimeStatus.Completed, second.RuntimeStatus);
+        var m = (await h.Store.ListAsync("checkpoints", "secagg-again", default)).Single(x => x.Round == 1);
+        Assert.Equal(1, m.Privacy!.SecureAggregationAttempt);
+        Assert.DoesNotContain(dropped, m.Participants.Select(p => p.SiloId));
+        Assert.Equal(model, m.Model);
+        Assert.DoesNotContain(h.Backend.RevealCalls, c => c.Silo == dropped);
+        Assert.All(h.Backend.RevealCalls, c => Assert.Equal(1, c.Attempt));
+
+        // The silos enforce it themselves: after revealing attempt 1 they mask and reveal for no other attempt.
+        var survivor = Unequal[0].SiloId;
+        await Assert.ThrowsAsync<InvalidOperationException>(() => h.Backend.RevealSelfMaskAsync(new RevealSelfMaskRequest("secagg-again", 1, 0, survivor), default));
+        var kept = h.Blobs.Items[$"mem://{survivor}/{BlobLayout.SiloPrivateUpdate("secagg-again", 1)}"];
+        var keys = Unequal.Select(d => new MaskingPublicKey(d.SiloId, 2, new byte[91])).ToArray();
+        var request = new MaskUpdateRequest("secagg-again", 1, 2, survivor, m.Model, new BlobRef("mem://x", Core.Hashing.Sha256Hex(kept), kept.Length), keys, SecureAggregationEncoding.For(4), ClipNorm, MaxExamples, false);
+        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => h.Backend.MaskUpdateAsync(request, h.Blobs.Items[m.Model.Uri], default));
+        Assert.Contains("revealed its self-mask for attempt 1", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]

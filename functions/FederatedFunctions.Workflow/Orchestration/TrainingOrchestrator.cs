@@ -354,6 +354,8 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             {
                 resumed = true;
                 LogSecureAggregationResumed(log, runId, round, revealed);
+                left.AddRange(attemptLeft);
+                left.AddRange(exchange.Where(k => k.RevealedAttempt != revealed).Select(k => new RejectedUpdate(k.SiloId, "not-in-revealed-attempt", $"the other silos revealed their self-masks for attempt {revealed} of this round, which this silo was not part of")));
                 participants = exchange.Where(k => k.RevealedAttempt == revealed).Select(k => k.SiloId).ToList();
                 attempt = revealed - 1;
                 tries--;
@@ -399,7 +401,9 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
                 attemptLeft.AddRange(check.Refused);
                 if (check.Refused.Count == 0)
                 {
-                    var reveals = await Task.WhenAll(masked.Select(m => CallSiloAsync<SelfMaskReveal>(context, nameof(RevealSelfMaskActivity), new RevealSelfMaskRequest(runId, round, attempt, m.SiloId, privacy.Mode), m.SiloId, "reveal-failed", siloRetry)));
+                    var revealCalls = masked.Select(m => CallSiloAsync<SelfMaskReveal>(context, nameof(RevealSelfMaskActivity), new RevealSelfMaskRequest(runId, round, attempt, m.SiloId, privacy.Mode), m.SiloId, "reveal-failed", siloRetry)).ToArray();
+                    await WhenAllOrDeadlineAsync(context, revealCalls, deadline);
+                    var reveals = revealCalls.Select((t, i) => t.IsCompletedSuccessfully ? t.Result : (Result: (SelfMaskReveal?)null, Failure: (RejectedUpdate?)new RejectedUpdate(masked[i].SiloId, "reveal-failed", $"no self-mask seed within the round deadline of {deadline} s"))).ToArray();
                     var missing = reveals.Where(r => r.Result is null).Select(r => r.Failure!).ToArray();
                     if (missing.Length > 0)
                     {

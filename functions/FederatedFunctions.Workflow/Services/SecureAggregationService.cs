@@ -108,6 +108,7 @@ public sealed partial class SecureAggregationService(ICheckpointStore checkpoint
             ["round"] = request.Round.ToString(CultureInfo.InvariantCulture),
             ["strategy"] = strategy.Name,
             ["secure_aggregation_attempt"] = request.Attempt.ToString(CultureInfo.InvariantCulture),
+            ["secure_aggregation_key_exchange_sha256"] = keyExchange,
         };
         if (dp is not null)
         {
@@ -118,7 +119,21 @@ public sealed partial class SecureAggregationService(ICheckpointStore checkpoint
         }
 
         // First writer wins even without DP: a round's released sum is the one the run keeps, whatever a resumed run computes.
-        var model = await checkpoints.PutModelAsync(request.Container, request.RunId, request.Round, Safetensors.Serialize(result, metadata), firstWriterWins: true, cancellationToken).ConfigureAwait(false);
+        var bytes = Safetensors.Serialize(result, metadata);
+        var model = await checkpoints.PutModelAsync(request.Container, request.RunId, request.Round, bytes, firstWriterWins: true, cancellationToken).ConfigureAwait(false);
+        if (model.Sha256 != Core.Hashing.Sha256Hex(bytes))
+        {
+            // Another execution wrote the round's model first: the same attempt (DP noise differs) is fine; another attempt
+            // over other silos (a re-run whose first silos were unreachable) must not be recorded against that model.
+            var kept = Safetensors.Parse(await checkpoints.ReadModelAsync(model, cancellationToken).ConfigureAwait(false));
+            if (!kept.Metadata.TryGetValue("secure_aggregation_key_exchange_sha256", out var first) || first != keyExchange)
+            {
+                throw new NoAcceptedUpdatesException(
+                    $"Round {request.Round} of run '{request.RunId}' already has a model from another secure-aggregation attempt, over other silos. " +
+                    "Retry when the silos of that attempt are reachable, or start a new run with resumeFrom this run's latest committed round.");
+            }
+        }
+
         var hashes = request.Masked.ToDictionary(m => m.SiloId, m => m.Masked.Sha256, StringComparer.Ordinal);
         // No example count or weight per silo: the aggregator never learns them.
         var participants = outcome.Contributors.Select(s => new Participant(s, null, hashes[s], null)).ToArray();

@@ -199,6 +199,7 @@ public sealed class SecureAggregationTests(ITestOutputHelper output)
         var m = (await h.Store.ListAsync("checkpoints", "secagg-again", default)).Single(x => x.Round == 1);
         Assert.Equal(1, m.Privacy!.SecureAggregationAttempt);
         Assert.DoesNotContain(dropped, m.Participants.Select(p => p.SiloId));
+        Assert.Contains(m.Rejected, r => r.SiloId == dropped && r.Reason == "not-in-revealed-attempt");
         Assert.Equal(model, m.Model);
         Assert.DoesNotContain(h.Backend.RevealCalls, c => c.Silo == dropped);
         Assert.All(h.Backend.RevealCalls, c => Assert.Equal(1, c.Attempt));
@@ -211,6 +212,28 @@ public sealed class SecureAggregationTests(ITestOutputHelper output)
         var request = new MaskUpdateRequest("secagg-again", 1, 2, survivor, m.Model, new BlobRef("mem://x", Core.Hashing.Sha256Hex(kept), kept.Length), keys, SecureAggregationEncoding.For(4), ClipNorm, MaxExamples, false);
         var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => h.Backend.MaskUpdateAsync(request, h.Blobs.Items[m.Model.Uri], default));
         Assert.Contains("revealed its self-mask for attempt 1", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RunAsync_RoundRedoneWhileTheSilosThatRevealedAreUnreachable_FailsRatherThanRecordAnotherSumAgainstTheModel()
+    {
+        await using var h = await new TrainingOrchestratorTests.Harness(Unequal).StartAsync();
+        h.Backend.MaskFailures[(Unequal[2].SiloId, 0)] = true;
+        h.Backend.MaskFailures[(Unequal[3].SiloId, 0)] = true;
+        var spec = Spec("secagg-split", rounds: 1);
+        Assert.Equal(OrchestrationRuntimeStatus.Completed, (await h.RunAsync(spec)).RuntimeStatus);
+
+        // The re-run reaches only the two silos that never revealed: their own attempt would be a second release of round 1.
+        h.Backend.MaskFailures.Clear();
+        h.Backend.KeyFailures[(Unequal[0].SiloId, 0)] = true;
+        h.Backend.KeyFailures[(Unequal[1].SiloId, 0)] = true;
+        await h.Host.Client.PurgeInstanceAsync("secagg-split");
+        var second = await h.RunAsync(spec);
+
+        Assert.Equal(OrchestrationRuntimeStatus.Failed, second.RuntimeStatus);
+        Assert.Contains("already has a model from another secure-aggregation attempt", second.FailureDetails!.ErrorMessage, StringComparison.Ordinal);
+        var m = (await h.Store.ListAsync("checkpoints", "secagg-split", default)).Single(x => x.Round == 1);
+        Assert.Equal([Unequal[0].SiloId, Unequal[1].SiloId], m.Participants.Select(p => p.SiloId));
     }
 
     [Fact]

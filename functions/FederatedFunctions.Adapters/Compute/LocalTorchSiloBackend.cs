@@ -31,6 +31,7 @@ public sealed class LocalTorchSiloBackend(ISiloRegistry registry) : ISiloBackend
     public const int EvaluationReportBytes = 512;
 
     private readonly ConcurrentDictionary<(string Silo, string Path, string ETag, string Schema), TabularData> cache = new();
+    private readonly ConcurrentDictionary<Uri, ReadOnlyMemory<byte>> secrets = new();
 
     /// <inheritdoc />
     public Task<SiloUpdate> TrainAsync(TrainRequest request, ReadOnlyMemory<byte> globalModel, CancellationToken cancellationToken)
@@ -133,10 +134,10 @@ public sealed class LocalTorchSiloBackend(ISiloRegistry registry) : ISiloBackend
     public Task<MaskedUpdateRef> MaskUpdateAsync(MaskUpdateRequest request, ReadOnlyMemory<byte> globalModel, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return SiloErrors.GuardAsync(registry, request.Privacy, request.RunId, request.Round, request.SiloId, "mask", () => MaskCoreAsync(registry, request, globalModel, cancellationToken), cancellationToken);
+        return SiloErrors.GuardAsync(registry, request.Privacy, request.RunId, request.Round, request.SiloId, "mask", () => MaskCoreAsync(request, globalModel, cancellationToken), cancellationToken);
     }
 
-    private static async Task<MaskedUpdateRef> MaskCoreAsync(ISiloRegistry registry, MaskUpdateRequest request, ReadOnlyMemory<byte> globalModel, CancellationToken cancellationToken)
+    private async Task<MaskedUpdateRef> MaskCoreAsync(MaskUpdateRequest request, ReadOnlyMemory<byte> globalModel, CancellationToken cancellationToken)
     {
         var container = registry.GetContainer(request.SiloId);
         var kept = container.GetBlobClient(BlobLayout.SiloPrivateUpdate(request.RunId, request.Round));
@@ -205,12 +206,19 @@ public sealed class LocalTorchSiloBackend(ISiloRegistry registry) : ISiloBackend
         }
     }
 
-    // The silo's masking secret: 32 random bytes created on first use, first writer wins, kept outside the outbox.
-    private static async Task<ReadOnlyMemory<byte>> MaskingSecretAsync(BlobContainerClient container, CancellationToken cancellationToken)
+    // The silo's masking secret: 32 random bytes created on first use, first writer wins, kept outside the outbox. It
+    // never changes, so it is read once per silo container, not once per key, mask and reveal.
+    private async Task<ReadOnlyMemory<byte>> MaskingSecretAsync(BlobContainerClient container, CancellationToken cancellationToken)
     {
+        if (secrets.TryGetValue(container.Uri, out var known))
+        {
+            return known;
+        }
+
         var secret = System.Security.Cryptography.RandomNumberGenerator.GetBytes(MaskingKeys.MinSecretBytes);
         var blob = container.GetBlobClient(BlobLayout.SiloMaskingSecret);
-        return await BlobWrites.UploadIfAbsentAsync(blob, secret, cancellationToken).ConfigureAwait(false) ?? secret;
+        var kept = await BlobWrites.UploadIfAbsentAsync(blob, secret, cancellationToken).ConfigureAwait(false) ?? secret;
+        return secrets.GetOrAdd(container.Uri, kept);
     }
 
     private static async Task<SiloUpdate?> ReadResultAsync(BlobClient blob, CancellationToken cancellationToken)

@@ -71,22 +71,9 @@ public static class AuditChain
         ArgumentNullException.ThrowIfNull(draft);
         ArgumentNullException.ThrowIfNull(previousHash);
         ValidateDraft(draft);
-        var entry = new AuditEntry
+        var entry = new AuditEntry(draft, previousSequence is { } p ? checked(p + 1) : 0, previousSequence is null ? GenesisHash : previousHash, string.Empty)
         {
-            Sequence = previousSequence is { } p ? checked(p + 1) : 0,
-            RunId = draft.RunId,
-            Round = draft.Round,
-            SiloId = draft.SiloId,
-            Kind = draft.Kind,
-            Blob = draft.Blob,
-            Bytes = draft.Bytes,
-            Sha256 = draft.Sha256,
-            Policy = draft.Policy,
-            DpNoise = draft.DpNoise,
-            Identity = draft.Identity,
             RecordedAt = draft.RecordedAt.ToUniversalTime(),
-            PreviousHash = previousSequence is null ? GenesisHash : previousHash,
-            Hash = string.Empty,
         };
         return entry with { Hash = ComputeHash(entry) };
     }

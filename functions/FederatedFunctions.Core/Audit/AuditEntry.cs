@@ -9,16 +9,41 @@ namespace FederatedFunctions.Core.Audit;
 /// removing or reordering an entry breaks the chain; <see cref="AuditChain.Verify"/> says where and why.
 /// </para>
 /// <para>
-/// An entry holds references and hashes, never payloads or credentials: <see cref="Blob"/> is a path without a
+/// An entry holds references and hashes, never payloads or credentials: <see cref="AuditDraft.Blob"/> is a path without a
 /// query string, so it cannot carry a SAS token. Build entries with <see cref="AuditChain.Append"/>, which fills in
 /// <see cref="Sequence"/>, <see cref="PreviousHash"/> and <see cref="Hash"/> and validates the draft.
 /// </para>
 /// </remarks>
-public sealed record AuditEntry
+public sealed record AuditEntry : AuditDraft
 {
+    /// <summary>Creates an entry; <see cref="AuditChain.Append"/> and <see cref="AuditLog.Parse"/> do.</summary>
+    public AuditEntry()
+    {
+    }
+
+    /// <summary>The entry of <paramref name="draft"/> at <paramref name="sequence"/>, chained to <paramref name="previousHash"/>.</summary>
+    [System.Diagnostics.CodeAnalysis.SetsRequiredMembers]
+    internal AuditEntry(AuditDraft draft, long sequence, string previousHash, string hash)
+        : base(draft)
+    {
+        Sequence = sequence;
+        PreviousHash = previousHash;
+        Hash = hash;
+    }
+
     /// <summary>Position in the log, 0-based and contiguous.</summary>
     public required long Sequence { get; init; }
 
+    /// <summary>Lowercase hex <see cref="Hash"/> of the previous entry, or <see cref="AuditChain.GenesisHash"/> for the first.</summary>
+    public required string PreviousHash { get; init; }
+
+    /// <summary>Lowercase hex SHA-256 of the canonical serialization of every other field.</summary>
+    public required string Hash { get; init; }
+}
+
+/// <summary>The fields of an audit entry that the writer supplies; <see cref="AuditChain.Append"/> adds the chain fields.</summary>
+public record AuditDraft
+{
     /// <summary>The run the log belongs to; the same in every entry.</summary>
     public required string RunId { get; init; }
 
@@ -49,51 +74,10 @@ public sealed record AuditEntry
     /// <summary>Who wrote the artifact: a principal or object id, or <c>local</c> for the local host.</summary>
     public required string Identity { get; init; }
 
-    /// <summary>When the entry was recorded (UTC; <see cref="AuditChain.Append"/> normalises the offset).</summary>
-    public required DateTimeOffset RecordedAt { get; init; }
-
-    /// <summary>Lowercase hex <see cref="Hash"/> of the previous entry, or <see cref="AuditChain.GenesisHash"/> for the first.</summary>
-    public required string PreviousHash { get; init; }
-
-    /// <summary>Lowercase hex SHA-256 of the canonical serialization of every other field.</summary>
-    public required string Hash { get; init; }
-}
-
-/// <summary>The fields of an audit entry that the writer supplies; <see cref="AuditChain.Append"/> adds the chain fields.</summary>
-/// <remarks>Field meanings are those of <see cref="AuditEntry"/>.</remarks>
-public sealed record AuditDraft
-{
-    /// <summary>The run id.</summary>
-    public required string RunId { get; init; }
-
-    /// <summary>The round.</summary>
-    public required int Round { get; init; }
-
-    /// <summary>The silo the artifact left.</summary>
-    public required string SiloId { get; init; }
-
-    /// <summary>What the artifact is, e.g. <see cref="AuditKinds.Update"/>.</summary>
-    public required string Kind { get; init; }
-
-    /// <summary>Blob path or URI, without query string or user info.</summary>
-    public required string Blob { get; init; }
-
-    /// <summary>Artifact size in bytes.</summary>
-    public required long Bytes { get; init; }
-
-    /// <summary>Lowercase hex SHA-256 of the artifact.</summary>
-    public required string Sha256 { get; init; }
-
-    /// <summary>The release policy.</summary>
-    public required AuditPolicy Policy { get; init; }
-
-    /// <summary>Differential-privacy noise, or null.</summary>
-    public DpNoiseParameters? DpNoise { get; init; }
-
-    /// <summary>Who wrote the artifact.</summary>
-    public required string Identity { get; init; }
-
-    /// <summary>When the entry is recorded; in an orchestrator, <c>context.CurrentUtcDateTime</c>.</summary>
+    /// <summary>
+    /// When the entry was recorded; in an orchestrator, <c>context.CurrentUtcDateTime</c>. In an entry it is UTC
+    /// (<see cref="AuditChain.Append"/> normalises the offset).
+    /// </summary>
     public required DateTimeOffset RecordedAt { get; init; }
 }
 
@@ -107,7 +91,7 @@ public sealed record AuditPolicy(string Name, string Checks);
 /// <param name="ClipNorm">L2 clip norm applied before noising; positive.</param>
 public sealed record DpNoiseParameters(double NoiseMultiplier, double ClipNorm);
 
-/// <summary>Well-known values of <see cref="AuditEntry.Kind"/>.</summary>
+/// <summary>Well-known values of <see cref="AuditDraft.Kind"/>.</summary>
 public static class AuditKinds
 {
     /// <summary>A model update.</summary>

@@ -113,6 +113,27 @@ public sealed record MaskingKeyRequest(string RunId, int Round, int Attempt, str
 /// </param>
 public sealed record MaskingPublicKey(string SiloId, int Attempt, byte[] PublicKey, int? RevealedAttempt = null);
 
+/// <summary>Helpers for an attempt's key exchange, shared by the orchestrator, the silos and the aggregator.</summary>
+public static class KeyExchanges
+{
+    /// <summary>An attempt's public keys by silo id.</summary>
+    /// <exception cref="ArgumentException">A silo listed twice, or a key labelled for another attempt.</exception>
+    public static Dictionary<string, byte[]> BySilo(IReadOnlyList<MaskingPublicKey> keyExchange, int attempt)
+    {
+        ArgumentNullException.ThrowIfNull(keyExchange);
+        var keys = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        foreach (var k in keyExchange)
+        {
+            if (k.Attempt != attempt || !keys.TryAdd(k.SiloId, k.PublicKey))
+            {
+                throw new ArgumentException($"The key exchange of attempt {attempt} lists silo '{k.SiloId}' twice or for another attempt.", nameof(keyExchange));
+            }
+        }
+
+        return keys;
+    }
+}
+
 /// <summary>Input of the reveal activity: every masked update of the attempt arrived and was checked; the silo may reveal its self-mask seed.</summary>
 public sealed record RevealSelfMaskRequest(string RunId, int Round, int Attempt, string SiloId, string Privacy = PrivacyModes.EyesOn);
 

@@ -92,15 +92,10 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
 
             context.SetCustomStatus(new RunStatus("training", round, totalRounds, recent));
             var minimum = ParticipationPolicy.MinimumAccepted(policy, silos.Count);
-            var training = silos.Select(silo =>
-                TrainSiloAsync(context, new TrainRequest(input.RunId, round, silo, global, spec.Model, spec.Data, spec.Training, inputs, privacy.Mode, secure), siloRetry)).ToArray();
-            await WhenAllOrDeadlineAsync(context, training, policy.RoundDeadlineSeconds);
-
             // Past the deadline the round goes on with what has arrived; a late result is never read again, and the
             // aggregator refuses any update whose round is not the current one.
-            var trained = training.Select((t, i) => t.IsCompletedSuccessfully
-                ? t.Result
-                : (Update: (SiloUpdate?)null, Failure: (RejectedUpdate?)new RejectedUpdate(silos[i], "late", $"no result within the round deadline of {policy.RoundDeadlineSeconds} s"))).ToArray();
+            var trained = await FanOutAsync<SiloUpdate>(
+                context, silos, nameof(TrainActivity), silo => new TrainRequest(input.RunId, round, silo, global, spec.Model, spec.Data, spec.Training, inputs, privacy.Mode, secure), "train-failed", "result", siloRetry, policy.RoundDeadlineSeconds);
             var failures = trained.Where(t => t.Failure is not null).Select(t => t.Failure!).ToList();
             foreach (var f in failures)
             {
@@ -116,7 +111,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             }
 
             context.SetCustomStatus(new RunStatus("aggregating", round, totalRounds, recent));
-            var delivered = trained.Where(t => t.Update is not null).Select(t => t.Update!).ToArray();
+            var delivered = trained.Where(t => t.Result is not null).Select(t => t.Result!).ToArray();
             AggregateResult aggregate;
             IReadOnlyList<SecureAttemptRecord> attempts = [];
             if (secure)
@@ -137,8 +132,8 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             if (IsEvaluationRound(spec, round))
             {
                 context.SetCustomStatus(new RunStatus("evaluating", round, totalRounds, recent));
-                var scored = await Task.WhenAll(strategy.ConfigureEvaluate(round, spec.Silos).Select(silo =>
-                    EvaluateSiloAsync(context, new EvaluateRequest(input.RunId, round, silo, aggregate.Model, spec.Model, spec.Data, inputs, privacy.Mode), siloRetry)));
+                var scored = await FanOutAsync<SiloEvaluation>(
+                    context, strategy.ConfigureEvaluate(round, spec.Silos), nameof(EvaluateActivity), silo => new EvaluateRequest(input.RunId, round, silo, aggregate.Model, spec.Model, spec.Data, inputs, privacy.Mode), "evaluate-failed", "result", siloRetry, deadlineSeconds: null);
                 foreach (var failure in scored.Where(s => s.Failure is not null).Select(s => s.Failure!))
                 {
                     LogEvaluationFailed(log, input.RunId, round, failure.SiloId, failure.Detail);
@@ -148,7 +143,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
                 if (eyesOff)
                 {
                     // The orchestrator sees report references only; the summary exists only over enough silos.
-                    reports = scored.Where(s => s.Evaluation?.Report is not null).Select(s => s.Evaluation!).ToArray();
+                    reports = scored.Where(s => s.Result?.Report is not null).Select(s => s.Result!).ToArray();
                     evaluation = reports.Count == 0 ? null : await context.CallActivityAsync<EvaluateSummary?>(
                         nameof(SummarizeEvaluationActivity),
                         new SummarizeEvaluationRequest(input.RunId, round, strategy.Name, reports, privacy.MinAggregateSilos),
@@ -156,7 +151,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
                 }
                 else
                 {
-                    var ok = scored.Where(s => s.Evaluation?.Outcome is { Examples: > 0 }).Select(s => s.Evaluation!.Outcome!).ToArray();
+                    var ok = scored.Where(s => s.Result?.Outcome is { Examples: > 0 }).Select(s => s.Result!.Outcome!).ToArray();
                     evaluation = ok.Length == 0 ? null : strategy.AggregateEvaluate(ok);
                 }
             }
@@ -246,65 +241,43 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
         var dp = privacy.DifferentialPrivacy;
         var checks = "sha256,size,format,keys,shapes,dtypes,finite" + (robustness.MaxNormRatio is { } r ? $",norm-screen<={r.ToString(System.Globalization.CultureInfo.InvariantCulture)}" : string.Empty) + (dp is null ? string.Empty : ",dp-clip");
         var drafts = new List<AuditDraft>();
+        void Add(string siloId, string kind, BlobRef artifact, string checks, DpNoiseParameters? noise = null) => drafts.Add(new AuditDraft
+        {
+            RunId = runId,
+            Round = round,
+            SiloId = siloId,
+            Kind = kind,
+            Blob = artifact.Uri,
+            Bytes = artifact.Bytes,
+            Sha256 = artifact.Sha256,
+            Policy = new AuditPolicy(privacy.Mode, checks),
+            DpNoise = noise,
+            Identity = "silo:" + siloId,
+            RecordedAt = now,
+        });
+
+        var noise = dp is null ? null : new DpNoiseParameters(dp.NoiseMultiplier, dp.ClipNorm);
         foreach (var u in updates.OrderBy(u => u.SiloId, StringComparer.Ordinal))
         {
             var refusal = rejected.FirstOrDefault(x => x.SiloId == u.SiloId);
-            drafts.Add(new AuditDraft
-            {
-                RunId = runId,
-                Round = round,
-                SiloId = u.SiloId,
-                Kind = AuditKinds.Update,
-                Blob = u.Update.Uri,
-                Bytes = u.Update.Bytes,
-                Sha256 = u.Update.Sha256,
-                Policy = new AuditPolicy(privacy.Mode, (refusal is null ? "accepted: " : $"rejected ({refusal.Reason}): ") + checks),
-                DpNoise = dp is null || refusal is not null ? null : new DpNoiseParameters(dp.NoiseMultiplier, dp.ClipNorm),
-                Identity = "silo:" + u.SiloId,
-                RecordedAt = now,
-            });
+            Add(u.SiloId, AuditKinds.Update, u.Update, (refusal is null ? "accepted: " : $"rejected ({refusal.Reason}): ") + checks, refusal is null ? noise : null);
         }
 
         foreach (var attempt in secureAttempts ?? [])
         {
-            var keys = attempt.KeyExchange.ToDictionary(k => k.SiloId, k => k.PublicKey, StringComparer.Ordinal);
-            var exchange = MaskedUpdateCodec.KeyExchangeSha256(keys);
+            var exchange = MaskedUpdateCodec.KeyExchangeSha256(KeyExchanges.BySilo(attempt.KeyExchange, attempt.Attempt));
             foreach (var m in attempt.Masked.OrderBy(m => m.SiloId, StringComparer.Ordinal))
             {
                 var left = attempt.Left.FirstOrDefault(x => x.SiloId == m.SiloId);
                 var fate = attempt.Summed ? "summed" : left is null ? "discarded: attempt redone without the silos that dropped out" : $"refused ({left.Reason})";
-                drafts.Add(new AuditDraft
-                {
-                    RunId = runId,
-                    Round = round,
-                    SiloId = m.SiloId,
-                    Kind = AuditKinds.MaskedUpdate,
-                    Blob = m.Masked.Uri,
-                    Bytes = m.Masked.Bytes,
-                    Sha256 = m.Masked.Sha256,
-                    Policy = new AuditPolicy(privacy.Mode, string.Create(CultureInfo.InvariantCulture, $"secure-aggregation attempt {attempt.Attempt} over {keys.Count} silos (key exchange sha256 {exchange}): {fate}") + (dp is null ? string.Empty : ", dp-clip")),
-                    DpNoise = dp is null || !attempt.Summed ? null : new DpNoiseParameters(dp.NoiseMultiplier, dp.ClipNorm),
-                    Identity = "silo:" + m.SiloId,
-                    RecordedAt = now,
-                });
+                var applied = string.Create(CultureInfo.InvariantCulture, $"secure-aggregation attempt {attempt.Attempt} over {attempt.KeyExchange.Count} silos (key exchange sha256 {exchange}): {fate}") + (dp is null ? string.Empty : ", dp-clip");
+                Add(m.SiloId, AuditKinds.MaskedUpdate, m.Masked, applied, attempt.Summed ? noise : null);
             }
         }
 
         foreach (var e in reports.Where(e => e.Report is not null).OrderBy(e => e.SiloId, StringComparer.Ordinal))
         {
-            drafts.Add(new AuditDraft
-            {
-                RunId = runId,
-                Round = round,
-                SiloId = e.SiloId,
-                Kind = AuditKinds.Metrics,
-                Blob = e.Report!.Uri,
-                Bytes = e.Report.Bytes,
-                Sha256 = e.Report.Sha256,
-                Policy = new AuditPolicy(privacy.Mode, $"aggregated over at least {privacy.MinAggregateSilos} silos"),
-                Identity = "silo:" + e.SiloId,
-                RecordedAt = now,
-            });
+            Add(e.SiloId, AuditKinds.Metrics, e.Report!, $"aggregated over at least {privacy.MinAggregateSilos} silos");
         }
 
         return drafts;
@@ -331,20 +304,18 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
         var resumed = false;
         for (int attempt = 0, tries = 0; tries < sa.MaxAttempts && participants.Count >= minimum; attempt++, tries++)
         {
-            var keyCalls = participants.Select(silo => CallSiloAsync<MaskingPublicKey>(context, nameof(PublishMaskingKeyActivity), new MaskingKeyRequest(runId, round, attempt, silo, privacy.Mode), silo, "key-exchange-failed", siloRetry)).ToArray();
-            await WhenAllOrDeadlineAsync(context, keyCalls, deadline);
             var attemptLeft = new List<RejectedUpdate>();
             var exchange = new List<MaskingPublicKey>();
-            for (var i = 0; i < keyCalls.Length; i++)
+            foreach (var (silo, key, failure) in await FanOutAsync<MaskingPublicKey>(
+                context, participants, nameof(PublishMaskingKeyActivity), silo => new MaskingKeyRequest(runId, round, attempt, silo, privacy.Mode), "key-exchange-failed", $"public key for attempt {attempt}", siloRetry, deadline))
             {
-                var (key, failure) = keyCalls[i].IsCompletedSuccessfully ? keyCalls[i].Result : (null, new RejectedUpdate(participants[i], "late", $"no public key for attempt {attempt} within the round deadline of {deadline} s"));
-                if (key is not null && key.SiloId == participants[i] && key.Attempt == attempt)
+                if (key is not null && key.SiloId == silo && key.Attempt == attempt)
                 {
                     exchange.Add(key);
                 }
                 else
                 {
-                    attemptLeft.Add(failure ?? new RejectedUpdate(participants[i], "key-exchange-failed", $"the public key is not labelled for silo '{participants[i]}' attempt {attempt}"));
+                    attemptLeft.Add(failure ?? new RejectedUpdate(silo, "key-exchange-failed", $"the public key is not labelled for silo '{silo}' attempt {attempt}"));
                 }
             }
 
@@ -370,26 +341,25 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             }
 
             var plan = new SecureAggregationAttempt(new MaskingContext(runId, round, attempt), exchange.Select(k => k.SiloId), minimum);
-            var maskCalls = exchange.Select(k => CallSiloAsync<MaskedUpdateRef>(
-                context,
-                nameof(MaskUpdateActivity),
-                new MaskUpdateRequest(runId, round, attempt, k.SiloId, global, updates[k.SiloId].Update, exchange, encoding, clip, sa.MaxExamples, dp is not null, privacy.Mode),
-                k.SiloId,
-                "mask-failed",
-                siloRetry)).ToArray();
-            await WhenAllOrDeadlineAsync(context, maskCalls, deadline);
             var masked = new List<MaskedUpdateRef>();
-            for (var i = 0; i < maskCalls.Length; i++)
+            foreach (var (silo, m, failure) in await FanOutAsync<MaskedUpdateRef>(
+                context,
+                exchange.Select(k => k.SiloId).ToArray(),
+                nameof(MaskUpdateActivity),
+                silo => new MaskUpdateRequest(runId, round, attempt, silo, global, updates[silo].Update, exchange, encoding, clip, sa.MaxExamples, dp is not null, privacy.Mode),
+                "mask-failed",
+                $"masked update for attempt {attempt}",
+                siloRetry,
+                deadline))
             {
-                var (m, failure) = maskCalls[i].IsCompletedSuccessfully ? maskCalls[i].Result : (null, new RejectedUpdate(exchange[i].SiloId, "late", $"no masked update for attempt {attempt} within the round deadline of {deadline} s"));
-                if (m is not null && m.SiloId == exchange[i].SiloId && m.Round == round && m.Attempt == attempt)
+                if (m is not null && m.SiloId == silo && m.Round == round && m.Attempt == attempt)
                 {
                     masked.Add(m);
                 }
                 else
                 {
-                    var why = failure?.Detail ?? $"the reference is not labelled for silo '{exchange[i].SiloId}' round {round} attempt {attempt}";
-                    attemptLeft.Add(new RejectedUpdate(exchange[i].SiloId, "dropped-out", $"took part in the key exchange of attempt {attempt} but delivered no masked update: {why}"));
+                    var why = failure?.Detail ?? $"the reference is not labelled for silo '{silo}' round {round} attempt {attempt}";
+                    attemptLeft.Add(new RejectedUpdate(silo, "dropped-out", $"took part in the key exchange of attempt {attempt} but delivered no masked update: {why}"));
                 }
             }
 
@@ -401,9 +371,8 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
                 attemptLeft.AddRange(check.Refused);
                 if (check.Refused.Count == 0)
                 {
-                    var revealCalls = masked.Select(m => CallSiloAsync<SelfMaskReveal>(context, nameof(RevealSelfMaskActivity), new RevealSelfMaskRequest(runId, round, attempt, m.SiloId, privacy.Mode), m.SiloId, "reveal-failed", siloRetry)).ToArray();
-                    await WhenAllOrDeadlineAsync(context, revealCalls, deadline);
-                    var reveals = revealCalls.Select((t, i) => t.IsCompletedSuccessfully ? t.Result : (Result: (SelfMaskReveal?)null, Failure: (RejectedUpdate?)new RejectedUpdate(masked[i].SiloId, "reveal-failed", $"no self-mask seed within the round deadline of {deadline} s"))).ToArray();
+                    var reveals = await FanOutAsync<SelfMaskReveal>(
+                        context, masked.Select(m => m.SiloId).ToArray(), nameof(RevealSelfMaskActivity), silo => new RevealSelfMaskRequest(runId, round, attempt, silo, privacy.Mode), "reveal-failed", "self-mask seed", siloRetry, deadline);
                     var missing = reveals.Where(r => r.Result is null).Select(r => r.Failure!).ToArray();
                     if (missing.Length > 0)
                     {
@@ -438,7 +407,20 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             $"({attempts.Count} of at most {sa.MaxAttempts} attempts): " + string.Join("; ", left.Select(f => $"{f.SiloId}: {f.Reason} ({f.Detail})")));
     }
 
-    private static async Task<(T? Result, RejectedUpdate? Failure)> CallSiloAsync<T>(TaskOrchestrationContext context, string activity, object request, string siloId, string reason, TaskOptions retry)
+    // One silo activity per silo at once, awaited together or until the deadline: for each silo, in order, its result, or
+    // why there is none: the activity failed after its retries (`bad-data` for bad data, else failedReason), or it was late.
+    private static async Task<(string SiloId, T? Result, RejectedUpdate? Failure)[]> FanOutAsync<T>(
+        TaskOrchestrationContext context, IReadOnlyList<string> silos, string activity, Func<string, object> request, string failedReason, string what, TaskOptions retry, int? deadlineSeconds)
+        where T : class
+    {
+        var calls = silos.Select(silo => CallSiloAsync<T>(context, activity, request(silo), silo, failedReason, retry)).ToArray();
+        await WhenAllOrDeadlineAsync(context, calls, deadlineSeconds);
+        return calls.Select((t, i) => t.IsCompletedSuccessfully
+            ? (silos[i], t.Result.Result, t.Result.Failure)
+            : (silos[i], null, new RejectedUpdate(silos[i], "late", $"no {what} within the round deadline of {deadlineSeconds} s"))).ToArray();
+    }
+
+    private static async Task<(T? Result, RejectedUpdate? Failure)> CallSiloAsync<T>(TaskOrchestrationContext context, string activity, object request, string siloId, string failedReason, TaskOptions retry)
         where T : class
     {
         try
@@ -447,6 +429,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
         }
         catch (TaskFailedException ex)
         {
+            var reason = ex.FailureDetails.IsCausedBy<DataValidationException>() ? "bad-data" : failedReason;
             return (null, new RejectedUpdate(siloId, reason, ex.FailureDetails.ErrorMessage));
         }
     }
@@ -485,32 +468,6 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
         if (await Task.WhenAny(all, deadline) == all)
         {
             await cts.CancelAsync();
-        }
-    }
-
-    private static async Task<(SiloUpdate? Update, RejectedUpdate? Failure)> TrainSiloAsync(TaskOrchestrationContext context, TrainRequest request, TaskOptions retry)
-    {
-        try
-        {
-            return (await context.CallActivityAsync<SiloUpdate>(nameof(TrainActivity), request, retry), null);
-        }
-        catch (TaskFailedException ex)
-        {
-            var reason = ex.FailureDetails.IsCausedBy<DataValidationException>() ? "bad-data" : "train-failed";
-            return (null, new RejectedUpdate(request.SiloId, reason, ex.FailureDetails.ErrorMessage));
-        }
-    }
-
-    private static async Task<(SiloEvaluation? Evaluation, RejectedUpdate? Failure)> EvaluateSiloAsync(TaskOrchestrationContext context, EvaluateRequest request, TaskOptions retry)
-    {
-        try
-        {
-            return (await context.CallActivityAsync<SiloEvaluation>(nameof(EvaluateActivity), request, retry), null);
-        }
-        catch (TaskFailedException ex)
-        {
-            var reason = ex.FailureDetails.IsCausedBy<DataValidationException>() ? "bad-data" : "evaluate-failed";
-            return (null, new RejectedUpdate(request.SiloId, reason, ex.FailureDetails.ErrorMessage));
         }
     }
 

@@ -110,18 +110,11 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
                 (rejected.Count == 0 ? "no silo reported one." : string.Join("; ", rejected.Select(r => $"{r.SiloId}: {r.Reason} ({r.Detail})"))));
         }
 
-        var metadata = new Dictionary<string, string>
-        {
-            ["run_id"] = request.RunId,
-            ["round"] = request.Round.ToString(CultureInfo.InvariantCulture),
-            ["strategy"] = strategy.Name,
-        };
+        var metadata = ModelMetadata(request.RunId, request.Round, strategy.Name, dp);
         var result = aggregator.Result();
         if (dp is not null)
         {
             result = DpNoise.Apply(result, global, accepted.Count, Math.Max(request.Sampled, accepted.Count), dp);
-            metadata["dp_noise_multiplier"] = dp.NoiseMultiplier.ToString("R", CultureInfo.InvariantCulture);
-            metadata["dp_clip_norm"] = dp.ClipNorm.ToString("R", CultureInfo.InvariantCulture);
         }
 
         var bytes = Safetensors.Serialize(result, metadata);
@@ -139,6 +132,24 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
         var fit = !eyesOff ? strategy.AggregateFit(fits) : accepted.Count < minimum ? null : strategy.AggregateFit(fits) with { Examples = 0 };
         LogAggregated(logger, request.RunId, request.Round, participants.Length, rejected.Count, model.Sha256);
         return new AggregateResult(model, participants, rejected, fit);
+    }
+
+    /// <summary>The metadata of a round's model: run, round, strategy, and the DP parameters when noise was added.</summary>
+    internal static Dictionary<string, string> ModelMetadata(string runId, int round, string strategy, DifferentialPrivacySpec? dp)
+    {
+        var metadata = new Dictionary<string, string>
+        {
+            ["run_id"] = runId,
+            ["round"] = round.ToString(CultureInfo.InvariantCulture),
+            ["strategy"] = strategy,
+        };
+        if (dp is not null)
+        {
+            metadata["dp_noise_multiplier"] = dp.NoiseMultiplier.ToString("R", CultureInfo.InvariantCulture);
+            metadata["dp_clip_norm"] = dp.ClipNorm.ToString("R", CultureInfo.InvariantCulture);
+        }
+
+        return metadata;
     }
 
     private static RejectedUpdate Withhold(RejectedUpdate r) =>

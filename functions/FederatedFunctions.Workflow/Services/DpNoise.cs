@@ -30,11 +30,17 @@ public static class DpNoise
         {
             var values = MemoryMarshal.Cast<byte, float>(t.Data.Span).ToArray();
             var start = MemoryMarshal.Cast<byte, float>(byName[t.Name].Data.Span);
-            var noise = new float[values.Length];
-            source.Fill(noise, dp.NoiseMultiplier * dp.ClipNorm);
+            // The sum of the m clipped changes, m·(mean − global), gets the mechanism's noise; then it is divided by n.
+            var sum = new float[values.Length];
             for (var i = 0; i < values.Length; i++)
             {
-                values[i] = (float)(start[i] + ((double)accepted / sampled * (values[i] - start[i])) + (noise[i] / (double)sampled));
+                sum[i] = (float)(accepted * ((double)values[i] - start[i]));
+            }
+
+            GaussianMechanism.AddNoise(sum, dp.NoiseMultiplier, dp.ClipNorm, source);
+            for (var i = 0; i < values.Length; i++)
+            {
+                values[i] = (float)(start[i] + (sum[i] / (double)sampled));
             }
 
             output.Add(t with { Data = MemoryMarshal.AsBytes(values.AsSpan()).ToArray() });

@@ -35,15 +35,7 @@ public sealed partial class SecureAggregationService(ICheckpointStore checkpoint
         ArgumentNullException.ThrowIfNull(request);
         var strategy = StrategyFactory.Create(new StrategySpec { Name = request.Strategy });
         var context = new MaskingContext(request.RunId, request.Round, request.Attempt);
-        var keys = new Dictionary<string, byte[]>(StringComparer.Ordinal);
-        foreach (var key in request.KeyExchange)
-        {
-            if (key.Attempt != request.Attempt || !keys.TryAdd(key.SiloId, key.PublicKey))
-            {
-                throw new ArgumentException($"The key exchange lists silo '{key.SiloId}' twice or for another attempt.", nameof(request));
-            }
-        }
-
+        var keys = KeyExchanges.BySilo(request.KeyExchange, request.Attempt);
         var keyExchange = MaskedUpdateCodec.KeyExchangeSha256(keys);
         var attempt = new SecureAggregationAttempt(context, keys.Keys);
         var global = Safetensors.Parse(await checkpoints.ReadModelAsync(request.GlobalModel, cancellationToken).ConfigureAwait(false)).Tensors;
@@ -78,12 +70,13 @@ public sealed partial class SecureAggregationService(ICheckpointStore checkpoint
             return new SecureAggregateResult(null, []);
         }
 
+        var revealed = request.Reveals.Where(r => r.Attempt == request.Attempt).ToDictionary(r => r.SiloId, r => r.Seed, StringComparer.Ordinal);
         var seeds = new List<byte[]>();
         foreach (var silo in outcome.Contributors)
         {
-            var reveal = request.Reveals.SingleOrDefault(r => r.SiloId == silo && r.Attempt == request.Attempt)
-                ?? throw new NoAcceptedUpdatesException($"Round {request.Round} of run '{request.RunId}', secure aggregation attempt {request.Attempt}: silo '{silo}' revealed no self-mask.");
-            seeds.Add(reveal.Seed);
+            seeds.Add(revealed.TryGetValue(silo, out var seed)
+                ? seed
+                : throw new NoAcceptedUpdatesException($"Round {request.Round} of run '{request.RunId}', secure aggregation attempt {request.Attempt}: silo '{silo}' revealed no self-mask."));
         }
 
         var sum = outcome.Sum!;
@@ -102,20 +95,13 @@ public sealed partial class SecureAggregationService(ICheckpointStore checkpoint
         var dp = request.Privacy.DifferentialPrivacy;
         var contributors = outcome.Contributors.Count;
         var result = decoded.Model;
-        var metadata = new Dictionary<string, string>
-        {
-            ["run_id"] = request.RunId,
-            ["round"] = request.Round.ToString(CultureInfo.InvariantCulture),
-            ["strategy"] = strategy.Name,
-            ["secure_aggregation_attempt"] = request.Attempt.ToString(CultureInfo.InvariantCulture),
-            ["secure_aggregation_key_exchange_sha256"] = keyExchange,
-        };
+        var metadata = AggregationService.ModelMetadata(request.RunId, request.Round, strategy.Name, dp);
+        metadata["secure_aggregation_attempt"] = request.Attempt.ToString(CultureInfo.InvariantCulture);
+        metadata["secure_aggregation_key_exchange_sha256"] = keyExchange;
         if (dp is not null)
         {
             // Every silo weighs 1, so the decoded model is the global model plus the mean clipped change.
             result = DpNoise.Apply(result, global, contributors, Math.Max(request.Sampled, contributors), dp);
-            metadata["dp_noise_multiplier"] = dp.NoiseMultiplier.ToString("R", CultureInfo.InvariantCulture);
-            metadata["dp_clip_norm"] = dp.ClipNorm.ToString("R", CultureInfo.InvariantCulture);
         }
 
         // First writer wins even without DP: a round's released sum is the one the run keeps, whatever a resumed run computes.

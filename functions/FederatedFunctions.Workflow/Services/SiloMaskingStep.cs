@@ -40,7 +40,7 @@ public static class SiloMaskingStep
             siloSecret,
             request.SiloId,
             new MaskingContext(request.RunId, request.Round, request.Attempt),
-            KeyExchange(request),
+            KeyExchanges.BySilo(request.KeyExchange, request.Attempt),
             update.Tensors,
             Safetensors.Parse(globalModel).Tensors,
             SiloMasking.Weight(examples, request.MaxExamples, request.EqualWeights),
@@ -58,7 +58,7 @@ public static class SiloMaskingStep
     {
         ArgumentNullException.ThrowIfNull(request);
         var first = MaskedUpdateCodec.Parse(existing);
-        if (first.KeyExchangeSha256 != MaskedUpdateCodec.KeyExchangeSha256(KeyExchange(request)) || first.Update.Context != new MaskingContext(request.RunId, request.Round, request.Attempt))
+        if (first.KeyExchangeSha256 != MaskedUpdateCodec.KeyExchangeSha256(KeyExchanges.BySilo(request.KeyExchange, request.Attempt)) || first.Update.Context != new MaskingContext(request.RunId, request.Round, request.Attempt))
         {
             throw new InvalidOperationException($"Silo '{request.SiloId}' already masked its update for round {request.Round} attempt {request.Attempt} with another key exchange; it masks one update per attempt.");
         }
@@ -99,18 +99,4 @@ public static class SiloMaskingStep
 
     /// <summary>The bytes of a revealed-attempt record.</summary>
     public static byte[] FormatRevealed(int attempt) => System.Text.Encoding.UTF8.GetBytes(attempt.ToString(CultureInfo.InvariantCulture));
-
-    private static Dictionary<string, byte[]> KeyExchange(MaskUpdateRequest request)
-    {
-        var keys = new Dictionary<string, byte[]>(StringComparer.Ordinal);
-        foreach (var k in request.KeyExchange)
-        {
-            if (k.Attempt != request.Attempt || !keys.TryAdd(k.SiloId, k.PublicKey))
-            {
-                throw new ArgumentException($"The key exchange of attempt {request.Attempt} lists silo '{k.SiloId}' twice or for another attempt.", nameof(request));
-            }
-        }
-
-        return keys;
-    }
 }

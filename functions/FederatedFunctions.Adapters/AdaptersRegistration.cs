@@ -38,6 +38,7 @@ public static class AdaptersRegistration
         ArgumentNullException.ThrowIfNull(configuration);
         services.Configure<SiloRegistryOptions>(o => configuration.GetSection(SiloRegistryOptions.Section).Bind(o.Silos));
         services.AddSingleton<ISiloRegistry, SiloRegistry>();
+        services.AddSingleton<ISiloCatalog>(sp => sp.GetRequiredService<ISiloRegistry>());
         services.AddSingleton(_ => CreateOrchestratorBlobService(configuration));
         services.AddSingleton<BlobCheckpointStore>();
         services.AddSingleton<ICheckpointStore>(sp => sp.GetRequiredService<BlobCheckpointStore>());

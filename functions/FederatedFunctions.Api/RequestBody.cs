@@ -27,4 +27,18 @@ public static class RequestBody
         // The cast matters: a bare null would convert to an empty Memory<byte>, not to a null ReadOnlyMemory<byte>?.
         return total > limit ? (ReadOnlyMemory<byte>?)null : buffer.AsMemory(0, total);
     }
+
+    /// <summary>Whether a <c>Content-Type</c> declares JSON: <c>application/json</c> or a <c>+json</c> type, in UTF-8 when a charset is given.</summary>
+    public static bool IsJson(string? contentType)
+    {
+        if (!System.Net.Http.Headers.MediaTypeHeaderValue.TryParse(contentType, out var media) || media.MediaType is not { } type)
+        {
+            return false;
+        }
+
+        var json = type.Equals("application/json", StringComparison.OrdinalIgnoreCase)
+            || (type.StartsWith("application/", StringComparison.OrdinalIgnoreCase) && type.EndsWith("+json", StringComparison.OrdinalIgnoreCase));
+        var charset = media.CharSet?.Trim('"');
+        return json && (string.IsNullOrEmpty(charset) || charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase));
+    }
 }

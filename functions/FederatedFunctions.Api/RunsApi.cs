@@ -20,7 +20,7 @@ namespace FederatedFunctions.Api;
 /// status code and the same JSON on either host. Run ids are never reused: a run id that has an instance or
 /// checkpoints is refused with 409, so a new run can never overwrite an old run's checkpoints.
 /// </remarks>
-public sealed partial class RunsApi(ICheckpointStore checkpoints, TimeProvider time, ILogger<RunsApi> logger, Microsoft.Extensions.Options.IOptions<TrustOptions>? trust = null)
+public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog silos, TimeProvider time, ILogger<RunsApi> logger, Microsoft.Extensions.Options.IOptions<TrustOptions>? trust = null)
 {
     /// <summary>Largest request body accepted, in bytes: the run spec document limit.</summary>
     public static int MaxBodyBytes => SpecLimits.Default.MaxDocumentBytes;
@@ -30,6 +30,25 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, TimeProvider t
 
     private static readonly OrchestrationRuntimeStatus[] Active =
         [OrchestrationRuntimeStatus.Running, OrchestrationRuntimeStatus.Pending, OrchestrationRuntimeStatus.Suspended];
+
+    /// <summary><c>POST /api/runs</c> as the HTTP hosts receive it: the body must be declared JSON, then it is started as <see cref="StartAsync(DurableTaskClient, ReadOnlyMemory{byte}?, ManagementUrlFactory, CancellationToken)"/>.</summary>
+    /// <remarks>
+    /// Requiring <c>application/json</c> (415 otherwise) keeps a web page from starting runs by cross-site request forgery:
+    /// a browser sends a cross-site form or <c>text/plain</c> body without asking, but not a JSON one.
+    /// </remarks>
+    /// <param name="client">Durable client.</param>
+    /// <param name="contentType">The request's <c>Content-Type</c> header, or null.</param>
+    /// <param name="body">The request body, or null when it exceeded <see cref="MaxBodyBytes"/>.</param>
+    /// <param name="urls">The host's management URLs.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    public Task<ApiResponse> StartFromHttpAsync(DurableTaskClient client, string? contentType, ReadOnlyMemory<byte>? body, ManagementUrlFactory urls, CancellationToken cancellationToken) =>
+        RequestBody.IsJson(contentType)
+            ? StartAsync(client, body, urls, cancellationToken)
+            : Task.FromResult(ApiResponse.Problem(
+                415,
+                "unsupported-media-type",
+                "The run spec must be sent as JSON.",
+                $"Send it with Content-Type: application/json; got {(string.IsNullOrWhiteSpace(contentType) ? "no Content-Type" : SpecPath.Quote(contentType))}."));
 
     /// <summary><c>POST /api/runs</c>: validates the spec and starts the run.</summary>
     /// <param name="client">Durable client.</param>
@@ -56,6 +75,11 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, TimeProvider t
         }
 
         var spec = parsed.Spec!;
+        if (Unregistered(spec) is { Length: > 0 } unregistered)
+        {
+            return ApiResponse.Problem(400, "invalid-spec", "The run spec is invalid.", $"{unregistered.Length} violation(s).", unregistered);
+        }
+
         var runId = spec.RunId ?? NewRunId("run");
         spec = spec with { RunId = runId };
 
@@ -124,7 +148,7 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, TimeProvider t
 
         if (!RunSpecValidator.IsValidContainerName(container))
         {
-            return ApiResponse.Problem(400, "invalid-query", "Invalid query.", $"container must be an Azure container name; got {SpecPath.Quote(container)}.");
+            return InvalidQuery("container", "pattern", $"container must be an Azure container name; got {SpecPath.Quote(container)}.");
         }
 
         var existing = await client.GetInstanceAsync(runId, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false);
@@ -154,6 +178,11 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, TimeProvider t
         if (latest.Round >= parsed.Spec!.Training.Rounds)
         {
             return ApiResponse.Problem(409, "run-completed", "The run has completed.", $"Run '{runId}' committed its last round ({latest.Round}); there is nothing to resume.");
+        }
+
+        if (Unregistered(parsed.Spec) is { Length: > 0 } unregistered)
+        {
+            return ApiResponse.Problem(409, "silo-not-registered", "The run names silos this host no longer knows.", $"Run '{runId}' was started with silos that are not in the silo registry now; register them again to resume.", unregistered);
         }
 
         if (RefuseUnapprovedTrainer(parsed.Spec) is { } refused)
@@ -195,6 +224,14 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, TimeProvider t
         return (new ModelOrigin(from.RunId, round, manifest?.Model ?? latest.Model), null);
     }
 
+    // A silo id that is not in the registry is refused before anything is scheduled: a typo would otherwise train quietly
+    // on fewer silos, the unknown one rejected every round.
+    private ProblemError[] Unregistered(RunSpec spec) =>
+        spec.Silos.Select((silo, i) => (silo, i))
+            .Where(s => !silos.Contains(s.silo))
+            .Select(s => new ProblemError(SpecPath.Index("$.silos", s.i), "not-registered", $"Silo {SpecPath.Quote(s.silo)} is not in this host's silo registry (configuration section Silos)."))
+            .ToArray();
+
     // Eyes-off runs may use only a trainer whose identity and hash the orchestrator's configuration approves.
     private ApiResponse? RefuseUnapprovedTrainer(RunSpec spec)
     {
@@ -218,6 +255,10 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, TimeProvider t
             "The trainer is not approved for eyes-off runs.",
             $"Trainer '{trainer.Id}' with SHA-256 {trainer.Sha256} is not in {TrustOptions.Section}:ApprovedTrainers; nothing was started.");
     }
+
+    /// <summary>A 400 for a bad query parameter; the problem's error names it as <c>query.{name}</c>.</summary>
+    public static ApiResponse InvalidQuery(string parameter, string rule, string message) =>
+        ApiResponse.Problem(400, "invalid-query", "Invalid query.", message, [new ProblemError("query." + parameter, rule, message)]);
 
     private static ApiResponse InvalidSpec(SpecError error) =>
         ApiResponse.Problem(400, "invalid-spec", "The run spec is invalid.", "1 violation(s).", [ProblemError.From(error)]);
@@ -256,7 +297,7 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, TimeProvider t
         var size = 20;
         if (pageSize is not null && (!int.TryParse(pageSize, NumberStyles.None, CultureInfo.InvariantCulture, out size) || size < 1 || size > MaxPageSize))
         {
-            return ApiResponse.Problem(400, "invalid-query", "Invalid query.", $"pageSize must be an integer from 1 to {MaxPageSize}.");
+            return InvalidQuery("pageSize", "range", $"pageSize must be an integer from 1 to {MaxPageSize}; got {SpecPath.Quote(pageSize)}.");
         }
 
         List<OrchestrationRuntimeStatus>? statuses = null;
@@ -267,21 +308,42 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, TimeProvider t
             {
                 if (!Enum.TryParse<OrchestrationRuntimeStatus>(s, ignoreCase: true, out var parsed) || !Enum.IsDefined(parsed) || int.TryParse(s, out _))
                 {
-                    return ApiResponse.Problem(400, "invalid-query", "Invalid query.", $"Unknown status '{s}'. Use {string.Join(", ", Enum.GetNames<OrchestrationRuntimeStatus>())}.");
+                    return InvalidQuery("status", "enum", $"Unknown status {SpecPath.Quote(s)}. Use {string.Join(", ", Enum.GetNames<OrchestrationRuntimeStatus>())}.");
                 }
 
                 statuses.Add(parsed);
             }
         }
 
+        string? backendToken = null;
+        if (!string.IsNullOrEmpty(continuationToken) && !PageTokens.TryDecode(continuationToken, out backendToken))
+        {
+            return InvalidQuery("continuationToken", "token", "continuationToken is not a token this API issued; pass back the continuationToken of the previous page, or omit it for the first page.");
+        }
+
         var query = new OrchestrationQuery
         {
             Statuses = statuses,
             PageSize = size,
-            ContinuationToken = string.IsNullOrEmpty(continuationToken) ? null : continuationToken,
+            ContinuationToken = backendToken,
             FetchInputsAndOutputs = true,
         };
-        await foreach (var page in client.GetAllInstancesAsync(query).AsPages(query.ContinuationToken, size).WithCancellation(cancellationToken).ConfigureAwait(false))
+        try
+        {
+            return await ListPageAsync(client, query, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception) when (backendToken is not null && !cancellationToken.IsCancellationRequested)
+        {
+            // Well-formed but refused by the backend (edited by hand, or from another task hub)? The first page tells a bad
+            // token from a backend that is down: if it fails too, the original error stands.
+            await ListPageAsync(client, query with { ContinuationToken = null }, cancellationToken).ConfigureAwait(false);
+            return InvalidQuery("continuationToken", "token", "continuationToken was not accepted by the durable backend; omit it to start from the first page.");
+        }
+    }
+
+    private static async Task<ApiResponse> ListPageAsync(DurableTaskClient client, OrchestrationQuery query, CancellationToken cancellationToken)
+    {
+        await foreach (var page in client.GetAllInstancesAsync(query).AsPages(query.ContinuationToken, query.PageSize).WithCancellation(cancellationToken).ConfigureAwait(false))
         {
             var runs = page.Values
                 .Where(m => m.Name == nameof(TrainingOrchestrator))
@@ -291,7 +353,7 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, TimeProvider t
                     return new RunListItem(m.InstanceId, m.RuntimeStatus.ToString(), m.CreatedAt, m.LastUpdatedAt, s?.Phase, s?.Round, s?.TotalRounds);
                 })
                 .ToArray();
-            return new ApiResponse(200, new RunPage(runs, string.IsNullOrEmpty(page.ContinuationToken) ? null : page.ContinuationToken));
+            return new ApiResponse(200, new RunPage(runs, string.IsNullOrEmpty(page.ContinuationToken) ? null : PageTokens.Encode(page.ContinuationToken)));
         }
 
         return new ApiResponse(200, new RunPage([], null));

@@ -27,7 +27,7 @@ internal sealed class ApiHarness : IAsyncDisposable
         Backend = backend;
         RecurringStore = recurring;
         RecurringOptions = options;
-        Api = new RunsApi(store, TimeProvider.System, NullLogger<RunsApi>.Instance, Options.Create(trust ?? new TrustOptions()));
+        Api = new RunsApi(store, backend, TimeProvider.System, NullLogger<RunsApi>.Instance, Options.Create(trust ?? new TrustOptions()));
         Recurring = new RecurringTrainingService(Api, store, recurring, Options.Create(options), NullLogger<RecurringTrainingService>.Instance);
     }
 

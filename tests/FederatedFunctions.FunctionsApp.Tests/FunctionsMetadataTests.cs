@@ -1,8 +1,7 @@
 using System.Text.Json;
 using FederatedFunctions.FunctionsApp.Functions;
 using FederatedFunctions.TestSupport;
-using FederatedFunctions.Workflow.Activities;
-using FederatedFunctions.Workflow.Orchestration;
+using FederatedFunctions.Workflow;
 
 namespace FederatedFunctions.FunctionsApp.Tests;
 
@@ -32,9 +31,8 @@ public sealed class FunctionsMetadataTests
     {
         string[] expected =
         [
-            nameof(TrainingOrchestrator), nameof(InitializeModelActivity), nameof(TrainActivity), nameof(AggregateActivity),
-            nameof(EvaluateActivity), nameof(SummarizeEvaluationActivity), nameof(CommitRoundActivity),
-            nameof(PublishMaskingKeyActivity), nameof(MaskUpdateActivity), nameof(RevealSelfMaskActivity), nameof(SecureAggregateActivity), RunsHttpFunctions.StartRun, RunsHttpFunctions.ListRuns, RunsHttpFunctions.GetRun,
+            .. WorkflowRegistration.Orchestrators.Concat(WorkflowRegistration.Activities).Select(WorkflowRegistration.TaskName),
+            RunsHttpFunctions.StartRun, RunsHttpFunctions.ListRuns, RunsHttpFunctions.GetRun,
             RunsHttpFunctions.CancelRun, RunsHttpFunctions.ResumeRun, RunsHttpFunctions.GetRunAudit, RunsHttpFunctions.GetRunCheckpoints,
             RecurringTrainingFunction.Name,
         ];
@@ -61,8 +59,12 @@ public sealed class FunctionsMetadataTests
     [Fact]
     public void OrchestrationAndActivities_UseDurableTriggers()
     {
-        Assert.Equal("orchestrationTrigger", Trigger(nameof(TrainingOrchestrator)).GetProperty("type").GetString());
-        foreach (var activity in new[] { nameof(InitializeModelActivity), nameof(TrainActivity), nameof(AggregateActivity), nameof(EvaluateActivity), nameof(CommitRoundActivity) })
+        foreach (var orchestrator in WorkflowRegistration.Orchestrators.Select(WorkflowRegistration.TaskName))
+        {
+            Assert.Equal("orchestrationTrigger", Trigger(orchestrator).GetProperty("type").GetString());
+        }
+
+        foreach (var activity in WorkflowRegistration.Activities.Select(WorkflowRegistration.TaskName))
         {
             Assert.Equal("activityTrigger", Trigger(activity).GetProperty("type").GetString());
         }

@@ -75,14 +75,42 @@ public sealed class ServeTests(AzuriteFixture azurite)
             using var duplicate = await http.PostAsync("/api/runs", new StringContent(spec, Encoding.UTF8, "application/json"));
             Assert.Equal(HttpStatusCode.Conflict, duplicate.StatusCode);
             Assert.Equal("application/problem+json", duplicate.Content.Headers.ContentType?.MediaType);
-            using var tooBig = await http.PostAsync("/api/runs", new ByteArrayContent(new byte[200_000]));
+            using var tooBigContent = new ByteArrayContent(new byte[200_000]);
+            tooBigContent.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+            using var tooBig = await http.PostAsync("/api/runs", tooBigContent);
             Assert.Equal(HttpStatusCode.RequestEntityTooLarge, tooBig.StatusCode);
-            Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync("/api/runs/nothing-here")).StatusCode);
+
+            // Every refusal is a problem document naming what was wrong, including the ones routing makes.
+            await AssertProblemAsync(await http.GetAsync("/api/runs/nothing-here"), HttpStatusCode.NotFound, "run-not-found");
+            await AssertProblemAsync(await http.PostAsync("/api/runs", new StringContent(spec.Replace("served-1", "served-csrf", StringComparison.Ordinal), Encoding.UTF8, "text/plain")), HttpStatusCode.UnsupportedMediaType, "unsupported-media-type");
+            await AssertProblemAsync(await http.PostAsync("/api/runs", new StringContent(spec.Replace("served-1", "served-typo", StringComparison.Ordinal).Replace("\"silo-2\"", "\"silo-9\"", StringComparison.Ordinal), Encoding.UTF8, "application/json")), HttpStatusCode.BadRequest, "invalid-spec", "$.silos[1]");
+            await AssertProblemAsync(await http.GetAsync("/api/runs?continuationToken=garbage"), HttpStatusCode.BadRequest, "invalid-query", "query.continuationToken");
+            await AssertProblemAsync(await http.GetAsync("/api/runs?pageSize=0"), HttpStatusCode.BadRequest, "invalid-query", "query.pageSize");
+            await AssertProblemAsync(await http.GetAsync("/api/nothing"), HttpStatusCode.NotFound, "route-not-found");
+            await AssertProblemAsync(await http.DeleteAsync("/api/runs"), HttpStatusCode.MethodNotAllowed, "method-not-allowed");
+            await AssertProblemAsync(await http.GetAsync("/runtime/webhooks/durabletask/instances/nothing-here"), HttpStatusCode.NotFound, "instance-not-found");
+            Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync("/api/runs/served-csrf")).StatusCode);
         }
         finally
         {
             serve.Kill(entireProcessTree: true);
             await serve.WaitForExitAsync();
+        }
+    }
+
+    private static async Task AssertProblemAsync(HttpResponseMessage response, HttpStatusCode status, string type, string? errorPath = null)
+    {
+        using (response)
+        {
+            Assert.Equal(status, response.StatusCode);
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+            using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+            Assert.Equal("urn:federatedfunctions:problem:" + type, doc.RootElement.GetProperty("type").GetString());
+            Assert.Equal((int)status, doc.RootElement.GetProperty("status").GetInt32());
+            if (errorPath is not null)
+            {
+                Assert.Contains(errorPath, doc.RootElement.GetProperty("errors").EnumerateArray().Select(e => e.GetProperty("path").GetString()));
+            }
         }
     }
 

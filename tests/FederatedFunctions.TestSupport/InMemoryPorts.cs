@@ -93,8 +93,10 @@ public sealed class InMemoryCheckpointStore(InMemoryBlobs blobs) : ICheckpointSt
 }
 
 /// <summary>Silos whose data is in memory; training and evaluation are the real TorchSharp ones.</summary>
-public sealed class InMemorySiloBackend(InMemoryBlobs blobs, IReadOnlyDictionary<string, SiloDataset> silos) : ISiloBackend, IUpdateStore
+public sealed class InMemorySiloBackend(InMemoryBlobs blobs, IReadOnlyDictionary<string, SiloDataset> silos) : ISiloBackend, IUpdateStore, ISiloCatalog
 {
+    public bool Contains(string siloId) => silos.ContainsKey(siloId);
+
     public ConcurrentBag<(string Silo, int Round)> TrainCalls { get; } = [];
 
     public ConcurrentBag<(string Silo, int Round)> EvaluateCalls { get; } = [];

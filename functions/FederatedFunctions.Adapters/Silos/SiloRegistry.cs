@@ -63,7 +63,7 @@ public sealed class SiloRegistryOptions
 public sealed class SiloRegistryException(string message) : Exception(message);
 
 /// <summary>Resolves silo ids to storage clients that carry that silo's own credential.</summary>
-public interface ISiloRegistry
+public interface ISiloRegistry : FederatedFunctions.Workflow.Abstractions.ISiloCatalog
 {
     /// <summary>Every registered silo id.</summary>
     IReadOnlyCollection<string> SiloIds { get; }
@@ -82,6 +82,9 @@ public sealed class SiloRegistry(IOptionsMonitor<SiloRegistryOptions> options) :
 
     /// <inheritdoc />
     public IReadOnlyCollection<string> SiloIds => options.CurrentValue.Silos.Keys;
+
+    /// <inheritdoc />
+    public bool Contains(string siloId) => siloId is not null && options.CurrentValue.Silos.ContainsKey(siloId);
 
     /// <inheritdoc />
     public BlobContainerClient GetContainer(string siloId)

@@ -291,7 +291,9 @@ public static class RunSpecValidator
     /// <summary>Why <paramref name="path"/> is not a safe relative blob path, or null if it is.</summary>
     /// <remarks>
     /// Beyond the obvious (absolute paths, backslashes, <c>..</c>), <c>.</c> and empty segments are refused because
-    /// storage services normalise them differently, and <c>?</c> and <c>#</c> because the path becomes part of a URI.
+    /// storage services normalise them differently, and <c>?</c>, <c>#</c> and <c>%</c> because the path becomes part of a
+    /// URI: a percent-encoded <c>data%2F..%2Fother</c> would be decoded by some client or service into segments this check
+    /// never saw.
     /// </remarks>
     private static string? BlobPathProblem(string path)
     {
@@ -312,7 +314,7 @@ public static class RunSpecValidator
                 return "it contains a control character";
             }
 
-            if (c is '\\' or '?' or '#')
+            if (c is '\\' or '?' or '#' or '%')
             {
                 return $"it contains '{c}'";
             }

@@ -20,7 +20,8 @@ public sealed class RunsHttpFunctions(RunsApi api)
         ArgumentNullException.ThrowIfNull(request);
         var ct = request.FunctionContext.CancellationToken;
         var body = await HttpTranslation.ReadBodyAsync(request, RunsApi.MaxBodyBytes, ct).ConfigureAwait(false);
-        var response = await api.StartAsync(client, body, HttpTranslation.Urls(client, request), ct).ConfigureAwait(false);
+        var contentType = request.Headers.TryGetValues("Content-Type", out var types) ? types.FirstOrDefault() : null;
+        var response = await api.StartFromHttpAsync(client, contentType, body, HttpTranslation.Urls(client, request), ct).ConfigureAwait(false);
         return await HttpTranslation.WriteAsync(request, response, ct).ConfigureAwait(false);
     }
 

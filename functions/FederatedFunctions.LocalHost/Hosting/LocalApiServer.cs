@@ -48,13 +48,28 @@ public sealed class LocalApiServer : IAsyncDisposable
         builder.Services.AddSingleton<Microsoft.Extensions.Hosting.IHostLifetime, CommandLifetime>();
         builder.WebHost.UseUrls(url);
         var app = builder.Build();
+
+        // Every 4xx is a problem document, including those routing makes itself: an unknown route (404) and a known
+        // route with the wrong method (405).
+        app.UseStatusCodePages(async context =>
+        {
+            var http = context.HttpContext;
+            var status = http.Response.StatusCode;
+            var problem = status switch
+            {
+                404 => ApiResponse.Problem(404, "route-not-found", "No such route.", $"{http.Request.Method} {http.Request.Path} is not a route of this API; see docs/api.md."),
+                405 => ApiResponse.Problem(405, "method-not-allowed", "Method not allowed.", $"{http.Request.Path} does not accept {http.Request.Method}; see docs/api.md."),
+                _ => ApiResponse.Problem(status, "http-" + status.ToString(System.Globalization.CultureInfo.InvariantCulture), ReasonPhrase(status)),
+            };
+            await WriteBodyAsync(http, problem).ConfigureAwait(false);
+        });
         var api = host.Services.GetRequiredService<RunsApi>();
         var client = host.Client;
 
         app.MapPost("/api/runs", async (HttpContext http) =>
         {
             var body = await RequestBody.ReadLimitedAsync(http.Request.Body, http.Request.ContentLength, RunsApi.MaxBodyBytes, http.RequestAborted).ConfigureAwait(false);
-            return await WriteAsync(http, await api.StartAsync(client, body, Urls(http), http.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false);
+            return await WriteAsync(http, await api.StartFromHttpAsync(client, http.Request.ContentType, body, Urls(http), http.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false);
         });
         app.MapGet("/api/runs", async (HttpContext http) =>
         {
@@ -77,7 +92,7 @@ public sealed class LocalApiServer : IAsyncDisposable
         {
             var meta = await client.GetInstanceAsync(id, getInputsAndOutputs: true, http.RequestAborted).ConfigureAwait(false);
             return meta is null
-                ? Results.NotFound()
+                ? await WriteAsync(http, InstanceNotFound(id)).ConfigureAwait(false)
                 : Results.Json(new
                 {
                     name = meta.Name,
@@ -93,7 +108,7 @@ public sealed class LocalApiServer : IAsyncDisposable
         {
             if (await client.GetInstanceAsync(id, http.RequestAborted).ConfigureAwait(false) is null)
             {
-                return Results.NotFound();
+                return await WriteAsync(http, InstanceNotFound(id)).ConfigureAwait(false);
             }
 
             await client.TerminateInstanceAsync(id, (object?)http.Request.Query["reason"].ToString(), http.RequestAborted).ConfigureAwait(false);
@@ -102,13 +117,19 @@ public sealed class LocalApiServer : IAsyncDisposable
         app.MapDelete(Webhooks + "/{id}", async (HttpContext http, string id) =>
         {
             var result = await client.PurgeInstanceAsync(id, http.RequestAborted).ConfigureAwait(false);
-            return result.PurgedInstanceCount == 0 ? Results.NotFound() : Results.Ok(new { instancesDeleted = result.PurgedInstanceCount });
+            return result.PurgedInstanceCount == 0 ? await WriteAsync(http, InstanceNotFound(id)).ConfigureAwait(false) : Results.Ok(new { instancesDeleted = result.PurgedInstanceCount });
         });
 
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return new LocalApiServer(app, address);
     }
+
+    private static ApiResponse InstanceNotFound(string id) =>
+        ApiResponse.Problem(404, "instance-not-found", "No such instance.", $"There is no orchestration instance '{id}'.");
+
+    private static string ReasonPhrase(int status) =>
+        Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status) is { Length: > 0 } phrase ? phrase : "HTTP " + status.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     private static ManagementUrlFactory Urls(HttpContext http)
     {
@@ -132,11 +153,16 @@ public sealed class LocalApiServer : IAsyncDisposable
             return Results.StatusCode(response.Status);
         }
 
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(response.Body, response.Body.GetType(), ApiJson.Options);
+        await WriteBodyAsync(http, response).ConfigureAwait(false);
+        return Results.Empty;
+    }
+
+    private static async Task WriteBodyAsync(HttpContext http, ApiResponse response)
+    {
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(response.Body, response.Body!.GetType(), ApiJson.Options);
         http.Response.StatusCode = response.Status;
         http.Response.ContentType = response.ContentType + "; charset=utf-8";
         await http.Response.Body.WriteAsync(bytes, http.RequestAborted).ConfigureAwait(false);
-        return Results.Empty;
     }
 
     /// <inheritdoc />

@@ -89,6 +89,14 @@ public interface ISiloBackend
     Task<SelfMaskReveal> RevealSelfMaskAsync(RevealSelfMaskRequest request, CancellationToken cancellationToken);
 }
 
+/// <summary>The silos this host can reach: the silo registry's ids, never its endpoints or credentials.</summary>
+/// <remarks>The API checks a spec's silos against it before anything is scheduled, so a typo in a silo id is refused at start.</remarks>
+public interface ISiloCatalog
+{
+    /// <summary>Whether the registry has an entry for <paramref name="siloId"/>.</summary>
+    bool Contains(string siloId);
+}
+
 /// <summary>Reads silo updates for the aggregator.</summary>
 public interface IUpdateStore
 {

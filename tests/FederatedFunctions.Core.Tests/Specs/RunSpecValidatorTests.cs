@@ -202,6 +202,9 @@ public sealed class RunSpecValidatorTests
     [InlineData("data/train\n.csv")]
     [InlineData("data/train.csv?sv=2024&sig=x")]
     [InlineData("data/train.csv#frag")]
+    [InlineData("data%2F..%2F..%2Fother")]
+    [InlineData("data/train%2ecsv")]
+    [InlineData("data/100%.csv")]
     public void Validate_UnsafeTrainPath_ReportsPath(string path)
     {
         AssertSingle(Valid() with { Data = Valid().Data with { Train = path } }, "$.data.train", "path");

@@ -1,0 +1,105 @@
+using FederatedFunctions.Adapters.Local;
+using FederatedFunctions.Ml;
+using FederatedFunctions.TestSupport;
+using Microsoft.DurableTask.Client;
+using Microsoft.DurableTask.Testing;
+using Microsoft.DurableTask.Worker;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace FederatedFunctions.FunctionsApp.Tests;
+
+/// <summary>
+/// The Functions app as deployed, minus the Functions host: the worker host Program.cs builds, with its real adapters on a
+/// real Azurite (checkpoints, three silos with container-scoped SAS), its orchestration and activity functions run by a
+/// Durable Task worker through the app's own trigger methods, and a <c>[DurableClient]</c> bound by the Durable extension's
+/// converter to that worker's gRPC endpoint.
+/// </summary>
+public sealed class FunctionsAppFixture : IAsyncLifetime
+{
+    public const string TaskHub = "FederatedFunctions";
+    public const string SystemKey = "test-system-key";
+
+    public static readonly IReadOnlyList<SiloDataset> Data =
+        SyntheticData.Generate(new SyntheticOptions(Silos: 3, Classes: 4, Features: 8, TrainPerSilo: 160, TestPerSilo: 60, DirichletAlpha: 0.5, Seed: 11));
+
+    private readonly AzuriteFixture azurite = new();
+    private DurableTaskTestHost? durable;
+    private WorkerHost? worker;
+
+    public WorkerHost Worker => worker ?? throw new InvalidOperationException("Not started.");
+
+    public DurableTaskClient Client { get; private set; } = null!;
+
+    public AzuriteFixture Azurite => azurite;
+
+    public async Task InitializeAsync()
+    {
+        await azurite.InitializeAsync();
+        var silos = await LocalSiloProvisioner.ProvisionAsync(azurite.Blobs, Data.Select(d => d.SiloId).ToArray(), TimeSpan.FromHours(2));
+        foreach (var d in Data)
+        {
+            await LocalSiloProvisioner.WriteSplitsAsync(silos[d.SiloId], d);
+        }
+
+        var settings = LocalSiloProvisioner.ToSettings(silos);
+        settings["AzureWebJobsStorage"] = azurite.ConnectionString;
+        settings["FUNCTIONS_WORKER_RUNTIME"] = "dotnet-isolated";
+        settings["DURABLE_TASK_HUB"] = TaskHub;
+        settings["Trust:ApprovedTrainers:0:Id"] = TrainerIdentity.Local.Id;
+        settings["Trust:ApprovedTrainers:0:Sha256"] = TrainerIdentity.Local.Sha256;
+        worker = WorkerHost.Build(settings);
+
+        var port = Adapters.Local.Azurite.FreePort();
+        var converter = worker.DataConverter;
+        durable = await DurableTaskTestHost.StartAsync(r => worker.AddFunctionTasks(r), new DurableTaskTestHostOptions
+        {
+            Port = port,
+            ConfigureServices = s =>
+            {
+                s.Configure<DurableTaskWorkerOptions>(o => o.DataConverter = converter);
+                s.Configure<DurableTaskClientOptions>(o => o.DataConverter = converter);
+            },
+        });
+        Client = await worker.BindDurableClientAsync(port, TaskHub, SystemKey);
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (durable is not null)
+        {
+            await durable.DisposeAsync();
+        }
+
+        worker?.Dispose();
+        await azurite.DisposeAsync();
+    }
+
+    public static string SpecJson(string runId, int rounds, string privacy = "") =>
+        $$"""
+        { "runId": "{{runId}}",
+          "model": { "architecture": "mlp", "inputs": 8, "hidden": [16] },
+          "data": { "classes": 4 },
+          "training": { "rounds": {{rounds}}, "learningRate": 0.1, "seed": 3 },
+          {{privacy}}
+          "silos": [{{string.Join(", ", Data.Select(d => $"\"{d.SiloId}\""))}}] }
+        """;
+
+    public async Task AssertCompletesAsync(string runId)
+    {
+        var done = await WaitAsync(runId);
+        Assert.True(done.RuntimeStatus == OrchestrationRuntimeStatus.Completed, $"{runId}: {done.RuntimeStatus} {done.FailureDetails?.ErrorType}: {done.FailureDetails?.ErrorMessage} {done.FailureDetails?.StackTrace}");
+    }
+
+    public async Task<OrchestrationMetadata> WaitAsync(string runId)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        // The worker's own client: the Functions-bound one has the binding's 100 s gRPC timeout per call.
+        return await durable!.Client.WaitForInstanceCompletionAsync(runId, getInputsAndOutputs: true, cts.Token);
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class FunctionsAppCollection : ICollectionFixture<FunctionsAppFixture>
+{
+    public const string Name = "functions-app";
+}

@@ -1,0 +1,174 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Azure.Storage.Blobs;
+using FederatedFunctions.Core.Runs;
+using FederatedFunctions.FunctionsApp.Functions;
+using FederatedFunctions.Workflow;
+using Microsoft.Azure.Functions.Worker;
+using Microsoft.DurableTask.Client;
+
+namespace FederatedFunctions.FunctionsApp.Tests;
+
+/// <summary>
+/// Every function of the app invoked as the worker invokes it, against Azurite: training runs whose orchestrator and activities
+/// are the app's trigger methods, each HTTP function with a request double, and the timer.
+/// </summary>
+[Collection(FunctionsAppCollection.Name)]
+public sealed class FunctionsAppTests(FunctionsAppFixture app)
+{
+    private const string BaseUrl = "https://contoso-fl.azurewebsites.net/api/runs";
+
+    private async Task<FakeResponse> CallAsync(Func<RunsHttpFunctions, FunctionContext, Task<Microsoft.Azure.Functions.Worker.Http.HttpResponseData>> call)
+    {
+        var (functions, context, scope) = app.Worker.Activate<RunsHttpFunctions>();
+        using (scope)
+        {
+            return (FakeResponse)await call(functions, context);
+        }
+    }
+
+    private static JsonElement Json(FakeResponse response) => JsonDocument.Parse(response.Text).RootElement;
+
+    [Fact]
+    public async Task EveryOrchestratorAndActivityFunction_RunsTrainingsOnAzurite_PlainAndSecureEyesOff()
+    {
+        var runs = new[]
+        {
+            ("fa-plain", FunctionsAppFixture.SpecJson("fa-plain", rounds: 2)),
+            ("fa-secure", FunctionsAppFixture.SpecJson("fa-secure", rounds: 2, """ "privacy": { "mode": "eyes-off", "minAggregateSilos": 2, "secureAggregation": { "clipNorm": 10, "maxExamples": 1000 } }, """)),
+        };
+        foreach (var (runId, spec) in runs)
+        {
+            var response = await CallAsync((f, c) => f.StartRunAsync(FakeRequest.Json(c, "POST", BaseUrl, spec), app.Client));
+            Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        }
+
+        foreach (var (runId, _) in runs)
+        {
+            await app.AssertCompletesAsync(runId);
+            var model = app.Azurite.Blobs.GetBlobContainerClient("checkpoints").GetBlobClient(BlobLayout.Model(runId, 2));
+            Assert.True((await model.ExistsAsync()).Value, $"{runId}: no round-2 model in Azurite");
+        }
+
+        foreach (var task in WorkflowRegistration.Orchestrators.Concat(WorkflowRegistration.Activities).Select(WorkflowRegistration.TaskName))
+        {
+            Assert.True(WorkerHost.Invocations.GetValueOrDefault(task) > 0, $"function {task} never ran");
+        }
+    }
+
+    [Fact]
+    public async Task StartRun_Accepted_Returns202WithTheExtensionsManagementUrls()
+    {
+        var response = await CallAsync((f, c) => f.StartRunAsync(FakeRequest.Json(c, "POST", BaseUrl, FunctionsAppFixture.SpecJson("fa-urls", rounds: 1)), app.Client));
+
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        Assert.Equal("/api/runs/fa-urls", response.Headers.GetValues("Location").Single());
+        var management = Json(response).GetProperty("management");
+        // CreateHttpManagementPayload: the request's host, the webhook path, and the system key the Functions host binds.
+        Assert.Equal($"https://contoso-fl.azurewebsites.net/runtime/webhooks/durabletask/instances/fa-urls?code={FunctionsAppFixture.SystemKey}", management.GetProperty("statusQueryGetUri").GetString());
+        Assert.StartsWith("https://contoso-fl.azurewebsites.net/runtime/webhooks/durabletask/instances/fa-urls/terminate?reason=", management.GetProperty("terminatePostUri").GetString(), StringComparison.Ordinal);
+        await app.AssertCompletesAsync("fa-urls");
+    }
+
+    [Fact]
+    public async Task StartRun_RefusedRequests_AreProblemDocumentsNamingTheProblem()
+    {
+        var formPost = await CallAsync((f, c) => f.StartRunAsync(new FakeRequest(c, "POST", BaseUrl, Encoding.UTF8.GetBytes(FunctionsAppFixture.SpecJson("fa-csrf", 1)), "text/plain"), app.Client));
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, formPost.StatusCode);
+        Assert.Equal("urn:federatedfunctions:problem:unsupported-media-type", Json(formPost).GetProperty("type").GetString());
+
+        var typo = await CallAsync((f, c) => f.StartRunAsync(FakeRequest.Json(c, "POST", BaseUrl, FunctionsAppFixture.SpecJson("fa-typo", 1).Replace(FunctionsAppFixture.Data[2].SiloId, "silo-typo", StringComparison.Ordinal)), app.Client));
+        Assert.Equal(HttpStatusCode.BadRequest, typo.StatusCode);
+        Assert.Equal("$.silos[2]", Json(typo).GetProperty("errors")[0].GetProperty("path").GetString());
+
+        var big = new byte[FederatedFunctions.Api.RunsApi.MaxBodyBytes + 1];
+        Array.Fill(big, (byte)' ');
+        var tooLarge = await CallAsync((f, c) => f.StartRunAsync(new FakeRequest(c, "POST", BaseUrl, big, "application/json"), app.Client));
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, tooLarge.StatusCode);
+        Assert.Null(await app.Client.GetInstanceAsync("fa-csrf"));
+        Assert.Null(await app.Client.GetInstanceAsync("fa-typo"));
+    }
+
+    [Fact]
+    public async Task QueryFunctions_ListGetCheckpointsAudit_AnswerForACompletedRunAndAnUnknownOne()
+    {
+        Assert.Equal(HttpStatusCode.Accepted, (await CallAsync((f, c) => f.StartRunAsync(FakeRequest.Json(c, "POST", BaseUrl, FunctionsAppFixture.SpecJson("fa-query", 1)), app.Client))).StatusCode);
+        await app.AssertCompletesAsync("fa-query");
+
+        var list = await CallAsync((f, c) => f.ListRunsAsync(new FakeRequest(c, "GET", BaseUrl + "?status=Completed&pageSize=100"), app.Client));
+        Assert.Equal(HttpStatusCode.OK, list.StatusCode);
+        Assert.Contains("fa-query", Json(list).GetProperty("runs").EnumerateArray().Select(r => r.GetProperty("runId").GetString()));
+
+        var badList = await CallAsync((f, c) => f.ListRunsAsync(new FakeRequest(c, "GET", BaseUrl + "?continuationToken=garbage"), app.Client));
+        Assert.Equal(HttpStatusCode.BadRequest, badList.StatusCode);
+        Assert.Equal("query.continuationToken", Json(badList).GetProperty("errors")[0].GetProperty("path").GetString());
+
+        var get = await CallAsync((f, c) => f.GetRunAsync(new FakeRequest(c, "GET", BaseUrl + "/fa-query"), app.Client, "fa-query"));
+        Assert.Equal(HttpStatusCode.OK, get.StatusCode);
+        Assert.Equal("Completed", Json(get).GetProperty("runtimeStatus").GetString());
+
+        var checkpoints = await CallAsync((f, c) => f.GetRunCheckpointsAsync(new FakeRequest(c, "GET", BaseUrl + "/fa-query/checkpoints"), app.Client, "fa-query"));
+        Assert.Equal([0, 1], Json(checkpoints).GetProperty("checkpoints").EnumerateArray().Select(c => c.GetProperty("round").GetInt32()));
+
+        var audit = await CallAsync((f, c) => f.GetRunAuditAsync(new FakeRequest(c, "GET", BaseUrl + "/fa-query/audit"), app.Client, "fa-query"));
+        Assert.Equal(HttpStatusCode.OK, audit.StatusCode);
+        Assert.True(Json(audit).GetProperty("verification").GetProperty("isValid").GetBoolean());
+
+        foreach (var missing in new[]
+        {
+            await CallAsync((f, c) => f.GetRunAsync(new FakeRequest(c, "GET", BaseUrl + "/ghost"), app.Client, "ghost")),
+            await CallAsync((f, c) => f.GetRunCheckpointsAsync(new FakeRequest(c, "GET", BaseUrl + "/ghost/checkpoints"), app.Client, "ghost")),
+            await CallAsync((f, c) => f.GetRunAuditAsync(new FakeRequest(c, "GET", BaseUrl + "/ghost/audit"), app.Client, "ghost")),
+            await CallAsync((f, c) => f.CancelRunAsync(new FakeRequest(c, "POST", BaseUrl + "/ghost/cancel"), app.Client, "ghost")),
+        })
+        {
+            Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+            Assert.Equal("urn:federatedfunctions:problem:run-not-found", Json(missing).GetProperty("type").GetString());
+        }
+    }
+
+    [Fact]
+    public async Task CancelAndResume_OnARunningRun_CancelThenGoOnFromItsLatestCheckpoint()
+    {
+        Assert.Equal(HttpStatusCode.Accepted, (await CallAsync((f, c) => f.StartRunAsync(FakeRequest.Json(c, "POST", BaseUrl, FunctionsAppFixture.SpecJson("fa-cancel", rounds: 40)), app.Client))).StatusCode);
+        var container = app.Azurite.Blobs.GetBlobContainerClient("checkpoints");
+        var deadline = DateTime.UtcNow.AddMinutes(2);
+        while (!(await container.GetBlobClient(BlobLayout.Latest("fa-cancel")).ExistsAsync()).Value || !(await container.GetBlobClient(BlobLayout.Manifest("fa-cancel", 1)).ExistsAsync()).Value)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "fa-cancel did not commit round 1");
+            await Task.Delay(100);
+        }
+
+        var cancel = await CallAsync((f, c) => f.CancelRunAsync(new FakeRequest(c, "POST", BaseUrl + "/fa-cancel/cancel"), app.Client, "fa-cancel"));
+        Assert.Equal(HttpStatusCode.Accepted, cancel.StatusCode);
+        var cancelled = await app.WaitAsync("fa-cancel");
+        Assert.Equal(OrchestrationRuntimeStatus.Terminated, cancelled.RuntimeStatus);
+
+        var resume = await CallAsync((f, c) => f.ResumeRunAsync(new FakeRequest(c, "POST", BaseUrl + "/fa-cancel/resume"), app.Client, "fa-cancel"));
+        Assert.Equal(HttpStatusCode.Accepted, resume.StatusCode);
+        Assert.Contains("/runtime/webhooks/durabletask/instances/fa-cancel", Json(resume).GetProperty("management").GetProperty("statusQueryGetUri").GetString(), StringComparison.Ordinal);
+        var cancelAgain = await CallAsync((f, c) => f.CancelRunAsync(new FakeRequest(c, "POST", BaseUrl + "/fa-cancel/cancel"), app.Client, "fa-cancel"));
+        Assert.Equal(HttpStatusCode.Accepted, cancelAgain.StatusCode);
+        await app.WaitAsync("fa-cancel");
+    }
+
+    [Fact]
+    public async Task RecurringTraining_TimerTick_StartsARunFromTheStoredTemplate()
+    {
+        var config = app.Azurite.Blobs.GetBlobContainerClient("fl-config");
+        await config.CreateIfNotExistsAsync();
+        var template = FunctionsAppFixture.SpecJson("ignored-id", rounds: 1).Replace("\"runId\": \"ignored-id\",", string.Empty, StringComparison.Ordinal);
+        await config.GetBlobClient("recurring/spec.json").UploadAsync(BinaryData.FromString(template), overwrite: true);
+
+        var (functions, context, scope) = app.Worker.Activate<RecurringTrainingFunction>();
+        using (scope)
+        {
+            await functions.RunAsync(new TimerInfo(), app.Client, context);
+        }
+
+        var state = (await config.GetBlobClient("recurring/state.json").DownloadContentAsync()).Value.Content.ToString();
+        var runId = JsonDocument.Parse(state).RootElement.EnumerateObject().Select(p => p.Value).First(v => v.ValueKind == JsonValueKind.String && v.GetString()!.StartsWith("recurring-", StringComparison.Ordinal)).GetString()!;
+        await app.AssertCompletesAsync(runId);
+    }
+}

@@ -6,7 +6,7 @@
 //   scripts/bench.sh long 100        100 rounds
 using System.Diagnostics;
 using System.Globalization;
-using FederatedFunctions.Adapters.Local;
+using FederatedFunctions.LocalHost.Local;
 using FederatedFunctions.Core.Specs;
 using FederatedFunctions.LocalHost.Hosting;
 using FederatedFunctions.Ml;

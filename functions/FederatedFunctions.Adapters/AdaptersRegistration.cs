@@ -1,8 +1,15 @@
+using Azure.Core;
 using Azure.Identity;
+using FederatedFunctions.Adapters.Compute.AzureMl;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 using Azure.Storage.Blobs;
 using FederatedFunctions.Adapters.Checkpoints;
 using FederatedFunctions.Adapters.Compute;
 using FederatedFunctions.Adapters.Silos;
+using FederatedFunctions.Core.Tensors;
+using FederatedFunctions.Ml;
+using FederatedFunctions.Silo;
 using FederatedFunctions.Workflow.Abstractions;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -26,8 +33,8 @@ public sealed class OrchestratorStorageOptions
 public static class AdaptersRegistration
 {
     /// <summary>
-    /// Registers the blob checkpoint store, the silo registry (section <c>Silos</c>), the silo update store and
-    /// the local TorchSharp silo backend.
+    /// Registers the blob checkpoint store, the silo registry (section <c>Silos</c>), the outbox reader, the TorchSharp
+    /// tensor engine, and the silo compute kinds (<c>local</c>, <c>process</c>, <c>azureml</c>) behind the silo catalog.
     /// </summary>
     /// <remarks>
     /// The orchestrator storage comes from <c>Storage:ConnectionString</c>, else <c>Storage:BlobServiceUri</c> with
@@ -38,15 +45,35 @@ public static class AdaptersRegistration
         ArgumentNullException.ThrowIfNull(configuration);
         services.Configure<SiloRegistryOptions>(o => configuration.GetSection(SiloRegistryOptions.Section).Bind(o.Silos));
         services.AddSingleton<ISiloRegistry, SiloRegistry>();
-        services.AddSingleton<ISiloCatalog>(sp => sp.GetRequiredService<ISiloRegistry>());
         services.AddSingleton(_ => CreateOrchestratorBlobService(configuration));
         services.AddSingleton<BlobCheckpointStore>();
         services.AddSingleton<ICheckpointStore>(sp => sp.GetRequiredService<BlobCheckpointStore>());
         services.AddSingleton<IUpdateStore, SiloUpdateStore>();
-        services.AddSingleton<ISiloBackend, LocalTorchSiloBackend>();
+        services.AddSingleton<ITensorEngine, TorchTensorEngine>();
+
+        // The silo side, for the compute that runs it in this process, and the compute kinds: one class each.
+        services.AddSingleton<SiloDataCache>();
+        services.AddSingleton<SiloProtocol>();
+        services.Configure<ProcessComputeOptions>(o => configuration.GetSection(ProcessComputeOptions.Section).Bind(o));
+        services.AddSingleton<ISiloComputeKind, LocalSiloCompute>();
+        services.AddSingleton<ISiloComputeKind, ProcessSiloCompute>();
+        services.Configure<AzureMlHostOptions>(o => configuration.GetSection(AzureMlHostOptions.Section).Bind(o));
+        services.TryAddSingleton(sp => CreateAzureMlClient(sp.GetRequiredService<IOptions<AzureMlHostOptions>>().Value));
+        services.AddSingleton<ISiloComputeKind, AzureMlSiloCompute>();
+        services.AddSingleton<ISiloCatalog, SiloCatalog>();
         services.Configure<RecurringOptions>(o => configuration.GetSection(RecurringOptions.Section).Bind(o));
         services.AddSingleton<IRecurringStore, BlobRecurringStore>();
         return services;
+    }
+
+    /// <summary>The Azure ML jobs client, authenticated as the orchestrator's identity.</summary>
+    public static AzureMlJobsClient CreateAzureMlClient(AzureMlHostOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        TokenCredential credential = string.IsNullOrWhiteSpace(options.ManagedIdentityClientId)
+            ? new DefaultAzureCredential()
+            : new ManagedIdentityCredential(ManagedIdentityId.FromUserAssignedClientId(options.ManagedIdentityClientId));
+        return new AzureMlJobsClient(new Uri(options.Endpoint), credential, audience: options.Audience);
     }
 
     /// <summary>Builds the orchestrator's blob client from configuration.</summary>

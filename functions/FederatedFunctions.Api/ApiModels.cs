@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Specs;
+using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Workflow.Contracts;
 
 namespace FederatedFunctions.Api;
@@ -98,7 +99,11 @@ public sealed record CheckpointView(int Round, BlobRef Model, bool Latest);
 public sealed record CheckpointList(string RunId, int? Latest, IReadOnlyList<CheckpointView> Checkpoints);
 
 /// <summary>Body of <c>202</c> from <c>POST /api/runs/{id}/cancel</c>.</summary>
-public sealed record RunCancelled(string RunId, string RuntimeStatus, int CheckpointsKept);
+/// <param name="RunId">The run.</param>
+/// <param name="RuntimeStatus">Where it is going: <c>Terminating</c>.</param>
+/// <param name="CheckpointsKept">Committed checkpoints, which stay.</param>
+/// <param name="SiloJobsCancelled">Silo jobs that were in flight on remote computes, now being cancelled there.</param>
+public sealed record RunCancelled(string RunId, string RuntimeStatus, int CheckpointsKept, int SiloJobsCancelled = 0);
 
 /// <summary>JSON settings of every API body, identical in both hosts.</summary>
 public static class ApiJson

@@ -2,8 +2,8 @@ using System.Globalization;
 using System.Security.Cryptography;
 using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Specs;
-using FederatedFunctions.Ml;
 using FederatedFunctions.Workflow.Abstractions;
+using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Workflow.Contracts;
 using FederatedFunctions.Workflow.Orchestration;
 using Microsoft.DurableTask;
@@ -191,6 +191,7 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
         }
 
         var manifest = await checkpoints.GetManifestAsync(container, runId, latest.Round, cancellationToken).ConfigureAwait(false);
+        await checkpoints.SetCancelledAsync(container, runId, cancelled: false, cancellationToken).ConfigureAwait(false);
         LogResumed(logger, runId, latest.Round);
         return await ScheduleAsync(client, runId, TrainingState.Resume(runId, parsed.Spec, latest, manifest?.Audit), urls, null, cancellationToken).ConfigureAwait(false);
     }
@@ -232,7 +233,8 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
             .Select(s => new ProblemError(SpecPath.Index("$.silos", s.i), "not-registered", $"Silo {SpecPath.Quote(s.silo)} is not in this host's silo registry (configuration section Silos)."))
             .ToArray();
 
-    // Eyes-off runs may use only a trainer whose identity and hash the orchestrator's configuration approves.
+    // Eyes-off runs may use only trainers whose identity and hash the orchestrator's configuration approves: the trainer
+    // each silo's compute declares (this build's trainer in process or in a separate process, a pinned image on Azure ML).
     private ApiResponse? RefuseUnapprovedTrainer(RunSpec spec)
     {
         if (spec.Privacy.Mode != PrivacyModes.EyesOff)
@@ -240,20 +242,26 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
             return null;
         }
 
-        var trainer = TrainerIdentity.Local;
-        var approved = (trust?.Value.ApprovedTrainers ?? []).Any(t =>
-            string.Equals(t.Id, trainer.Id, StringComparison.Ordinal) && string.Equals(t.Sha256, trainer.Sha256, StringComparison.OrdinalIgnoreCase));
-        if (approved)
+        var approved = trust?.Value.ApprovedTrainers ?? [];
+        var refused = spec.Silos
+            .Select(silo => (Silo: silo, Trainer: silos.Trainer(silo)))
+            .Where(s => !approved.Any(t => string.Equals(t.Id, s.Trainer.Id, StringComparison.Ordinal) && string.Equals(t.Sha256, s.Trainer.Sha256, StringComparison.OrdinalIgnoreCase)))
+            .ToArray();
+        if (refused.Length == 0)
         {
             return null;
         }
 
-        LogTrainerRefused(logger, spec.RunId ?? string.Empty, trainer.Id, trainer.Sha256);
+        foreach (var trainer in refused.Select(r => r.Trainer).Distinct())
+        {
+            LogTrainerRefused(logger, spec.RunId ?? string.Empty, trainer.Id, trainer.Sha256);
+        }
+
         return ApiResponse.Problem(
             403,
             "trainer-not-approved",
             "The trainer is not approved for eyes-off runs.",
-            $"Trainer '{trainer.Id}' with SHA-256 {trainer.Sha256} is not in {TrustOptions.Section}:ApprovedTrainers; nothing was started.");
+            string.Join(" ", refused.GroupBy(r => r.Trainer).Select(g => $"Trainer '{g.Key.Id}' with SHA-256 {g.Key.Sha256} (silos {string.Join(", ", g.Select(r => r.Silo))}) is not in {TrustOptions.Section}:ApprovedTrainers.")) + " Nothing was started.");
     }
 
     /// <summary>A 400 for a bad query parameter; the problem's error names it as <c>query.{name}</c>.</summary>
@@ -404,10 +412,52 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
             return ApiResponse.Problem(409, "run-not-running", "The run is not running.", $"Run '{runId}' is {meta.RuntimeStatus}.");
         }
 
+        // The marker first: a silo job submitted while this cancellation runs sees it and is cancelled at once.
+        await checkpoints.SetCancelledAsync(container, runId, cancelled: true, cancellationToken).ConfigureAwait(false);
         await client.TerminateInstanceAsync(runId, new TerminateInstanceOptions("cancelled through the API"), cancellationToken).ConfigureAwait(false);
+        var jobs = await TerminateSiloJobsAsync(client, runId, cancellationToken).ConfigureAwait(false);
+        if (jobs.Count > 0)
+        {
+            // Terminating a job's orchestration leaves the job running on the silo's compute: cancel each there, durably.
+            await client.ScheduleNewOrchestrationInstanceAsync(
+                nameof(CancelSiloJobsOrchestrator),
+                new CancelSiloJobsInput(runId, jobs),
+                new StartOrchestrationOptions(CancelSiloJobsOrchestrator.InstanceId(runId, time.GetUtcNow().ToString("yyyyMMddHHmmssfff", CultureInfo.InvariantCulture))),
+                cancellationToken).ConfigureAwait(false);
+        }
+
         var kept = (await checkpoints.ListAsync(container, runId, cancellationToken).ConfigureAwait(false)).Count;
-        LogCancelled(logger, runId, kept);
-        return new ApiResponse(202, new RunCancelled(runId, "Terminating", kept), $"/api/runs/{runId}");
+        LogCancelled(logger, runId, kept, jobs.Count);
+        return new ApiResponse(202, new RunCancelled(runId, "Terminating", kept, jobs.Count), $"/api/runs/{runId}");
+    }
+
+    // The run's silo job orchestrations still going (instance ids "{runId}:{step}"): each is terminated, and its current job
+    // returned, to be cancelled on its compute. Terminating the run does not terminate them.
+    private static async Task<IReadOnlyList<SiloJob>> TerminateSiloJobsAsync(DurableTaskClient client, string runId, CancellationToken cancellationToken)
+    {
+        var query = new OrchestrationQuery
+        {
+            InstanceIdPrefix = runId + ":",
+            Statuses = [.. Active],
+            FetchInputsAndOutputs = true,
+            PageSize = 100,
+        };
+        var jobs = new List<SiloJob>();
+        await foreach (var instance in client.GetAllInstancesAsync(query).WithCancellation(cancellationToken).ConfigureAwait(false))
+        {
+            if (instance.Name != nameof(SiloJobOrchestrator))
+            {
+                continue;
+            }
+
+            await client.TerminateInstanceAsync(instance.InstanceId, new TerminateInstanceOptions("the run was cancelled"), cancellationToken).ConfigureAwait(false);
+            if (instance.ReadInputAs<SiloJobInput>() is { } input)
+            {
+                jobs.Add(input.Job);
+            }
+        }
+
+        return jobs;
     }
 
     /// <summary><c>GET /api/runs/{id}/checkpoints</c>.</summary>
@@ -483,6 +533,6 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
     [LoggerMessage(EventId = 3003, Level = LogLevel.Information, Message = "Resuming run {RunId} after round {Round}")]
     private static partial void LogResumed(ILogger logger, string runId, int round);
 
-    [LoggerMessage(EventId = 3002, Level = LogLevel.Information, Message = "Cancelled run {RunId}; {Checkpoints} checkpoints kept")]
-    private static partial void LogCancelled(ILogger logger, string runId, int checkpoints);
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Information, Message = "Cancelled run {RunId}; {Checkpoints} checkpoints kept, {Jobs} silo jobs in flight cancelled")]
+    private static partial void LogCancelled(ILogger logger, string runId, int checkpoints, int jobs);
 }

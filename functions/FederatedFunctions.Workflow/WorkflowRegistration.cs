@@ -17,21 +17,20 @@ namespace FederatedFunctions.Workflow;
 public static class WorkflowRegistration
 {
     /// <summary>Every orchestrator class of the workflow.</summary>
-    public static IReadOnlyList<Type> Orchestrators { get; } = [typeof(TrainingOrchestrator)];
+    public static IReadOnlyList<Type> Orchestrators { get; } = [typeof(TrainingOrchestrator), typeof(SiloJobOrchestrator), typeof(CancelSiloJobsOrchestrator)];
 
     /// <summary>Every activity class of the workflow.</summary>
     public static IReadOnlyList<Type> Activities { get; } =
     [
         typeof(InitializeModelActivity),
-        typeof(TrainActivity),
+        typeof(PlanSilosActivity),
+        typeof(StartSiloJobActivity),
+        typeof(GetSiloJobActivity),
+        typeof(CancelSiloJobActivity),
         typeof(AggregateActivity),
-        typeof(EvaluateActivity),
+        typeof(SecureAggregateActivity),
         typeof(SummarizeEvaluationActivity),
         typeof(CommitRoundActivity),
-        typeof(PublishMaskingKeyActivity),
-        typeof(MaskUpdateActivity),
-        typeof(RevealSelfMaskActivity),
-        typeof(SecureAggregateActivity),
     ];
 
     /// <summary>The durable task name of a workflow class: its <see cref="DurableTaskAttribute"/> name, which is the class name.</summary>
@@ -78,7 +77,7 @@ public static class WorkflowRegistration
     {
         services.AddSingleton<AggregationService>();
         services.AddSingleton<SecureAggregationService>();
-        services.AddSingleton<SiloTaskService>();
+        services.AddSingleton<SiloJobService>();
         services.AddSingleton<CheckpointService>();
         services.AddSingleton<EvaluationService>();
         return services;

@@ -2,13 +2,15 @@ using System.Text.Json;
 using Azure.Storage.Blobs;
 using FederatedFunctions.Adapters.Checkpoints;
 using FederatedFunctions.Adapters.Compute;
-using FederatedFunctions.Adapters.Local;
+using FederatedFunctions.LocalHost.Local;
 using FederatedFunctions.Adapters.Silos;
 using FederatedFunctions.Core;
 using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Specs;
 using FederatedFunctions.Ml;
+using FederatedFunctions.Silo;
 using FederatedFunctions.TestSupport;
+using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Workflow.Contracts;
 using FederatedFunctions.Workflow.Services;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -29,7 +31,7 @@ public sealed class ActivityIdempotencyTests(AzuriteFixture azurite)
     public async Task EveryActivity_ExecutedTwice_LeavesTheSameBlobsAndReturnsTheSameResult()
     {
         var entries = await LocalSiloProvisioner.ProvisionAsync(azurite.Blobs, SiloIds, TimeSpan.FromHours(1));
-        var registry = new SiloRegistry(new FixedOptions<SiloRegistryOptions>(new SiloRegistryOptions { Silos = entries.ToDictionary() }));
+        var registry = new SiloRegistry(new FixedOptions<SiloRegistryOptions>(new SiloRegistryOptions { Silos = entries.ToDictionary(e => e.Key, e => e.Value.Entry) }));
         var data = SyntheticData.Generate(new SyntheticOptions(3, 3, 4, 120, 40, null, 8));
         for (var i = 0; i < SiloIds.Length; i++)
         {
@@ -45,10 +47,11 @@ public sealed class ActivityIdempotencyTests(AzuriteFixture azurite)
 
         var container0 = "idem-checkpoints";
         var store = new BlobCheckpointStore(azurite.Blobs);
-        var backend = new LocalTorchSiloBackend(registry);
-        var checkpointsService = new CheckpointService(store);
-        var silos = new SiloTaskService(store, backend);
-        var aggregation = new AggregationService(store, new SiloUpdateStore(registry), NullLogger<AggregationService>.Instance);
+        var engine = new TorchTensorEngine();
+        var catalog = new SiloCatalog(registry, [new LocalSiloCompute(registry, store, new SiloProtocol(new SiloDataCache()))]);
+        var checkpointsService = new CheckpointService(store, engine);
+        var jobs = new SiloJobService(catalog, store, new SiloUpdateStore(registry), NullLogger<SiloJobService>.Instance);
+        var aggregation = new AggregationService(store, new SiloUpdateStore(registry), engine, NullLogger<AggregationService>.Instance);
         var spec = new RunSpec
         {
             RunId = Run,
@@ -58,7 +61,7 @@ public sealed class ActivityIdempotencyTests(AzuriteFixture azurite)
             Checkpoints = new CheckpointSpec { Container = container0 },
         };
         var when = new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero);
-        var containers = SiloIds.Select(registry.GetContainer).Append(azurite.Blobs.GetBlobContainerClient(container0)).ToArray();
+        var containers = SiloIds.Select(registry.GetContainer).Concat(SiloIds.Select(registry.GetOutbox)).Append(azurite.Blobs.GetBlobContainerClient(container0)).ToArray();
 
         var init = await TwiceAsync(containers, () => checkpointsService.InitializeAsync(
             new InitializeModelRequest(Run, container0, "fedavg", spec.Model, 4, 3, 42, when, Spec: spec), default));
@@ -66,16 +69,17 @@ public sealed class ActivityIdempotencyTests(AzuriteFixture azurite)
         var updates = new List<SiloUpdate>();
         foreach (var silo in SiloIds)
         {
-            var request = new TrainRequest(Run, 1, silo, init.Model, spec.Model, spec.Data, spec.Training, 4);
-            updates.Add(await TwiceAsync(containers, () => silos.TrainAsync(request, default)));
+            var job = SiloJob.First(container0, new SiloStep(Train: new TrainRequest(Run, 1, silo, init.Model, spec.Model, spec.Data, spec.Training, 4)));
+            updates.Add((await TwiceAsync(containers, () => jobs.StartAsync(job, default))).Result!.Update!);
         }
 
         var aggregate = await TwiceAsync(containers, () => aggregation.AggregateAsync(
             new AggregateRequest(Run, 1, container0, "fedavg", init.Model, updates, MaxNormRatio: 10), default));
         Assert.Equal(3, aggregate.Participants.Count);
 
-        var evaluate = await TwiceAsync(containers, () => silos.EvaluateAsync(new EvaluateRequest(Run, 1, SiloIds[0], aggregate.Model, spec.Model, spec.Data, 4), default));
-        Assert.Equal(40, evaluate.Outcome!.Examples);
+        var evaluation = SiloJob.First(container0, new SiloStep(Evaluate: new EvaluateRequest(Run, 1, SiloIds[0], aggregate.Model, spec.Model, spec.Data, 4)));
+        var evaluate = await TwiceAsync(containers, () => jobs.StartAsync(evaluation, default));
+        Assert.Equal(40, evaluate.Result!.Evaluation!.Outcome!.Examples);
 
         var manifest = new RoundManifest { RunId = Run, Round = 1, Strategy = "fedavg", Model = aggregate.Model, ParentModelSha256 = init.Model.Sha256, Participants = aggregate.Participants, CreatedAt = when };
         await TwiceAsync(containers, () => checkpointsService.CommitAsync(new CommitRoundRequest(container0, manifest), default));

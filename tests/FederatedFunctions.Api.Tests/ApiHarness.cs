@@ -1,5 +1,5 @@
 using System.Text;
-using FederatedFunctions.Adapters.Local;
+using FederatedFunctions.LocalHost.Local;
 using FederatedFunctions.Core.Specs;
 using FederatedFunctions.Ml;
 using FederatedFunctions.TestSupport;
@@ -55,9 +55,7 @@ internal sealed class ApiHarness : IAsyncDisposable
             {
                 services.AddLogging();
                 services.AddFederatedWorkflow();
-                services.AddSingleton<ICheckpointStore>(store);
-                services.AddSingleton<ISiloBackend>(backend);
-                services.AddSingleton<IUpdateStore>(backend);
+                services.AddInMemorySilos(backend, store);
             },
         });
         return new ApiHarness(host, blobs, store, backend, new InMemoryRecurringStore(), new RecurringOptions(), trust);

@@ -140,5 +140,11 @@ public sealed class RefusedRequestsTests
         private readonly HashSet<string> known = [.. ids];
 
         public bool Contains(string siloId) => known.Contains(siloId);
+
+        public FederatedFunctions.Core.Silos.TrainerIdentity Trainer(string siloId) => FederatedFunctions.Ml.LocalTrainerIdentity.Value;
+
+        public FederatedFunctions.Workflow.Contracts.SiloPlacement Placement(string siloId) => new(siloId, "local", true, 1);
+
+        public FederatedFunctions.Workflow.Abstractions.ISiloCompute Compute(string siloId) => throw new NotSupportedException();
     }
 }

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Workflow.Contracts;
 using Microsoft.DurableTask.Client;
 

@@ -3,6 +3,7 @@ using FederatedFunctions.Core.Audit;
 using FederatedFunctions.Core.Privacy;
 using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Ml;
+using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Workflow.Contracts;
 using Microsoft.DurableTask.Client;
 
@@ -15,14 +16,14 @@ public sealed class TrustTests
     [Fact]
     public async Task StartAsync_EyesOffWithAnUnapprovedTrainer_Returns403AndStartsNothing()
     {
-        await using var h = await ApiHarness.StartAsync(new TrustOptions { ApprovedTrainers = [new ApprovedTrainer { Id = TrainerIdentity.Local.Id, Sha256 = new string('0', 64) }] });
+        await using var h = await ApiHarness.StartAsync(new TrustOptions { ApprovedTrainers = [new ApprovedTrainer { Id = LocalTrainerIdentity.Value.Id, Sha256 = new string('0', 64) }] });
 
         var response = await h.StartAsync(With(ApiHarness.SpecJson("eyes-off-refused", rounds: 1), "\"privacy\": { \"mode\": \"eyes-off\" }"));
 
         Assert.Equal(403, response.Status);
         var problem = Assert.IsType<ProblemDocument>(response.Body);
         Assert.EndsWith("trainer-not-approved", problem.Type, StringComparison.Ordinal);
-        Assert.Contains(TrainerIdentity.Local.Sha256, problem.Detail, StringComparison.Ordinal);
+        Assert.Contains(LocalTrainerIdentity.Value.Sha256, problem.Detail, StringComparison.Ordinal);
         Assert.Null(await h.Client.GetInstanceAsync("eyes-off-refused"));
         Assert.Empty(h.Backend.TrainCalls);
     }
@@ -30,7 +31,7 @@ public sealed class TrustTests
     [Fact]
     public async Task StartAsync_EyesOffWithTheApprovedTrainer_Runs()
     {
-        var trainer = TrainerIdentity.Local;
+        var trainer = LocalTrainerIdentity.Value;
         await using var h = await ApiHarness.StartAsync(new TrustOptions { ApprovedTrainers = [new ApprovedTrainer { Id = trainer.Id, Sha256 = trainer.Sha256.ToUpperInvariant() }] });
 
         var response = await h.StartAsync(With(ApiHarness.SpecJson("eyes-off-ok", rounds: 1), "\"privacy\": { \"mode\": \"eyes-off\" }"));

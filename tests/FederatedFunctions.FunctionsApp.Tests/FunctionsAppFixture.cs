@@ -1,4 +1,7 @@
-using FederatedFunctions.Adapters.Local;
+using FederatedFunctions.Core.Silos;
+using FederatedFunctions.Adapters.Silos;
+using FederatedFunctions.LocalHost.Hosting;
+using FederatedFunctions.LocalHost.Local;
 using FederatedFunctions.Ml;
 using FederatedFunctions.TestSupport;
 using Microsoft.DurableTask.Client;
@@ -23,6 +26,13 @@ public sealed class FunctionsAppFixture : IAsyncLifetime
         SyntheticData.Generate(new SyntheticOptions(Silos: 3, Classes: 4, Features: 8, TrainPerSilo: 160, TestPerSilo: 60, DirichletAlpha: 0.5, Seed: 11));
 
     private readonly AzuriteFixture azurite = new();
+    private readonly TempDirectory home = new();
+
+    /// <summary>The silo whose steps run as separate silo runner processes.</summary>
+    public static string ProcessSilo => Data[^1].SiloId;
+
+    /// <summary>The folder of the process compute's jobs.</summary>
+    public string JobsDirectory => Path.Combine(home.Path, "jobs");
     private DurableTaskTestHost? durable;
     private WorkerHost? worker;
 
@@ -35,21 +45,34 @@ public sealed class FunctionsAppFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         await azurite.InitializeAsync();
-        var silos = await LocalSiloProvisioner.ProvisionAsync(azurite.Blobs, Data.Select(d => d.SiloId).ToArray(), TimeSpan.FromHours(2));
+
+        // The first silos train in the worker's process; the last one runs each step as a separate silo runner process,
+        // with a credential file the app never opens, so the app's silo job orchestration and activities run too.
+        var local = await LocalSiloProvisioner.ProvisionAsync(azurite.Blobs, Data.SkipLast(1).Select(d => d.SiloId).ToArray(), TimeSpan.FromHours(2));
+        var process = await LocalSiloProvisioner.ProvisionAsync(azurite.Blobs, [ProcessSilo], TimeSpan.FromHours(2), SiloComputeKinds.Process, id => Path.Combine(home.Path, id + ".json"));
+        var silos = local.Concat(process).ToDictionary();
         foreach (var d in Data)
         {
             await LocalSiloProvisioner.WriteSplitsAsync(silos[d.SiloId], d);
+            await SiloRegistryFile.WriteCredentialsAsync(Path.Combine(home.Path, d.SiloId + ".json"), silos[d.SiloId].Credentials, default);
         }
 
         var settings = LocalSiloProvisioner.ToSettings(silos);
+        settings["Silos:" + ProcessSilo + ":Compute:PollSeconds"] = "1";
+        settings["Compute:Process:JobsDirectory"] = Path.Combine(home.Path, "jobs");
+        foreach (var (arg, i) in Workspace.RunnerCommand.Select((a, i) => (a, i)))
+        {
+            settings[$"Compute:Process:Runner:{i}"] = arg;
+        }
+
         settings["AzureWebJobsStorage"] = azurite.ConnectionString;
         settings["FUNCTIONS_WORKER_RUNTIME"] = "dotnet-isolated";
         settings["DURABLE_TASK_HUB"] = TaskHub;
-        settings["Trust:ApprovedTrainers:0:Id"] = TrainerIdentity.Local.Id;
-        settings["Trust:ApprovedTrainers:0:Sha256"] = TrainerIdentity.Local.Sha256;
+        settings["Trust:ApprovedTrainers:0:Id"] = LocalTrainerIdentity.Value.Id;
+        settings["Trust:ApprovedTrainers:0:Sha256"] = LocalTrainerIdentity.Value.Sha256;
         worker = WorkerHost.Build(settings);
 
-        var port = Adapters.Local.Azurite.FreePort();
+        var port = LocalHost.Local.Azurite.FreePort();
         var converter = worker.DataConverter;
         durable = await DurableTaskTestHost.StartAsync(r => worker.AddFunctionTasks(r), new DurableTaskTestHostOptions
         {
@@ -72,6 +95,7 @@ public sealed class FunctionsAppFixture : IAsyncLifetime
 
         worker?.Dispose();
         await azurite.DisposeAsync();
+        home.Dispose();
     }
 
     public static string SpecJson(string runId, int rounds, string privacy = "") =>

@@ -51,7 +51,9 @@ public sealed class FunctionsAppTests(FunctionsAppFixture app)
             Assert.True((await model.ExistsAsync()).Value, $"{runId}: no round-2 model in Azurite");
         }
 
-        foreach (var task in WorkflowRegistration.Orchestrators.Concat(WorkflowRegistration.Activities).Select(WorkflowRegistration.TaskName))
+        // The cancellation functions run in the cancel test of this class; every other function has run here.
+        var cancellation = new[] { nameof(Workflow.Orchestration.CancelSiloJobsOrchestrator), nameof(Workflow.Activities.CancelSiloJobActivity) };
+        foreach (var task in WorkflowRegistration.Orchestrators.Concat(WorkflowRegistration.Activities).Select(WorkflowRegistration.TaskName).Except(cancellation))
         {
             Assert.True(WorkerHost.Invocations.GetValueOrDefault(task) > 0, $"function {task} never ran");
         }
@@ -129,21 +131,41 @@ public sealed class FunctionsAppTests(FunctionsAppFixture app)
     }
 
     [Fact]
-    public async Task CancelAndResume_OnARunningRun_CancelThenGoOnFromItsLatestCheckpoint()
+    public async Task CancelAndResume_WithASiloJobInFlight_CancelTheJobOnItsComputeThenGoOnFromTheLatestCheckpoint()
     {
         Assert.Equal(HttpStatusCode.Accepted, (await CallAsync((f, c) => f.StartRunAsync(FakeRequest.Json(c, "POST", BaseUrl, FunctionsAppFixture.SpecJson("fa-cancel", rounds: 40)), app.Client))).StatusCode);
         var container = app.Azurite.Blobs.GetBlobContainerClient("checkpoints");
         var deadline = DateTime.UtcNow.AddMinutes(2);
-        while (!(await container.GetBlobClient(BlobLayout.Latest("fa-cancel")).ExistsAsync()).Value || !(await container.GetBlobClient(BlobLayout.Manifest("fa-cancel", 1)).ExistsAsync()).Value)
+        while (!(await container.GetBlobClient(BlobLayout.Manifest("fa-cancel", 1)).ExistsAsync()).Value)
         {
             Assert.True(DateTime.UtcNow < deadline, "fa-cancel did not commit round 1");
             await Task.Delay(100);
         }
 
+        // Wait until the process silo has a job of this run in flight: its runner process started, not yet exited.
+        var jobs = new DirectoryInfo(app.JobsDirectory);
+        DirectoryInfo? inFlight = null;
+        while (inFlight is null)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "no silo job of fa-cancel was in flight");
+            inFlight = jobs.Exists ? jobs.GetDirectories("fl-fa-cancel-*").FirstOrDefault(d => File.Exists(Path.Combine(d.FullName, "process.json")) && !Exited(d)) : null;
+            await Task.Delay(50);
+        }
+
         var cancel = await CallAsync((f, c) => f.CancelRunAsync(new FakeRequest(c, "POST", BaseUrl + "/fa-cancel/cancel"), app.Client, "fa-cancel"));
         Assert.Equal(HttpStatusCode.Accepted, cancel.StatusCode);
-        var cancelled = await app.WaitAsync("fa-cancel");
-        Assert.Equal(OrchestrationRuntimeStatus.Terminated, cancelled.RuntimeStatus);
+        Assert.True(Json(cancel).GetProperty("siloJobsCancelled").GetInt32() >= 1);
+        Assert.Equal(OrchestrationRuntimeStatus.Terminated, (await app.WaitAsync("fa-cancel")).RuntimeStatus);
+
+        // The job was cancelled on its compute: its runner was killed and the job marked cancelled.
+        while (!File.Exists(Path.Combine(inFlight.FullName, "cancelled")))
+        {
+            Assert.True(DateTime.UtcNow < deadline.AddMinutes(1), $"job {inFlight.Name} was not cancelled on its compute");
+            await Task.Delay(100);
+        }
+
+        Assert.True(WorkerHost.Invocations.GetValueOrDefault(nameof(Workflow.Orchestration.CancelSiloJobsOrchestrator)) > 0);
+        Assert.True(WorkerHost.Invocations.GetValueOrDefault(nameof(Workflow.Activities.CancelSiloJobActivity)) > 0);
 
         var resume = await CallAsync((f, c) => f.ResumeRunAsync(new FakeRequest(c, "POST", BaseUrl + "/fa-cancel/resume"), app.Client, "fa-cancel"));
         Assert.Equal(HttpStatusCode.Accepted, resume.StatusCode);
@@ -151,6 +173,12 @@ public sealed class FunctionsAppTests(FunctionsAppFixture app)
         var cancelAgain = await CallAsync((f, c) => f.CancelRunAsync(new FakeRequest(c, "POST", BaseUrl + "/fa-cancel/cancel"), app.Client, "fa-cancel"));
         Assert.Equal(HttpStatusCode.Accepted, cancelAgain.StatusCode);
         await app.WaitAsync("fa-cancel");
+    }
+
+    private static bool Exited(DirectoryInfo job)
+    {
+        var status = Path.Combine(job.FullName, "status.json");
+        return File.Exists(status) && File.ReadAllText(status).Contains("exited", StringComparison.Ordinal);
     }
 
     [Fact]

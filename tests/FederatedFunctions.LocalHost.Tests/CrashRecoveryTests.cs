@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Azure.Storage.Blobs;
-using FederatedFunctions.Adapters.Local;
+using FederatedFunctions.LocalHost.Local;
 using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Specs;
 using FederatedFunctions.Core.Tensors;
@@ -46,7 +46,7 @@ public sealed class CrashRecoveryTests(AzuriteFixture azurite, ITestOutputHelper
         await File.WriteAllBytesAsync(specFile, JsonSerializer.SerializeToUtf8Bytes(spec, RunSpecJson.Options));
         var hub = "flcrash" + Guid.NewGuid().ToString("N")[..6];
         var checkpoints = azurite.Blobs.GetBlobContainerClient("checkpoints");
-        var firstSilo = azurite.Blobs.GetBlobContainerClient(config[$"Silos:{data[0].SiloId}:Container"]);
+        var firstSilo = azurite.Blobs.GetBlobContainerClient(config[$"Silos:{data[0].SiloId}:OutboxContainer"]);
 
         // Points of the run, in order; each is watched from outside, through the blobs the run writes.
         var points = new (string Name, Func<Task<bool>> Reached)[]

@@ -1,7 +1,8 @@
+using FederatedFunctions.Core.Silos;
 using System.Text;
 using System.Text.RegularExpressions;
 using Azure.Data.Tables;
-using FederatedFunctions.Adapters.Local;
+using FederatedFunctions.LocalHost.Local;
 using FederatedFunctions.Core.Specs;
 using FederatedFunctions.Core.Tensors;
 using FederatedFunctions.LocalHost.Hosting;
@@ -78,7 +79,7 @@ public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutput
 
         // The fifth silo's data is bad, with a marker in the bad cell: its error must not carry it out.
         await LocalSiloProvisioner.WriteSplitsAsync(entries[ids[4]], data[4]);
-        var container = SiloRegistryClient(entries[ids[4]], ids[4]);
+        var container = LocalSiloProvisioner.DataContainer(entries[ids[4]]);
         var csv = (await container.GetBlobClient("data/train.csv").DownloadContentAsync()).Value.Content.ToString();
         var lines = csv.Split('\n');
         var cells = lines[7].Split(',');
@@ -87,7 +88,7 @@ public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutput
         await container.GetBlobClient("data/train.csv").UploadAsync(BinaryData.FromString(string.Join('\n', lines)), overwrite: true);
 
         var hub = "flleak" + Guid.NewGuid().ToString("N")[..6];
-        var trainer = TrainerIdentity.Local;
+        var trainer = LocalTrainerIdentity.Value;
         var settings = LocalSiloProvisioner.ToSettings(entries);
         settings["Storage:ConnectionString"] = azurite.ConnectionString;
         settings["Trust:ApprovedTrainers:0:Id"] = trainer.Id;
@@ -162,7 +163,7 @@ public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutput
             // and the masked updates' headers carry no count either.
             foreach (var id in ids.Take(4))
             {
-                var silo = SiloRegistryClient(entries[id], id);
+                var silo = LocalSiloProvisioner.OutboxContainer(entries[id]);
                 await foreach (var item in silo.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, "outbox/", default))
                 {
                     Assert.DoesNotContain("update.safetensors", item.Name, StringComparison.Ordinal);
@@ -215,7 +216,7 @@ public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutput
             scanned.Add(("logs", logs.ToString()));
         }
         // Each silo's SAS signature is a marker too: no credential may reach history, status, blobs or logs.
-        var signatures = entries.Values.Select(e => System.Web.HttpUtility.ParseQueryString(e.SasToken!)["sig"]!).ToArray();
+        var signatures = entries.Values.SelectMany(LocalSiloProvisioner.SasTokens).Select(t => System.Web.HttpUtility.ParseQueryString(t)["sig"]!).ToArray();
         Assert.All(signatures, sig => Assert.True(sig.Length > 20));
         var markers = Sizes.SelectMany(s => new[] { s.Train, s.Test }).Select(n => n.ToString(System.Globalization.CultureInfo.InvariantCulture))
             .Append(Sizes.Sum(s => s.Train).ToString(System.Globalization.CultureInfo.InvariantCulture))
@@ -243,7 +244,7 @@ public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutput
 
     // Through the real silo backend: round 1's model is the weighted FedAvg of the updates the silos kept (read here
     // with the silos' own credentials, as only a silo can), within the encoding's quantization error.
-    private async Task AssertSecureRoundAsync(LocalDurableHost host, RunSpec spec, IReadOnlyDictionary<string, Adapters.Silos.SiloEndpoint> entries, string[] ids)
+    private async Task AssertSecureRoundAsync(LocalDurableHost host, RunSpec spec, IReadOnlyDictionary<string, ProvisionedSilo> entries, string[] ids)
     {
         var store = host.Services.GetRequiredService<ICheckpointStore>();
         var manifests = await store.ListAsync(spec.Checkpoints.Container, spec.RunId!, default);
@@ -255,7 +256,7 @@ public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutput
         double total = 0;
         foreach (var id in ids.Take(4))
         {
-            var kept = Safetensors.Parse((await SiloRegistryClient(entries[id], id).GetBlobClient(Core.Runs.BlobLayout.SiloPrivateUpdate(spec.RunId!, 1)).DownloadContentAsync()).Value.Content.ToArray());
+            var kept = Safetensors.Parse((await LocalSiloProvisioner.DataContainer(entries[id]).GetBlobClient(Core.Runs.BlobLayout.SiloPrivateUpdate(spec.RunId!, 1)).DownloadContentAsync()).Value.Content.ToArray());
             var w = Core.SecureAggregation.SiloMasking.Weight(long.Parse(kept.Metadata[Core.Runs.UpdateMetadata.Examples], System.Globalization.CultureInfo.InvariantCulture), spec.Privacy.SecureAggregation!.MaxExamples, equalWeights: false);
             var delta = Flat(kept).Zip(global, (u, g) => u - g).ToArray();
             var clip = Math.Min(1, 10 / Math.Sqrt(delta.Sum(d => d * d)));
@@ -279,9 +280,6 @@ public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutput
 
     private static TabularData Take(TabularData t, int rows) =>
         new(t.Features[..(rows * t.Columns)], t.Labels[..rows], rows, t.Columns, t.FeatureNames);
-
-    private static Azure.Storage.Blobs.BlobContainerClient SiloRegistryClient(Adapters.Silos.SiloEndpoint entry, string id) =>
-        Adapters.Silos.SiloRegistry.Create(id, entry);
 
     [GeneratedRegex("[0-9a-fA-F-]{12,}|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(Z|[+-][0-9:]+)?")]
     private static partial Regex HexRuns();

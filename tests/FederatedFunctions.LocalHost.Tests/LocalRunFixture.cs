@@ -1,4 +1,4 @@
-using FederatedFunctions.Adapters.Local;
+using FederatedFunctions.LocalHost.Local;
 using FederatedFunctions.Ml;
 using FederatedFunctions.TestSupport;
 using Microsoft.Extensions.Configuration;

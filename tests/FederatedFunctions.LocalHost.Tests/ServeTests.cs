@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using FederatedFunctions.Adapters.Local;
+using FederatedFunctions.LocalHost.Local;
 using FederatedFunctions.TestSupport;
 
 namespace FederatedFunctions.LocalHost.Tests;

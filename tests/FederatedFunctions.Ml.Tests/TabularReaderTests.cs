@@ -1,3 +1,4 @@
+using FederatedFunctions.Core.Silos;
 using System.Text;
 using FederatedFunctions.Core.Specs;
 using Parquet;

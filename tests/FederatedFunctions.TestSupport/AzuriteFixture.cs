@@ -1,5 +1,5 @@
 using Azure.Storage.Blobs;
-using FederatedFunctions.Adapters.Local;
+using FederatedFunctions.LocalHost.Local;
 
 namespace FederatedFunctions.TestSupport;
 

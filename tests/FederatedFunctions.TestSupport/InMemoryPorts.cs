@@ -7,8 +7,10 @@ using FederatedFunctions.Core.Strategies;
 using FederatedFunctions.Core.Tensors;
 using FederatedFunctions.Ml;
 using FederatedFunctions.Workflow.Abstractions;
+using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Workflow.Contracts;
-using FederatedFunctions.Workflow.Services;
+using FederatedFunctions.Silo;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace FederatedFunctions.TestSupport;
 
@@ -88,14 +90,112 @@ public sealed class InMemoryCheckpointStore(InMemoryBlobs blobs) : ICheckpointSt
         return Task.FromResult(blobs.Items.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal) && string.CompareOrdinal(kv.Key, last) <= 0).OrderBy(kv => kv.Key, StringComparer.Ordinal).SelectMany(kv => kv.Value).ToArray());
     }
 
+    public Task<BlobRef> PutJobRequestAsync(string container, string runId, int round, string jobName, ReadOnlyMemory<byte> document, CancellationToken cancellationToken) =>
+        Task.FromResult(blobs.Put($"mem://orchestrator/{container}/{BlobLayout.SiloJobRequest(runId, round, jobName)}", document.ToArray()));
+
+    public Task SetCancelledAsync(string container, string runId, bool cancelled, CancellationToken cancellationToken)
+    {
+        var uri = $"mem://orchestrator/{container}/{BlobLayout.Cancelled(runId)}";
+        if (cancelled)
+        {
+            blobs.Put(uri, "{}"u8.ToArray());
+        }
+        else
+        {
+            blobs.Items.TryRemove(uri, out _);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task<bool> IsCancelledAsync(string container, string runId, CancellationToken cancellationToken) =>
+        Task.FromResult(blobs.Items.ContainsKey($"mem://orchestrator/{container}/{BlobLayout.Cancelled(runId)}"));
+
     public Task<byte[]?> GetSpecAsync(string container, string runId, CancellationToken cancellationToken) =>
         Task.FromResult(blobs.Items.TryGetValue($"mem://orchestrator/{container}/{BlobLayout.Spec(runId)}", out var b) ? b : null);
 }
 
-/// <summary>Silos whose data is in memory; training and evaluation are the real TorchSharp ones.</summary>
-public sealed class InMemorySiloBackend(InMemoryBlobs blobs, IReadOnlyDictionary<string, SiloDataset> silos) : ISiloBackend, IUpdateStore, ISiloCatalog
+/// <summary>A silo's storage in memory: every area under <c>mem://{silo}/</c>, the orchestrator's blobs through the checkpoint store.</summary>
+public sealed class InMemorySiloStorage(InMemoryBlobs blobs, string siloId, ICheckpointStore checkpoints) : ISiloStorage
 {
+    public string SiloId => siloId;
+
+    public string Uri(SiloArea area, string path) => $"mem://{siloId}/{path}";
+
+    public Task<string?> GetVersionAsync(SiloArea area, string path, CancellationToken cancellationToken) =>
+        Task.FromResult(blobs.Items.TryGetValue(Uri(area, path), out var b) ? Hashing.Sha256Hex(b) : null);
+
+    public Task<Stream?> OpenReadAsync(SiloArea area, string path, CancellationToken cancellationToken) =>
+        Task.FromResult<Stream?>(blobs.Items.TryGetValue(Uri(area, path), out var b) ? new MemoryStream(b, writable: false) : null);
+
+    public Task<byte[]?> ReadAsync(SiloArea area, string path, CancellationToken cancellationToken) =>
+        Task.FromResult(blobs.Items.TryGetValue(Uri(area, path), out var b) ? b : null);
+
+    public Task<byte[]?> WriteIfAbsentAsync(SiloArea area, string path, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
+    {
+        var fresh = bytes.ToArray();
+        var stored = blobs.Items.GetOrAdd(Uri(area, path), fresh);
+        return Task.FromResult(ReferenceEquals(stored, fresh) ? null : stored);
+    }
+
+    public Task WriteAsync(SiloArea area, string path, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
+    {
+        blobs.Items[Uri(area, path)] = bytes.ToArray();
+        return Task.CompletedTask;
+    }
+
+    public async Task<byte[]> ReadOrchestratorBlobAsync(BlobRef blob, CancellationToken cancellationToken) =>
+        (await checkpoints.ReadModelAsync(blob, cancellationToken)).ToArray();
+}
+
+/// <summary>
+/// Silos in memory, on an in-process compute: their data is written as CSV into in-memory blobs and every step runs the real
+/// silo protocol (TorchSharp training, masking, first-writer-wins). Faults are injected around it.
+/// </summary>
+public sealed class InMemorySiloBackend : ISiloCompute, IUpdateStore, ISiloCatalog
+{
+    private readonly InMemoryBlobs blobs;
+    private readonly IReadOnlyDictionary<string, SiloDataset> silos;
+    private readonly SiloProtocol protocol = new(new SiloDataCache());
+    private ICheckpointStore? checkpoints;
+
+    public InMemorySiloBackend(InMemoryBlobs blobs, IReadOnlyDictionary<string, SiloDataset> silos)
+    {
+        this.blobs = blobs;
+        this.silos = silos;
+        foreach (var (id, data) in silos)
+        {
+            blobs.Items[$"mem://{id}/data/train.csv"] = Csv(data.Train);
+            blobs.Items[$"mem://{id}/data/test.csv"] = Csv(data.Test);
+        }
+    }
+
+    /// <summary>The checkpoint store global models are read from; the harness sets it.</summary>
+    public ICheckpointStore Checkpoints
+    {
+        get => checkpoints ?? throw new InvalidOperationException("Set Checkpoints first.");
+        set => checkpoints = value;
+    }
+
     public bool Contains(string siloId) => silos.ContainsKey(siloId);
+
+    public TrainerIdentity Trainer(string siloId) => LocalTrainerIdentity.Value;
+
+    /// <summary>A remote compute the silos in <see cref="RemoteSilos"/> run on instead of in process.</summary>
+    public ISiloCompute? Remote { get; set; }
+
+    /// <summary>Silos whose steps run as jobs on <see cref="Remote"/>.</summary>
+    public HashSet<string> RemoteSilos { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Seconds between reads of a remote job's state (0 in tests: the durable timers still run).</summary>
+    public int RemotePollSeconds { get; set; }
+
+    public SiloPlacement Placement(string siloId) =>
+        !Contains(siloId) ? throw new ArgumentException($"Silo '{siloId}' is not in the registry.")
+        : Remote is not null && RemoteSilos.Contains(siloId) ? new SiloPlacement(siloId, "remote", false, RemotePollSeconds)
+        : new SiloPlacement(siloId, "local", true, 1);
+
+    public ISiloCompute Compute(string siloId) => Placement(siloId).Inline ? this : Remote!;
 
     public ConcurrentBag<(string Silo, int Round)> TrainCalls { get; } = [];
 
@@ -119,55 +219,6 @@ public sealed class InMemorySiloBackend(InMemoryBlobs blobs, IReadOnlyDictionary
     /// <summary>Extra delays for some silos (stragglers).</summary>
     public ConcurrentDictionary<string, TimeSpan> SiloDelays { get; } = new(StringComparer.Ordinal);
 
-    public async Task<SiloUpdate> TrainAsync(TrainRequest request, ReadOnlyMemory<byte> globalModel, CancellationToken cancellationToken)
-    {
-        var delay = TrainDelay + (SiloDelays.TryGetValue(request.SiloId, out var extra) ? extra : TimeSpan.Zero);
-        if (delay > TimeSpan.Zero)
-        {
-            await Task.Delay(delay, cancellationToken);
-        }
-
-        return Train(request, globalModel, cancellationToken);
-    }
-
-    private SiloUpdate Train(TrainRequest request, ReadOnlyMemory<byte> globalModel, CancellationToken cancellationToken)
-    {
-        TrainCalls.Add((request.SiloId, request.Round));
-        if (Failing.Contains(request.SiloId))
-        {
-            throw new InvalidOperationException($"silo {request.SiloId} is down");
-        }
-
-        var result = LocalTrainer.Train(request.Model, request.Training, request.Data.Classes, Safetensors.Parse(globalModel).Tensors, silos[request.SiloId].Train, request.Round, request.SiloId, cancellationToken);
-        var state = result.State;
-        if (Corrupt.Contains(request.SiloId))
-        {
-            var first = state[0];
-            var data = first.Data.ToArray();
-            BitConverter.GetBytes(float.NaN).CopyTo(data, 0);
-            state = [first with { Data = data }, .. state.Skip(1)];
-        }
-
-        var bytes = request.SecureAggregation
-            ? Safetensors.Serialize(state, new Dictionary<string, string> { [UpdateMetadata.Examples] = result.Examples.ToString(System.Globalization.CultureInfo.InvariantCulture), [UpdateMetadata.Loss] = UpdateMetadata.FormatLoss(result.Loss) })
-            : Safetensors.Serialize(state);
-        var uri = $"mem://{request.SiloId}/{(request.SecureAggregation ? BlobLayout.SiloPrivateUpdate(request.RunId, request.Round) : BlobLayout.SiloUpdate(request.RunId, request.Round))}";
-        var update = blobs.Put(uri, bytes);
-        if (Tampered.Contains(request.SiloId))
-        {
-            var changed = bytes.ToArray();
-            changed[^1] ^= 0x01;
-            blobs.Items[uri] = changed;
-        }
-
-        if (Vanishing.Contains(request.SiloId))
-        {
-            blobs.Items.TryRemove(uri, out _);
-        }
-
-        return new SiloUpdate(request.SiloId, request.Round, update, result.Examples, result.Loss, result.Metrics);
-    }
-
     /// <summary>Secure aggregation: (silo, attempt) pairs whose key publication fails.</summary>
     public ConcurrentDictionary<(string Silo, int Attempt), bool> KeyFailures { get; } = new();
 
@@ -180,82 +231,136 @@ public sealed class InMemorySiloBackend(InMemoryBlobs blobs, IReadOnlyDictionary
     /// <summary>Secure aggregation: every mask call, with its attempt.</summary>
     public ConcurrentBag<(string Silo, int Round, int Attempt)> MaskCalls { get; } = [];
 
-    private readonly ConcurrentDictionary<string, byte[]> secrets = new(StringComparer.Ordinal);
-
-    private byte[] Secret(string silo) => secrets.GetOrAdd(silo, _ => System.Security.Cryptography.RandomNumberGenerator.GetBytes(MaskingKeys.MinSecretBytes));
-
-    public Task<MaskingPublicKey> PublishMaskingKeyAsync(MaskingKeyRequest request, CancellationToken cancellationToken)
-    {
-        if (KeyFailures.ContainsKey((request.SiloId, request.Attempt)))
-        {
-            throw new InvalidOperationException($"silo {request.SiloId} is unreachable");
-        }
-
-        return Task.FromResult(new MaskingPublicKey(request.SiloId, request.Attempt, SiloMasking.PublicKey(Secret(request.SiloId), request.SiloId, new MaskingContext(request.RunId, request.Round, request.Attempt)), Revealed(request.SiloId, request.RunId, request.Round)));
-    }
-
-    public Task<MaskedUpdateRef> MaskUpdateAsync(MaskUpdateRequest request, ReadOnlyMemory<byte> globalModel, CancellationToken cancellationToken)
-    {
-        MaskCalls.Add((request.SiloId, request.Round, request.Attempt));
-        if (MaskFailures.ContainsKey((request.SiloId, request.Attempt)))
-        {
-            throw new InvalidOperationException($"silo {request.SiloId} dropped out");
-        }
-
-        var kept = blobs.Items[$"mem://{request.SiloId}/{BlobLayout.SiloPrivateUpdate(request.RunId, request.Round)}"];
-        var masked = SiloMaskingStep.Mask(request, kept, globalModel, Secret(request.SiloId), Revealed(request.SiloId, request.RunId, request.Round));
-        var uri = $"mem://{request.SiloId}/{BlobLayout.SiloMaskedUpdate(request.RunId, request.Round, request.Attempt)}";
-        if (blobs.Items.TryGetValue(uri, out var existing))
-        {
-            masked = SiloMaskingStep.KeepFirst(request, masked, existing);
-        }
-
-        var reference = blobs.Put(uri, masked);
-        if (TamperedMasks.ContainsKey((request.SiloId, request.Attempt)))
-        {
-            var changed = masked.ToArray();
-            changed[^1] ^= 0x01;
-            blobs.Items[uri] = changed;
-        }
-
-        return Task.FromResult(new MaskedUpdateRef(request.SiloId, request.Round, request.Attempt, reference));
-    }
-
     /// <summary>Secure aggregation: (silo, attempt) pairs whose reveal fails.</summary>
     public ConcurrentDictionary<(string Silo, int Attempt), bool> RevealFailures { get; } = new();
 
     /// <summary>Secure aggregation: every reveal call, with its attempt.</summary>
     public ConcurrentBag<(string Silo, int Round, int Attempt)> RevealCalls { get; } = [];
 
-    public Task<SelfMaskReveal> RevealSelfMaskAsync(RevealSelfMaskRequest request, CancellationToken cancellationToken)
+    /// <summary>The storage of one silo, as its steps see it.</summary>
+    public InMemorySiloStorage Storage(string siloId) => new(blobs, siloId, Checkpoints);
+
+    public async Task<SiloJobStatus> StartAsync(SiloJob job, BlobRef? request, CancellationToken cancellationToken)
     {
-        RevealCalls.Add((request.SiloId, request.Round, request.Attempt));
-        if (RevealFailures.ContainsKey((request.SiloId, request.Attempt)))
+        var step = job.Step;
+        var silo = step.SiloId;
+        switch (step.Kind)
         {
-            throw new InvalidOperationException($"silo {request.SiloId} dropped out before revealing");
+            case SiloStepKinds.Train:
+                var delay = TrainDelay + (SiloDelays.TryGetValue(silo, out var extra) ? extra : TimeSpan.Zero);
+                if (delay > TimeSpan.Zero)
+                {
+                    await Task.Delay(delay, cancellationToken);
+                }
+
+                TrainCalls.Add((silo, step.Round));
+                if (Failing.Contains(silo))
+                {
+                    throw new InvalidOperationException($"silo {silo} is down");
+                }
+
+                break;
+            case SiloStepKinds.Evaluate:
+                EvaluateCalls.Add((silo, step.Round));
+                break;
+            case SiloStepKinds.Key when KeyFailures.ContainsKey((silo, step.Key!.Attempt)):
+                throw new InvalidOperationException($"silo {silo} is unreachable");
+            case SiloStepKinds.Mask:
+                MaskCalls.Add((silo, step.Round, step.Mask!.Attempt));
+                if (MaskFailures.ContainsKey((silo, step.Mask.Attempt)))
+                {
+                    throw new InvalidOperationException($"silo {silo} dropped out");
+                }
+
+                break;
+            case SiloStepKinds.Reveal:
+                RevealCalls.Add((silo, step.Round, step.Reveal!.Attempt));
+                if (RevealFailures.ContainsKey((silo, step.Reveal.Attempt)))
+                {
+                    throw new InvalidOperationException($"silo {silo} dropped out before revealing");
+                }
+
+                break;
         }
 
-        var masked = blobs.Items.ContainsKey($"mem://{request.SiloId}/{BlobLayout.SiloMaskedUpdate(request.RunId, request.Round, request.Attempt)}");
-        var seed = SiloMaskingStep.Reveal(request, Secret(request.SiloId), masked, Revealed(request.SiloId, request.RunId, request.Round));
-        var record = blobs.Items.GetOrAdd($"mem://{request.SiloId}/{BlobLayout.SiloRevealedAttempt(request.RunId, request.Round)}", SiloMaskingStep.FormatRevealed(request.Attempt));
-        seed = SiloMaskingStep.Reveal(request, Secret(request.SiloId), masked, SiloMaskingStep.ParseRevealed(record));
-        return Task.FromResult(new SelfMaskReveal(request.SiloId, request.Attempt, seed));
+        var result = await protocol.RunAsync(Storage(silo), step, cancellationToken);
+        if (result.Update is { } update)
+        {
+            result = result with { Update = Fault(silo, update) };
+        }
+
+        if (result.Masked is { } masked && TamperedMasks.ContainsKey((silo, masked.Attempt)))
+        {
+            var changed = blobs.Items[masked.Masked.Uri].ToArray();
+            changed[^1] ^= 0x01;
+            blobs.Items[masked.Masked.Uri] = changed;
+        }
+
+        return new SiloJobStatus(job.Name, SiloJobState.Completed, "local:completed", result);
     }
 
-    private int? Revealed(string silo, string runId, int round) =>
-        blobs.Items.TryGetValue($"mem://{silo}/{BlobLayout.SiloRevealedAttempt(runId, round)}", out var r) ? SiloMaskingStep.ParseRevealed(r) : null;
-
-    public Task<SiloEvaluation> EvaluateAsync(EvaluateRequest request, ReadOnlyMemory<byte> model, CancellationToken cancellationToken)
+    private SiloUpdate Fault(string silo, SiloUpdate update)
     {
-        EvaluateCalls.Add((request.SiloId, request.Round));
-        var r = LocalTrainer.Evaluate(request.ModelSpec, request.Data.Classes, Safetensors.Parse(model).Tensors, silos[request.SiloId].Test, cancellationToken);
-        return Task.FromResult(new SiloEvaluation(request.SiloId, new EvaluateOutcome(request.SiloId, r.Examples, r.Loss, r.Correct), null));
+        var uri = update.Update.Uri;
+        if (Corrupt.Contains(silo))
+        {
+            // A corrupt trainer: it reports, honestly, an update holding a NaN.
+            var file = Safetensors.Parse(blobs.Items[uri]);
+            var first = file.Tensors[0];
+            var data = first.Data.ToArray();
+            BitConverter.GetBytes(float.NaN).CopyTo(data, 0);
+            var bytes = Safetensors.Serialize([first with { Data = data }, .. file.Tensors.Skip(1)], file.Metadata.Count == 0 ? null : file.Metadata.ToDictionary());
+            update = update with { Update = blobs.Put(uri, bytes) };
+        }
+
+        if (Tampered.Contains(silo))
+        {
+            var changed = blobs.Items[uri].ToArray();
+            changed[^1] ^= 0x01;
+            blobs.Items[uri] = changed;
+        }
+
+        if (Vanishing.Contains(silo))
+        {
+            blobs.Items.TryRemove(uri, out _);
+        }
+
+        return update;
     }
+
+    public Task<SiloJobStatus> GetAsync(SiloJob job, CancellationToken cancellationToken) => throw new NotSupportedException("In-process steps complete when started.");
+
+    public Task CancelAsync(SiloJob job, CancellationToken cancellationToken) => Task.CompletedTask;
 
     public Task<ReadOnlyMemory<byte>> ReadUpdateAsync(string siloId, BlobRef update, CancellationToken cancellationToken) =>
         blobs.Items.TryGetValue(update.Uri, out var bytes) && update.Uri.StartsWith($"mem://{siloId}/outbox/", StringComparison.Ordinal)
             ? Task.FromResult<ReadOnlyMemory<byte>>(bytes)
             : throw new UpdateUnavailableException("no such update " + update.Uri);
+
+    public Task<byte[]?> ReadOutboxAsync(string siloId, string path, CancellationToken cancellationToken) =>
+        Task.FromResult(path.StartsWith("outbox/", StringComparison.Ordinal) && blobs.Items.TryGetValue($"mem://{siloId}/{path}", out var b) ? b : null);
+
+    private static byte[] Csv(TabularData table)
+    {
+        using var ms = new MemoryStream();
+        TabularWriter.WriteCsvAsync(ms, table, "label", CancellationToken.None).GetAwaiter().GetResult();
+        return ms.ToArray();
+    }
+}
+
+/// <summary>Registers in-memory silos and the TorchSharp tensor engine for an orchestration-tier test host.</summary>
+public static class InMemorySilos
+{
+    public static IServiceCollection AddInMemorySilos(this IServiceCollection services, InMemorySiloBackend backend, ICheckpointStore checkpoints)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        backend.Checkpoints = checkpoints;
+        services.AddSingleton(checkpoints);
+        services.AddSingleton<ISiloCatalog>(backend);
+        services.AddSingleton<IUpdateStore>(backend);
+        services.AddSingleton<ITensorEngine, TorchTensorEngine>();
+        return services;
+    }
 }
 
 /// <summary>Recurring training's template and state in memory.</summary>

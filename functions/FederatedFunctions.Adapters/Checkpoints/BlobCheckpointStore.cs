@@ -190,6 +190,32 @@ public sealed class BlobCheckpointStore(BlobServiceClient service) : ICheckpoint
         return all.ToArray();
     }
 
+    /// <inheritdoc />
+    public async Task<BlobRef> PutJobRequestAsync(string container, string runId, int round, string jobName, ReadOnlyMemory<byte> document, CancellationToken cancellationToken)
+    {
+        var blob = await BlobAsync(container, BlobLayout.SiloJobRequest(runId, round, jobName), cancellationToken).ConfigureAwait(false);
+        await blob.UploadAsync(BinaryData.FromBytes(document), overwrite: true, cancellationToken).ConfigureAwait(false);
+        return new BlobRef(PlainUri(blob), Hashing.Sha256Hex(document.Span), document.Length);
+    }
+
+    /// <inheritdoc />
+    public async Task SetCancelledAsync(string container, string runId, bool cancelled, CancellationToken cancellationToken)
+    {
+        var blob = await BlobAsync(container, BlobLayout.Cancelled(runId), cancellationToken).ConfigureAwait(false);
+        if (cancelled)
+        {
+            await blob.UploadAsync(BinaryData.FromString("{\"cancelled\":true}"), overwrite: true, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await blob.DeleteIfExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> IsCancelledAsync(string container, string runId, CancellationToken cancellationToken) =>
+        (await service.GetBlobContainerClient(container).GetBlobClient(BlobLayout.Cancelled(runId)).ExistsAsync(cancellationToken).ConfigureAwait(false)).Value;
+
     /// <summary>The URI of a blob without any query string, as recorded in history.</summary>
     public static string PlainUri(BlobClient blob) => new UriBuilder(blob.Uri) { Query = string.Empty }.Uri.AbsoluteUri;
 

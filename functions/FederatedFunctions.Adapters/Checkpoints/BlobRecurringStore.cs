@@ -1,3 +1,4 @@
+using FederatedFunctions.Core;
 using Azure;
 using Azure.Storage.Blobs;
 using FederatedFunctions.Workflow.Abstractions;

@@ -5,11 +5,11 @@ using FederatedFunctions.Workflow.Abstractions;
 
 namespace FederatedFunctions.Adapters.Silos;
 
-/// <summary>Reads silo updates from each silo's own outbox, with that silo's credential.</summary>
+/// <summary>Reads each silo's outbox with the orchestrator's own read grant on it (<c>OutboxReader</c> in the registry).</summary>
 /// <remarks>
-/// A reported update must name a blob under <c>outbox/</c> in the reporting silo's own container; a reference
-/// to anything else (another silo's container, another account, data files) is refused, so a silo cannot make
-/// the aggregator read what it should not.
+/// A reported blob must be under <c>outbox/</c> in the reporting silo's own outbox container; a reference to anything else
+/// (another silo's container, another account, data files) is refused, so a silo cannot make the aggregator read what it
+/// should not. With the <c>local</c> compute and no reader configured, the silo's own credential serves.
 /// </remarks>
 public sealed class SiloUpdateStore(ISiloRegistry registry) : IUpdateStore
 {
@@ -17,7 +17,7 @@ public sealed class SiloUpdateStore(ISiloRegistry registry) : IUpdateStore
     public async Task<ReadOnlyMemory<byte>> ReadUpdateAsync(string siloId, BlobRef update, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(update);
-        var container = registry.GetContainer(siloId);
+        var container = registry.GetOutboxReader(siloId);
         var blob = ResolveInOutbox(container, siloId, update.Uri);
         try
         {
@@ -31,6 +31,25 @@ public sealed class SiloUpdateStore(ISiloRegistry registry) : IUpdateStore
         catch (RequestFailedException ex)
         {
             throw new UpdateUnavailableException($"silo '{siloId}': update blob {update.Uri} could not be read ({ex.Status} {ex.ErrorCode})", ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<byte[]?> ReadOutboxAsync(string siloId, string path, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (!path.StartsWith("outbox/", StringComparison.Ordinal) || path.Contains("..", StringComparison.Ordinal))
+        {
+            throw new UpdateUnavailableException($"silo '{siloId}': '{path}' is not a path of the silo's outbox");
+        }
+
+        try
+        {
+            return (await registry.GetOutboxReader(siloId).GetBlobClient(path).DownloadContentAsync(cancellationToken).ConfigureAwait(false)).Value.Content.ToArray();
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404)
+        {
+            return null;
         }
     }
 

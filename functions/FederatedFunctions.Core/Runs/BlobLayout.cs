@@ -4,8 +4,11 @@ namespace FederatedFunctions.Core.Runs;
 
 /// <summary>Deterministic blob names for everything a run writes.</summary>
 /// <remarks>
-/// Activities run at least once. Every name is derived from run id, round and silo only, so a retried
-/// activity overwrites its own earlier output instead of adding a second copy.
+/// <para>Activities run at least once. Every name is derived from run id, round and silo only, so a retried
+/// activity overwrites its own earlier output instead of adding a second copy.</para>
+/// <para>A silo's names start with <c>outbox/</c> (what leaves the silo: updates, reports, job outcomes; in the silo's outbox
+/// container, which the orchestrator may read), <c>private/</c> (what never leaves: kept updates, masking secrets, error
+/// details; in the silo's data container), or are the data paths of the spec (in the data container).</para>
 /// </remarks>
 public static class BlobLayout
 {
@@ -21,6 +24,9 @@ public static class BlobLayout
 
     /// <summary>The run's pointer to its newest committed round.</summary>
     public static string Latest(string runId) => $"{runId}/latest.json";
+
+    /// <summary>The marker of a run being cancelled: a silo job submitted while the cancellation races it is cancelled too.</summary>
+    public static string Cancelled(string runId) => $"{runId}/cancelled.json";
 
     /// <summary>The run's spec, as validated when it started: what a resume of a lost run starts again from.</summary>
     public static string Spec(string runId) => $"{runId}/spec.json";
@@ -42,9 +48,17 @@ public static class BlobLayout
     public static string SiloEvaluation(string runId, int round) =>
         $"outbox/{runId}/round-{round.ToString("D5", CultureInfo.InvariantCulture)}/evaluation.json";
 
-    /// <summary>The full error of a failed silo task (eyes-off), kept inside the silo; the orchestrator sees only its reference.</summary>
+    /// <summary>The full error of a failed silo task (eyes-off), kept inside the silo, outside its outbox; the orchestrator sees only its reference.</summary>
     public static string SiloError(string runId, int round, string reference) =>
-        $"outbox/{runId}/round-{round.ToString("D5", CultureInfo.InvariantCulture)}/error-{reference}.json";
+        $"private/{runId}/round-{round.ToString("D5", CultureInfo.InvariantCulture)}/error-{reference}.json";
+
+    /// <summary>The document a silo job runs (<c>SiloJobRequest</c>), in the orchestrator's checkpoint container.</summary>
+    public static string SiloJobRequest(string runId, int round, string jobName) =>
+        $"{runId}/jobs/round-{round.ToString("D5", CultureInfo.InvariantCulture)}/{jobName}.json";
+
+    /// <summary>What a silo job left when it ended (<c>SiloJobOutcome</c>), in the silo's outbox.</summary>
+    public static string SiloJobOutcome(string runId, int round, string jobName) =>
+        $"outbox/{runId}/round-{round.ToString("D5", CultureInfo.InvariantCulture)}/jobs/{jobName}.json";
 
     /// <summary>A silo's trained model under secure aggregation: kept inside the silo, outside its outbox, so the aggregator cannot read it.</summary>
     public static string SiloPrivateUpdate(string runId, int round) =>

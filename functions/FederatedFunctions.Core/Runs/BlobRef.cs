@@ -7,3 +7,6 @@ namespace FederatedFunctions.Core.Runs;
 /// lowercase hex of the whole blob and is checked on every read.
 /// </remarks>
 public sealed record BlobRef(string Uri, string Sha256, long Bytes);
+
+/// <summary>A blob did not match the hash or size recorded for it, or is missing.</summary>
+public sealed class IntegrityException(string message) : Exception(message);

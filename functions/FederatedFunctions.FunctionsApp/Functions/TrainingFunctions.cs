@@ -1,4 +1,3 @@
-using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Strategies;
 using FederatedFunctions.Workflow.Activities;
 using FederatedFunctions.Workflow.Contracts;
@@ -10,79 +9,83 @@ namespace FederatedFunctions.FunctionsApp.Functions;
 
 /// <summary>The orchestration and activity triggers: each one delegates to the shared class of the same name.</summary>
 /// <remarks>
-/// Function names are the shared classes' names, so the orchestrator's <c>CallActivityAsync(nameof(TrainActivity))</c>
-/// resolves to the same code here as on the local host. No logic lives in this file.
+/// Function names are the shared classes' names, so the orchestrator's <c>CallActivityAsync(nameof(StartSiloJobActivity))</c>
+/// resolves to the same code here as on the local host. No logic lives in this file; a test checks that every class of
+/// <c>WorkflowRegistration</c> has a trigger here with its input and output types.
 /// </remarks>
 public sealed class TrainingFunctions(
     InitializeModelActivity initialize,
-    TrainActivity train,
+    PlanSilosActivity planSilos,
+    StartSiloJobActivity startJob,
+    GetSiloJobActivity getJob,
+    CancelSiloJobActivity cancelJob,
     AggregateActivity aggregate,
-    EvaluateActivity evaluate,
+    SecureAggregateActivity secureAggregate,
     SummarizeEvaluationActivity summarize,
-    CommitRoundActivity commit,
-    PublishMaskingKeyActivity publishKey,
-    MaskUpdateActivity mask,
-    RevealSelfMaskActivity reveal,
-    SecureAggregateActivity secureAggregate)
+    CommitRoundActivity commit)
 {
     /// <summary>The training orchestrator.</summary>
     [Function(nameof(TrainingOrchestrator))]
-    public static Task<TrainingOutcome?> RunTrainingAsync([OrchestrationTrigger] TaskOrchestrationContext context)
-    {
-        ArgumentNullException.ThrowIfNull(context);
-        var input = context.GetInput<TrainingState>() ?? throw new InvalidOperationException("The training orchestrator needs a TrainingState input.");
-        return new TrainingOrchestrator().RunAsync(context, input);
-    }
+    public static Task<TrainingOutcome?> RunTrainingAsync([OrchestrationTrigger] TaskOrchestrationContext context) =>
+        new TrainingOrchestrator().RunAsync(context ?? throw new ArgumentNullException(nameof(context)), Input<TrainingState>(context));
+
+    /// <summary>One silo step on a remote compute: submit, wait, collect.</summary>
+    [Function(nameof(SiloJobOrchestrator))]
+    public static Task<SiloJobStatus> RunSiloJobAsync([OrchestrationTrigger] TaskOrchestrationContext context) =>
+        new SiloJobOrchestrator().RunAsync(context ?? throw new ArgumentNullException(nameof(context)), Input<SiloJobInput>(context));
+
+    /// <summary>Cancels the silo jobs a cancelled run had in flight.</summary>
+    [Function(nameof(CancelSiloJobsOrchestrator))]
+    public static Task<CancelSiloJobsResult> RunCancelSiloJobsAsync([OrchestrationTrigger] TaskOrchestrationContext context) =>
+        new CancelSiloJobsOrchestrator().RunAsync(context ?? throw new ArgumentNullException(nameof(context)), Input<CancelSiloJobsInput>(context));
 
     /// <summary>Writes round 0.</summary>
     [Function(nameof(InitializeModelActivity))]
     public Task<InitializeModelResult> InitializeModelAsync([ActivityTrigger] InitializeModelRequest input, FunctionContext context) =>
         initialize.RunAsync(new FunctionActivityContext(nameof(InitializeModelActivity), context), input);
 
-    /// <summary>Trains one silo for one round.</summary>
-    [Function(nameof(TrainActivity))]
-    public Task<SiloUpdate> TrainAsync([ActivityTrigger] TrainRequest input, FunctionContext context) =>
-        train.RunAsync(new FunctionActivityContext(nameof(TrainActivity), context), input);
+    /// <summary>Places a run's silos on their computes.</summary>
+    [Function(nameof(PlanSilosActivity))]
+    public Task<SiloPlan> PlanSilosAsync([ActivityTrigger] PlanSilosRequest input, FunctionContext context) =>
+        planSilos.RunAsync(new FunctionActivityContext(nameof(PlanSilosActivity), context), input);
+
+    /// <summary>Starts a silo job (an in-process step runs here).</summary>
+    [Function(nameof(StartSiloJobActivity))]
+    public Task<SiloJobStatus> StartSiloJobAsync([ActivityTrigger] SiloJob input, FunctionContext context) =>
+        startJob.RunAsync(new FunctionActivityContext(nameof(StartSiloJobActivity), context), input);
+
+    /// <summary>Reads a silo job's state and collects its outcome.</summary>
+    [Function(nameof(GetSiloJobActivity))]
+    public Task<SiloJobStatus> GetSiloJobAsync([ActivityTrigger] SiloJob input, FunctionContext context) =>
+        getJob.RunAsync(new FunctionActivityContext(nameof(GetSiloJobActivity), context), input);
+
+    /// <summary>Cancels a silo job.</summary>
+    [Function(nameof(CancelSiloJobActivity))]
+    public Task<bool> CancelSiloJobAsync([ActivityTrigger] SiloJob input, FunctionContext context) =>
+        cancelJob.RunAsync(new FunctionActivityContext(nameof(CancelSiloJobActivity), context), input);
 
     /// <summary>Aggregates one round.</summary>
     [Function(nameof(AggregateActivity))]
     public Task<AggregateResult> AggregateAsync([ActivityTrigger] AggregateRequest input, FunctionContext context) =>
         aggregate.RunAsync(new FunctionActivityContext(nameof(AggregateActivity), context), input);
 
-    /// <summary>Evaluates the global model on one silo.</summary>
-    [Function(nameof(EvaluateActivity))]
-    public Task<SiloEvaluation> EvaluateAsync([ActivityTrigger] EvaluateRequest input, FunctionContext context) =>
-        evaluate.RunAsync(new FunctionActivityContext(nameof(EvaluateActivity), context), input);
+    /// <summary>Secure aggregation: unmasks the sum of one attempt and writes the model.</summary>
+    [Function(nameof(SecureAggregateActivity))]
+    public Task<SecureAggregateResult> SecureAggregateAsync([ActivityTrigger] SecureAggregateRequest input, FunctionContext context) =>
+        secureAggregate.RunAsync(new FunctionActivityContext(nameof(SecureAggregateActivity), context), input);
 
     /// <summary>Aggregates the silos' evaluation reports (eyes-off).</summary>
     [Function(nameof(SummarizeEvaluationActivity))]
     public Task<EvaluateSummary?> SummarizeEvaluationAsync([ActivityTrigger] SummarizeEvaluationRequest input, FunctionContext context) =>
         summarize.RunAsync(new FunctionActivityContext(nameof(SummarizeEvaluationActivity), context), input);
 
-    /// <summary>Secure aggregation: one silo's public key for one attempt.</summary>
-    [Function(nameof(PublishMaskingKeyActivity))]
-    public Task<MaskingPublicKey> PublishMaskingKeyAsync([ActivityTrigger] MaskingKeyRequest input, FunctionContext context) =>
-        publishKey.RunAsync(new FunctionActivityContext(nameof(PublishMaskingKeyActivity), context), input);
-
-    /// <summary>Secure aggregation: one silo masks its update.</summary>
-    [Function(nameof(MaskUpdateActivity))]
-    public Task<MaskedUpdateRef> MaskUpdateAsync([ActivityTrigger] MaskUpdateRequest input, FunctionContext context) =>
-        mask.RunAsync(new FunctionActivityContext(nameof(MaskUpdateActivity), context), input);
-
-    /// <summary>Secure aggregation: one silo reveals its self-mask seed.</summary>
-    [Function(nameof(RevealSelfMaskActivity))]
-    public Task<SelfMaskReveal> RevealSelfMaskAsync([ActivityTrigger] RevealSelfMaskRequest input, FunctionContext context) =>
-        reveal.RunAsync(new FunctionActivityContext(nameof(RevealSelfMaskActivity), context), input);
-
-    /// <summary>Secure aggregation: unmasks the sum of one attempt and writes the model.</summary>
-    [Function(nameof(SecureAggregateActivity))]
-    public Task<SecureAggregateResult> SecureAggregateAsync([ActivityTrigger] SecureAggregateRequest input, FunctionContext context) =>
-        secureAggregate.RunAsync(new FunctionActivityContext(nameof(SecureAggregateActivity), context), input);
-
     /// <summary>Commits one round.</summary>
     [Function(nameof(CommitRoundActivity))]
     public Task<CommitRoundResult> CommitRoundAsync([ActivityTrigger] CommitRoundRequest input, FunctionContext context) =>
         commit.RunAsync(new FunctionActivityContext(nameof(CommitRoundActivity), context), input);
+
+    private static T Input<T>(TaskOrchestrationContext context) =>
+        context.GetInput<T>() ?? throw new InvalidOperationException($"The orchestration needs a {typeof(T).Name} input.");
 }
 
 /// <summary>The activity context the shared activity classes receive under the Functions host.</summary>

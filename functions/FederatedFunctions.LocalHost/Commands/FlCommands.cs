@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using FederatedFunctions.Adapters.Checkpoints;
-using FederatedFunctions.Adapters.Local;
+using FederatedFunctions.LocalHost.Local;
 using FederatedFunctions.Adapters.Silos;
 using FederatedFunctions.Core;
 using FederatedFunctions.Core.Specs;
@@ -10,6 +10,7 @@ using FederatedFunctions.Core.Tensors;
 using FederatedFunctions.LocalHost.Hosting;
 using FederatedFunctions.Ml;
 using FederatedFunctions.Workflow.Abstractions;
+using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Workflow.Contracts;
 using Microsoft.DurableTask.Client;
 using Microsoft.Extensions.DependencyInjection;
@@ -46,6 +47,7 @@ public static class FlCommands
         root.Subcommands.Add(Serve(ctx));
         root.Subcommands.Add(Recurring(ctx));
         root.Subcommands.Add(AzuriteCommand(ctx));
+        root.Subcommands.Add(SiloCommands.Build(ctx));
         return root;
     }
 
@@ -56,11 +58,12 @@ public static class FlCommands
         var alpha = new Option<double>("--alpha") { Description = "Dirichlet alpha of the label skew (smaller is more skewed).", DefaultValueFactory = _ => 0.5 };
         var train = new Option<int>("--train-per-silo") { Description = "Train examples per silo.", DefaultValueFactory = _ => 2000 };
         var seed = new Option<long>("--seed") { Description = "Seed of data, initialisation and training.", DefaultValueFactory = _ => 42 };
+        var compute = ComputeOption();
         var cmd = new Command(
             "demo",
             "Simulates 4 label-skewed silos in local Azurite and trains an MLP on them through the durable orchestrator, printing each round.\n" +
             "Example: fl demo --rounds 10 --json")
-        { rounds, silos, alpha, train, seed, BackendOption, JsonOption };
+        { rounds, silos, alpha, train, seed, compute, BackendOption, JsonOption };
         cmd.SetAction(async (pr, ct) =>
         {
             var ws = CommandContext.Workspace();
@@ -69,7 +72,7 @@ public static class FlCommands
             var n = pr.GetValue(silos);
             var options = new SyntheticOptions(n, Classes: 10, Features: 16, pr.GetValue(train), TestPerSilo: 500, pr.GetValue(alpha), pr.GetValue(seed));
             await ctx.Output.WriteLineAsync($"Simulating {n} silos (label skew: Dirichlet alpha {options.DirichletAlpha}, {options.TrainPerSilo} train / {options.TestPerSilo} test examples each)...").ConfigureAwait(false);
-            var ids = await SynthesizeAsync(ws, storage, options, ct).ConfigureAwait(false);
+            var ids = await SynthesizeAsync(ws, storage, options, pr.GetValue(compute)!, ct).ConfigureAwait(false);
             var spec = new RunSpec
             {
                 RunId = $"demo-{stamp}",
@@ -330,7 +333,7 @@ public static class FlCommands
         { JsonOption };
         cmd.SetAction(async (pr, ct) =>
         {
-            var t = TrainerIdentity.Local;
+            var t = LocalTrainerIdentity.Value;
             if (pr.GetValue(JsonOption))
             {
                 await ctx.Output.WriteLineAsync(JsonSerializer.Serialize(t, CommandContext.Json)).ConfigureAwait(false);
@@ -471,18 +474,19 @@ public static class FlCommands
         var seed = new Option<long>("--seed") { Description = "Seed.", DefaultValueFactory = _ => 42 };
         var format = new Option<string>("--format") { Description = "csv or parquet.", DefaultValueFactory = _ => DataFormats.Csv };
         format.AcceptOnlyFromAmong(DataFormats.Csv, DataFormats.Parquet);
+        var compute = ComputeOption();
         var synth = new Command(
             "synth",
-            "Writes a seeded synthetic federated dataset (IID, or label-skewed by Dirichlet alpha) into N silo containers, each reachable only with its own SAS, and registers the silos.\n" +
+            "Writes a seeded synthetic federated dataset (IID, or label-skewed by Dirichlet alpha) into N silos (a data and an outbox container each, each reachable only with the silo's own SAS), writes each silo's credential file, and registers the silos with the orchestrator (a read-only SAS on each outbox).\n" +
             "Example: fl data synth --silos 8 --alpha 0.3 --seed 7")
-        { silos, classes, features, train, test, alpha, seed, format };
+        { silos, classes, features, train, test, alpha, seed, format, compute };
         synth.SetAction(async (pr, ct) =>
         {
             var ws = CommandContext.Workspace();
             var storage = await ws.StorageConnectionStringAsync(ct).ConfigureAwait(false);
             var options = new SyntheticOptions(pr.GetValue(silos), pr.GetValue(classes), pr.GetValue(features), pr.GetValue(train), pr.GetValue(test), pr.GetValue(alpha), pr.GetValue(seed));
-            var ids = await SynthesizeAsync(ws, storage, options, ct, pr.GetValue(format)!).ConfigureAwait(false);
-            await ctx.Output.WriteLineAsync($"Wrote {ids.Count} silos ({string.Join(", ", ids)}); registry: {ws.SiloRegistryPath}").ConfigureAwait(false);
+            var ids = await SynthesizeAsync(ws, storage, options, pr.GetValue(compute)!, ct, pr.GetValue(format)!).ConfigureAwait(false);
+            await ctx.Output.WriteLineAsync($"Wrote {ids.Count} silos ({string.Join(", ", ids)}) on the '{pr.GetValue(compute)}' compute; registry: {ws.SiloRegistryPath}").ConfigureAwait(false);
             return 0;
         });
         data.Subcommands.Add(synth);
@@ -520,8 +524,8 @@ public static class FlCommands
 
             var ws = CommandContext.Workspace();
             var storage = await ws.StorageConnectionStringAsync(ct).ConfigureAwait(false);
-            var registry = await EnsureSilosAsync(ws, storage, [id], ct).ConfigureAwait(false);
-            var container = SiloRegistry.Create(id, registry[id]);
+            var registry = await EnsureSilosAsync(ws, storage, [id], ComputeOf(ws, storage, id), ct).ConfigureAwait(false);
+            var container = LocalSiloProvisioner.DataContainer(registry[id]);
             await using (var stream = path.OpenRead())
             {
                 await container.GetBlobClient(name).UploadAsync(stream, overwrite: true, ct).ConfigureAwait(false);
@@ -661,11 +665,11 @@ public static class FlCommands
         return cmd;
     }
 
-    private static async Task<IReadOnlyList<string>> SynthesizeAsync(Workspace ws, string storage, SyntheticOptions options, CancellationToken ct, string format = DataFormats.Csv)
+    private static async Task<IReadOnlyList<string>> SynthesizeAsync(Workspace ws, string storage, SyntheticOptions options, string compute, CancellationToken ct, string format = DataFormats.Csv)
     {
         var datasets = SyntheticData.Generate(options);
         var ids = datasets.Select(d => d.SiloId).ToArray();
-        var registry = await EnsureSilosAsync(ws, storage, ids, ct).ConfigureAwait(false);
+        var registry = await EnsureSilosAsync(ws, storage, ids, compute, ct).ConfigureAwait(false);
         foreach (var d in datasets)
         {
             // Written with the silo's own SAS, exactly as a data provider would.
@@ -675,12 +679,26 @@ public static class FlCommands
         return ids;
     }
 
-    private static async Task<IReadOnlyDictionary<string, SiloEndpoint>> EnsureSilosAsync(Workspace ws, string storage, IReadOnlyList<string> ids, CancellationToken ct)
+    // Each silo gets its containers, its own credential file (only its runner opens it) and an entry in the orchestrator's registry.
+    private static async Task<IReadOnlyDictionary<string, ProvisionedSilo>> EnsureSilosAsync(Workspace ws, string storage, IReadOnlyList<string> ids, string compute, CancellationToken ct)
     {
         var account = Adapters.AdaptersRegistration.CreateOrchestratorBlobService(ws.BuildConfiguration(storage));
-        var entries = await LocalSiloProvisioner.ProvisionAsync(account, ids, TimeSpan.FromDays(30), ct).ConfigureAwait(false);
-        await SiloRegistryFile.MergeAsync(ws.SiloRegistryPath, entries, ct).ConfigureAwait(false);
-        return entries;
+        var silos = await LocalSiloProvisioner.ProvisionAsync(account, ids, TimeSpan.FromDays(30), compute, ws.SiloCredentialPath, ct).ConfigureAwait(false);
+        foreach (var silo in silos.Values)
+        {
+            await SiloRegistryFile.WriteCredentialsAsync(ws.SiloCredentialPath(silo.Id), silo.Credentials, ct).ConfigureAwait(false);
+        }
+
+        await SiloRegistryFile.MergeAsync(ws.SiloRegistryPath, silos.ToDictionary(s => s.Key, s => s.Value.Entry), ct).ConfigureAwait(false);
+        return silos;
+    }
+
+    // The compute kind a silo already has in the registry file; local for a new one.
+    private static string ComputeOf(Workspace ws, string storage, string siloId)
+    {
+        var registry = new SiloRegistryOptions();
+        Microsoft.Extensions.Configuration.ConfigurationBinder.Bind(ws.BuildConfiguration(storage).GetSection(SiloRegistryOptions.Section), registry.Silos);
+        return registry.Silos.TryGetValue(siloId, out var entry) ? entry.Compute.Kind : SiloComputeKinds.Local;
     }
 
     private static Task<LocalDurableHost> StartHostAsync(Workspace ws, string storage, DurableBackendKind backend, Microsoft.Extensions.Logging.ILoggerFactory loggers, bool runWorker, CancellationToken ct) =>
@@ -694,6 +712,17 @@ public static class FlCommands
             TaskHub = Workspace.TaskHub,
             WorkItemVisibilityTimeout = Workspace.VisibilityTimeout,
         }, ct);
+
+    private static Option<string> ComputeOption()
+    {
+        var compute = new Option<string>("--compute")
+        {
+            Description = "Where the silos' steps run: 'local' (in this process, default) or 'process' (a separate silo runner process per step, with only that silo's credential file; this process holds no silo credential).",
+            DefaultValueFactory = _ => SiloComputeKinds.Local,
+        };
+        compute.AcceptOnlyFromAmong(SiloComputeKinds.Local, SiloComputeKinds.Process);
+        return compute;
+    }
 
     private static DurableBackendKind ParseBackend(string value) =>
         value == "azurestorage" ? DurableBackendKind.AzureStorage : DurableBackendKind.InMemory;

@@ -181,7 +181,7 @@ public sealed class LocalDurableHost : IAsyncDisposable
         };
         var service = new AzureStorageOrchestrationService(settings);
         await service.CreateIfNotExistsAsync().ConfigureAwait(false);
-        return service;
+        return new SidecarStorageFix(service);
     }
 
     /// <inheritdoc />
@@ -210,7 +210,11 @@ public sealed class LocalDurableHost : IAsyncDisposable
         }
 
         await sidecar.DisposeAsync().ConfigureAwait(false);
-        if (service is IDisposable d)
+        if (service is SidecarStorageFix { Inner: IDisposable wrapped })
+        {
+            wrapped.Dispose();
+        }
+        else if (service is IDisposable d)
         {
             d.Dispose();
         }

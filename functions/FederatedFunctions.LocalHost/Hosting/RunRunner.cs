@@ -4,6 +4,7 @@ using System.Text.Json;
 using FederatedFunctions.Adapters.Silos;
 using FederatedFunctions.Api;
 using FederatedFunctions.Core.Specs;
+using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Workflow.Contracts;
 using Microsoft.DurableTask.Client;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,4 +1,4 @@
-using FederatedFunctions.Adapters.Local;
+using FederatedFunctions.LocalHost.Local;
 using Microsoft.Extensions.Configuration;
 
 namespace FederatedFunctions.LocalHost.Hosting;
@@ -27,6 +27,23 @@ public sealed class Workspace
 
     /// <summary>The local silo registry file.</summary>
     public string SiloRegistryPath => Path.Combine(Home, "silos.json");
+
+    /// <summary>A silo's own credential file, which only its runner opens (the <c>process</c> compute).</summary>
+    public string SiloCredentialPath(string siloId) => Path.Combine(Home, "silo-credentials", siloId + ".json");
+
+    /// <summary>Where the <c>process</c> compute keeps its jobs' process records, statuses and logs.</summary>
+    public string JobsDirectory => Path.Combine(Home, "jobs");
+
+    /// <summary>The command that starts this build's silo runner: <c>dotnet fl.dll</c>, or the <c>fl</c> executable.</summary>
+    public static IReadOnlyList<string> RunnerCommand
+    {
+        get
+        {
+            var host = Environment.ProcessPath ?? "dotnet";
+            var entry = typeof(Workspace).Assembly.Location;
+            return Path.GetFileNameWithoutExtension(host) == "dotnet" ? [host, entry] : [host];
+        }
+    }
 
     /// <summary>Opens the workspace from the environment.</summary>
     public static Workspace Open()
@@ -72,7 +89,11 @@ public sealed class Workspace
     public IConfiguration BuildConfiguration(string storageConnectionString) =>
         new ConfigurationBuilder()
             .AddJsonFile(SiloRegistryPath, optional: true, reloadOnChange: false)
-            .AddInMemoryCollection(new Dictionary<string, string?> { ["Storage:ConnectionString"] = storageConnectionString })
+            .AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Storage:ConnectionString"] = storageConnectionString,
+                ["Compute:Process:JobsDirectory"] = JobsDirectory,
+            }.Concat(RunnerCommand.Select((arg, i) => new KeyValuePair<string, string?>($"Compute:Process:Runner:{i}", arg))))
             .AddEnvironmentVariables("FL_")
             .Build();
 

@@ -6,38 +6,6 @@ using static TorchSharp.torch;
 
 namespace FederatedFunctions.Ml;
 
-/// <summary>The verdict on one update: accepted, or a stable reason code and a human-readable detail.</summary>
-/// <param name="Accepted">True when the update may be aggregated.</param>
-/// <param name="Reason">Null when accepted; otherwise one of <see cref="UpdateRejections"/>.</param>
-/// <param name="Detail">Null when accepted; otherwise which tensor and what differs.</param>
-public sealed record UpdateCheck(bool Accepted, string? Reason, string? Detail)
-{
-    /// <summary>The verdict for an acceptable update.</summary>
-    public static UpdateCheck Ok { get; } = new(true, null, null);
-
-    /// <summary>A rejection with a reason code.</summary>
-    public static UpdateCheck Reject(string reason, string detail) => new(false, reason, detail);
-}
-
-/// <summary>Reason codes of <see cref="UpdateCheck.Reason"/>; stable, for metrics and run reports.</summary>
-public static class UpdateRejections
-{
-    /// <summary>A tensor of the template is absent from the update.</summary>
-    public const string MissingTensor = "missing-tensor";
-
-    /// <summary>The update holds a tensor the template has not (or holds one twice).</summary>
-    public const string UnexpectedTensor = "unexpected-tensor";
-
-    /// <summary>A tensor's shape differs from the template's, or its byte length does not match its shape.</summary>
-    public const string ShapeMismatch = "shape-mismatch";
-
-    /// <summary>A tensor's dtype differs from the template's.</summary>
-    public const string DTypeMismatch = "dtype-mismatch";
-
-    /// <summary>A value is NaN or infinite.</summary>
-    public const string NonFinite = "non-finite";
-}
-
 /// <summary>A weighted average of model updates, computed one update at a time.</summary>
 /// <remarks>
 /// <para>
@@ -55,7 +23,7 @@ public static class UpdateRejections
 /// Not thread-safe: add from one thread.
 /// </para>
 /// </remarks>
-public sealed class StreamingAggregator : IDisposable
+public sealed class StreamingAggregator : IModelAccumulator
 {
     private readonly TemplateEntry[] entries;
     private readonly Dictionary<string, int> index;

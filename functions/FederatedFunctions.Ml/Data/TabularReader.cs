@@ -1,3 +1,4 @@
+using FederatedFunctions.Core.Silos;
 using System.Globalization;
 using System.Numerics;
 using System.Text;

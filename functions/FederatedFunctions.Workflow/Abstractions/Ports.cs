@@ -1,5 +1,6 @@
 using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Strategies;
+using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Workflow.Contracts;
 
 namespace FederatedFunctions.Workflow.Abstractions;
@@ -50,43 +51,42 @@ public interface ICheckpointStore
     /// </summary>
     Task PutAuditAsync(string container, string runId, int round, ReadOnlyMemory<byte> jsonLines, CancellationToken cancellationToken);
 
+    /// <summary>Writes a silo job's document (<see cref="BlobLayout.SiloJobRequest"/>), which the silo runner reads by reference.</summary>
+    Task<BlobRef> PutJobRequestAsync(string container, string runId, int round, string jobName, ReadOnlyMemory<byte> document, CancellationToken cancellationToken);
+
+    /// <summary>Records that a run is being cancelled (or clears it, when it is resumed), so that a silo job submitted in the race is cancelled too.</summary>
+    Task SetCancelledAsync(string container, string runId, bool cancelled, CancellationToken cancellationToken);
+
+    /// <summary>Whether the run is marked cancelled.</summary>
+    Task<bool> IsCancelledAsync(string container, string runId, CancellationToken cancellationToken);
+
     /// <summary>The run's audit log: the entries of every round up to <paramref name="throughRound"/>, in round order, concatenated.</summary>
     /// <remarks>Rounds after the latest committed one are left out: their entries were written by a commit that never completed.</remarks>
     Task<byte[]> ReadAuditAsync(string container, string runId, int throughRound, CancellationToken cancellationToken);
 }
 
-/// <summary>Runs training and evaluation inside a silo.</summary>
+/// <summary>Where a silo's steps run: the part of the silo protocol that differs per compute (in process, a separate process, Azure ML).</summary>
 /// <remarks>
-/// An implementation resolves the silo's storage and credential itself, from the silo registry; neither ever
-/// appears in a request or a result. It writes the update to the silo's outbox under
-/// <see cref="BlobLayout.SiloUpdate"/>, so a retry overwrites the same blob.
+/// <para>A compute submits a job, reads its state and cancels it; what runs inside the job is the same silo runner
+/// (<c>FederatedFunctions.Silo</c>) everywhere, with the silo's own credential. Implementations resolve the silo's compute
+/// and identity from the silo registry; no credential appears in a job or a status.</para>
+/// <para>Submission is idempotent by job name: a re-executed activity finds the job it already submitted instead of starting
+/// another. An inline compute (in process) runs the step inside <see cref="StartAsync"/> and returns it completed, or throws
+/// the step's exception.</para>
 /// </remarks>
-public interface ISiloBackend
+public interface ISiloCompute
 {
-    /// <summary>Trains one round on the silo's train split, starting from <paramref name="globalModel"/>.</summary>
-    Task<SiloUpdate> TrainAsync(TrainRequest request, ReadOnlyMemory<byte> globalModel, CancellationToken cancellationToken);
+    /// <summary>Submits the job, or finds the one already submitted under its name.</summary>
+    /// <param name="job">The job.</param>
+    /// <param name="request">The job's document in the orchestrator's storage; null for an inline compute, which needs none.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    Task<SiloJobStatus> StartAsync(SiloJob job, BlobRef? request, CancellationToken cancellationToken);
 
-    /// <summary>Scores <paramref name="model"/> on the silo's test split; in eyes-off mode the metrics stay in the silo's outbox and only their reference is returned.</summary>
-    Task<SiloEvaluation> EvaluateAsync(EvaluateRequest request, ReadOnlyMemory<byte> model, CancellationToken cancellationToken);
+    /// <summary>Reads the job's state. Collecting its outcome from the silo's outbox is the caller's.</summary>
+    Task<SiloJobStatus> GetAsync(SiloJob job, CancellationToken cancellationToken);
 
-    /// <summary>Secure aggregation: the silo's public key for one attempt, derived from a secret that never leaves the silo.</summary>
-    /// <remarks>The same request always returns the same key, so a re-executed activity agrees with the history.</remarks>
-    Task<MaskingPublicKey> PublishMaskingKeyAsync(MaskingKeyRequest request, CancellationToken cancellationToken);
-
-    /// <summary>Secure aggregation: clips, weights, quantizes and masks the silo's kept update, and writes the masked update to its outbox.</summary>
-    /// <remarks>
-    /// At most one masked update per attempt: a second request for the same attempt gets the first one back, and a request
-    /// with another key exchange for an attempt already masked is refused (a mask is a one-time pad). Refused too once the
-    /// silo revealed its self-mask for another attempt of the round.
-    /// </remarks>
-    Task<MaskedUpdateRef> MaskUpdateAsync(MaskUpdateRequest request, ReadOnlyMemory<byte> globalModel, CancellationToken cancellationToken);
-
-    /// <summary>Secure aggregation: reveals the silo's self-mask seed for an attempt it masked for.</summary>
-    /// <remarks>
-    /// At most one attempt per round: the silo records the attempt it revealed (first writer wins), reveals that one
-    /// again on request, and refuses any other, and it masks for no other attempt of the round afterwards.
-    /// </remarks>
-    Task<SelfMaskReveal> RevealSelfMaskAsync(RevealSelfMaskRequest request, CancellationToken cancellationToken);
+    /// <summary>Asks the compute to cancel the job; a job that has ended, or was never submitted, is left as it is.</summary>
+    Task CancelAsync(SiloJob job, CancellationToken cancellationToken);
 }
 
 /// <summary>The silos this host can reach: the silo registry's ids, never its endpoints or credentials.</summary>
@@ -95,17 +95,30 @@ public interface ISiloCatalog
 {
     /// <summary>Whether the registry has an entry for <paramref name="siloId"/>.</summary>
     bool Contains(string siloId);
+
+    /// <summary>The trainer the silo's compute runs, for the eyes-off allow-list.</summary>
+    /// <exception cref="ArgumentException">The silo is not in the registry.</exception>
+    Core.Silos.TrainerIdentity Trainer(string siloId);
+
+    /// <summary>Where the silo's steps run.</summary>
+    /// <exception cref="ArgumentException">The silo is not in the registry, or names a compute kind this host does not have.</exception>
+    SiloPlacement Placement(string siloId);
+
+    /// <summary>The silo's compute.</summary>
+    /// <exception cref="ArgumentException">As <see cref="Placement"/>.</exception>
+    ISiloCompute Compute(string siloId);
 }
 
-/// <summary>Reads silo updates for the aggregator.</summary>
+/// <summary>Reads silo outboxes for the orchestrator's side: updates, evaluation reports, masked updates, job outcomes.</summary>
+/// <remarks>Reads use the orchestrator's own grant on each silo's outbox, never the silo's credential, and never leave the outbox.</remarks>
 public interface IUpdateStore
 {
     /// <summary>Reads the update blob a silo reported. Throws <see cref="UpdateUnavailableException"/> when it is missing or outside the silo's outbox.</summary>
     Task<ReadOnlyMemory<byte>> ReadUpdateAsync(string siloId, BlobRef update, CancellationToken cancellationToken);
-}
 
-/// <summary>A blob did not match the hash or size recorded for it.</summary>
-public sealed class IntegrityException(string message) : Exception(message);
+    /// <summary>Reads a blob of the silo's outbox by its <see cref="BlobLayout"/> path (<c>outbox/…</c>), or null when it does not exist.</summary>
+    Task<byte[]?> ReadOutboxAsync(string siloId, string path, CancellationToken cancellationToken);
+}
 
 /// <summary>An update blob could not be read.</summary>
 public sealed class UpdateUnavailableException(string message, Exception? inner = null) : Exception(message, inner);

@@ -1,5 +1,6 @@
 using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Strategies;
+using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Workflow.Contracts;
 using FederatedFunctions.Workflow.Services;
 using Microsoft.DurableTask;
@@ -18,15 +19,6 @@ public sealed class InitializeModelActivity(CheckpointService service) : TaskAct
         service.InitializeAsync(input, CancellationToken.None);
 }
 
-/// <summary>Trains one silo for one round.</summary>
-[DurableTask(nameof(TrainActivity))]
-public sealed class TrainActivity(SiloTaskService service) : TaskActivity<TrainRequest, SiloUpdate>
-{
-    /// <inheritdoc />
-    public override Task<SiloUpdate> RunAsync(TaskActivityContext context, TrainRequest input) =>
-        service.TrainAsync(input, CancellationToken.None);
-}
-
 /// <summary>Aggregates one round's updates and writes the model checkpoint.</summary>
 [DurableTask(nameof(AggregateActivity))]
 public sealed class AggregateActivity(AggregationService service) : TaskActivity<AggregateRequest, AggregateResult>
@@ -36,33 +28,6 @@ public sealed class AggregateActivity(AggregationService service) : TaskActivity
         service.AggregateAsync(input, CancellationToken.None);
 }
 
-/// <summary>Secure aggregation: one silo publishes its public key for one attempt.</summary>
-[DurableTask(nameof(PublishMaskingKeyActivity))]
-public sealed class PublishMaskingKeyActivity(SiloTaskService service) : TaskActivity<MaskingKeyRequest, MaskingPublicKey>
-{
-    /// <inheritdoc />
-    public override Task<MaskingPublicKey> RunAsync(TaskActivityContext context, MaskingKeyRequest input) =>
-        service.PublishMaskingKeyAsync(input, CancellationToken.None);
-}
-
-/// <summary>Secure aggregation: one silo masks its update for one attempt.</summary>
-[DurableTask(nameof(MaskUpdateActivity))]
-public sealed class MaskUpdateActivity(SiloTaskService service) : TaskActivity<MaskUpdateRequest, MaskedUpdateRef>
-{
-    /// <inheritdoc />
-    public override Task<MaskedUpdateRef> RunAsync(TaskActivityContext context, MaskUpdateRequest input) =>
-        service.MaskUpdateAsync(input, CancellationToken.None);
-}
-
-/// <summary>Secure aggregation: one silo reveals its self-mask seed for the attempt whose masked updates all arrived.</summary>
-[DurableTask(nameof(RevealSelfMaskActivity))]
-public sealed class RevealSelfMaskActivity(SiloTaskService service) : TaskActivity<RevealSelfMaskRequest, SelfMaskReveal>
-{
-    /// <inheritdoc />
-    public override Task<SelfMaskReveal> RunAsync(TaskActivityContext context, RevealSelfMaskRequest input) =>
-        service.RevealSelfMaskAsync(input, CancellationToken.None);
-}
-
 /// <summary>Secure aggregation: sums one attempt's masked updates, decodes the sum and writes the model checkpoint.</summary>
 [DurableTask(nameof(SecureAggregateActivity))]
 public sealed class SecureAggregateActivity(SecureAggregationService service) : TaskActivity<SecureAggregateRequest, SecureAggregateResult>
@@ -70,15 +35,6 @@ public sealed class SecureAggregateActivity(SecureAggregationService service) : 
     /// <inheritdoc />
     public override Task<SecureAggregateResult> RunAsync(TaskActivityContext context, SecureAggregateRequest input) =>
         service.AggregateAsync(input, CancellationToken.None);
-}
-
-/// <summary>Scores the global model on one silo's test split.</summary>
-[DurableTask(nameof(EvaluateActivity))]
-public sealed class EvaluateActivity(SiloTaskService service) : TaskActivity<EvaluateRequest, SiloEvaluation>
-{
-    /// <inheritdoc />
-    public override Task<SiloEvaluation> RunAsync(TaskActivityContext context, EvaluateRequest input) =>
-        service.EvaluateAsync(input, CancellationToken.None);
 }
 
 /// <summary>Aggregates the silos' evaluation reports of a round over enough silos (eyes-off).</summary>
@@ -97,4 +53,39 @@ public sealed class CommitRoundActivity(CheckpointService service) : TaskActivit
     /// <inheritdoc />
     public override Task<CommitRoundResult> RunAsync(TaskActivityContext context, CommitRoundRequest input) =>
         service.CommitAsync(input, CancellationToken.None);
+}
+
+/// <summary>Places a run's silos: each silo's compute kind and polling interval, from the silo registry (no credential).</summary>
+[DurableTask(nameof(PlanSilosActivity))]
+public sealed class PlanSilosActivity(SiloJobService service) : TaskActivity<PlanSilosRequest, SiloPlan>
+{
+    /// <inheritdoc />
+    public override Task<SiloPlan> RunAsync(TaskActivityContext context, PlanSilosRequest input) => Task.FromResult(service.Plan(input));
+}
+
+/// <summary>Starts a silo job on the silo's compute (an in-process compute runs the step here), or finds the one already started.</summary>
+[DurableTask(nameof(StartSiloJobActivity))]
+public sealed class StartSiloJobActivity(SiloJobService service) : TaskActivity<SiloJob, SiloJobStatus>
+{
+    /// <inheritdoc />
+    public override Task<SiloJobStatus> RunAsync(TaskActivityContext context, SiloJob input) =>
+        service.StartAsync(input, CancellationToken.None);
+}
+
+/// <summary>Reads a silo job's state and, once it has ended, collects its outcome from the silo's outbox.</summary>
+[DurableTask(nameof(GetSiloJobActivity))]
+public sealed class GetSiloJobActivity(SiloJobService service) : TaskActivity<SiloJob, SiloJobStatus>
+{
+    /// <inheritdoc />
+    public override Task<SiloJobStatus> RunAsync(TaskActivityContext context, SiloJob input) =>
+        service.GetAsync(input, CancellationToken.None);
+}
+
+/// <summary>Asks a silo job's compute to cancel it.</summary>
+[DurableTask(nameof(CancelSiloJobActivity))]
+public sealed class CancelSiloJobActivity(SiloJobService service) : TaskActivity<SiloJob, bool>
+{
+    /// <inheritdoc />
+    public override Task<bool> RunAsync(TaskActivityContext context, SiloJob input) =>
+        service.CancelAsync(input, CancellationToken.None);
 }

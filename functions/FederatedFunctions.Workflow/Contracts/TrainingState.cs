@@ -18,6 +18,7 @@ namespace FederatedFunctions.Workflow.Contracts;
 /// <param name="ResumeFrom">A checkpoint of another run to start from instead of the seeded initialisation.</param>
 /// <param name="LastManifest">The manifest of the newest committed round.</param>
 /// <param name="Audit">The head of the run's audit log after the newest committed round.</param>
+/// <param name="Plan">Where each silo's steps run, resolved from the silo registry once per run; null until then.</param>
 public sealed record TrainingState(
     string RunId,
     RunSpec Spec,
@@ -27,7 +28,8 @@ public sealed record TrainingState(
     IReadOnlyList<RoundSummary> Recent,
     ModelOrigin? ResumeFrom = null,
     BlobRef? LastManifest = null,
-    AuditHead? Audit = null)
+    AuditHead? Audit = null,
+    SiloPlan? Plan = null)
 {
     /// <summary>The state of a run that has not started.</summary>
     /// <param name="runId">Run id.</param>

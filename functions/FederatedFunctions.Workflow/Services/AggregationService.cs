@@ -4,8 +4,8 @@ using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Specs;
 using FederatedFunctions.Core.Strategies;
 using FederatedFunctions.Core.Tensors;
-using FederatedFunctions.Ml;
 using FederatedFunctions.Workflow.Abstractions;
+using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Workflow.Contracts;
 using Microsoft.Extensions.Logging;
 
@@ -19,7 +19,7 @@ namespace FederatedFunctions.Workflow.Services;
 /// spec sets <c>robustness.maxNormRatio</c>, screened by <see cref="NormScreen"/> in a first pass over the round's updates;
 /// a refused update is returned with its reason, never dropped silently.
 /// </remarks>
-public sealed partial class AggregationService(ICheckpointStore checkpoints, IUpdateStore updates, ILogger<AggregationService> logger)
+public sealed partial class AggregationService(ICheckpointStore checkpoints, IUpdateStore updates, ITensorEngine tensors, ILogger<AggregationService> logger)
 {
     /// <summary>Largest example count a silo may claim (2⁵³): more could overflow the weighted sums.</summary>
     public const long MaxExamples = 1L << 53;
@@ -60,7 +60,7 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
         // The global model is the template every update must match, the point distances are taken from, and (with DP)
         // what clipped updates are pulled back towards. Without DP its bytes go out of scope before the aggregating pass.
         var global = Safetensors.Parse(await checkpoints.ReadModelAsync(request.GlobalModel, cancellationToken).ConfigureAwait(false)).Tensors;
-        using var aggregator = new StreamingAggregator(global);
+        using var aggregator = tensors.CreateAccumulator(global);
         var screen = request.MaxNormRatio is not null && candidates.Count >= NormScreen.MinUpdates;
         if (eyesOff || dp is not null || screen)
         {
@@ -160,7 +160,7 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
     // The aggregating pass reads the survivors again and checks them again, so an update changed between the two reads
     // is refused rather than aggregated unmeasured; peak memory stays one update.
     private async Task<List<Candidate>> MeasureAsync(
-        AggregateRequest request, StreamingAggregator aggregator, IReadOnlyList<NamedTensor> global, List<Candidate> candidates, bool eyesOff, bool distance, List<RejectedUpdate> rejected, CancellationToken cancellationToken)
+        AggregateRequest request, IModelAccumulator aggregator, IReadOnlyList<NamedTensor> global, List<Candidate> candidates, bool eyesOff, bool distance, List<RejectedUpdate> rejected, CancellationToken cancellationToken)
     {
         var measured = new List<Candidate>();
         foreach (var candidate in candidates)
@@ -221,7 +221,7 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
 
     private sealed record Candidate(SiloUpdate Update, long Examples, double Loss, double Distance);
 
-    private async Task<RejectedUpdate?> TryAddAsync(StreamingAggregator aggregator, SiloUpdate update, double weight, CancellationToken cancellationToken)
+    private async Task<RejectedUpdate?> TryAddAsync(IModelAccumulator aggregator, SiloUpdate update, double weight, CancellationToken cancellationToken)
     {
         var (file, refusal) = await ReadCheckedAsync(update, cancellationToken).ConfigureAwait(false);
         if (file is null)

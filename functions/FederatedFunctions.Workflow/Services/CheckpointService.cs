@@ -4,14 +4,14 @@ using FederatedFunctions.Core.Specs;
 using FederatedFunctions.Core.Audit;
 using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Tensors;
-using FederatedFunctions.Ml;
 using FederatedFunctions.Workflow.Abstractions;
+using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Workflow.Contracts;
 
 namespace FederatedFunctions.Workflow.Services;
 
 /// <summary>Writes the seeded round-0 model and commits rounds.</summary>
-public sealed class CheckpointService(ICheckpointStore checkpoints)
+public sealed class CheckpointService(ICheckpointStore checkpoints, ITensorEngine tensors)
 {
     /// <summary>Writes the run's spec and its first checkpoint (round 0, or the round a continued run goes on from) and commits it.</summary>
     /// <remarks>The same request yields the same bytes, so a retried call rewrites identical blobs.</remarks>
@@ -25,7 +25,7 @@ public sealed class CheckpointService(ICheckpointStore checkpoints)
             await checkpoints.PutSpecAsync(request.Container, request.RunId, JsonSerializer.SerializeToUtf8Bytes(spec, RunSpecJson.Options), cancellationToken).ConfigureAwait(false);
         }
 
-        var state = ModelFactory.InitialState(request.Model, request.Inputs, request.Classes, request.Seed);
+        var state = tensors.InitialModel(request.Model, request.Inputs, request.Classes, request.Seed);
         var metadata = new Dictionary<string, string>
         {
             ["run_id"] = request.RunId,
@@ -37,7 +37,7 @@ public sealed class CheckpointService(ICheckpointStore checkpoints)
             // The earlier run's model replaces the seeded one, after checking it fits this spec's architecture.
             var bytes = await checkpoints.ReadModelAsync(from.Model, cancellationToken).ConfigureAwait(false);
             var resumed = Safetensors.Parse(bytes).Tensors;
-            using (var template = new StreamingAggregator(state))
+            using (var template = tensors.CreateAccumulator(state))
             {
                 var check = template.Validate(resumed);
                 if (!check.Accepted)

@@ -2,6 +2,7 @@ using System.Text.Json;
 using FederatedFunctions.Core;
 using FederatedFunctions.Core.Strategies;
 using FederatedFunctions.Workflow.Abstractions;
+using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Workflow.Contracts;
 
 namespace FederatedFunctions.Workflow.Services;

@@ -5,6 +5,7 @@ using FederatedFunctions.Core.Specs;
 using FederatedFunctions.Core.Strategies;
 using FederatedFunctions.Core.Tensors;
 using FederatedFunctions.Workflow.Abstractions;
+using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Workflow.Contracts;
 using Microsoft.Extensions.Logging;
 

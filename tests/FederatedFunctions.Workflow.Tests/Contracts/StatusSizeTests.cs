@@ -1,3 +1,4 @@
+using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Workflow.Contracts;
 using Microsoft.DurableTask.Converters;
 

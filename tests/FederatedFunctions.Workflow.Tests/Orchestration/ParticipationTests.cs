@@ -32,8 +32,8 @@ public sealed class ParticipationTests
     public async Task RunAsync_StragglerPastTheDeadline_RoundGoesOnAndTheLateUpdateNeverCounts()
     {
         await using var h = await new Harness().StartAsync();
-        h.Backend.SiloDelays["silo-4"] = TimeSpan.FromSeconds(6);
-        var spec = Spec("deadline", rounds: 2) with { Participation = new ParticipationSpec { RoundDeadlineSeconds = 2, MinSilos = 3 } };
+        h.Backend.SiloDelays["silo-4"] = TimeSpan.FromSeconds(10);
+        var spec = Spec("deadline", rounds: 2) with { Participation = new ParticipationSpec { RoundDeadlineSeconds = 4, MinSilos = 3 } };
 
         var meta = await h.RunAsync(spec);
 

@@ -6,6 +6,7 @@ using FederatedFunctions.Core.SecureAggregation;
 using FederatedFunctions.Core.Specs;
 using FederatedFunctions.Core.Tensors;
 using FederatedFunctions.Ml;
+using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Workflow.Contracts;
 using Microsoft.DurableTask.Client;
 using Xunit.Abstractions;
@@ -206,11 +207,12 @@ public sealed class SecureAggregationTests(ITestOutputHelper output)
 
         // The silos enforce it themselves: after revealing attempt 1 they mask and reveal for no other attempt.
         var survivor = Unequal[0].SiloId;
-        await Assert.ThrowsAsync<InvalidOperationException>(() => h.Backend.RevealSelfMaskAsync(new RevealSelfMaskRequest("secagg-again", 1, 0, survivor), default));
-        var kept = h.Blobs.Items[$"mem://{survivor}/{BlobLayout.SiloPrivateUpdate("secagg-again", 1)}"];
+        await Assert.ThrowsAsync<InvalidOperationException>(() => h.Backend.StartAsync(SiloJob.First("checkpoints", new SiloStep(Reveal: new RevealSelfMaskRequest("secagg-again", 1, 0, survivor))), null, default));
+        var keptUri = $"mem://{survivor}/{BlobLayout.SiloPrivateUpdate("secagg-again", 1)}";
+        var kept = h.Blobs.Items[keptUri];
         var keys = Unequal.Select(d => new MaskingPublicKey(d.SiloId, 2, new byte[91])).ToArray();
-        var request = new MaskUpdateRequest("secagg-again", 1, 2, survivor, m.Model, new BlobRef("mem://x", Core.Hashing.Sha256Hex(kept), kept.Length), keys, SecureAggregationEncoding.For(4), ClipNorm, MaxExamples, false);
-        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => h.Backend.MaskUpdateAsync(request, h.Blobs.Items[m.Model.Uri], default));
+        var request = new MaskUpdateRequest("secagg-again", 1, 2, survivor, m.Model, new BlobRef(keptUri, Core.Hashing.Sha256Hex(kept), kept.Length), keys, SecureAggregationEncoding.For(4), ClipNorm, MaxExamples, false);
+        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => h.Backend.StartAsync(SiloJob.First("checkpoints", new SiloStep(Mask: request)), null, default));
         Assert.Contains("revealed its self-mask for attempt 1", ex.Message, StringComparison.Ordinal);
     }
 

@@ -1,8 +1,9 @@
-using FederatedFunctions.Adapters.Local;
+using FederatedFunctions.LocalHost.Local;
 using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Specs;
 using FederatedFunctions.Ml;
 using FederatedFunctions.Workflow.Abstractions;
+using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Workflow.Contracts;
 using FederatedFunctions.Workflow.Orchestration;
 using FederatedFunctions.TestSupport;
@@ -42,9 +43,7 @@ public sealed class TrainingOrchestratorTests
                 {
                     services.AddLogging();
                     services.AddFederatedWorkflow();
-                    services.AddSingleton<ICheckpointStore>(Store);
-                    services.AddSingleton<ISiloBackend>(Backend);
-                    services.AddSingleton<IUpdateStore>(Backend);
+                    services.AddInMemorySilos(Backend, Store);
                     services.Configure<DurableTaskWorkerOptions>(o => o.DataConverter = Converter);
                     services.Configure<DurableTaskClientOptions>(o => o.DataConverter = Converter);
                 },
@@ -122,7 +121,7 @@ public sealed class TrainingOrchestratorTests
         // The model itself (1 KB-scale here, but any size in general) never travels through history.
         var modelBytes = h.Blobs.Items.Where(kv => kv.Key.EndsWith("model.safetensors", StringComparison.Ordinal)).Max(kv => kv.Value.Length);
         Assert.True(modelBytes > 1000);
-        Assert.Contains(h.Converter.Payloads, p => p.Type == nameof(SiloUpdate));
+        Assert.Contains(h.Converter.Payloads, p => p.Type == nameof(SiloJobStatus));
     }
 
     [Fact]

@@ -2,10 +2,13 @@ using System.Runtime.InteropServices;
 using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Tensors;
 using FederatedFunctions.Workflow.Abstractions;
+using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Workflow.Contracts;
 using FederatedFunctions.Workflow.Services;
 using FederatedFunctions.TestSupport;
 using Microsoft.Extensions.Logging.Abstractions;
+
+using FederatedFunctions.Ml;
 
 namespace FederatedFunctions.Workflow.Tests.Services;
 
@@ -21,7 +24,7 @@ public sealed class AggregationServiceTests
     {
         store = new InMemoryCheckpointStore(blobs);
         silos = new InMemorySiloBackend(blobs, new Dictionary<string, FederatedFunctions.Ml.SiloDataset>());
-        service = new AggregationService(store, silos, NullLogger<AggregationService>.Instance);
+        service = new AggregationService(store, silos, new TorchTensorEngine(), NullLogger<AggregationService>.Instance);
         global = blobs.Put("mem://orchestrator/checkpoints/r/round-00000/model.safetensors", Model(0, 0));
     }
 
@@ -178,7 +181,7 @@ public sealed class AggregationServiceTests
         var swapped = Update("silo-b", Model(1, 1), 100);
         var reads = 0;
         var store2 = new SwappingUpdates(silos, swapped.Update.Uri, () => ++reads == 2 ? Model(9, 9) : null);
-        var service2 = new AggregationService(store, store2, NullLogger<AggregationService>.Instance);
+        var service2 = new AggregationService(store, store2, new TorchTensorEngine(), NullLogger<AggregationService>.Instance);
         var updates = new[] { Update("silo-a", Model(1, 0), 100), swapped, Update("silo-c", Model(0, 1), 100) };
 
         var result = await service2.AggregateAsync(new AggregateRequest("r", 1, "checkpoints", "fedavg", global, updates, MaxNormRatio: 3), default);
@@ -195,5 +198,7 @@ public sealed class AggregationServiceTests
             var bytes = await inner.ReadUpdateAsync(siloId, update, cancellationToken);
             return update.Uri == uri && replacement() is { } other ? other : bytes;
         }
+
+        public Task<byte[]?> ReadOutboxAsync(string siloId, string path, CancellationToken cancellationToken) => inner.ReadOutboxAsync(siloId, path, cancellationToken);
     }
 }

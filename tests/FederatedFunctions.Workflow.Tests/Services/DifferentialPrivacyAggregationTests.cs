@@ -3,6 +3,7 @@ using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Specs;
 using FederatedFunctions.Core.Tensors;
 using FederatedFunctions.TestSupport;
+using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Workflow.Contracts;
 using FederatedFunctions.Workflow.Services;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -20,7 +21,7 @@ public sealed class DifferentialPrivacyAggregationTests
     public DifferentialPrivacyAggregationTests()
     {
         store = new InMemoryCheckpointStore(blobs);
-        service = new AggregationService(store, new InMemorySiloBackend(blobs, new Dictionary<string, FederatedFunctions.Ml.SiloDataset>()), NullLogger<AggregationService>.Instance);
+        service = new AggregationService(store, new InMemorySiloBackend(blobs, new Dictionary<string, FederatedFunctions.Ml.SiloDataset>()), new FederatedFunctions.Ml.TorchTensorEngine(), NullLogger<AggregationService>.Instance);
     }
 
     private static byte[] Model(Func<int, float> value) =>

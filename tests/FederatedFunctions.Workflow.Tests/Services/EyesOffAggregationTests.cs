@@ -5,9 +5,12 @@ using FederatedFunctions.Core.Specs;
 using FederatedFunctions.Core.Strategies;
 using FederatedFunctions.Core.Tensors;
 using FederatedFunctions.TestSupport;
+using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Workflow.Contracts;
 using FederatedFunctions.Workflow.Services;
 using Microsoft.Extensions.Logging.Abstractions;
+
+using FederatedFunctions.Ml;
 
 namespace FederatedFunctions.Workflow.Tests.Services;
 
@@ -36,7 +39,7 @@ public sealed class EyesOffAggregationTests
         new(silo, 1, blobs.Put($"mem://{silo}/outbox/r/round-00001/update.safetensors", bytes), null, null, null);
 
     private Task<AggregateResult> AggregateAsync(int k, params SiloUpdate[] updates) =>
-        new AggregationService(store, silos, NullLogger<AggregationService>.Instance).AggregateAsync(
+        new AggregationService(store, silos, new TorchTensorEngine(), NullLogger<AggregationService>.Instance).AggregateAsync(
             new AggregateRequest("r", 1, "checkpoints", "fedavg", global, updates, Privacy: new PrivacySpec { Mode = PrivacyModes.EyesOff, MinAggregateSilos = k }), default);
 
     [Fact]

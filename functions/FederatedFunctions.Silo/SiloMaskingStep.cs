@@ -3,9 +3,9 @@ using FederatedFunctions.Core;
 using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.SecureAggregation;
 using FederatedFunctions.Core.Tensors;
-using FederatedFunctions.Workflow.Contracts;
+using FederatedFunctions.Core.Silos;
 
-namespace FederatedFunctions.Workflow.Services;
+namespace FederatedFunctions.Silo;
 
 /// <summary>What every silo backend does, inside the silo, to answer a <see cref="MaskUpdateRequest"/>; the backend only reads and writes blobs.</summary>
 public static class SiloMaskingStep

@@ -4,7 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
 
-namespace FederatedFunctions.Adapters.Local;
+namespace FederatedFunctions.LocalHost.Local;
 
 /// <summary>Ports of a running Azurite and the connection string that reaches it.</summary>
 /// <param name="BlobPort">Blob service port.</param>
@@ -62,6 +62,20 @@ public static class Azurite
     /// <param name="cancellationToken">Cancellation.</param>
     public static async Task<AzuriteChild> StartChildAsync(string executable, string? dataDirectory, AzuriteEndpoint? ports = null, CancellationToken cancellationToken = default)
     {
+        // A free port can be taken by another process between the probe and Azurite's bind (tests start several at once):
+        // such an Azurite exits at once, so a start is accepted only if the process is still there after it answered.
+        for (var attempt = 1; ; attempt++)
+        {
+            var child = await TryStartChildAsync(executable, dataDirectory, ports, cancellationToken).ConfigureAwait(false);
+            if (child is not null || ports is not null || attempt == 3)
+            {
+                return child ?? throw new InvalidOperationException("Azurite exited right after it started: its ports were taken.");
+            }
+        }
+    }
+
+    private static async Task<AzuriteChild?> TryStartChildAsync(string executable, string? dataDirectory, AzuriteEndpoint? ports, CancellationToken cancellationToken)
+    {
         var blob = ports?.BlobPort ?? FreePort();
         var queue = ports?.QueuePort ?? FreePort();
         var table = ports?.TablePort ?? FreePort();
@@ -85,6 +99,12 @@ public static class Azurite
         try
         {
             await WaitReadyAsync(endpoint, process, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+            await Task.Delay(300, cancellationToken).ConfigureAwait(false);
+            if (process.HasExited)
+            {
+                process.Dispose();
+                return null;
+            }
         }
         catch
         {
@@ -110,6 +130,24 @@ public static class Azurite
             return recorded;
         }
 
+        for (var attempt = 1; ; attempt++)
+        {
+            if (await TryStartDaemonAsync(executable, stateDirectory, attempt == 1 ? recorded : null, cancellationToken).ConfigureAwait(false) is { } started)
+            {
+                await File.WriteAllTextAsync(recordPath, JsonSerializer.Serialize(started), cancellationToken).ConfigureAwait(false);
+                return started;
+            }
+
+            if (attempt == 3)
+            {
+                throw new InvalidOperationException("Azurite exited right after it started: its ports were taken.");
+            }
+        }
+    }
+
+    // Null when the daemon died right after answering: another process held one of its ports (see StartChildAsync).
+    private static async Task<AzuriteEndpoint?> TryStartDaemonAsync(string executable, string stateDirectory, AzuriteEndpoint? recorded, CancellationToken cancellationToken)
+    {
         // Keep the previous ports when they are free, so recorded blob URIs stay valid.
         var blob = recorded is not null && IsFree(recorded.BlobPort) ? recorded.BlobPort : FreePort();
         var queue = recorded is not null && IsFree(recorded.QueuePort) ? recorded.QueuePort : FreePort();
@@ -131,8 +169,8 @@ public static class Azurite
         var pid = int.TryParse(pidText.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var p) ? p : 0;
         var endpoint = new AzuriteEndpoint(blob, queue, table, pid);
         await WaitReadyAsync(endpoint, null, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
-        await File.WriteAllTextAsync(recordPath, JsonSerializer.Serialize(endpoint), cancellationToken).ConfigureAwait(false);
-        return endpoint;
+        await Task.Delay(300, cancellationToken).ConfigureAwait(false);
+        return IsAlive(pid) ? endpoint : null;
     }
 
     /// <summary>Stops the workspace's Azurite, if running. Returns whether one was stopped.</summary>

@@ -1,7 +1,8 @@
+using FederatedFunctions.Core;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace FederatedFunctions.Adapters;
+namespace FederatedFunctions.Core;
 
 /// <summary>JSON settings for every document the product writes to blob (manifests, pointers, silo results).</summary>
 public static class JsonDefaults

@@ -1,0 +1,136 @@
+using System.Globalization;
+
+namespace FederatedFunctions.Core.Silos;
+
+/// <summary>One step a silo runs for the orchestrator: exactly one of the requests is set.</summary>
+/// <remarks>
+/// Training, evaluation and the three steps of secure aggregation all run inside the silo, with the silo's own credential,
+/// whatever its compute: in the orchestrator's process, in a separate process, or in an Azure ML job.
+/// </remarks>
+/// <param name="Train">Train one round.</param>
+/// <param name="Evaluate">Score a global model on the test split.</param>
+/// <param name="Key">Publish the masking key of one secure-aggregation attempt.</param>
+/// <param name="Mask">Mask the kept update for one secure-aggregation attempt.</param>
+/// <param name="Reveal">Reveal the self-mask seed of one secure-aggregation attempt.</param>
+public sealed record SiloStep(
+    TrainRequest? Train = null,
+    EvaluateRequest? Evaluate = null,
+    MaskingKeyRequest? Key = null,
+    MaskUpdateRequest? Mask = null,
+    RevealSelfMaskRequest? Reveal = null)
+{
+    /// <summary>The step's kind: <c>train</c>, <c>evaluate</c>, <c>key</c>, <c>mask</c> or <c>reveal</c>.</summary>
+    /// <exception cref="InvalidOperationException">Not exactly one request is set.</exception>
+    public string Kind => Single() switch
+    {
+        TrainRequest => SiloStepKinds.Train,
+        EvaluateRequest => SiloStepKinds.Evaluate,
+        MaskingKeyRequest => SiloStepKinds.Key,
+        MaskUpdateRequest => SiloStepKinds.Mask,
+        _ => SiloStepKinds.Reveal,
+    };
+
+    /// <summary>The run.</summary>
+    public string RunId => Train?.RunId ?? Evaluate?.RunId ?? Key?.RunId ?? Mask?.RunId ?? Reveal?.RunId ?? throw Invalid();
+
+    /// <summary>The round.</summary>
+    public int Round => Train?.Round ?? Evaluate?.Round ?? Key?.Round ?? Mask?.Round ?? Reveal?.Round ?? throw Invalid();
+
+    /// <summary>The silo.</summary>
+    public string SiloId => Train?.SiloId ?? Evaluate?.SiloId ?? Key?.SiloId ?? Mask?.SiloId ?? Reveal?.SiloId ?? throw Invalid();
+
+    /// <summary>The run's privacy mode, which decides what a failure may say.</summary>
+    public string Privacy => Train?.Privacy ?? Evaluate?.Privacy ?? Key?.Privacy ?? Mask?.Privacy ?? Reveal?.Privacy ?? throw Invalid();
+
+    /// <summary>The secure-aggregation attempt of a key, mask or reveal step; null for training and evaluation.</summary>
+    public int? SecureAttempt => Key?.Attempt ?? Mask?.Attempt ?? Reveal?.Attempt;
+
+    /// <summary>
+    /// The step's stable name, unique within a run: kind, round, silo and, for secure-aggregation steps, the attempt, e.g.
+    /// <c>train-r00003-silo-2</c> or <c>mask-r00003-a02-silo-2</c>.
+    /// </summary>
+    public string Name =>
+        $"{Kind}-r{Round.ToString("D5", CultureInfo.InvariantCulture)}{(SecureAttempt is { } a ? "-a" + a.ToString("D2", CultureInfo.InvariantCulture) : string.Empty)}-{SiloId}";
+
+    private object Single()
+    {
+        object?[] set = [Train, Evaluate, Key, Mask, Reveal];
+        return set.Count(x => x is not null) == 1 ? set.First(x => x is not null)! : throw Invalid();
+    }
+
+    private static InvalidOperationException Invalid() => new("A silo step must set exactly one request.");
+}
+
+/// <summary>The kinds of <see cref="SiloStep"/>.</summary>
+public static class SiloStepKinds
+{
+    /// <summary>Train one round.</summary>
+    public const string Train = "train";
+
+    /// <summary>Score a global model.</summary>
+    public const string Evaluate = "evaluate";
+
+    /// <summary>Publish a masking key.</summary>
+    public const string Key = "key";
+
+    /// <summary>Mask the kept update.</summary>
+    public const string Mask = "mask";
+
+    /// <summary>Reveal the self-mask seed.</summary>
+    public const string Reveal = "reveal";
+}
+
+/// <summary>What a silo step returns: the one result of its kind.</summary>
+public sealed record SiloStepResult(
+    SiloUpdate? Update = null,
+    SiloEvaluation? Evaluation = null,
+    MaskingPublicKey? Key = null,
+    MaskedUpdateRef? Masked = null,
+    SelfMaskReveal? Reveal = null);
+
+/// <summary>
+/// The document a silo job runs: written by the orchestrator's side into its own storage, read by the silo runner with the
+/// silo's identity, and named in the job by reference and SHA-256. It holds ids, references and scalars only.
+/// </summary>
+/// <param name="JobName">The job's name (see <see cref="SiloJobNames"/>).</param>
+/// <param name="Step">The step to run.</param>
+public sealed record SiloJobRequest(string JobName, SiloStep Step);
+
+/// <summary>What a silo job leaves in the silo's outbox when it ends: the step's result, or the category of its failure.</summary>
+/// <param name="JobName">The job it belongs to.</param>
+/// <param name="Result">The result, when the step succeeded.</param>
+/// <param name="Failure">When it failed: <see cref="SiloFailures.BadData"/> or <see cref="SiloFailures.Failed"/>.</param>
+/// <param name="Message">The failure's message; in eyes-off mode a category and a silo-side reference only.</param>
+public sealed record SiloJobOutcome(string JobName, SiloStepResult? Result, string? Failure = null, string? Message = null);
+
+/// <summary>Failure categories of a silo step.</summary>
+public static class SiloFailures
+{
+    /// <summary>The silo's data is invalid; retrying does not help.</summary>
+    public const string BadData = "bad-data";
+
+    /// <summary>Anything else; retried per the run's retry policy.</summary>
+    public const string Failed = "failed";
+}
+
+/// <summary>Names of silo jobs: deterministic from run, step and attempt, so a re-executed submission finds the job it already made.</summary>
+public static class SiloJobNames
+{
+    /// <summary>Longest job name: the Azure ML limit on job ids (255) is more; the 120 keeps names readable in logs and portals.</summary>
+    public const int MaxLength = 120;
+
+    /// <summary>
+    /// <c>fl-{run}-{step}-j{attempt}</c>, e.g. <c>fl-demo-train-r00003-silo-2-j1</c>; when that is longer than
+    /// <see cref="MaxLength"/>, the run and step are replaced by 24 hex digits of their SHA-256. Only letters, digits and
+    /// <c>-</c> occur, which every compute accepts.
+    /// </summary>
+    public static string For(string runId, SiloStep step, int jobAttempt)
+    {
+        ArgumentNullException.ThrowIfNull(step);
+        var attempt = jobAttempt.ToString(CultureInfo.InvariantCulture);
+        var name = $"fl-{runId}-{step.Name}-j{attempt}";
+        return name.Length <= MaxLength
+            ? name
+            : $"fl-{Hashing.Sha256Hex(System.Text.Encoding.UTF8.GetBytes(runId + "|" + step.Name))[..24]}-j{attempt}";
+    }
+}

@@ -1,0 +1,72 @@
+using FederatedFunctions.Core.Specs;
+
+namespace FederatedFunctions.Core.Tensors;
+
+/// <summary>The tensor work the orchestrator's side needs, behind a port: seeded model initialisation and a streaming weighted sum.</summary>
+/// <remarks>
+/// The workflow layer depends on this interface, not on TorchSharp; the ML layer implements it. So the orchestration side
+/// carries no native tensor library, and the aggregation math can be tested against hand-computed oracles on either side.
+/// </remarks>
+public interface ITensorEngine
+{
+    /// <summary>The seeded initial state of a model: the same arguments give the same bytes.</summary>
+    IReadOnlyList<NamedTensor> InitialModel(ModelSpec model, int inputs, int classes, long seed);
+
+    /// <summary>An accumulator for updates shaped like <paramref name="template"/>.</summary>
+    IModelAccumulator CreateAccumulator(IReadOnlyList<NamedTensor> template);
+}
+
+/// <summary>A weighted sum of model updates, one update at a time; <see cref="Result"/> divides by the total weight.</summary>
+/// <remarks>Memory stays about one accumulator and one staging buffer, however many updates are added. Not thread-safe.</remarks>
+public interface IModelAccumulator : IDisposable
+{
+    /// <summary>Updates added so far.</summary>
+    int Count { get; }
+
+    /// <summary>Sum of the weights added so far.</summary>
+    double TotalWeight { get; }
+
+    /// <summary>Checks an update against the template (keys, shapes, dtypes, finiteness) without adding it.</summary>
+    UpdateCheck Validate(IReadOnlyList<NamedTensor> update);
+
+    /// <summary>Adds an update already validated.</summary>
+    void Add(IReadOnlyList<NamedTensor> update, double weight);
+
+    /// <summary>Validates and, when accepted, adds an update; a rejected update changes nothing.</summary>
+    UpdateCheck TryAdd(IReadOnlyList<NamedTensor> update, double weight);
+
+    /// <summary>The weighted mean, in the template's dtypes.</summary>
+    IReadOnlyList<NamedTensor> Result();
+}
+
+/// <summary>The verdict on one update: accepted, or a stable reason code and a human-readable detail.</summary>
+/// <param name="Accepted">True when the update may be aggregated.</param>
+/// <param name="Reason">Null when accepted; otherwise one of <see cref="UpdateRejections"/>.</param>
+/// <param name="Detail">Null when accepted; otherwise which tensor and what differs.</param>
+public sealed record UpdateCheck(bool Accepted, string? Reason, string? Detail)
+{
+    /// <summary>The verdict for an acceptable update.</summary>
+    public static UpdateCheck Ok { get; } = new(true, null, null);
+
+    /// <summary>A rejection with a reason code.</summary>
+    public static UpdateCheck Reject(string reason, string detail) => new(false, reason, detail);
+}
+
+/// <summary>Reason codes of <see cref="UpdateCheck.Reason"/>; stable, for metrics and run reports.</summary>
+public static class UpdateRejections
+{
+    /// <summary>A tensor of the template is absent from the update.</summary>
+    public const string MissingTensor = "missing-tensor";
+
+    /// <summary>The update holds a tensor the template has not (or holds one twice).</summary>
+    public const string UnexpectedTensor = "unexpected-tensor";
+
+    /// <summary>A tensor's shape differs from the template's, or its byte length does not match its shape.</summary>
+    public const string ShapeMismatch = "shape-mismatch";
+
+    /// <summary>A tensor's dtype differs from the template's.</summary>
+    public const string DTypeMismatch = "dtype-mismatch";
+
+    /// <summary>A value is NaN or infinite.</summary>
+    public const string NonFinite = "non-finite";
+}

@@ -1,0 +1,111 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using FederatedFunctions.Adapters.Compute;
+using FederatedFunctions.Adapters.Silos;
+using FederatedFunctions.Core.Runs;
+using FederatedFunctions.Core.Silos;
+using FederatedFunctions.LocalHost.Hosting;
+using FederatedFunctions.Silo;
+
+namespace FederatedFunctions.LocalHost.Commands;
+
+/// <summary>
+/// <c>fl silo</c>: the silo runner. It executes one silo job from its job document, with the silo's own credential, and is
+/// what a silo's compute starts: a separate process (<c>process</c>), or the container image of an Azure ML job.
+/// </summary>
+public static class SiloCommands
+{
+    /// <summary>Exit code of an invocation with bad arguments.</summary>
+    public const int Usage = 64;
+
+    /// <summary>Builds <c>fl silo</c> and its subcommands: <c>run</c> (any step) and one per step kind, which refuses a job of another kind.</summary>
+    public static Command Build(CommandContext ctx)
+    {
+        ArgumentNullException.ThrowIfNull(ctx);
+        var silo = new Command("silo", "The silo runner: executes one silo job from its job document with the silo's own credential.\nExample: fl silo run --silo silo-1 --job URI --job-sha256 HEX --job-bytes N --data URI --outbox URI --credential-file F");
+        silo.Subcommands.Add(Run(ctx, "run", null, "Runs the job, whatever its step."));
+        foreach (var kind in new[] { SiloStepKinds.Train, SiloStepKinds.Evaluate, SiloStepKinds.Key, SiloStepKinds.Mask, SiloStepKinds.Reveal })
+        {
+            silo.Subcommands.Add(Run(ctx, kind, kind, $"Runs the job, which must be a '{kind}' step."));
+        }
+
+        return silo;
+    }
+
+    private static Command Run(CommandContext ctx, string name, string? kind, string description)
+    {
+        var siloId = new Option<string>("--silo") { Description = "The silo this runner acts for.", Required = true };
+        var job = new Option<string>("--job") { Description = "URI of the job document in the orchestrator's storage.", Required = true };
+        var jobSha = new Option<string>("--job-sha256") { Description = "SHA-256 of the job document (lowercase hex).", Required = true };
+        var jobBytes = new Option<long>("--job-bytes") { Description = "Size of the job document in bytes.", Required = true };
+        var data = new Option<string>("--data") { Description = "URI of the silo's data container.", Required = true };
+        var outbox = new Option<string>("--outbox") { Description = "URI of the silo's outbox container.", Required = true };
+        var credentialFile = new Option<FileInfo?>("--credential-file") { Description = "The silo's credential file (or $FL_SILO_CREDENTIAL_FILE); without either, the runner authenticates as the job's managed identity (AZURE_CLIENT_ID)." };
+        var statusFile = new Option<FileInfo?>("--status-file") { Description = "Where to write the runner's status when it starts and when it exits (the process compute reads it)." };
+        var cmd = new Command(name, description + "\nExample: fl silo " + name + " --silo silo-1 --job URI --job-sha256 HEX --job-bytes N --data URI --outbox URI --credential-file F")
+        {
+            siloId, job, jobSha, jobBytes, data, outbox, credentialFile, statusFile,
+        };
+        cmd.SetAction(async (pr, ct) =>
+        {
+            var status = pr.GetValue(statusFile);
+            await WriteStatusAsync(status, new RunnerStatus(RunnerStatus.Running), ct).ConfigureAwait(false);
+            var file = pr.GetValue(credentialFile) ?? (Environment.GetEnvironmentVariable("FL_SILO_CREDENTIAL_FILE") is { Length: > 0 } path ? new FileInfo(path) : null);
+            var code = await RunAsync(ctx, pr.GetValue(siloId)!, new BlobRef(pr.GetValue(job)!, pr.GetValue(jobSha)!, pr.GetValue(jobBytes)), pr.GetValue(data)!, pr.GetValue(outbox)!, file, kind, ct).ConfigureAwait(false);
+            await WriteStatusAsync(status, new RunnerStatus(RunnerStatus.Exited, code), CancellationToken.None).ConfigureAwait(false);
+            return code;
+        });
+        return cmd;
+    }
+
+    private static async Task<int> RunAsync(CommandContext ctx, string siloId, BlobRef request, string data, string outbox, FileInfo? credentialFile, string? kind, CancellationToken ct)
+    {
+        if (!Uri.TryCreate(data, UriKind.Absolute, out var dataUri) || !Uri.TryCreate(outbox, UriKind.Absolute, out var outboxUri) || !Uri.TryCreate(request.Uri, UriKind.Absolute, out _))
+        {
+            await ctx.Error.WriteLineAsync("error: --job, --data and --outbox must be absolute URIs").ConfigureAwait(false);
+            return Usage;
+        }
+
+        SiloCredentialFile? file = null;
+        if (credentialFile is not null)
+        {
+            if (!credentialFile.Exists)
+            {
+                await ctx.Error.WriteLineAsync($"error: credential file '{credentialFile.FullName}' does not exist").ConfigureAwait(false);
+                return Usage;
+            }
+
+            file = await SiloRegistryFile.ReadCredentialsAsync(credentialFile.FullName, ct).ConfigureAwait(false);
+            if (file.SiloId is { } owner && owner != siloId)
+            {
+                await ctx.Error.WriteLineAsync($"error: the credential file belongs to silo '{owner}', not '{siloId}'").ConfigureAwait(false);
+                return Usage;
+            }
+        }
+
+        var credentials = new SiloRunnerCredentials(file, Environment.GetEnvironmentVariable("AZURE_CLIENT_ID"));
+        var storage = new BlobSiloStorage(siloId, credentials.Container(dataUri), credentials.Container(outboxUri), credentials.ReadOrchestratorBlobAsync);
+        var runner = new SiloJobRunner(new SiloProtocol(new SiloDataCache()));
+        var (code, outcome) = await runner.RunAsync(storage, request, kind, ct).ConfigureAwait(false);
+
+        // One line for the job's log, never a value from the silo's data: the outcome's message is already reduced in eyes-off mode.
+        var summary = outcome is null ? "no outcome (the job document was missing, altered, for another silo or another step)"
+            : outcome.Result is not null ? "completed"
+            : $"{outcome.Failure}: {outcome.Message}";
+        await ctx.Output.WriteLineAsync($"silo {siloId}: job {outcome?.JobName ?? request.Uri}: {summary} (exit {code.ToString(CultureInfo.InvariantCulture)})").ConfigureAwait(false);
+        return code;
+    }
+
+    private static async Task WriteStatusAsync(FileInfo? file, RunnerStatus status, CancellationToken ct)
+    {
+        if (file is null)
+        {
+            return;
+        }
+
+        var tmp = file.FullName + ".tmp";
+        await File.WriteAllTextAsync(tmp, JsonSerializer.Serialize(status), ct).ConfigureAwait(false);
+        File.Move(tmp, file.FullName, overwrite: true);
+    }
+}

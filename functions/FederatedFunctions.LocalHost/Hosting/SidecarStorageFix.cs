@@ -1,0 +1,146 @@
+using DurableTask.Core;
+using DurableTask.Core.History;
+using DurableTask.Core.Query;
+
+namespace FederatedFunctions.LocalHost.Hosting;
+
+/// <summary>
+/// Lets the Durable Task sidecar (<c>TaskHubGrpcServer</c>, InProcessTestHost 0.2.3-preview.1) run sub-orchestrations on
+/// DurableTask.AzureStorage: it wraps the storage service and rewrites two objects the sidecar hands it that it cannot persist.
+/// </summary>
+/// <remarks>
+/// <list type="number">
+/// <item>The sidecar records sub-orchestration creation as a subclass of <see cref="SubOrchestrationInstanceCreatedEvent"/>
+/// without <c>[DataContract]</c>; AzureStorage writes its history row empty, and the parent can never be loaded again.</item>
+/// <item>It gives the child's <see cref="ExecutionStartedEvent"/> a protobuf map as its tags; the queue message that starts
+/// the child then never deserializes.</item>
+/// </list>
+/// Both are replaced with the plain DurableTask.Core objects before they reach storage; everything else is delegated. Without
+/// this, every silo job orchestration on the azurestorage backend leaves its run waiting forever. The Azure Functions host
+/// does not use this sidecar and needs nothing of the kind.
+/// </remarks>
+public sealed class SidecarStorageFix(IOrchestrationService inner) :
+    IOrchestrationService, IOrchestrationServiceClient, IOrchestrationServiceQueryClient, IOrchestrationServicePurgeClient
+{
+    private readonly IOrchestrationServiceClient client = (IOrchestrationServiceClient)inner;
+
+    /// <summary>The wrapped storage service.</summary>
+    public IOrchestrationService Inner => inner;
+
+    private static void Fix(OrchestrationRuntimeState state)
+    {
+        Replace(state.NewEvents);
+        Replace(state.Events);
+    }
+
+    private static void Replace(IList<HistoryEvent> events)
+    {
+        for (int i = 0; i < events.Count; i++)
+        {
+            if (events[i] is SubOrchestrationInstanceCreatedEvent e && e.GetType() != typeof(SubOrchestrationInstanceCreatedEvent))
+            {
+                events[i] = new SubOrchestrationInstanceCreatedEvent(e.EventId)
+                {
+                    Name = e.Name, Version = e.Version, InstanceId = e.InstanceId, Input = e.Input,
+                    Timestamp = e.Timestamp, IsPlayed = e.IsPlayed,
+                };
+            }
+        }
+    }
+
+    private static void Fix(IEnumerable<TaskMessage>? messages)
+    {
+        if (messages is null)
+        {
+            return;
+        }
+
+        foreach (var m in messages)
+        {
+            if (m?.Event is ExecutionStartedEvent s && s.Tags is not null && s.Tags.GetType() != typeof(Dictionary<string, string>))
+            {
+                s.Tags = new Dictionary<string, string>(s.Tags);
+            }
+        }
+    }
+
+    public Task CompleteTaskOrchestrationWorkItemAsync(TaskOrchestrationWorkItem workItem, OrchestrationRuntimeState newOrchestrationRuntimeState,
+        IList<TaskMessage> outboundMessages, IList<TaskMessage> orchestratorMessages, IList<TaskMessage> timerMessages,
+        TaskMessage continuedAsNewMessage, OrchestrationState orchestrationState)
+    {
+        Fix(newOrchestrationRuntimeState);
+        if (!ReferenceEquals(workItem.OrchestrationRuntimeState, newOrchestrationRuntimeState))
+        {
+            Fix(workItem.OrchestrationRuntimeState);
+        }
+
+        Fix(orchestratorMessages);
+        Fix(continuedAsNewMessage is null ? null : [continuedAsNewMessage]);
+        if (orchestrationState?.Tags is not null && orchestrationState.Tags.GetType() != typeof(Dictionary<string, string>))
+        {
+            orchestrationState.Tags = new Dictionary<string, string>(orchestrationState.Tags);
+        }
+
+        return inner.CompleteTaskOrchestrationWorkItemAsync(workItem, newOrchestrationRuntimeState, outboundMessages, orchestratorMessages, timerMessages, continuedAsNewMessage, orchestrationState);
+    }
+
+    // Everything else is plain delegation.
+    public Task StartAsync() => inner.StartAsync();
+    public Task StopAsync() => inner.StopAsync();
+    public Task StopAsync(bool isForced) => inner.StopAsync(isForced);
+    public Task CreateAsync() => inner.CreateAsync();
+    public Task CreateAsync(bool recreateInstanceStore) => inner.CreateAsync(recreateInstanceStore);
+    public Task CreateIfNotExistsAsync() => inner.CreateIfNotExistsAsync();
+    public Task DeleteAsync() => inner.DeleteAsync();
+    public Task DeleteAsync(bool deleteInstanceStore) => inner.DeleteAsync(deleteInstanceStore);
+    public bool IsMaxMessageCountExceeded(int currentMessageCount, OrchestrationRuntimeState runtimeState) => inner.IsMaxMessageCountExceeded(currentMessageCount, runtimeState);
+    public int GetDelayInSecondsAfterOnProcessException(Exception exception) => inner.GetDelayInSecondsAfterOnProcessException(exception);
+    public int GetDelayInSecondsAfterOnFetchException(Exception exception) => inner.GetDelayInSecondsAfterOnFetchException(exception);
+    public int TaskOrchestrationDispatcherCount => inner.TaskOrchestrationDispatcherCount;
+    public int MaxConcurrentTaskOrchestrationWorkItems => inner.MaxConcurrentTaskOrchestrationWorkItems;
+    public BehaviorOnContinueAsNew EventBehaviourForContinueAsNew => inner.EventBehaviourForContinueAsNew;
+    public Task<TaskOrchestrationWorkItem> LockNextTaskOrchestrationWorkItemAsync(TimeSpan receiveTimeout, CancellationToken cancellationToken) => inner.LockNextTaskOrchestrationWorkItemAsync(receiveTimeout, cancellationToken);
+    public Task RenewTaskOrchestrationWorkItemLockAsync(TaskOrchestrationWorkItem workItem) => inner.RenewTaskOrchestrationWorkItemLockAsync(workItem);
+    public Task AbandonTaskOrchestrationWorkItemAsync(TaskOrchestrationWorkItem workItem) => inner.AbandonTaskOrchestrationWorkItemAsync(workItem);
+    public Task ReleaseTaskOrchestrationWorkItemAsync(TaskOrchestrationWorkItem workItem) => inner.ReleaseTaskOrchestrationWorkItemAsync(workItem);
+    public int TaskActivityDispatcherCount => inner.TaskActivityDispatcherCount;
+    public int MaxConcurrentTaskActivityWorkItems => inner.MaxConcurrentTaskActivityWorkItems;
+    public Task<TaskActivityWorkItem> LockNextTaskActivityWorkItem(TimeSpan receiveTimeout, CancellationToken cancellationToken) => inner.LockNextTaskActivityWorkItem(receiveTimeout, cancellationToken);
+    public Task<TaskActivityWorkItem> RenewTaskActivityWorkItemLockAsync(TaskActivityWorkItem workItem) => inner.RenewTaskActivityWorkItemLockAsync(workItem);
+    public Task CompleteTaskActivityWorkItemAsync(TaskActivityWorkItem workItem, TaskMessage responseMessage) => inner.CompleteTaskActivityWorkItemAsync(workItem, responseMessage);
+    public Task AbandonTaskActivityWorkItemAsync(TaskActivityWorkItem workItem) => inner.AbandonTaskActivityWorkItemAsync(workItem);
+
+    public Task CreateTaskOrchestrationAsync(TaskMessage creationMessage)
+    {
+        Fix([creationMessage]);
+        return client.CreateTaskOrchestrationAsync(creationMessage);
+    }
+
+    public Task CreateTaskOrchestrationAsync(TaskMessage creationMessage, OrchestrationStatus[] dedupeStatuses)
+    {
+        Fix([creationMessage]);
+        return client.CreateTaskOrchestrationAsync(creationMessage, dedupeStatuses);
+    }
+
+    public Task SendTaskOrchestrationMessageAsync(TaskMessage message)
+    {
+        Fix([message]);
+        return client.SendTaskOrchestrationMessageAsync(message);
+    }
+
+    public Task SendTaskOrchestrationMessageBatchAsync(params TaskMessage[] messages)
+    {
+        Fix(messages);
+        return client.SendTaskOrchestrationMessageBatchAsync(messages);
+    }
+    public Task<OrchestrationState> WaitForOrchestrationAsync(string instanceId, string executionId, TimeSpan timeout, CancellationToken cancellationToken) => client.WaitForOrchestrationAsync(instanceId, executionId, timeout, cancellationToken);
+    public Task ForceTerminateTaskOrchestrationAsync(string instanceId, string reason) => client.ForceTerminateTaskOrchestrationAsync(instanceId, reason);
+    public Task<IList<OrchestrationState>> GetOrchestrationStateAsync(string instanceId, bool allExecutions) => client.GetOrchestrationStateAsync(instanceId, allExecutions);
+    public Task<OrchestrationState> GetOrchestrationStateAsync(string instanceId, string executionId) => client.GetOrchestrationStateAsync(instanceId, executionId);
+    public Task<string> GetOrchestrationHistoryAsync(string instanceId, string executionId) => client.GetOrchestrationHistoryAsync(instanceId, executionId);
+    public Task PurgeOrchestrationHistoryAsync(DateTime thresholdDateTimeUtc, OrchestrationStateTimeRangeFilterType timeRangeFilterType) => client.PurgeOrchestrationHistoryAsync(thresholdDateTimeUtc, timeRangeFilterType);
+
+    public Task<OrchestrationQueryResult> GetOrchestrationWithQueryAsync(OrchestrationQuery query, CancellationToken cancellationToken) => ((IOrchestrationServiceQueryClient)inner).GetOrchestrationWithQueryAsync(query, cancellationToken);
+    public Task<PurgeResult> PurgeInstanceStateAsync(string instanceId) => ((IOrchestrationServicePurgeClient)inner).PurgeInstanceStateAsync(instanceId);
+    public Task<PurgeResult> PurgeInstanceStateAsync(PurgeInstanceFilter purgeInstanceFilter) => ((IOrchestrationServicePurgeClient)inner).PurgeInstanceStateAsync(purgeInstanceFilter);
+}

@@ -1,0 +1,194 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text.Json;
+using FederatedFunctions.Core;
+using FederatedFunctions.Core.Runs;
+using FederatedFunctions.Core.SecureAggregation;
+using FederatedFunctions.Core.Silos;
+using FederatedFunctions.Core.Specs;
+using FederatedFunctions.Core.Strategies;
+using FederatedFunctions.Core.Tensors;
+using FederatedFunctions.Ml;
+
+namespace FederatedFunctions.Silo;
+
+/// <summary>The silo side of every step: train, evaluate, and the key, mask and reveal steps of secure aggregation.</summary>
+/// <remarks>
+/// <para>This runs inside the silo, with the silo's own credential, whatever the compute: in the orchestrator's process for
+/// simulation, in a separate process, or in an Azure ML job on the provider's compute. It reads the silo's data, trains with
+/// <see cref="LocalTrainer"/>, and writes what leaves the silo to its outbox under the deterministic names of
+/// <see cref="BlobLayout"/>.</para>
+/// <para>Every step is safe to run more than once (steps run at least once): updates, masked updates, reveal records and the
+/// masking secret are written first-writer-wins, so a hash recorded in history always matches the stored blob, and a
+/// re-executed step returns what the first execution wrote.</para>
+/// <para>Eyes-off: the silo returns no count, loss or metric. Its count and loss travel inside the update at fixed width,
+/// evaluation reports are padded to a fixed size, and a failure says only its category and a silo-side reference
+/// (<see cref="SiloErrorGuard"/>).</para>
+/// </remarks>
+public sealed class SiloProtocol(SiloDataCache cache)
+{
+    /// <summary>Size of an eyes-off evaluation report, whatever its values.</summary>
+    public const int EvaluationReportBytes = 512;
+
+    private readonly ConcurrentDictionary<string, byte[]> secrets = new(StringComparer.Ordinal);
+
+    /// <summary>Runs one step in the silo whose storage is <paramref name="storage"/>.</summary>
+    /// <exception cref="DataValidationException">The silo's data is invalid (not worth retrying).</exception>
+    /// <exception cref="ArgumentException">The step names another silo than the storage's.</exception>
+    public Task<SiloStepResult> RunAsync(ISiloStorage storage, SiloStep step, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(storage);
+        ArgumentNullException.ThrowIfNull(step);
+        if (step.SiloId != storage.SiloId)
+        {
+            throw new ArgumentException($"The step is for silo '{step.SiloId}', not '{storage.SiloId}'.", nameof(step));
+        }
+
+        return SiloErrorGuard.GuardAsync(storage, step, () => step.Kind switch
+        {
+            SiloStepKinds.Train => TrainAsync(storage, step.Train!, cancellationToken),
+            SiloStepKinds.Evaluate => EvaluateAsync(storage, step.Evaluate!, cancellationToken),
+            SiloStepKinds.Key => PublishKeyAsync(storage, step.Key!, cancellationToken),
+            SiloStepKinds.Mask => MaskAsync(storage, step.Mask!, cancellationToken),
+            _ => RevealAsync(storage, step.Reveal!, cancellationToken),
+        }, cancellationToken);
+    }
+
+    private async Task<SiloStepResult> TrainAsync(ISiloStorage storage, TrainRequest request, CancellationToken cancellationToken)
+    {
+        var data = await cache.ReadAsync(storage, request.Data, request.Data.Train, request.Inputs, cancellationToken).ConfigureAwait(false);
+        var global = Safetensors.Parse(await storage.ReadOrchestratorBlobAsync(request.GlobalModel, cancellationToken).ConfigureAwait(false)).Tensors;
+        var result = LocalTrainer.Train(request.Model, request.Training, request.Data.Classes, global, data, request.Round, request.SiloId, cancellationToken);
+        var eyesOff = request.Privacy == PrivacyModes.EyesOff;
+
+        // Eyes-off: the example count and loss go to the aggregator inside the update, never to the orchestrator.
+        // Secure aggregation: they stay in the silo with the update, for the silo's own masking step.
+        var bytes = Safetensors.Serialize(result.State, eyesOff || request.SecureAggregation
+            ? new Dictionary<string, string>
+            {
+                // Fixed width, so that the update's size (recorded in history) says nothing about the values.
+                [UpdateMetadata.Examples] = result.Examples.ToString("D19", CultureInfo.InvariantCulture),
+                [UpdateMetadata.Loss] = UpdateMetadata.FormatLoss(result.Loss),
+            }
+            : null);
+
+        // Secure aggregation: the update stays in the private area, which the aggregator cannot read.
+        var (area, path) = request.SecureAggregation
+            ? (SiloArea.Private, BlobLayout.SiloPrivateUpdate(request.RunId, request.Round))
+            : (SiloArea.Outbox, BlobLayout.SiloUpdate(request.RunId, request.Round));
+        var resultPath = BlobLayout.SiloResult(request.RunId, request.Round);
+
+        // First writer wins: a re-executed step must not replace an update whose hash may already be recorded, even if this
+        // execution's bytes differ (another CPU, another thread count).
+        if (await storage.WriteIfAbsentAsync(area, path, bytes, cancellationToken).ConfigureAwait(false) is { } existing)
+        {
+            var first = new BlobRef(storage.Uri(area, path), Hashing.Sha256Hex(existing), existing.Length);
+            if (await storage.ReadAsync(SiloArea.Outbox, resultPath, cancellationToken).ConfigureAwait(false) is { } recordedBytes
+                && JsonSerializer.Deserialize<SiloUpdate>(recordedBytes, JsonDefaults.Documents) is { } recorded && recorded.Update == first)
+            {
+                return new SiloStepResult(Update: eyesOff ? recorded with { Examples = null, Loss = null, Metrics = null } : recorded);
+            }
+
+            bytes = existing;
+        }
+
+        var update = new BlobRef(storage.Uri(area, path), Hashing.Sha256Hex(bytes), bytes.Length);
+        var siloResult = eyesOff
+            ? new SiloUpdate(request.SiloId, request.Round, update, null, null, null)
+            : new SiloUpdate(request.SiloId, request.Round, update, result.Examples, result.Loss, result.Metrics);
+        await storage.WriteAsync(SiloArea.Outbox, resultPath, JsonSerializer.SerializeToUtf8Bytes(siloResult, JsonDefaults.Documents), cancellationToken).ConfigureAwait(false);
+        return new SiloStepResult(Update: siloResult);
+    }
+
+    private async Task<SiloStepResult> EvaluateAsync(ISiloStorage storage, EvaluateRequest request, CancellationToken cancellationToken)
+    {
+        var data = await cache.ReadAsync(storage, request.Data, request.Data.Test, request.Inputs, cancellationToken).ConfigureAwait(false);
+        var state = Safetensors.Parse(await storage.ReadOrchestratorBlobAsync(request.Model, cancellationToken).ConfigureAwait(false)).Tensors;
+        var result = LocalTrainer.Evaluate(request.ModelSpec, request.Data.Classes, state, data, cancellationToken);
+        var outcome = new EvaluateOutcome(request.SiloId, result.Examples, result.Loss, result.Correct);
+        if (request.Privacy != PrivacyModes.EyesOff)
+        {
+            return new SiloStepResult(Evaluation: new SiloEvaluation(request.SiloId, outcome, null));
+        }
+
+        // Eyes-off: the metrics stay in the silo's outbox, for the evaluation summary to aggregate over enough silos.
+        // Padded with trailing whitespace (still valid JSON) to a fixed size, so that its size reveals nothing.
+        var json = JsonSerializer.SerializeToUtf8Bytes(outcome, JsonDefaults.Documents);
+        var bytes = new byte[Math.Max(EvaluationReportBytes, json.Length)];
+        json.CopyTo(bytes, 0);
+        bytes.AsSpan(json.Length).Fill((byte)' ');
+        var path = BlobLayout.SiloEvaluation(request.RunId, request.Round);
+        await storage.WriteAsync(SiloArea.Outbox, path, bytes, cancellationToken).ConfigureAwait(false);
+        return new SiloStepResult(Evaluation: new SiloEvaluation(request.SiloId, null, new BlobRef(storage.Uri(SiloArea.Outbox, path), Hashing.Sha256Hex(bytes), bytes.Length)));
+    }
+
+    private async Task<SiloStepResult> PublishKeyAsync(ISiloStorage storage, MaskingKeyRequest request, CancellationToken cancellationToken)
+    {
+        var secret = await MaskingSecretAsync(storage, cancellationToken).ConfigureAwait(false);
+        var key = SiloMasking.PublicKey(secret, request.SiloId, new MaskingContext(request.RunId, request.Round, request.Attempt));
+        var revealed = await RevealedAttemptAsync(storage, request.RunId, request.Round, cancellationToken).ConfigureAwait(false);
+        return new SiloStepResult(Key: new MaskingPublicKey(request.SiloId, request.Attempt, key, revealed));
+    }
+
+    private async Task<SiloStepResult> MaskAsync(ISiloStorage storage, MaskUpdateRequest request, CancellationToken cancellationToken)
+    {
+        var keptPath = BlobLayout.SiloPrivateUpdate(request.RunId, request.Round);
+        if (request.Update.Uri != storage.Uri(SiloArea.Private, keptPath))
+        {
+            throw new InvalidOperationException($"Silo '{request.SiloId}' keeps its round {request.Round} update at {storage.Uri(SiloArea.Private, keptPath)}, not {request.Update.Uri}.");
+        }
+
+        var kept = await storage.ReadAsync(SiloArea.Private, keptPath, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException($"Silo '{request.SiloId}' has no kept update for round {request.Round}.");
+        var global = await storage.ReadOrchestratorBlobAsync(request.GlobalModel, cancellationToken).ConfigureAwait(false);
+        var secret = await MaskingSecretAsync(storage, cancellationToken).ConfigureAwait(false);
+        var revealed = await RevealedAttemptAsync(storage, request.RunId, request.Round, cancellationToken).ConfigureAwait(false);
+        var masked = SiloMaskingStep.Mask(request, kept, global, secret, revealed);
+
+        // One masked update per attempt: a mask is a one-time pad, so a second vector masked for the same attempt (with
+        // another key exchange) would let the two be subtracted. A re-execution with the same key exchange gets the first.
+        var path = BlobLayout.SiloMaskedUpdate(request.RunId, request.Round, request.Attempt);
+        if (await storage.WriteIfAbsentAsync(SiloArea.Outbox, path, masked, cancellationToken).ConfigureAwait(false) is { } existing)
+        {
+            masked = SiloMaskingStep.KeepFirst(request, masked, existing);
+        }
+
+        return new SiloStepResult(Masked: new MaskedUpdateRef(request.SiloId, request.Round, request.Attempt, new BlobRef(storage.Uri(SiloArea.Outbox, path), Hashing.Sha256Hex(masked), masked.Length)));
+    }
+
+    private async Task<SiloStepResult> RevealAsync(ISiloStorage storage, RevealSelfMaskRequest request, CancellationToken cancellationToken)
+    {
+        var secret = await MaskingSecretAsync(storage, cancellationToken).ConfigureAwait(false);
+        var masked = await storage.GetVersionAsync(SiloArea.Outbox, BlobLayout.SiloMaskedUpdate(request.RunId, request.Round, request.Attempt), cancellationToken).ConfigureAwait(false) is not null;
+        var revealed = await RevealedAttemptAsync(storage, request.RunId, request.Round, cancellationToken).ConfigureAwait(false);
+        var seed = SiloMaskingStep.Reveal(request, secret, masked, revealed);
+
+        // Record the attempt before the seed leaves, first writer wins; a concurrent reveal for another attempt loses.
+        if (await storage.WriteIfAbsentAsync(SiloArea.Private, BlobLayout.SiloRevealedAttempt(request.RunId, request.Round), SiloMaskingStep.FormatRevealed(request.Attempt), cancellationToken).ConfigureAwait(false) is { } existing)
+        {
+            seed = SiloMaskingStep.Reveal(request, secret, masked, SiloMaskingStep.ParseRevealed(existing));
+        }
+
+        return new SiloStepResult(Reveal: new SelfMaskReveal(request.SiloId, request.Attempt, seed));
+    }
+
+    private static async Task<int?> RevealedAttemptAsync(ISiloStorage storage, string runId, int round, CancellationToken cancellationToken) =>
+        await storage.ReadAsync(SiloArea.Private, BlobLayout.SiloRevealedAttempt(runId, round), cancellationToken).ConfigureAwait(false) is { } record
+            ? SiloMaskingStep.ParseRevealed(record)
+            : null;
+
+    // The silo's masking secret: 32 random bytes created on first use, first writer wins, kept in the private area. It
+    // never changes, so it is read once per silo, not once per key, mask and reveal.
+    private async Task<byte[]> MaskingSecretAsync(ISiloStorage storage, CancellationToken cancellationToken)
+    {
+        var where = storage.Uri(SiloArea.Private, BlobLayout.SiloMaskingSecret);
+        if (secrets.TryGetValue(where, out var known))
+        {
+            return known;
+        }
+
+        var secret = System.Security.Cryptography.RandomNumberGenerator.GetBytes(MaskingKeys.MinSecretBytes);
+        var kept = await storage.WriteIfAbsentAsync(SiloArea.Private, BlobLayout.SiloMaskingSecret, secret, cancellationToken).ConfigureAwait(false) ?? secret;
+        return secrets.GetOrAdd(where, kept);
+    }
+}

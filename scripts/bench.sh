@@ -3,6 +3,7 @@
 #   scripts/bench.sh                 aggregation: K ∈ {2, 8, 32} × P ∈ {1 M, 10 M}
 #   scripts/bench.sh --quick         aggregation: K ∈ {2, 8} × P = 1 M
 #   scripts/bench.sh long [ROUNDS]   one run of ROUNDS rounds (500) on the durable backend: stored history, host memory
+#   scripts/bench.sh polls [N]       one silo job that polls N times (1000) on the durable backend: its stored history
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if [[ "${1:-}" == "long" ]]; then
@@ -10,6 +11,12 @@ if [[ "${1:-}" == "long" ]]; then
   "$ROOT/scripts/setup.sh"
   dotnet build "$ROOT/benchmarks/FederatedFunctions.LongRun" -c Release --nologo -v q -clp:ErrorsOnly
   exec dotnet "$ROOT/benchmarks/FederatedFunctions.LongRun/bin/Release/net10.0/FederatedFunctions.LongRun.dll" "${1:-500}" "$ROOT"
+fi
+if [[ "${1:-}" == "polls" ]]; then
+  shift
+  "$ROOT/scripts/setup.sh"
+  dotnet build "$ROOT/benchmarks/FederatedFunctions.JobPolls" -c Release --nologo -v q -clp:ErrorsOnly
+  exec dotnet "$ROOT/benchmarks/FederatedFunctions.JobPolls/bin/Release/net10.0/FederatedFunctions.JobPolls.dll" "${1:-1000}"
 fi
 "$ROOT/scripts/setup.sh" native
 dotnet build "$ROOT/benchmarks/FederatedFunctions.Benchmarks" -c Release --nologo -v q -clp:ErrorsOnly

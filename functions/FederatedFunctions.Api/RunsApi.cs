@@ -393,7 +393,7 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
             status?.TotalRounds ?? meta.ReadInputAs<TrainingState>()?.Spec.Training.Rounds,
             rounds,
             Views(manifests, latest),
-            meta.FailureDetails?.ErrorMessage,
+            RunFailures.Message(meta),
             outcome));
     }
 

@@ -41,6 +41,46 @@ public sealed class TrustTests
     }
 
     [Fact]
+    public async Task StartAsync_EyesOffWithOneSilosImageUnapproved_Returns403NamingThatSilo()
+    {
+        var local = LocalTrainerIdentity.Value;
+        var image = new TrainerIdentity("azureml-environment:azureml:fl-silo-runner:3", new string('d', 64));
+        await using var h = await ApiHarness.StartAsync();
+        var azureMlSilo = ApiHarness.Data[1].SiloId;
+        var catalog = new TrainerCatalog(h.Backend, azureMlSilo, image);
+        var spec = Encoding.UTF8.GetBytes(With(ApiHarness.SpecJson("eyes-off-image", rounds: 1), "\"privacy\": { \"mode\": \"eyes-off\" }"));
+
+        var onlyLocal = new RunsApi(h.Store, catalog, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<RunsApi>.Instance, Microsoft.Extensions.Options.Options.Create(new TrustOptions { ApprovedTrainers = [new ApprovedTrainer { Id = local.Id, Sha256 = local.Sha256 }] }));
+        var refused = await onlyLocal.StartAsync(h.Client, spec, ApiHarness.Urls, default);
+
+        Assert.Equal(403, refused.Status);
+        var detail = Assert.IsType<ProblemDocument>(refused.Body).Detail!;
+        Assert.Contains(image.Sha256, detail, StringComparison.Ordinal);
+        Assert.Contains($"(silos {azureMlSilo})", detail, StringComparison.Ordinal);
+        Assert.DoesNotContain(local.Sha256, detail, StringComparison.Ordinal);
+        Assert.Null(await h.Client.GetInstanceAsync("eyes-off-image"));
+
+        var both = new RunsApi(h.Store, catalog, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<RunsApi>.Instance, Microsoft.Extensions.Options.Options.Create(new TrustOptions
+        {
+            ApprovedTrainers = [new ApprovedTrainer { Id = local.Id, Sha256 = local.Sha256 }, new ApprovedTrainer { Id = image.Id, Sha256 = image.Sha256 }],
+        }));
+        Assert.Equal(202, (await both.StartAsync(h.Client, spec, ApiHarness.Urls, default)).Status);
+        await h.WaitAsync("eyes-off-image");
+    }
+
+    // The harness's silos, one of which declares an Azure ML image as its trainer.
+    private sealed class TrainerCatalog(FederatedFunctions.TestSupport.InMemorySiloBackend silos, string siloId, TrainerIdentity image) : FederatedFunctions.Workflow.Abstractions.ISiloCatalog
+    {
+        public bool Contains(string id) => silos.Contains(id);
+
+        public TrainerIdentity Trainer(string id) => id == siloId ? image : silos.Trainer(id);
+
+        public SiloPlacement Placement(string id) => silos.Placement(id);
+
+        public FederatedFunctions.Workflow.Abstractions.ISiloCompute Compute(string id) => silos.Compute(id);
+    }
+
+    [Fact]
     public async Task Run_WithDifferentialPrivacy_ReportsTheAccountantsEpsilonEveryRoundAndStopsAtTheBudget()
     {
         await using var h = await ApiHarness.StartAsync();

@@ -120,6 +120,26 @@ public sealed class LocalRunTests(AzuriteFixture azurite)
         }
     }
 
+    [Fact]
+    public async Task Train_AzureStorageRunThatFails_ReportsWhyItFailed()
+    {
+        // The Azure Storage backend keeps a failure's message as the instance's output, not in its failure details.
+        var (config, data) = await LocalSilos.CreateAsync(azurite, "whyfail", new SyntheticOptions(2, 6, 8, 100, 30, null, 9));
+        var spec = Spec("whyfail-run", data, rounds: 2) with { Data = new DataSpec { Classes = 6, Label = "no-such-column" } };
+        await using var host = await LocalDurableHost.StartAsync(new LocalDurableHostOptions
+        {
+            Backend = DurableBackendKind.AzureStorage,
+            DurableStorageConnectionString = azurite.ConnectionString,
+            TaskHub = "flhubwhy" + Guid.NewGuid().ToString("N")[..6],
+            Configuration = config,
+        });
+
+        var failed = await Assert.ThrowsAsync<RunFailedException>(() => new RunRunner(host, TextWriter.Null).RunAsync(spec, "whyfail-run", "azurestorage", default));
+        Assert.Contains("whyfail-silo-1", failed.Message, StringComparison.Ordinal);
+        Assert.Contains("no-such-column", failed.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("no details", failed.Message, StringComparison.Ordinal);
+    }
+
     private static TabularData Union(IReadOnlyList<TabularData> parts)
     {
         var columns = parts[0].Columns;

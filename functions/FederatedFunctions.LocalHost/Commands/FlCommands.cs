@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using FederatedFunctions.Api;
 using FederatedFunctions.Adapters.Checkpoints;
 using FederatedFunctions.LocalHost.Local;
 using FederatedFunctions.Adapters.Silos;
@@ -160,7 +161,9 @@ public static class FlCommands
         var model = spec.Model.Architecture == ModelArchitectures.MultilayerPerceptron
             ? $"mlp [{RunSpecValidator.ResolveInputs(spec)}→{string.Join("→", spec.Model.Hidden)}→{spec.Data.Classes}]"
             : $"logreg [{RunSpecValidator.ResolveInputs(spec)}→{spec.Data.Classes}]";
-        await ctx.Output.WriteLineAsync($"Run {spec.RunId}: {spec.Silos.Count} silos, {spec.Training.Rounds} rounds, {model}, {spec.Strategy.Name}, backend {backend}").ConfigureAwait(false);
+        var catalog = host.Services.GetRequiredService<ISiloCatalog>();
+        var computes = string.Join(" + ", spec.Silos.GroupBy(s => catalog.Placement(s).Kind).Select(g => g.Count() == spec.Silos.Count ? g.Key : $"{g.Key} ×{g.Count()}"));
+        await ctx.Output.WriteLineAsync($"Run {spec.RunId}: {spec.Silos.Count} silos ({computes} compute), {spec.Training.Rounds} rounds, {model}, {spec.Strategy.Name}, backend {backend}").ConfigureAwait(false);
         return await ReportAsync(ctx, () => runner.RunAsync(spec, spec.RunId!, backend, ct), json).ConfigureAwait(false);
     }
 
@@ -248,7 +251,7 @@ public static class FlCommands
                 var meta = await host.Client.GetInstanceAsync(runId, getInputsAndOutputs: true, ct).ConfigureAwait(false);
                 runtime = meta?.RuntimeStatus.ToString();
                 status = meta?.SerializedCustomStatus is null ? null : meta.ReadCustomStatusAs<RunStatus>();
-                failure = meta?.FailureDetails?.ErrorMessage;
+                failure = RunFailures.Message(meta);
             }
 
             var latest = await host.Services.GetRequiredService<ICheckpointStore>().GetLatestAsync(pr.GetValue(container)!, runId, ct).ConfigureAwait(false);

@@ -27,7 +27,7 @@ public static class SiloCommands
         silo.Subcommands.Add(Run(ctx, "run", null, "Runs the job, whatever its step."));
         foreach (var kind in new[] { SiloStepKinds.Train, SiloStepKinds.Evaluate, SiloStepKinds.Key, SiloStepKinds.Mask, SiloStepKinds.Reveal })
         {
-            silo.Subcommands.Add(Run(ctx, kind, kind, $"Runs the job, which must be a '{kind}' step."));
+            silo.Subcommands.Add(Run(ctx, kind, kind, $"Runs the job, which must be a step of kind '{kind}'."));
         }
 
         return silo;

@@ -17,15 +17,17 @@ public sealed record RunReport(string RunId, int Rounds, double? FinalAccuracy, 
 /// <summary>Starts (or re-attaches to) a training run on a local host and shows it round by round.</summary>
 public sealed class RunRunner(LocalDurableHost host, TextWriter output)
 {
-    /// <summary>Checks that every silo of the spec is in the registry, before any work is scheduled.</summary>
-    /// <exception cref="SiloRegistryException">A silo is missing or its entry is invalid.</exception>
+    /// <summary>Checks that every silo of the spec is in the registry with a usable compute and outbox reader, before any work is scheduled.</summary>
+    /// <exception cref="SiloRegistryException">A silo is missing or its entry is invalid; the message names the silo and the field.</exception>
     public void CheckSilos(RunSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
+        var catalog = host.Services.GetRequiredService<Workflow.Abstractions.ISiloCatalog>();
         var registry = host.Services.GetRequiredService<ISiloRegistry>();
         foreach (var silo in spec.Silos)
         {
-            registry.GetContainer(silo);
+            catalog.Placement(silo);
+            registry.GetOutboxReader(silo);
         }
     }
 
@@ -142,7 +144,7 @@ public sealed class RunRunner(LocalDurableHost host, TextWriter output)
 
         if (meta.RuntimeStatus != OrchestrationRuntimeStatus.Completed)
         {
-            throw new RunFailedException(runId, meta.RuntimeStatus.ToString(), meta.FailureDetails?.ErrorMessage ?? "no details");
+            throw new RunFailedException(runId, meta.RuntimeStatus.ToString(), RunFailures.Message(meta) ?? "no details");
         }
 
         var outcome = meta.ReadOutputAs<TrainingOutcome>() ?? throw new RunFailedException(runId, "Completed", "the run returned no outcome");

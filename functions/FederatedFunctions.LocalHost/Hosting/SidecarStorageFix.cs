@@ -15,7 +15,8 @@ namespace FederatedFunctions.LocalHost.Hosting;
 /// <item>It gives the child's <see cref="ExecutionStartedEvent"/> a protobuf map as its tags; the queue message that starts
 /// the child then never deserializes.</item>
 /// </list>
-/// Both are replaced with the plain DurableTask.Core objects before they reach storage; everything else is delegated. Without
+/// Both are replaced with the plain DurableTask.Core objects before they reach storage. It also makes a stop that comes
+/// before the start has finished wait for it (<see cref="StopAsync(bool)"/>); everything else is delegated. Without
 /// this, every silo job orchestration on the azurestorage backend leaves its run waiting forever. The Azure Functions host
 /// does not use this sidecar and needs nothing of the kind.
 /// </remarks>
@@ -23,6 +24,8 @@ public sealed class SidecarStorageFix(IOrchestrationService inner) :
     IOrchestrationService, IOrchestrationServiceClient, IOrchestrationServiceQueryClient, IOrchestrationServicePurgeClient
 {
     private readonly IOrchestrationServiceClient client = (IOrchestrationServiceClient)inner;
+    private readonly Lock gate = new();
+    private Task? started;
 
     /// <summary>The wrapped storage service.</summary>
     public IOrchestrationService Inner => inner;
@@ -84,10 +87,49 @@ public sealed class SidecarStorageFix(IOrchestrationService inner) :
         return inner.CompleteTaskOrchestrationWorkItemAsync(workItem, newOrchestrationRuntimeState, outboundMessages, orchestratorMessages, timerMessages, continuedAsNewMessage, orchestrationState);
     }
 
+    /// <summary>Starts the storage service once; a stop waits for it.</summary>
+    public Task StartAsync()
+    {
+        lock (gate)
+        {
+            return started ??= inner.StartAsync();
+        }
+    }
+
+    /// <summary>Stops the storage service after its start has finished, and does nothing if it never started.</summary>
+    /// <remarks>AzureStorage's stop throws if its start has not finished, and the sidecar stops it from a handler with no
+    /// caller, so a host disposed right after it started took the whole process down.</remarks>
+    public Task StopAsync() => StopAsync(isForced: false);
+
+    /// <inheritdoc cref="StopAsync()"/>
+    public async Task StopAsync(bool isForced)
+    {
+        Task? start;
+        lock (gate)
+        {
+            start = started;
+            started = null;
+        }
+
+        if (start is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await start.ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // It never started, so there is nothing to stop; the start's own caller saw its exception.
+            return;
+        }
+
+        await inner.StopAsync(isForced).ConfigureAwait(false);
+    }
+
     // Everything else is plain delegation.
-    public Task StartAsync() => inner.StartAsync();
-    public Task StopAsync() => inner.StopAsync();
-    public Task StopAsync(bool isForced) => inner.StopAsync(isForced);
     public Task CreateAsync() => inner.CreateAsync();
     public Task CreateAsync(bool recreateInstanceStore) => inner.CreateAsync(recreateInstanceStore);
     public Task CreateIfNotExistsAsync() => inner.CreateIfNotExistsAsync();

@@ -112,10 +112,12 @@ public sealed partial class AzureMlEmulator : IAsyncDisposable
     public ConcurrentQueue<string> Created { get; } = new();
 
     /// <summary>The statuses each job went through.</summary>
-    public IReadOnlyList<string> History(string jobName) => jobs.TryGetValue(jobName, out var job) ? [.. job.History] : [];
+    public IReadOnlyList<string> History(string jobName) => Named(jobName) is { } job ? job.Statuses() : [];
 
     /// <summary>The resource of a job as created, or null.</summary>
-    public JsonObject? Resource(string jobName) => jobs.TryGetValue(jobName, out var job) ? job.Resource : null;
+    public JsonObject? Resource(string jobName) => Named(jobName)?.Resource;
+
+    private EmulatedJob? Named(string jobName) => jobs.Values.FirstOrDefault(j => j.Name == jobName);
 
     /// <summary>The next <paramref name="count"/> requests get 429 Too Many Requests with <c>Retry-After: 1</c>.</summary>
     public void ThrottleNext(int count) => Interlocked.Exchange(ref throttle, count);
@@ -385,10 +387,10 @@ public sealed partial class AzureMlEmulator : IAsyncDisposable
     }
 
     /// <summary>The process running a job, if any (for tests that kill it).</summary>
-    public Process? ProcessOf(string jobName) => jobs.Values.FirstOrDefault(j => j.Name == jobName)?.Process;
+    public Process? ProcessOf(string jobName) => Named(jobName)?.Process;
 
     /// <summary>What a job's process wrote.</summary>
-    public string LogOf(string jobName) => jobs.Values.FirstOrDefault(j => j.Name == jobName)?.Output ?? string.Empty;
+    public string LogOf(string jobName) => Named(jobName)?.Output ?? string.Empty;
 
     private async Task<bool> ParameterErrorsAsync(HttpContext http, string path, string method, string subscriptionId, string resourceGroupName, string workspaceName, string id)
     {
@@ -474,7 +476,15 @@ public sealed partial class AzureMlEmulator : IAsyncDisposable
 
         public JsonObject Resource => resource;
 
-        public List<string> History { get; } = [];
+        private List<string> History { get; } = [];
+
+        public IReadOnlyList<string> Statuses()
+        {
+            lock (gate)
+            {
+                return [.. History];
+            }
+        }
 
         public Process? Process { get; set; }
 

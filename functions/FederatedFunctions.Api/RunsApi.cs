@@ -129,7 +129,9 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
     /// <remarks>
     /// The spec and the latest pointer are read from the run's checkpoint container, not from the task hub, so this
     /// works when the orchestration's history is gone. Round numbers and per-round seeds continue, so with
-    /// deterministic silos the resumed run computes the same models the lost one would have.
+    /// deterministic silos the resumed run computes the same models the lost one would have. The resumed run gets a
+    /// fresh epoch (<see cref="Epochs"/>) for its silo job names: on remote computes the round in flight is trained
+    /// again on new jobs, never taken from the jobs the cancelled or failed start left behind.
     /// </remarks>
     /// <param name="client">Durable client.</param>
     /// <param name="runId">The run.</param>
@@ -193,7 +195,7 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
         var manifest = await checkpoints.GetManifestAsync(container, runId, latest.Round, cancellationToken).ConfigureAwait(false);
         await checkpoints.SetCancelledAsync(container, runId, cancelled: false, cancellationToken).ConfigureAwait(false);
         LogResumed(logger, runId, latest.Round);
-        return await ScheduleAsync(client, runId, TrainingState.Resume(runId, parsed.Spec, latest, manifest?.Audit), urls, null, cancellationToken).ConfigureAwait(false);
+        return await ScheduleAsync(client, runId, TrainingState.Resume(runId, parsed.Spec, latest, manifest?.Audit, Epochs.New()), urls, null, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<(ModelOrigin? Origin, SpecError? Error)> ResolveOriginAsync(RunSpec spec, ResumeFromSpec from, CancellationToken cancellationToken)
@@ -412,28 +414,35 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
             return ApiResponse.Problem(409, "run-not-running", "The run is not running.", $"Run '{runId}' is {meta.RuntimeStatus}.");
         }
 
-        // The marker first: a silo job submitted while this cancellation runs sees it and is cancelled at once.
+        // In this order, so that a host dying at any point leaves no job running for nothing. The marker first: every
+        // job submitted after it, and every job orchestration at its next poll, sees it and cancels its job. Then the
+        // sweep, a durable orchestration that cancels on their computes the jobs in flight, with every later attempt a
+        // retry may have moved on to. Only then the run, and the job orchestrations, are terminated.
         await checkpoints.SetCancelledAsync(container, runId, cancelled: true, cancellationToken).ConfigureAwait(false);
-        await client.TerminateInstanceAsync(runId, new TerminateInstanceOptions("cancelled through the API"), cancellationToken).ConfigureAwait(false);
-        var jobs = await TerminateSiloJobsAsync(client, runId, cancellationToken).ConfigureAwait(false);
-        if (jobs.Count > 0)
+        var inFlight = await SiloJobOrchestrationsAsync(client, runId, cancellationToken).ConfigureAwait(false);
+        if (inFlight.Count > 0)
         {
-            // Terminating a job's orchestration leaves the job running on the silo's compute: cancel each there, durably.
             await client.ScheduleNewOrchestrationInstanceAsync(
                 nameof(CancelSiloJobsOrchestrator),
-                new CancelSiloJobsInput(runId, jobs),
+                new CancelSiloJobsInput(runId, inFlight.SelectMany(i => i.Input.Job.ThisAndLaterAttempts(i.Input.Retry)).ToArray()),
                 new StartOrchestrationOptions(CancelSiloJobsOrchestrator.InstanceId(runId, time.GetUtcNow().ToString("yyyyMMddHHmmssfff", CultureInfo.InvariantCulture))),
                 cancellationToken).ConfigureAwait(false);
         }
 
+        await client.TerminateInstanceAsync(runId, new TerminateInstanceOptions("cancelled through the API"), cancellationToken).ConfigureAwait(false);
+        foreach (var (instanceId, _) in inFlight)
+        {
+            await client.TerminateInstanceAsync(instanceId, new TerminateInstanceOptions("the run was cancelled"), cancellationToken).ConfigureAwait(false);
+        }
+
         var kept = (await checkpoints.ListAsync(container, runId, cancellationToken).ConfigureAwait(false)).Count;
-        LogCancelled(logger, runId, kept, jobs.Count);
-        return new ApiResponse(202, new RunCancelled(runId, "Terminating", kept, jobs.Count), $"/api/runs/{runId}");
+        LogCancelled(logger, runId, kept, inFlight.Count);
+        return new ApiResponse(202, new RunCancelled(runId, "Terminating", kept, inFlight.Count), $"/api/runs/{runId}");
     }
 
-    // The run's silo job orchestrations still going (instance ids "{runId}:{step}"): each is terminated, and its current job
-    // returned, to be cancelled on its compute. Terminating the run does not terminate them.
-    private static async Task<IReadOnlyList<SiloJob>> TerminateSiloJobsAsync(DurableTaskClient client, string runId, CancellationToken cancellationToken)
+    // The run's silo job orchestrations still going (instance ids "{runId}:{step}[:{epoch}]"), with their inputs.
+    // Terminating the run does not terminate them, and terminating them does not cancel their jobs.
+    private static async Task<IReadOnlyList<(string InstanceId, SiloJobInput Input)>> SiloJobOrchestrationsAsync(DurableTaskClient client, string runId, CancellationToken cancellationToken)
     {
         var query = new OrchestrationQuery
         {
@@ -442,22 +451,16 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
             FetchInputsAndOutputs = true,
             PageSize = 100,
         };
-        var jobs = new List<SiloJob>();
+        var found = new List<(string, SiloJobInput)>();
         await foreach (var instance in client.GetAllInstancesAsync(query).WithCancellation(cancellationToken).ConfigureAwait(false))
         {
-            if (instance.Name != nameof(SiloJobOrchestrator))
+            if (instance.Name == nameof(SiloJobOrchestrator) && instance.ReadInputAs<SiloJobInput>() is { } input)
             {
-                continue;
-            }
-
-            await client.TerminateInstanceAsync(instance.InstanceId, new TerminateInstanceOptions("the run was cancelled"), cancellationToken).ConfigureAwait(false);
-            if (instance.ReadInputAs<SiloJobInput>() is { } input)
-            {
-                jobs.Add(input.Job);
+                found.Add((instance.InstanceId, input));
             }
         }
 
-        return jobs;
+        return found;
     }
 
     /// <summary><c>GET /api/runs/{id}/checkpoints</c>.</summary>

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using FederatedFunctions.Core.Silos;
+using FederatedFunctions.TestSupport;
 using FederatedFunctions.Workflow.Contracts;
 using Microsoft.DurableTask.Client;
 
@@ -112,6 +113,37 @@ public sealed class RunsApiTests
         Assert.True(list.Checkpoints.Count >= 2);
         Assert.True(list.Latest < 50);
         Assert.Equal(409, (await h.Api.CancelAsync(h.Client, "cancel-me", default)).Status);
+    }
+
+    [Fact]
+    public async Task CancelAsync_JobOrchestrationThatMovedOnToItsNextAttempt_CancelsThatAttemptOnTheCompute()
+    {
+        await using var h = await ApiHarness.StartAsync();
+        var compute = new ScriptedRemoteCompute(h.Backend, h.Blobs);
+        var silo = ApiHarness.Data[0].SiloId;
+        h.Backend.Remote = compute;
+        h.Backend.RemoteSilos.Add(silo);
+        h.Backend.RemotePollSeconds = 1;
+        compute.Scripts[(silo, SiloStepKinds.Train, 1)] = new JobScript(QueuedPolls: 0, RunningPolls: 0, End: "failed");
+        compute.Scripts[(silo, SiloStepKinds.Train, 2)] = new JobScript(End: "never");
+        var spec = ApiHarness.SpecJson("cancel-retry", rounds: 2).TrimEnd().TrimEnd('}') + """, "retry": { "maxAttempts": 3, "firstIntervalSeconds": 0.1, "maxIntervalSeconds": 0.2 } }""";
+        Assert.Equal(202, (await h.StartAsync(spec)).Status);
+        var second = $"fl-cancel-retry-train-r00001-{silo}-j2";
+        var deadline = DateTime.UtcNow.AddMinutes(1);
+        while (!compute.Submitted.Contains(second))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the job's second attempt was never submitted");
+            await Task.Delay(50);
+        }
+
+        // The job orchestration's input still names attempt 1 (it has not continued as new): the sweep must cancel attempt 2.
+        var response = await h.Api.CancelAsync(h.Client, "cancel-retry", default);
+        Assert.Equal(1, Assert.IsType<RunCancelled>(response.Body).SiloJobsCancelled);
+        while (!compute.Cancelled.Contains(second))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"{second} was not cancelled on its compute");
+            await Task.Delay(50);
+        }
     }
 
     [Fact]

@@ -167,9 +167,23 @@ public sealed class FunctionsAppTests(FunctionsAppFixture app)
         Assert.True(WorkerHost.Invocations.GetValueOrDefault(nameof(Workflow.Orchestration.CancelSiloJobsOrchestrator)) > 0);
         Assert.True(WorkerHost.Invocations.GetValueOrDefault(nameof(Workflow.Activities.CancelSiloJobActivity)) > 0);
 
+        var store = new Adapters.Checkpoints.BlobCheckpointStore(app.Azurite.Blobs);
+        var latest = await store.GetLatestAsync("checkpoints", "fa-cancel", default);
         var resume = await CallAsync((f, c) => f.ResumeRunAsync(new FakeRequest(c, "POST", BaseUrl + "/fa-cancel/resume"), app.Client, "fa-cancel"));
         Assert.Equal(HttpStatusCode.Accepted, resume.StatusCode);
         Assert.Contains("/runtime/webhooks/durabletask/instances/fa-cancel", Json(resume).GetProperty("management").GetProperty("statusQueryGetUri").GetString(), StringComparison.Ordinal);
+
+        // The resumed run trains its next round on new jobs, every silo included: the cancelled job is not taken as its result.
+        var next = BlobLayout.Manifest("fa-cancel", latest!.Round + 1);
+        while (!(await container.GetBlobClient(next).ExistsAsync()).Value)
+        {
+            Assert.True(DateTime.UtcNow < deadline.AddMinutes(2), $"the resumed fa-cancel did not commit round {latest.Round + 1}");
+            await Task.Delay(100);
+        }
+
+        var manifest = (await store.ListAsync("checkpoints", "fa-cancel", default)).Single(m => m.Round == latest.Round + 1);
+        Assert.Empty(manifest.Rejected);
+        Assert.Contains(jobs.GetDirectories("fl-fa-cancel-*"), d => d.Name.Contains($"-train-r{latest.Round + 1:D5}-", StringComparison.Ordinal) && d.Name.Contains("-e", StringComparison.Ordinal));
         var cancelAgain = await CallAsync((f, c) => f.CancelRunAsync(new FakeRequest(c, "POST", BaseUrl + "/fa-cancel/cancel"), app.Client, "fa-cancel"));
         Assert.Equal(HttpStatusCode.Accepted, cancelAgain.StatusCode);
         await app.WaitAsync("fa-cancel");

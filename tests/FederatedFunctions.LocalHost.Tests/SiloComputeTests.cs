@@ -56,6 +56,16 @@ public sealed class SiloComputeTests(AzuriteFixture azurite, ITestOutputHelper l
         return models;
     }
 
+    private static async Task CreatedAsync(AzureMlEmulator emulator, Func<string, bool> which, int count, string what)
+    {
+        var deadline = DateTime.UtcNow.AddMinutes(2);
+        while (emulator.Created.Count(which) < count)
+        {
+            Assert.True(DateTime.UtcNow < deadline, what + " were never created");
+            await Task.Delay(50);
+        }
+    }
+
     [Fact]
     public async Task SameSeededRun_OnLocalProcessAndAzureMlComputes_EndsWithBitIdenticalModels()
     {
@@ -178,12 +188,7 @@ public sealed class SiloComputeTests(AzuriteFixture azurite, ITestOutputHelper l
         {
             var runner = new RunRunner(first, TextWriter.Null);
             _ = Task.Run(() => runner.RunAsync(spec, "amlrestart-run", "azurestorage", default));
-            var deadline = DateTime.UtcNow.AddMinutes(2);
-            while (world.Emulator.Created.Count(j => j.Contains("-train-r00001-", StringComparison.Ordinal)) < 3)
-            {
-                Assert.True(DateTime.UtcNow < deadline, "the round-1 training jobs were never created");
-                await Task.Delay(50);
-            }
+            await CreatedAsync(world.Emulator, j => j.Contains("-train-r00001-", StringComparison.Ordinal), 3, "the round-1 training jobs");
         }
 
         log.WriteLine("host stopped with jobs in flight: " + string.Join(", ", world.Emulator.Created.Select(j => $"{j} ({world.Emulator.History(j)[^1]})")));
@@ -197,6 +202,45 @@ public sealed class SiloComputeTests(AzuriteFixture azurite, ITestOutputHelper l
         var created = world.Emulator.Created.ToArray();
         Assert.Equal(12, created.Length);
         Assert.Equal(created.Length, created.Distinct().Count());
+    }
+
+    [Fact]
+    public async Task AzureMl_RunCancelledWhileJobsRun_ResumesOnNewJobsToTheSameModel()
+    {
+        await using var world = await SiloWorld.CreateAsync(azurite, "amlresume", new SyntheticOptions(3, 4, 6, 120, 40, null, 31));
+        var (_, reference) = await RunAsync(world.HostOptions(world.Configuration(SiloComputeKinds.Local)), Spec("amlresume-ref", world.Data, rounds: 2));
+
+        world.Emulator.StatusDelay = TimeSpan.FromMilliseconds(700);
+        var spec = Spec("amlresume-run", world.Data, rounds: 2);
+        await using var host = await LocalDurableHost.StartAsync(world.HostOptions(world.Configuration(SiloComputeKinds.AzureMl)));
+        var runner = new RunRunner(host, TextWriter.Null);
+        var first = Task.Run(() => runner.RunAsync(spec, "amlresume-run", "inmemory", default));
+        bool Round2(string job) => job.Contains("-train-r00002-", StringComparison.Ordinal);
+        await CreatedAsync(world.Emulator, Round2, 3, "the round-2 training jobs");
+        var deadline = DateTime.UtcNow.AddMinutes(2);
+
+        var cancelled = await host.Services.GetRequiredService<Api.RunsApi>().CancelAsync(host.Client, "amlresume-run", default);
+        Assert.Equal(202, cancelled.Status);
+        await Assert.ThrowsAsync<RunFailedException>(() => first);
+        var inFlight = world.Emulator.Created.Where(Round2).ToArray();
+        while (!inFlight.All(job => world.Emulator.History(job)[^1] is "Canceled" or "Completed"))
+        {
+            Assert.True(DateTime.UtcNow < deadline.AddMinutes(1), "the cancelled run's jobs were not cancelled on the compute");
+            await Task.Delay(100);
+        }
+
+        await runner.ResumeAsync("amlresume-run", null, "inmemory", default);
+
+        // The resumed round ran as new jobs: none of the cancelled run's jobs was taken for its result or created twice.
+        var store = host.Services.GetRequiredService<ICheckpointStore>();
+        var manifests = await store.ListAsync("checkpoints", "amlresume-run", default);
+        Assert.All(manifests, m => Assert.Empty(m.Rejected));
+        Assert.Equal(3, manifests.Single(m => m.Round == 2).Participants.Count);
+        var created = world.Emulator.Created.ToArray();
+        Assert.Equal(created.Length, created.Distinct().Count());
+        Assert.Equal(6, created.Count(Round2));
+        Assert.Empty(inFlight.Intersect(created.Where(Round2).Skip(3)));
+        TensorAssert.Identical(reference, await TensorAssert.FinalModelAsync(store, "amlresume-run"));
     }
 
     [Fact]

@@ -22,6 +22,7 @@ public sealed record JobScript(int QueuedPolls = 1, int RunningPolls = 1, string
 public sealed class ScriptedRemoteCompute(InMemorySiloBackend silos, InMemoryBlobs blobs) : ISiloCompute
 {
     private readonly ConcurrentDictionary<string, (SiloJob Job, BlobRef Request, int Polls, SiloJobState State)> jobs = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, SiloJobStatus> last = new(StringComparer.Ordinal);
 
     /// <summary>Scripts by silo, step kind and job attempt; the default completes after one queued and one running read.</summary>
     public ConcurrentDictionary<(string Silo, string Kind, int Attempt), JobScript> Scripts { get; } = new();
@@ -44,15 +45,24 @@ public sealed class ScriptedRemoteCompute(InMemorySiloBackend silos, InMemoryBlo
         if (jobs.TryAdd(job.Name, (job, request, 0, SiloJobState.Queued)))
         {
             Submitted.Add(job.Name);
+            return Task.FromResult(new SiloJobStatus(job.Name, SiloJobState.Queued, "scripted:Queued"));
         }
 
-        return Task.FromResult(new SiloJobStatus(job.Name, SiloJobState.Queued, "scripted:Queued"));
+        // Submitted before: as a real compute does, it answers with that job's state, ended or not.
+        return Task.FromResult(last.TryGetValue(job.Name, out var status) ? status : new SiloJobStatus(job.Name, SiloJobState.Queued, "scripted:Queued"));
     }
 
     public async Task<SiloJobStatus> GetAsync(SiloJob job, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(job);
         Reads.Add(job.Name);
+        var status = await ReadAsync(job, cancellationToken);
+        last[job.Name] = status;
+        return status;
+    }
+
+    private async Task<SiloJobStatus> ReadAsync(SiloJob job, CancellationToken cancellationToken)
+    {
         if (!jobs.TryGetValue(job.Name, out var entry))
         {
             return new SiloJobStatus(job.Name, SiloJobState.Failed, "scripted:NotFound");
@@ -97,9 +107,10 @@ public sealed class ScriptedRemoteCompute(InMemorySiloBackend silos, InMemoryBlo
     {
         ArgumentNullException.ThrowIfNull(job);
         Cancelled.Add(job.Name);
-        if (jobs.TryGetValue(job.Name, out var entry))
+        if (jobs.TryGetValue(job.Name, out var entry) && !(last.TryGetValue(job.Name, out var status) && status.IsTerminal))
         {
             jobs[job.Name] = entry with { State = SiloJobState.Canceled };
+            last[job.Name] = new SiloJobStatus(job.Name, SiloJobState.Canceled, "scripted:Canceled");
         }
 
         return Task.CompletedTask;

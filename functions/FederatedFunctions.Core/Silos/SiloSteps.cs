@@ -120,17 +120,35 @@ public static class SiloJobNames
     public const int MaxLength = 120;
 
     /// <summary>
-    /// <c>fl-{run}-{step}-j{attempt}</c>, e.g. <c>fl-demo-train-r00003-silo-2-j1</c>; when that is longer than
-    /// <see cref="MaxLength"/>, the run and step are replaced by 24 hex digits of their SHA-256. Only letters, digits and
-    /// <c>-</c> occur, which every compute accepts.
+    /// <c>fl-{run}-{step}-j{attempt}</c>, e.g. <c>fl-demo-train-r00003-silo-2-j1</c>, and for a resumed run
+    /// <c>fl-{run}-{step}-{epoch}-j{attempt}</c>, e.g. <c>fl-demo-train-r00003-silo-2-e3fa9c1-j1</c>; when that is longer
+    /// than <see cref="MaxLength"/>, the run, step and epoch are replaced by 24 hex digits of their SHA-256. Only letters,
+    /// digits and <c>-</c> occur, which every compute accepts.
     /// </summary>
-    public static string For(string runId, SiloStep step, int jobAttempt)
+    /// <param name="runId">The run.</param>
+    /// <param name="step">The step.</param>
+    /// <param name="jobAttempt">The job attempt, from 1.</param>
+    /// <param name="epoch">The start of the run the job belongs to: null for its first start, a token per resume (<see cref="Epochs"/>).</param>
+    public static string For(string runId, SiloStep step, int jobAttempt, string? epoch = null)
     {
         ArgumentNullException.ThrowIfNull(step);
         var attempt = jobAttempt.ToString(CultureInfo.InvariantCulture);
-        var name = $"fl-{runId}-{step.Name}-j{attempt}";
+        var stem = epoch is null ? step.Name : $"{step.Name}-{epoch}";
+        var name = $"fl-{runId}-{stem}-j{attempt}";
         return name.Length <= MaxLength
             ? name
-            : $"fl-{Hashing.Sha256Hex(System.Text.Encoding.UTF8.GetBytes(runId + "|" + step.Name))[..24]}-j{attempt}";
+            : $"fl-{Hashing.Sha256Hex(System.Text.Encoding.UTF8.GetBytes(runId + "|" + stem))[..24]}-j{attempt}";
     }
+}
+
+/// <summary>Epochs: one per start of a run's orchestration after its first, so that a resumed run names its silo jobs afresh.</summary>
+/// <remarks>
+/// A cancelled or failed run leaves jobs behind on the silos' computes, cancelled or ended, under names derived from run,
+/// step and attempt. A resume that used the same names would find those jobs and take their end (cancelled, failed) as
+/// its own; with its own epoch in every job name it submits new ones.
+/// </remarks>
+public static class Epochs
+{
+    /// <summary>A fresh epoch: <c>e</c> and 6 random hex digits.</summary>
+    public static string New() => "e" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(3));
 }

@@ -9,17 +9,28 @@ namespace FederatedFunctions.Workflow.Contracts;
 /// <param name="Container">The run's checkpoint container, where the job's document is written.</param>
 /// <param name="Step">The step the job runs.</param>
 /// <param name="Attempt">The job attempt, from 1: a failed job is submitted again, under a new name, per the run's retry policy.</param>
-public sealed record SiloJob(string Name, string Container, SiloStep Step, int Attempt)
+/// <param name="Epoch">The start of the run the job belongs to: null for the first, a token per resume (<see cref="Epochs"/>).</param>
+public sealed record SiloJob(string Name, string Container, SiloStep Step, int Attempt, string? Epoch = null)
 {
     /// <summary>The first attempt of a step.</summary>
-    public static SiloJob First(string container, SiloStep step)
+    public static SiloJob First(string container, SiloStep step, string? epoch = null)
     {
         ArgumentNullException.ThrowIfNull(step);
-        return new SiloJob(SiloJobNames.For(step.RunId, step, 1), container, step, 1);
+        return new SiloJob(SiloJobNames.For(step.RunId, step, 1, epoch), container, step, 1, epoch);
     }
 
     /// <summary>The next attempt of the same step.</summary>
-    public SiloJob Next() => this with { Name = SiloJobNames.For(Step.RunId, Step, Attempt + 1), Attempt = Attempt + 1 };
+    public SiloJob Next() => this with { Name = SiloJobNames.For(Step.RunId, Step, Attempt + 1, Epoch), Attempt = Attempt + 1 };
+
+    /// <summary>This attempt and every later one the retry policy allows: the jobs a cancellation must cancel, since the orchestration waiting for this one may have moved on to the next.</summary>
+    public IEnumerable<SiloJob> ThisAndLaterAttempts(RetrySpec retry)
+    {
+        ArgumentNullException.ThrowIfNull(retry);
+        for (var job = this; job.Attempt <= Math.Max(Attempt, retry.MaxAttempts); job = job.Next())
+        {
+            yield return job;
+        }
+    }
 }
 
 /// <summary>The orchestrator's view of a silo job's state, whatever the compute.</summary>

@@ -6,9 +6,10 @@ namespace FederatedFunctions.Workflow.Orchestration;
 
 /// <summary>Cancels the silo jobs a cancelled run had in flight, each with the storage retry policy.</summary>
 /// <remarks>
-/// Started by the run's cancellation after it terminated the run and its job orchestrations: a job on a provider's compute
+/// Started by the run's cancellation before it terminates the run and its job orchestrations: a job on a provider's compute
 /// keeps running when the orchestration waiting for it is terminated, so it is cancelled on the compute here, durably, even
-/// if the host restarts in between. A job that has already ended is left as it is.
+/// if the host restarts in between. The jobs include every later attempt of each step a retry could have moved on to; a job
+/// that has already ended, or was never submitted, is left as it is.
 /// </remarks>
 [DurableTask(nameof(CancelSiloJobsOrchestrator))]
 public sealed class CancelSiloJobsOrchestrator : TaskOrchestrator<CancelSiloJobsInput, CancelSiloJobsResult>

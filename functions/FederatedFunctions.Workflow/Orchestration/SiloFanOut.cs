@@ -18,13 +18,13 @@ public sealed record SiloCall<T>(string SiloId, T? Result, RejectedUpdate? Failu
 /// <summary>One silo step per silo at once, on each silo's own compute, awaited together or until a deadline.</summary>
 /// <remarks>
 /// <para>A silo whose compute runs in process gets one activity, retried per the run's policy. A silo on a remote compute
-/// gets a <see cref="SiloJobOrchestrator"/> (submit, wait on durable timers, collect), whose instance id is the step's,
-/// so a replay or a redone round finds the same job.</para>
+/// gets a <see cref="SiloJobOrchestrator"/> (submit, wait on durable timers, collect), whose instance id is the step's
+/// (and the epoch's, after a resume), so a replay or a redone round finds the same job, and a resumed run new ones.</para>
 /// <para>Past the deadline the fan-in stops waiting: the remote jobs still going are cancelled by their own orchestrations,
 /// which know the deadline and report how far their jobs got, and every silo without a result is recorded as <c>late</c>;
 /// a late result is never read. Training, evaluation and the steps of secure aggregation all use this one fan-out.</para>
 /// </remarks>
-public sealed class SiloFanOut(TaskOrchestrationContext context, SiloPlan plan, string container, RetrySpec retry)
+public sealed class SiloFanOut(TaskOrchestrationContext context, SiloPlan plan, string container, RetrySpec retry, string? epoch)
 {
     /// <summary>Runs <paramref name="step"/> on every silo of <paramref name="silos"/>.</summary>
     /// <param name="silos">The silos, in the order of the results.</param>
@@ -75,7 +75,7 @@ public sealed class SiloFanOut(TaskOrchestrationContext context, SiloPlan plan, 
         where T : class
     {
         var placement = plan.For(step.SiloId);
-        var job = SiloJob.First(container, step);
+        var job = SiloJob.First(container, step, epoch);
         SiloJobStatus status;
         try
         {
@@ -84,7 +84,7 @@ public sealed class SiloFanOut(TaskOrchestrationContext context, SiloPlan plan, 
                 : await context.CallSubOrchestratorAsync<SiloJobStatus>(
                     nameof(SiloJobOrchestrator),
                     new SiloJobInput(job, retry, placement.PollSeconds, deadlineAt),
-                    new SubOrchestrationOptions(TaskPolicies.StorageRetry, SiloJobOrchestrator.InstanceId(step)));
+                    new SubOrchestrationOptions(TaskPolicies.StorageRetry, SiloJobOrchestrator.InstanceId(step, epoch)));
         }
         catch (TaskFailedException ex)
         {
@@ -116,7 +116,10 @@ public sealed class SiloFanOut(TaskOrchestrationContext context, SiloPlan plan, 
         var deadline = context.CreateTimer(at, cts.Token);
         if (await Task.WhenAny(all, deadline) == all)
         {
-            await cts.CancelAsync();
+            // Cancel, not CancelAsync: orchestrator code must go on on the orchestration's own thread.
+#pragma warning disable CA1849
+            cts.Cancel();
+#pragma warning restore CA1849
             return true;
         }
 

@@ -14,8 +14,9 @@ namespace FederatedFunctions.Workflow.Orchestration;
 /// <para>A failed job is submitted again under the next attempt's name, after the spec's backoff, up to the spec's attempts;
 /// bad data is not retried, and a job cancelled on the compute is not resubmitted. Submission is idempotent by job name, so
 /// a host that restarts while a job runs finds that job again rather than starting another.</para>
-/// <para>With a round deadline (<see cref="SiloJobInput.DeadlineAt"/>), the job is cancelled when the deadline comes, and the
-/// orchestration ends with the job's last state, so the run can record how far the job got (queued, running). The deadline
+/// <para>With a round deadline (<see cref="SiloJobInput.DeadlineAt"/>), the job's state is read once more when the deadline
+/// comes; a job still going is cancelled, and the orchestration ends with its last state, so the run can record how far the
+/// job got (queued, running). Started after the deadline (a retried sub-orchestration), it submits nothing. The deadline
 /// travels in the input rather than as an event from the run: events buffered across a continue-as-new can be lost.</para>
 /// <para>It returns the job's final state; it does not throw for a failed job.</para>
 /// </remarks>
@@ -25,11 +26,14 @@ public sealed partial class SiloJobOrchestrator : TaskOrchestrator<SiloJobInput,
     /// <summary>Reads of the job's state per orchestration instance, before it continues as new.</summary>
     public const int PollsPerInstance = 20;
 
-    /// <summary>The orchestration instance of a step's job: <c>{runId}:{step name}</c>, the same for every attempt.</summary>
-    public static string InstanceId(SiloStep step)
+    /// <summary>
+    /// The orchestration instance of a step's job: <c>{runId}:{step name}</c>, the same for every attempt, and
+    /// <c>{runId}:{step name}:{epoch}</c> in a resumed run.
+    /// </summary>
+    public static string InstanceId(SiloStep step, string? epoch = null)
     {
         ArgumentNullException.ThrowIfNull(step);
-        return $"{step.RunId}:{step.Name}";
+        return epoch is null ? $"{step.RunId}:{step.Name}" : $"{step.RunId}:{step.Name}:{epoch}";
     }
 
     /// <inheritdoc />
@@ -39,6 +43,12 @@ public sealed partial class SiloJobOrchestrator : TaskOrchestrator<SiloJobInput,
         ArgumentNullException.ThrowIfNull(input);
         var log = context.CreateReplaySafeLogger<SiloJobOrchestrator>();
         var job = input.Job;
+        if (input.Last is null && input.DeadlineAt is { } passed && context.CurrentUtcDateTime >= passed)
+        {
+            // Started again (a retried sub-orchestration) after the round's deadline: no job is submitted any more.
+            return new SiloJobStatus(job.Name, SiloJobState.Canceled, "not-submitted", Detail: "the round deadline had passed");
+        }
+
         var status = input.Last ?? await context.CallActivityAsync<SiloJobStatus>(nameof(StartSiloJobActivity), job, TaskPolicies.StorageRetry);
         var polls = 0;
         while (true)
@@ -55,7 +65,7 @@ public sealed partial class SiloJobOrchestrator : TaskOrchestrator<SiloJobInput,
                 if (input.DeadlineAt is { } deadline && wake >= deadline)
                 {
                     await context.CreateTimer(deadline, CancellationToken.None);
-                    return await CancelAsync(context, job, status);
+                    return await CancelAsync(context, job);
                 }
 
                 await context.CreateTimer(wake, CancellationToken.None);
@@ -81,8 +91,15 @@ public sealed partial class SiloJobOrchestrator : TaskOrchestrator<SiloJobInput,
         }
     }
 
-    private static async Task<SiloJobStatus> CancelAsync(TaskOrchestrationContext context, SiloJob job, SiloJobStatus last)
+    // One last read at the deadline: a job that ended since the previous poll is not cancelled, and keeps its own end.
+    private static async Task<SiloJobStatus> CancelAsync(TaskOrchestrationContext context, SiloJob job)
     {
+        var last = await context.CallActivityAsync<SiloJobStatus>(nameof(GetSiloJobActivity), job, TaskPolicies.StorageRetry);
+        if (last.IsTerminal)
+        {
+            return last;
+        }
+
         await context.CallActivityAsync<bool>(nameof(CancelSiloJobActivity), job, TaskPolicies.StorageRetry);
         return last with { State = SiloJobState.Canceled, Detail = $"cancelled at the round deadline while {last.State.ToString().ToLowerInvariant()} ({SiloJobStatusText.Describe(last)})" };
     }

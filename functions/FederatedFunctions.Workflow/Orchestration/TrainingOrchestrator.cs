@@ -101,7 +101,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             inputs = RunSpecValidator.ResolveInputs(spec);
             recent = input.Recent.ToList();
             audit = input.Audit;
-            silos = new SiloFanOut(context, plan, spec.Checkpoints.Container, spec.Retry);
+            silos = new SiloFanOut(context, plan, spec.Checkpoints.Container, spec.Retry, input.Epoch);
         }
 
         public int TotalRounds => spec.Training.Rounds;
@@ -215,7 +215,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
                 r => r.Evaluation,
                 "evaluate-failed",
                 "result",
-                deadlineSeconds: null);
+                spec.Participation.RoundDeadlineSeconds);
             var failures = scored.Where(s => s.Failure is not null).Select(s => s.Failure!).ToArray();
             foreach (var failure in failures)
             {

@@ -12,7 +12,11 @@ namespace FederatedFunctions.Workflow.Services;
 /// <remarks>
 /// <para>For a remote compute the job's document goes to the orchestrator's storage first (a deterministic name, so a retried
 /// start rewrites the same bytes), and the compute is given its reference and SHA-256. A run marked cancelled gets no new job,
-/// and a job submitted while the cancellation raced it is cancelled at once.</para>
+/// and a job submitted while the cancellation raced it is cancelled at once. The cancellation marker is read again at every
+/// read of a running job's state, and the job cancelled when it is set: a job whose orchestration outlived its run's
+/// cancellation (a host that died in the middle of it) is cancelled at its next poll.</para>
+/// <para>A start that finds its job already ended (a re-executed start, a host restarted after the job ended) collects its
+/// outcome as a read does.</para>
 /// <para>An ended job's outcome is read from the silo's outbox with the orchestrator's own grant: a completed job without an
 /// outcome, or with one for another job, counts as failed.</para>
 /// </remarks>
@@ -45,6 +49,11 @@ public sealed partial class SiloJobService(ISiloCatalog silos, ICheckpointStore 
         var request = await checkpoints.PutJobRequestAsync(job.Container, runId, job.Step.Round, job.Name, document, cancellationToken).ConfigureAwait(false);
         var status = await compute.StartAsync(job, request, cancellationToken).ConfigureAwait(false);
         LogSubmitted(logger, job.Name, job.Step.SiloId, status.ComputeStatus);
+        if (status.State is SiloJobState.Completed or SiloJobState.Failed)
+        {
+            return await CollectAsync(job, status, cancellationToken).ConfigureAwait(false);
+        }
+
         if (await checkpoints.IsCancelledAsync(job.Container, runId, cancellationToken).ConfigureAwait(false))
         {
             // The run's cancellation raced this submission: its sweep may have missed the job.
@@ -59,10 +68,21 @@ public sealed partial class SiloJobService(ISiloCatalog silos, ICheckpointStore 
     public async Task<SiloJobStatus> GetAsync(SiloJob job, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(job);
-        var status = await silos.Compute(job.Step.SiloId).GetAsync(job, cancellationToken).ConfigureAwait(false);
-        return status.State is SiloJobState.Completed or SiloJobState.Failed
-            ? await CollectAsync(job, status, cancellationToken).ConfigureAwait(false)
-            : status;
+        var compute = silos.Compute(job.Step.SiloId);
+        var status = await compute.GetAsync(job, cancellationToken).ConfigureAwait(false);
+        if (status.State is SiloJobState.Completed or SiloJobState.Failed)
+        {
+            return await CollectAsync(job, status, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (!status.IsTerminal && await checkpoints.IsCancelledAsync(job.Container, job.Step.RunId, cancellationToken).ConfigureAwait(false))
+        {
+            await compute.CancelAsync(job, cancellationToken).ConfigureAwait(false);
+            LogCancelled(logger, job.Name, job.Step.SiloId);
+            return status with { State = SiloJobState.Canceled, Detail = "the run is being cancelled" };
+        }
+
+        return status;
     }
 
     /// <summary>Asks a job's compute to cancel it.</summary>

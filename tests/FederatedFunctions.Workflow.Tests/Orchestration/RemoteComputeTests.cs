@@ -180,6 +180,63 @@ public sealed class RemoteComputeTests
     }
 
     [Fact]
+    public async Task RunAsync_RemoteEvaluationStuckPastTheDeadline_IsRecordedLateAndTheRoundCommits()
+    {
+        var (h, compute) = await StartAsync();
+        await using (h)
+        {
+            var silo = Data[1].SiloId;
+            compute.Scripts[(silo, SiloStepKinds.Evaluate, 1)] = new JobScript(End: "never");
+            h.Backend.RemotePollSeconds = 1;
+            var meta = await h.RunAsync(Spec("remote-eval-stuck", rounds: 1) with { Participation = new ParticipationSpec { RoundDeadlineSeconds = 12 } });
+
+            Assert.True(meta.RuntimeStatus == OrchestrationRuntimeStatus.Completed, meta.FailureDetails?.ErrorMessage);
+            var manifest = (await h.Store.ListAsync("checkpoints", "remote-eval-stuck", default)).Single(m => m.Round == 1);
+            Assert.Empty(manifest.Rejected);
+            var late = Assert.Single(manifest.EvaluationFailures);
+            Assert.Equal((silo, "late"), (late.SiloId, late.Reason));
+            Assert.Contains($"fl-remote-eval-stuck-evaluate-r00001-{silo}-j1", compute.Cancelled);
+            Assert.NotNull(manifest.Metrics?.EvalAccuracy);
+        }
+    }
+
+    [Fact]
+    public async Task SiloJobOrchestrator_JobThatEndedSinceItsLastPoll_IsReadAtTheDeadlineAndNotCancelled()
+    {
+        var (h, compute) = await StartAsync(Data[0].SiloId);
+        await using (h)
+        {
+            // A poll interval longer than the deadline: the first read after the submission is the one at the deadline.
+            compute.Scripts[(Data[0].SiloId, SiloStepKinds.Train, 1)] = new JobScript(QueuedPolls: 0, RunningPolls: 0);
+            compute.Scripts[(Data[0].SiloId, SiloStepKinds.Evaluate, 1)] = new JobScript(QueuedPolls: 0, RunningPolls: 0);
+            h.Backend.RemotePollSeconds = 60;
+            var meta = await h.RunAsync(Spec("remote-ended", rounds: 1) with { Participation = new ParticipationSpec { RoundDeadlineSeconds = 3, MinSilos = 3 } });
+
+            Assert.True(meta.RuntimeStatus == OrchestrationRuntimeStatus.Completed, meta.FailureDetails?.ErrorMessage);
+            var job = await h.Host.Client.GetInstanceAsync($"remote-ended:train-r00001-{Data[0].SiloId}", getInputsAndOutputs: true);
+            Assert.Equal(SiloJobState.Completed, job!.ReadOutputAs<SiloJobStatus>()!.State);
+            Assert.Empty(compute.Cancelled);
+        }
+    }
+
+    [Fact]
+    public async Task SiloJobOrchestrator_StartedAfterTheRoundDeadline_SubmitsNoJob()
+    {
+        var (h, compute) = await StartAsync(Data[0].SiloId);
+        await using (h)
+        {
+            var job = SiloJob.First("checkpoints", new SiloStep(Key: new MaskingKeyRequest("remote-after", 1, 0, Data[0].SiloId)));
+            var id = await h.Host.Client.ScheduleNewOrchestrationInstanceAsync(nameof(SiloJobOrchestrator), new SiloJobInput(job, FastRetry, 1, DateTime.UtcNow.AddSeconds(-1)));
+            using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+            var meta = await h.Host.Client.WaitForInstanceCompletionAsync(id, getInputsAndOutputs: true, cts.Token);
+
+            var status = meta.ReadOutputAs<SiloJobStatus>()!;
+            Assert.Equal((SiloJobState.Canceled, "not-submitted"), (status.State, status.ComputeStatus));
+            Assert.Empty(compute.Submitted);
+        }
+    }
+
+    [Fact]
     public async Task SiloJobOrchestrator_JobThatTakesManyPolls_ContinuesAsNewEveryTwentyAndStillCompletes()
     {
         var (h, compute) = await StartAsync(Data[0].SiloId);

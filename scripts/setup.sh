@@ -4,7 +4,7 @@
 # survive from a previous session. Each step is skipped when already satisfied.
 #   1. libstdc++ with GLIBCXX_3.4.32 (TorchSharp 0.107's native shim needs GCC 13+).
 #   2. Azurite, pinned by tools/azurite/package-lock.json.
-#   3. NuGet restore of the solution.
+#   3. NuGet restore of the solution (with the Bicep CLI package, which tests/FederatedFunctions.Infra.Tests runs).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -59,6 +59,7 @@ public static class AdaptersRegistration
         services.AddSingleton<ISiloComputeKind, ProcessSiloCompute>();
         services.Configure<AzureMlHostOptions>(o => configuration.GetSection(AzureMlHostOptions.Section).Bind(o));
         services.TryAddSingleton(sp => CreateAzureMlClient(sp.GetRequiredService<IOptions<AzureMlHostOptions>>().Value));
+        services.TryAddSingleton<AzureMlTenantClients>();
         services.AddSingleton<ISiloComputeKind, AzureMlSiloCompute>();
         services.AddSingleton<ISiloCatalog, SiloCatalog>();
         services.Configure<RecurringOptions>(o => configuration.GetSection(RecurringOptions.Section).Bind(o));

@@ -83,6 +83,7 @@ public sealed class SiloCatalogTests
     [InlineData("azureml-digest", "'Compute:AzureMl:ImageDigest'")]
     [InlineData("azureml-environment", "'Compute:AzureMl:Environment' is required")]
     [InlineData("poll", "'Compute:PollSeconds' must be from 1 to 86400")]
+    [InlineData("azureml-tenant", "'Compute:AzureMl:TenantId' and 'Compute:AzureMl:ApplicationClientId' go together")]
     public void Placement_AnUnusableEntry_IsRefusedNamingTheField(string fault, string expected)
     {
         var entry = fault switch
@@ -95,10 +96,38 @@ public sealed class SiloCatalogTests
             "azureml-identity" => Entry(SiloComputeKinds.AzureMl, e => e.Compute.AzureMl!.IdentityClientId = "not-a-guid"),
             "azureml-digest" => Entry(SiloComputeKinds.AzureMl, e => e.Compute.AzureMl!.ImageDigest = "sha256:abc"),
             "azureml-environment" => Entry(SiloComputeKinds.AzureMl, e => e.Compute.AzureMl!.Environment = " "),
+            "azureml-tenant" => Entry(SiloComputeKinds.AzureMl, e => e.Compute.AzureMl!.TenantId = Guid.NewGuid().ToString()),
             _ => Entry(SiloComputeKinds.Process, e => e.Compute.PollSeconds = 0),
         };
         var ex = Assert.Throws<SiloRegistryException>(() => Catalog(("s", entry)).Placement("s"));
         Assert.Contains("Silo 's'", ex.Message, StringComparison.Ordinal);
         Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(null, "app", "mi", "'TenantId' must be a GUID")]
+    [InlineData("tenant", null, "mi", "'ApplicationClientId' must be a GUID")]
+    [InlineData("tenant", "app", null, "'ManagedIdentityClientId' must be a GUID")]
+    public void OutboxReader_FederatedApplicationWithoutItsIds_IsRefusedNamingTheField(string? tenant, string? app, string? mi, string expected)
+    {
+        string? Id(string? v) => v is null ? null : Guid.NewGuid().ToString();
+        var entry = Entry(SiloComputeKinds.AzureMl, e => e.OutboxReader = new BlobAccess { Credential = SiloCredentialKind.FederatedApplication, TenantId = Id(tenant), ApplicationClientId = Id(app), ManagedIdentityClientId = Id(mi) });
+        var registry = new SiloRegistry(new FixedOptions<SiloRegistryOptions>(new SiloRegistryOptions { Silos = { ["s"] = entry } }));
+        var ex = Assert.Throws<SiloRegistryException>(() => registry.GetOutboxReader("s"));
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+        Assert.Contains("silo 's'", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void OutboxReader_FederatedApplication_SignsInToTheSilosTenantAsContosoApplication()
+    {
+        var entry = Entry(SiloComputeKinds.AzureMl, e => e.OutboxReader = new BlobAccess
+        {
+            Credential = SiloCredentialKind.FederatedApplication, TenantId = Guid.NewGuid().ToString(), ApplicationClientId = Guid.NewGuid().ToString(), ManagedIdentityClientId = Guid.NewGuid().ToString(),
+        });
+        var registry = new SiloRegistry(new FixedOptions<SiloRegistryOptions>(new SiloRegistryOptions { Silos = { ["s"] = entry } }));
+        var reader = registry.GetOutboxReader("s");
+        Assert.Equal("https://silo.blob.core.windows.net/outbox", reader.Uri.AbsoluteUri);
+        Assert.False(reader.CanGenerateSasUri);
     }
 }

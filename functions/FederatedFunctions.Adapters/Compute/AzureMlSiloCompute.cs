@@ -26,6 +26,21 @@ public sealed class AzureMlHostOptions
     public string? ManagedIdentityClientId { get; set; }
 }
 
+/// <summary>Azure ML clients for workspaces in other tenants, one per (tenant, application), signed in as <see cref="CrossTenantCredential"/>.</summary>
+public sealed class AzureMlTenantClients(IOptions<AzureMlHostOptions> options)
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Tenant, string Application), AzureMlJobsClient> clients = new();
+
+    /// <summary>The client for <paramref name="tenantId"/>, as <paramref name="applicationClientId"/>.</summary>
+    /// <exception cref="SiloRegistryException">The host names no user-assigned identity (<c>Compute:AzureMl:ManagedIdentityClientId</c>) to sign in with.</exception>
+    public AzureMlJobsClient For(string tenantId, string applicationClientId) => clients.GetOrAdd((tenantId, applicationClientId), key =>
+    {
+        var host = options.Value;
+        var credential = CrossTenantCredential.Create(key.Tenant, key.Application, host.ManagedIdentityClientId, $"Azure ML in tenant {key.Tenant}; the host's 'Compute:AzureMl:ManagedIdentityClientId'");
+        return new AzureMlJobsClient(new Uri(host.Endpoint), credential, audience: host.Audience);
+    });
+}
+
 /// <summary>
 /// The <c>azureml</c> compute: each silo step is an Azure ML command job on the compute the data provider attached to Contoso's
 /// workspace, running as the provider's user-assigned identity, with the silo runner's image.
@@ -41,7 +56,7 @@ public sealed class AzureMlHostOptions
 /// <c>Completed</c>, <c>Failed</c> and <c>Canceled</c> are final; anything else (<c>NotResponding</c>, <c>Paused</c>,
 /// <c>Unknown</c>, a status added later) is unknown and waited on, within the round's deadline.</para>
 /// </remarks>
-public sealed partial class AzureMlSiloCompute(ISiloRegistry registry, AzureMlJobsClient client) : ISiloComputeKind
+public sealed partial class AzureMlSiloCompute(ISiloRegistry registry, AzureMlJobsClient client, AzureMlTenantClients? tenants = null) : ISiloComputeKind
 {
     /// <inheritdoc />
     public string Kind => SiloComputeKinds.AzureMl;
@@ -71,6 +86,11 @@ public sealed partial class AzureMlSiloCompute(ISiloRegistry registry, AzureMlJo
             throw new SiloRegistryException($"Silo '{siloId}': 'Compute:AzureMl:IdentityClientId' must be the client id (a GUID) of the user-assigned identity the silo's jobs run as.");
         }
 
+        if ((ml.TenantId ?? ml.ApplicationClientId) is not null && !(Guid.TryParse(ml.TenantId, out _) && Guid.TryParse(ml.ApplicationClientId, out _)))
+        {
+            throw new SiloRegistryException($"Silo '{siloId}': 'Compute:AzureMl:TenantId' and 'Compute:AzureMl:ApplicationClientId' go together, as GUIDs: the silo's tenant and Contoso's multi-tenant application.");
+        }
+
         if (ml.ImageDigest is not { Length: 64 } digest || !digest.All(Uri.IsHexDigit))
         {
             throw new SiloRegistryException($"Silo '{siloId}': 'Compute:AzureMl:ImageDigest' must be the 64 hex digits of the silo runner image's SHA-256 digest, the trainer eyes-off runs approve.");
@@ -90,7 +110,7 @@ public sealed partial class AzureMlSiloCompute(ISiloRegistry registry, AzureMlJo
     {
         ArgumentNullException.ThrowIfNull(job);
         ArgumentNullException.ThrowIfNull(request);
-        var (entry, workspace) = Resolve(job.Step.SiloId);
+        var (entry, workspace, client) = Resolve(job.Step.SiloId);
         var existing = await client.GetAsync(workspace, job.Name, cancellationToken).ConfigureAwait(false);
         var created = existing ?? await client.CreateAsync(workspace, job.Name, Definition(job, request, entry, workspace), cancellationToken).ConfigureAwait(false);
         return Status(job, created.Status);
@@ -100,7 +120,7 @@ public sealed partial class AzureMlSiloCompute(ISiloRegistry registry, AzureMlJo
     public async Task<SiloJobStatus> GetAsync(SiloJob job, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(job);
-        var (_, workspace) = Resolve(job.Step.SiloId);
+        var (_, workspace, client) = Resolve(job.Step.SiloId);
         var found = await client.GetAsync(workspace, job.Name, cancellationToken).ConfigureAwait(false);
         return found is null
             ? new SiloJobStatus(job.Name, SiloJobState.Failed, "azureml:NotFound", Detail: "the workspace has no such job")
@@ -111,7 +131,7 @@ public sealed partial class AzureMlSiloCompute(ISiloRegistry registry, AzureMlJo
     public async Task CancelAsync(SiloJob job, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(job);
-        var (_, workspace) = Resolve(job.Step.SiloId);
+        var (_, workspace, client) = Resolve(job.Step.SiloId);
         if (await client.GetAsync(workspace, job.Name, cancellationToken).ConfigureAwait(false) is { } found && Map(found.Status) is not (SiloJobState.Completed or SiloJobState.Failed or SiloJobState.Canceled))
         {
             await client.CancelAsync(workspace, job.Name, cancellationToken).ConfigureAwait(false);
@@ -208,12 +228,16 @@ public sealed partial class AzureMlSiloCompute(ISiloRegistry registry, AzureMlJo
         return new SiloJobStatus(job.Name, state, "azureml:" + status, Detail: state == SiloJobState.Failed ? "the Azure ML job failed; its logs are in the workspace" : null);
     }
 
-    private (SiloEndpoint Entry, AzureMlWorkspace Workspace) Resolve(string siloId)
+    // The silo's workspace, and the client that reaches it: the host's, or, for a workspace in another tenant, one signed in there.
+    private (SiloEndpoint Entry, AzureMlWorkspace Workspace, AzureMlJobsClient Client) Resolve(string siloId)
     {
         var entry = registry.Entry(siloId);
         Validate(siloId, entry);
         var ml = entry.Compute.AzureMl!;
-        return (entry, new AzureMlWorkspace(ml.SubscriptionId!, ml.ResourceGroup!, ml.Workspace!));
+        var jobs = ml.TenantId is null
+            ? client
+            : (tenants ?? throw new InvalidOperationException("This host has no cross-tenant Azure ML clients.")).For(ml.TenantId, ml.ApplicationClientId!);
+        return (entry, new AzureMlWorkspace(ml.SubscriptionId!, ml.ResourceGroup!, ml.Workspace!), jobs);
     }
 
     private static void Require(string siloId, string field, string? value)

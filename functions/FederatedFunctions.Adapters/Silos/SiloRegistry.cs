@@ -21,6 +21,12 @@ public enum SiloCredentialKind
 
     /// <summary>A storage connection string; for Azurite and tests only.</summary>
     ConnectionString,
+
+    /// <summary>
+    /// Contoso's multi-tenant application in the silo's tenant, signed in with a user-assigned managed identity as its
+    /// federated credential (<see cref="CrossTenantCredential"/>): a silo in another tenant, with no secret.
+    /// </summary>
+    FederatedApplication,
 }
 
 /// <summary>A credential for one container: which kind, and its secret or identity.</summary>
@@ -37,6 +43,12 @@ public class BlobAccess
 
     /// <summary>Connection string when <see cref="Credential"/> is <see cref="SiloCredentialKind.ConnectionString"/>.</summary>
     public string? ConnectionString { get; set; }
+
+    /// <summary>With <see cref="SiloCredentialKind.FederatedApplication"/>: the silo's tenant.</summary>
+    public string? TenantId { get; set; }
+
+    /// <summary>With <see cref="SiloCredentialKind.FederatedApplication"/>: Contoso's multi-tenant application (its client id).</summary>
+    public string? ApplicationClientId { get; set; }
 
     /// <summary>Whether this access holds a secret (a SAS token or a connection string), as opposed to naming an identity.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
@@ -104,6 +116,12 @@ public sealed class AzureMlComputeOptions
 
     /// <summary>The longest a job may run before Azure ML cancels it (ISO-8601 duration), or null for Azure ML's default.</summary>
     public string? Timeout { get; set; }
+
+    /// <summary>A workspace in another tenant: that tenant. The jobs are then submitted as <see cref="ApplicationClientId"/> there.</summary>
+    public string? TenantId { get; set; }
+
+    /// <summary>With <see cref="TenantId"/>: Contoso's multi-tenant application, signed in with the host's identity (<c>Compute:AzureMl:ManagedIdentityClientId</c>) as its federated credential.</summary>
+    public string? ApplicationClientId { get; set; }
 }
 
 /// <summary>One silo's entry in the registry: where its data and outbox live, how each party reaches them, and its compute.</summary>
@@ -273,6 +291,8 @@ public sealed class SiloRegistry(IOptionsMonitor<SiloRegistryOptions> options) :
                 return new BlobContainerClient(containerUri, mi, ClientOptions());
             case SiloCredentialKind.DefaultAzure:
                 return new BlobContainerClient(containerUri, new DefaultAzureCredential(), ClientOptions());
+            case SiloCredentialKind.FederatedApplication:
+                return new BlobContainerClient(containerUri, CrossTenantCredential.Create(access.TenantId, access.ApplicationClientId, access.ManagedIdentityClientId, what), ClientOptions());
             default:
                 throw new SiloRegistryException($"Unknown credential kind '{access.Credential}' ({what}).");
         }

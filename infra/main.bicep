@@ -43,7 +43,7 @@
 // nobody outside a silo can read its data or its outbox (per-silo updates), only the checkpoints (aggregates).
 // "silo private area" is the silo's data container restricted by an ABAC condition to blobs under private/ (its
 // masking secret and attempt records). In the sas set-up the orchestrator reads the outbox with a SAS, read and list
-// only, instead of its row. "silo ml workspace" exists in the cross-tenant set-up only. Azure ML's own identities
+// only, instead of its row. "silo ml workspace" is a silo's own workspace (single-tenant and cross-tenant set-ups). Azure ML's own identities
 // (workspaces, computes) get their access from Azure ML, not from these templates.
 
 targetScope = 'resourceGroup'

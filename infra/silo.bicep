@@ -1,15 +1,15 @@
 // FederatedFunctions: a data provider's side (one silo). One command, in the provider's own subscription:
 //   az deployment group create -g <rg> -f infra/silo.bicep -p infra/setups/<set-up>/silo.bicepparam
 // deploys the silo's storage (a data container and an outbox container), the user-assigned identity its jobs run as,
-// an Azure ML compute cluster in the provider's region, identity-based datastores, the silo runner's environment
+// an Azure ML compute cluster in the provider's region (in its own workspace and subscription, except in the sas set-up), identity-based datastores, the silo runner's environment
 // pinned by digest, and the role assignments of the permission matrix in main.bicep. Its outputs are the registry
 // entry to hand Contoso (no secret in it) and the principal id Contoso's main.bicep grants on its side.
 //
 // Set-ups (setup):
 //   sas            one tenant; the compute is attached to Contoso's workspace; the orchestrator reads the outbox with a
 //                  SAS (read and list, bound to a stored access policy) that Contoso keeps in its Key Vault.
-//   single-tenant  one Entra tenant, many subscriptions; the compute is attached to Contoso's workspace; the
-//                  orchestrator reads the outbox with its own identity; no shared key anywhere.
+//   single-tenant  one Entra tenant, many subscriptions; the compute is in the silo's own workspace, in the provider's
+//                  subscription; the orchestrator reads the outbox and runs jobs with its own identity; no shared key.
 //   cross-tenant   the silo is in another tenant; the compute is in the silo's own workspace; the orchestrator is
 //                  Contoso's multi-tenant application, signed in with Contoso's identity as a federated credential.
 
@@ -43,7 +43,7 @@ param orchestratorApplicationClientId string = ''
 @description('Object id of the Entra group of Contoso\'s people, in this tenant; empty for none.')
 param contosoPeopleGroupId string = ''
 
-@description('Contoso\'s workspace (Contoso\'s workspace output plus its region), for the sas and single-tenant set-ups.')
+@description('Contoso\'s workspace (Contoso\'s workspace output plus its region), for the sas set-up.')
 param workspace { subscriptionId: string, resourceGroup: string, name: string, location: string }?
 
 @description('Contoso\'s Key Vault, where the outbox SAS is kept (sas set-up only; empty otherwise).')
@@ -79,6 +79,8 @@ param computeSubnetId string = ''
 param pollSeconds int = 60
 
 var crossTenant = setup == 'cross-tenant'
+// The compute in the silo's own workspace, in the provider's subscription; only the sas set-up attaches it to Contoso's.
+var ownWorkspace = setup != 'sas'
 var privateNetworking = !empty(privateEndpointSubnetId)
 var dataContainerName = 'data'
 var outboxContainerName = 'outbox'
@@ -114,7 +116,7 @@ module access 'modules/silo-access.bicep' = {
   }
 }
 
-module ownWorkspace 'modules/silo-workspace.bicep' = if (crossTenant) {
+module siloWorkspace 'modules/silo-workspace.bicep' = if (ownWorkspace) {
   name: 'silo-workspace'
   params: {
     location: location
@@ -124,10 +126,10 @@ module ownWorkspace 'modules/silo-workspace.bicep' = if (crossTenant) {
   }
 }
 
-module ownCompute 'modules/silo-compute.bicep' = if (crossTenant) {
+module ownCompute 'modules/silo-compute.bicep' = if (ownWorkspace) {
   name: 'silo-compute'
   params: {
-    workspaceName: ownWorkspace.?outputs.name ?? ''
+    workspaceName: siloWorkspace.?outputs.name ?? ''
     workspaceLocation: location
     siloId: siloId
     computeLocation: location
@@ -147,7 +149,7 @@ module ownCompute 'modules/silo-compute.bicep' = if (crossTenant) {
 }
 
 // In Contoso's workspace, in Contoso's subscription: the deployer needs AzureML Compute Operator there (see docs/customer-setup.md).
-module attachedCompute 'modules/silo-compute.bicep' = if (!crossTenant) {
+module attachedCompute 'modules/silo-compute.bicep' = if (!ownWorkspace) {
   name: 'silo-compute-${uniqueString(siloId)}'
   scope: resourceGroup(workspace.?subscriptionId ?? subscription().subscriptionId, workspace.?resourceGroup ?? resourceGroup().name)
   params: {
@@ -182,8 +184,8 @@ module privateEndpoint 'modules/private-endpoint.bicep' = if (privateNetworking)
   }
 }
 
-var computeName = crossTenant ? ownCompute.?outputs.computeName : attachedCompute.?outputs.computeName
-var environmentId = crossTenant ? ownCompute.?outputs.environmentId : attachedCompute.?outputs.environmentId
+var computeName = ownWorkspace ? ownCompute.?outputs.computeName : attachedCompute.?outputs.computeName
+var environmentId = ownWorkspace ? ownCompute.?outputs.environmentId : attachedCompute.?outputs.environmentId
 var outboxSasSecret = 'silo-${siloId}-outbox-sas'
 
 var outboxReader = setup == 'sas'
@@ -193,9 +195,9 @@ var outboxReader = setup == 'sas'
       : { Credential: 'ManagedIdentity', ManagedIdentityClientId: orchestratorClientId }
 
 var azureMl = union({
-  SubscriptionId: crossTenant ? subscription().subscriptionId : workspace.?subscriptionId
-  ResourceGroup: crossTenant ? resourceGroup().name : workspace.?resourceGroup
-  Workspace: crossTenant ? ownWorkspace.?outputs.name : workspace.?name
+  SubscriptionId: ownWorkspace ? subscription().subscriptionId : workspace.?subscriptionId
+  ResourceGroup: ownWorkspace ? resourceGroup().name : workspace.?resourceGroup
+  Workspace: ownWorkspace ? siloWorkspace.?outputs.name : workspace.?name
   Compute: computeName
   IdentityResourceId: jobIdentity.id
   IdentityClientId: jobIdentity.properties.clientId

@@ -1,7 +1,8 @@
-// The cross-tenant set-up: a silo's own Azure ML workspace, in the provider's subscription and tenant (a compute cannot
-// be attached to a workspace in another tenant), with the Key Vault it needs, and the orchestrator's grant to run jobs
-// there. The orchestrator is Contoso's multi-tenant application, provisioned in this tenant; it signs in with Contoso's
-// user-assigned identity as a federated credential, so no secret crosses the tenant boundary.
+// The single-tenant and cross-tenant set-ups: a silo's own Azure ML workspace, in the provider's subscription (a compute
+// belongs to its workspace's subscription, and cannot be attached to a workspace in another tenant), with the Key Vault
+// it needs, and the orchestrator's grant to run jobs there. Across tenants the orchestrator is Contoso's multi-tenant
+// application, provisioned in this tenant and signed in with Contoso's user-assigned identity as a federated
+// credential, so no secret crosses the tenant boundary.
 import { roles } from 'roles.bicep'
 
 @description('Region of the workspace: the provider\'s.')
@@ -10,7 +11,7 @@ param location string
 @description('The silo id.')
 param siloId string
 
-@description('Principal id of Contoso\'s multi-tenant application in this tenant.')
+@description('Principal id of the orchestrator in this tenant: Contoso\'s identity, or (cross-tenant) its multi-tenant application.')
 param orchestratorPrincipalId string
 
 @description('Whether the workspace and its vault are reachable from public networks.')

@@ -33,6 +33,7 @@ public sealed class CliTests
     [InlineData("serve")]
     [InlineData("recurring", "template")]
     [InlineData("recurring", "tick")]
+    [InlineData("silo", "onboard")]
     public async Task Help_EveryCommand_DescribesItWithAnExample(params string[] command)
     {
         var (code, output, _) = await InvokeAsync([.. command, "--help"]);

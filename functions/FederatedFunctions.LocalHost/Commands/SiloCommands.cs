@@ -1,12 +1,16 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using FederatedFunctions.Adapters;
 using FederatedFunctions.Adapters.Compute;
 using FederatedFunctions.Adapters.Silos;
 using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Silos;
 using FederatedFunctions.LocalHost.Hosting;
 using FederatedFunctions.Silo;
+using FederatedFunctions.Workflow.Abstractions;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace FederatedFunctions.LocalHost.Commands;
 
@@ -30,7 +34,83 @@ public static class SiloCommands
             silo.Subcommands.Add(Run(ctx, kind, kind, $"Runs the job, which must be a step of kind '{kind}'."));
         }
 
+        silo.Subcommands.Add(Onboard(ctx));
         return silo;
+    }
+
+    private static Command Onboard(CommandContext ctx)
+    {
+        var siloId = new Option<string>("--silo") { Description = "The silo to check.", Required = true };
+        var registryFile = new Option<FileInfo?>("--registry") { Description = "A registry file ({\"Silos\": {...}}) or one silo's entry (a silo deployment's registryEntry output); default: this workspace's registry." };
+        var asSilo = new Option<bool>("--as-silo") { Description = "Also check the silo's own access, as its runner has it: --credential-file, or the managed identity (AZURE_CLIENT_ID) on the silo's compute." };
+        var credentialFile = new Option<FileInfo?>("--credential-file") { Description = "The silo's credential file, with --as-silo." };
+        var json = new Option<bool>("--json") { Description = "Print the checks as JSON." };
+        var cmd = new Command(
+            "onboard",
+            "Checks a deployed silo from the outside against the permission matrix: the registry entry is complete; the orchestrator's grant reads the outbox, cannot write it and cannot read the data; with --as-silo, the silo's identity reads its data, writes its private area and its outbox, and cannot write its data elsewhere. Exit 0 when every check passes, 1 otherwise.\n" +
+            "Example: fl silo onboard --silo hospital-a --registry entry.json")
+        {
+            siloId, registryFile, asSilo, credentialFile, json,
+        };
+        cmd.SetAction(async (pr, ct) =>
+        {
+            var id = pr.GetValue(siloId)!;
+            var file = pr.GetValue(registryFile);
+            if (file is { Exists: false })
+            {
+                await ctx.Error.WriteLineAsync($"error: registry file '{file.FullName}' does not exist").ConfigureAwait(false);
+                return Usage;
+            }
+
+            var registryPath = file?.FullName ?? CommandContext.Workspace().SiloRegistryPath;
+            var configuration = await OnboardingConfigurationAsync(registryPath, id, ct).ConfigureAwait(false);
+            await using var services = new ServiceCollection().AddLogging().AddFederatedAdapters(configuration).BuildServiceProvider();
+            SiloRunnerCredentials? silo = null;
+            if (pr.GetValue(asSilo))
+            {
+                var credentials = pr.GetValue(credentialFile) is { } f ? await SiloRegistryFile.ReadCredentialsAsync(f.FullName, ct).ConfigureAwait(false) : null;
+                silo = new SiloRunnerCredentials(credentials, Environment.GetEnvironmentVariable("AZURE_CLIENT_ID"));
+            }
+
+            var onboarding = new SiloOnboarding(
+                services.GetRequiredService<ISiloRegistry>(),
+                services.GetRequiredService<ISiloCatalog>());
+            var checks = await onboarding.CheckAsync(id, silo, ct).ConfigureAwait(false);
+            if (pr.GetValue(json))
+            {
+                await ctx.Output.WriteLineAsync(JsonSerializer.Serialize(new { silo = id, passed = checks.All(c => c.Passed), checks }, CommandContext.Json)).ConfigureAwait(false);
+            }
+            else
+            {
+                foreach (var check in checks)
+                {
+                    await ctx.Output.WriteLineAsync($"{(check.Passed ? "ok  " : "FAIL")}  {check.Name,-34}  {check.Detail}").ConfigureAwait(false);
+                }
+
+                await ctx.Output.WriteLineAsync(checks.All(c => c.Passed) ? $"silo {id}: every check passed" : $"silo {id}: {checks.Count(c => !c.Passed)} check(s) failed").ConfigureAwait(false);
+            }
+
+            return checks.All(c => c.Passed) ? 0 : 1;
+        });
+        return cmd;
+    }
+
+    // The registry as the orchestrator would have it. A bare entry (a deployment's output) becomes Silos:{id}. The
+    // orchestrator's own storage is not touched by the checks; the placeholder only lets the adapters compose.
+    private static async Task<IConfiguration> OnboardingConfigurationAsync(string path, string siloId, CancellationToken ct)
+    {
+        var builder = new ConfigurationBuilder();
+        if (File.Exists(path))
+        {
+            var node = System.Text.Json.Nodes.JsonNode.Parse(await File.ReadAllTextAsync(path, ct).ConfigureAwait(false))?.AsObject();
+            var document = node is not null && !node.ContainsKey("Silos") ? new System.Text.Json.Nodes.JsonObject { ["Silos"] = new System.Text.Json.Nodes.JsonObject { [siloId] = node.DeepClone() } } : node;
+            builder.AddJsonStream(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(document?.ToJsonString() ?? "{}")));
+        }
+
+        return builder
+            .AddInMemoryCollection([KeyValuePair.Create("Storage:ConnectionString", (string?)"UseDevelopmentStorage=true")])
+            .AddEnvironmentVariables("FL_")
+            .Build();
     }
 
     private static Command Run(CommandContext ctx, string name, string? kind, string description)

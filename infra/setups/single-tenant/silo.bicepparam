@@ -1,5 +1,5 @@
-// A data provider's silo, single-tenant set-up: its own subscription in Contoso's tenant; the compute attached to
-// Contoso's workspace; the orchestrator reads the outbox with its identity; no shared key. See docs/customer-setup.md.
+// A data provider's silo, single-tenant set-up: its own subscription in Contoso's tenant; its own workspace and compute
+// there; the orchestrator reads the outbox and runs jobs with its identity; no shared key. See docs/customer-setup.md.
 using '../../silo.bicep'
 
 param siloId = 'hospital-a'
@@ -7,12 +7,6 @@ param setup = 'single-tenant'
 param privacyMode = 'eyes-off'
 param orchestratorPrincipalId = '33333333-3333-3333-3333-333333333333'
 param orchestratorClientId = '44444444-4444-4444-4444-444444444444'
-param workspace = {
-  subscriptionId: '55555555-5555-5555-5555-555555555555'
-  resourceGroup: 'rg-contoso-fl'
-  name: 'mlw-fl-example'
-  location: 'westeurope'
-}
 param runnerImage = 'crflexample.azurecr.io/federatedfunctions-silo'
 param runnerImageDigest = '0000000000000000000000000000000000000000000000000000000000000002'
 param lowPriority = true

@@ -12,7 +12,7 @@ using FederatedFunctions.Ml;
 
 namespace FederatedFunctions.Silo;
 
-/// <summary>The silo side of every step: train, evaluate, and the key, mask and reveal steps of secure aggregation.</summary>
+/// <summary>The silo side of every step: train, evaluate, the key, mask and reveal steps of secure aggregation, and an analysis's passes.</summary>
 /// <remarks>
 /// <para>This runs inside the silo, with the silo's own credential, whatever the compute: in the orchestrator's process for
 /// simulation, in a separate process, or in an Azure ML job on the provider's compute. It reads the silo's data, trains with
@@ -50,6 +50,7 @@ public sealed class SiloProtocol(SiloDataCache cache)
             SiloStepKinds.Evaluate => EvaluateAsync(storage, step.Evaluate!, cancellationToken),
             SiloStepKinds.Key => PublishKeyAsync(storage, step.Key!, cancellationToken),
             SiloStepKinds.Mask => MaskAsync(storage, step.Mask!, cancellationToken),
+            SiloStepKinds.Analyze => SiloAnalysisStep.RunAsync(storage, step.Analyze!, cancellationToken),
             _ => RevealAsync(storage, step.Reveal!, cancellationToken),
         }, cancellationToken);
     }

@@ -17,7 +17,7 @@ namespace FederatedFunctions.Workflow;
 public static class WorkflowRegistration
 {
     /// <summary>Every orchestrator class of the workflow.</summary>
-    public static IReadOnlyList<Type> Orchestrators { get; } = [typeof(TrainingOrchestrator), typeof(SiloJobOrchestrator), typeof(CancelSiloJobsOrchestrator)];
+    public static IReadOnlyList<Type> Orchestrators { get; } = [typeof(TrainingOrchestrator), typeof(SiloJobOrchestrator), typeof(CancelSiloJobsOrchestrator), typeof(AnalysisOrchestrator)];
 
     /// <summary>Every activity class of the workflow.</summary>
     public static IReadOnlyList<Type> Activities { get; } =
@@ -31,6 +31,8 @@ public static class WorkflowRegistration
         typeof(SecureAggregateActivity),
         typeof(SummarizeEvaluationActivity),
         typeof(CommitRoundActivity),
+        typeof(MergeAnalysisPassActivity),
+        typeof(CommitAnalysisActivity),
     ];
 
     /// <summary>The durable task name of a workflow class: its <see cref="DurableTaskAttribute"/> name, which is the class name.</summary>
@@ -80,6 +82,7 @@ public static class WorkflowRegistration
         services.AddSingleton<SiloJobService>();
         services.AddSingleton<CheckpointService>();
         services.AddSingleton<EvaluationService>();
+        services.AddSingleton<AnalysisService>();
         return services;
     }
 }

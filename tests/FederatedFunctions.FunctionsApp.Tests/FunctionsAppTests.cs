@@ -6,6 +6,7 @@ using FederatedFunctions.Core.Runs;
 using FederatedFunctions.FunctionsApp.Functions;
 using FederatedFunctions.Workflow;
 using Microsoft.Azure.Functions.Worker;
+using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
 
 namespace FederatedFunctions.FunctionsApp.Tests;
@@ -50,6 +51,25 @@ public sealed class FunctionsAppTests(FunctionsAppFixture app)
             var model = app.Azurite.Blobs.GetBlobContainerClient("checkpoints").GetBlobClient(BlobLayout.Model(runId, 2));
             Assert.True((await model.ExistsAsync()).Value, $"{runId}: no round-2 model in Azurite");
         }
+
+        // A federated analysis through the same worker: its orchestrator and activities, and the silos' analyze steps
+        // (one silo on the process compute).
+        var analysis = new Core.Analysis.AnalysisSpec
+        {
+            AnalysisId = "fa-analysis",
+            Silos = FunctionsAppFixture.Data.Select(d => d.SiloId).ToArray(),
+            Features =
+            [
+                new Core.Analysis.FeatureAnalysis { Column = "x0", Statistics = ["count", "mean", "quantiles"], Quantiles = [0.5] },
+                new Core.Analysis.FeatureAnalysis { Column = "label", Statistics = ["valueCounts"] },
+            ],
+            Privacy = new Core.Analysis.AnalysisPrivacySpec { MinCount = 1 },
+        };
+        Assert.Empty(Core.Analysis.AnalysisSpecValidator.Validate(analysis));
+        await app.Client.ScheduleNewOrchestrationInstanceAsync(nameof(Workflow.Orchestration.AnalysisOrchestrator), new Workflow.Contracts.AnalysisState("fa-analysis", analysis, "checkpoints"), new StartOrchestrationOptions("fa-analysis"));
+        await app.AssertCompletesAsync("fa-analysis");
+        var result = app.Azurite.Blobs.GetBlobContainerClient("checkpoints").GetBlobClient(BlobLayout.AnalysisResult("fa-analysis"));
+        Assert.Contains("\"valueCounts\"", (await result.DownloadContentAsync()).Value.Content.ToString(), StringComparison.Ordinal);
 
         // The cancellation functions run in the cancel test of this class; every other function has run here.
         var cancellation = new[] { nameof(Workflow.Orchestration.CancelSiloJobsOrchestrator), nameof(Workflow.Activities.CancelSiloJobActivity) };

@@ -34,6 +34,8 @@ public sealed class CliTests
     [InlineData("recurring", "template")]
     [InlineData("recurring", "tick")]
     [InlineData("silo", "onboard")]
+    [InlineData("analyze")]
+    [InlineData("analysis")]
     public async Task Help_EveryCommand_DescribesItWithAnExample(params string[] command)
     {
         var (code, output, _) = await InvokeAsync([.. command, "--help"]);
@@ -119,6 +121,47 @@ public sealed class DemoEndToEndTests
             Assert.True(listCode == 0, listError);
             Assert.Contains("(latest)", listing, StringComparison.Ordinal);
             Assert.Equal(5, listing.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length); // header + rounds 0..3
+        }
+        finally
+        {
+            await RunFlAsync(home.Path, "azurite", "stop");
+        }
+    }
+
+    [Fact]
+    public async Task Analyze_OnSynthesizedSilos_PrintsATableEndsWithJson_AndTheResultReadsBack()
+    {
+        using var home = new TempDirectory();
+        try
+        {
+            var (synth, _, synthError) = await RunFlAsync(home.Path, "data", "synth", "--silos", "3", "--seed", "5");
+            Assert.True(synth == 0, synthError);
+            var spec = Path.Combine(home.Path, "eda.json");
+            await File.WriteAllTextAsync(spec, """
+                { "analysisId": "cli-eda", "silos": ["silo-1", "silo-2", "silo-3"], "data": { "path": "data/train.csv" },
+                  "features": [ { "column": "x0", "statistics": ["count", "mean", "stddev", "histogram"], "histogram": { "bins": 4 } },
+                                { "column": "label", "statistics": ["valueCounts"] } ],
+                  "privacy": { "minCount": 5 } }
+                """);
+
+            var (code, output, error) = await RunFlAsync(home.Path, "analyze", "--spec", spec, "--json");
+            Assert.True(code == 0, $"exit {code}\n{output}\n{error}");
+            Assert.Contains("Analysis cli-eda: 3 silos", output, StringComparison.Ordinal);
+            var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            using var json = JsonDocument.Parse(lines[^1]);
+            var x0 = json.RootElement.GetProperty("results").GetProperty("x0");
+            var rows = json.RootElement.GetProperty("rows").GetInt64();
+            Assert.Equal(rows, x0.GetProperty("count").GetInt64());
+            Assert.Equal(rows, x0.GetProperty("histogram").GetProperty("counts").EnumerateArray().Sum(c => c.GetInt64()));
+            Assert.Equal(["silo-1", "silo-2", "silo-3"], json.RootElement.GetProperty("silos").EnumerateArray().Select(s => s.GetString()));
+
+            var (readCode, readBack, readError) = await RunFlAsync(home.Path, "analysis", "cli-eda", "--json");
+            Assert.True(readCode == 0, readError);
+            Assert.Equal(lines[^1], readBack.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)[^1]);
+
+            var (bad, _, badError) = await RunFlAsync(home.Path, "analyze", "--spec", spec.Replace("eda.json", "missing.json", StringComparison.Ordinal));
+            Assert.Equal(2, bad);
+            Assert.Contains("does not exist", badError, StringComparison.Ordinal);
         }
         finally
         {

@@ -93,6 +93,12 @@ public sealed class InMemoryCheckpointStore(InMemoryBlobs blobs) : ICheckpointSt
     public Task<BlobRef> PutJobRequestAsync(string container, string runId, int round, string jobName, ReadOnlyMemory<byte> document, CancellationToken cancellationToken) =>
         Task.FromResult(blobs.Put($"mem://orchestrator/{container}/{BlobLayout.SiloJobRequest(runId, round, jobName)}", document.ToArray()));
 
+    public Task<BlobRef> PutDocumentAsync(string container, string path, ReadOnlyMemory<byte> document, CancellationToken cancellationToken) =>
+        Task.FromResult(blobs.Put($"mem://orchestrator/{container}/{path}", document.ToArray()));
+
+    public Task<byte[]?> GetDocumentAsync(string container, string path, CancellationToken cancellationToken) =>
+        Task.FromResult(blobs.Items.TryGetValue($"mem://orchestrator/{container}/{path}", out var b) ? b : null);
+
     public Task SetCancelledAsync(string container, string runId, bool cancelled, CancellationToken cancellationToken)
     {
         var uri = $"mem://orchestrator/{container}/{BlobLayout.Cancelled(runId)}";
@@ -193,7 +199,10 @@ public sealed class InMemorySiloBackend : ISiloCompute, IUpdateStore, ISiloCatal
     public SiloPlacement Placement(string siloId) =>
         !Contains(siloId) ? throw new ArgumentException($"Silo '{siloId}' is not in the registry.")
         : Remote is not null && RemoteSilos.Contains(siloId) ? new SiloPlacement(siloId, "remote", false, RemotePollSeconds)
-        : new SiloPlacement(siloId, "local", true, 1);
+        : new SiloPlacement(siloId, "local", true, 1, MinCounts.TryGetValue(siloId, out var k) ? k : null);
+
+    /// <summary>Silos' own minimum counts per reported analysis cell.</summary>
+    public Dictionary<string, int> MinCounts { get; } = new(StringComparer.Ordinal);
 
     public ISiloCompute Compute(string siloId) => Placement(siloId).Inline ? this : Remote!;
 

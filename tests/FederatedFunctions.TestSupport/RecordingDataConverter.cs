@@ -11,12 +11,16 @@ public sealed class RecordingDataConverter : DataConverter
 
     public ConcurrentBag<(string Type, int Length)> Payloads { get; } = [];
 
+    /// <summary>Every payload's text, for leak scans.</summary>
+    public ConcurrentBag<string> Texts { get; } = [];
+
     public override string? Serialize(object? value)
     {
         var text = inner.Serialize(value);
         if (text is not null)
         {
             Payloads.Add((value?.GetType().Name ?? "null", text.Length));
+            Texts.Add(text);
         }
 
         return text;

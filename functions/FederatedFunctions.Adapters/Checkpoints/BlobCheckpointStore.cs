@@ -199,6 +199,18 @@ public sealed class BlobCheckpointStore(BlobServiceClient service) : ICheckpoint
     }
 
     /// <inheritdoc />
+    public async Task<BlobRef> PutDocumentAsync(string container, string path, ReadOnlyMemory<byte> document, CancellationToken cancellationToken)
+    {
+        var blob = await BlobAsync(container, path, cancellationToken).ConfigureAwait(false);
+        await blob.UploadAsync(BinaryData.FromBytes(document), overwrite: true, cancellationToken).ConfigureAwait(false);
+        return new BlobRef(PlainUri(blob), Hashing.Sha256Hex(document.Span), document.Length);
+    }
+
+    /// <inheritdoc />
+    public async Task<byte[]?> GetDocumentAsync(string container, string path, CancellationToken cancellationToken) =>
+        (await DownloadOrNullAsync(container, path, cancellationToken).ConfigureAwait(false))?.ToArray();
+
+    /// <inheritdoc />
     public async Task SetCancelledAsync(string container, string runId, bool cancelled, CancellationToken cancellationToken)
     {
         var blob = await BlobAsync(container, BlobLayout.Cancelled(runId), cancellationToken).ConfigureAwait(false);

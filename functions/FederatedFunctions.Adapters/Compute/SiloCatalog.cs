@@ -30,7 +30,12 @@ public sealed class SiloCatalog(ISiloRegistry registry, IEnumerable<ISiloCompute
             throw new SiloRegistryException($"Silo '{siloId}': 'Compute:PollSeconds' must be from 1 to 86400; got {poll}.");
         }
 
-        return new SiloPlacement(siloId, kind.Kind, kind.Inline, poll);
+        if (entry.MinCount is < 1 or > 1_000_000)
+        {
+            throw new SiloRegistryException($"Silo '{siloId}': 'MinCount' must be from 1 to 1000000; got {entry.MinCount}.");
+        }
+
+        return new SiloPlacement(siloId, kind.Kind, kind.Inline, poll, entry.MinCount);
     }
 
     /// <inheritdoc />

@@ -153,6 +153,9 @@ public sealed class SiloEndpoint : BlobAccess
     /// <summary>Where the silo's steps run.</summary>
     public SiloComputeOptions Compute { get; set; } = new();
 
+    /// <summary>The silo's own least number of rows per reported cell of an analysis (DataSHIELD's per-site threshold); it can only raise an analysis's <c>privacy.minCount</c>.</summary>
+    public int? MinCount { get; set; }
+
     /// <summary>The outbox container's name.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public string OutboxContainerName => string.IsNullOrWhiteSpace(OutboxContainer) ? Container : OutboxContainer;

@@ -75,6 +75,16 @@ public static class BlobLayout
     public static string SiloMaskedUpdate(string runId, int round, int attempt) =>
         $"outbox/{runId}/round-{round.ToString("D5", CultureInfo.InvariantCulture)}/masked-{attempt.ToString("D2", CultureInfo.InvariantCulture)}.safetensors";
 
+    /// <summary>A silo's partial statistics for one pass of an analysis, in its outbox.</summary>
+    public static string SiloAnalysisPartial(string analysisId, int pass) =>
+        $"outbox/{analysisId}/analysis/pass-{pass.ToString("D2", CultureInfo.InvariantCulture)}.json";
+
+    /// <summary>An analysis's result, in the checkpoint container.</summary>
+    public static string AnalysisResult(string analysisId) => $"{analysisId}/analysis/result.json";
+
+    /// <summary>An analysis's manifest, in the checkpoint container.</summary>
+    public static string AnalysisManifest(string analysisId) => $"{analysisId}/analysis/manifest.json";
+
     /// <summary>The small JSON result beside a silo's update.</summary>
     public static string SiloResult(string runId, int round) =>
         $"outbox/{runId}/round-{round.ToString("D5", CultureInfo.InvariantCulture)}/result.json";

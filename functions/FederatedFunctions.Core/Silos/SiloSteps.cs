@@ -12,12 +12,14 @@ namespace FederatedFunctions.Core.Silos;
 /// <param name="Key">Publish the masking key of one secure-aggregation attempt.</param>
 /// <param name="Mask">Mask the kept update for one secure-aggregation attempt.</param>
 /// <param name="Reveal">Reveal the self-mask seed of one secure-aggregation attempt.</param>
+/// <param name="Analyze">Compute one pass of an analysis's partial statistics.</param>
 public sealed record SiloStep(
     TrainRequest? Train = null,
     EvaluateRequest? Evaluate = null,
     MaskingKeyRequest? Key = null,
     MaskUpdateRequest? Mask = null,
-    RevealSelfMaskRequest? Reveal = null)
+    RevealSelfMaskRequest? Reveal = null,
+    Analysis.AnalyzeRequest? Analyze = null)
 {
     /// <summary>The step's kind: <c>train</c>, <c>evaluate</c>, <c>key</c>, <c>mask</c> or <c>reveal</c>.</summary>
     /// <exception cref="InvalidOperationException">Not exactly one request is set.</exception>
@@ -27,20 +29,21 @@ public sealed record SiloStep(
         EvaluateRequest => SiloStepKinds.Evaluate,
         MaskingKeyRequest => SiloStepKinds.Key,
         MaskUpdateRequest => SiloStepKinds.Mask,
+        Analysis.AnalyzeRequest => SiloStepKinds.Analyze,
         _ => SiloStepKinds.Reveal,
     };
 
     /// <summary>The run.</summary>
-    public string RunId => Train?.RunId ?? Evaluate?.RunId ?? Key?.RunId ?? Mask?.RunId ?? Reveal?.RunId ?? throw Invalid();
+    public string RunId => Train?.RunId ?? Evaluate?.RunId ?? Key?.RunId ?? Mask?.RunId ?? Reveal?.RunId ?? Analyze?.AnalysisId ?? throw Invalid();
 
     /// <summary>The round.</summary>
-    public int Round => Train?.Round ?? Evaluate?.Round ?? Key?.Round ?? Mask?.Round ?? Reveal?.Round ?? throw Invalid();
+    public int Round => Train?.Round ?? Evaluate?.Round ?? Key?.Round ?? Mask?.Round ?? Reveal?.Round ?? Analyze?.Pass ?? throw Invalid();
 
     /// <summary>The silo.</summary>
-    public string SiloId => Train?.SiloId ?? Evaluate?.SiloId ?? Key?.SiloId ?? Mask?.SiloId ?? Reveal?.SiloId ?? throw Invalid();
+    public string SiloId => Train?.SiloId ?? Evaluate?.SiloId ?? Key?.SiloId ?? Mask?.SiloId ?? Reveal?.SiloId ?? Analyze?.SiloId ?? throw Invalid();
 
     /// <summary>The run's privacy mode, which decides what a failure may say.</summary>
-    public string Privacy => Train?.Privacy ?? Evaluate?.Privacy ?? Key?.Privacy ?? Mask?.Privacy ?? Reveal?.Privacy ?? throw Invalid();
+    public string Privacy => Train?.Privacy ?? Evaluate?.Privacy ?? Key?.Privacy ?? Mask?.Privacy ?? Reveal?.Privacy ?? Analyze?.Privacy ?? throw Invalid();
 
     /// <summary>The secure-aggregation attempt of a key, mask or reveal step; null for training and evaluation.</summary>
     public int? SecureAttempt => Key?.Attempt ?? Mask?.Attempt ?? Reveal?.Attempt;
@@ -54,7 +57,7 @@ public sealed record SiloStep(
 
     private object Single()
     {
-        object?[] set = [Train, Evaluate, Key, Mask, Reveal];
+        object?[] set = [Train, Evaluate, Key, Mask, Reveal, Analyze];
         return set.Count(x => x is not null) == 1 ? set.First(x => x is not null)! : throw Invalid();
     }
 
@@ -78,6 +81,9 @@ public static class SiloStepKinds
 
     /// <summary>Reveal the self-mask seed.</summary>
     public const string Reveal = "reveal";
+
+    /// <summary>One pass of an analysis.</summary>
+    public const string Analyze = "analyze";
 }
 
 /// <summary>What a silo step returns: the one result of its kind.</summary>
@@ -86,7 +92,8 @@ public sealed record SiloStepResult(
     SiloEvaluation? Evaluation = null,
     MaskingPublicKey? Key = null,
     MaskedUpdateRef? Masked = null,
-    SelfMaskReveal? Reveal = null);
+    SelfMaskReveal? Reveal = null,
+    Runs.BlobRef? Analysis = null);
 
 /// <summary>
 /// The document a silo job runs: written by the orchestrator's side into its own storage, read by the silo runner with the

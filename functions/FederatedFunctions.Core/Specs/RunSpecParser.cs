@@ -63,6 +63,22 @@ public static class RunSpecParser
 
     private static RunSpecParseResult ParseCore(ReadOnlyMemory<byte> utf8, SpecLimits limits)
     {
+        var (spec, errors) = ParseDocument<RunSpec>(utf8, "a run spec", s => RunSpecValidator.Validate(s, limits));
+        return new RunSpecParseResult(spec, errors);
+    }
+
+    /// <summary>
+    /// The strict parse every spec document gets: UTF-8, JSON syntax with the error's path, the shape pass (unknown,
+    /// duplicate and mistyped members, each with its path), then <paramref name="validate"/> on what was understood.
+    /// </summary>
+    /// <typeparam name="T">The spec's type.</typeparam>
+    /// <param name="utf8">The document (its size already checked).</param>
+    /// <param name="noun">What the document is, for messages, e.g. <c>a run spec</c>.</param>
+    /// <param name="validate">The spec's own rules.</param>
+    internal static (T? Spec, IReadOnlyList<SpecError> Errors) ParseDocument<T>(ReadOnlyMemory<byte> utf8, string noun, Func<T, IReadOnlyList<SpecError>> validate)
+        where T : class
+    {
+        ArgumentNullException.ThrowIfNull(validate);
         if (utf8.Span.StartsWith("\uFEFF"u8))
         {
             utf8 = utf8[3..];
@@ -70,7 +86,7 @@ public static class RunSpecParser
 
         if (!System.Text.Unicode.Utf8.IsValid(utf8.Span))
         {
-            return Failed(new SpecError(SpecPath.Root, "json", "The document is not valid UTF-8."));
+            return (null, [new SpecError(SpecPath.Root, "json", "The document is not valid UTF-8.")]);
         }
 
         JsonDocument document;
@@ -80,52 +96,49 @@ public static class RunSpecParser
         }
         catch (JsonException ex)
         {
-            return Failed(SyntaxError(utf8.Span, ex));
+            return (null, [SyntaxError(utf8.Span, ex)]);
         }
 
         using (document)
         {
             var root = document.RootElement;
+            var isNull = new SpecError(SpecPath.Root, "required", $"The document is null; {noun} is a JSON object.");
             if (root.ValueKind == JsonValueKind.Null)
             {
-                return Failed(new SpecError(SpecPath.Root, "required", "The document is null; a run spec is a JSON object."));
+                return (null, [isNull]);
             }
 
-            var shapeErrors = new ShapeChecker(RunSpecJson.Options).Check(root, typeof(RunSpec));
+            var shapeErrors = new ShapeChecker(RunSpecJson.Options).Check(root, typeof(T));
             if (shapeErrors.Count > 0)
             {
-                return Failed(shapeErrors);
+                return (null, shapeErrors);
             }
 
-            RunSpec? spec;
+            T? spec;
             try
             {
-                spec = root.Deserialize<RunSpec>(RunSpecJson.Options);
+                spec = root.Deserialize<T>(RunSpecJson.Options);
             }
             catch (JsonException ex)
             {
                 // The shape pass should have caught this; kept so that Parse never throws for bad input.
-                return Failed(new SpecError(ex.Path ?? SpecPath.Root, "type", ex.Message));
+                return (null, [new SpecError(ex.Path ?? SpecPath.Root, "type", ex.Message)]);
             }
 
-            if (spec is null)
-            {
-                return Failed(new SpecError(SpecPath.Root, "required", "The document is null; a run spec is a JSON object."));
-            }
-
-            return new RunSpecParseResult(spec, RunSpecValidator.Validate(spec, limits));
+            return spec is null ? (null, [isNull]) : (spec, validate(spec));
         }
     }
 
-    private static RunSpecParseResult TooLarge(long bytes, SpecLimits limits, string qualifier) =>
-        Failed(new SpecError(
+    /// <summary>The error of a document over the size limit.</summary>
+    internal static SpecError TooLargeError(long bytes, SpecLimits limits, string qualifier) =>
+        new(
             SpecPath.Root,
             "document-size",
-            $"The document is {qualifier}{bytes} bytes; the limit MaxDocumentBytes is {limits.MaxDocumentBytes} bytes."));
+            $"The document is {qualifier}{bytes} bytes; the limit MaxDocumentBytes is {limits.MaxDocumentBytes} bytes.");
+
+    private static RunSpecParseResult TooLarge(long bytes, SpecLimits limits, string qualifier) => Failed(TooLargeError(bytes, limits, qualifier));
 
     private static RunSpecParseResult Failed(SpecError error) => new(null, [error]);
-
-    private static RunSpecParseResult Failed(IReadOnlyList<SpecError> errors) => new(null, errors);
 
     /// <summary>Re-reads a malformed document token by token to find the JSON path at which reading failed.</summary>
     private static SpecError SyntaxError(ReadOnlySpan<byte> utf8, JsonException documentError)

@@ -49,6 +49,8 @@ public static class FlCommands
         root.Subcommands.Add(Recurring(ctx));
         root.Subcommands.Add(AzuriteCommand(ctx));
         root.Subcommands.Add(SiloCommands.Build(ctx));
+        root.Subcommands.Add(AnalysisCommands.Analyze(ctx));
+        root.Subcommands.Add(AnalysisCommands.Analysis(ctx));
         return root;
     }
 
@@ -704,7 +706,7 @@ public static class FlCommands
         return registry.Silos.TryGetValue(siloId, out var entry) ? entry.Compute.Kind : SiloComputeKinds.Local;
     }
 
-    private static Task<LocalDurableHost> StartHostAsync(Workspace ws, string storage, DurableBackendKind backend, Microsoft.Extensions.Logging.ILoggerFactory loggers, bool runWorker, CancellationToken ct) =>
+    internal static Task<LocalDurableHost> StartHostAsync(Workspace ws, string storage, DurableBackendKind backend, Microsoft.Extensions.Logging.ILoggerFactory loggers, bool runWorker, CancellationToken ct) =>
         LocalDurableHost.StartAsync(new LocalDurableHostOptions
         {
             Backend = backend,

@@ -64,6 +64,56 @@ public static class TabularReader
         };
     }
 
+    /// <summary>
+    /// Reads some columns of a CSV file as their raw text (trimmed; an empty field is an empty string), for analyses,
+    /// which decide themselves what is missing and what is a number. The file rules are training's: UTF-8, a header,
+    /// every row as wide as the header, at most <see cref="MaxRows"/> rows and <see cref="MaxLineChars"/> characters a line.
+    /// </summary>
+    /// <exception cref="DataValidationException">The file is malformed, or a column is not in its header.</exception>
+    public static async Task<IReadOnlyDictionary<string, string[]>> ReadCsvColumnsAsync(Stream stream, IReadOnlyList<string> columns, string? siloId, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(columns);
+        var context = new ReadContext(new DataSpec { Format = DataFormats.Csv }, 1, siloId);
+        using var text = new StreamReader(stream, new UTF8Encoding(false, true), detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16, leaveOpen: true);
+        var records = new CsvRecordReader(text, context);
+        try
+        {
+            if (!await records.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                throw context.Error("file", "the file is empty (no header row)");
+            }
+
+            var header = Enumerable.Range(0, records.FieldCount).Select(i => records.Field(i, trim: true).ToString()).ToArray();
+            var sources = columns.Select(c => Array.IndexOf(header, c) is var i and >= 0 ? i : throw context.Error("header", $"has no column '{c}'")).ToArray();
+            var values = columns.Select(_ => new List<string>()).ToArray();
+            long row = 0;
+            while (await records.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                if (++row > MaxRows)
+                {
+                    throw context.Error("file", $"more than {MaxRows} rows");
+                }
+
+                if (records.FieldCount != header.Length)
+                {
+                    throw context.Error($"row {row}", $"has {records.FieldCount} fields, but the header has {header.Length}");
+                }
+
+                for (var j = 0; j < sources.Length; j++)
+                {
+                    values[j].Add(records.Field(sources[j], trim: true).ToString());
+                }
+            }
+
+            return columns.Select((c, j) => KeyValuePair.Create(c, values[j].ToArray())).ToDictionary(StringComparer.Ordinal);
+        }
+        catch (DecoderFallbackException ex)
+        {
+            throw context.Error(records.RecordNumber == 0 ? "header" : $"row {records.RecordNumber}", "the file is not valid UTF-8 text", ex);
+        }
+    }
+
     private static async Task<TabularData> ReadCsvAsync(Stream stream, ReadContext context, CancellationToken cancellationToken)
     {
         using var text = new StreamReader(stream, new UTF8Encoding(false, true), detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16, leaveOpen: true);

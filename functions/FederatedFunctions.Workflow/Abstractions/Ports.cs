@@ -63,6 +63,12 @@ public interface ICheckpointStore
     /// <summary>The run's audit log: the entries of every round up to <paramref name="throughRound"/>, in round order, concatenated.</summary>
     /// <remarks>Rounds after the latest committed one are left out: their entries were written by a commit that never completed.</remarks>
     Task<byte[]> ReadAuditAsync(string container, string runId, int throughRound, CancellationToken cancellationToken);
+
+    /// <summary>Writes a document of a run or an analysis (e.g. <c>{id}/analysis/result.json</c>), replacing it.</summary>
+    Task<BlobRef> PutDocumentAsync(string container, string path, ReadOnlyMemory<byte> document, CancellationToken cancellationToken);
+
+    /// <summary>Reads a document written by <see cref="PutDocumentAsync"/>; null when there is none.</summary>
+    Task<byte[]?> GetDocumentAsync(string container, string path, CancellationToken cancellationToken);
 }
 
 /// <summary>Where a silo's steps run: the part of the silo protocol that differs per compute (in process, a separate process, Azure ML).</summary>

@@ -89,3 +89,21 @@ public sealed class CancelSiloJobActivity(SiloJobService service) : TaskActivity
     public override Task<bool> RunAsync(TaskActivityContext context, SiloJob input) =>
         service.CancelAsync(input, CancellationToken.None);
 }
+
+/// <summary>Merges one pass of an analysis: aggregates the orchestrator needs for the next pass, no per-silo value.</summary>
+[DurableTask(nameof(MergeAnalysisPassActivity))]
+public sealed class MergeAnalysisPassActivity(AnalysisService service) : TaskActivity<MergeAnalysisPassRequest, AnalysisPassSummary>
+{
+    /// <inheritdoc />
+    public override Task<AnalysisPassSummary> RunAsync(TaskActivityContext context, MergeAnalysisPassRequest input) =>
+        service.MergePassAsync(input, CancellationToken.None);
+}
+
+/// <summary>Writes an analysis's result, small cells suppressed, and its manifest.</summary>
+[DurableTask(nameof(CommitAnalysisActivity))]
+public sealed class CommitAnalysisActivity(AnalysisService service) : TaskActivity<CommitAnalysisRequest, AnalysisOutcome>
+{
+    /// <inheritdoc />
+    public override Task<AnalysisOutcome> RunAsync(TaskActivityContext context, CommitAnalysisRequest input) =>
+        service.CommitAsync(input, CancellationToken.None);
+}

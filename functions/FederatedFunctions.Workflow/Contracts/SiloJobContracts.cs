@@ -73,7 +73,8 @@ public sealed record SiloJobStatus(string Name, SiloJobState State, string Compu
 /// <param name="Kind">Its compute kind: <c>local</c>, <c>process</c> or <c>azureml</c>.</param>
 /// <param name="Inline">True when a step runs to completion inside the activity that starts it (the in-process compute).</param>
 /// <param name="PollSeconds">How long the orchestrator waits, on a durable timer, between reads of a running job's state.</param>
-public sealed record SiloPlacement(string SiloId, string Kind, bool Inline, int PollSeconds);
+/// <param name="MinCount">The silo's own least number of rows per reported cell of an analysis, when it sets one above the analysis's.</param>
+public sealed record SiloPlacement(string SiloId, string Kind, bool Inline, int PollSeconds, int? MinCount = null);
 
 /// <summary>The placements of a run's silos.</summary>
 public sealed record SiloPlan(IReadOnlyList<SiloPlacement> Silos)

@@ -1,0 +1,189 @@
+using System.Globalization;
+using FederatedFunctions.Core.Specs;
+
+namespace FederatedFunctions.Core.Analysis;
+
+/// <summary>An analysis's result: aggregates only, after small-cell suppression.</summary>
+/// <param name="AnalysisId">The analysis.</param>
+/// <param name="Silos">The silos that took part.</param>
+/// <param name="Privacy">eyes-on or eyes-off.</param>
+/// <param name="MinCount">The least rows per reported cell that was applied: the analysis's, raised by any silo's own.</param>
+/// <param name="Rows">Rows over every silo; null when suppressed.</param>
+/// <param name="Results">Per column, over every row.</param>
+/// <param name="Groups">Per group-by value, when the analysis has a group-by; a group under the minimum is listed with no statistic.</param>
+/// <param name="Covariance">The covariance and correlation matrix over every complete row, when asked.</param>
+public sealed record AnalysisResult(
+    string AnalysisId,
+    IReadOnlyList<string> Silos,
+    string Privacy,
+    int MinCount,
+    long? Rows,
+    IReadOnlyDictionary<string, FeatureResult> Results,
+    IReadOnlyDictionary<string, GroupResult>? Groups,
+    CovarianceResult? Covariance);
+
+/// <summary>One group's statistics.</summary>
+/// <param name="Rows">Rows in the group; null when the group is suppressed (fewer than the minimum).</param>
+/// <param name="Results">Per column.</param>
+/// <param name="Covariance">Over the group's complete rows, when asked.</param>
+public sealed record GroupResult(long? Rows, IReadOnlyDictionary<string, FeatureResult> Results, CovarianceResult? Covariance);
+
+/// <summary>One column's statistics: those asked for, each null when suppressed.</summary>
+public sealed record FeatureResult
+{
+    /// <summary>Present values.</summary>
+    public long? Count { get; init; }
+
+    /// <summary>Missing values.</summary>
+    public long? Missing { get; init; }
+
+    /// <summary>Sum.</summary>
+    public double? Sum { get; init; }
+
+    /// <summary>Mean.</summary>
+    public double? Mean { get; init; }
+
+    /// <summary>Sample variance (n − 1).</summary>
+    public double? Variance { get; init; }
+
+    /// <summary>Sample standard deviation.</summary>
+    public double? Stddev { get; init; }
+
+    /// <summary>Least value (eyes-on only).</summary>
+    public double? Min { get; init; }
+
+    /// <summary>Greatest value (eyes-on only).</summary>
+    public double? Max { get; init; }
+
+    /// <summary>Counts per bin.</summary>
+    public HistogramResult? Histogram { get; init; }
+
+    /// <summary>Quantiles, keyed by probability.</summary>
+    public IReadOnlyDictionary<string, QuantileResult>? Quantiles { get; init; }
+
+    /// <summary>Counts per value (categorical columns); a count under the minimum is null.</summary>
+    public IReadOnlyDictionary<string, long?>? ValueCounts { get; init; }
+
+    /// <summary>True when the column's values in this group are fewer than the minimum: nothing is reported of them.</summary>
+    public bool? Suppressed { get; init; }
+}
+
+/// <summary>A histogram as reported: a count under the minimum is null.</summary>
+public sealed record HistogramResult(double[] Edges, long?[] Counts, long? Below, long? Above);
+
+/// <summary>A quantile: exact (<see cref="Value"/>), or the bracket [<see cref="Low"/>, <see cref="High"/>] it lies in when narrowing further would isolate fewer rows than the minimum.</summary>
+public sealed record QuantileResult(double? Value, double? Low, double? High);
+
+/// <summary>Covariance and correlation over complete rows.</summary>
+public sealed record CovarianceResult(IReadOnlyList<string> Columns, long Rows, double?[][] Covariance, double?[][] Correlation);
+
+/// <summary>Builds the result from merged partials: the statistics asked for, with small-cell suppression applied.</summary>
+public static class AnalysisReport
+{
+    /// <summary>The result of an analysis.</summary>
+    /// <param name="analysisId">The analysis.</param>
+    /// <param name="spec">Its spec.</param>
+    /// <param name="silos">The silos that took part.</param>
+    /// <param name="first">The merged first pass (moments, value counts, co-moments, histograms over given edges).</param>
+    /// <param name="ranged">The merged second pass's histograms over the global range, if there was one.</param>
+    /// <param name="quantiles">The quantile searches' ends.</param>
+    /// <param name="k">The least rows per reported cell.</param>
+    public static AnalysisResult Build(string analysisId, AnalysisSpec spec, IReadOnlyList<string> silos, AnalysisPartial first, AnalysisPartial? ranged, IReadOnlyList<(string Column, double Probability, double Low, double High)> quantiles, int k)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(first);
+        ArgumentNullException.ThrowIfNull(quantiles);
+        var overall = Overall(first);
+        var overallRanged = ranged is null ? null : Overall(ranged);
+        var rowsOk = CellSuppression.Reportable(overall.Rows, k);
+        var results = rowsOk ? Features(spec, overall, overallRanged, quantiles, k) : new Dictionary<string, FeatureResult>();
+        Dictionary<string, GroupResult>? groups = null;
+        if (spec.GroupBy is not null)
+        {
+            groups = first.Groups.ToDictionary(
+                g => g.Key,
+                g => CellSuppression.Reportable(g.Value.Rows, k)
+                    ? new GroupResult(g.Value.Rows, Features(spec, g.Value, ranged?.Groups.GetValueOrDefault(g.Key), [], k), Covariance(spec, g.Value, k))
+                    : new GroupResult(null, new Dictionary<string, FeatureResult>(), null),
+                StringComparer.Ordinal);
+        }
+
+        return new AnalysisResult(analysisId, silos, spec.Privacy.Mode, k, rowsOk ? overall.Rows : null, results, groups, rowsOk ? Covariance(spec, overall, k) : null);
+    }
+
+    /// <summary>Every group of a partial merged into one.</summary>
+    public static GroupPartial Overall(AnalysisPartial partial)
+    {
+        ArgumentNullException.ThrowIfNull(partial);
+        var merged = AnalysisMerge.Merge(partial.Groups.Select(g => new AnalysisPartial(partial.SiloId, partial.Pass, g.Value.Rows, new Dictionary<string, GroupPartial> { [string.Empty] = g.Value }, new Dictionary<string, long[]>())).ToArray());
+        return merged.Groups.GetValueOrDefault(string.Empty) ?? new GroupPartial(0, new Dictionary<string, FeaturePartial>(), null);
+    }
+
+    /// <summary>The key of a quantile in a result: its probability, invariant and round-trippable (e.g. <c>0.5</c>).</summary>
+    public static string QuantileKey(double probability) => probability.ToString("R", CultureInfo.InvariantCulture);
+
+    private static Dictionary<string, FeatureResult> Features(AnalysisSpec spec, GroupPartial group, GroupPartial? ranged, IReadOnlyList<(string Column, double Probability, double Low, double High)> quantiles, int k)
+    {
+        var results = new Dictionary<string, FeatureResult>(StringComparer.Ordinal);
+        foreach (var feature in spec.Features)
+        {
+            var stats = feature.Statistics;
+            var partial = group.Features.GetValueOrDefault(feature.Column) ?? new FeaturePartial(0, Moments.Empty, null, null);
+            long? missing = stats.Contains(AnalysisStatistics.Missing) || stats.Contains(AnalysisStatistics.ValueCounts) ? Cell(partial.Missing, k) : null;
+            if (stats.Contains(AnalysisStatistics.ValueCounts))
+            {
+                results[feature.Column] = new FeatureResult
+                {
+                    Missing = missing,
+                    ValueCounts = (partial.ValueCounts ?? new Dictionary<string, long>()).ToDictionary(v => v.Key, v => Cell(v.Value, k), StringComparer.Ordinal),
+                };
+                continue;
+            }
+
+            var m = partial.Moments ?? Moments.Empty;
+            if (!CellSuppression.Reportable(m.Count, k))
+            {
+                results[feature.Column] = new FeatureResult { Missing = missing, Suppressed = true };
+                continue;
+            }
+
+            var histogram = (partial.Histogram ?? ranged?.Features.GetValueOrDefault(feature.Column)?.Histogram) is { } h && stats.Contains(AnalysisStatistics.Histogram)
+                ? new HistogramResult(h.Edges, CellSuppression.Apply(h.Counts, k), Cell(h.Below, k), Cell(h.Above, k))
+                : null;
+            var asked = quantiles.Where(q => q.Column == feature.Column).ToArray();
+            results[feature.Column] = new FeatureResult
+            {
+                Count = stats.Contains(AnalysisStatistics.Count) ? m.Count : null,
+                Missing = stats.Contains(AnalysisStatistics.Missing) ? missing : null,
+                Sum = stats.Contains(AnalysisStatistics.Sum) ? m.Total : null,
+                Mean = stats.Contains(AnalysisStatistics.Mean) && m.Count > 0 ? m.Mean : null,
+                Variance = stats.Contains(AnalysisStatistics.Variance) ? m.Variance : null,
+                Stddev = stats.Contains(AnalysisStatistics.StdDev) ? m.StandardDeviation : null,
+                Min = stats.Contains(AnalysisStatistics.Min) && m.Count > 0 ? m.Min : null,
+                Max = stats.Contains(AnalysisStatistics.Max) && m.Count > 0 ? m.Max : null,
+                Histogram = histogram,
+                Quantiles = asked.Length == 0 ? null : asked.ToDictionary(
+                    q => QuantileKey(q.Probability),
+                    q => q.Low == q.High ? new QuantileResult(q.Low, null, null) : new QuantileResult(null, q.Low, q.High),
+                    StringComparer.Ordinal),
+            };
+        }
+
+        return results;
+    }
+
+    private static CovarianceResult? Covariance(AnalysisSpec spec, GroupPartial group, int k)
+    {
+        if (spec.Covariance is not { } columns || group.CoMoments is not { } co || !CellSuppression.Reportable(co.Count, k) || co.Count < 2)
+        {
+            return null;
+        }
+
+        var d = columns.Count;
+        var cov = Enumerable.Range(0, d).Select(i => Enumerable.Range(0, d).Select(j => co.Covariance(i, j)).ToArray()).ToArray();
+        var corr = Enumerable.Range(0, d).Select(i => Enumerable.Range(0, d).Select(j => co.Correlation(i, j)).ToArray()).ToArray();
+        return new CovarianceResult(columns, co.Count, cov, corr);
+    }
+
+    private static long? Cell(long count, int k) => CellSuppression.Reportable(count, k) ? count : null;
+}

@@ -1,0 +1,28 @@
+using FederatedFunctions.Workflow.Activities;
+using FederatedFunctions.Workflow.Contracts;
+using FederatedFunctions.Workflow.Orchestration;
+using Microsoft.Azure.Functions.Worker;
+using Microsoft.DurableTask;
+
+namespace FederatedFunctions.FunctionsApp.Functions;
+
+/// <summary>The federated analysis's orchestration and activity triggers: each delegates to the shared class of the same name.</summary>
+public sealed class AnalysisFunctions(MergeAnalysisPassActivity merge, CommitAnalysisActivity commit)
+{
+    /// <summary>The analysis orchestrator.</summary>
+    [Function(nameof(AnalysisOrchestrator))]
+    public static Task<AnalysisOutcome> RunAnalysisAsync([OrchestrationTrigger] TaskOrchestrationContext context) =>
+        new AnalysisOrchestrator().RunAsync(
+            context ?? throw new ArgumentNullException(nameof(context)),
+            context.GetInput<AnalysisState>() ?? throw new InvalidOperationException($"The orchestration needs a {nameof(AnalysisState)} input."));
+
+    /// <summary>Merges one pass of an analysis.</summary>
+    [Function(nameof(MergeAnalysisPassActivity))]
+    public Task<AnalysisPassSummary> MergeAnalysisPassAsync([ActivityTrigger] MergeAnalysisPassRequest input, FunctionContext context) =>
+        merge.RunAsync(new FunctionActivityContext(nameof(MergeAnalysisPassActivity), context), input);
+
+    /// <summary>Writes an analysis's result and manifest.</summary>
+    [Function(nameof(CommitAnalysisActivity))]
+    public Task<AnalysisOutcome> CommitAnalysisAsync([ActivityTrigger] CommitAnalysisRequest input, FunctionContext context) =>
+        commit.RunAsync(new FunctionActivityContext(nameof(CommitAnalysisActivity), context), input);
+}

@@ -1,0 +1,115 @@
+using System.Globalization;
+using System.Text;
+using FederatedFunctions.Core.Analysis;
+using FederatedFunctions.Workflow.Contracts;
+using FederatedFunctions.Workflow.Orchestration;
+using FederatedFunctions.Workflow.Services;
+using Microsoft.DurableTask;
+using Microsoft.DurableTask.Client;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace FederatedFunctions.LocalHost.Hosting;
+
+/// <summary>Runs a federated analysis on a local host and prints its result as a table.</summary>
+public sealed class AnalysisRunner(LocalDurableHost host)
+{
+    /// <summary>The checkpoint container analyses write to.</summary>
+    public const string Container = "checkpoints";
+
+    /// <summary>Schedules the analysis, waits for it, and reads its result back.</summary>
+    /// <exception cref="RunFailedException">The analysis did not complete.</exception>
+    public async Task<AnalysisResult> RunAsync(AnalysisSpec spec, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var id = spec.AnalysisId!;
+        await host.Client.ScheduleNewOrchestrationInstanceAsync(nameof(AnalysisOrchestrator), new AnalysisState(id, spec, Container), new StartOrchestrationOptions(id), cancellationToken).ConfigureAwait(false);
+        var meta = await host.Client.WaitForInstanceCompletionAsync(id, getInputsAndOutputs: true, cancellationToken).ConfigureAwait(false);
+        if (meta.RuntimeStatus != OrchestrationRuntimeStatus.Completed)
+        {
+            throw new RunFailedException(id, meta.RuntimeStatus.ToString().ToLowerInvariant(), Api.RunFailures.Message(meta) ?? "no details");
+        }
+
+        return await AnalysisService.ReadResultAsync(host.Services.GetRequiredService<Workflow.Abstractions.ICheckpointStore>(), Container, id, cancellationToken).ConfigureAwait(false)
+            ?? throw new RunFailedException(id, "completed", "its result is missing from the checkpoint container");
+    }
+
+    /// <summary>The result as a readable table: one line per column and statistic, then groups and the covariance.</summary>
+    public static string Format(AnalysisResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        var text = new StringBuilder();
+        text.AppendLine(CultureInfo.InvariantCulture, $"Analysis {result.AnalysisId}: {result.Silos.Count} silos ({string.Join(", ", result.Silos)}), {result.Privacy}, cells under {result.MinCount} rows suppressed, {Number(result.Rows)} rows");
+        Features(text, result.Results, "");
+        foreach (var (group, g) in result.Groups ?? new Dictionary<string, GroupResult>())
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"group {group}: {(g.Rows is { } rows ? rows.ToString(CultureInfo.InvariantCulture) + " rows" : "suppressed (fewer rows than the minimum)")}");
+            Features(text, g.Results, "  ");
+        }
+
+        if (result.Covariance is { } cov)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"correlation over {cov.Rows} complete rows:");
+            text.AppendLine("  " + string.Concat(cov.Columns.Select(c => $"{c,12}")));
+            for (var i = 0; i < cov.Columns.Count; i++)
+            {
+                var row = string.Concat(cov.Correlation[i].Select(v => $"{Number(v),12}"));
+                text.AppendLine(CultureInfo.InvariantCulture, $"  {cov.Columns[i],-10}{row}");
+            }
+        }
+
+        return text.ToString();
+    }
+
+    private static void Features(StringBuilder text, IReadOnlyDictionary<string, FeatureResult> features, string indent)
+    {
+        foreach (var (column, f) in features)
+        {
+            if (f.Suppressed == true)
+            {
+                text.AppendLine(CultureInfo.InvariantCulture, $"{indent}{column}: suppressed (fewer values than the minimum)");
+                continue;
+            }
+
+            var parts = new List<string>();
+            void Add(string name, object? value)
+            {
+                if (value is not null)
+                {
+                    parts.Add($"{name} {Number(value)}");
+                }
+            }
+
+            Add("count", f.Count);
+            Add("missing", f.Missing);
+            Add("sum", f.Sum);
+            Add("mean", f.Mean);
+            Add("variance", f.Variance);
+            Add("stddev", f.Stddev);
+            Add("min", f.Min);
+            Add("max", f.Max);
+            text.AppendLine(CultureInfo.InvariantCulture, $"{indent}{column}: {string.Join(", ", parts)}");
+            if (f.Quantiles is { } quantiles)
+            {
+                text.AppendLine(CultureInfo.InvariantCulture, $"{indent}  quantiles: {string.Join(", ", quantiles.Select(q => $"p{q.Key} {(q.Value.Value is { } v ? Number(v) : $"in [{Number(q.Value.Low)}, {Number(q.Value.High)}]")}"))}");
+            }
+
+            if (f.Histogram is { } h)
+            {
+                text.AppendLine(CultureInfo.InvariantCulture, $"{indent}  histogram: {string.Join(" ", h.Counts.Select((c, i) => $"[{Number(h.Edges[i])},{Number(h.Edges[i + 1])}{(i == h.Counts.Length - 1 ? "]" : ")")}:{(c is null ? "<min" : c.Value.ToString(CultureInfo.InvariantCulture))}"))}");
+            }
+
+            if (f.ValueCounts is { } counts)
+            {
+                text.AppendLine(CultureInfo.InvariantCulture, $"{indent}  values: {string.Join(", ", counts.Select(c => $"{c.Key} {(c.Value is null ? "<min" : c.Value.Value.ToString(CultureInfo.InvariantCulture))}"))}");
+            }
+        }
+    }
+
+    private static string Number(object? value) => value switch
+    {
+        null => "—",
+        double d => d.ToString("G6", CultureInfo.InvariantCulture),
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => value.ToString() ?? string.Empty,
+    };
+}

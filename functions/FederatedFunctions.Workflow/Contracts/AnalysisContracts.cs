@@ -1,0 +1,53 @@
+using FederatedFunctions.Core.Analysis;
+using FederatedFunctions.Core.Runs;
+
+namespace FederatedFunctions.Workflow.Contracts;
+
+/// <summary>The input of <see cref="Orchestration.AnalysisOrchestrator"/>: ids, the validated spec, nothing else.</summary>
+/// <param name="AnalysisId">The analysis id, also the orchestration instance id.</param>
+/// <param name="Spec">The validated spec.</param>
+/// <param name="Container">The checkpoint container its result and manifest go to.</param>
+public sealed record AnalysisState(string AnalysisId, AnalysisSpec Spec, string Container);
+
+/// <summary>A silo's partial of one pass, by reference.</summary>
+public sealed record SiloAnalysisRef(string SiloId, BlobRef Partial);
+
+/// <summary>Input of the merge of one pass.</summary>
+/// <param name="AnalysisId">The analysis.</param>
+/// <param name="Pass">The pass.</param>
+/// <param name="Partials">Each silo's partial.</param>
+/// <param name="MinSilos">The least number of silos an aggregate combines.</param>
+/// <param name="Privacy">eyes-on or eyes-off: eyes-off, no min or max comes back.</param>
+public sealed record MergeAnalysisPassRequest(string AnalysisId, int Pass, IReadOnlyList<SiloAnalysisRef> Partials, int MinSilos, string Privacy);
+
+/// <summary>What the orchestrator needs of a pass to plan the next: aggregates only.</summary>
+/// <param name="Columns">Per numeric column over every row: present values, and (eyes-on) the global min and max.</param>
+/// <param name="CountsAtOrBelow">Per column, the summed counts at or below the pass's quantile thresholds.</param>
+public sealed record AnalysisPassSummary(IReadOnlyDictionary<string, ColumnRange> Columns, IReadOnlyDictionary<string, long[]> CountsAtOrBelow);
+
+/// <summary>A numeric column's present values over every silo and row, with its global range in eyes-on mode.</summary>
+public sealed record ColumnRange(long Count, double? Min, double? Max);
+
+/// <summary>Where a quantile's search ended.</summary>
+/// <param name="Column">The column.</param>
+/// <param name="Probability">The probability.</param>
+/// <param name="Low">The least value the quantile can be.</param>
+/// <param name="High">The greatest; equal to <paramref name="Low"/> when exact.</param>
+/// <param name="RowsInside">Rows with a value in [Low, High].</param>
+public sealed record QuantileOutcome(string Column, double Probability, double Low, double High, long RowsInside);
+
+/// <summary>Input of the commit: every pass's partials, the quantiles, the silos' own minimums.</summary>
+/// <param name="State">The analysis.</param>
+/// <param name="Passes">Each pass's partials, in pass order.</param>
+/// <param name="Quantiles">Each quantile's outcome.</param>
+/// <param name="MinCount">The least rows per reported cell: the analysis's, raised by any silo's own.</param>
+/// <param name="CreatedAt">When the analysis ran (orchestration time).</param>
+public sealed record CommitAnalysisRequest(AnalysisState State, IReadOnlyList<IReadOnlyList<SiloAnalysisRef>> Passes, IReadOnlyList<QuantileOutcome> Quantiles, int MinCount, DateTime CreatedAt);
+
+/// <summary>The output of an analysis orchestration.</summary>
+/// <param name="AnalysisId">The analysis.</param>
+/// <param name="Result">The result document.</param>
+/// <param name="Manifest">The manifest.</param>
+/// <param name="Silos">The silos that took part.</param>
+/// <param name="Passes">Passes run.</param>
+public sealed record AnalysisOutcome(string AnalysisId, BlobRef Result, BlobRef Manifest, IReadOnlyList<string> Silos, int Passes);

@@ -1,0 +1,94 @@
+using System.Text.Json;
+using FederatedFunctions.Core;
+using FederatedFunctions.Core.Analysis;
+using FederatedFunctions.Core.Runs;
+using FederatedFunctions.Core.Specs;
+using FederatedFunctions.Workflow.Abstractions;
+using FederatedFunctions.Workflow.Contracts;
+using Microsoft.Extensions.Logging;
+
+namespace FederatedFunctions.Workflow.Services;
+
+/// <summary>
+/// The aggregator of an analysis: reads the silos' partials from their outboxes with the orchestrator's own grant,
+/// checks each against its recorded SHA-256, merges them, and returns aggregates only: to the orchestrator, what it
+/// needs to plan the next pass; at the end, the result (small cells suppressed) and the manifest, in the checkpoint
+/// container. No per-silo value leaves this service.
+/// </summary>
+public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdateStore outboxes, ILogger<AnalysisService> logger)
+{
+    /// <summary>Merges one pass: each numeric column's present count over every row (and, eyes-on, its global range), and the summed threshold counts.</summary>
+    public async Task<AnalysisPassSummary> MergePassAsync(MergeAnalysisPassRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var merged = AnalysisMerge.Merge(await ReadAsync(request.Partials, request.Pass, cancellationToken).ConfigureAwait(false));
+        var eyesOn = request.Privacy != PrivacyModes.EyesOff;
+        var columns = AnalysisReport.Overall(merged).Features
+            .Where(f => f.Value.Moments is not null)
+            .ToDictionary(
+                f => f.Key,
+                f => new ColumnRange(f.Value.Moments!.Count, eyesOn && f.Value.Moments.Count > 0 ? f.Value.Moments.Min : null, eyesOn && f.Value.Moments.Count > 0 ? f.Value.Moments.Max : null),
+                StringComparer.Ordinal);
+        LogMerged(logger, request.AnalysisId, request.Pass, request.Partials.Count);
+        return new AnalysisPassSummary(columns, merged.CountsAtOrBelow);
+    }
+
+    /// <summary>Builds the result from every pass, with small cells suppressed, and writes it with its manifest.</summary>
+    public async Task<AnalysisOutcome> CommitAsync(CommitAnalysisRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var state = request.State;
+        var first = AnalysisMerge.Merge(await ReadAsync(request.Passes[0], 1, cancellationToken).ConfigureAwait(false));
+        var ranged = request.Passes.Count > 1 ? AnalysisMerge.Merge(await ReadAsync(request.Passes[1], 2, cancellationToken).ConfigureAwait(false)) : null;
+        var silos = request.Passes[0].Select(p => p.SiloId).ToArray();
+        var result = AnalysisReport.Build(state.AnalysisId, state.Spec, silos, first, ranged, request.Quantiles.Select(q => (q.Column, q.Probability, q.Low, q.High)).ToArray(), request.MinCount);
+        var resultRef = await checkpoints.PutDocumentAsync(state.Container, BlobLayout.AnalysisResult(state.AnalysisId), JsonSerializer.SerializeToUtf8Bytes(result, AnalysisJson.Options), cancellationToken).ConfigureAwait(false);
+        var manifest = new AnalysisManifest(state.AnalysisId, request.CreatedAt, silos, request.Passes, resultRef, request.MinCount, state.Spec);
+        var manifestRef = await checkpoints.PutDocumentAsync(state.Container, BlobLayout.AnalysisManifest(state.AnalysisId), JsonSerializer.SerializeToUtf8Bytes(manifest, AnalysisJson.Options), cancellationToken).ConfigureAwait(false);
+        LogCommitted(logger, state.AnalysisId, silos.Length, request.Passes.Count);
+        return new AnalysisOutcome(state.AnalysisId, resultRef, manifestRef, silos, request.Passes.Count);
+    }
+
+    /// <summary>Reads an analysis's result back, or null when it has none.</summary>
+    public static async Task<AnalysisResult?> ReadResultAsync(ICheckpointStore checkpoints, string container, string analysisId, CancellationToken cancellationToken) =>
+        await (checkpoints ?? throw new ArgumentNullException(nameof(checkpoints))).GetDocumentAsync(container, BlobLayout.AnalysisResult(analysisId), cancellationToken).ConfigureAwait(false) is { } bytes
+            ? JsonSerializer.Deserialize<AnalysisResult>(bytes, AnalysisJson.Options)
+            : null;
+
+    private async Task<AnalysisPartial[]> ReadAsync(IReadOnlyList<SiloAnalysisRef> refs, int pass, CancellationToken cancellationToken)
+    {
+        var partials = new AnalysisPartial[refs.Count];
+        for (var i = 0; i < refs.Count; i++)
+        {
+            var (silo, blob) = (refs[i].SiloId, refs[i].Partial);
+            var bytes = await outboxes.ReadUpdateAsync(silo, blob, cancellationToken).ConfigureAwait(false);
+            if (bytes.Length != blob.Bytes || Hashing.Sha256Hex(bytes.Span) != blob.Sha256)
+            {
+                throw new InvalidDataException($"Silo '{silo}''s partial of pass {pass} does not match its recorded SHA-256 and size: it was changed after it was reported.");
+            }
+
+            var partial = JsonSerializer.Deserialize<AnalysisPartial>(bytes.Span, AnalysisJson.Options);
+            partials[i] = partial is not null && partial.SiloId == silo && partial.Pass == pass
+                ? partial
+                : throw new InvalidDataException($"Silo '{silo}''s partial of pass {pass} is not that silo's partial of that pass.");
+        }
+
+        return partials;
+    }
+
+    [LoggerMessage(EventId = 2201, Level = LogLevel.Information, Message = "Analysis {AnalysisId}: merged pass {Pass} of {Silos} silos")]
+    private static partial void LogMerged(ILogger logger, string analysisId, int pass, int silos);
+
+    [LoggerMessage(EventId = 2202, Level = LogLevel.Information, Message = "Analysis {AnalysisId}: result written ({Silos} silos, {Passes} passes)")]
+    private static partial void LogCommitted(ILogger logger, string analysisId, int silos, int passes);
+}
+
+/// <summary>An analysis's manifest: who took part, each pass's partials by reference and SHA-256, the result's reference.</summary>
+/// <param name="AnalysisId">The analysis.</param>
+/// <param name="CreatedAt">When it ran.</param>
+/// <param name="Silos">The silos that took part.</param>
+/// <param name="Passes">Each pass's partials.</param>
+/// <param name="Result">The result document.</param>
+/// <param name="MinCount">The least rows per reported cell applied.</param>
+/// <param name="Spec">The spec.</param>
+public sealed record AnalysisManifest(string AnalysisId, DateTime CreatedAt, IReadOnlyList<string> Silos, IReadOnlyList<IReadOnlyList<SiloAnalysisRef>> Passes, BlobRef Result, int MinCount, AnalysisSpec Spec);

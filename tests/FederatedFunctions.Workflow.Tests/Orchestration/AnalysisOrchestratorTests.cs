@@ -1,0 +1,197 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using FederatedFunctions.Core.Analysis;
+using FederatedFunctions.Core.Runs;
+using FederatedFunctions.Core.Specs;
+using FederatedFunctions.Workflow.Contracts;
+using FederatedFunctions.Workflow.Orchestration;
+using Microsoft.DurableTask;
+using Microsoft.DurableTask.Client;
+using static FederatedFunctions.Workflow.Tests.Orchestration.TrainingOrchestratorTests;
+
+namespace FederatedFunctions.Workflow.Tests.Orchestration;
+
+/// <summary>
+/// A federated analysis through the durable orchestrator, on in-process silos with real CSV data: every statistic
+/// against the same statistic computed centrally over the union of the silos' rows; small-cell suppression; eyes-off.
+/// </summary>
+public sealed class AnalysisOrchestratorTests
+{
+    private const double Tolerance = 1e-9;
+
+    private static async Task<(OrchestrationMetadata Meta, AnalysisResult? Result)> AnalyzeAsync(Harness h, AnalysisSpec spec)
+    {
+        var errors = AnalysisSpecValidator.Validate(spec);
+        Assert.True(errors.Count == 0, string.Join("; ", errors.Select(e => e.Message)));
+        var id = await h.Host.Client.ScheduleNewOrchestrationInstanceAsync(nameof(AnalysisOrchestrator), new AnalysisState(spec.AnalysisId!, spec, "checkpoints"), new StartOrchestrationOptions(spec.AnalysisId));
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        var meta = await h.Host.Client.WaitForInstanceCompletionAsync(id, getInputsAndOutputs: true, cts.Token);
+        var bytes = await h.Store.GetDocumentAsync("checkpoints", BlobLayout.AnalysisResult(spec.AnalysisId!), default);
+        return (meta, bytes is null ? null : JsonSerializer.Deserialize<AnalysisResult>(bytes, AnalysisJson.Options));
+    }
+
+    // The union of the silos' rows, parsed from the same CSV text the silos read.
+    private static (string[] Header, string[][] Rows) Union(Harness h)
+    {
+        string[]? header = null;
+        var rows = new List<string[]>();
+        foreach (var silo in Data)
+        {
+            var lines = Encoding.UTF8.GetString(h.Blobs.Items[$"mem://{silo.SiloId}/data/train.csv"]).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            header ??= lines[0].Split(',');
+            rows.AddRange(lines.Skip(1).Select(l => l.Split(',')));
+        }
+
+        return (header!, rows.ToArray());
+    }
+
+    private static double[] Column((string[] Header, string[][] Rows) union, string name) =>
+        union.Rows.Select(r => double.Parse(r[Array.IndexOf(union.Header, name)], CultureInfo.InvariantCulture)).ToArray();
+
+    private static void Close(double expected, double? actual, string what) =>
+        Assert.True(actual is { } a && Math.Abs(expected - a) <= Tolerance * Math.Max(1, Math.Abs(expected)), $"{what}: central {expected:R}, federated {actual:R}");
+
+    private static AnalysisSpec Spec(string id, string[] header, int minCount = 1, string mode = PrivacyModes.EyesOn, int minSilos = 1) => new()
+    {
+        AnalysisId = id,
+        Silos = Data.Select(d => d.SiloId).ToArray(),
+        Data = new AnalysisDataSpec { Path = "data/train.csv" },
+        Features =
+        [
+            new FeatureAnalysis
+            {
+                Column = header[0],
+                Statistics = mode == PrivacyModes.EyesOn
+                    ? ["count", "missing", "sum", "mean", "variance", "stddev", "min", "max", "histogram", "quantiles"]
+                    : ["count", "missing", "sum", "mean", "variance", "stddev", "quantiles"],
+                Histogram = mode == PrivacyModes.EyesOn ? new HistogramSpec { Bins = 8 } : null,
+                Quantiles = [0, 0.1, 0.5, 0.9, 1],
+            },
+            new FeatureAnalysis { Column = header[1], Statistics = ["mean", "histogram"], Histogram = new HistogramSpec { Edges = [-3, -1, 0, 1, 3] } },
+            new FeatureAnalysis { Column = header[2], Statistics = ["mean", "variance"] },
+            new FeatureAnalysis { Column = "label", Statistics = ["valueCounts"] },
+        ],
+        GroupBy = "label",
+        Covariance = [header[0], header[1], header[2]],
+        Privacy = new AnalysisPrivacySpec { Mode = mode, MinCount = minCount, MinSilos = minSilos },
+    };
+
+    [Fact]
+    public async Task Analysis_EveryStatistic_EqualsTheCentralComputationOverTheUnionOfTheSilos()
+    {
+        await using var h = await new Harness().StartAsync();
+        var union = Union(h);
+        var (x0, x1, x2) = (union.Header[0], union.Header[1], union.Header[2]);
+        var (meta, result) = await AnalyzeAsync(h, Spec("fa-exact", union.Header));
+
+        Assert.True(meta.RuntimeStatus == OrchestrationRuntimeStatus.Completed, meta.FailureDetails?.ErrorMessage);
+        var r = result!.Results;
+        var a = Column(union, x0);
+        var mean = a.Average();
+        var variance = a.Sum(v => (v - mean) * (v - mean)) / (a.Length - 1);
+        Assert.Equal(a.Length, r[x0].Count);
+        Assert.Equal(0, r[x0].Missing);
+        Close(a.Sum(), r[x0].Sum, "sum");
+        Close(mean, r[x0].Mean, "mean");
+        Close(variance, r[x0].Variance, "variance");
+        Close(Math.Sqrt(variance), r[x0].Stddev, "stddev");
+        Assert.Equal((a.Min(), a.Max()), (r[x0].Min, r[x0].Max));
+
+        // Histogram over the global range: exact counts per bin.
+        var edges = Histogram.EqualWidth(a.Min(), a.Max(), 8);
+        Assert.Equal(edges, r[x0].Histogram!.Edges);
+        Assert.Equal(Histogram.Of(a, edges).Counts.Select(c => (long?)c), r[x0].Histogram!.Counts);
+
+        // Quantiles: the exact order statistic, type 1.
+        var sorted = a.Order().ToArray();
+        foreach (var p in new[] { 0, 0.1, 0.5, 0.9, 1 })
+        {
+            var expected = sorted[Math.Max(1, (long)Math.Ceiling(p * sorted.Length)) - 1];
+            Assert.Equal(expected, r[x0].Quantiles![AnalysisReport.QuantileKey(p)].Value);
+        }
+
+        // Given edges, value counts, groups and covariance.
+        var b = Column(union, x1);
+        Assert.Equal(Histogram.Of(b, [-3, -1, 0, 1, 3]).Counts.Select(c => (long?)c), r[x1].Histogram!.Counts);
+        var labels = union.Rows.Select(row => row[^1]).ToArray();
+        Assert.Equal(labels.GroupBy(l => l).ToDictionary(g => g.Key, g => (long?)g.LongCount()), r["label"].ValueCounts);
+        foreach (var group in labels.Distinct())
+        {
+            var members = a.Where((_, i) => labels[i] == group).ToArray();
+            Close(members.Average(), result.Groups![group].Results[x0].Mean, $"mean of group {group}");
+            Assert.Equal(members.Length, result.Groups[group].Rows);
+        }
+
+        var c = Column(union, x2);
+        var (mb, mc) = (b.Average(), c.Average());
+        Close(a.Zip(b, (u, v) => (u - mean) * (v - mb)).Sum() / (a.Length - 1), result.Covariance!.Covariance[0][1], "cov(x0, x1)");
+        Close(b.Zip(c, (u, v) => (u - mb) * (v - mc)).Sum() / Math.Sqrt(b.Sum(v => (v - mb) * (v - mb)) * c.Sum(v => (v - mc) * (v - mc))), result.Covariance.Correlation[1][2], "corr(x1, x2)");
+        Assert.Equal(Data.Select(d => d.SiloId), result.Silos);
+    }
+
+    [Fact]
+    public async Task Analysis_SmallCells_AreNeverReported_AndASilosOwnMinimumRaisesTheAnalysiss()
+    {
+        await using var h = await new Harness().StartAsync();
+        var union = Union(h);
+        h.Backend.MinCounts[Data[2].SiloId] = 60;
+        var x1 = union.Header[1];
+
+        // Edges with a bin of about 10 rows, one of about 45, and wide ones: the small ones must not be reported.
+        var sorted = Column(union, x1).Order().ToArray();
+        double[] edges = [sorted[0], sorted[10], sorted[55], sorted[sorted.Length / 2], sorted[^1]];
+        var spec = Spec("fa-small", union.Header, minCount: 20);
+        spec = spec with { Features = [spec.Features[0], spec.Features[1] with { Histogram = new HistogramSpec { Edges = edges } }, .. spec.Features.Skip(2)] };
+        var (meta, result) = await AnalyzeAsync(h, spec);
+
+        Assert.True(meta.RuntimeStatus == OrchestrationRuntimeStatus.Completed, meta.FailureDetails?.ErrorMessage);
+        Assert.Equal(60, result!.MinCount);
+        var expected = Histogram.Of(Column(union, x1), edges).Counts;
+        Assert.Equal(expected.Select(n => n is > 0 and < 60 ? null : (long?)n), result.Results[x1].Histogram!.Counts);
+        Assert.Contains(expected, n => n is > 0 and < 60);
+        Assert.All(result.Groups!, g => Assert.True(g.Value.Rows is null or >= 60));
+
+        // A quantile stops at a bracket of at least 60 rows instead of naming one row's value.
+        var median = result.Results[union.Header[0]].Quantiles!["0.5"];
+        Assert.Null(median.Value);
+        var a = Column(union, union.Header[0]);
+        Assert.True(a.Count(v => v >= median.Low && v <= median.High) >= 60);
+    }
+
+    [Fact]
+    public async Task Analysis_EyesOff_LeavesNoPerSiloValueInHistory_AndReportsNoExtremes()
+    {
+        await using var h = await new Harness().StartAsync();
+        var union = Union(h);
+        var (meta, result) = await AnalyzeAsync(h, Spec("fa-eyesoff", union.Header, minCount: 5, mode: PrivacyModes.EyesOff, minSilos: 3));
+
+        Assert.True(meta.RuntimeStatus == OrchestrationRuntimeStatus.Completed, meta.FailureDetails?.ErrorMessage);
+        Assert.Null(result!.Results[union.Header[0]].Min);
+
+        // Each silo's own row count and mean of the first column: neither may appear in anything the orchestration serialized.
+        var history = string.Join("\n", h.Converter.Texts);
+        foreach (var silo in Data)
+        {
+            var lines = Encoding.UTF8.GetString(h.Blobs.Items[$"mem://{silo.SiloId}/data/train.csv"]).Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1).ToArray();
+            var values = lines.Select(l => double.Parse(l.Split(',')[0], CultureInfo.InvariantCulture)).ToArray();
+            Assert.DoesNotContain(Moments.Of(values).Mean.ToString("R", CultureInfo.InvariantCulture), history, StringComparison.Ordinal);
+            Assert.DoesNotContain($"\"rows\":{lines.Length},", history, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("\"partial\"", history, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task Analysis_FewerSilosThanTheMinimum_FailsAndReportsNothing()
+    {
+        await using var h = await new Harness().StartAsync();
+        var union = Union(h);
+        var spec = Spec("fa-few", union.Header, minSilos: 2) with { Silos = [Data[0].SiloId] };
+        var (meta, result) = await AnalyzeAsync(h, spec);
+
+        Assert.Equal(OrchestrationRuntimeStatus.Failed, meta.RuntimeStatus);
+        Assert.Contains("fewer than privacy.minSilos", meta.FailureDetails!.ErrorMessage, StringComparison.Ordinal);
+        Assert.Null(result);
+    }
+}

@@ -82,7 +82,8 @@ internal static class SiloAnalysisStep
             t => t.Key,
             t => QuantileSearch.CountAtOrBelow(numbers[t.Key].OfType<double>().ToArray(), t.Value),
             StringComparer.Ordinal);
-        var partial = new AnalysisPartial(silo, request.Pass, rows, groups, thresholds);
+        var nonce = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+        var partial = new AnalysisPartial(silo, request.Pass, rows, groups, thresholds, request.Execution, nonce);
         var bytes = JsonSerializer.SerializeToUtf8Bytes(partial, AnalysisJson.Options);
         if (request.Privacy == PrivacyModes.EyesOff)
         {
@@ -93,7 +94,7 @@ internal static class SiloAnalysisStep
             bytes = padded;
         }
 
-        var path = BlobLayout.SiloAnalysisPartial(request.AnalysisId, request.Pass);
+        var path = BlobLayout.SiloAnalysisPartial(request.AnalysisId, request.Execution, request.Pass);
         if (await storage.WriteIfAbsentAsync(SiloArea.Outbox, path, bytes, cancellationToken).ConfigureAwait(false) is { } existing)
         {
             bytes = existing;

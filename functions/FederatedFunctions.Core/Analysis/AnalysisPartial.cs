@@ -29,7 +29,8 @@ public sealed record AnalysisQuery(
 /// <param name="SiloId">The silo.</param>
 /// <param name="Query">What to compute.</param>
 /// <param name="Privacy">eyes-on or eyes-off.</param>
-public sealed record AnalyzeRequest(string AnalysisId, int Pass, string SiloId, AnalysisQuery Query, string Privacy = PrivacyModes.EyesOn);
+/// <param name="Execution">A token of this execution of the analysis: in the partial's path and content, so that running an analysis id again never reads an earlier execution's partials.</param>
+public sealed record AnalyzeRequest(string AnalysisId, int Pass, string SiloId, AnalysisQuery Query, string Privacy = PrivacyModes.EyesOn, string Execution = "");
 
 /// <summary>A silo's partial statistics for one pass: by group (the empty string when there is no group-by).</summary>
 /// <param name="SiloId">The silo.</param>
@@ -37,12 +38,16 @@ public sealed record AnalyzeRequest(string AnalysisId, int Pass, string SiloId, 
 /// <param name="Rows">Rows read.</param>
 /// <param name="Groups">The statistics of each group's rows.</param>
 /// <param name="CountsAtOrBelow">Per column, the count of values at or below each of the pass's thresholds, over every row.</param>
+/// <param name="Execution">The execution it belongs to (<see cref="AnalyzeRequest.Execution"/>).</param>
+/// <param name="Nonce">Random bytes the silo adds, so that the partial's SHA-256 (which history records) cannot be matched by guessing its small counts.</param>
 public sealed record AnalysisPartial(
     string SiloId,
     int Pass,
     long Rows,
     IReadOnlyDictionary<string, GroupPartial> Groups,
-    IReadOnlyDictionary<string, long[]> CountsAtOrBelow);
+    IReadOnlyDictionary<string, long[]> CountsAtOrBelow,
+    string Execution = "",
+    string Nonce = "");
 
 /// <summary>The statistics of one group's rows in one silo.</summary>
 /// <param name="Rows">Rows in the group.</param>

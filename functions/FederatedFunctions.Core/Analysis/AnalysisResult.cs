@@ -10,7 +10,7 @@ namespace FederatedFunctions.Core.Analysis;
 /// <param name="MinCount">The least rows per reported cell that was applied: the analysis's, raised by any silo's own.</param>
 /// <param name="Rows">Rows over every silo; null when suppressed.</param>
 /// <param name="Results">Per column, over every row.</param>
-/// <param name="Groups">Per group-by value, when the analysis has a group-by; a group under the minimum is listed with no statistic.</param>
+/// <param name="Groups">Per group-by value, when the analysis has a group-by; a group under the minimum (and, by complementary suppression, the smallest others when needed) is left out.</param>
 /// <param name="Covariance">The covariance and correlation matrix over every complete row, when asked.</param>
 public sealed record AnalysisResult(
     string AnalysisId,
@@ -61,7 +61,7 @@ public sealed record FeatureResult
     /// <summary>Quantiles, keyed by probability.</summary>
     public IReadOnlyDictionary<string, QuantileResult>? Quantiles { get; init; }
 
-    /// <summary>Counts per value (categorical columns); a count under the minimum is null.</summary>
+    /// <summary>Counts per value (categorical columns); values under the minimum are folded into <c>(other)</c>, never named.</summary>
     public IReadOnlyDictionary<string, long?>? ValueCounts { get; init; }
 
     /// <summary>True when the column's values in this group are fewer than the minimum: nothing is reported of them.</summary>
@@ -100,11 +100,12 @@ public static class AnalysisReport
         Dictionary<string, GroupResult>? groups = null;
         if (spec.GroupBy is not null)
         {
-            groups = first.Groups.ToDictionary(
+            // Withheld groups are left out by name; with complementary suppression their rows add up to at least k, so
+            // the whole minus the groups shown never isolates a small group.
+            var shown = Complementary(first.Groups.ToDictionary(g => g.Key, g => g.Value.Rows, StringComparer.Ordinal), k);
+            groups = first.Groups.Where(g => shown.Contains(g.Key)).ToDictionary(
                 g => g.Key,
-                g => CellSuppression.Reportable(g.Value.Rows, k)
-                    ? new GroupResult(g.Value.Rows, Features(spec, g.Value, ranged?.Groups.GetValueOrDefault(g.Key), [], k), Covariance(spec, g.Value, k))
-                    : new GroupResult(null, new Dictionary<string, FeatureResult>(), null),
+                g => new GroupResult(g.Value.Rows, Features(spec, g.Value, ranged?.Groups.GetValueOrDefault(g.Key), [], k), Covariance(spec, g.Value, k)),
                 StringComparer.Ordinal);
         }
 
@@ -129,14 +130,21 @@ public static class AnalysisReport
         {
             var stats = feature.Statistics;
             var partial = group.Features.GetValueOrDefault(feature.Column) ?? new FeaturePartial(0, Moments.Empty, null, null);
-            long? missing = stats.Contains(AnalysisStatistics.Missing) || stats.Contains(AnalysisStatistics.ValueCounts) ? Cell(partial.Missing, k) : null;
+            // Counts of present and missing values say which rows have a value, not what it is: they are reported as they are.
+            long? missing = stats.Contains(AnalysisStatistics.Missing) || stats.Contains(AnalysisStatistics.ValueCounts) ? partial.Missing : null;
             if (stats.Contains(AnalysisStatistics.ValueCounts))
             {
-                results[feature.Column] = new FeatureResult
+                // Values under k are folded into one "(other)" count, with complementary suppression, and never named.
+                var counts = partial.ValueCounts ?? new Dictionary<string, long>();
+                var named = Complementary(counts.ToDictionary(v => v.Key, v => v.Value, StringComparer.Ordinal), k);
+                var other = counts.Where(v => !named.Contains(v.Key)).Sum(v => v.Value);
+                var reported = counts.Where(v => named.Contains(v.Key)).ToDictionary(v => v.Key, v => (long?)v.Value, StringComparer.Ordinal);
+                if (other >= k)
                 {
-                    Missing = missing,
-                    ValueCounts = (partial.ValueCounts ?? new Dictionary<string, long>()).ToDictionary(v => v.Key, v => Cell(v.Value, k), StringComparer.Ordinal),
-                };
+                    reported[OtherValues] = other;
+                }
+
+                results[feature.Column] = new FeatureResult { Missing = missing, ValueCounts = reported };
                 continue;
             }
 
@@ -148,7 +156,7 @@ public static class AnalysisReport
             }
 
             var histogram = (partial.Histogram ?? ranged?.Features.GetValueOrDefault(feature.Column)?.Histogram) is { } h && stats.Contains(AnalysisStatistics.Histogram)
-                ? new HistogramResult(h.Edges, CellSuppression.Apply(h.Counts, k), Cell(h.Below, k), Cell(h.Above, k))
+                ? Suppress(h, k)
                 : null;
             var asked = quantiles.Where(q => q.Column == feature.Column).ToArray();
             results[feature.Column] = new FeatureResult
@@ -185,5 +193,37 @@ public static class AnalysisReport
         return new CovarianceResult(columns, co.Count, cov, corr);
     }
 
-    private static long? Cell(long count, int k) => CellSuppression.Reportable(count, k) ? count : null;
+    /// <summary>The key of the count of the values folded together because each is under the minimum.</summary>
+    public const string OtherValues = "(other)";
+
+    /// <summary>
+    /// The cells of a table that may be shown: those of at least <paramref name="k"/> rows, and, when the withheld ones
+    /// add up to fewer than k (so that the total minus the shown ones would isolate them), fewer: the smallest shown
+    /// cells are withheld too until the withheld add up to at least k, or nothing is shown.
+    /// </summary>
+    public static HashSet<string> Complementary(IReadOnlyDictionary<string, long> cells, int k)
+    {
+        ArgumentNullException.ThrowIfNull(cells);
+        var shown = cells.Where(c => CellSuppression.Reportable(c.Value, k)).Select(c => c.Key).ToHashSet(StringComparer.Ordinal);
+        var withheld = cells.Where(c => !CellSuppression.Reportable(c.Value, k)).Sum(c => c.Value);
+        var candidates = cells.Where(c => c.Value > 0 && shown.Contains(c.Key)).OrderBy(c => c.Value).ThenBy(c => c.Key, StringComparer.Ordinal).ToList();
+        for (var i = 0; withheld > 0 && withheld < k && i < candidates.Count; i++)
+        {
+            withheld += candidates[i].Value;
+            shown.Remove(candidates[i].Key);
+        }
+
+        return shown;
+    }
+
+    // A histogram's cells (its bins, and the counts below and above) with complementary suppression.
+    private static HistogramResult Suppress(Histogram h, int k)
+    {
+        var cells = h.Counts.Select((c, i) => KeyValuePair.Create(i.ToString(CultureInfo.InvariantCulture), c))
+            .Append(KeyValuePair.Create("below", h.Below)).Append(KeyValuePair.Create("above", h.Above))
+            .ToDictionary(StringComparer.Ordinal);
+        var shown = Complementary(cells, k);
+        long? Shown(string key, long count) => shown.Contains(key) ? count : null;
+        return new HistogramResult(h.Edges, h.Counts.Select((c, i) => Shown(i.ToString(CultureInfo.InvariantCulture), c)).ToArray(), Shown("below", h.Below), Shown("above", h.Above));
+    }
 }

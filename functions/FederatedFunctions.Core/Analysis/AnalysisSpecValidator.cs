@@ -15,6 +15,9 @@ public static class AnalysisSpecValidator
     /// <summary>Most quantiles of a column.</summary>
     public const int MaxQuantiles = 20;
 
+    /// <summary>The least <c>privacy.minCount</c> of an eyes-off analysis (DataSHIELD's default threshold).</summary>
+    public const int MinEyesOffCount = 3;
+
     /// <summary>Most columns of a covariance matrix.</summary>
     public const int MaxCovariance = 50;
 
@@ -133,6 +136,10 @@ public static class AnalysisSpecValidator
         if (privacy.MinCount is < 1 or > 1_000_000)
         {
             add("$.privacy.minCount", "range", $"privacy.minCount must be from 1 to 1000000; got {privacy.MinCount}.");
+        }
+        else if (privacy.Mode == PrivacyModes.EyesOff && privacy.MinCount < MinEyesOffCount)
+        {
+            add("$.privacy.minCount", "eyes-off", $"privacy.minCount must be at least {MinEyesOffCount} in eyes-off mode: a cell of fewer rows can name one row's value (a quantile at 0 or 1 is the min or max); got {privacy.MinCount}.");
         }
 
         if (privacy.MinSilos < 1 || privacy.MinSilos > limits.MaxSilos)

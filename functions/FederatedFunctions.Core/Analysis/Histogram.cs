@@ -28,13 +28,27 @@ public sealed record Histogram
             throw new ArgumentException($"Equal-width bins need finite min < max and at least one bin; got [{min}, {max}], {bins}.");
         }
 
-        var edges = new double[bins + 1];
-        for (var i = 0; i <= bins; i++)
+        var edges = Lerp(min, max, bins);
+        if (edges.Zip(edges.Skip(1)).Any(p => !(p.Second > p.First)))
         {
-            edges[i] = i == bins ? max : min + ((max - min) * i / bins);
+            throw new ArgumentException($"[{min}, {max}] is too narrow for {bins} distinct equal-width bins.");
         }
 
         return edges;
+    }
+
+    /// <summary>Equal-width edges of at most <paramref name="bins"/> bins: as many as the range has distinct edges for (at least one).</summary>
+    /// <exception cref="ArgumentException">Not finite, or <paramref name="max"/> not above <paramref name="min"/>.</exception>
+    public static double[] EqualWidthUpTo(double min, double max, int bins)
+    {
+        for (var n = Math.Max(1, bins); ; n--)
+        {
+            var edges = Lerp(min, max, n);
+            if (n == 1 || edges.Zip(edges.Skip(1)).All(p => p.Second > p.First))
+            {
+                return n == 1 ? EqualWidth(min, max, 1) : edges;
+            }
+        }
     }
 
     /// <summary>The histogram of <paramref name="values"/> over <paramref name="edges"/>.</summary>
@@ -69,6 +83,18 @@ public sealed record Histogram
         }
 
         return new Histogram { Edges = (double[])edges.Clone(), Counts = counts, Below = below, Above = above };
+    }
+
+    // A weighted mean of the ends: no overflow, whatever the range.
+    private static double[] Lerp(double min, double max, int bins)
+    {
+        var edges = new double[bins + 1];
+        for (var i = 0; i <= bins; i++)
+        {
+            edges[i] = i == 0 ? min : i == bins ? max : (min * ((double)(bins - i) / bins)) + (max * ((double)i / bins));
+        }
+
+        return edges;
     }
 
     /// <summary>The histogram of the union of two disjoint sets of values over the same edges.</summary>

@@ -4,8 +4,8 @@ namespace FederatedFunctions.Core.Analysis;
 /// Exact quantiles over data that stays in the silos, from counts only. Doubles are mapped to 64-bit keys in the same
 /// order; each pass asks every silo for the count of its values at or below each of <see cref="Splits"/> thresholds
 /// inside the current bracket, and the summed counts narrow the bracket to one part of it. With 255 thresholds a pass
-/// fixes 8 bits, so at most 8 passes leave a bracket of one double: the exact quantile, the smallest value whose
-/// cumulative count reaches the rank ⌈p·n⌉ (the inverse of the empirical distribution function, type 1).
+/// cuts the bracket into 256 parts, so at most 9 passes leave a bracket of one double: the exact quantile, the smallest
+/// value whose cumulative count reaches the rank ⌈p·n⌉ (the inverse of the empirical distribution function, type 1).
 /// </summary>
 /// <remarks>
 /// A search stops early, with a stated bound, when the bracket would hold fewer than <c>k</c> rows (small-cell
@@ -35,9 +35,11 @@ public sealed record QuantileSearch
     public required long CountInside { get; init; }
 
     /// <summary>Whether the bracket is a single value: the exact quantile.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
     public bool Exact => Low == High;
 
     /// <summary>The bracket as values.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
     public (double Low, double High) Bracket => (FromKey(Low), FromKey(High));
 
     /// <summary>The start of a search for the <paramref name="probability"/> quantile of <paramref name="count"/> values between <paramref name="min"/> and <paramref name="max"/>.</summary>
@@ -50,7 +52,8 @@ public sealed record QuantileSearch
             throw new ArgumentOutOfRangeException(nameof(probability), probability, "A quantile's probability is from 0 to 1.");
         }
 
-        var rank = Math.Max(1, (long)Math.Ceiling(probability * count));
+        // In decimal: 0.07 × 100 is 7.000000000000001 in double, whose ceiling would be rank 8.
+        var rank = Math.Max(1, (long)Math.Ceiling((decimal)probability * count));
         return new QuantileSearch { Probability = probability, Rank = rank, Low = ToKey(min), High = ToKey(max), CountInside = count };
     }
 

@@ -75,9 +75,9 @@ public static class BlobLayout
     public static string SiloMaskedUpdate(string runId, int round, int attempt) =>
         $"outbox/{runId}/round-{round.ToString("D5", CultureInfo.InvariantCulture)}/masked-{attempt.ToString("D2", CultureInfo.InvariantCulture)}.safetensors";
 
-    /// <summary>A silo's partial statistics for one pass of an analysis, in its outbox.</summary>
-    public static string SiloAnalysisPartial(string analysisId, int pass) =>
-        $"outbox/{analysisId}/analysis/pass-{pass.ToString("D2", CultureInfo.InvariantCulture)}.json";
+    /// <summary>A silo's partial statistics for one pass of one execution of an analysis, in its outbox.</summary>
+    public static string SiloAnalysisPartial(string analysisId, string execution, int pass) =>
+        $"outbox/{analysisId}/analysis/{execution}/pass-{pass.ToString("D2", CultureInfo.InvariantCulture)}.json";
 
     /// <summary>An analysis's result, in the checkpoint container.</summary>
     public static string AnalysisResult(string analysisId) => $"{analysisId}/analysis/result.json";

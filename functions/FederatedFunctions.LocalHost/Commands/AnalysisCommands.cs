@@ -75,6 +75,11 @@ public static class AnalysisCommands
                 await ctx.Error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
                 return 1;
             }
+            catch (InvalidOperationException ex)
+            {
+                await ctx.Error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
+                return 2;
+            }
         });
         return cmd;
     }

@@ -18,10 +18,17 @@ public sealed class AnalysisRunner(LocalDurableHost host)
 
     /// <summary>Schedules the analysis, waits for it, and reads its result back.</summary>
     /// <exception cref="RunFailedException">The analysis did not complete.</exception>
+    /// <exception cref="InvalidOperationException">An analysis with that id already has a result: ids are not reused.</exception>
     public async Task<AnalysisResult> RunAsync(AnalysisSpec spec, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(spec);
         var id = spec.AnalysisId!;
+        var store = host.Services.GetRequiredService<Workflow.Abstractions.ICheckpointStore>();
+        if (await AnalysisService.ReadResultAsync(store, Container, id, cancellationToken).ConfigureAwait(false) is not null)
+        {
+            throw new InvalidOperationException($"Analysis '{id}' already has a result in container '{Container}'; analysis ids are not reused (read it with 'fl analysis {id}', or choose another analysisId).");
+        }
+
         await host.Client.ScheduleNewOrchestrationInstanceAsync(nameof(AnalysisOrchestrator), new AnalysisState(id, spec, Container), new StartOrchestrationOptions(id), cancellationToken).ConfigureAwait(false);
         var meta = await host.Client.WaitForInstanceCompletionAsync(id, getInputsAndOutputs: true, cancellationToken).ConfigureAwait(false);
         if (meta.RuntimeStatus != OrchestrationRuntimeStatus.Completed)
@@ -29,7 +36,7 @@ public sealed class AnalysisRunner(LocalDurableHost host)
             throw new RunFailedException(id, meta.RuntimeStatus.ToString().ToLowerInvariant(), Api.RunFailures.Message(meta) ?? "no details");
         }
 
-        return await AnalysisService.ReadResultAsync(host.Services.GetRequiredService<Workflow.Abstractions.ICheckpointStore>(), Container, id, cancellationToken).ConfigureAwait(false)
+        return await AnalysisService.ReadResultAsync(store, Container, id, cancellationToken).ConfigureAwait(false)
             ?? throw new RunFailedException(id, "completed", "its result is missing from the checkpoint container");
     }
 

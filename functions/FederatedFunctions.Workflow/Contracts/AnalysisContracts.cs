@@ -14,16 +14,21 @@ public sealed record SiloAnalysisRef(string SiloId, BlobRef Partial);
 
 /// <summary>Input of the merge of one pass.</summary>
 /// <param name="AnalysisId">The analysis.</param>
+/// <param name="Execution">This execution's token: every partial must carry it.</param>
 /// <param name="Pass">The pass.</param>
 /// <param name="Partials">Each silo's partial.</param>
-/// <param name="MinSilos">The least number of silos an aggregate combines.</param>
 /// <param name="Privacy">eyes-on or eyes-off: eyes-off, no min or max comes back.</param>
-public sealed record MergeAnalysisPassRequest(string AnalysisId, int Pass, IReadOnlyList<SiloAnalysisRef> Partials, int MinSilos, string Privacy);
+/// <param name="Searches">The quantile searches this pass's thresholds came from, to narrow with the pass's counts.</param>
+/// <param name="MinCount">The least rows a search may narrow a bracket to.</param>
+public sealed record MergeAnalysisPassRequest(string AnalysisId, string Execution, int Pass, IReadOnlyList<SiloAnalysisRef> Partials, string Privacy, IReadOnlyList<ColumnSearch> Searches, int MinCount);
 
-/// <summary>What the orchestrator needs of a pass to plan the next: aggregates only.</summary>
+/// <summary>A quantile search of one column.</summary>
+public sealed record ColumnSearch(string Column, QuantileSearch Search);
+
+/// <summary>What the orchestrator needs of a pass to plan the next: aggregates only. The counts at the thresholds stay in the merge; only the narrowed brackets (each of at least the minimum count of rows) come back.</summary>
 /// <param name="Columns">Per numeric column over every row: present values, and (eyes-on) the global min and max.</param>
-/// <param name="CountsAtOrBelow">Per column, the summed counts at or below the pass's quantile thresholds.</param>
-public sealed record AnalysisPassSummary(IReadOnlyDictionary<string, ColumnRange> Columns, IReadOnlyDictionary<string, long[]> CountsAtOrBelow);
+/// <param name="Searches">The searches of the request, narrowed, in the same order.</param>
+public sealed record AnalysisPassSummary(IReadOnlyDictionary<string, ColumnRange> Columns, IReadOnlyList<ColumnSearch> Searches);
 
 /// <summary>A numeric column's present values over every silo and row, with its global range in eyes-on mode.</summary>
 public sealed record ColumnRange(long Count, double? Min, double? Max);
@@ -38,11 +43,12 @@ public sealed record QuantileOutcome(string Column, double Probability, double L
 
 /// <summary>Input of the commit: every pass's partials, the quantiles, the silos' own minimums.</summary>
 /// <param name="State">The analysis.</param>
+/// <param name="Execution">This execution's token.</param>
 /// <param name="Passes">Each pass's partials, in pass order.</param>
 /// <param name="Quantiles">Each quantile's outcome.</param>
 /// <param name="MinCount">The least rows per reported cell: the analysis's, raised by any silo's own.</param>
 /// <param name="CreatedAt">When the analysis ran (orchestration time).</param>
-public sealed record CommitAnalysisRequest(AnalysisState State, IReadOnlyList<IReadOnlyList<SiloAnalysisRef>> Passes, IReadOnlyList<QuantileOutcome> Quantiles, int MinCount, DateTime CreatedAt);
+public sealed record CommitAnalysisRequest(AnalysisState State, string Execution, IReadOnlyList<IReadOnlyList<SiloAnalysisRef>> Passes, IReadOnlyList<QuantileOutcome> Quantiles, int MinCount, DateTime CreatedAt);
 
 /// <summary>The output of an analysis orchestration.</summary>
 /// <param name="AnalysisId">The analysis.</param>

@@ -14,8 +14,10 @@ namespace FederatedFunctions.Workflow.Orchestration;
 /// <remarks>
 /// <para>Pass 1 computes counts, missing values, moments, value counts, co-moments and histograms over given edges. Pass 2,
 /// when needed, counts histograms over the global range pass 1 found (eyes-on only) and starts the quantile searches;
-/// each later pass narrows them (<see cref="QuantileSearch"/>: at most 8 passes to an exact value). A search stops early
-/// rather than isolate fewer rows than the minimum count.</para>
+/// each later pass narrows them (<see cref="QuantileSearch"/>: at most 9 passes to an exact value). The merge narrows
+/// the searches itself, so the counts at the thresholds never reach history; a search stops early rather than isolate
+/// fewer rows than the minimum count. Every partial carries this execution's token, so running an analysis id again
+/// never reads an earlier execution's partials.</para>
 /// <para>A silo that fails pass 1 is left out, if enough silos remain (<c>privacy.minSilos</c>); a silo that took part in
 /// pass 1 must take part in every later pass, or the analysis fails: a result must come from one set of rows.</para>
 /// <para>The orchestration's history holds references, counts over every silo, and (eyes-on) global ranges; never a
@@ -24,7 +26,7 @@ namespace FederatedFunctions.Workflow.Orchestration;
 [DurableTask(nameof(AnalysisOrchestrator))]
 public sealed class AnalysisOrchestrator : TaskOrchestrator<AnalysisState, AnalysisOutcome>
 {
-    /// <summary>Most passes after the first: one for histograms over the global range, and the quantile searches' eight.</summary>
+    /// <summary>Most passes after the first: the quantile searches' nine (histograms over the global range share the first of them).</summary>
     public const int MaxLaterPasses = 9;
 
     /// <inheritdoc />
@@ -42,8 +44,9 @@ public sealed class AnalysisOrchestrator : TaskOrchestrator<AnalysisState, Analy
         var given = spec.Features.Where(f => f.Histogram is { } h && (h.Edges is not null || h.Min is not null)).ToDictionary(f => f.Column, f => GivenEdges(f.Histogram!), StringComparer.Ordinal);
 
         // Pass 1: everything that needs one look at the rows.
+        var run = new PassRun(context, silos, input, context.NewGuid().ToString("N")[..16], k);
         var passes = new List<IReadOnlyList<SiloAnalysisRef>>();
-        var (taking, summary) = await PassAsync(context, silos, input, spec.Silos, 1, new AnalysisQuery(spec.Data, numeric, categorical, spec.GroupBy, spec.Covariance, true, given, new Dictionary<string, double[]>(), bounds), required: false);
+        var (taking, summary) = await run.PassAsync(spec.Silos, 1, new AnalysisQuery(spec.Data, numeric, categorical, spec.GroupBy, spec.Covariance, true, given, new Dictionary<string, double[]>(), bounds), [], required: false);
         passes.Add(taking);
         var participants = taking.Select(t => t.SiloId).ToArray();
 
@@ -53,78 +56,83 @@ public sealed class AnalysisOrchestrator : TaskOrchestrator<AnalysisState, Analy
             .ToDictionary(f => f.Column, f => GlobalEdges(summary.Columns[f.Column], f.Histogram!.Bins!.Value), StringComparer.Ordinal);
         var searches = spec.Features
             .Where(f => f.Quantiles is not null && summary.Columns.GetValueOrDefault(f.Column) is { Count: > 0 })
-            .SelectMany(f => f.Quantiles!.Select(p => (f.Column, Search: Start(p, summary.Columns[f.Column]))))
+            .SelectMany(f => f.Quantiles!.Select(p => new ColumnSearch(f.Column, Start(p, summary.Columns[f.Column]))))
             .ToList();
         var active = searches.Select(s => !s.Search.Exact).ToList();
         for (var pass = 2; pass <= MaxLaterPasses + 1 && (ranged.Count > 0 || active.Contains(true)); pass++)
         {
-            var thresholds = searches.Where((_, i) => active[i]).GroupBy(s => s.Column)
+            var asked = searches.Where((_, i) => active[i]).ToArray();
+            var thresholds = asked.GroupBy(s => s.Column)
                 .ToDictionary(g => g.Key, g => g.SelectMany(s => s.Search.Thresholds()).Distinct().Order().ToArray(), StringComparer.Ordinal);
-            (taking, summary) = await PassAsync(context, silos, input, participants, pass, new AnalysisQuery(spec.Data, numeric, [], null, null, false, ranged, thresholds, bounds), required: true);
+            (taking, summary) = await run.PassAsync(participants, pass, new AnalysisQuery(spec.Data, numeric, [], spec.GroupBy, null, false, ranged, thresholds, bounds), asked, required: true);
             passes.Add(taking);
             ranged = [];
+            var narrowed = summary.Searches.GetEnumerator();
             for (var i = 0; i < searches.Count; i++)
             {
-                if (!active[i])
+                if (active[i] && narrowed.MoveNext())
                 {
-                    continue;
+                    var next = narrowed.Current;
+                    active[i] = !next.Search.Exact && next != searches[i];
+                    searches[i] = next;
                 }
-
-                var (column, search) = searches[i];
-                var mine = search.Thresholds();
-                var all = thresholds[column];
-                var counts = mine.Select(t => summary.CountsAtOrBelow[column][Array.BinarySearch(all, t)]).ToArray();
-                var next = search.Narrow(mine, counts, k);
-                searches[i] = (column, next);
-                active[i] = !next.Exact && next != search;
             }
         }
 
         var quantiles = searches.Select(s => new QuantileOutcome(s.Column, s.Search.Probability, s.Search.Bracket.Low, s.Search.Bracket.High, s.Search.CountInside)).ToArray();
         return await context.CallActivityAsync<AnalysisOutcome>(
             nameof(CommitAnalysisActivity),
-            new CommitAnalysisRequest(input, passes, quantiles, k, context.CurrentUtcDateTime),
+            new CommitAnalysisRequest(input, run.Execution, passes, quantiles, k, context.CurrentUtcDateTime),
             TaskPolicies.StorageRetry);
     }
 
-    private static async Task<(IReadOnlyList<SiloAnalysisRef> Refs, AnalysisPassSummary Summary)> PassAsync(
-        TaskOrchestrationContext context, SiloFanOut silos, AnalysisState input, IReadOnlyList<string> participants, int pass, AnalysisQuery query, bool required)
+    // One execution's passes: the fan-out and merge of each, under this execution's token.
+    private sealed class PassRun(TaskOrchestrationContext context, SiloFanOut silos, AnalysisState input, string execution, int k)
     {
-        var privacy = input.Spec.Privacy;
-        var calls = await silos.RunAsync(
-            participants,
-            silo => new SiloStep(Analyze: new AnalyzeRequest(input.AnalysisId, pass, silo, query, privacy.Mode)),
-            r => r.Analysis,
-            "analyze-failed",
-            "partial",
-            deadlineSeconds: null);
-        var failed = calls.Where(c => c.Failure is not null).ToArray();
-        if (required && failed.Length > 0)
-        {
-            throw new InvalidOperationException($"Analysis '{input.AnalysisId}' pass {pass}: {string.Join("; ", failed.Select(f => $"{f.SiloId}: {f.Failure!.Reason}"))}; a silo of pass 1 must take part in every pass.");
-        }
+        public string Execution => execution;
 
-        var refs = calls.Where(c => c.Result is not null).Select(c => new SiloAnalysisRef(c.SiloId, c.Result!)).ToArray();
-        if (refs.Length < privacy.MinSilos)
+        public async Task<(IReadOnlyList<SiloAnalysisRef> Refs, AnalysisPassSummary Summary)> PassAsync(
+            IReadOnlyList<string> participants, int pass, AnalysisQuery query, IReadOnlyList<ColumnSearch> searches, bool required)
         {
-            throw new InvalidOperationException(
-                $"Analysis '{input.AnalysisId}' pass {pass}: {refs.Length} silos took part, fewer than privacy.minSilos ({privacy.MinSilos}); nothing is reported." +
-                (failed.Length == 0 ? string.Empty : " Failed: " + string.Join("; ", failed.Select(f => $"{f.SiloId}: {f.Failure!.Reason}"))));
-        }
+            var privacy = input.Spec.Privacy;
+            var calls = await silos.RunAsync(
+                participants,
+                silo => new SiloStep(Analyze: new AnalyzeRequest(input.AnalysisId, pass, silo, query, privacy.Mode, execution)),
+                r => r.Analysis,
+                "analyze-failed",
+                "partial",
+                deadlineSeconds: null);
+            var failed = calls.Where(c => c.Failure is not null).ToArray();
+            if (required && failed.Length > 0)
+            {
+                throw new InvalidOperationException($"Analysis '{input.AnalysisId}' pass {pass}: {string.Join("; ", failed.Select(f => $"{f.SiloId}: {f.Failure!.Reason}"))}; a silo of pass 1 must take part in every pass.");
+            }
 
-        var summary = await context.CallActivityAsync<AnalysisPassSummary>(
-            nameof(MergeAnalysisPassActivity),
-            new MergeAnalysisPassRequest(input.AnalysisId, pass, refs, privacy.MinSilos, privacy.Mode),
-            TaskPolicies.StorageRetry);
-        return (refs, summary);
+            var refs = calls.Where(c => c.Result is not null).Select(c => new SiloAnalysisRef(c.SiloId, c.Result!)).ToArray();
+            if (refs.Length < privacy.MinSilos)
+            {
+                throw new InvalidOperationException(
+                    $"Analysis '{input.AnalysisId}' pass {pass}: {refs.Length} silos took part, fewer than privacy.minSilos ({privacy.MinSilos}); nothing is reported." +
+                    (failed.Length == 0 ? string.Empty : " Failed: " + string.Join("; ", failed.Select(f => $"{f.SiloId}: {f.Failure!.Reason}"))));
+            }
+
+            var summary = await context.CallActivityAsync<AnalysisPassSummary>(
+                nameof(MergeAnalysisPassActivity),
+                new MergeAnalysisPassRequest(input.AnalysisId, execution, pass, refs, privacy.Mode, searches, k),
+                TaskPolicies.StorageRetry);
+            return (refs, summary);
+        }
     }
 
     private static double[] GivenEdges(HistogramSpec histogram) =>
         histogram.Edges is { } edges ? [.. edges] : Histogram.EqualWidth(histogram.Min!.Value, histogram.Max!.Value, histogram.Bins!.Value);
 
-    // A constant column still gets its bins: one unit wide from its value.
+    // Equal bins over the global range (fewer when it is too narrow for that many distinct edges); a constant column
+    // gets one bin, from its value to the next double.
     private static double[] GlobalEdges(ColumnRange range, int bins) =>
-        Histogram.EqualWidth(range.Min!.Value, range.Max!.Value > range.Min.Value ? range.Max.Value : range.Min.Value + 1, bins);
+        range.Max!.Value > range.Min!.Value
+            ? Histogram.EqualWidthUpTo(range.Min.Value, range.Max.Value, bins)
+            : [range.Min.Value, Math.BitIncrement(range.Min.Value)];
 
     // Eyes-off, no range is known: the search starts over every finite double, still exact within 8 passes.
     private static QuantileSearch Start(double probability, ColumnRange range) =>

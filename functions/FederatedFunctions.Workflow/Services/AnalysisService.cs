@@ -17,11 +17,14 @@ namespace FederatedFunctions.Workflow.Services;
 /// </summary>
 public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdateStore outboxes, ILogger<AnalysisService> logger)
 {
-    /// <summary>Merges one pass: each numeric column's present count over every row (and, eyes-on, its global range), and the summed threshold counts.</summary>
+    /// <summary>
+    /// Merges one pass: each numeric column's present count over every row (and, eyes-on, its global range), and the
+    /// quantile searches narrowed with the pass's summed counts. The counts at the thresholds do not leave this service.
+    /// </summary>
     public async Task<AnalysisPassSummary> MergePassAsync(MergeAnalysisPassRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var merged = AnalysisMerge.Merge(await ReadAsync(request.Partials, request.Pass, cancellationToken).ConfigureAwait(false));
+        var merged = AnalysisMerge.Merge(await ReadAsync(request.Partials, request.Execution, request.Pass, cancellationToken).ConfigureAwait(false));
         var eyesOn = request.Privacy != PrivacyModes.EyesOff;
         var columns = AnalysisReport.Overall(merged).Features
             .Where(f => f.Value.Moments is not null)
@@ -29,8 +32,17 @@ public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdat
                 f => f.Key,
                 f => new ColumnRange(f.Value.Moments!.Count, eyesOn && f.Value.Moments.Count > 0 ? f.Value.Moments.Min : null, eyesOn && f.Value.Moments.Count > 0 ? f.Value.Moments.Max : null),
                 StringComparer.Ordinal);
+
+        // The union of the searches' thresholds per column, as the orchestrator asked the silos for them.
+        var union = request.Searches.GroupBy(s => s.Column).ToDictionary(g => g.Key, g => g.SelectMany(s => s.Search.Thresholds()).Distinct().Order().ToArray(), StringComparer.Ordinal);
+        var searches = request.Searches.Select(s =>
+        {
+            var mine = s.Search.Thresholds();
+            var counts = mine.Select(t => merged.CountsAtOrBelow[s.Column][Array.BinarySearch(union[s.Column], t)]).ToArray();
+            return s with { Search = s.Search.Narrow(mine, counts, request.MinCount) };
+        }).ToArray();
         LogMerged(logger, request.AnalysisId, request.Pass, request.Partials.Count);
-        return new AnalysisPassSummary(columns, merged.CountsAtOrBelow);
+        return new AnalysisPassSummary(columns, searches);
     }
 
     /// <summary>Builds the result from every pass, with small cells suppressed, and writes it with its manifest.</summary>
@@ -38,8 +50,8 @@ public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdat
     {
         ArgumentNullException.ThrowIfNull(request);
         var state = request.State;
-        var first = AnalysisMerge.Merge(await ReadAsync(request.Passes[0], 1, cancellationToken).ConfigureAwait(false));
-        var ranged = request.Passes.Count > 1 ? AnalysisMerge.Merge(await ReadAsync(request.Passes[1], 2, cancellationToken).ConfigureAwait(false)) : null;
+        var first = AnalysisMerge.Merge(await ReadAsync(request.Passes[0], request.Execution, 1, cancellationToken).ConfigureAwait(false));
+        var ranged = request.Passes.Count > 1 ? AnalysisMerge.Merge(await ReadAsync(request.Passes[1], request.Execution, 2, cancellationToken).ConfigureAwait(false)) : null;
         var silos = request.Passes[0].Select(p => p.SiloId).ToArray();
         var result = AnalysisReport.Build(state.AnalysisId, state.Spec, silos, first, ranged, request.Quantiles.Select(q => (q.Column, q.Probability, q.Low, q.High)).ToArray(), request.MinCount);
         var resultRef = await checkpoints.PutDocumentAsync(state.Container, BlobLayout.AnalysisResult(state.AnalysisId), JsonSerializer.SerializeToUtf8Bytes(result, AnalysisJson.Options), cancellationToken).ConfigureAwait(false);
@@ -55,7 +67,7 @@ public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdat
             ? JsonSerializer.Deserialize<AnalysisResult>(bytes, AnalysisJson.Options)
             : null;
 
-    private async Task<AnalysisPartial[]> ReadAsync(IReadOnlyList<SiloAnalysisRef> refs, int pass, CancellationToken cancellationToken)
+    private async Task<AnalysisPartial[]> ReadAsync(IReadOnlyList<SiloAnalysisRef> refs, string execution, int pass, CancellationToken cancellationToken)
     {
         var partials = new AnalysisPartial[refs.Count];
         for (var i = 0; i < refs.Count; i++)
@@ -68,9 +80,9 @@ public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdat
             }
 
             var partial = JsonSerializer.Deserialize<AnalysisPartial>(bytes.Span, AnalysisJson.Options);
-            partials[i] = partial is not null && partial.SiloId == silo && partial.Pass == pass
+            partials[i] = partial is not null && partial.SiloId == silo && partial.Pass == pass && partial.Execution == execution
                 ? partial
-                : throw new InvalidDataException($"Silo '{silo}''s partial of pass {pass} is not that silo's partial of that pass.");
+                : throw new InvalidDataException($"Silo '{silo}''s partial of pass {pass} is not that silo's partial of that pass of this execution.");
         }
 
         return partials;

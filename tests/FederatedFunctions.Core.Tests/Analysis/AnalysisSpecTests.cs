@@ -65,6 +65,10 @@ public sealed class AnalysisSpecTests
             .Replace("\"edges\": [0, 20, 40, 60, 100]", "\"bins\": 5", StringComparison.Ordinal);
         var errors = AnalysisSpecParser.Parse(json).Errors.Where(e => e.Rule == "eyes-off").Select(e => e.Path).ToArray();
         Assert.Equal(["$.privacy.minSilos", "$.features[0].statistics[6]", "$.features[0].statistics[7]", "$.features[1].histogram"], errors);
+
+        // A minimum count under 3 can name one row's value (the 0 and 1 quantiles are the min and max).
+        var small = AnalysisSpecParser.Parse(json.Replace("\"minCount\": 10", "\"minCount\": 2", StringComparison.Ordinal)).Errors;
+        Assert.Contains(small, e => e.Path == "$.privacy.minCount" && e.Rule == "eyes-off");
     }
 
     [Fact]

@@ -156,7 +156,7 @@ public sealed class FederatedStatisticsTests
     [InlineData(0.9)]
     [InlineData(0.999)]
     [InlineData(1.0)]
-    public void Quantile_FromCountsAlone_IsTheExactValueInAtMostEightPasses(double p)
+    public void Quantile_FromCountsAlone_IsTheExactValueInAtMostNinePasses(double p)
     {
         // Ties, zeros of both signs, negatives and values far apart.
         var silos = Silos(21, r => r.Next(4) switch { 0 => Math.Round(Normal(r, 0, 5)), 1 => -0.0, 2 => Normal(r, 1e12, 1e3), _ => Normal(r, -40, 0.01) }, 900, 0, 17, 2500);
@@ -169,7 +169,7 @@ public sealed class FederatedStatisticsTests
             var counts = silos.Select(s => QuantileSearch.CountAtOrBelow(s, thresholds)).Aggregate((a, b) => a.Zip(b, (x, y) => x + y).ToArray());
             search = search.Narrow(thresholds, counts);
             passes++;
-            Assert.True(passes <= 8, $"not exact after {passes} passes: bracket {search.Bracket}");
+            Assert.True(passes <= 9, $"not exact after {passes} passes: bracket {search.Bracket}");
         }
 
         var expected = all[Math.Max(1, (long)Math.Ceiling(p * all.Length)) - 1];
@@ -194,6 +194,39 @@ public sealed class FederatedStatisticsTests
         var median = all[(all.Length / 2) - 1 + (all.Length % 2)];
         Assert.InRange(median, search.Bracket.Low, search.Bracket.High);
         Assert.Equal(search.CountInside, all.LongCount(x => x >= search.Bracket.Low && x <= search.Bracket.High));
+    }
+
+    [Fact]
+    public void Quantile_Rank_IsTheCeilingOfPTimesNWithoutFloatingPointError()
+    {
+        // 0.07 × 100 is 7.000000000000001 in double: the rank is still 7.
+        Assert.Equal(7, QuantileSearch.Start(0.07, 100, 0, 1).Rank);
+        Assert.Equal(1, QuantileSearch.Start(0, 100, 0, 1).Rank);
+        Assert.Equal(100, QuantileSearch.Start(1, 100, 0, 1).Rank);
+    }
+
+    [Fact]
+    public void Complementary_WithheldCellsUnderKInAll_WithholdTheSmallestShownUntilTheyAreNot()
+    {
+        // One small cell (2): the smallest shown cell (6) is withheld with it, so the total minus the shown cells is 8 >= 5.
+        Assert.Equal(["b", "d"], AnalysisReport.Complementary(new Dictionary<string, long> { ["a"] = 2, ["b"] = 40, ["c"] = 6, ["d"] = 9, ["z"] = 0 }, 5).Where(k => k != "z").Order());
+        Assert.Contains("z", AnalysisReport.Complementary(new Dictionary<string, long> { ["a"] = 2, ["z"] = 0, ["c"] = 6 }, 5));
+
+        // Withheld cells that already add up to k need nothing more.
+        Assert.Equal(["b"], AnalysisReport.Complementary(new Dictionary<string, long> { ["a"] = 3, ["c"] = 4, ["b"] = 40 }, 5));
+
+        // Nothing under k: everything shown.
+        Assert.Equal(3, AnalysisReport.Complementary(new Dictionary<string, long> { ["a"] = 5, ["b"] = 6, ["c"] = 0 }, 5).Count);
+    }
+
+    [Fact]
+    public void EqualWidth_OverAnyFiniteRange_GivesIncreasingEdges_OrFewerBinsWhenTooNarrow()
+    {
+        var wide = Histogram.EqualWidth(-double.MaxValue, double.MaxValue, 10);
+        Assert.All(wide.Zip(wide.Skip(1)), p => Assert.True(p.Second > p.First));
+        Assert.Throws<ArgumentException>(() => Histogram.EqualWidth(1, Math.BitIncrement(1.0), 4));
+        Assert.Equal([1, Math.BitIncrement(1.0)], Histogram.EqualWidthUpTo(1, Math.BitIncrement(1.0), 4));
+        Assert.Equal(5, Histogram.EqualWidthUpTo(0, 1, 4).Length);
     }
 
     [Fact]

@@ -148,9 +148,17 @@ public sealed class AnalysisOrchestratorTests
         Assert.True(meta.RuntimeStatus == OrchestrationRuntimeStatus.Completed, meta.FailureDetails?.ErrorMessage);
         Assert.Equal(60, result!.MinCount);
         var expected = Histogram.Of(Column(union, x1), edges).Counts;
-        Assert.Equal(expected.Select(n => n is > 0 and < 60 ? null : (long?)n), result.Results[x1].Histogram!.Counts);
         Assert.Contains(expected, n => n is > 0 and < 60);
-        Assert.All(result.Groups!, g => Assert.True(g.Value.Rows is null or >= 60));
+
+        // No cell under 60 is shown; every shown cell is exact; and what is withheld adds up to 0 or at least 60, so that
+        // the total minus the shown cells never isolates a small cell (complementary suppression).
+        var shown = result.Results[x1].Histogram!.Counts;
+        Assert.All(shown.Zip(expected), p => Assert.True(p.First is null || p.First == p.Second, $"shown {p.First}, exact {p.Second}"));
+        Assert.DoesNotContain(shown, n => n is > 0 and < 60);
+        Assert.Contains(shown, n => n is null);
+        var withheld = expected.Sum() - shown.Sum(n => n ?? 0);
+        Assert.True(withheld == 0 || withheld >= 60, $"withheld cells add up to {withheld}");
+        Assert.All(result.Groups!, g => Assert.True(g.Value.Rows >= 60));
 
         // A quantile stops at a bracket of at least 60 rows instead of naming one row's value.
         var median = result.Results[union.Header[0]].Quantiles!["0.5"];
@@ -180,6 +188,26 @@ public sealed class AnalysisOrchestratorTests
         }
 
         Assert.Contains("\"partial\"", history, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task Analysis_RunAgainUnderTheSameId_ReadsItsOwnPartialsNotThoseOfTheEarlierExecution()
+    {
+        await using var h = await new Harness().StartAsync();
+        var union = Union(h);
+        var spec = Spec("fa-again", union.Header);
+        var (first, before) = await AnalyzeAsync(h, spec);
+        Assert.True(first.RuntimeStatus == OrchestrationRuntimeStatus.Completed, first.FailureDetails?.ErrorMessage);
+
+        // The silo's data changes, and the same analysis runs again: its result must count the new rows.
+        var path = $"mem://{Data[0].SiloId}/data/train.csv";
+        var csv = Encoding.UTF8.GetString(h.Blobs.Items[path]);
+        var lines = csv.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        h.Blobs.Items[path] = Encoding.UTF8.GetBytes(string.Join('\n', lines.Concat(lines.Skip(1).Take(7))) + "\n");
+        var (second, after) = await AnalyzeAsync(h, spec);
+
+        Assert.True(second.RuntimeStatus == OrchestrationRuntimeStatus.Completed, second.FailureDetails?.ErrorMessage);
+        Assert.Equal(before!.Rows + 7, after!.Rows);
     }
 
     [Fact]

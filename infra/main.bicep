@@ -191,7 +191,7 @@ var endpoints = privateNetworking ? [
   { target: 'storage', group: 'queue', zone: 'privatelink.queue.${environment().suffixes.storage}' }
   { target: 'storage', group: 'table', zone: 'privatelink.table.${environment().suffixes.storage}' }
   { target: 'vault', group: 'vault', zone: 'privatelink.vaultcore.azure.net' }
-  { target: 'registry', group: 'registry', zone: 'privatelink.azurecr.io' }
+  { target: 'registry', group: 'registry', zone: 'privatelink${environment().suffixes.acrLoginServer}' }
   { target: 'workspace', group: 'amlworkspace', zone: 'privatelink.api.azureml.ms' }
 ] : []
 

@@ -49,7 +49,7 @@ param workspace { subscriptionId: string, resourceGroup: string, name: string, l
 @description('Contoso\'s Key Vault, where the outbox SAS is kept (sas set-up only; empty otherwise).')
 param contosoKeyVaultName string = ''
 
-@description('The silo runner\'s image, without tag or digest, e.g. crfl123.azurecr.io/federatedfunctions-silo.')
+@description('The silo runner\'s image, without tag or digest, e.g. <registry login server>/federatedfunctions-silo (the registryLoginServer output of main.bicep).')
 param runnerImage string
 
 @description('The SHA-256 digest of that image: 64 hex digits.')

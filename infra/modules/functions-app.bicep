@@ -10,7 +10,7 @@ param location string
 @description('Suffix that makes the names unique (from uniqueString).')
 param suffix string
 
-@description('The app\'s image, e.g. contosofl.azurecr.io/federatedfunctions-app@sha256:<digest>.')
+@description('The app\'s image, e.g. <registry login server>/federatedfunctions-app@sha256:<digest>.')
 param appImage string
 
 @description('Login server of the registry the image is pulled from.')

@@ -47,7 +47,7 @@ param dataContainerName string
 @description('Its outbox container.')
 param outboxContainerName string
 
-@description('The silo runner\'s image, without tag or digest, e.g. crfl123.azurecr.io/federatedfunctions-silo.')
+@description('The silo runner\'s image, without tag or digest, e.g. <registry login server>/federatedfunctions-silo (the registryLoginServer output of main.bicep).')
 param runnerImage string
 
 @description('The SHA-256 digest of that image: 64 hex digits.')

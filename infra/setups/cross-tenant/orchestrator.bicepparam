@@ -2,7 +2,7 @@
 using '../../main.bicep'
 
 param privacyMode = 'eyes-off'
-param appImage = 'crflexample.azurecr.io/federatedfunctions-app@sha256:0000000000000000000000000000000000000000000000000000000000000001'
+param appImage = 'registry.example.invalid/federatedfunctions-app@sha256:0000000000000000000000000000000000000000000000000000000000000001'
 param planSku = 'EP1'
 param contosoPeopleGroupId = '11111111-1111-1111-1111-111111111111'
 

@@ -15,5 +15,5 @@ param workspace = {
   location: 'westeurope'
 }
 param contosoKeyVaultName = 'kv-fl-example'
-param runnerImage = 'crflexample.azurecr.io/federatedfunctions-silo'
+param runnerImage = 'registry.example.invalid/federatedfunctions-silo'
 param runnerImageDigest = '0000000000000000000000000000000000000000000000000000000000000002'

@@ -7,6 +7,6 @@ param setup = 'single-tenant'
 param privacyMode = 'eyes-off'
 param orchestratorPrincipalId = '33333333-3333-3333-3333-333333333333'
 param orchestratorClientId = '44444444-4444-4444-4444-444444444444'
-param runnerImage = 'crflexample.azurecr.io/federatedfunctions-silo'
+param runnerImage = 'registry.example.invalid/federatedfunctions-silo'
 param runnerImageDigest = '0000000000000000000000000000000000000000000000000000000000000002'
 param lowPriority = true

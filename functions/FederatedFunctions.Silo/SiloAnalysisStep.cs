@@ -51,9 +51,9 @@ internal static class SiloAnalysisStep
             : Enumerable.Repeat(AllRows, rows).ToArray();
 
         var groups = new SortedDictionary<string, GroupPartial>(StringComparer.Ordinal);
-        foreach (var group in groupOf.Distinct(StringComparer.Ordinal))
+        foreach (var rowsOfGroup in Enumerable.Range(0, rows).GroupBy(r => groupOf[r], StringComparer.Ordinal))
         {
-            var members = Enumerable.Range(0, rows).Where(r => groupOf[r] == group).ToArray();
+            var (group, members) = (rowsOfGroup.Key, rowsOfGroup.ToArray());
             var features = new SortedDictionary<string, FeaturePartial>(StringComparer.Ordinal);
             foreach (var column in q.Numeric)
             {

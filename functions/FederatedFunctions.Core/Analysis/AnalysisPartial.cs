@@ -87,8 +87,11 @@ public static class AnalysisMerge
         return new AnalysisPartial("*", partials.Count == 0 ? 0 : partials[0].Pass, partials.Sum(p => p.Rows), groups, counts);
     }
 
-    private static GroupPartial Merge(GroupPartial a, GroupPartial b)
+    /// <summary>The statistics of the union of two disjoint groups of rows.</summary>
+    public static GroupPartial Merge(GroupPartial a, GroupPartial b)
     {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
         var features = new SortedDictionary<string, FeaturePartial>(StringComparer.Ordinal);
         foreach (var column in a.Features.Keys.Union(b.Features.Keys))
         {

@@ -116,8 +116,7 @@ public static class AnalysisReport
     public static GroupPartial Overall(AnalysisPartial partial)
     {
         ArgumentNullException.ThrowIfNull(partial);
-        var merged = AnalysisMerge.Merge(partial.Groups.Select(g => new AnalysisPartial(partial.SiloId, partial.Pass, g.Value.Rows, new Dictionary<string, GroupPartial> { [string.Empty] = g.Value }, new Dictionary<string, long[]>())).ToArray());
-        return merged.Groups.GetValueOrDefault(string.Empty) ?? new GroupPartial(0, new Dictionary<string, FeaturePartial>(), null);
+        return partial.Groups.Values.Aggregate(new GroupPartial(0, new Dictionary<string, FeaturePartial>(), null), AnalysisMerge.Merge);
     }
 
     /// <summary>The key of a quantile in a result: its probability, invariant and round-trippable (e.g. <c>0.5</c>).</summary>

@@ -53,7 +53,7 @@ public sealed record FeatureAnalysis
     /// <summary>The quantiles' probabilities, with <c>quantiles</c>.</summary>
     public IReadOnlyList<double>? Quantiles { get; init; }
 
-    /// <summary>Declared bounds of the column's values: values are clamped to them, and differential privacy is calibrated from them.</summary>
+    /// <summary>Declared bounds of the column's values: values are clamped to them.</summary>
     public BoundsSpec? Bounds { get; init; }
 }
 

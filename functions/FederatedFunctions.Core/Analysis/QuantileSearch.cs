@@ -105,15 +105,22 @@ public sealed record QuantileSearch
     public static long[] CountAtOrBelow(ReadOnlySpan<double> values, double[] thresholds)
     {
         ArgumentNullException.ThrowIfNull(thresholds);
+        // Thresholds increase: x counts for every threshold from the first one at or above it. Each value is counted
+        // once at that threshold, and the running sum gives the count at or below each.
         var counts = new long[thresholds.Length];
         foreach (var x in values)
         {
-            // Thresholds increase: x counts for every threshold from the first one at or above it.
             var i = Array.BinarySearch(thresholds, x);
-            for (var j = i >= 0 ? i : ~i; j < thresholds.Length; j++)
+            var first = i >= 0 ? i : ~i;
+            if (first < counts.Length)
             {
-                counts[j]++;
+                counts[first]++;
             }
+        }
+
+        for (var j = 1; j < counts.Length; j++)
+        {
+            counts[j] += counts[j - 1];
         }
 
         return counts;

@@ -23,7 +23,18 @@ public sealed record SiloAnalysisRef(string SiloId, BlobRef Partial);
 public sealed record MergeAnalysisPassRequest(string AnalysisId, string Execution, int Pass, IReadOnlyList<SiloAnalysisRef> Partials, string Privacy, IReadOnlyList<ColumnSearch> Searches, int MinCount);
 
 /// <summary>A quantile search of one column.</summary>
-public sealed record ColumnSearch(string Column, QuantileSearch Search);
+public sealed record ColumnSearch(string Column, QuantileSearch Search)
+{
+    /// <summary>
+    /// The thresholds a pass asks each silo to count at, per column: the union of the searches' own, in order. The
+    /// orchestrator sends it and the merge reads the counts back by it, so both build it here.
+    /// </summary>
+    public static Dictionary<string, double[]> Thresholds(IEnumerable<ColumnSearch> searches)
+    {
+        ArgumentNullException.ThrowIfNull(searches);
+        return searches.GroupBy(s => s.Column).ToDictionary(g => g.Key, g => g.SelectMany(s => s.Search.Thresholds()).Distinct().Order().ToArray(), StringComparer.Ordinal);
+    }
+}
 
 /// <summary>What the orchestrator needs of a pass to plan the next: aggregates only. The counts at the thresholds stay in the merge; only the narrowed brackets (each of at least the minimum count of rows) come back.</summary>
 /// <param name="Columns">Per numeric column over every row: present values, and (eyes-on) the global min and max.</param>

@@ -62,8 +62,7 @@ public sealed class AnalysisOrchestrator : TaskOrchestrator<AnalysisState, Analy
         for (var pass = 2; pass <= MaxLaterPasses + 1 && (ranged.Count > 0 || active.Contains(true)); pass++)
         {
             var asked = searches.Where((_, i) => active[i]).ToArray();
-            var thresholds = asked.GroupBy(s => s.Column)
-                .ToDictionary(g => g.Key, g => g.SelectMany(s => s.Search.Thresholds()).Distinct().Order().ToArray(), StringComparer.Ordinal);
+            var thresholds = ColumnSearch.Thresholds(asked);
             (taking, summary) = await run.PassAsync(participants, pass, new AnalysisQuery(spec.Data, numeric, [], spec.GroupBy, null, false, ranged, thresholds, bounds), asked, required: true);
             passes.Add(taking);
             ranged = [];

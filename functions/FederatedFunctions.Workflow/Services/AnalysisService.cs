@@ -34,7 +34,7 @@ public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdat
                 StringComparer.Ordinal);
 
         // The union of the searches' thresholds per column, as the orchestrator asked the silos for them.
-        var union = request.Searches.GroupBy(s => s.Column).ToDictionary(g => g.Key, g => g.SelectMany(s => s.Search.Thresholds()).Distinct().Order().ToArray(), StringComparer.Ordinal);
+        var union = ColumnSearch.Thresholds(request.Searches);
         var searches = request.Searches.Select(s =>
         {
             var mine = s.Search.Thresholds();

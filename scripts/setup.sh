@@ -5,6 +5,8 @@
 #   1. libstdc++ with GLIBCXX_3.4.32 (TorchSharp 0.107's native shim needs GCC 13+).
 #   2. Azurite, pinned by tools/azurite/package-lock.json.
 #   3. NuGet restore of the solution (with the Bicep CLI package, which tests/FederatedFunctions.Infra.Tests runs).
+#   4. Real public datasets from Debian's python3-sklearn package (downloaded and unpacked, not installed),
+#      checked against tools/datasets/SHA256SUMS.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -71,10 +73,35 @@ ensure_restore() {
   dotnet restore "$ROOT/FederatedFunctions.sln" --nologo -v q >/dev/null
 }
 
+datasets_ok() {
+  (cd "$ROOT/tools/datasets/sklearn" 2>/dev/null && sha256sum --quiet --check ../SHA256SUMS >/dev/null 2>&1)
+}
+
+ensure_datasets() {
+  local dir="$ROOT/tools/datasets"
+  if datasets_ok; then log "datasets: present"; return; fi
+  log "datasets: python3-sklearn from the Debian archive (apt-get download, not installed)"
+  local tmp; tmp="$(mktemp -d)"
+  chmod 0755 "$tmp"  # apt's _apt user writes the download here
+  if ! (cd "$tmp" && apt-get download -qq python3-sklearn >/dev/null 2>&1); then
+    as_root apt-get update -qq
+    (cd "$tmp" && apt-get download -qq python3-sklearn >/dev/null 2>&1) || { log "cannot download python3-sklearn"; exit 1; }
+  fi
+  dpkg-deb -x "$tmp"/python3-sklearn_*.deb "$tmp/x"
+  mkdir -p "$dir/sklearn"
+  local data="$tmp/x/usr/lib/python3/dist-packages/sklearn/datasets/data"
+  for f in iris.csv breast_cancer.csv wine_data.csv digits.csv.gz; do cp "$data/$f" "$dir/sklearn/$f"; done
+  cp "$tmp/x/usr/share/doc/python3-sklearn/copyright" "$dir/sklearn/copyright"
+  rm -rf "$tmp"
+  datasets_ok || { log "datasets: SHA-256 mismatch against tools/datasets/SHA256SUMS"; (cd "$dir/sklearn" && sha256sum --check ../SHA256SUMS) >&2 || true; exit 1; }
+  log "datasets: verified"
+}
+
 case "${1:-all}" in
   native) ensure_libstdcxx ;;
   azurite) ensure_azurite ;;
   restore) ensure_restore ;;
-  all) ensure_libstdcxx; ensure_azurite; ensure_restore ;;
-  *) echo "usage: scripts/setup.sh [all|native|azurite|restore]" >&2; exit 2 ;;
+  datasets) ensure_datasets ;;
+  all) ensure_libstdcxx; ensure_azurite; ensure_restore; ensure_datasets ;;
+  *) echo "usage: scripts/setup.sh [all|native|azurite|restore|datasets]" >&2; exit 2 ;;
 esac

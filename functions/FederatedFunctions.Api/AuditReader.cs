@@ -1,5 +1,6 @@
 using FederatedFunctions.Core.Audit;
 using FederatedFunctions.Workflow.Abstractions;
+using FederatedFunctions.Workflow.Services;
 
 namespace FederatedFunctions.Api;
 
@@ -10,10 +11,13 @@ namespace FederatedFunctions.Api;
 /// <param name="AnchoredHead">The head hash the latest manifest records, if any.</param>
 public sealed record AuditReport(string RunId, IReadOnlyList<AuditEntry> Entries, AuditVerification Verification, string? AnchoredHead);
 
-/// <summary>Reads and verifies a run's audit log, for <c>fl audit</c> and <c>GET /api/runs/{id}/audit</c>.</summary>
+/// <summary>Reads and verifies a run's or an analysis's audit log, for <c>fl audit</c> and <c>GET /api/runs/{id}/audit</c>.</summary>
 public static class AuditReader
 {
-    /// <summary>The run's audit log, verified against the head anchored in its latest committed manifest.</summary>
+    /// <summary>
+    /// The run's audit log, verified against the head anchored in its latest committed manifest; for an analysis (no
+    /// round committed under that id), against the head its analysis manifest anchors.
+    /// </summary>
     /// <remarks>
     /// Verifying against the anchored head catches a removed tail, which the chain alone cannot: each manifest records
     /// the head of the log as it stood when that round committed, and the latest pointer moves only after the manifest.
@@ -22,8 +26,12 @@ public static class AuditReader
     {
         ArgumentNullException.ThrowIfNull(checkpoints);
         var latest = await checkpoints.GetLatestAsync(container, runId, cancellationToken).ConfigureAwait(false);
-        var bytes = latest is null ? [] : await checkpoints.ReadAuditAsync(container, runId, latest.Round, cancellationToken).ConfigureAwait(false);
-        var anchored = latest is null ? null : (await checkpoints.GetManifestAsync(container, runId, latest.Round, cancellationToken).ConfigureAwait(false))?.Audit?.Hash;
+        var (through, anchored) = latest is not null
+            ? (latest.Round, (await checkpoints.GetManifestAsync(container, runId, latest.Round, cancellationToken).ConfigureAwait(false))?.Audit?.Hash)
+            : await AnalysisService.ReadManifestAsync(checkpoints, container, runId, cancellationToken).ConfigureAwait(false) is { } analysis
+                ? (analysis.Passes.Count, analysis.Audit?.Hash)
+                : (-1, null);
+        var bytes = through < 0 ? [] : await checkpoints.ReadAuditAsync(container, runId, through, cancellationToken).ConfigureAwait(false);
         IReadOnlyList<AuditEntry> entries;
         try
         {

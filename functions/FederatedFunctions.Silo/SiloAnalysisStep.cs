@@ -41,7 +41,9 @@ internal static class SiloAnalysisStep
         IReadOnlyDictionary<string, string[]> table;
         await using (stream.ConfigureAwait(false))
         {
-            table = await TabularReader.ReadCsvColumnsAsync(stream, columns, silo, cancellationToken).ConfigureAwait(false);
+            table = q.Data.Format == DataFormats.Parquet
+                ? await ParquetColumns.ReadAsync(stream, columns, silo, cancellationToken).ConfigureAwait(false)
+                : await TabularReader.ReadCsvColumnsAsync(stream, columns, silo, cancellationToken).ConfigureAwait(false);
         }
 
         var rows = table.Count == 0 ? 0 : table.First().Value.Length;

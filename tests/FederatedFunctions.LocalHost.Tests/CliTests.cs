@@ -155,9 +155,19 @@ public sealed class DemoEndToEndTests
             Assert.Equal(rows, x0.GetProperty("histogram").GetProperty("counts").EnumerateArray().Sum(c => c.GetInt64()));
             Assert.Equal(["silo-1", "silo-2", "silo-3"], json.RootElement.GetProperty("silos").EnumerateArray().Select(s => s.GetString()));
 
-            var (readCode, readBack, readError) = await RunFlAsync(home.Path, "analysis", "cli-eda", "--json");
+            var plots = Path.Combine(home.Path, "plots");
+            var (readCode, readBack, readError) = await RunFlAsync(home.Path, "analysis", "cli-eda", "--json", "--png", plots);
             Assert.True(readCode == 0, readError);
             Assert.Equal(lines[^1], readBack.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)[^1]);
+            Assert.Equal(["x0.png"], Directory.GetFiles(plots).Select(Path.GetFileName));
+            var (width, height, _) = Plots.HistogramPngTests.Decode(await File.ReadAllBytesAsync(Path.Combine(plots, "x0.png")));
+            Assert.Equal((640, 400), (width, height));
+
+            // Every partial that left a silo is in the audit log, which verifies against the analysis's manifest.
+            var (auditCode, audit, auditError) = await RunFlAsync(home.Path, "audit", "cli-eda", "--verify");
+            Assert.True(auditCode == 0, $"exit {auditCode}\n{audit}\n{auditError}");
+            Assert.Contains("Verified:", audit, StringComparison.Ordinal);
+            Assert.Equal(3 * 2, audit.Split('\n').Count(l => l.Contains("analysis-partial", StringComparison.Ordinal)));
 
             var (bad, _, badError) = await RunFlAsync(home.Path, "analyze", "--spec", spec.Replace("eda.json", "missing.json", StringComparison.Ordinal));
             Assert.Equal(2, bad);

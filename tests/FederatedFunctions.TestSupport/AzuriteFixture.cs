@@ -42,6 +42,14 @@ public static class RepositoryPaths
     /// <summary>The repository root (holds FederatedFunctions.sln).</summary>
     public static string Root { get; } = Find();
 
+    /// <summary>A real dataset from Debian's python3-sklearn package, which <c>scripts/setup.sh datasets</c> fetches and checks.</summary>
+    /// <exception cref="FileNotFoundException">The dataset is not there: the setup did not run.</exception>
+    public static string Dataset(string file)
+    {
+        var path = Path.Combine(Root, "tools", "datasets", "sklearn", file);
+        return File.Exists(path) ? path : throw new FileNotFoundException($"{path} is missing: run scripts/setup.sh datasets (./scripts/test.sh runs it).", path);
+    }
+
     private static string Find()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)

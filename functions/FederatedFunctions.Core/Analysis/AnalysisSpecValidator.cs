@@ -51,9 +51,9 @@ public static class AnalysisSpecValidator
             }
         }
 
-        if (spec.Data.Format != DataFormats.Csv)
+        if (!DataFormats.All.Contains(spec.Data.Format, StringComparer.Ordinal))
         {
-            Add("$.data.format", "enum", $"data.format must be {DataFormats.Csv} (Parquet analyses are not built yet); got {SpecPath.Quote(spec.Data.Format)}.");
+            Add("$.data.format", "enum", $"data.format must be one of {string.Join(", ", DataFormats.All)}; got {SpecPath.Quote(spec.Data.Format)}.");
         }
 
         if (string.IsNullOrWhiteSpace(spec.Data.Path) || spec.Data.Path.Contains("..", StringComparison.Ordinal) || spec.Data.Path.StartsWith('/') || spec.Data.Path.Contains('%', StringComparison.Ordinal))

@@ -102,4 +102,7 @@ public static class AuditKinds
 
     /// <summary>A masked update for secure aggregation.</summary>
     public const string MaskedUpdate = "masked-update";
+
+    /// <summary>A silo's partial statistics of one pass of a federated analysis.</summary>
+    public const string AnalysisPartial = "analysis-partial";
 }

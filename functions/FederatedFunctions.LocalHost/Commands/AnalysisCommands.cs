@@ -14,6 +14,8 @@ public static class AnalysisCommands
 {
     private static readonly Option<bool> Json = new("--json") { Description = "End with one line of JSON: the result (analysisId, silos, results keyed by column)." };
 
+    private static readonly Option<DirectoryInfo> Png = new("--png") { Description = "Also write each histogram as a PNG bar chart into this folder: {column}.png." };
+
     /// <summary><c>fl analyze --spec FILE</c>.</summary>
     public static Command Analyze(CommandContext ctx)
     {
@@ -22,8 +24,8 @@ public static class AnalysisCommands
         var cmd = new Command(
             "analyze",
             "Validates an analysis spec and runs it through the durable orchestrator on the registered silos: statistics computed in each silo and combined, small cells suppressed. The result is stored beside the checkpoints.\n" +
-            "Example: fl analyze --spec eda.json --json")
-        { specFile, Json };
+            "Example: fl analyze --spec eda.json --json --png plots")
+        { specFile, Json, Png };
         cmd.SetAction(async (pr, ct) =>
         {
             var file = pr.GetValue(specFile)!;
@@ -67,7 +69,7 @@ public static class AnalysisCommands
             try
             {
                 var result = await new AnalysisRunner(host).RunAsync(spec, ct).ConfigureAwait(false);
-                await PrintAsync(ctx, result, pr.GetValue(Json)).ConfigureAwait(false);
+                await PrintAsync(ctx, result, pr.GetValue(Json), pr.GetValue(Png), ct).ConfigureAwait(false);
                 return 0;
             }
             catch (RunFailedException ex)
@@ -89,7 +91,7 @@ public static class AnalysisCommands
     {
         ArgumentNullException.ThrowIfNull(ctx);
         var id = new Argument<string>("analysis") { Description = "Analysis id." };
-        var cmd = new Command("analysis", "Prints a stored analysis result.\nExample: fl analysis adult-eda --json") { id, Json };
+        var cmd = new Command("analysis", "Prints a stored analysis result.\nExample: fl analysis adult-eda --png plots") { id, Json, Png };
         cmd.SetAction(async (pr, ct) =>
         {
             var ws = CommandContext.Workspace();
@@ -102,15 +104,26 @@ public static class AnalysisCommands
                 return 1;
             }
 
-            await PrintAsync(ctx, result, pr.GetValue(Json)).ConfigureAwait(false);
+            await PrintAsync(ctx, result, pr.GetValue(Json), pr.GetValue(Png), ct).ConfigureAwait(false);
             return 0;
         });
         return cmd;
     }
 
-    private static async Task PrintAsync(CommandContext ctx, AnalysisResult result, bool json)
+    private static async Task PrintAsync(CommandContext ctx, AnalysisResult result, bool json, DirectoryInfo? png, CancellationToken cancellationToken)
     {
         await ctx.Output.WriteAsync(AnalysisRunner.Format(result)).ConfigureAwait(false);
+        if (png is not null)
+        {
+            Directory.CreateDirectory(png.FullName);
+            foreach (var (column, statistics) in result.Results.Where(r => r.Value.Histogram is not null))
+            {
+                var file = Path.Combine(png.FullName, string.Concat(column.Select(c => Path.GetInvalidFileNameChars().Contains(c) ? '_' : c)) + ".png");
+                await File.WriteAllBytesAsync(file, Plots.HistogramPng.Draw(column, statistics.Histogram!).ToPng(), cancellationToken).ConfigureAwait(false);
+                await ctx.Output.WriteLineAsync($"Histogram of {column}: {file}").ConfigureAwait(false);
+            }
+        }
+
         if (json)
         {
             await ctx.Output.WriteLineAsync(JsonSerializer.Serialize(result, AnalysisJson.Options)).ConfigureAwait(false);

@@ -294,7 +294,7 @@ public static class FlCommands
         var verify = new Option<bool>("--verify") { Description = "Check the hash chain and its head against the latest manifest; exit 1 if it fails." };
         var cmd = new Command(
             "audit",
-            "Shows a run's audit log: one entry per artifact that left a silo, hash-chained.\n" +
+            "Shows a run's or an analysis's audit log: one entry per artifact that left a silo, hash-chained.\n" +
             "Example: fl audit demo-20261201-101500 --verify")
         { run, container, verify, JsonOption };
         cmd.SetAction(async (pr, ct) =>

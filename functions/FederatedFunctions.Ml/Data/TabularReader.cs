@@ -199,48 +199,8 @@ public static class TabularReader
         return context.CheckLabel(value, column, row, text);
     }
 
-    private static async Task<TabularData> ReadParquetAsync(Stream stream, ReadContext context, CancellationToken cancellationToken)
-    {
-        Stream seekable = stream;
-        MemoryStream? copy = null;
-        try
-        {
-            if (!stream.CanSeek || stream.Position != 0)
-            {
-                copy = new MemoryStream();
-                await stream.CopyToAsync(copy, cancellationToken).ConfigureAwait(false);
-                copy.Position = 0;
-                seekable = copy;
-            }
-
-            if (seekable.Length == 0)
-            {
-                throw context.Error("file", "the file is empty");
-            }
-
-            ParquetReader reader;
-            try
-            {
-                reader = await ParquetReader.CreateAsync(seekable, null, leaveStreamOpen: true, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                throw context.Error("file", $"not a readable Parquet file ({Shorten(ex.Message, 160)})", ex);
-            }
-
-            await using (reader.ConfigureAwait(false))
-            {
-                return await ReadParquetTableAsync(reader, context, cancellationToken).ConfigureAwait(false);
-            }
-        }
-        finally
-        {
-            if (copy is not null)
-            {
-                await copy.DisposeAsync().ConfigureAwait(false);
-            }
-        }
-    }
+    private static Task<TabularData> ReadParquetAsync(Stream stream, ReadContext context, CancellationToken cancellationToken) =>
+        ParquetColumns.OpenAsync(stream, context.SiloId, reader => ReadParquetTableAsync(reader, context, cancellationToken), cancellationToken);
 
     private static async Task<TabularData> ReadParquetTableAsync(ParquetReader reader, ReadContext context, CancellationToken cancellationToken)
     {
@@ -366,13 +326,12 @@ public static class TabularReader
         }
         catch (Exception ex) when (ex is not (OperationCanceledException or DataValidationException))
         {
-            throw context.Error($"column '{column}'", $"cannot be read ({Shorten(ex.Message, 160)})", ex);
+            throw context.Error($"column '{column}'", $"cannot be read ({ParquetColumns.Shorten(ex.Message, 160)})", ex);
         }
 
         return result;
     }
 
-    private static string Shorten(string text, int max) => text.Length <= max ? text : string.Concat(text.AsSpan(0, max), "…");
 
     /// <summary>Which source columns become features and the label.</summary>
     private sealed record ColumnPlan(int LabelSource, int[] FeatureSource, string[] FeatureNames);
@@ -382,7 +341,9 @@ public static class TabularReader
     {
         public DataSpec Data { get; } = data;
 
-        public DataValidationException Error(string field, string problem, Exception? inner = null) => new(siloId, field, problem, inner);
+        public string? SiloId { get; } = siloId;
+
+        public DataValidationException Error(string field, string problem, Exception? inner = null) => new(SiloId, field, problem, inner);
 
         public ColumnPlan Resolve(IReadOnlyList<string> header)
         {

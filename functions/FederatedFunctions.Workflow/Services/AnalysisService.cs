@@ -1,6 +1,7 @@
 using System.Text.Json;
 using FederatedFunctions.Core;
 using FederatedFunctions.Core.Analysis;
+using FederatedFunctions.Core.Audit;
 using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Specs;
 using FederatedFunctions.Workflow.Abstractions;
@@ -55,17 +56,45 @@ public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdat
         var silos = request.Passes[0].Select(p => p.SiloId).ToArray();
         var result = AnalysisReport.Build(state.AnalysisId, state.Spec, silos, first, ranged, request.Quantiles.Select(q => (q.Column, q.Probability, q.Low, q.High)).ToArray(), request.MinCount);
         var resultRef = await checkpoints.PutDocumentAsync(state.Container, BlobLayout.AnalysisResult(state.AnalysisId), JsonSerializer.SerializeToUtf8Bytes(result, AnalysisJson.Options), cancellationToken).ConfigureAwait(false);
-        var manifest = new AnalysisManifest(state.AnalysisId, request.CreatedAt, silos, request.Passes, resultRef, request.MinCount, state.Spec);
+        var audit = await AppendAuditAsync(request, cancellationToken).ConfigureAwait(false);
+        var manifest = new AnalysisManifest(state.AnalysisId, request.CreatedAt, silos, request.Passes, resultRef, request.MinCount, state.Spec, audit);
         var manifestRef = await checkpoints.PutDocumentAsync(state.Container, BlobLayout.AnalysisManifest(state.AnalysisId), JsonSerializer.SerializeToUtf8Bytes(manifest, AnalysisJson.Options), cancellationToken).ConfigureAwait(false);
         LogCommitted(logger, state.AnalysisId, silos.Length, request.Passes.Count);
         return new AnalysisOutcome(state.AnalysisId, resultRef, manifestRef, silos, request.Passes.Count);
     }
+
+    /// <summary>Reads an analysis's manifest back, or null when it has none.</summary>
+    public static async Task<AnalysisManifest?> ReadManifestAsync(ICheckpointStore checkpoints, string container, string analysisId, CancellationToken cancellationToken) =>
+        await (checkpoints ?? throw new ArgumentNullException(nameof(checkpoints))).GetDocumentAsync(container, BlobLayout.AnalysisManifest(analysisId), cancellationToken).ConfigureAwait(false) is { } bytes
+            ? JsonSerializer.Deserialize<AnalysisManifest>(bytes, AnalysisJson.Options)
+            : null;
 
     /// <summary>Reads an analysis's result back, or null when it has none.</summary>
     public static async Task<AnalysisResult?> ReadResultAsync(ICheckpointStore checkpoints, string container, string analysisId, CancellationToken cancellationToken) =>
         await (checkpoints ?? throw new ArgumentNullException(nameof(checkpoints))).GetDocumentAsync(container, BlobLayout.AnalysisResult(analysisId), cancellationToken).ConfigureAwait(false) is { } bytes
             ? JsonSerializer.Deserialize<AnalysisResult>(bytes, AnalysisJson.Options)
             : null;
+
+    // One audit blob per pass, chained from the first; the manifest anchors the head. The same request chains the same
+    // entries, so a re-executed commit rewrites identical bytes.
+    private async Task<AuditHead?> AppendAuditAsync(CommitAnalysisRequest request, CancellationToken cancellationToken)
+    {
+        AuditHead? head = null;
+        foreach (var (drafts, pass) in AnalysisAudit.Drafts(request).Select((d, i) => (d, i + 1)))
+        {
+            using var lines = new MemoryStream();
+            foreach (var draft in drafts)
+            {
+                var entry = AuditChain.AppendAfter(head?.Sequence, head?.Hash ?? AuditChain.GenesisHash, draft);
+                lines.Write(AuditLog.ToJsonLine(entry));
+                head = new AuditHead(entry.Sequence, entry.Hash);
+            }
+
+            await checkpoints.PutAuditAsync(request.State.Container, request.State.AnalysisId, pass, lines.ToArray(), cancellationToken).ConfigureAwait(false);
+        }
+
+        return head;
+    }
 
     private async Task<AnalysisPartial[]> ReadAsync(IReadOnlyList<SiloAnalysisRef> refs, string execution, int pass, CancellationToken cancellationToken)
     {
@@ -103,4 +132,5 @@ public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdat
 /// <param name="Result">The result document.</param>
 /// <param name="MinCount">The least rows per reported cell applied.</param>
 /// <param name="Spec">The spec.</param>
-public sealed record AnalysisManifest(string AnalysisId, DateTime CreatedAt, IReadOnlyList<string> Silos, IReadOnlyList<IReadOnlyList<SiloAnalysisRef>> Passes, BlobRef Result, int MinCount, AnalysisSpec Spec);
+/// <param name="Audit">The head of the analysis's audit log (one entry per partial), which <c>fl audit</c> verifies the log against.</param>
+public sealed record AnalysisManifest(string AnalysisId, DateTime CreatedAt, IReadOnlyList<string> Silos, IReadOnlyList<IReadOnlyList<SiloAnalysisRef>> Passes, BlobRef Result, int MinCount, AnalysisSpec Spec, AuditHead? Audit);

@@ -20,7 +20,7 @@ public sealed class AnalysisOrchestratorTests
 {
     private const double Tolerance = 1e-9;
 
-    private static async Task<(OrchestrationMetadata Meta, AnalysisResult? Result)> AnalyzeAsync(Harness h, AnalysisSpec spec)
+    internal static async Task<(OrchestrationMetadata Meta, AnalysisResult? Result)> AnalyzeAsync(Harness h, AnalysisSpec spec)
     {
         var errors = AnalysisSpecValidator.Validate(spec);
         Assert.True(errors.Count == 0, string.Join("; ", errors.Select(e => e.Message)));
@@ -128,6 +128,67 @@ public sealed class AnalysisOrchestratorTests
         Close(a.Zip(b, (u, v) => (u - mean) * (v - mb)).Sum() / (a.Length - 1), result.Covariance!.Covariance[0][1], "cov(x0, x1)");
         Close(b.Zip(c, (u, v) => (u - mb) * (v - mc)).Sum() / Math.Sqrt(b.Sum(v => (v - mb) * (v - mb)) * c.Sum(v => (v - mc) * (v - mc))), result.Covariance.Correlation[1][2], "corr(x1, x2)");
         Assert.Equal(Data.Select(d => d.SiloId), result.Silos);
+    }
+
+    [Fact]
+    public async Task Analysis_EveryPartialThatLeftASilo_HasAnAuditEntry_ChainedAndAnchoredInTheManifest()
+    {
+        await using var h = await new Harness().StartAsync();
+        var union = Union(h);
+        var (meta, _) = await AnalyzeAsync(h, Spec("fa-audit", union.Header));
+        Assert.True(meta.RuntimeStatus == OrchestrationRuntimeStatus.Completed, meta.FailureDetails?.ErrorMessage);
+
+        var manifest = JsonSerializer.Deserialize<Workflow.Services.AnalysisManifest>((await h.Store.GetDocumentAsync("checkpoints", BlobLayout.AnalysisManifest("fa-audit"), default))!, AnalysisJson.Options)!;
+        var entries = Core.Audit.AuditLog.Parse(await h.Store.ReadAuditAsync("checkpoints", "fa-audit", manifest.Passes.Count, default));
+        var partials = manifest.Passes.SelectMany((refs, i) => refs.Select(r => (Pass: i + 1, r.SiloId, r.Partial.Sha256, r.Partial.Bytes))).ToArray();
+        Assert.True(manifest.Passes.Count >= 2, "the spec's quantiles need more than one pass");
+        Assert.Equal(partials.Order(), entries.Select(e => (Pass: e.Round, e.SiloId, e.Sha256, e.Bytes)).Order());
+        Assert.All(entries, e => Assert.Equal((Core.Audit.AuditKinds.AnalysisPartial, "fa-audit", "silo:" + e.SiloId), (e.Kind, e.RunId, e.Identity)));
+        Assert.True(Core.Audit.AuditChain.Verify(entries, manifest.Audit!.Hash, "fa-audit").IsValid);
+
+        // Dropping the last entry no longer matches the anchored head.
+        Assert.False(Core.Audit.AuditChain.Verify(entries.Take(entries.Count - 1).ToArray(), manifest.Audit.Hash, "fa-audit").IsValid);
+    }
+
+    [Fact]
+    public async Task Analysis_ParquetData_GivesTheSameResultAsTheSameRowsInCsv()
+    {
+        await using var h = await new Harness().StartAsync();
+        var union = Union(h);
+        foreach (var silo in Data)
+        {
+            var lines = Encoding.UTF8.GetString(h.Blobs.Items[$"mem://{silo.SiloId}/data/train.csv"]).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            var header = lines[0].Split(',');
+            var rows = lines.Skip(1).Select(l => l.Split(',')).ToArray();
+            var fields = header.Select(name => name == "label" ? (Parquet.Schema.DataField)new Parquet.Schema.DataField<long>(name) : new Parquet.Schema.DataField<double>(name)).ToArray();
+            using var parquet = new MemoryStream();
+            await using (var writer = await Parquet.ParquetWriter.CreateAsync(new Parquet.Schema.ParquetSchema(fields), parquet))
+            {
+                using var group = writer.CreateRowGroup();
+                for (var j = 0; j < header.Length; j++)
+                {
+                    if (header[j] == "label")
+                    {
+                        await group.WriteAsync<long>(fields[j], rows.Select(r => long.Parse(r[j], CultureInfo.InvariantCulture)).ToArray());
+                    }
+                    else
+                    {
+                        await group.WriteAsync<double>(fields[j], rows.Select(r => double.Parse(r[j], CultureInfo.InvariantCulture)).ToArray());
+                    }
+                }
+            }
+
+            h.Blobs.Items[$"mem://{silo.SiloId}/data/train.parquet"] = parquet.ToArray();
+        }
+
+        var (csvMeta, csv) = await AnalyzeAsync(h, Spec("fa-csv", union.Header));
+        var (parquetMeta, fromParquet) = await AnalyzeAsync(h, Spec("fa-parquet", union.Header) with { Data = new AnalysisDataSpec { Format = DataFormats.Parquet, Path = "data/train.parquet" } });
+
+        Assert.True(csvMeta.RuntimeStatus == OrchestrationRuntimeStatus.Completed, csvMeta.FailureDetails?.ErrorMessage);
+        Assert.True(parquetMeta.RuntimeStatus == OrchestrationRuntimeStatus.Completed, parquetMeta.FailureDetails?.ErrorMessage);
+        Assert.Equal(JsonSerializer.Serialize(csv!.Results, AnalysisJson.Options), JsonSerializer.Serialize(fromParquet!.Results, AnalysisJson.Options));
+        Assert.Equal(JsonSerializer.Serialize(csv.Groups, AnalysisJson.Options), JsonSerializer.Serialize(fromParquet.Groups, AnalysisJson.Options));
+        Assert.Equal(Column(union, union.Header[0]).Length, fromParquet.Results[union.Header[0]].Count);
     }
 
     [Fact]

@@ -5,7 +5,7 @@ using FederatedFunctions.Ml;
 
 namespace FederatedFunctions.Silo;
 
-/// <summary>Parsed data splits, cached by silo, path, blob version and schema, so that a silo reads a file once per change.</summary>
+/// <summary>Parsed data splits (standardized when the spec says so), cached by silo, path, blob version and schema, so that a silo reads a file once per change.</summary>
 /// <remarks>A changed file has a new version (ETag) and is read again; the entries of its older versions are dropped.</remarks>
 public sealed class SiloDataCache
 {
@@ -21,7 +21,8 @@ public sealed class SiloDataCache
             ?? throw new DataValidationException(storage.SiloId, path, "the data file does not exist in the silo's container");
 
         // The parsed table depends on the schema as much as on the file.
-        var schema = $"{spec.Format}|{spec.Label}|{spec.Classes}|{inputs}|{string.Join(",", spec.Features ?? [])}";
+        var scaling = spec.Standardization is { } st ? string.Join(",", st.Mean.Concat(st.Stddev).Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture))) : string.Empty;
+        var schema = $"{spec.Format}|{spec.Label}|{spec.Classes}|{inputs}|{string.Join(",", spec.Features ?? [])}|{scaling}";
         var key = (storage.SiloId, path, version, schema);
         if (tables.TryGetValue(key, out var cached))
         {
@@ -42,6 +43,16 @@ public sealed class SiloDataCache
                 // The reader knows the column and row; the error also names the file, since a silo has a train and a test split.
                 throw new DataValidationException(storage.SiloId, $"{path} {ex.Field}", ex.Problem, ex);
             }
+        }
+
+        if (spec.Standardization is { } standardization)
+        {
+            if (!data.FeatureNames.SequenceEqual(spec.Features ?? [], StringComparer.Ordinal))
+            {
+                throw new DataValidationException(storage.SiloId, path, "the standardization is for data.features, but the file's features are not those columns in that order");
+            }
+
+            data = data.Standardized(standardization);
         }
 
         foreach (var stale in tables.Keys.Where(k => k.Silo == storage.SiloId && k.Path == path))

@@ -33,6 +33,7 @@ public static class WorkflowRegistration
         typeof(CommitRoundActivity),
         typeof(MergeAnalysisPassActivity),
         typeof(CommitAnalysisActivity),
+        typeof(ReadStandardizationActivity),
     ];
 
     /// <summary>The durable task name of a workflow class: its <see cref="DurableTaskAttribute"/> name, which is the class name.</summary>

@@ -46,6 +46,32 @@ public sealed class ResumeTests
     }
 
     [Fact]
+    public async Task ResumeAsync_StandardizedRun_TakesRoundZerosStandardization_AndEndsWithTheUninterruptedModel()
+    {
+        static string Standardized(string id) => ApiHarness.SpecJson(id, rounds: 3).Replace(
+            "\"data\": { \"classes\": 4 }", "\"data\": { \"classes\": 4, \"standardize\": true, \"features\": [\"x0\", \"x1\", \"x2\", \"x3\", \"x4\", \"x5\", \"x6\", \"x7\"] }", StringComparison.Ordinal);
+        await using var h = await ApiHarness.StartAsync();
+        Assert.Equal(202, (await h.StartAsync(Standardized("std-whole"))).Status);
+        Assert.Equal(OrchestrationRuntimeStatus.Completed, (await h.WaitAsync("std-whole")).RuntimeStatus);
+
+        h.Backend.TrainDelay = TimeSpan.FromMilliseconds(150);
+        Assert.Equal(202, (await h.StartAsync(Standardized("std-lost"))).Status);
+        await h.WaitForRoundAsync("std-lost", 1);
+        await h.Client.TerminateInstanceAsync("std-lost");
+        await h.WaitAsync("std-lost");
+        await h.Client.PurgeInstanceAsync("std-lost");
+        h.Backend.TrainDelay = TimeSpan.Zero;
+
+        // The run's stored spec (written with round 0) holds the values; without them the orchestrator refuses to go on.
+        Assert.Equal(202, (await h.Api.ResumeAsync(h.Client, "std-lost", null, ApiHarness.Urls, default)).Status);
+
+        var resumed = await h.WaitAsync("std-lost");
+        Assert.True(resumed.RuntimeStatus == OrchestrationRuntimeStatus.Completed, resumed.FailureDetails?.ErrorMessage);
+        Assert.NotNull((await h.Store.GetManifestAsync("checkpoints", "std-lost", 0, default))!.Standardization);
+        TensorAssert.Identical(await FinalAsync(h, "std-whole"), await FinalAsync(h, "std-lost"));
+    }
+
+    [Fact]
     public async Task ResumeAsync_RunningCompletedUnknownOrNeverCheckpointed_IsRefusedWithItsReason()
     {
         await using var h = await ApiHarness.StartAsync();

@@ -37,7 +37,9 @@ public sealed class FunctionsAppTests(FunctionsAppFixture app)
         var runs = new[]
         {
             ("fa-plain", FunctionsAppFixture.SpecJson("fa-plain", rounds: 2)),
-            ("fa-secure", FunctionsAppFixture.SpecJson("fa-secure", rounds: 2, """ "privacy": { "mode": "eyes-off", "minAggregateSilos": 2, "secureAggregation": { "clipNorm": 10, "maxExamples": 1000 } }, """)),
+            // Eyes-off with secure aggregation, and features standardized by a federated analysis before round 1.
+            ("fa-secure", FunctionsAppFixture.SpecJson("fa-secure", rounds: 2, """ "privacy": { "mode": "eyes-off", "minAggregateSilos": 2, "secureAggregation": { "clipNorm": 10, "maxExamples": 1000 } }, """)
+                .Replace("\"data\": { \"classes\": 4 }", "\"data\": { \"classes\": 4, \"standardize\": true, \"features\": [\"x0\", \"x1\", \"x2\", \"x3\", \"x4\", \"x5\", \"x6\", \"x7\"] }", StringComparison.Ordinal)),
         };
         foreach (var (runId, spec) in runs)
         {
@@ -51,6 +53,9 @@ public sealed class FunctionsAppTests(FunctionsAppFixture app)
             var model = app.Azurite.Blobs.GetBlobContainerClient("checkpoints").GetBlobClient(BlobLayout.Model(runId, 2));
             Assert.True((await model.ExistsAsync()).Value, $"{runId}: no round-2 model in Azurite");
         }
+
+        var round0 = await app.Azurite.Blobs.GetBlobContainerClient("checkpoints").GetBlobClient(BlobLayout.Manifest("fa-secure", 0)).DownloadContentAsync();
+        Assert.Equal(8, JsonDocument.Parse(round0.Value.Content.ToString()).RootElement.GetProperty("standardization").GetProperty("stddev").GetArrayLength());
 
         // A federated analysis through the same worker: its orchestrator and activities, and the silos' analyze steps
         // (one silo on the process compute).

@@ -47,6 +47,9 @@ public sealed record RoundManifest
     /// <summary>The privacy mode and differential privacy of the round; null for eyes-on runs without DP.</summary>
     public RoundPrivacy? Privacy { get; init; }
 
+    /// <summary>Round 0 only: the feature standardization every silo applies for the whole run (<c>data.standardize</c>), or null.</summary>
+    public Specs.FeatureStandardization? Standardization { get; init; }
+
     /// <summary>The run's audit log head after this round: anchors the log against truncation.</summary>
     public AuditHead? Audit { get; init; }
 

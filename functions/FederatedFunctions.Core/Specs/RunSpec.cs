@@ -256,7 +256,29 @@ public sealed record DataSpec
 
     /// <summary>Number of classes.</summary>
     public int Classes { get; init; } = 2;
+
+    /// <summary>
+    /// Standardize every feature, in every silo, with the federated mean and standard deviation of the train split:
+    /// a federated analysis computes them before round 1, and round 0's manifest records them. Needs <see cref="Features"/>.
+    /// </summary>
+    public bool Standardize { get; init; }
+
+    /// <summary>
+    /// The standardization every silo applies to <see cref="Features"/>, in their order: set by the orchestrator when
+    /// <see cref="Standardize"/> is true, or given in the spec (for example the values of an earlier run).
+    /// </summary>
+    public FeatureStandardization? Standardization { get; init; }
 }
+
+/// <summary>Per feature, <c>x' = (x − Mean) / Stddev</c>, applied in the silo before training and evaluation.</summary>
+/// <remarks>
+/// Aggregates over every silo's train split, never a silo's own values, so they may travel in orchestration history and
+/// in every silo's job. A feature whose standard deviation is zero (a constant column) is given 1, so it is only
+/// centred.
+/// </remarks>
+/// <param name="Mean">Per feature, the mean to subtract.</param>
+/// <param name="Stddev">Per feature, the positive standard deviation to divide by.</param>
+public sealed record FeatureStandardization(IReadOnlyList<double> Mean, IReadOnlyList<double> Stddev);
 
 /// <summary>Known data formats.</summary>
 public static class DataFormats

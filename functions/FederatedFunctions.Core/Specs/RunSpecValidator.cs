@@ -272,6 +272,42 @@ public static class RunSpecValidator
         }
 
         report.Range(data.Classes, 2, limits.MaxClasses, "$.data.classes", nameof(SpecLimits.MaxClasses));
+        ValidateStandardization(data, report);
+    }
+
+    private static void ValidateStandardization(DataSpec data, Reporter report)
+    {
+        if ((data.Standardize || data.Standardization is not null) && data.Features is null)
+        {
+            report.Add(data.Standardize ? "$.data.standardize" : "$.data.standardization", "requires", "Standardization needs data.features: the columns to standardize, in order.");
+        }
+
+        if (data.Standardization is not { } s)
+        {
+            return;
+        }
+
+        foreach (var (values, name) in new[] { (s.Mean, "mean"), (s.Stddev, "stddev") })
+        {
+            var path = "$.data.standardization." + name;
+            if (!report.Required(values, path))
+            {
+                continue;
+            }
+
+            if (data.Features is { } features && values.Count != features.Count)
+            {
+                report.Add(path, "count", $"data.standardization.{name} has {values.Count} values for {features.Count} features.");
+            }
+
+            for (var i = 0; i < values.Count; i++)
+            {
+                if (!double.IsFinite(values[i]) || (name == "stddev" && values[i] <= 0))
+                {
+                    report.Add(SpecPath.Index(path, i), "range", $"data.standardization.{name}[{i}] must be a finite number{(name == "stddev" ? " above 0" : string.Empty)}; got {values[i].ToString(System.Globalization.CultureInfo.InvariantCulture)}.");
+                }
+            }
+        }
     }
 
     private static void ValidateBlobPath(string? path, string jsonPath, Reporter report)

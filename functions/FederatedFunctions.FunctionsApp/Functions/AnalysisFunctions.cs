@@ -7,7 +7,7 @@ using Microsoft.DurableTask;
 namespace FederatedFunctions.FunctionsApp.Functions;
 
 /// <summary>The federated analysis's orchestration and activity triggers: each delegates to the shared class of the same name.</summary>
-public sealed class AnalysisFunctions(MergeAnalysisPassActivity merge, CommitAnalysisActivity commit)
+public sealed class AnalysisFunctions(MergeAnalysisPassActivity merge, CommitAnalysisActivity commit, ReadStandardizationActivity standardization)
 {
     /// <summary>The analysis orchestrator.</summary>
     [Function(nameof(AnalysisOrchestrator))]
@@ -25,4 +25,9 @@ public sealed class AnalysisFunctions(MergeAnalysisPassActivity merge, CommitAna
     [Function(nameof(CommitAnalysisActivity))]
     public Task<AnalysisOutcome> CommitAnalysisAsync([ActivityTrigger] CommitAnalysisRequest input, FunctionContext context) =>
         commit.RunAsync(new FunctionActivityContext(nameof(CommitAnalysisActivity), context), input);
+
+    /// <summary>Reads the standardization a training run's analysis computed.</summary>
+    [Function(nameof(ReadStandardizationActivity))]
+    public Task<Core.Specs.FeatureStandardization> ReadStandardizationAsync([ActivityTrigger] ReadStandardizationRequest input, FunctionContext context) =>
+        standardization.RunAsync(new FunctionActivityContext(nameof(ReadStandardizationActivity), context), input);
 }

@@ -66,4 +66,25 @@ public sealed record TabularData(float[] Features, long[] Labels, int Rows, int 
 
         return counts;
     }
+
+    /// <summary>A copy with each feature standardized, <c>(x − mean) / stddev</c>, computed in double and stored as float32.</summary>
+    /// <exception cref="ArgumentException">Not one mean and one positive standard deviation per column.</exception>
+    public TabularData Standardized(Core.Specs.FeatureStandardization standardization)
+    {
+        ArgumentNullException.ThrowIfNull(standardization);
+        var (mean, stddev) = (standardization.Mean, standardization.Stddev);
+        if (mean.Count != Columns || stddev.Count != Columns || stddev.Any(s => !(s > 0)))
+        {
+            throw new ArgumentException($"A standardization of {Columns} features needs {Columns} means and {Columns} positive standard deviations; got {mean.Count} and {stddev.Count}.", nameof(standardization));
+        }
+
+        var features = new float[Features.Length];
+        for (var i = 0; i < features.Length; i++)
+        {
+            var j = i % Columns;
+            features[i] = (float)((Features[i] - mean[j]) / stddev[j]);
+        }
+
+        return this with { Features = features };
+    }
 }

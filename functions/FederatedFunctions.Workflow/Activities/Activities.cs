@@ -99,6 +99,15 @@ public sealed class MergeAnalysisPassActivity(AnalysisService service) : TaskAct
         service.MergePassAsync(input, CancellationToken.None);
 }
 
+/// <summary>Reads the standardization a training run's analysis computed (aggregates only).</summary>
+[DurableTask(nameof(ReadStandardizationActivity))]
+public sealed class ReadStandardizationActivity(AnalysisService service) : TaskActivity<ReadStandardizationRequest, Core.Specs.FeatureStandardization>
+{
+    /// <inheritdoc />
+    public override Task<Core.Specs.FeatureStandardization> RunAsync(TaskActivityContext context, ReadStandardizationRequest input) =>
+        service.ReadStandardizationAsync(input, CancellationToken.None);
+}
+
 /// <summary>Writes an analysis's result, small cells suppressed, and its manifest.</summary>
 [DurableTask(nameof(CommitAnalysisActivity))]
 public sealed class CommitAnalysisActivity(AnalysisService service) : TaskActivity<CommitAnalysisRequest, AnalysisOutcome>

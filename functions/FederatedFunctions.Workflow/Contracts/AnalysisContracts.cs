@@ -61,6 +61,12 @@ public sealed record QuantileOutcome(string Column, double Probability, double L
 /// <param name="CreatedAt">When the analysis ran (orchestration time).</param>
 public sealed record CommitAnalysisRequest(AnalysisState State, string Execution, IReadOnlyList<IReadOnlyList<SiloAnalysisRef>> Passes, IReadOnlyList<QuantileOutcome> Quantiles, int MinCount, DateTime CreatedAt);
 
+/// <summary>Input of the activity that turns a standardization analysis's result into a <see cref="Core.Specs.FeatureStandardization"/>.</summary>
+/// <param name="Container">The checkpoint container the analysis wrote to.</param>
+/// <param name="AnalysisId">The analysis.</param>
+/// <param name="Features">The features, in the run's order.</param>
+public sealed record ReadStandardizationRequest(string Container, string AnalysisId, IReadOnlyList<string> Features);
+
 /// <summary>The output of an analysis orchestration.</summary>
 /// <param name="AnalysisId">The analysis.</param>
 /// <param name="Result">The result document.</param>

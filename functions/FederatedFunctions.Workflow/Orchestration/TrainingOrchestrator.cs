@@ -1,3 +1,4 @@
+using FederatedFunctions.Core.Analysis;
 using FederatedFunctions.Core.Audit;
 using FederatedFunctions.Core.Privacy;
 using FederatedFunctions.Core.Runs;
@@ -118,16 +119,45 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             var plan = input.Plan ?? await context.CallActivityAsync<SiloPlan>(nameof(PlanSilosActivity), new PlanSilosRequest(input.RunId, input.Spec.Silos), TaskPolicies.StorageRetry);
             if (input.GlobalModel is { } model)
             {
+                if (input.Spec.Data is { Standardize: true, Standardization: null })
+                {
+                    throw new InvalidOperationException($"Run '{input.RunId}' is resumed without its standardization: round 0's manifest records none, and a new one would not match the model.");
+                }
+
                 return new TrainingRun(context, input with { Plan = plan }, plan, model, input.LastManifest);
             }
 
             var spec = input.Spec;
+            if (spec.Data is { Standardize: true, Standardization: null })
+            {
+                context.SetCustomStatus(new RunStatus("standardizing", 0, spec.Training.Rounds, input.Recent));
+                spec = spec with { Data = spec.Data with { Standardization = await StandardizeAsync(context, input.RunId, spec) } };
+                input = input with { Spec = spec };
+            }
+
             context.SetCustomStatus(new RunStatus("initializing", 0, spec.Training.Rounds, input.Recent));
             var init = await context.CallActivityAsync<InitializeModelResult>(
                 nameof(InitializeModelActivity),
                 new InitializeModelRequest(input.RunId, spec.Checkpoints.Container, StrategyFactory.Create(spec.Strategy).Name, spec.Model, RunSpecValidator.ResolveInputs(spec), spec.Data.Classes, spec.Training.Seed, context.CurrentUtcDateTime, input.ResumeFrom, input.NextRound - 1, spec),
                 TaskPolicies.StorageRetry);
             return new TrainingRun(context, input with { Plan = plan }, plan, init.Model, init.Manifest);
+        }
+
+        /// <summary>
+        /// Each feature's federated mean and standard deviation over the silos' train splits, by the analysis path (a
+        /// sub-orchestration with the run's silos and privacy mode): aggregates only, which every later silo step applies.
+        /// </summary>
+        private static async Task<FeatureStandardization> StandardizeAsync(TaskOrchestrationContext context, string runId, RunSpec spec)
+        {
+            var analysis = StandardizationAnalysis.For(runId, spec);
+            await context.CallSubOrchestratorAsync<AnalysisOutcome>(
+                nameof(AnalysisOrchestrator),
+                new AnalysisState(analysis.AnalysisId!, analysis, spec.Checkpoints.Container),
+                new SubOrchestrationOptions { InstanceId = analysis.AnalysisId });
+            return await context.CallActivityAsync<FeatureStandardization>(
+                nameof(ReadStandardizationActivity),
+                new ReadStandardizationRequest(spec.Checkpoints.Container, analysis.AnalysisId!, spec.Data.Features!),
+                TaskPolicies.StorageRetry);
         }
 
         /// <summary>The outcome of a run stopped before <paramref name="round"/> because ε would exceed the budget, or null.</summary>

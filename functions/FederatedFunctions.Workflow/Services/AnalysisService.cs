@@ -63,6 +63,16 @@ public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdat
         return new AnalysisOutcome(state.AnalysisId, resultRef, manifestRef, silos, request.Passes.Count);
     }
 
+    /// <summary>The standardization a training run's analysis computed: each feature's federated mean and standard deviation.</summary>
+    /// <exception cref="InvalidOperationException">The result is missing, or a feature's statistics were withheld.</exception>
+    public async Task<Core.Specs.FeatureStandardization> ReadStandardizationAsync(ReadStandardizationRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var result = await ReadResultAsync(checkpoints, request.Container, request.AnalysisId, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException($"Analysis '{request.AnalysisId}' has no result in container '{request.Container}'.");
+        return StandardizationAnalysis.From(result, request.Features);
+    }
+
     /// <summary>Reads an analysis's manifest back, or null when it has none.</summary>
     public static async Task<AnalysisManifest?> ReadManifestAsync(ICheckpointStore checkpoints, string container, string analysisId, CancellationToken cancellationToken) =>
         await (checkpoints ?? throw new ArgumentNullException(nameof(checkpoints))).GetDocumentAsync(container, BlobLayout.AnalysisManifest(analysisId), cancellationToken).ConfigureAwait(false) is { } bytes

@@ -60,6 +60,7 @@ public sealed class CheckpointService(ICheckpointStore checkpoints, ITensorEngin
             Model = model,
             ResumedFrom = request.From,
             CreatedAt = request.CreatedAt,
+            Standardization = request.Spec?.Data.Standardization,
         };
         var manifestRef = await checkpoints.CommitRoundAsync(request.Container, manifest, cancellationToken).ConfigureAwait(false);
         return new InitializeModelResult(model, manifestRef);

@@ -20,6 +20,43 @@ public sealed class RunSpecValidatorTests
         Assert.Empty(RunSpecValidator.Validate(spec));
     }
 
+    // ---- data.standardize ----
+    [Fact]
+    public void Validate_StandardizeWithoutFeatures_NamesTheFieldAndTheRule()
+    {
+        var spec = Valid() with { Data = new DataSpec { Classes = 10, Standardize = true } };
+
+        var error = AssertSingle(spec, "$.data.standardize", "requires");
+        Assert.Contains("data.features", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_StandardizationWithAZeroStddevOrTheWrongCount_NamesEachValue()
+    {
+        var features = Enumerable.Range(0, 16).Select(i => "x" + i).ToArray();
+        var mean = new double[16];
+        var stddev = Enumerable.Repeat(1.0, 16).ToArray();
+        stddev[3] = 0;
+        var spec = Valid() with { Data = new DataSpec { Classes = 10, Features = features, Standardization = new FeatureStandardization(mean[..15], stddev) } };
+
+        var errors = RunSpecValidator.Validate(spec);
+
+        Assert.Contains(errors, e => e.Path == "$.data.standardization.mean" && e.Rule == "count");
+        Assert.Contains(errors, e => e.Path == "$.data.standardization.stddev[3]" && e.Rule == "range");
+        Assert.Equal(2, errors.Count);
+    }
+
+    [Fact]
+    public void Parse_StandardizeTrue_RoundTripsThroughTheStrictParser()
+    {
+        var json = DemoJson.Replace("\"classes\": 10", "\"classes\": 10, \"standardize\": true, \"features\": [" + string.Join(", ", Enumerable.Range(0, 16).Select(i => $"\"x{i}\"")) + "]", StringComparison.Ordinal);
+
+        var parsed = RunSpecParser.Parse(json);
+
+        Assert.True(parsed.IsValid, string.Join("; ", parsed.Errors));
+        Assert.True(parsed.Spec!.Data.Standardize);
+    }
+
     // ---- runId ----
     [Theory]
     [InlineData("ab")]

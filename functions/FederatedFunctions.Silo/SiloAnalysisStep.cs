@@ -64,7 +64,8 @@ internal static class SiloAnalysisStep
                     members.Length - present.Length,
                     q.Moments ? Moments.Of(present) : null,
                     q.HistogramEdges.TryGetValue(column, out var edges) ? Histogram.Of(present, edges) : null,
-                    null);
+                    null,
+                    q.GroupBy is not null && q.Thresholds.TryGetValue(column, out var at) ? QuantileSearch.CountAtOrBelow(present, at) : null);
             }
 
             foreach (var column in q.Moments ? q.Categorical : [])

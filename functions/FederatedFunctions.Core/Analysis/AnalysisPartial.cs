@@ -10,7 +10,7 @@ namespace FederatedFunctions.Core.Analysis;
 /// <param name="Covariance">Columns of the co-moment matrix, on the first pass.</param>
 /// <param name="Moments">Whether this pass computes count, missing and moments (the first pass).</param>
 /// <param name="HistogramEdges">Histograms this pass counts, by column.</param>
-/// <param name="Thresholds">Quantile thresholds this pass counts values at or below, by column (over every row, not per group).</param>
+/// <param name="Thresholds">Quantile thresholds this pass counts values at or below, by column: over every row, and with a group-by, per group too.</param>
 /// <param name="Bounds">Declared bounds values are clamped to, by column.</param>
 public sealed record AnalysisQuery(
     AnalysisDataSpec Data,
@@ -60,7 +60,8 @@ public sealed record GroupPartial(long Rows, IReadOnlyDictionary<string, Feature
 /// <param name="Moments">Count, sum, mean, M2, min, max of the present values (numeric columns, first pass).</param>
 /// <param name="Histogram">Counts per bin (when the pass asks for it).</param>
 /// <param name="ValueCounts">Counts per value (categorical columns, first pass).</param>
-public sealed record FeaturePartial(long Missing, Moments? Moments, Histogram? Histogram, IReadOnlyDictionary<string, long>? ValueCounts);
+/// <param name="CountsAtOrBelow">With a group-by, the group's count of values at or below each of the pass's thresholds of the column.</param>
+public sealed record FeaturePartial(long Missing, Moments? Moments, Histogram? Histogram, IReadOnlyDictionary<string, long>? ValueCounts, long[]? CountsAtOrBelow = null);
 
 /// <summary>Merges silos' partials: each statistic of the union of their rows.</summary>
 public static class AnalysisMerge
@@ -80,7 +81,7 @@ public static class AnalysisMerge
 
             foreach (var (column, c) in partial.CountsAtOrBelow)
             {
-                counts[column] = counts.TryGetValue(column, out var seen) ? seen.Zip(c, (a, b) => a + b).ToArray() : (long[])c.Clone();
+                counts[column] = counts.TryGetValue(column, out var seen) ? Add(seen, c) : (long[])c.Clone();
             }
         }
 
@@ -116,7 +117,11 @@ public static class AnalysisMerge
         a.Missing + b.Missing,
         a.Moments is null || b.Moments is null ? a.Moments ?? b.Moments : Moments.Merge(a.Moments, b.Moments),
         a.Histogram is null || b.Histogram is null ? a.Histogram ?? b.Histogram : Histogram.Merge(a.Histogram, b.Histogram),
-        a.ValueCounts is null || b.ValueCounts is null ? a.ValueCounts ?? b.ValueCounts : MergeCounts(a.ValueCounts, b.ValueCounts));
+        a.ValueCounts is null || b.ValueCounts is null ? a.ValueCounts ?? b.ValueCounts : MergeCounts(a.ValueCounts, b.ValueCounts),
+        a.CountsAtOrBelow is null || b.CountsAtOrBelow is null ? a.CountsAtOrBelow ?? b.CountsAtOrBelow : Add(a.CountsAtOrBelow, b.CountsAtOrBelow));
+
+    private static long[] Add(long[] a, long[] b) =>
+        a.Length == b.Length ? a.Zip(b, (x, y) => x + y).ToArray() : throw new InvalidDataException($"Counts at {a.Length} and at {b.Length} thresholds cannot be added: the partials are of different passes.");
 
     private static SortedDictionary<string, long> MergeCounts(IReadOnlyDictionary<string, long> a, IReadOnlyDictionary<string, long> b)
     {

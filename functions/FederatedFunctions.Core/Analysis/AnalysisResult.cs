@@ -88,7 +88,7 @@ public static class AnalysisReport
     /// <param name="ranged">The merged second pass's histograms over the global range, if there was one.</param>
     /// <param name="quantiles">The quantile searches' ends.</param>
     /// <param name="k">The least rows per reported cell.</param>
-    public static AnalysisResult Build(string analysisId, AnalysisSpec spec, IReadOnlyList<string> silos, AnalysisPartial first, AnalysisPartial? ranged, IReadOnlyList<(string Column, double Probability, double Low, double High)> quantiles, int k)
+    public static AnalysisResult Build(string analysisId, AnalysisSpec spec, IReadOnlyList<string> silos, AnalysisPartial first, AnalysisPartial? ranged, IReadOnlyList<QuantileEnd> quantiles, int k)
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(first);
@@ -96,20 +96,31 @@ public static class AnalysisReport
         var overall = Overall(first);
         var overallRanged = ranged is null ? null : Overall(ranged);
         var rowsOk = CellSuppression.Reportable(overall.Rows, k);
-        var results = rowsOk ? Features(spec, overall, overallRanged, quantiles, k) : new Dictionary<string, FeatureResult>();
+        var results = rowsOk ? Features(spec, overall, overallRanged, quantiles.Where(q => q.Group is null).ToArray(), k) : new Dictionary<string, FeatureResult>();
         Dictionary<string, GroupResult>? groups = null;
         if (spec.GroupBy is not null)
         {
             // Withheld groups are left out by name; with complementary suppression their rows add up to at least k, so
             // the whole minus the groups shown never isolates a small group.
-            var shown = Complementary(first.Groups.ToDictionary(g => g.Key, g => g.Value.Rows, StringComparer.Ordinal), k);
+            var shown = ShownGroups(first, k);
             groups = first.Groups.Where(g => shown.Contains(g.Key)).ToDictionary(
                 g => g.Key,
-                g => new GroupResult(g.Value.Rows, Features(spec, g.Value, ranged?.Groups.GetValueOrDefault(g.Key), [], k), Covariance(spec, g.Value, k)),
+                g => new GroupResult(g.Value.Rows, Features(spec, g.Value, ranged?.Groups.GetValueOrDefault(g.Key), quantiles.Where(q => q.Group == g.Key).ToArray(), k), Covariance(spec, g.Value, k)),
                 StringComparer.Ordinal);
         }
 
         return new AnalysisResult(analysisId, silos, spec.Privacy.Mode, k, rowsOk ? overall.Rows : null, results, groups, rowsOk ? Covariance(spec, overall, k) : null);
+    }
+
+    /// <summary>
+    /// The groups a result shows: those of at least <paramref name="k"/> rows, with complementary suppression over the
+    /// groups' row counts. The merge starts quantile searches for these groups only, so no other group's count is ever
+    /// in orchestration history.
+    /// </summary>
+    public static HashSet<string> ShownGroups(AnalysisPartial first, int k)
+    {
+        ArgumentNullException.ThrowIfNull(first);
+        return Complementary(first.Groups.ToDictionary(g => g.Key, g => g.Value.Rows, StringComparer.Ordinal), k);
     }
 
     /// <summary>Every group of a partial merged into one.</summary>
@@ -122,7 +133,7 @@ public static class AnalysisReport
     /// <summary>The key of a quantile in a result: its probability, invariant and round-trippable (e.g. <c>0.5</c>).</summary>
     public static string QuantileKey(double probability) => probability.ToString("R", CultureInfo.InvariantCulture);
 
-    private static Dictionary<string, FeatureResult> Features(AnalysisSpec spec, GroupPartial group, GroupPartial? ranged, IReadOnlyList<(string Column, double Probability, double Low, double High)> quantiles, int k)
+    private static Dictionary<string, FeatureResult> Features(AnalysisSpec spec, GroupPartial group, GroupPartial? ranged, IReadOnlyList<QuantileEnd> quantiles, int k)
     {
         var results = new Dictionary<string, FeatureResult>(StringComparer.Ordinal);
         foreach (var feature in spec.Features)
@@ -226,3 +237,11 @@ public static class AnalysisReport
         return new HistogramResult(h.Edges, h.Counts.Select((c, i) => Shown(i.ToString(CultureInfo.InvariantCulture), c)).ToArray(), Shown("below", h.Below), Shown("above", h.Above));
     }
 }
+
+/// <summary>Where a quantile's search ended, for <see cref="AnalysisReport.Build"/>.</summary>
+/// <param name="Group">The group, or null over every row.</param>
+/// <param name="Column">The column.</param>
+/// <param name="Probability">The probability.</param>
+/// <param name="Low">The least value the quantile can be.</param>
+/// <param name="High">The greatest; equal to <paramref name="Low"/> when exact.</param>
+public sealed record QuantileEnd(string? Group, string Column, double Probability, double Low, double High);

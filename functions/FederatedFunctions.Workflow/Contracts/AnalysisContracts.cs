@@ -20,10 +20,17 @@ public sealed record SiloAnalysisRef(string SiloId, BlobRef Partial);
 /// <param name="Privacy">eyes-on or eyes-off: eyes-off, no min or max comes back.</param>
 /// <param name="Searches">The quantile searches this pass's thresholds came from, to narrow with the pass's counts.</param>
 /// <param name="MinCount">The least rows a search may narrow a bracket to.</param>
-public sealed record MergeAnalysisPassRequest(string AnalysisId, string Execution, int Pass, IReadOnlyList<SiloAnalysisRef> Partials, string Privacy, IReadOnlyList<ColumnSearch> Searches, int MinCount);
+/// <param name="GroupQuantiles">On pass 1 with a group-by: the quantiles asked per column, for the merge to start their searches in each group the result will show.</param>
+public sealed record MergeAnalysisPassRequest(string AnalysisId, string Execution, int Pass, IReadOnlyList<SiloAnalysisRef> Partials, string Privacy, IReadOnlyList<ColumnSearch> Searches, int MinCount, IReadOnlyList<QuantileAsk>? GroupQuantiles = null);
+
+/// <summary>The quantiles asked of one column.</summary>
+public sealed record QuantileAsk(string Column, IReadOnlyList<double> Probabilities);
 
 /// <summary>A quantile search of one column.</summary>
-public sealed record ColumnSearch(string Column, QuantileSearch Search)
+/// <param name="Column">The column.</param>
+/// <param name="Search">The search.</param>
+/// <param name="Group">The group whose rows it searches, or null for every row.</param>
+public sealed record ColumnSearch(string Column, QuantileSearch Search, string? Group = null)
 {
     /// <summary>
     /// The thresholds a pass asks each silo to count at, per column: the union of the searches' own, in order. The
@@ -39,7 +46,8 @@ public sealed record ColumnSearch(string Column, QuantileSearch Search)
 /// <summary>What the orchestrator needs of a pass to plan the next: aggregates only. The counts at the thresholds stay in the merge; only the narrowed brackets (each of at least the minimum count of rows) come back.</summary>
 /// <param name="Columns">Per numeric column over every row: present values, and (eyes-on) the global min and max.</param>
 /// <param name="Searches">The searches of the request, narrowed, in the same order.</param>
-public sealed record AnalysisPassSummary(IReadOnlyDictionary<string, ColumnRange> Columns, IReadOnlyList<ColumnSearch> Searches);
+/// <param name="GroupSearches">The searches started per group (<see cref="MergeAnalysisPassRequest.GroupQuantiles"/>): only in groups the result shows, and only of columns with at least the minimum count of values there.</param>
+public sealed record AnalysisPassSummary(IReadOnlyDictionary<string, ColumnRange> Columns, IReadOnlyList<ColumnSearch> Searches, IReadOnlyList<ColumnSearch>? GroupSearches = null);
 
 /// <summary>A numeric column's present values over every silo and row, with its global range in eyes-on mode.</summary>
 public sealed record ColumnRange(long Count, double? Min, double? Max);
@@ -50,7 +58,8 @@ public sealed record ColumnRange(long Count, double? Min, double? Max);
 /// <param name="Low">The least value the quantile can be.</param>
 /// <param name="High">The greatest; equal to <paramref name="Low"/> when exact.</param>
 /// <param name="RowsInside">Rows with a value in [Low, High].</param>
-public sealed record QuantileOutcome(string Column, double Probability, double Low, double High, long RowsInside);
+/// <param name="Group">The group, or null over every row.</param>
+public sealed record QuantileOutcome(string Column, double Probability, double Low, double High, long RowsInside, string? Group = null);
 
 /// <summary>Input of the commit: every pass's partials, the quantiles, the silos' own minimums.</summary>
 /// <param name="State">The analysis.</param>

@@ -46,7 +46,8 @@ public sealed class AnalysisOrchestrator : TaskOrchestrator<AnalysisState, Analy
         // Pass 1: everything that needs one look at the rows.
         var run = new PassRun(context, silos, input, context.NewGuid().ToString("N")[..16], k);
         var passes = new List<IReadOnlyList<SiloAnalysisRef>>();
-        var (taking, summary) = await run.PassAsync(spec.Silos, 1, new AnalysisQuery(spec.Data, numeric, categorical, spec.GroupBy, spec.Covariance, true, given, new Dictionary<string, double[]>(), bounds), [], required: false);
+        var groupQuantiles = spec.GroupBy is null ? null : spec.Features.Where(f => f.Quantiles is not null).Select(f => new QuantileAsk(f.Column, f.Quantiles!)).ToArray();
+        var (taking, summary) = await run.PassAsync(spec.Silos, 1, new AnalysisQuery(spec.Data, numeric, categorical, spec.GroupBy, spec.Covariance, true, given, new Dictionary<string, double[]>(), bounds), [], required: false, groupQuantiles);
         passes.Add(taking);
         var participants = taking.Select(t => t.SiloId).ToArray();
 
@@ -57,6 +58,7 @@ public sealed class AnalysisOrchestrator : TaskOrchestrator<AnalysisState, Analy
         var searches = spec.Features
             .Where(f => f.Quantiles is not null && summary.Columns.GetValueOrDefault(f.Column) is { Count: > 0 })
             .SelectMany(f => f.Quantiles!.Select(p => new ColumnSearch(f.Column, Start(p, summary.Columns[f.Column]))))
+            .Concat(summary.GroupSearches ?? [])
             .ToList();
         var active = searches.Select(s => !s.Search.Exact).ToList();
         for (var pass = 2; pass <= MaxLaterPasses + 1 && (ranged.Count > 0 || active.Contains(true)); pass++)
@@ -78,7 +80,7 @@ public sealed class AnalysisOrchestrator : TaskOrchestrator<AnalysisState, Analy
             }
         }
 
-        var quantiles = searches.Select(s => new QuantileOutcome(s.Column, s.Search.Probability, s.Search.Bracket.Low, s.Search.Bracket.High, s.Search.CountInside)).ToArray();
+        var quantiles = searches.Select(s => new QuantileOutcome(s.Column, s.Search.Probability, s.Search.Bracket.Low, s.Search.Bracket.High, s.Search.CountInside, s.Group)).ToArray();
         return await context.CallActivityAsync<AnalysisOutcome>(
             nameof(CommitAnalysisActivity),
             new CommitAnalysisRequest(input, run.Execution, passes, quantiles, k, context.CurrentUtcDateTime),
@@ -91,7 +93,7 @@ public sealed class AnalysisOrchestrator : TaskOrchestrator<AnalysisState, Analy
         public string Execution => execution;
 
         public async Task<(IReadOnlyList<SiloAnalysisRef> Refs, AnalysisPassSummary Summary)> PassAsync(
-            IReadOnlyList<string> participants, int pass, AnalysisQuery query, IReadOnlyList<ColumnSearch> searches, bool required)
+            IReadOnlyList<string> participants, int pass, AnalysisQuery query, IReadOnlyList<ColumnSearch> searches, bool required, IReadOnlyList<QuantileAsk>? groupQuantiles = null)
         {
             var privacy = input.Spec.Privacy;
             var calls = await silos.RunAsync(
@@ -117,7 +119,7 @@ public sealed class AnalysisOrchestrator : TaskOrchestrator<AnalysisState, Analy
 
             var summary = await context.CallActivityAsync<AnalysisPassSummary>(
                 nameof(MergeAnalysisPassActivity),
-                new MergeAnalysisPassRequest(input.AnalysisId, execution, pass, refs, privacy.Mode, searches, k),
+                new MergeAnalysisPassRequest(input.AnalysisId, execution, pass, refs, privacy.Mode, searches, k, groupQuantiles),
                 TaskPolicies.StorageRetry);
             return (refs, summary);
         }

@@ -39,11 +39,32 @@ public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdat
         var searches = request.Searches.Select(s =>
         {
             var mine = s.Search.Thresholds();
-            var counts = mine.Select(t => merged.CountsAtOrBelow[s.Column][Array.BinarySearch(union[s.Column], t)]).ToArray();
+            var at = s.Group is null
+                ? merged.CountsAtOrBelow[s.Column]
+                : merged.Groups.GetValueOrDefault(s.Group)?.Features.GetValueOrDefault(s.Column)?.CountsAtOrBelow ?? new long[union[s.Column].Length];
+            var counts = mine.Select(t => at[Array.BinarySearch(union[s.Column], t)]).ToArray();
             return s with { Search = s.Search.Narrow(mine, counts, request.MinCount) };
         }).ToArray();
         LogMerged(logger, request.AnalysisId, request.Pass, request.Partials.Count);
-        return new AnalysisPassSummary(columns, searches);
+        return new AnalysisPassSummary(columns, searches, GroupSearches(merged, request, columns));
+    }
+
+    // Per group the result will show, one search per asked quantile of each column with at least k values there, over
+    // the global range (eyes-on) or every double (eyes-off): a withheld group's count never reaches history.
+    private static ColumnSearch[] GroupSearches(AnalysisPartial merged, MergeAnalysisPassRequest request, IReadOnlyDictionary<string, ColumnRange> columns)
+    {
+        if (request.GroupQuantiles is not { Count: > 0 } asks)
+        {
+            return [];
+        }
+
+        var shown = AnalysisReport.ShownGroups(merged, request.MinCount);
+        return merged.Groups.Where(g => shown.Contains(g.Key))
+            .SelectMany(g => asks.SelectMany(ask =>
+                g.Value.Features.GetValueOrDefault(ask.Column)?.Moments is { } m && CellSuppression.Reportable(m.Count, request.MinCount) && columns.GetValueOrDefault(ask.Column) is { } range
+                    ? ask.Probabilities.Select(p => new ColumnSearch(ask.Column, QuantileSearch.Start(p, m.Count, range.Min ?? -double.MaxValue, range.Max ?? double.MaxValue), g.Key))
+                    : []))
+            .ToArray();
     }
 
     /// <summary>Builds the result from every pass, with small cells suppressed, and writes it with its manifest.</summary>
@@ -54,7 +75,7 @@ public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdat
         var first = AnalysisMerge.Merge(await ReadAsync(request.Passes[0], request.Execution, 1, cancellationToken).ConfigureAwait(false));
         var ranged = request.Passes.Count > 1 ? AnalysisMerge.Merge(await ReadAsync(request.Passes[1], request.Execution, 2, cancellationToken).ConfigureAwait(false)) : null;
         var silos = request.Passes[0].Select(p => p.SiloId).ToArray();
-        var result = AnalysisReport.Build(state.AnalysisId, state.Spec, silos, first, ranged, request.Quantiles.Select(q => (q.Column, q.Probability, q.Low, q.High)).ToArray(), request.MinCount);
+        var result = AnalysisReport.Build(state.AnalysisId, state.Spec, silos, first, ranged, request.Quantiles.Select(q => new QuantileEnd(q.Group, q.Column, q.Probability, q.Low, q.High)).ToArray(), request.MinCount);
         var resultRef = await checkpoints.PutDocumentAsync(state.Container, BlobLayout.AnalysisResult(state.AnalysisId), JsonSerializer.SerializeToUtf8Bytes(result, AnalysisJson.Options), cancellationToken).ConfigureAwait(false);
         var audit = await AppendAuditAsync(request, cancellationToken).ConfigureAwait(false);
         var manifest = new AnalysisManifest(state.AnalysisId, request.CreatedAt, silos, request.Passes, resultRef, request.MinCount, state.Spec, audit);

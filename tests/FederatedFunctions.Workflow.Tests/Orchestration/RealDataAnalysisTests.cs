@@ -115,6 +115,11 @@ public sealed class RealDataAnalysisTests(ITestOutputHelper output)
                 var g = result.Groups![group].Results[name];
                 Assert.Equal((long)members.Length, g.Count);
                 Check("mean", members.Average(), g.Mean, $"{name} in {group}");
+                var inGroup = members.Order().ToArray();
+                foreach (var p in Probabilities)
+                {
+                    Assert.Equal(inGroup[Math.Max(1, (long)Math.Ceiling(p * inGroup.Length)) - 1], g.Quantiles![AnalysisReport.QuantileKey(p)].Value);
+                }
             }
         }
 
@@ -136,6 +141,6 @@ public sealed class RealDataAnalysisTests(ITestOutputHelper output)
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{statistic,-12} largest relative error {error:E2}"));
         }
 
-        output.WriteLine("count, missing, min, max, histogram counts, quantiles, value counts: exactly equal");
+        output.WriteLine("count, missing, min, max, histogram counts, quantiles (overall and per group), value counts: exactly equal");
     }
 }

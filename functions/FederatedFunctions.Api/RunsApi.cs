@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Specs;
 using FederatedFunctions.Workflow.Abstractions;
@@ -28,27 +27,20 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
     /// <summary>Largest page size of <see cref="ListAsync"/>.</summary>
     public const int MaxPageSize = 100;
 
-    private static readonly OrchestrationRuntimeStatus[] Active =
-        [OrchestrationRuntimeStatus.Running, OrchestrationRuntimeStatus.Pending, OrchestrationRuntimeStatus.Suspended];
+    private const string Noun = "run spec";
 
-    /// <summary><c>POST /api/runs</c> as the HTTP hosts receive it: the body must be declared JSON, then it is started as <see cref="StartAsync(DurableTaskClient, ReadOnlyMemory{byte}?, ManagementUrlFactory, CancellationToken)"/>.</summary>
-    /// <remarks>
-    /// Requiring <c>application/json</c> (415 otherwise) keeps a web page from starting runs by cross-site request forgery:
-    /// a browser sends a cross-site form or <c>text/plain</c> body without asking, but not a JSON one.
-    /// </remarks>
+    private static readonly OrchestrationRuntimeStatus[] Active = InstanceStarts.Active;
+
+    /// <summary><c>POST /api/runs</c> as the HTTP hosts receive it: the body must be declared JSON (415 otherwise, see <see cref="SpecRequests.RefuseNotJson"/>), then it is started as <see cref="StartAsync(DurableTaskClient, ReadOnlyMemory{byte}?, ManagementUrlFactory, CancellationToken)"/>.</summary>
     /// <param name="client">Durable client.</param>
     /// <param name="contentType">The request's <c>Content-Type</c> header, or null.</param>
     /// <param name="body">The request body, or null when it exceeded <see cref="MaxBodyBytes"/>.</param>
     /// <param name="urls">The host's management URLs.</param>
     /// <param name="cancellationToken">Cancellation.</param>
     public Task<ApiResponse> StartFromHttpAsync(DurableTaskClient client, string? contentType, ReadOnlyMemory<byte>? body, ManagementUrlFactory urls, CancellationToken cancellationToken) =>
-        RequestBody.IsJson(contentType)
-            ? StartAsync(client, body, urls, cancellationToken)
-            : Task.FromResult(ApiResponse.Problem(
-                415,
-                "unsupported-media-type",
-                "The run spec must be sent as JSON.",
-                $"Send it with Content-Type: application/json; got {(string.IsNullOrWhiteSpace(contentType) ? "no Content-Type" : SpecPath.Quote(contentType))}."));
+        SpecRequests.RefuseNotJson(Noun, contentType) is { } refused
+            ? Task.FromResult(refused)
+            : StartAsync(client, body, urls, cancellationToken);
 
     /// <summary><c>POST /api/runs</c>: validates the spec and starts the run.</summary>
     /// <param name="client">Durable client.</param>
@@ -63,21 +55,9 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
     {
         ArgumentNullException.ThrowIfNull(client);
         ArgumentNullException.ThrowIfNull(urls);
-        if (body is null)
+        if (!SpecRequests.TryRead(body, Noun, MaxBodyBytes, RunSpecParser.Parse, silos, s => s.Silos, out var spec, out var refused))
         {
-            return ApiResponse.Problem(413, "body-too-large", "The request body is too large.", $"A run spec may have at most {MaxBodyBytes} bytes.");
-        }
-
-        var parsed = RunSpecParser.Parse(body.Value.Span);
-        if (!parsed.IsValid)
-        {
-            return ApiResponse.Problem(400, "invalid-spec", "The run spec is invalid.", $"{parsed.Errors.Count} violation(s).", parsed.Errors.Select(ProblemError.From).ToArray());
-        }
-
-        var spec = parsed.Spec!;
-        if (Unregistered(spec) is { Length: > 0 } unregistered)
-        {
-            return ApiResponse.Problem(400, "invalid-spec", "The run spec is invalid.", $"{unregistered.Length} violation(s).", unregistered);
+            return refused;
         }
 
         var runId = spec.RunId ?? NewRunId("run");
@@ -182,7 +162,7 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
             return ApiResponse.Problem(409, "run-completed", "The run has completed.", $"Run '{runId}' committed its last round ({latest.Round}); there is nothing to resume.");
         }
 
-        if (Unregistered(parsed.Spec) is { Length: > 0 } unregistered)
+        if (SpecRequests.Unregistered(parsed.Spec.Silos, silos) is { Length: > 0 } unregistered)
         {
             return ApiResponse.Problem(409, "silo-not-registered", "The run names silos this host no longer knows.", $"Run '{runId}' was started with silos that are not in the silo registry now; register them again to resume.", unregistered);
         }
@@ -227,14 +207,6 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
         return (new ModelOrigin(from.RunId, round, manifest?.Model ?? latest.Model), null);
     }
 
-    // A silo id that is not in the registry is refused before anything is scheduled: a typo would otherwise train quietly
-    // on fewer silos, the unknown one rejected every round.
-    private ProblemError[] Unregistered(RunSpec spec) =>
-        spec.Silos.Select((silo, i) => (silo, i))
-            .Where(s => !silos.Contains(s.silo))
-            .Select(s => new ProblemError(SpecPath.Index("$.silos", s.i), "not-registered", $"Silo {SpecPath.Quote(s.silo)} is not in this host's silo registry (configuration section Silos)."))
-            .ToArray();
-
     // Eyes-off runs may use only trainers whose identity and hash the orchestrator's configuration approves: the trainer
     // each silo's compute declares (this build's trainer in process or in a separate process, a pinned image on Azure ML).
     private ApiResponse? RefuseUnapprovedTrainer(RunSpec spec)
@@ -270,29 +242,14 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
     public static ApiResponse InvalidQuery(string parameter, string rule, string message) =>
         ApiResponse.Problem(400, "invalid-query", "Invalid query.", message, [new ProblemError("query." + parameter, rule, message)]);
 
-    private static ApiResponse InvalidSpec(SpecError error) =>
-        ApiResponse.Problem(400, "invalid-spec", "The run spec is invalid.", "1 violation(s).", [ProblemError.From(error)]);
+    private static ApiResponse InvalidSpec(SpecError error) => SpecRequests.Invalid(Noun, [error]);
 
     private async Task<ApiResponse> ScheduleAsync(DurableTaskClient client, string runId, TrainingState state, ManagementUrlFactory urls, ModelOrigin? resumeFrom, CancellationToken cancellationToken)
     {
         var spec = state.Spec;
-        try
+        if (await InstanceStarts.ScheduleOnceAsync(client, nameof(TrainingOrchestrator), state, runId, cancellationToken).ConfigureAwait(false) is { } raced)
         {
-            await client.ScheduleNewOrchestrationInstanceAsync(
-                nameof(TrainingOrchestrator),
-                state,
-                new StartOrchestrationOptions(runId).WithDedupeStatuses(Active),
-                cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            // Lost a race with a concurrent start of the same id: the dedupe check refused the second one.
-            if (await client.GetInstanceAsync(runId, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false) is { } raced && Active.Contains(raced.RuntimeStatus))
-            {
-                return ApiResponse.Problem(409, "run-exists", "A run with this id is already running.", $"Run '{runId}' is {raced.RuntimeStatus}.");
-            }
-
-            throw;
+            return ApiResponse.Problem(409, "run-exists", "A run with this id is already running.", $"Run '{runId}' is {raced}.");
         }
 
         LogStarted(logger, runId, spec.Silos.Count, spec.Training.Rounds);
@@ -486,8 +443,7 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
     }
 
     /// <summary>A fresh run id: <c>{prefix}-{yyyyMMdd-HHmmss}-{4 hex}</c>.</summary>
-    public string NewRunId(string prefix) =>
-        $"{prefix}-{time.GetUtcNow().ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(2))}";
+    public string NewRunId(string prefix) => InstanceStarts.NewId(time, prefix);
 
     private static ApiResponse NotFound(string runId) =>
         ApiResponse.Problem(404, "run-not-found", "No such run.", $"There is no run '{runId}'.");

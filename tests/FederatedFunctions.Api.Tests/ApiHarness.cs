@@ -29,6 +29,7 @@ internal sealed class ApiHarness : IAsyncDisposable
         RecurringOptions = options;
         Api = new RunsApi(store, backend, TimeProvider.System, NullLogger<RunsApi>.Instance, Options.Create(trust ?? new TrustOptions()));
         Recurring = new RecurringTrainingService(Api, store, recurring, Options.Create(options), NullLogger<RecurringTrainingService>.Instance);
+        Analyses = new AnalysesApi(store, backend, TimeProvider.System, NullLogger<AnalysesApi>.Instance);
     }
 
     public DurableTaskTestHost Host { get; }
@@ -40,6 +41,7 @@ internal sealed class ApiHarness : IAsyncDisposable
     public RecurringOptions RecurringOptions { get; }
     public RunsApi Api { get; }
     public RecurringTrainingService Recurring { get; }
+    public AnalysesApi Analyses { get; }
 
     public static ManagementUrls Urls(string id) => new(id, $"http://test/status/{id}", $"http://test/terminate/{id}", $"http://test/purge/{id}");
 
@@ -73,6 +75,22 @@ internal sealed class ApiHarness : IAsyncDisposable
     public Task<ApiResponse> StartAsync(string json) =>
         Api.StartAsync(Client, Encoding.UTF8.GetBytes(json), Urls, default);
 
+    /// <summary><c>POST /api/analyses</c> with a JSON body.</summary>
+    public Task<ApiResponse> StartAnalysisAsync(string json) =>
+        Analyses.StartFromHttpAsync(Client, "application/json", Encoding.UTF8.GetBytes(json), Urls, default);
+
+    /// <summary>An analysis spec over every silo: count, mean and quantiles of x0, value counts of the label.</summary>
+    public static string AnalysisSpecJson(string? analysisId, string path = "data/train.csv", IEnumerable<string>? silos = null) =>
+        $$"""
+        { {{(analysisId is null ? string.Empty : $"\"analysisId\": \"{analysisId}\",")}}
+          "silos": [{{string.Join(", ", (silos ?? Data.Select(d => d.SiloId)).Select(s => $"\"{s}\""))}}],
+          "data": { "format": "csv", "path": "{{path}}" },
+          "features": [
+            { "column": "x0", "statistics": ["count", "missing", "mean", "quantiles"], "quantiles": [0.5] },
+            { "column": "label", "statistics": ["valueCounts"] } ],
+          "privacy": { "mode": "eyes-on", "minCount": 1 } }
+        """;
+
     public async Task<OrchestrationMetadata> WaitAsync(string runId)
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2));
@@ -87,6 +105,16 @@ internal sealed class ApiHarness : IAsyncDisposable
             Assert.True(DateTime.UtcNow < deadline, $"run {runId} did not reach round {round}");
             await Task.Delay(50);
         }
+    }
+
+    /// <summary>Puts <paramref name="silo"/>'s steps on a scripted remote compute, read every second.</summary>
+    public ScriptedRemoteCompute UseRemote(string silo)
+    {
+        var compute = new ScriptedRemoteCompute(Backend, Blobs);
+        Backend.Remote = compute;
+        Backend.RemoteSilos.Add(silo);
+        Backend.RemotePollSeconds = 1;
+        return compute;
     }
 
     public async ValueTask DisposeAsync() => await Host.DisposeAsync();

@@ -26,4 +26,20 @@ public sealed class RunFailuresTests
     [InlineData(OrchestrationRuntimeStatus.Terminated, "\"cancelled\"")]
     public void Message_NoneForARunThatDidNotFailOrSaidNothing(OrchestrationRuntimeStatus status, string? output) =>
         Assert.Null(RunFailures.Message(Meta(status, output)));
+
+    [Fact]
+    public void SafeMessage_SasUrlAndConnectionStringInTheFailure_AreRedacted()
+    {
+        var message = "Task 'CommitAnalysisActivity' failed: 403 on https://acct.blob.core.example/checkpoints/a/result.json?sv=2024-05-04&sig=S3CRET%2Bsig then "
+            + "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=QUtleQ==;EndpointSuffix=x password=hunter2";
+
+        var safe = RunFailures.SafeMessage(Meta(OrchestrationRuntimeStatus.Failed, details: new TaskFailureDetails("X", message, null, null, null)))!;
+
+        Assert.DoesNotContain("S3CRET", safe, StringComparison.Ordinal);
+        Assert.DoesNotContain("QUtleQ==", safe, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", safe, StringComparison.Ordinal);
+        Assert.Contains("https://acct.blob.core.example/checkpoints/a/result.json?[redacted]", safe, StringComparison.Ordinal);
+        Assert.Contains("AccountKey=[redacted]", safe, StringComparison.Ordinal);
+        Assert.StartsWith("Task 'CommitAnalysisActivity' failed: 403", safe, StringComparison.Ordinal);
+    }
 }

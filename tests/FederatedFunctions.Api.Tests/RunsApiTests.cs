@@ -119,11 +119,8 @@ public sealed class RunsApiTests
     public async Task CancelAsync_JobOrchestrationThatMovedOnToItsNextAttempt_CancelsThatAttemptOnTheCompute()
     {
         await using var h = await ApiHarness.StartAsync();
-        var compute = new ScriptedRemoteCompute(h.Backend, h.Blobs);
         var silo = ApiHarness.Data[0].SiloId;
-        h.Backend.Remote = compute;
-        h.Backend.RemoteSilos.Add(silo);
-        h.Backend.RemotePollSeconds = 1;
+        var compute = h.UseRemote(silo);
         compute.Scripts[(silo, SiloStepKinds.Train, 1)] = new JobScript(QueuedPolls: 0, RunningPolls: 0, End: "failed");
         compute.Scripts[(silo, SiloStepKinds.Train, 2)] = new JobScript(End: "never");
         var spec = ApiHarness.SpecJson("cancel-retry", rounds: 2).TrimEnd().TrimEnd('}') + """, "retry": { "maxAttempts": 3, "firstIntervalSeconds": 0.1, "maxIntervalSeconds": 0.2 } }""";

@@ -20,9 +20,13 @@ public sealed class FunctionsAppTests(FunctionsAppFixture app)
 {
     private const string BaseUrl = "https://contoso-fl.azurewebsites.net/api/runs";
 
-    private async Task<FakeResponse> CallAsync(Func<RunsHttpFunctions, FunctionContext, Task<Microsoft.Azure.Functions.Worker.Http.HttpResponseData>> call)
+    private Task<FakeResponse> CallAsync(Func<RunsHttpFunctions, FunctionContext, Task<Microsoft.Azure.Functions.Worker.Http.HttpResponseData>> call) =>
+        CallAsync<RunsHttpFunctions>(call);
+
+    private async Task<FakeResponse> CallAsync<TFunctions>(Func<TFunctions, FunctionContext, Task<Microsoft.Azure.Functions.Worker.Http.HttpResponseData>> call)
+        where TFunctions : class
     {
-        var (functions, context, scope) = app.Worker.Activate<RunsHttpFunctions>();
+        var (functions, context, scope) = app.Worker.Activate<TFunctions>();
         using (scope)
         {
             return (FakeResponse)await call(functions, context);
@@ -212,6 +216,47 @@ public sealed class FunctionsAppTests(FunctionsAppFixture app)
         var cancelAgain = await CallAsync((f, c) => f.CancelRunAsync(new FakeRequest(c, "POST", BaseUrl + "/fa-cancel/cancel"), app.Client, "fa-cancel"));
         Assert.Equal(HttpStatusCode.Accepted, cancelAgain.StatusCode);
         await app.WaitAsync("fa-cancel");
+    }
+
+    [Fact]
+    public async Task AnalysesFunctions_StartThenGet_ReturnTheStoredResultAndRefuseBadSpecsDuplicatesAndUnknownIds()
+    {
+        const string Url = "https://contoso-fl.azurewebsites.net/api/analyses";
+        var silos = string.Join(", ", FunctionsAppFixture.Data.Select(d => $"\"{d.SiloId}\""));
+        var spec = $$"""
+            { "analysisId": "fa-http-analysis", "silos": [{{silos}}],
+              "features": [ { "column": "x0", "statistics": ["count", "mean"] }, { "column": "label", "statistics": ["valueCounts"] } ],
+              "privacy": { "minCount": 1 } }
+            """;
+
+        var start = await CallAsync<AnalysesHttpFunctions>((f, c) => f.StartAnalysisAsync(FakeRequest.Json(c, "POST", Url, spec), app.Client));
+
+        Assert.Equal(HttpStatusCode.Accepted, start.StatusCode);
+        Assert.Equal("/api/analyses/fa-http-analysis", start.Headers.GetValues("Location").Single());
+        Assert.Equal("fa-http-analysis", Json(start).GetProperty("analysisId").GetString());
+        Assert.Equal($"https://contoso-fl.azurewebsites.net/runtime/webhooks/durabletask/instances/fa-http-analysis?code={FunctionsAppFixture.SystemKey}", Json(start).GetProperty("management").GetProperty("statusQueryGetUri").GetString());
+        await app.AssertCompletesAsync("fa-http-analysis");
+
+        var get = await CallAsync<AnalysesHttpFunctions>((f, c) => f.GetAnalysisAsync(new FakeRequest(c, "GET", Url + "/fa-http-analysis"), app.Client, "fa-http-analysis"));
+        Assert.Equal(HttpStatusCode.OK, get.StatusCode);
+        var x0 = Json(get).GetProperty("results").GetProperty("x0");
+        Assert.Equal(FunctionsAppFixture.Data.Sum(d => d.Train.Rows), x0.GetProperty("count").GetInt64());
+        Assert.Equal(FunctionsAppFixture.Data.Sum(d => d.Train.Rows), Json(get).GetProperty("results").GetProperty("label").GetProperty("valueCounts").EnumerateObject().Sum(v => v.Value.GetInt64()));
+        var stored = (await app.Azurite.Blobs.GetBlobContainerClient("checkpoints").GetBlobClient(BlobLayout.AnalysisResult("fa-http-analysis")).DownloadContentAsync()).Value.Content.ToString();
+        Assert.Equal(stored, get.Text);
+
+        var duplicate = await CallAsync<AnalysesHttpFunctions>((f, c) => f.StartAnalysisAsync(FakeRequest.Json(c, "POST", Url, spec), app.Client));
+        Assert.Equal(HttpStatusCode.Conflict, duplicate.StatusCode);
+        Assert.Equal("urn:federatedfunctions:problem:analysis-exists", Json(duplicate).GetProperty("type").GetString());
+
+        var bad = await CallAsync<AnalysesHttpFunctions>((f, c) => f.StartAnalysisAsync(FakeRequest.Json(c, "POST", Url, spec.Replace("fa-http-analysis", "fa-http-bad", StringComparison.Ordinal).Replace("\"mean\"", "\"median\"", StringComparison.Ordinal)), app.Client));
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Equal("$.features[0].statistics[1]", Json(bad).GetProperty("errors")[0].GetProperty("path").GetString());
+        Assert.Null(await app.Client.GetInstanceAsync("fa-http-bad"));
+
+        var missing = await CallAsync<AnalysesHttpFunctions>((f, c) => f.GetAnalysisAsync(new FakeRequest(c, "GET", Url + "/ghost"), app.Client, "ghost"));
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        Assert.Equal("urn:federatedfunctions:problem:analysis-not-found", Json(missing).GetProperty("type").GetString());
     }
 
     private static bool Exited(DirectoryInfo job)

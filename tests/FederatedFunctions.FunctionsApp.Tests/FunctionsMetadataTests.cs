@@ -34,6 +34,7 @@ public sealed class FunctionsMetadataTests
             .. WorkflowRegistration.Orchestrators.Concat(WorkflowRegistration.Activities).Select(WorkflowRegistration.TaskName),
             RunsHttpFunctions.StartRun, RunsHttpFunctions.ListRuns, RunsHttpFunctions.GetRun,
             RunsHttpFunctions.CancelRun, RunsHttpFunctions.ResumeRun, RunsHttpFunctions.GetRunAudit, RunsHttpFunctions.GetRunCheckpoints,
+            AnalysesHttpFunctions.StartAnalysis, AnalysesHttpFunctions.GetAnalysis,
             RecurringTrainingFunction.Name,
         ];
         Assert.Equal(expected.Order(), Functions.Select(f => f.GetProperty("name").GetString()!).Order());
@@ -47,6 +48,8 @@ public sealed class FunctionsMetadataTests
     [InlineData(RunsHttpFunctions.ResumeRun, "post", "runs/{id}/resume")]
     [InlineData(RunsHttpFunctions.GetRunAudit, "get", "runs/{id}/audit")]
     [InlineData(RunsHttpFunctions.GetRunCheckpoints, "get", "runs/{id}/checkpoints")]
+    [InlineData(AnalysesHttpFunctions.StartAnalysis, "post", "analyses")]
+    [InlineData(AnalysesHttpFunctions.GetAnalysis, "get", "analyses/{id}")]
     public void HttpFunctions_HaveTheirRouteMethodAndFunctionLevelKeys(string function, string method, string route)
     {
         var trigger = Trigger(function);

@@ -14,8 +14,8 @@ public sealed class ServeTests(AzuriteFixture azurite)
 {
     private ProcessStartInfo Fl(string home, params string[] args) => FlProcess.Create(home, azurite.ConnectionString, args);
 
-    [Fact]
-    public async Task Serve_PostARun_CompletesAndListsItsCheckpoints()
+    // Two synthetic silos of 200 training rows each, then fl serve on a free port: the test talks to it, then it is stopped.
+    private async Task ServeAsync(Func<HttpClient, Task> test)
     {
         using var home = new TempDirectory();
         using (var synth = Process.Start(Fl(home.Path, "data", "synth", "--silos", "2", "--train-per-silo", "200", "--test-per-silo", "60", "--seed", "3"))!)
@@ -34,62 +34,7 @@ public sealed class ServeTests(AzuriteFixture azurite)
         {
             using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
             await WaitUntilAsync(async () => (await TryGetAsync(http, "/api/runs"))?.StatusCode == HttpStatusCode.OK, "fl serve did not answer");
-
-            var spec = """
-                { "runId": "served-1", "model": { "architecture": "mlp", "inputs": 16, "hidden": [16] },
-                  "data": { "classes": 10 }, "training": { "rounds": 2 }, "silos": ["silo-1", "silo-2"] }
-                """;
-            using var start = await http.PostAsync("/api/runs", new StringContent(spec, Encoding.UTF8, "application/json"));
-            Assert.Equal(HttpStatusCode.Accepted, start.StatusCode);
-            Assert.Equal("/api/runs/served-1", start.Headers.Location?.OriginalString);
-            using var accepted = JsonDocument.Parse(await start.Content.ReadAsStringAsync());
-            var statusQuery = accepted.RootElement.GetProperty("management").GetProperty("statusQueryGetUri").GetString()!;
-
-            string? status = null;
-            await WaitUntilAsync(async () =>
-            {
-                using var doc = JsonDocument.Parse(await http.GetStringAsync("/api/runs/served-1"));
-                status = doc.RootElement.GetProperty("runtimeStatus").GetString();
-                return status is "Completed" or "Failed" or "Terminated";
-            }, "the run did not finish");
-            Assert.Equal("Completed", status);
-
-            using var checkpoints = JsonDocument.Parse(await http.GetStringAsync("/api/runs/served-1/checkpoints"));
-            Assert.Equal(2, checkpoints.RootElement.GetProperty("latest").GetInt32());
-            Assert.Equal([0, 1, 2], checkpoints.RootElement.GetProperty("checkpoints").EnumerateArray().Select(c => c.GetProperty("round").GetInt32()));
-
-            // The audit log over HTTP: 2 rounds × 2 silos' updates, chain verified against the latest manifest.
-            using var audit = JsonDocument.Parse(await http.GetStringAsync("/api/runs/served-1/audit"));
-            Assert.Equal(4, audit.RootElement.GetProperty("entries").GetArrayLength());
-            Assert.True(audit.RootElement.GetProperty("verification").GetProperty("isValid").GetBoolean());
-
-            // A completed run has nothing to resume.
-            using var resume = await http.PostAsync("/api/runs/served-1/resume", null);
-            Assert.Equal(HttpStatusCode.Conflict, resume.StatusCode);
-            Assert.Contains("run-completed", await resume.Content.ReadAsStringAsync(), StringComparison.Ordinal);
-
-            // The management URL of the 202 works on this host too.
-            using var management = JsonDocument.Parse(await http.GetStringAsync(statusQuery));
-            Assert.Equal("Completed", management.RootElement.GetProperty("runtimeStatus").GetString());
-
-            using var duplicate = await http.PostAsync("/api/runs", new StringContent(spec, Encoding.UTF8, "application/json"));
-            Assert.Equal(HttpStatusCode.Conflict, duplicate.StatusCode);
-            Assert.Equal("application/problem+json", duplicate.Content.Headers.ContentType?.MediaType);
-            using var tooBigContent = new ByteArrayContent(new byte[200_000]);
-            tooBigContent.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
-            using var tooBig = await http.PostAsync("/api/runs", tooBigContent);
-            Assert.Equal(HttpStatusCode.RequestEntityTooLarge, tooBig.StatusCode);
-
-            // Every refusal is a problem document naming what was wrong, including the ones routing makes.
-            await AssertProblemAsync(await http.GetAsync("/api/runs/nothing-here"), HttpStatusCode.NotFound, "run-not-found");
-            await AssertProblemAsync(await http.PostAsync("/api/runs", new StringContent(spec.Replace("served-1", "served-csrf", StringComparison.Ordinal), Encoding.UTF8, "text/plain")), HttpStatusCode.UnsupportedMediaType, "unsupported-media-type");
-            await AssertProblemAsync(await http.PostAsync("/api/runs", new StringContent(spec.Replace("served-1", "served-typo", StringComparison.Ordinal).Replace("\"silo-2\"", "\"silo-9\"", StringComparison.Ordinal), Encoding.UTF8, "application/json")), HttpStatusCode.BadRequest, "invalid-spec", "$.silos[1]");
-            await AssertProblemAsync(await http.GetAsync("/api/runs?continuationToken=garbage"), HttpStatusCode.BadRequest, "invalid-query", "query.continuationToken");
-            await AssertProblemAsync(await http.GetAsync("/api/runs?pageSize=0"), HttpStatusCode.BadRequest, "invalid-query", "query.pageSize");
-            await AssertProblemAsync(await http.GetAsync("/api/nothing"), HttpStatusCode.NotFound, "route-not-found");
-            await AssertProblemAsync(await http.DeleteAsync("/api/runs"), HttpStatusCode.MethodNotAllowed, "method-not-allowed");
-            await AssertProblemAsync(await http.GetAsync("/runtime/webhooks/durabletask/instances/nothing-here"), HttpStatusCode.NotFound, "instance-not-found");
-            Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync("/api/runs/served-csrf")).StatusCode);
+            await test(http);
         }
         finally
         {
@@ -97,6 +42,107 @@ public sealed class ServeTests(AzuriteFixture azurite)
             await serve.WaitForExitAsync();
         }
     }
+
+    [Fact]
+    public Task Serve_PostARun_CompletesAndListsItsCheckpoints() => ServeAsync(async http =>
+    {
+        var spec = """
+            { "runId": "served-1", "model": { "architecture": "mlp", "inputs": 16, "hidden": [16] },
+              "data": { "classes": 10 }, "training": { "rounds": 2 }, "silos": ["silo-1", "silo-2"] }
+            """;
+        using var start = await http.PostAsync("/api/runs", new StringContent(spec, Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.Accepted, start.StatusCode);
+        Assert.Equal("/api/runs/served-1", start.Headers.Location?.OriginalString);
+        using var accepted = JsonDocument.Parse(await start.Content.ReadAsStringAsync());
+        var statusQuery = accepted.RootElement.GetProperty("management").GetProperty("statusQueryGetUri").GetString()!;
+
+        string? status = null;
+        await WaitUntilAsync(async () =>
+        {
+            using var doc = JsonDocument.Parse(await http.GetStringAsync("/api/runs/served-1"));
+            status = doc.RootElement.GetProperty("runtimeStatus").GetString();
+            return status is "Completed" or "Failed" or "Terminated";
+        }, "the run did not finish");
+        Assert.Equal("Completed", status);
+
+        using var checkpoints = JsonDocument.Parse(await http.GetStringAsync("/api/runs/served-1/checkpoints"));
+        Assert.Equal(2, checkpoints.RootElement.GetProperty("latest").GetInt32());
+        Assert.Equal([0, 1, 2], checkpoints.RootElement.GetProperty("checkpoints").EnumerateArray().Select(c => c.GetProperty("round").GetInt32()));
+
+        // The audit log over HTTP: 2 rounds × 2 silos' updates, chain verified against the latest manifest.
+        using var audit = JsonDocument.Parse(await http.GetStringAsync("/api/runs/served-1/audit"));
+        Assert.Equal(4, audit.RootElement.GetProperty("entries").GetArrayLength());
+        Assert.True(audit.RootElement.GetProperty("verification").GetProperty("isValid").GetBoolean());
+
+        // A completed run has nothing to resume.
+        using var resume = await http.PostAsync("/api/runs/served-1/resume", null);
+        Assert.Equal(HttpStatusCode.Conflict, resume.StatusCode);
+        Assert.Contains("run-completed", await resume.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        // The management URL of the 202 works on this host too.
+        using var management = JsonDocument.Parse(await http.GetStringAsync(statusQuery));
+        Assert.Equal("Completed", management.RootElement.GetProperty("runtimeStatus").GetString());
+
+        using var duplicate = await http.PostAsync("/api/runs", new StringContent(spec, Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.Conflict, duplicate.StatusCode);
+        Assert.Equal("application/problem+json", duplicate.Content.Headers.ContentType?.MediaType);
+        using var tooBigContent = new ByteArrayContent(new byte[200_000]);
+        tooBigContent.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        using var tooBig = await http.PostAsync("/api/runs", tooBigContent);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, tooBig.StatusCode);
+
+        // Every refusal is a problem document naming what was wrong, including the ones routing makes.
+        await AssertProblemAsync(await http.GetAsync("/api/runs/nothing-here"), HttpStatusCode.NotFound, "run-not-found");
+        await AssertProblemAsync(await http.PostAsync("/api/runs", new StringContent(spec.Replace("served-1", "served-csrf", StringComparison.Ordinal), Encoding.UTF8, "text/plain")), HttpStatusCode.UnsupportedMediaType, "unsupported-media-type");
+        await AssertProblemAsync(await http.PostAsync("/api/runs", new StringContent(spec.Replace("served-1", "served-typo", StringComparison.Ordinal).Replace("\"silo-2\"", "\"silo-9\"", StringComparison.Ordinal), Encoding.UTF8, "application/json")), HttpStatusCode.BadRequest, "invalid-spec", "$.silos[1]");
+        await AssertProblemAsync(await http.GetAsync("/api/runs?continuationToken=garbage"), HttpStatusCode.BadRequest, "invalid-query", "query.continuationToken");
+        await AssertProblemAsync(await http.GetAsync("/api/runs?pageSize=0"), HttpStatusCode.BadRequest, "invalid-query", "query.pageSize");
+        await AssertProblemAsync(await http.GetAsync("/api/nothing"), HttpStatusCode.NotFound, "route-not-found");
+        await AssertProblemAsync(await http.DeleteAsync("/api/runs"), HttpStatusCode.MethodNotAllowed, "method-not-allowed");
+        await AssertProblemAsync(await http.GetAsync("/runtime/webhooks/durabletask/instances/nothing-here"), HttpStatusCode.NotFound, "instance-not-found");
+        Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync("/api/runs/served-csrf")).StatusCode);
+    });
+
+    [Fact]
+    public Task Serve_PostAnAnalysis_GetReturnsItsResultAndRefusalsAreProblemDocuments() => ServeAsync(async http =>
+    {
+        var spec = """
+            { "analysisId": "served-eda", "silos": ["silo-1", "silo-2"],
+              "features": [ { "column": "x0", "statistics": ["count", "missing", "mean"] }, { "column": "label", "statistics": ["valueCounts"] } ],
+              "privacy": { "minCount": 1 } }
+            """;
+        using var start = await http.PostAsync("/api/analyses", new StringContent(spec, Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.Accepted, start.StatusCode);
+        Assert.Equal("/api/analyses/served-eda", start.Headers.Location?.OriginalString);
+        using var accepted = JsonDocument.Parse(await start.Content.ReadAsStringAsync());
+        Assert.Equal("served-eda", accepted.RootElement.GetProperty("analysisId").GetString());
+        var statusQuery = accepted.RootElement.GetProperty("management").GetProperty("statusQueryGetUri").GetString()!;
+
+        JsonElement result = default;
+        await WaitUntilAsync(async () =>
+        {
+            using var doc = JsonDocument.Parse(await http.GetStringAsync("/api/analyses/served-eda"));
+            result = doc.RootElement.Clone();
+            return result.TryGetProperty("results", out _) || result.GetProperty("runtimeStatus").GetString() is "Failed" or "Terminated";
+        }, "the analysis did not finish");
+
+        // 2 silos of 200 rows: every row counted once, none missing, every label counted.
+        var x0 = result.GetProperty("results").GetProperty("x0");
+        Assert.Equal(400, x0.GetProperty("count").GetInt64());
+        Assert.Equal(0, x0.GetProperty("missing").GetInt64());
+        Assert.Equal(400, result.GetProperty("results").GetProperty("label").GetProperty("valueCounts").EnumerateObject().Sum(v => v.Value.GetInt64()));
+        Assert.Equal(["silo-1", "silo-2"], result.GetProperty("silos").EnumerateArray().Select(s => s.GetString()));
+        using (var management = JsonDocument.Parse(await http.GetStringAsync(statusQuery)))
+        {
+            Assert.Equal("AnalysisOrchestrator", management.RootElement.GetProperty("name").GetString());
+        }
+
+        await AssertProblemAsync(await http.PostAsync("/api/analyses", new StringContent(spec, Encoding.UTF8, "application/json")), HttpStatusCode.Conflict, "analysis-exists");
+        await AssertProblemAsync(await http.PostAsync("/api/analyses", new StringContent(spec.Replace("served-eda", "served-bad", StringComparison.Ordinal).Replace("\"mean\"", "\"median\"", StringComparison.Ordinal), Encoding.UTF8, "application/json")), HttpStatusCode.BadRequest, "invalid-spec", "$.features[0].statistics[2]");
+        await AssertProblemAsync(await http.PostAsync("/api/analyses", new StringContent(spec, Encoding.UTF8, "text/plain")), HttpStatusCode.UnsupportedMediaType, "unsupported-media-type");
+        await AssertProblemAsync(await http.GetAsync("/api/analyses/nothing-here"), HttpStatusCode.NotFound, "analysis-not-found");
+        await AssertProblemAsync(await http.DeleteAsync("/api/analyses/served-eda"), HttpStatusCode.MethodNotAllowed, "method-not-allowed");
+    });
 
     private static async Task AssertProblemAsync(HttpResponseMessage response, HttpStatusCode status, string type, string? errorPath = null)
     {

@@ -6,7 +6,7 @@ namespace FederatedFunctions.Core.Analysis;
 /// <summary>The outcome of <see cref="AnalysisSpecParser.Parse(string, SpecLimits?)"/>: the spec, every error, or both.</summary>
 /// <param name="Spec">The parsed spec, or null when the document did not map onto one.</param>
 /// <param name="Errors">Every error found; empty when the spec is valid.</param>
-public sealed record AnalysisSpecParseResult(AnalysisSpec? Spec, IReadOnlyList<SpecError> Errors)
+public sealed record AnalysisSpecParseResult(AnalysisSpec? Spec, IReadOnlyList<SpecError> Errors) : ISpecParseResult<AnalysisSpec>
 {
     /// <summary>True when a spec was parsed and no error was found.</summary>
     public bool IsValid => Spec is not null && Errors.Count == 0;
@@ -33,7 +33,21 @@ public static class AnalysisSpecParser
             return new(null, [RunSpecParser.TooLargeError(bytes.Length, limits, string.Empty)]);
         }
 
-        var (spec, errors) = RunSpecParser.ParseDocument<AnalysisSpec>(bytes, "an analysis spec", s => AnalysisSpecValidator.Validate(s, limits));
+        return ParseCore(bytes, limits);
+    }
+
+    /// <summary>Parses and validates a spec held as UTF-8 bytes (an HTTP request body); never throws for bad input.</summary>
+    public static AnalysisSpecParseResult Parse(ReadOnlySpan<byte> utf8Json, SpecLimits? limits = null)
+    {
+        limits ??= SpecLimits.Default;
+        return utf8Json.Length > limits.MaxDocumentBytes
+            ? new(null, [RunSpecParser.TooLargeError(utf8Json.Length, limits, string.Empty)])
+            : ParseCore(utf8Json.ToArray(), limits);
+    }
+
+    private static AnalysisSpecParseResult ParseCore(ReadOnlyMemory<byte> utf8, SpecLimits limits)
+    {
+        var (spec, errors) = RunSpecParser.ParseDocument<AnalysisSpec>(utf8, "an analysis spec", s => AnalysisSpecValidator.Validate(s, limits));
         return new(spec, errors);
     }
 }

@@ -9,7 +9,7 @@ namespace FederatedFunctions.Core.Specs;
 /// </remarks>
 /// <param name="Spec">The parsed spec with defaults applied, or null if the document did not map onto one.</param>
 /// <param name="Errors">Every error found; empty when the spec is valid.</param>
-public sealed record RunSpecParseResult(RunSpec? Spec, IReadOnlyList<SpecError> Errors)
+public sealed record RunSpecParseResult(RunSpec? Spec, IReadOnlyList<SpecError> Errors) : ISpecParseResult<RunSpec>
 {
     /// <summary>True when a spec was parsed and no error was found: the only state in which it may be run.</summary>
     public bool IsValid => Spec is not null && Errors.Count == 0;

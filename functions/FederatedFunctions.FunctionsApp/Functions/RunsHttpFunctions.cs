@@ -13,89 +13,55 @@ public sealed class RunsHttpFunctions(RunsApi api)
 
     /// <summary><c>POST /api/runs</c>.</summary>
     [Function(StartRun)]
-    public async Task<HttpResponseData> StartRunAsync(
+    public Task<HttpResponseData> StartRunAsync(
         [HttpTrigger(AuthorizationLevel.Function, "post", Route = "runs")] HttpRequestData request,
-        [DurableClient] DurableTaskClient client)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        var ct = request.FunctionContext.CancellationToken;
-        var body = await HttpTranslation.ReadBodyAsync(request, RunsApi.MaxBodyBytes, ct).ConfigureAwait(false);
-        var contentType = request.Headers.TryGetValues("Content-Type", out var types) ? types.FirstOrDefault() : null;
-        var response = await api.StartFromHttpAsync(client, contentType, body, HttpTranslation.Urls(client, request), ct).ConfigureAwait(false);
-        return await HttpTranslation.WriteAsync(request, response, ct).ConfigureAwait(false);
-    }
+        [DurableClient] DurableTaskClient client) =>
+        HttpTranslation.StartAsync(request, client, RunsApi.MaxBodyBytes, api.StartFromHttpAsync);
 
     /// <summary><c>GET /api/runs</c>.</summary>
     [Function(ListRuns)]
-    public async Task<HttpResponseData> ListRunsAsync(
+    public Task<HttpResponseData> ListRunsAsync(
         [HttpTrigger(AuthorizationLevel.Function, "get", Route = "runs")] HttpRequestData request,
-        [DurableClient] DurableTaskClient client)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        var ct = request.FunctionContext.CancellationToken;
-        var q = request.Query;
-        var response = await api.ListAsync(client, q["status"], q["pageSize"], q["continuationToken"], ct).ConfigureAwait(false);
-        return await HttpTranslation.WriteAsync(request, response, ct).ConfigureAwait(false);
-    }
+        [DurableClient] DurableTaskClient client) =>
+        HttpTranslation.AnswerAsync(request, ct => api.ListAsync(client, request.Query["status"], request.Query["pageSize"], request.Query["continuationToken"], ct));
 
     /// <summary><c>GET /api/runs/{id}</c>.</summary>
     [Function(GetRun)]
-    public async Task<HttpResponseData> GetRunAsync(
+    public Task<HttpResponseData> GetRunAsync(
         [HttpTrigger(AuthorizationLevel.Function, "get", Route = "runs/{id}")] HttpRequestData request,
         [DurableClient] DurableTaskClient client,
-        string id)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        var ct = request.FunctionContext.CancellationToken;
-        return await HttpTranslation.WriteAsync(request, await api.GetAsync(client, id, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
-    }
+        string id) =>
+        HttpTranslation.AnswerAsync(request, ct => api.GetAsync(client, id, ct));
 
     /// <summary><c>POST /api/runs/{id}/cancel</c>.</summary>
     [Function(CancelRun)]
-    public async Task<HttpResponseData> CancelRunAsync(
+    public Task<HttpResponseData> CancelRunAsync(
         [HttpTrigger(AuthorizationLevel.Function, "post", Route = "runs/{id}/cancel")] HttpRequestData request,
         [DurableClient] DurableTaskClient client,
-        string id)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        var ct = request.FunctionContext.CancellationToken;
-        return await HttpTranslation.WriteAsync(request, await api.CancelAsync(client, id, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
-    }
+        string id) =>
+        HttpTranslation.AnswerAsync(request, ct => api.CancelAsync(client, id, ct));
 
     /// <summary><c>POST /api/runs/{id}/resume?container=</c>.</summary>
     [Function(ResumeRun)]
-    public async Task<HttpResponseData> ResumeRunAsync(
+    public Task<HttpResponseData> ResumeRunAsync(
         [HttpTrigger(AuthorizationLevel.Function, "post", Route = "runs/{id}/resume")] HttpRequestData request,
         [DurableClient] DurableTaskClient client,
-        string id)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        var ct = request.FunctionContext.CancellationToken;
-        var response = await api.ResumeAsync(client, id, request.Query["container"], HttpTranslation.Urls(client, request), ct).ConfigureAwait(false);
-        return await HttpTranslation.WriteAsync(request, response, ct).ConfigureAwait(false);
-    }
+        string id) =>
+        HttpTranslation.AnswerAsync(request, ct => api.ResumeAsync(client, id, request.Query["container"], HttpTranslation.Urls(client, request), ct));
 
     /// <summary><c>GET /api/runs/{id}/audit</c>.</summary>
     [Function(GetRunAudit)]
-    public async Task<HttpResponseData> GetRunAuditAsync(
+    public Task<HttpResponseData> GetRunAuditAsync(
         [HttpTrigger(AuthorizationLevel.Function, "get", Route = "runs/{id}/audit")] HttpRequestData request,
         [DurableClient] DurableTaskClient client,
-        string id)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        var ct = request.FunctionContext.CancellationToken;
-        return await HttpTranslation.WriteAsync(request, await api.AuditAsync(client, id, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
-    }
+        string id) =>
+        HttpTranslation.AnswerAsync(request, ct => api.AuditAsync(client, id, ct));
 
     /// <summary><c>GET /api/runs/{id}/checkpoints</c>.</summary>
     [Function(GetRunCheckpoints)]
-    public async Task<HttpResponseData> GetRunCheckpointsAsync(
+    public Task<HttpResponseData> GetRunCheckpointsAsync(
         [HttpTrigger(AuthorizationLevel.Function, "get", Route = "runs/{id}/checkpoints")] HttpRequestData request,
         [DurableClient] DurableTaskClient client,
-        string id)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        var ct = request.FunctionContext.CancellationToken;
-        return await HttpTranslation.WriteAsync(request, await api.CheckpointsAsync(client, id, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
-    }
+        string id) =>
+        HttpTranslation.AnswerAsync(request, ct => api.CheckpointsAsync(client, id, ct));
 }

@@ -548,7 +548,7 @@ public static class FlCommands
         var urls = new Option<string>("--urls") { Description = "Address to listen on (loopback).", DefaultValueFactory = _ => "http://127.0.0.1:7071" };
         var cmd = new Command(
             "serve",
-            "Serves the runs HTTP API (the same routes, handlers and JSON as the Functions app) and runs the trainings it starts, until Ctrl+C.\n" +
+            "Serves the runs and analyses HTTP API (the same routes, handlers and JSON as the Functions app) and runs the trainings and analyses it starts, until Ctrl+C.\n" +
             "Example: fl serve --backend azurestorage")
         { urls, BackendOption };
         cmd.SetAction(async (pr, ct) =>
@@ -569,7 +569,7 @@ public static class FlCommands
             }
 
             await using var serverScope = server;
-            await ctx.Output.WriteLineAsync($"Serving the runs API on {server.Address}/api/runs (backend {pr.GetValue(BackendOption)}). Ctrl+C stops.").ConfigureAwait(false);
+            await ctx.Output.WriteLineAsync($"Serving the runs and analyses API on {server.Address}/api/runs and {server.Address}/api/analyses (backend {pr.GetValue(BackendOption)}). Ctrl+C stops.").ConfigureAwait(false);
             try
             {
                 await Task.Delay(Timeout.Infinite, ct).ConfigureAwait(false);

@@ -14,7 +14,7 @@ namespace FederatedFunctions.LocalHost.Hosting;
 public sealed class AnalysisRunner(LocalDurableHost host)
 {
     /// <summary>The checkpoint container analyses write to.</summary>
-    public const string Container = "checkpoints";
+    public const string Container = AnalysisState.DefaultContainer;
 
     /// <summary>Schedules the analysis, waits for it, and reads its result back.</summary>
     /// <exception cref="RunFailedException">The analysis did not complete.</exception>

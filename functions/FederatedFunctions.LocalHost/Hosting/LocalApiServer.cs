@@ -12,12 +12,12 @@ using Microsoft.Extensions.Logging;
 namespace FederatedFunctions.LocalHost.Hosting;
 
 /// <summary>
-/// The runs API on the local host (<c>fl serve</c>): the same routes, handlers and JSON as the Functions app,
+/// The runs and analyses API on the local host (<c>fl serve</c>): the same routes, handlers and JSON as the Functions app,
 /// plus the Durable management routes its 202 responses point to.
 /// </summary>
 /// <remarks>
 /// It listens on loopback only and has no keys: it is for development, like <c>func start</c>, which does not check
-/// function keys either. Each route only translates HTTP for <see cref="RunsApi"/>.
+/// function keys either. Each route only translates HTTP for <see cref="RunsApi"/> or <see cref="AnalysesApi"/>.
 /// </remarks>
 public sealed class LocalApiServer : IAsyncDisposable
 {
@@ -86,6 +86,15 @@ public sealed class LocalApiServer : IAsyncDisposable
             await WriteAsync(http, await api.AuditAsync(client, id, http.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false));
         app.MapGet("/api/runs/{id}/checkpoints", async (HttpContext http, string id) =>
             await WriteAsync(http, await api.CheckpointsAsync(client, id, http.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false));
+
+        var analyses = host.Services.GetRequiredService<AnalysesApi>();
+        app.MapPost("/api/analyses", async (HttpContext http) =>
+        {
+            var body = await RequestBody.ReadLimitedAsync(http.Request.Body, http.Request.ContentLength, AnalysesApi.MaxBodyBytes, http.RequestAborted).ConfigureAwait(false);
+            return await WriteAsync(http, await analyses.StartFromHttpAsync(client, http.Request.ContentType, body, Urls(http), http.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false);
+        });
+        app.MapGet("/api/analyses/{id}", async (HttpContext http, string id) =>
+            await WriteAsync(http, await analyses.GetAsync(client, id, http.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false));
 
         // The Durable management routes, in the shape of the Durable Functions HTTP API.
         app.MapGet(Webhooks + "/{id}", async (HttpContext http, string id) =>

@@ -7,7 +7,11 @@ namespace FederatedFunctions.Workflow.Contracts;
 /// <param name="AnalysisId">The analysis id, also the orchestration instance id.</param>
 /// <param name="Spec">The validated spec.</param>
 /// <param name="Container">The checkpoint container its result and manifest go to.</param>
-public sealed record AnalysisState(string AnalysisId, AnalysisSpec Spec, string Container);
+public sealed record AnalysisState(string AnalysisId, AnalysisSpec Spec, string Container)
+{
+    /// <summary>The checkpoint container every host writes analyses to (<c>fl analyze</c> and the HTTP API alike), so each reads the others' results.</summary>
+    public const string DefaultContainer = "checkpoints";
+}
 
 /// <summary>A silo's partial of one pass, by reference.</summary>
 public sealed record SiloAnalysisRef(string SiloId, BlobRef Partial);

@@ -11,6 +11,7 @@ using FederatedFunctions.Core.Tensors;
 using FederatedFunctions.Ml;
 using FederatedFunctions.Silo;
 using FederatedFunctions.Workflow.Abstractions;
+using FederatedFunctions.Workflow.Services;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -64,6 +65,7 @@ public static class AdaptersRegistration
         services.AddSingleton<ISiloCatalog, SiloCatalog>();
         services.Configure<RecurringOptions>(o => configuration.GetSection(RecurringOptions.Section).Bind(o));
         services.AddSingleton<IRecurringStore, BlobRecurringStore>();
+        services.AddSingleton(configuration.GetSection(AnalysisOptions.Section).Get<AnalysisOptions>() ?? new AnalysisOptions());
         return services;
     }
 

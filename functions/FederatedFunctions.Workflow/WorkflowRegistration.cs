@@ -4,6 +4,7 @@ using FederatedFunctions.Workflow.Orchestration;
 using FederatedFunctions.Workflow.Services;
 using Microsoft.DurableTask;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace FederatedFunctions.Workflow;
 
@@ -31,6 +32,7 @@ public static class WorkflowRegistration
         typeof(SecureAggregateActivity),
         typeof(SummarizeEvaluationActivity),
         typeof(CommitRoundActivity),
+        typeof(ChargeAnalysisBudgetActivity),
         typeof(MergeAnalysisPassActivity),
         typeof(CommitAnalysisActivity),
         typeof(ReadStandardizationActivity),
@@ -76,8 +78,15 @@ public static class WorkflowRegistration
     }
 
     /// <summary>Registers the plain services the activities delegate to. Adapters (checkpoint store, silo backend, update store) are registered by the host.</summary>
+    /// <remarks>
+    /// Analyses get no privacy budget (<see cref="AnalysisOptions"/>) and cryptographic noise (<see cref="AnalysisNoise"/>)
+    /// unless the host registered others: the adapters bind the budgets from configuration, and only tests seed the noise.
+    /// </remarks>
     public static IServiceCollection AddFederatedWorkflow(this IServiceCollection services)
     {
+        services.TryAddSingleton(new AnalysisOptions());
+        services.TryAddSingleton(AnalysisNoise.Cryptographic);
+        services.AddSingleton<AnalysisBudgetService>();
         services.AddSingleton<AggregationService>();
         services.AddSingleton<SecureAggregationService>();
         services.AddSingleton<SiloJobService>();

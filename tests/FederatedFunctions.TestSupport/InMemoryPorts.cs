@@ -99,6 +99,49 @@ public sealed class InMemoryCheckpointStore(InMemoryBlobs blobs) : ICheckpointSt
     public Task<byte[]?> GetDocumentAsync(string container, string path, CancellationToken cancellationToken) =>
         Task.FromResult(blobs.Items.TryGetValue($"mem://orchestrator/{container}/{path}", out var b) ? b : null);
 
+    /// <summary>Writes of versioned documents that fail as if another writer had got there first, before the real attempt.</summary>
+    public ConcurrentDictionary<string, int> Conflicts { get; } = new(StringComparer.Ordinal);
+
+    // The version of a document is the SHA-256 of its bytes, with a counter so that rewriting the same bytes changes it.
+    private readonly ConcurrentDictionary<string, long> writes = new(StringComparer.Ordinal);
+    private readonly object versionLock = new();
+
+    public Task<VersionedDocument?> GetVersionedDocumentAsync(string container, string path, CancellationToken cancellationToken)
+    {
+        var uri = $"mem://orchestrator/{container}/{path}";
+        lock (versionLock)
+        {
+            return Task.FromResult(blobs.Items.TryGetValue(uri, out var b) ? new VersionedDocument(b, Version(uri, b)) : null);
+        }
+    }
+
+    public Task<BlobRef?> TryPutDocumentAsync(string container, string path, ReadOnlyMemory<byte> document, string? ifMatch, CancellationToken cancellationToken)
+    {
+        var uri = $"mem://orchestrator/{container}/{path}";
+        lock (versionLock)
+        {
+            if (Conflicts.TryGetValue(path, out var left) && left > 0)
+            {
+                // Another writer changes the document in between: the caller's version is stale.
+                Conflicts[path] = left - 1;
+                writes.AddOrUpdate(uri, 1, (_, n) => n + 1);
+                return Task.FromResult<BlobRef?>(null);
+            }
+
+            var current = blobs.Items.TryGetValue(uri, out var b) ? Version(uri, b) : null;
+            if (current != ifMatch)
+            {
+                return Task.FromResult<BlobRef?>(null);
+            }
+
+            var written = blobs.Put(uri, document.ToArray());
+            writes.AddOrUpdate(uri, 1, (_, n) => n + 1);
+            return Task.FromResult<BlobRef?>(written);
+        }
+    }
+
+    private string Version(string uri, byte[] bytes) => $"{writes.GetValueOrDefault(uri)}-{Hashing.Sha256Hex(bytes)[..16]}";
+
     public Task SetCancelledAsync(string container, string runId, bool cancelled, CancellationToken cancellationToken)
     {
         var uri = $"mem://orchestrator/{container}/{BlobLayout.Cancelled(runId)}";

@@ -211,6 +211,37 @@ public sealed class BlobCheckpointStore(BlobServiceClient service) : ICheckpoint
         (await DownloadOrNullAsync(container, path, cancellationToken).ConfigureAwait(false))?.ToArray();
 
     /// <inheritdoc />
+    public async Task<VersionedDocument?> GetVersionedDocumentAsync(string container, string path, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var download = (await service.GetBlobContainerClient(container).GetBlobClient(path).DownloadContentAsync(cancellationToken).ConfigureAwait(false)).Value;
+            return new VersionedDocument(download.Content.ToArray(), download.Details.ETag.ToString());
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404)
+        {
+            return null;
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<BlobRef?> TryPutDocumentAsync(string container, string path, ReadOnlyMemory<byte> document, string? ifMatch, CancellationToken cancellationToken)
+    {
+        var blob = await BlobAsync(container, path, cancellationToken).ConfigureAwait(false);
+        var conditions = ifMatch is null ? new BlobRequestConditions { IfNoneMatch = ETag.All } : new BlobRequestConditions { IfMatch = new ETag(ifMatch) };
+        try
+        {
+            await blob.UploadAsync(BinaryData.FromBytes(document), new BlobUploadOptions { Conditions = conditions }, cancellationToken).ConfigureAwait(false);
+            return new BlobRef(PlainUri(blob), Hashing.Sha256Hex(document.Span), document.Length);
+        }
+        catch (RequestFailedException ex) when (ex.Status is 409 or 412)
+        {
+            // 409: created by another writer under if-none-match; 412: changed since it was read.
+            return null;
+        }
+    }
+
+    /// <inheritdoc />
     public async Task SetCancelledAsync(string container, string runId, bool cancelled, CancellationToken cancellationToken)
     {
         var blob = await BlobAsync(container, BlobLayout.Cancelled(runId), cancellationToken).ConfigureAwait(false);

@@ -12,6 +12,7 @@ namespace FederatedFunctions.Core.Analysis;
 /// <param name="Results">Per column, over every row.</param>
 /// <param name="Groups">Per group-by value, when the analysis has a group-by; a group under the minimum (and, by complementary suppression, the smallest others when needed) is left out.</param>
 /// <param name="Covariance">The covariance and correlation matrix over every complete row, when asked.</param>
+/// <param name="DifferentialPrivacy">With differential privacy: the mechanism, the ε (and δ) spent, the budget charged and every query's noise; null for exact results.</param>
 public sealed record AnalysisResult(
     string AnalysisId,
     IReadOnlyList<string> Silos,
@@ -20,7 +21,8 @@ public sealed record AnalysisResult(
     long? Rows,
     IReadOnlyDictionary<string, FeatureResult> Results,
     IReadOnlyDictionary<string, GroupResult>? Groups,
-    CovarianceResult? Covariance);
+    CovarianceResult? Covariance,
+    DpReleaseInfo? DifferentialPrivacy = null);
 
 /// <summary>One group's statistics.</summary>
 /// <param name="Rows">Rows in the group; null when the group is suppressed (fewer than the minimum).</param>
@@ -144,17 +146,7 @@ public static class AnalysisReport
             long? missing = stats.Contains(AnalysisStatistics.Missing) || stats.Contains(AnalysisStatistics.ValueCounts) ? partial.Missing : null;
             if (stats.Contains(AnalysisStatistics.ValueCounts))
             {
-                // Values under k are folded into one "(other)" count, with complementary suppression, and never named.
-                var counts = partial.ValueCounts ?? new Dictionary<string, long>();
-                var named = Complementary(counts.ToDictionary(v => v.Key, v => v.Value, StringComparer.Ordinal), k);
-                var other = counts.Where(v => !named.Contains(v.Key)).Sum(v => v.Value);
-                var reported = counts.Where(v => named.Contains(v.Key)).ToDictionary(v => v.Key, v => (long?)v.Value, StringComparer.Ordinal);
-                if (other >= k)
-                {
-                    reported[OtherValues] = other;
-                }
-
-                results[feature.Column] = new FeatureResult { Missing = missing, ValueCounts = reported };
+                results[feature.Column] = new FeatureResult { Missing = missing, ValueCounts = ValueCounts(Cells(partial.ValueCounts, feature.Categories), k) };
                 continue;
             }
 
@@ -203,8 +195,43 @@ public static class AnalysisReport
         return new CovarianceResult(columns, co.Count, cov, corr);
     }
 
-    /// <summary>The key of the count of the values folded together because each is under the minimum.</summary>
+    /// <summary>The key of the count of the values folded together because each is under the minimum (or, with declared categories, is none of them).</summary>
     public const string OtherValues = "(other)";
+
+    /// <summary>
+    /// A column's value counts as cells: as they are; or, with declared <paramref name="categories"/>, one cell per category
+    /// (zero when absent) and one <see cref="OtherValues"/> cell for every other value.
+    /// </summary>
+    internal static Dictionary<string, long> Cells(IReadOnlyDictionary<string, long>? counts, IReadOnlyList<string>? categories)
+    {
+        counts ??= new Dictionary<string, long>();
+        if (categories is null)
+        {
+            return counts.ToDictionary(v => v.Key, v => v.Value, StringComparer.Ordinal);
+        }
+
+        var cells = categories.ToDictionary(c => c, c => counts.GetValueOrDefault(c), StringComparer.Ordinal);
+        cells[OtherValues] = counts.Where(v => !cells.ContainsKey(v.Key)).Sum(v => v.Value);
+        return cells;
+    }
+
+    /// <summary>
+    /// Value counts as reported: values under k are folded into one <see cref="OtherValues"/> count, with complementary
+    /// suppression, and never named; the folded count is shown when it has at least k rows.
+    /// </summary>
+    internal static Dictionary<string, long?> ValueCounts(IReadOnlyDictionary<string, long> cells, int k)
+    {
+        var named = Complementary(cells, k);
+        named.Remove(OtherValues);
+        var other = cells.Where(v => !named.Contains(v.Key)).Sum(v => v.Value);
+        var reported = cells.Where(v => named.Contains(v.Key)).ToDictionary(v => v.Key, v => (long?)v.Value, StringComparer.Ordinal);
+        if (other >= k)
+        {
+            reported[OtherValues] = other;
+        }
+
+        return reported;
+    }
 
     /// <summary>
     /// The cells of a table that may be shown: those of at least <paramref name="k"/> rows, and, when the withheld ones
@@ -227,7 +254,7 @@ public static class AnalysisReport
     }
 
     // A histogram's cells (its bins, and the counts below and above) with complementary suppression.
-    private static HistogramResult Suppress(Histogram h, int k)
+    internal static HistogramResult Suppress(Histogram h, int k)
     {
         var cells = h.Counts.Select((c, i) => KeyValuePair.Create(i.ToString(CultureInfo.InvariantCulture), c))
             .Append(KeyValuePair.Create("below", h.Below)).Append(KeyValuePair.Create("above", h.Above))

@@ -53,8 +53,14 @@ public sealed record FeatureAnalysis
     /// <summary>The quantiles' probabilities, with <c>quantiles</c>.</summary>
     public IReadOnlyList<double>? Quantiles { get; init; }
 
-    /// <summary>Declared bounds of the column's values: values are clamped to them.</summary>
+    /// <summary>Declared bounds of the column's values: values are clamped to them. Required under differential privacy for sum, mean, variance and stddev: they set the sensitivity.</summary>
     public BoundsSpec? Bounds { get; init; }
+
+    /// <summary>
+    /// The values a <c>valueCounts</c> column is counted by; any other value is counted in <c>(other)</c>. Required under
+    /// differential privacy, where the values reported must not depend on the data; optional otherwise.
+    /// </summary>
+    public IReadOnlyList<string>? Categories { get; init; }
 }
 
 /// <summary>Histogram bins: explicit <see cref="Edges"/>; or <see cref="Bins"/> equal bins over [<see cref="Min"/>, <see cref="Max"/>]; or <see cref="Bins"/> alone, over the global range (an extra pass, eyes-on only).</summary>
@@ -94,6 +100,45 @@ public sealed record AnalysisPrivacySpec
 
     /// <summary>The least number of silos an aggregate must combine to be reported.</summary>
     public int MinSilos { get; init; } = 1;
+
+    /// <summary>Differential privacy of the released statistics, charged to a per-dataset budget; absent means none (exact statistics).</summary>
+    public AnalysisDifferentialPrivacySpec? DifferentialPrivacy { get; init; }
+}
+
+/// <summary>Differential privacy of an analysis's result: noise added once, centrally, to the merged statistics.</summary>
+/// <remarks>
+/// <see cref="Epsilon"/> (and, for the Gaussian mechanism, <see cref="Delta"/>) is the whole analysis's: it is split equally
+/// over the queries the result releases (<see cref="DpRelease"/>), so by basic composition the result is
+/// (<see cref="Epsilon"/>, <see cref="Delta"/>)-DP with respect to adding or removing one row. Before any silo reads a row,
+/// <see cref="Epsilon"/> is charged to the budget named <see cref="Budget"/>, whose total the host's configuration sets; an
+/// analysis that would take the budget past its total is refused. See <c>docs/federated-analysis.md</c>.
+/// </remarks>
+public sealed record AnalysisDifferentialPrivacySpec
+{
+    /// <summary><c>laplace</c> (pure ε-DP) or <c>gaussian</c> ((ε, δ)-DP, analytic calibration).</summary>
+    public string Mechanism { get; init; } = string.Empty;
+
+    /// <summary>The ε the whole analysis spends.</summary>
+    public double Epsilon { get; init; }
+
+    /// <summary>The δ the whole analysis spends; required with <c>gaussian</c>, refused with <c>laplace</c>.</summary>
+    public double? Delta { get; init; }
+
+    /// <summary>The key of the dataset's budget in the host's configuration (<c>Analysis:Budgets:{key}</c>).</summary>
+    public string Budget { get; init; } = string.Empty;
+}
+
+/// <summary>The noise mechanisms of differentially private analyses.</summary>
+public static class DpMechanisms
+{
+    /// <summary>Laplace noise, scale Δ₁/ε per query: ε-DP.</summary>
+    public const string Laplace = "laplace";
+
+    /// <summary>Gaussian noise, analytic calibration per query: (ε, δ)-DP.</summary>
+    public const string Gaussian = "gaussian";
+
+    /// <summary>Every mechanism.</summary>
+    public static readonly IReadOnlyList<string> All = [Laplace, Gaussian];
 }
 
 /// <summary>The statistics an analysis can ask for.</summary>

@@ -21,6 +21,9 @@ public static class AnalysisSpecValidator
     /// <summary>Most columns of a covariance matrix.</summary>
     public const int MaxCovariance = 50;
 
+    /// <summary>Most declared categories of a column.</summary>
+    public const int MaxCategories = 1000;
+
     /// <summary>Every violation; empty when the spec is valid.</summary>
     public static IReadOnlyList<SpecError> Validate(AnalysisSpec spec, SpecLimits? limits = null)
     {
@@ -63,6 +66,11 @@ public static class AnalysisSpecValidator
 
         var eyesOff = spec.Privacy.Mode == PrivacyModes.EyesOff;
         ValidatePrivacy(spec.Privacy, limits, Add);
+        if (spec.Privacy.DifferentialPrivacy is { } dp)
+        {
+            AnalysisDpValidator.Validate(spec, dp, Add);
+        }
+
         if (spec.Features.Count == 0 || spec.Features.Count > MaxFeatures)
         {
             Add("$.features", "count", $"features must name 1 to {MaxFeatures} columns (limit MaxFeatures); got {spec.Features.Count}.");
@@ -223,9 +231,39 @@ public static class AnalysisSpecValidator
             }
         }
 
+        if (feature.Categories is { } categories)
+        {
+            ValidateCategories(categories, feature.Statistics.Contains(AnalysisStatistics.ValueCounts), $"{path}.categories", add);
+        }
+
         if (feature.Bounds is { } bounds && !(double.IsFinite(bounds.Min) && double.IsFinite(bounds.Max) && bounds.Min < bounds.Max))
         {
             add($"{path}.bounds", "range", $"{path[2..]}.bounds must have finite min < max; got [{bounds.Min.ToString(CultureInfo.InvariantCulture)}, {bounds.Max.ToString(CultureInfo.InvariantCulture)}].");
+        }
+    }
+
+    private static void ValidateCategories(IReadOnlyList<string> categories, bool valueCounts, string path, Action<string, string, string> add)
+    {
+        if (!valueCounts)
+        {
+            add(path, "not-allowed", $"{path[2..]} is set but the valueCounts statistic is not asked for.");
+        }
+
+        if (categories.Count == 0 || categories.Count > MaxCategories)
+        {
+            add(path, "count", $"{path[2..]} must hold 1 to {MaxCategories} values (limit MaxCategories); got {categories.Count}.");
+        }
+
+        for (var i = 0; i < categories.Count; i++)
+        {
+            if (categories[i] is null or { Length: 0 or > 256 } || categories[i] == AnalysisReport.OtherValues)
+            {
+                add($"{path}[{i}]", "pattern", $"{path[2..]}[{i}] must be 1-256 characters and not {SpecPath.Quote(AnalysisReport.OtherValues)}; got {SpecPath.Quote(categories[i])}.");
+            }
+            else if (categories.Take(i).Contains(categories[i], StringComparer.Ordinal))
+            {
+                add($"{path}[{i}]", "duplicate", $"{path[2..]}[{i}] repeats {SpecPath.Quote(categories[i])}.");
+            }
         }
     }
 

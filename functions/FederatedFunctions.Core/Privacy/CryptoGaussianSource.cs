@@ -4,7 +4,7 @@ using System.Security.Cryptography;
 namespace FederatedFunctions.Core.Privacy;
 
 /// <summary>
-/// Normal samples from the operating system's cryptographic random number generator: the source
+/// Normal and Laplace samples from the operating system's cryptographic random number generator: the source
 /// for real differential-privacy noise.
 /// </summary>
 /// <remarks>
@@ -25,7 +25,7 @@ namespace FederatedFunctions.Core.Privacy;
 /// </para>
 /// <para>Not thread-safe: use one instance per caller. Reproducible runs are deliberately impossible.</para>
 /// </remarks>
-public sealed class CryptoGaussianSource : IGaussianSource
+public sealed class CryptoGaussianSource : INoiseSource
 {
     private const int BufferWords = 64;
 
@@ -38,6 +38,9 @@ public sealed class CryptoGaussianSource : IGaussianSource
 
     /// <inheritdoc/>
     public double NextStandardNormal() => _sampler.NextStandardNormal();
+
+    /// <inheritdoc/>
+    public double NextStandardLaplace() => _sampler.NextStandardLaplace();
 
     /// <inheritdoc/>
     public void Fill(Span<float> destination, double standardDeviation) => _sampler.Fill(destination, standardDeviation);

@@ -41,6 +41,22 @@ internal sealed class PolarNormalSampler(Func<ulong> next64)
         return u * factor;
     }
 
+    /// <summary>
+    /// A standard Laplace sample by inversion: with <c>u</c> uniform on (−½, ½), <c>−sign(u)·ln(1 − 2|u|)</c>. The uniform
+    /// that would give ln(0) (exactly −½) is drawn again, so the sample is always finite (at most about 36.7 in size).
+    /// </summary>
+    public double NextStandardLaplace()
+    {
+        double u;
+        do
+        {
+            u = NextUniform() - 0.5;
+        }
+        while (u == -0.5);
+
+        return -Math.Sign(u) * Math.Log(1.0 - (2.0 * Math.Abs(u)));
+    }
+
     public void Fill(Span<float> destination, double standardDeviation)
     {
         if (!(standardDeviation >= 0) || !double.IsFinite(standardDeviation))

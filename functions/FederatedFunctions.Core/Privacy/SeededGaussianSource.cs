@@ -1,7 +1,7 @@
 namespace FederatedFunctions.Core.Privacy;
 
 /// <summary>
-/// Reproducible normal samples from a 64-bit seed, for tests and simulations.
+/// Reproducible normal and Laplace samples from a 64-bit seed, for tests and simulations.
 /// <strong>Never use it for real privacy</strong>: whoever knows the seed can remove the noise.
 /// </summary>
 /// <remarks>
@@ -16,7 +16,7 @@ namespace FederatedFunctions.Core.Privacy;
 /// Not guaranteed: unpredictability. Not thread-safe.
 /// </para>
 /// </remarks>
-public sealed class SeededGaussianSource : IGaussianSource
+public sealed class SeededGaussianSource : INoiseSource
 {
     private readonly PolarNormalSampler _sampler;
     private ulong _s0, _s1, _s2, _s3;
@@ -34,6 +34,9 @@ public sealed class SeededGaussianSource : IGaussianSource
 
     /// <inheritdoc/>
     public double NextStandardNormal() => _sampler.NextStandardNormal();
+
+    /// <inheritdoc/>
+    public double NextStandardLaplace() => _sampler.NextStandardLaplace();
 
     /// <inheritdoc/>
     public void Fill(Span<float> destination, double standardDeviation) => _sampler.Fill(destination, standardDeviation);

@@ -85,6 +85,9 @@ public static class BlobLayout
     /// <summary>An analysis's manifest, in the checkpoint container.</summary>
     public static string AnalysisManifest(string analysisId) => $"{analysisId}/analysis/manifest.json";
 
+    /// <summary>A dataset's privacy budget ledger (the analyses charged to it), in the checkpoint container.</summary>
+    public static string PrivacyLedger(string budget) => $"_budgets/{budget}/ledger.json";
+
     /// <summary>The small JSON result beside a silo's update.</summary>
     public static string SiloResult(string runId, int round) =>
         $"outbox/{runId}/round-{round.ToString("D5", CultureInfo.InvariantCulture)}/result.json";

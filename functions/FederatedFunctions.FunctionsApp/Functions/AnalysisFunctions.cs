@@ -7,7 +7,7 @@ using Microsoft.DurableTask;
 namespace FederatedFunctions.FunctionsApp.Functions;
 
 /// <summary>The federated analysis's orchestration and activity triggers: each delegates to the shared class of the same name.</summary>
-public sealed class AnalysisFunctions(MergeAnalysisPassActivity merge, CommitAnalysisActivity commit, ReadStandardizationActivity standardization)
+public sealed class AnalysisFunctions(ChargeAnalysisBudgetActivity charge, MergeAnalysisPassActivity merge, CommitAnalysisActivity commit, ReadStandardizationActivity standardization)
 {
     /// <summary>The analysis orchestrator.</summary>
     [Function(nameof(AnalysisOrchestrator))]
@@ -15,6 +15,11 @@ public sealed class AnalysisFunctions(MergeAnalysisPassActivity merge, CommitAna
         new AnalysisOrchestrator().RunAsync(
             context ?? throw new ArgumentNullException(nameof(context)),
             context.GetInput<AnalysisState>() ?? throw new InvalidOperationException($"The orchestration needs a {nameof(AnalysisState)} input."));
+
+    /// <summary>Charges a differentially private analysis to its dataset's budget, or refuses it.</summary>
+    [Function(nameof(ChargeAnalysisBudgetActivity))]
+    public Task<BudgetCharge> ChargeAnalysisBudgetAsync([ActivityTrigger] ChargeBudgetRequest input, FunctionContext context) =>
+        charge.RunAsync(new FunctionActivityContext(nameof(ChargeAnalysisBudgetActivity), context), input);
 
     /// <summary>Merges one pass of an analysis.</summary>
     [Function(nameof(MergeAnalysisPassActivity))]

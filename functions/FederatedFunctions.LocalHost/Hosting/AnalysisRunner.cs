@@ -46,6 +46,11 @@ public sealed class AnalysisRunner(LocalDurableHost host)
         ArgumentNullException.ThrowIfNull(result);
         var text = new StringBuilder();
         text.AppendLine(CultureInfo.InvariantCulture, $"Analysis {result.AnalysisId}: {result.Silos.Count} silos ({string.Join(", ", result.Silos)}), {result.Privacy}, cells under {result.MinCount} rows suppressed, {Number(result.Rows)} rows");
+        if (result.DifferentialPrivacy is { } dp)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"differential privacy: {dp.Mechanism}, epsilon {dp.Epsilon:0.######}{(dp.Delta is { } delta ? $", delta {delta:g3}" : string.Empty)} charged to budget '{dp.Budget}', split over {dp.Queries.Count} queries; noise standard deviation per query: {string.Join(", ", dp.Queries.Select(q => $"{q.Name} {q.StandardDeviation:g4}"))}");
+        }
+
         Features(text, result.Results, "");
         foreach (var (group, g) in result.Groups ?? new Dictionary<string, GroupResult>())
         {

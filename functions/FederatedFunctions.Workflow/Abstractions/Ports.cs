@@ -69,7 +69,22 @@ public interface ICheckpointStore
 
     /// <summary>Reads a document written by <see cref="PutDocumentAsync"/>; null when there is none.</summary>
     Task<byte[]?> GetDocumentAsync(string container, string path, CancellationToken cancellationToken);
+
+    /// <summary>Reads a document with its version (the blob's ETag), for a read-modify-write with <see cref="TryPutDocumentAsync"/>; null when there is none.</summary>
+    Task<VersionedDocument?> GetVersionedDocumentAsync(string container, string path, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Writes a document only if it is still at version <paramref name="ifMatch"/>, or, when that is null, only if there is
+    /// none (optimistic concurrency: if-match, if-none-match).
+    /// </summary>
+    /// <returns>The document's reference when written; null when another writer changed or created it first (read it again and retry).</returns>
+    Task<BlobRef?> TryPutDocumentAsync(string container, string path, ReadOnlyMemory<byte> document, string? ifMatch, CancellationToken cancellationToken);
 }
+
+/// <summary>A document and its version, as read for an optimistic read-modify-write.</summary>
+/// <param name="Content">The document's bytes.</param>
+/// <param name="Version">An opaque version (the blob's ETag) that changes with every write.</param>
+public sealed record VersionedDocument(byte[] Content, string Version);
 
 /// <summary>Where a silo's steps run: the part of the silo protocol that differs per compute (in process, a separate process, Azure ML).</summary>
 /// <remarks>

@@ -116,3 +116,12 @@ public sealed class CommitAnalysisActivity(AnalysisService service) : TaskActivi
     public override Task<AnalysisOutcome> RunAsync(TaskActivityContext context, CommitAnalysisRequest input) =>
         service.CommitAsync(input, CancellationToken.None);
 }
+
+/// <summary>Charges a differentially private analysis's ε to its dataset's budget, or refuses it, before any silo reads a row.</summary>
+[DurableTask(nameof(ChargeAnalysisBudgetActivity))]
+public sealed class ChargeAnalysisBudgetActivity(AnalysisBudgetService service) : TaskActivity<ChargeBudgetRequest, BudgetCharge>
+{
+    /// <inheritdoc />
+    public override Task<BudgetCharge> RunAsync(TaskActivityContext context, ChargeBudgetRequest input) =>
+        service.ChargeAsync(input, CancellationToken.None);
+}

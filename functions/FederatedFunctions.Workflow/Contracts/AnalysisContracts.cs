@@ -25,7 +25,8 @@ public sealed record SiloAnalysisRef(string SiloId, BlobRef Partial);
 /// <param name="Searches">The quantile searches this pass's thresholds came from, to narrow with the pass's counts.</param>
 /// <param name="MinCount">The least rows a search may narrow a bracket to.</param>
 /// <param name="GroupQuantiles">On pass 1 with a group-by: the quantiles asked per column, for the merge to start their searches in each group the result will show.</param>
-public sealed record MergeAnalysisPassRequest(string AnalysisId, string Execution, int Pass, IReadOnlyList<SiloAnalysisRef> Partials, string Privacy, IReadOnlyList<ColumnSearch> Searches, int MinCount, IReadOnlyList<QuantileAsk>? GroupQuantiles = null);
+/// <param name="DifferentialPrivacy">Whether the analysis is differentially private: then no aggregate comes back at all, since an exact count or range in history would be a release outside the mechanism (and a private analysis has no later pass to plan).</param>
+public sealed record MergeAnalysisPassRequest(string AnalysisId, string Execution, int Pass, IReadOnlyList<SiloAnalysisRef> Partials, string Privacy, IReadOnlyList<ColumnSearch> Searches, int MinCount, IReadOnlyList<QuantileAsk>? GroupQuantiles = null, bool DifferentialPrivacy = false);
 
 /// <summary>The quantiles asked of one column.</summary>
 public sealed record QuantileAsk(string Column, IReadOnlyList<double> Probabilities);
@@ -87,3 +88,20 @@ public sealed record ReadStandardizationRequest(string Container, string Analysi
 /// <param name="Silos">The silos that took part.</param>
 /// <param name="Passes">Passes run.</param>
 public sealed record AnalysisOutcome(string AnalysisId, BlobRef Result, BlobRef Manifest, IReadOnlyList<string> Silos, int Passes);
+
+/// <summary>Input of the budget charge, made before any silo reads a row.</summary>
+/// <param name="AnalysisId">The analysis.</param>
+/// <param name="Execution">This execution's token: the charge's key with the analysis id, so a retried charge is not charged twice.</param>
+/// <param name="Container">The checkpoint container, which holds the budgets' ledgers.</param>
+/// <param name="DataPath">The data the analysis reads (<c>data.path</c>), which its budget must cover.</param>
+/// <param name="DifferentialPrivacy">The analysis's differential privacy; null for an exact analysis, which only checks that its data is under no budget.</param>
+/// <param name="At">Orchestration time, recorded in the ledger.</param>
+public sealed record ChargeBudgetRequest(string AnalysisId, string Execution, string Container, string DataPath, AnalysisDifferentialPrivacySpec? DifferentialPrivacy, DateTime At);
+
+/// <summary>The outcome of a budget charge: granted (or nothing to charge), or refused with the reason.</summary>
+/// <param name="Budget">The budget charged; null when the analysis is exact.</param>
+/// <param name="Epsilon">The ε charged (0 when exact or refused).</param>
+/// <param name="EpsilonSpent">The budget's ε spent, this charge included when granted.</param>
+/// <param name="EpsilonTotal">The budget's total ε.</param>
+/// <param name="Refusal">Why the analysis is refused; null when it may run.</param>
+public sealed record BudgetCharge(string? Budget, double Epsilon, double EpsilonSpent, double EpsilonTotal, string? Refusal);

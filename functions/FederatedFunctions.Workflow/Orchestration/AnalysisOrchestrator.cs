@@ -21,7 +21,8 @@ namespace FederatedFunctions.Workflow.Orchestration;
 /// <para>A silo that fails pass 1 is left out, if enough silos remain (<c>privacy.minSilos</c>); a silo that took part in
 /// pass 1 must take part in every later pass, or the analysis fails: a result must come from one set of rows.</para>
 /// <para>The orchestration's history holds references, counts over every silo, and (eyes-on) global ranges; never a
-/// per-silo value.</para>
+/// per-silo value. With differential privacy, the budget is charged (or the analysis refused) before pass 1, the spec
+/// allows only statistics of pass 1, the merge returns no aggregate to history, and the noise is added in the commit.</para>
 /// </remarks>
 [DurableTask(nameof(AnalysisOrchestrator))]
 public sealed class AnalysisOrchestrator : TaskOrchestrator<AnalysisState, AnalysisOutcome>
@@ -43,8 +44,19 @@ public sealed class AnalysisOrchestrator : TaskOrchestrator<AnalysisState, Analy
         var bounds = spec.Features.Where(f => f.Bounds is not null).ToDictionary(f => f.Column, f => f.Bounds!, StringComparer.Ordinal);
         var given = spec.Features.Where(f => f.Histogram is { } h && (h.Edges is not null || h.Min is not null)).ToDictionary(f => f.Column, f => GivenEdges(f.Histogram!), StringComparer.Ordinal);
 
+        // The privacy budget is charged, or the analysis refused, before any silo reads a row.
+        var execution = context.NewGuid().ToString("N")[..16];
+        var charge = await context.CallActivityAsync<BudgetCharge>(
+            nameof(ChargeAnalysisBudgetActivity),
+            new ChargeBudgetRequest(input.AnalysisId, execution, input.Container, spec.Data.Path, spec.Privacy.DifferentialPrivacy, context.CurrentUtcDateTime),
+            TaskPolicies.StorageRetry);
+        if (charge.Refusal is { } refusal)
+        {
+            throw new InvalidOperationException(refusal);
+        }
+
         // Pass 1: everything that needs one look at the rows.
-        var run = new PassRun(context, silos, input, context.NewGuid().ToString("N")[..16], k);
+        var run = new PassRun(context, silos, input, execution, k);
         var passes = new List<IReadOnlyList<SiloAnalysisRef>>();
         var groupQuantiles = spec.GroupBy is null ? null : spec.Features.Where(f => f.Quantiles is not null).Select(f => new QuantileAsk(f.Column, f.Quantiles!)).ToArray();
         var (taking, summary) = await run.PassAsync(spec.Silos, 1, new AnalysisQuery(spec.Data, numeric, categorical, spec.GroupBy, spec.Covariance, true, given, new Dictionary<string, double[]>(), bounds), [], required: false, groupQuantiles);
@@ -119,7 +131,7 @@ public sealed class AnalysisOrchestrator : TaskOrchestrator<AnalysisState, Analy
 
             var summary = await context.CallActivityAsync<AnalysisPassSummary>(
                 nameof(MergeAnalysisPassActivity),
-                new MergeAnalysisPassRequest(input.AnalysisId, execution, pass, refs, privacy.Mode, searches, k, groupQuantiles),
+                new MergeAnalysisPassRequest(input.AnalysisId, execution, pass, refs, privacy.Mode, searches, k, groupQuantiles, privacy.DifferentialPrivacy is not null),
                 TaskPolicies.StorageRetry);
             return (refs, summary);
         }

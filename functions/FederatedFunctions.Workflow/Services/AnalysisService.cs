@@ -16,7 +16,12 @@ namespace FederatedFunctions.Workflow.Services;
 /// needs to plan the next pass; at the end, the result (small cells suppressed) and the manifest, in the checkpoint
 /// container. No per-silo value leaves this service.
 /// </summary>
-public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdateStore outboxes, ILogger<AnalysisService> logger)
+/// <remarks>
+/// With differential privacy the merge returns nothing to the orchestrator, and the commit adds the noise, once, to the
+/// merged statistics (<see cref="DpRelease"/>) before anything is stored: one execution releases one noisy result. A
+/// retried commit finds its execution's result and keeps it rather than draw new noise, which would be a second release.
+/// </remarks>
+public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdateStore outboxes, AnalysisNoise noise, ILogger<AnalysisService> logger)
 {
     /// <summary>
     /// Merges one pass: each numeric column's present count over every row (and, eyes-on, its global range), and the
@@ -26,6 +31,12 @@ public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdat
     {
         ArgumentNullException.ThrowIfNull(request);
         var merged = AnalysisMerge.Merge(await ReadAsync(request.Partials, request.Execution, request.Pass, cancellationToken).ConfigureAwait(false));
+        if (request.DifferentialPrivacy)
+        {
+            LogMerged(logger, request.AnalysisId, request.Pass, request.Partials.Count);
+            return new AnalysisPassSummary(new Dictionary<string, ColumnRange>(), []);
+        }
+
         var eyesOn = request.Privacy != PrivacyModes.EyesOff;
         var columns = AnalysisReport.Overall(merged).Features
             .Where(f => f.Value.Moments is not null)
@@ -75,8 +86,13 @@ public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdat
         var first = AnalysisMerge.Merge(await ReadAsync(request.Passes[0], request.Execution, 1, cancellationToken).ConfigureAwait(false));
         var ranged = request.Passes.Count > 1 ? AnalysisMerge.Merge(await ReadAsync(request.Passes[1], request.Execution, 2, cancellationToken).ConfigureAwait(false)) : null;
         var silos = request.Passes[0].Select(p => p.SiloId).ToArray();
-        var result = AnalysisReport.Build(state.AnalysisId, state.Spec, silos, first, ranged, request.Quantiles.Select(q => new QuantileEnd(q.Group, q.Column, q.Probability, q.Low, q.High)).ToArray(), request.MinCount);
-        var resultRef = await checkpoints.PutDocumentAsync(state.Container, BlobLayout.AnalysisResult(state.AnalysisId), JsonSerializer.SerializeToUtf8Bytes(result, AnalysisJson.Options), cancellationToken).ConfigureAwait(false);
+        var resultRef = state.Spec.Privacy.DifferentialPrivacy is null
+            ? await checkpoints.PutDocumentAsync(
+                state.Container,
+                BlobLayout.AnalysisResult(state.AnalysisId),
+                JsonSerializer.SerializeToUtf8Bytes(AnalysisReport.Build(state.AnalysisId, state.Spec, silos, first, ranged, request.Quantiles.Select(q => new QuantileEnd(q.Group, q.Column, q.Probability, q.Low, q.High)).ToArray(), request.MinCount), AnalysisJson.Options),
+                cancellationToken).ConfigureAwait(false)
+            : await ReleaseOnceAsync(request, silos, first, cancellationToken).ConfigureAwait(false);
         var audit = await AppendAuditAsync(request, cancellationToken).ConfigureAwait(false);
         var manifest = new AnalysisManifest(state.AnalysisId, request.CreatedAt, silos, request.Passes, resultRef, request.MinCount, state.Spec, audit);
         var manifestRef = await checkpoints.PutDocumentAsync(state.Container, BlobLayout.AnalysisManifest(state.AnalysisId), JsonSerializer.SerializeToUtf8Bytes(manifest, AnalysisJson.Options), cancellationToken).ConfigureAwait(false);
@@ -125,6 +141,29 @@ public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdat
         }
 
         return head;
+    }
+
+    // The noisy result of this execution: the one already stored by an earlier attempt of this commit, or a new one,
+    // written only if no other attempt wrote one in between (if-match on the version read).
+    private async Task<BlobRef> ReleaseOnceAsync(CommitAnalysisRequest request, IReadOnlyList<string> silos, AnalysisPartial first, CancellationToken cancellationToken)
+    {
+        var (state, path) = (request.State, BlobLayout.AnalysisResult(request.State.AnalysisId));
+        for (var attempt = 1; attempt <= AnalysisBudgetService.MaxAttempts; attempt++)
+        {
+            var stored = await checkpoints.GetVersionedDocumentAsync(state.Container, path, cancellationToken).ConfigureAwait(false);
+            if (stored is not null && JsonSerializer.Deserialize<AnalysisResult>(stored.Content, AnalysisJson.Options)?.DifferentialPrivacy?.Execution == request.Execution)
+            {
+                return await checkpoints.PutDocumentAsync(state.Container, path, stored.Content, cancellationToken).ConfigureAwait(false);
+            }
+
+            var result = DpRelease.Build(state.AnalysisId, state.Spec, silos, first, request.MinCount, request.Execution, noise.Create());
+            if (await checkpoints.TryPutDocumentAsync(state.Container, path, JsonSerializer.SerializeToUtf8Bytes(result, AnalysisJson.Options), stored?.Version, cancellationToken).ConfigureAwait(false) is { } written)
+            {
+                return written;
+            }
+        }
+
+        throw new InvalidOperationException($"Analysis '{state.AnalysisId}': its result changed under every one of {AnalysisBudgetService.MaxAttempts} attempts to write it.");
     }
 
     private async Task<AnalysisPartial[]> ReadAsync(IReadOnlyList<SiloAnalysisRef> refs, string execution, int pass, CancellationToken cancellationToken)

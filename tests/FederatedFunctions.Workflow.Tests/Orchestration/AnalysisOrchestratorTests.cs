@@ -2,12 +2,15 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using FederatedFunctions.Core.Analysis;
+using FederatedFunctions.Core.Privacy;
 using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Specs;
 using FederatedFunctions.Workflow.Contracts;
 using FederatedFunctions.Workflow.Orchestration;
+using FederatedFunctions.Workflow.Services;
 using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
+using Microsoft.Extensions.DependencyInjection;
 using static FederatedFunctions.Workflow.Tests.Orchestration.TrainingOrchestratorTests;
 
 namespace FederatedFunctions.Workflow.Tests.Orchestration;
@@ -282,5 +285,101 @@ public sealed class AnalysisOrchestratorTests
         Assert.Equal(OrchestrationRuntimeStatus.Failed, meta.RuntimeStatus);
         Assert.Contains("fewer than privacy.minSilos", meta.FailureDetails!.ErrorMessage, StringComparison.Ordinal);
         Assert.Null(result);
+    }
+
+    // A host whose data/train.csv is under budget "synth" of the given total ε, with noise seeded by NoiseSeed.
+    private const long NoiseSeed = 42;
+
+    private static Harness BudgetedHarness(double total) => new()
+    {
+        Services = services =>
+        {
+            services.AddSingleton(new AnalysisOptions { Budgets = { ["synth"] = new DatasetBudgetOptions { Epsilon = total, Path = "data/train.csv" } } });
+            services.AddSingleton(new AnalysisNoise(() => new SeededGaussianSource(NoiseSeed)));
+        },
+    };
+
+    private static AnalysisSpec DpSpec(string id, string column, double epsilon) => new()
+    {
+        AnalysisId = id,
+        Silos = Data.Select(d => d.SiloId).ToArray(),
+        Data = new AnalysisDataSpec { Path = "data/train.csv" },
+        Features =
+        [
+            new FeatureAnalysis { Column = column, Statistics = ["count", "sum", "mean", "histogram"], Histogram = new HistogramSpec { Edges = [-3, -1, 0, 1, 3] }, Bounds = new BoundsSpec { Min = -3, Max = 3 } },
+        ],
+        Privacy = new AnalysisPrivacySpec
+        {
+            Mode = PrivacyModes.EyesOff,
+            MinCount = 5,
+            MinSilos = 2,
+            DifferentialPrivacy = new AnalysisDifferentialPrivacySpec { Mechanism = DpMechanisms.Laplace, Epsilon = epsilon, Budget = "synth" },
+        },
+    };
+
+    [Fact]
+    public async Task Analysis_DifferentialPrivacy_ReleasesExactPlusTheSeededNoiseAndChargesTheBudget()
+    {
+        await using var h = await BudgetedHarness(total: 2).StartAsync();
+        var union = Union(h);
+        var x0 = union.Header[0];
+        var (meta, result) = await AnalyzeAsync(h, DpSpec("fa-dp", x0, epsilon: 1.5));
+
+        Assert.True(meta.RuntimeStatus == OrchestrationRuntimeStatus.Completed, meta.FailureDetails?.ErrorMessage);
+        var exact = Column(union, x0).Select(v => Math.Clamp(v, -3, 3)).ToArray();
+
+        // Three queries (counts, sum, histogram) share ε = 1.5: 0.5 each, so the sum's Laplace scale is 3 / 0.5 = 6. The noise
+        // is the seeded stream, drawn in the plan's order: present, missing, then the sum.
+        var mirror = new SeededGaussianSource(NoiseSeed);
+        var (present, _, sum) = (mirror.NextStandardLaplace(), mirror.NextStandardLaplace(), mirror.NextStandardLaplace());
+        var r = result!.Results[x0];
+        Assert.Equal(exact.Sum() + (6 * sum), r.Sum!.Value, 9);
+        Assert.Equal((long)Math.Round(exact.Length + (2 * present)), r.Count);
+        Assert.NotEqual(exact.Sum(), r.Sum!.Value);
+
+        // Histogram cells are noisy counts near the exact ones (b = 2: beyond 30 is a 1e-6 event per cell).
+        var bins = Histogram.Of(exact, [-3, -1, 0, 1, 3]).Counts;
+        Assert.All(r.Histogram!.Counts.Zip(bins), p => Assert.True(p.First is null || Math.Abs(p.First.Value - p.Second) <= 30, $"noisy {p.First}, exact {p.Second}"));
+        Assert.NotEqual(bins.Select(c => (long?)c), r.Histogram.Counts);
+
+        // What was spent is in the result and in the ledger; the exact count never reached history.
+        var dp = result.DifferentialPrivacy!;
+        Assert.Equal((DpMechanisms.Laplace, 1.5, "synth", 0.5), (dp.Mechanism, dp.Epsilon, dp.Budget, dp.EpsilonPerQuery));
+        var ledger = JsonSerializer.Deserialize<PrivacyLedger>((await h.Store.GetDocumentAsync("checkpoints", BlobLayout.PrivacyLedger("synth"), default))!, AnalysisJson.Options)!;
+        Assert.Equal(1.5, ledger.EpsilonSpent);
+        Assert.Equal("fa-dp", Assert.Single(ledger.Charges).AnalysisId);
+        Assert.DoesNotContain($"\"count\":{exact.Length}", string.Join("\n", h.Converter.Texts), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Analysis_PastTheDatasetsBudget_IsRefusedBeforeAnySiloReadsARow()
+    {
+        await using var h = await BudgetedHarness(total: 1).StartAsync();
+        var x0 = Union(h).Header[0];
+        var (first, _) = await AnalyzeAsync(h, DpSpec("fa-dp-a", x0, epsilon: 0.6));
+        Assert.True(first.RuntimeStatus == OrchestrationRuntimeStatus.Completed, first.FailureDetails?.ErrorMessage);
+
+        var (second, result) = await AnalyzeAsync(h, DpSpec("fa-dp-b", x0, epsilon: 0.6));
+
+        Assert.Equal(OrchestrationRuntimeStatus.Failed, second.RuntimeStatus);
+        Assert.Contains("Privacy budget 'synth' refuses analysis 'fa-dp-b': epsilon spent 0.6 of 1, requested 0.6", second.FailureDetails!.ErrorMessage, StringComparison.Ordinal);
+        Assert.Null(result);
+        Assert.Contains(h.Blobs.Items.Keys, k => k.Contains("/outbox/fa-dp-a/", StringComparison.Ordinal));
+        Assert.DoesNotContain(h.Blobs.Items.Keys, k => k.Contains("/outbox/fa-dp-b/", StringComparison.Ordinal));
+        var ledger = JsonSerializer.Deserialize<PrivacyLedger>((await h.Store.GetDocumentAsync("checkpoints", BlobLayout.PrivacyLedger("synth"), default))!, AnalysisJson.Options)!;
+        Assert.Equal(0.6, ledger.EpsilonSpent);
+    }
+
+    [Fact]
+    public async Task Analysis_ExactAnalysisOfBudgetedData_IsRefusedSoTheBudgetCannotBeSteppedAround()
+    {
+        await using var h = await BudgetedHarness(total: 1).StartAsync();
+        var union = Union(h);
+        var (meta, result) = await AnalyzeAsync(h, Spec("fa-dp-exact", union.Header));
+
+        Assert.Equal(OrchestrationRuntimeStatus.Failed, meta.RuntimeStatus);
+        Assert.Contains("is under privacy budget 'synth'", meta.FailureDetails!.ErrorMessage, StringComparison.Ordinal);
+        Assert.Null(result);
+        Assert.DoesNotContain(h.Blobs.Items.Keys, k => k.Contains("/outbox/fa-dp-exact/", StringComparison.Ordinal));
     }
 }

@@ -28,6 +28,9 @@ public sealed class TrainingOrchestratorTests
         public RecordingDataConverter Converter { get; } = new();
         public DurableTaskTestHost Host { get; private set; } = null!;
 
+        /// <summary>More services for the host, registered after the workflow's (e.g. budgets, seeded noise).</summary>
+        public Action<IServiceCollection>? Services { get; init; }
+
         public Harness(IReadOnlyList<SiloDataset>? data = null)
         {
             Store = new InMemoryCheckpointStore(Blobs);
@@ -46,6 +49,7 @@ public sealed class TrainingOrchestratorTests
                     services.AddInMemorySilos(Backend, Store);
                     services.Configure<DurableTaskWorkerOptions>(o => o.DataConverter = Converter);
                     services.Configure<DurableTaskClientOptions>(o => o.DataConverter = Converter);
+                    Services?.Invoke(services);
                 },
             });
             return this;

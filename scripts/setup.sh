@@ -82,6 +82,7 @@ ensure_datasets() {
   if datasets_ok; then log "datasets: present"; return; fi
   log "datasets: python3-sklearn from the Debian archive (apt-get download, not installed)"
   local tmp; tmp="$(mktemp -d)"
+  trap 'rm -rf "$tmp"' RETURN
   chmod 0755 "$tmp"  # apt's _apt user writes the download here
   if ! (cd "$tmp" && apt-get download -qq python3-sklearn >/dev/null 2>&1); then
     as_root apt-get update -qq
@@ -92,7 +93,6 @@ ensure_datasets() {
   local data="$tmp/x/usr/lib/python3/dist-packages/sklearn/datasets/data"
   for f in iris.csv breast_cancer.csv wine_data.csv digits.csv.gz; do cp "$data/$f" "$dir/sklearn/$f"; done
   cp "$tmp/x/usr/share/doc/python3-sklearn/copyright" "$dir/sklearn/copyright"
-  rm -rf "$tmp"
   datasets_ok || { log "datasets: SHA-256 mismatch against tools/datasets/SHA256SUMS"; (cd "$dir/sklearn" && sha256sum --check ../SHA256SUMS) >&2 || true; exit 1; }
   log "datasets: verified"
 }

@@ -99,6 +99,18 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
             continueNumbering = true;
         }
 
+        if (resumeFrom is not null && spec.Data is { Standardize: true, Standardization: null })
+        {
+            // A warm start trains the origin's weights further, so it keeps the origin's scaling; new statistics would not match them.
+            var originStandardization = (await checkpoints.GetManifestAsync(spec.Checkpoints.Container, resumeFrom.RunId, 0, cancellationToken).ConfigureAwait(false))?.Standardization;
+            if (originStandardization is null)
+            {
+                return InvalidSpec(new SpecError("$.data.standardize", "conflict", $"The run starts from run '{resumeFrom.RunId}', which was not standardized: its weights would not match standardized features. Start without data.standardize, or from a standardized run."));
+            }
+
+            spec = spec with { Data = spec.Data with { Standardization = originStandardization } };
+        }
+
         return await ScheduleAsync(client, runId, TrainingState.Start(runId, spec, resumeFrom, continueNumbering), urls, resumeFrom, cancellationToken).ConfigureAwait(false);
     }
 

@@ -18,7 +18,7 @@ namespace FederatedFunctions.Silo;
 /// <remarks>
 /// <para>Missing values are empty fields and <c>NA</c>, <c>NaN</c>, <c>null</c>, <c>?</c> (any case). A value that is none
 /// of these and not a finite number is bad data. With declared bounds, values are clamped to them.</para>
-/// <para>Written first-writer-wins, so a re-executed pass returns what the first execution wrote. Eyes-off, the partial is
+/// <para>Written first-writer-wins, so a re-executed pass returns what the first execution wrote. Eyes-off, and under differential privacy, the partial is
 /// padded to a power of two of at least 4 KiB, so its size says little about its values.</para>
 /// </remarks>
 internal static class SiloAnalysisStep
@@ -71,7 +71,10 @@ internal static class SiloAnalysisStep
             foreach (var column in q.Moments ? q.Categorical : [])
             {
                 var values = members.Select(r => table[column][r]).ToArray();
-                var counts = values.Where(v => !MissingTokens.Contains(v)).GroupBy(v => v, StringComparer.Ordinal).ToDictionary(v => v.Key, v => v.LongCount(), StringComparer.Ordinal);
+                var declared = q.Categories?.GetValueOrDefault(column) is { } categories ? categories.ToHashSet(StringComparer.Ordinal) : null;
+                var counts = values.Where(v => !MissingTokens.Contains(v))
+                    .GroupBy(v => declared is null || declared.Contains(v) ? v : AnalysisReport.OtherValues, StringComparer.Ordinal)
+                    .ToDictionary(v => v.Key, v => v.LongCount(), StringComparer.Ordinal);
                 features[column] = new FeaturePartial(values.LongCount(MissingTokens.Contains), null, null, new SortedDictionary<string, long>(counts, StringComparer.Ordinal));
             }
 
@@ -88,7 +91,7 @@ internal static class SiloAnalysisStep
         var nonce = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
         var partial = new AnalysisPartial(silo, request.Pass, rows, groups, thresholds, request.Execution, nonce);
         var bytes = JsonSerializer.SerializeToUtf8Bytes(partial, AnalysisJson.Options);
-        if (request.Privacy == PrivacyModes.EyesOff)
+        if (request.Privacy == PrivacyModes.EyesOff || request.Pad)
         {
             // Trailing whitespace keeps it valid JSON.
             var padded = new byte[(int)Math.Max(4096, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)bytes.Length))];

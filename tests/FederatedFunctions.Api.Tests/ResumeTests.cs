@@ -117,6 +117,30 @@ public sealed class ResumeTests
         TensorAssert.Identical(await FinalAsync(h, "original"), await FinalAsync(h, "continued"));
     }
 
+    [Fact]
+    public async Task StartAsync_StandardizedWarmStart_TakesTheOriginsStandardization_AndFromAnUnstandardizedOriginIsRefused()
+    {
+        static string Standardized(string json) => json.Replace(
+            "\"data\": { \"classes\": 4 }", "\"data\": { \"classes\": 4, \"standardize\": true, \"features\": [\"x0\", \"x1\", \"x2\", \"x3\", \"x4\", \"x5\", \"x6\", \"x7\"] }", StringComparison.Ordinal);
+        await using var h = await ApiHarness.StartAsync();
+        await h.StartAsync(Standardized(ApiHarness.SpecJson("std-origin", rounds: 2)));
+        await h.StartAsync(ApiHarness.SpecJson("plain-origin", rounds: 2));
+        await h.WaitAsync("std-origin");
+        await h.WaitAsync("plain-origin");
+
+        var warm = await h.StartAsync(Standardized(WithResumeFrom(ApiHarness.SpecJson("std-warm", rounds: 3), """{ "runId": "std-origin", "round": 2 }""")));
+        var refused = await h.StartAsync(Standardized(WithResumeFrom(ApiHarness.SpecJson("std-cold", rounds: 3), """{ "runId": "plain-origin", "round": 2 }""")));
+
+        Assert.Equal(202, warm.Status);
+        Assert.Equal(OrchestrationRuntimeStatus.Completed, (await h.WaitAsync("std-warm")).RuntimeStatus);
+        var origin = (await h.Store.GetManifestAsync("checkpoints", "std-origin", 0, default))!.Standardization!;
+        var carried = (await h.Store.GetManifestAsync("checkpoints", "std-warm", 2, default))!;
+        Assert.Equal(origin.Mean, carried.Standardization!.Mean);
+        Assert.Equal(origin.Stddev, carried.Standardization.Stddev);
+        Assert.Equal(400, refused.Status);
+        Assert.Contains("$.data.standardize", System.Text.Json.JsonSerializer.Serialize(refused.Body), StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("""{ "runId": "never-ran" }""", "$.resumeFrom.runId")]
     [InlineData("""{ "runId": "source", "round": 3 }""", "$.resumeFrom.round")]

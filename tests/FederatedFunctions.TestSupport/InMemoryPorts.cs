@@ -256,6 +256,9 @@ public sealed class InMemorySiloBackend : ISiloCompute, IUpdateStore, ISiloCatal
     /// <summary>Silos that fail every training call.</summary>
     public HashSet<string> Failing { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Analysis passes that fail, by silo and pass.</summary>
+    public ConcurrentDictionary<(string Silo, int Pass), bool> AnalysisFailures { get; } = new();
+
     /// <summary>Silos that report an update and then change its blob (a tampered upload).</summary>
     public HashSet<string> Tampered { get; } = new(StringComparer.Ordinal);
 
@@ -315,6 +318,8 @@ public sealed class InMemorySiloBackend : ISiloCompute, IUpdateStore, ISiloCatal
             case SiloStepKinds.Evaluate:
                 EvaluateCalls.Add((silo, step.Round));
                 break;
+            case SiloStepKinds.Analyze when AnalysisFailures.ContainsKey((silo, step.Round)):
+                throw new InvalidOperationException($"silo {silo} failed pass {step.Round}");
             case SiloStepKinds.Key when KeyFailures.ContainsKey((silo, step.Key!.Attempt)):
                 throw new InvalidOperationException($"silo {silo} is unreachable");
             case SiloStepKinds.Mask:

@@ -12,6 +12,7 @@ namespace FederatedFunctions.Core.Analysis;
 /// <param name="HistogramEdges">Histograms this pass counts, by column.</param>
 /// <param name="Thresholds">Quantile thresholds this pass counts values at or below, by column: over every row, and with a group-by, per group too.</param>
 /// <param name="Bounds">Declared bounds values are clamped to, by column.</param>
+/// <param name="Categories">Declared categories, by column: the silo counts those, and every other value as <c>(other)</c>, so no undeclared value (nor how many distinct ones there are) leaves it.</param>
 public sealed record AnalysisQuery(
     AnalysisDataSpec Data,
     IReadOnlyList<string> Numeric,
@@ -21,7 +22,8 @@ public sealed record AnalysisQuery(
     bool Moments,
     IReadOnlyDictionary<string, double[]> HistogramEdges,
     IReadOnlyDictionary<string, double[]> Thresholds,
-    IReadOnlyDictionary<string, BoundsSpec> Bounds);
+    IReadOnlyDictionary<string, BoundsSpec> Bounds,
+    IReadOnlyDictionary<string, IReadOnlyList<string>>? Categories = null);
 
 /// <summary>One analysis pass of one silo: ids and the query, no value.</summary>
 /// <param name="AnalysisId">The analysis.</param>
@@ -30,7 +32,8 @@ public sealed record AnalysisQuery(
 /// <param name="Query">What to compute.</param>
 /// <param name="Privacy">eyes-on or eyes-off.</param>
 /// <param name="Execution">A token of this execution of the analysis: in the partial's path and content, so that running an analysis id again never reads an earlier execution's partials.</param>
-public sealed record AnalyzeRequest(string AnalysisId, int Pass, string SiloId, AnalysisQuery Query, string Privacy = PrivacyModes.EyesOn, string Execution = "");
+/// <param name="Pad">Pad the partial as eyes-off does, also in eyes-on (a differentially private analysis): its size, which history records, then says little about the data.</param>
+public sealed record AnalyzeRequest(string AnalysisId, int Pass, string SiloId, AnalysisQuery Query, string Privacy = PrivacyModes.EyesOn, string Execution = "", bool Pad = false);
 
 /// <summary>A silo's partial statistics for one pass: by group (the empty string when there is no group-by).</summary>
 /// <param name="SiloId">The silo.</param>

@@ -59,9 +59,11 @@ public static class AnalysisSpecValidator
             Add("$.data.format", "enum", $"data.format must be one of {string.Join(", ", DataFormats.All)}; got {SpecPath.Quote(spec.Data.Format)}.");
         }
 
-        if (string.IsNullOrWhiteSpace(spec.Data.Path) || spec.Data.Path.Contains("..", StringComparison.Ordinal) || spec.Data.Path.StartsWith('/') || spec.Data.Path.Contains('%', StringComparison.Ordinal))
+        // The run specs' rules: besides escaping the container, no '.' or empty segment, which storage normalises, so that
+        // one blob has one spelling (a privacy budget is keyed by it).
+        if ((spec.Data.Path is null ? "it is missing" : RunSpecValidator.BlobPathProblem(spec.Data.Path)) is { } problem)
         {
-            Add("$.data.path", "pattern", $"data.path must be a relative blob path without '..', '%' or a leading '/'; got {SpecPath.Quote(spec.Data.Path)}.");
+            Add("$.data.path", "pattern", $"data.path must be a relative blob path inside the silo's container: {problem}; got {SpecPath.Quote(spec.Data.Path)}.");
         }
 
         var eyesOff = spec.Privacy.Mode == PrivacyModes.EyesOff;

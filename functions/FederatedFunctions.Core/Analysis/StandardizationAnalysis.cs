@@ -18,7 +18,24 @@ public static class StandardizationAnalysis
     public const int MinCount = 5;
 
     /// <summary>The analysis id of run <paramref name="runId"/>'s standardization: also its orchestration instance id.</summary>
-    public static string Id(string runId) => runId + "-standardize";
+    /// <remarks>
+    /// <c>{runId}-standardize</c>; a run id too long for that to fit an id's 63 characters is cut, with 8 hex digits of its
+    /// SHA-256 in place of the rest, so every run keeps its own id.
+    /// </remarks>
+    public static string Id(string runId)
+    {
+        ArgumentNullException.ThrowIfNull(runId);
+        const string Suffix = "-standardize";
+        if (runId.Length + Suffix.Length <= MaxIdLength)
+        {
+            return runId + Suffix;
+        }
+
+        var hash = Hashing.Sha256Hex(System.Text.Encoding.UTF8.GetBytes(runId))[..8];
+        return runId[..(MaxIdLength - Suffix.Length - hash.Length - 1)].TrimEnd('-') + "-" + hash + Suffix;
+    }
+
+    private const int MaxIdLength = 63;
 
     /// <summary>The analysis that computes the standardization of <paramref name="spec"/>'s features.</summary>
     /// <exception cref="ArgumentException">The spec does not name its features.</exception>

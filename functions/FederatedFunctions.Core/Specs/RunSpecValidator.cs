@@ -46,7 +46,7 @@ public static class RunSpecValidator
         }
 
         ValidateModel(spec, limits, report);
-        ValidateData(spec.Data, limits, report);
+        ValidateData(spec.Data, spec.Privacy, limits, report);
         ValidateTraining(spec.Training, limits, report);
 
         if (report.Required(spec.Strategy, "$.strategy") && report.Required(spec.Strategy.Name, "$.strategy.name"))
@@ -218,7 +218,7 @@ public static class RunSpecValidator
         }
     }
 
-    private static void ValidateData(DataSpec? data, SpecLimits limits, Reporter report)
+    private static void ValidateData(DataSpec? data, PrivacySpec? privacy, SpecLimits limits, Reporter report)
     {
         if (!report.Required(data, "$.data"))
         {
@@ -272,14 +272,19 @@ public static class RunSpecValidator
         }
 
         report.Range(data.Classes, 2, limits.MaxClasses, "$.data.classes", nameof(SpecLimits.MaxClasses));
-        ValidateStandardization(data, report);
+        ValidateStandardization(data, privacy, report);
     }
 
-    private static void ValidateStandardization(DataSpec data, Reporter report)
+    private static void ValidateStandardization(DataSpec data, PrivacySpec? privacy, Reporter report)
     {
         if ((data.Standardize || data.Standardization is not null) && data.Features is null)
         {
             report.Add(data.Standardize ? "$.data.standardize" : "$.data.standardization", "requires", "Standardization needs data.features: the columns to standardize, in order.");
+        }
+
+        if (data.Standardize && privacy?.DifferentialPrivacy is not null)
+        {
+            report.Add("$.data.standardize", "conflict", "data.standardize releases exact federated means and standard deviations, which the run's differential privacy would not cover; give data.standardization (values known in advance) instead.");
         }
 
         if (data.Standardization is not { } s)
@@ -331,7 +336,7 @@ public static class RunSpecValidator
     /// URI: a percent-encoded <c>data%2F..%2Fother</c> would be decoded by some client or service into segments this check
     /// never saw.
     /// </remarks>
-    private static string? BlobPathProblem(string path)
+    public static string? BlobPathProblem(string path)
     {
         if (path.Length == 0)
         {

@@ -80,14 +80,14 @@ public static class HistogramPng
             image.Text(Math.Clamp(X(e) - (Raster.TextWidth(label) / 2), 0, Width - Raster.TextWidth(label)), bottom + 9, label, Ink);
         }
 
-        var total = counts.Sum(c => c ?? 0);
+        var shown = counts.Sum(c => c ?? 0);
         var outside = (histogram.Below, histogram.Above) switch
         {
             (0, 0) => string.Empty,
             var (b, a) => $"  below {Shown(b)}, above {Shown(a)}",
         };
         image.Text(left, 10, feature, Ink, scale: 2);
-        image.Text(left + Raster.TextWidth(feature, 2) + 12, 17, $"n = {total}{outside}{(counts.Any(c => c is null) ? "  grey: suppressed" : string.Empty)}", Ink);
+        image.Text(left + Raster.TextWidth(feature, 2) + 12, 17, $"{shown} rows in the bins shown{outside}{(counts.Any(c => c is null) ? "  grey: suppressed" : string.Empty)}", Ink);
         return image;
     }
 

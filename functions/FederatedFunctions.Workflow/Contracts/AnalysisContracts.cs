@@ -26,7 +26,14 @@ public sealed record SiloAnalysisRef(string SiloId, BlobRef Partial);
 /// <param name="MinCount">The least rows a search may narrow a bracket to.</param>
 /// <param name="GroupQuantiles">On pass 1 with a group-by: the quantiles asked per column, for the merge to start their searches in each group the result will show.</param>
 /// <param name="DifferentialPrivacy">Whether the analysis is differentially private: then no aggregate comes back at all, since an exact count or range in history would be a release outside the mechanism (and a private analysis has no later pass to plan).</param>
-public sealed record MergeAnalysisPassRequest(string AnalysisId, string Execution, int Pass, IReadOnlyList<SiloAnalysisRef> Partials, string Privacy, IReadOnlyList<ColumnSearch> Searches, int MinCount, IReadOnlyList<QuantileAsk>? GroupQuantiles = null, bool DifferentialPrivacy = false);
+/// <param name="Audit">Where and how the merge records the partials it read in the audit log; null records nothing (a test's merge alone).</param>
+public sealed record MergeAnalysisPassRequest(string AnalysisId, string Execution, int Pass, IReadOnlyList<SiloAnalysisRef> Partials, string Privacy, IReadOnlyList<ColumnSearch> Searches, int MinCount, IReadOnlyList<QuantileAsk>? GroupQuantiles = null, bool DifferentialPrivacy = false, AnalysisAuditContext? Audit = null);
+
+/// <summary>What the merge needs to record a pass's partials in the analysis's audit log.</summary>
+/// <param name="Container">The checkpoint container the log is in.</param>
+/// <param name="RecordedAt">The entries' time: the orchestration's, so a retry writes the same bytes.</param>
+/// <param name="Privacy">The analysis's privacy settings, which each entry's policy states.</param>
+public sealed record AnalysisAuditContext(string Container, DateTime RecordedAt, AnalysisPrivacySpec Privacy);
 
 /// <summary>The quantiles asked of one column.</summary>
 public sealed record QuantileAsk(string Column, IReadOnlyList<double> Probabilities);

@@ -42,6 +42,7 @@ public sealed class AnalysisOrchestrator : TaskOrchestrator<AnalysisState, Analy
         var numeric = spec.Features.Where(f => f.Statistics.Any(AnalysisStatistics.Numeric.Contains)).Select(f => f.Column).ToArray();
         var categorical = spec.Features.Where(f => f.Statistics.Contains(AnalysisStatistics.ValueCounts)).Select(f => f.Column).ToArray();
         var bounds = spec.Features.Where(f => f.Bounds is not null).ToDictionary(f => f.Column, f => f.Bounds!, StringComparer.Ordinal);
+        var categories = spec.Features.Where(f => f.Categories is not null).ToDictionary(f => f.Column, f => f.Categories!, StringComparer.Ordinal);
         var given = spec.Features.Where(f => f.Histogram is { } h && (h.Edges is not null || h.Min is not null)).ToDictionary(f => f.Column, f => GivenEdges(f.Histogram!), StringComparer.Ordinal);
 
         // The privacy budget is charged, or the analysis refused, before any silo reads a row.
@@ -59,7 +60,7 @@ public sealed class AnalysisOrchestrator : TaskOrchestrator<AnalysisState, Analy
         var run = new PassRun(context, silos, input, execution, k);
         var passes = new List<IReadOnlyList<SiloAnalysisRef>>();
         var groupQuantiles = spec.GroupBy is null ? null : spec.Features.Where(f => f.Quantiles is not null).Select(f => new QuantileAsk(f.Column, f.Quantiles!)).ToArray();
-        var (taking, summary) = await run.PassAsync(spec.Silos, 1, new AnalysisQuery(spec.Data, numeric, categorical, spec.GroupBy, spec.Covariance, true, given, new Dictionary<string, double[]>(), bounds), [], required: false, groupQuantiles);
+        var (taking, summary) = await run.PassAsync(spec.Silos, 1, new AnalysisQuery(spec.Data, numeric, categorical, spec.GroupBy, spec.Covariance, true, given, new Dictionary<string, double[]>(), bounds, categories), [], required: false, groupQuantiles);
         passes.Add(taking);
         var participants = taking.Select(t => t.SiloId).ToArray();
 
@@ -110,7 +111,7 @@ public sealed class AnalysisOrchestrator : TaskOrchestrator<AnalysisState, Analy
             var privacy = input.Spec.Privacy;
             var calls = await silos.RunAsync(
                 participants,
-                silo => new SiloStep(Analyze: new AnalyzeRequest(input.AnalysisId, pass, silo, query, privacy.Mode, execution)),
+                silo => new SiloStep(Analyze: new AnalyzeRequest(input.AnalysisId, pass, silo, query, privacy.Mode, execution, Pad: privacy.DifferentialPrivacy is not null)),
                 r => r.Analysis,
                 "analyze-failed",
                 "partial",
@@ -131,7 +132,7 @@ public sealed class AnalysisOrchestrator : TaskOrchestrator<AnalysisState, Analy
 
             var summary = await context.CallActivityAsync<AnalysisPassSummary>(
                 nameof(MergeAnalysisPassActivity),
-                new MergeAnalysisPassRequest(input.AnalysisId, execution, pass, refs, privacy.Mode, searches, k, groupQuantiles, privacy.DifferentialPrivacy is not null),
+                new MergeAnalysisPassRequest(input.AnalysisId, execution, pass, refs, privacy.Mode, searches, k, groupQuantiles, privacy.DifferentialPrivacy is not null, new AnalysisAuditContext(input.Container, context.CurrentUtcDateTime, privacy)),
                 TaskPolicies.StorageRetry);
             return (refs, summary);
         }

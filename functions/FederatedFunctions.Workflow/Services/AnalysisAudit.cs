@@ -1,31 +1,41 @@
 using System.Globalization;
+using FederatedFunctions.Core.Analysis;
 using FederatedFunctions.Core.Audit;
 using FederatedFunctions.Workflow.Contracts;
 
 namespace FederatedFunctions.Workflow.Services;
 
-/// <summary>An analysis's audit entries, before they are chained: one per partial that left a silo, pass by pass.</summary>
+/// <summary>An analysis's audit entries, before they are chained: one per partial the merge of a pass read.</summary>
 /// <remarks>
-/// The entries go into the same hash-chained log as a training run's (<see cref="AuditLog"/>), under the analysis id, with
-/// the pass in the round field: <c>{analysisId}/audit/round-0000P.jsonl</c>. They are built from the commit request alone
-/// and stamped with its orchestration time, so a re-executed commit writes the same bytes.
+/// The entries go into the same hash-chained log as a training run's (<see cref="AuditLog"/>), under the analysis id: one
+/// blob per merged pass, numbered on from the log's last blob (the <c>round</c> field), so that the passes of a failed
+/// execution, and of every execution of the same id, stay in one chain. Each entry's policy starts with
+/// <see cref="PassMarker"/>, by which a retried merge finds its pass already recorded. The drafts depend only on the
+/// request, so a retry writes the same bytes.
 /// </remarks>
 public static class AnalysisAudit
 {
-    /// <summary>The drafts of <paramref name="request"/>'s partials, grouped by pass, silos in ordinal order within each.</summary>
-    public static IReadOnlyList<IReadOnlyList<AuditDraft>> Drafts(CommitAnalysisRequest request)
+    /// <summary>The text every entry of one pass of one execution starts its policy checks with.</summary>
+    public static string PassMarker(string execution, int pass) => string.Create(CultureInfo.InvariantCulture, $"pass {pass} of execution {execution};");
+
+    /// <summary>The drafts of the partials one merge read, silos in ordinal order, as blob <paramref name="index"/> of the log.</summary>
+    public static IReadOnlyList<AuditDraft> PassDrafts(MergeAnalysisPassRequest request, AnalysisAuditContext audit, int index)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var (state, privacy) = (request.State, request.State.Spec.Privacy);
-        var released = string.Create(
+        ArgumentNullException.ThrowIfNull(audit);
+        var privacy = audit.Privacy;
+        var released = PassMarker(request.Execution, request.Pass) + string.Create(
             CultureInfo.InvariantCulture,
-            $"sha256,size,silo,pass,execution; merged over {request.Passes[0].Count} silos (privacy.minSilos {privacy.MinSilos}); cells under {request.MinCount} rows suppressed");
-        return request.Passes.Select((partials, i) => (IReadOnlyList<AuditDraft>)partials
+            $" sha256,size,silo,pass,execution; merged over {request.Partials.Count} silos (privacy.minSilos {privacy.MinSilos}); cells under {request.MinCount} rows suppressed")
+            + (privacy.DifferentialPrivacy is { } dp
+                ? string.Create(CultureInfo.InvariantCulture, $"; differential privacy: {dp.Mechanism}, epsilon {dp.Epsilon:R}{(dp.Delta is { } d ? $", delta {d:R}" : string.Empty)}, budget {dp.Budget}")
+                : string.Empty);
+        return request.Partials
             .OrderBy(p => p.SiloId, StringComparer.Ordinal)
             .Select(p => new AuditDraft
             {
-                RunId = state.AnalysisId,
-                Round = i + 1,
+                RunId = request.AnalysisId,
+                Round = index,
                 SiloId = p.SiloId,
                 Kind = AuditKinds.AnalysisPartial,
                 Blob = p.Partial.Uri,
@@ -33,8 +43,8 @@ public static class AnalysisAudit
                 Sha256 = p.Partial.Sha256,
                 Policy = new AuditPolicy(privacy.Mode, released),
                 Identity = "silo:" + p.SiloId,
-                RecordedAt = request.CreatedAt,
+                RecordedAt = audit.RecordedAt,
             })
-            .ToArray()).ToArray();
+            .ToArray();
     }
 }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using FederatedFunctions.Core.Analysis;
 using FederatedFunctions.Core.Runs;
+using FederatedFunctions.Core.Specs;
 using FederatedFunctions.Workflow.Abstractions;
 using FederatedFunctions.Workflow.Contracts;
 using Microsoft.Extensions.Logging;
@@ -18,7 +19,7 @@ public sealed class AnalysisOptions
     public const string Section = "Analysis";
 
     /// <summary>The datasets' privacy budgets, by key.</summary>
-    public Dictionary<string, DatasetBudgetOptions> Budgets { get; init; } = new(StringComparer.Ordinal);
+    public Dictionary<string, DatasetBudgetOptions> Budgets { get; init; } = new(StringComparer.OrdinalIgnoreCase);
 }
 
 /// <summary>One dataset's privacy budget.</summary>
@@ -54,6 +55,14 @@ public sealed partial class AnalysisBudgetService(ICheckpointStore checkpoints, 
     public async Task<BudgetCharge> ChargeAsync(ChargeBudgetRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
+
+        // A budget whose path could never equal a spec's (specs' paths have one spelling) would let exact analyses of
+        // its data through: every analysis is refused until it is fixed.
+        if (options.Budgets.FirstOrDefault(b => RunSpecValidator.BlobPathProblem(b.Value.Path ?? string.Empty) is not null || !(b.Value.Epsilon > 0)) is { Key: { } broken })
+        {
+            return new BudgetCharge(broken, 0, 0, 0, $"Analysis '{request.AnalysisId}' is refused: privacy budget '{broken}' is misconfigured (Analysis:Budgets:{broken}: Epsilon must be above 0, and Path a relative blob path without '.', '..' or empty segments, as specs spell it).");
+        }
+
         if (request.DifferentialPrivacy is not { } dp)
         {
             var covering = options.Budgets.Where(b => b.Value.Path == request.DataPath).Select(b => b.Key).Order(StringComparer.Ordinal).ToArray();

@@ -23,6 +23,9 @@ namespace FederatedFunctions.Workflow.Services;
 /// </remarks>
 public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdateStore outboxes, AnalysisNoise noise, ILogger<AnalysisService> logger)
 {
+    // The last audit blob an analysis's log can have (the blob names' five digits).
+    private const int MaxAuditBlob = 99_999;
+
     /// <summary>
     /// Merges one pass: each numeric column's present count over every row (and, eyes-on, its global range), and the
     /// quantile searches narrowed with the pass's summed counts. The counts at the thresholds do not leave this service.
@@ -31,6 +34,7 @@ public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdat
     {
         ArgumentNullException.ThrowIfNull(request);
         var merged = AnalysisMerge.Merge(await ReadAsync(request.Partials, request.Execution, request.Pass, cancellationToken).ConfigureAwait(false));
+        await AuditPassAsync(request, cancellationToken).ConfigureAwait(false);
         if (request.DifferentialPrivacy)
         {
             LogMerged(logger, request.AnalysisId, request.Pass, request.Partials.Count);
@@ -93,7 +97,7 @@ public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdat
                 JsonSerializer.SerializeToUtf8Bytes(AnalysisReport.Build(state.AnalysisId, state.Spec, silos, first, ranged, request.Quantiles.Select(q => new QuantileEnd(q.Group, q.Column, q.Probability, q.Low, q.High)).ToArray(), request.MinCount), AnalysisJson.Options),
                 cancellationToken).ConfigureAwait(false)
             : await ReleaseOnceAsync(request, silos, first, cancellationToken).ConfigureAwait(false);
-        var audit = await AppendAuditAsync(request, cancellationToken).ConfigureAwait(false);
+        var audit = await AuditHeadAsync(state, cancellationToken).ConfigureAwait(false);
         var manifest = new AnalysisManifest(state.AnalysisId, request.CreatedAt, silos, request.Passes, resultRef, request.MinCount, state.Spec, audit);
         var manifestRef = await checkpoints.PutDocumentAsync(state.Container, BlobLayout.AnalysisManifest(state.AnalysisId), JsonSerializer.SerializeToUtf8Bytes(manifest, AnalysisJson.Options), cancellationToken).ConfigureAwait(false);
         LogCommitted(logger, state.AnalysisId, silos.Length, request.Passes.Count);
@@ -122,26 +126,41 @@ public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdat
             ? JsonSerializer.Deserialize<AnalysisResult>(bytes, AnalysisJson.Options)
             : null;
 
-    // One audit blob per pass, chained from the first; the manifest anchors the head. The same request chains the same
-    // entries, so a re-executed commit rewrites identical bytes.
-    private async Task<AuditHead?> AppendAuditAsync(CommitAnalysisRequest request, CancellationToken cancellationToken)
+    // The pass's entries, appended to the analysis's log as its next blob and chained from its head, unless a retry of
+    // this merge already did. Merges of one analysis id never run at once (passes are sequential, and an id is refused
+    // while it runs), so reading the log and then appending is safe.
+    private async Task AuditPassAsync(MergeAnalysisPassRequest request, CancellationToken cancellationToken)
     {
-        AuditHead? head = null;
-        foreach (var (drafts, pass) in AnalysisAudit.Drafts(request).Select((d, i) => (d, i + 1)))
+        if (request.Audit is not { } audit)
         {
-            using var lines = new MemoryStream();
-            foreach (var draft in drafts)
-            {
-                var entry = AuditChain.AppendAfter(head?.Sequence, head?.Hash ?? AuditChain.GenesisHash, draft);
-                lines.Write(AuditLog.ToJsonLine(entry));
-                head = new AuditHead(entry.Sequence, entry.Hash);
-            }
-
-            await checkpoints.PutAuditAsync(request.State.Container, request.State.AnalysisId, pass, lines.ToArray(), cancellationToken).ConfigureAwait(false);
+            return;
         }
 
-        return head;
+        var entries = AuditLog.Parse(await checkpoints.ReadAuditAsync(audit.Container, request.AnalysisId, MaxAuditBlob, cancellationToken).ConfigureAwait(false));
+        var marker = AnalysisAudit.PassMarker(request.Execution, request.Pass);
+        if (entries.Any(e => e.Policy.Checks.StartsWith(marker, StringComparison.Ordinal)))
+        {
+            return;
+        }
+
+        var index = entries.Count == 0 ? 1 : entries[^1].Round + 1;
+        var (sequence, hash) = entries.Count == 0 ? ((long?)null, AuditChain.GenesisHash) : (entries[^1].Sequence, entries[^1].Hash);
+        using var lines = new MemoryStream();
+        foreach (var draft in AnalysisAudit.PassDrafts(request, audit, index))
+        {
+            var entry = AuditChain.AppendAfter(sequence, hash, draft);
+            lines.Write(AuditLog.ToJsonLine(entry));
+            (sequence, hash) = (entry.Sequence, entry.Hash);
+        }
+
+        await checkpoints.PutAuditAsync(audit.Container, request.AnalysisId, index, lines.ToArray(), cancellationToken).ConfigureAwait(false);
     }
+
+    // The head of the analysis's audit log, which the manifest anchors.
+    private async Task<AuditHead?> AuditHeadAsync(AnalysisState state, CancellationToken cancellationToken) =>
+        AuditLog.Parse(await checkpoints.ReadAuditAsync(state.Container, state.AnalysisId, MaxAuditBlob, cancellationToken).ConfigureAwait(false)) is { Count: > 0 } entries
+            ? new AuditHead(entries[^1].Sequence, entries[^1].Hash)
+            : null;
 
     // The noisy result of this execution: the one already stored by an earlier attempt of this commit, or a new one,
     // written only if no other attempt wrote one in between (if-match on the version read).

@@ -46,6 +46,8 @@ public sealed class AnalysisSpecTests
     [InlineData("\"bounds\": { \"min\": 0, \"max\": 120 }", "\"bounds\": { \"min\": 5, \"max\": 5 }", "$.features[0].bounds", "range")]
     [InlineData("\"format\": \"csv\"", "\"format\": \"xlsx\"", "$.data.format", "enum")]
     [InlineData("\"path\": \"data/train.csv\"", "\"path\": \"../other/train.csv\"", "$.data.path", "pattern")]
+    [InlineData("\"path\": \"data/train.csv\"", "\"path\": \"data/./train.csv\"", "$.data.path", "pattern")]
+    [InlineData("\"path\": \"data/train.csv\"", "\"path\": \"data//train.csv\"", "$.data.path", "pattern")]
     [InlineData("\"silo-3\"]", "\"silo-1\"]", "$.silos[2]", "duplicate")]
     [InlineData("\"minCount\": 10", "\"minCount\": 0", "$.privacy.minCount", "range")]
     [InlineData(", \"quantiles\": [0.25, 0.5, 0.75]", "", "$.features[0].quantiles", "required")]

@@ -71,7 +71,7 @@ public sealed class DifferentialPrivacyTests
         Silos = ["silo-1"],
         Features =
         [
-            new FeatureAnalysis { Column = "x", Statistics = ["count", "sum", "mean", "variance", "histogram"], Histogram = new HistogramSpec { Edges = [-5, 0, 5, 10] }, Bounds = new BoundsSpec { Min = -5, Max = 10 } },
+            new FeatureAnalysis { Column = "x", Statistics = ["count", "missing", "sum", "mean", "variance", "histogram"], Histogram = new HistogramSpec { Edges = [-5, 0, 5, 10] }, Bounds = new BoundsSpec { Min = -5, Max = 10 } },
             new FeatureAnalysis { Column = "c", Statistics = ["valueCounts"], Categories = ["yes", "no"] },
         ],
         Privacy = new AnalysisPrivacySpec { DifferentialPrivacy = new AnalysisDifferentialPrivacySpec { Mechanism = mechanism, Epsilon = epsilon, Delta = delta, Budget = "b" } },
@@ -118,7 +118,7 @@ public sealed class DifferentialPrivacyTests
         Assert.NotNull(r.Variance);
         Assert.Null(result.Rows);
         Assert.Equal((DpMechanisms.Laplace, 2.0, "exec"), (result.DifferentialPrivacy!.Mechanism, result.DifferentialPrivacy.Epsilon, result.DifferentialPrivacy.Execution));
-        _ = missing;
+        Assert.Equal(Math.Max(0, (long)Math.Round(3 + (2.5 * missing))), r.Missing);
 
         // Declared categories only: the undeclared value is folded into (other), never named.
         var counts = result.Results["c"].ValueCounts!;
@@ -142,14 +142,33 @@ public sealed class DifferentialPrivacyTests
     }
 
     [Fact]
-    public void Build_NoisyCountUnderTheMinimum_SuppressesOnTheNoisyCount()
+    public void Build_NearTheMinimum_SuppressionFollowsTheNoisyCountNotTheExactOne()
     {
-        var spec = Spec(DpMechanisms.Laplace, 50.0, null);
+        // Exact counts of 9 (under k = 10) and 11 (over it), with count noise of scale about 2: over many seeds the noisy
+        // count lands on both sides of k, and suppression must follow it every time.
+        var spec = Spec(DpMechanisms.Laplace, 1.5, null);
+        var b = DpRelease.Plan(spec).Single(q => q.Name == "x.counts").Scale;
+        var (shownUnderK, hiddenOverK) = (0, 0);
+        foreach (var n in new[] { 9, 11 })
+        {
+            var x = Enumerable.Range(0, n).Select(i => (double)(i % 5)).ToArray();
+            for (var seed = 1; seed <= 60; seed++)
+            {
+                var mirror = new SeededGaussianSource(seed);
+                var present = mirror.NextStandardLaplace();
+                var noisy = Math.Max(0, (long)Math.Round(n + (b * present)));
 
-        var result = DpRelease.Build("dp-unit", spec, ["s"], Partial([1, 2, 3], ["yes"]), 10, "e", new SeededGaussianSource(1));
+                var result = DpRelease.Build("dp-unit", spec, ["s"], Partial(x, ["yes"]), 10, "e", new SeededGaussianSource(seed));
 
-        Assert.True(result.Results["x"].Suppressed);
-        Assert.Null(result.Results["x"].Sum);
+                var expectSuppressed = noisy is >= 1 and < 10;
+                Assert.True(expectSuppressed == (result.Results["x"].Suppressed == true), $"n {n}, seed {seed}: noisy count {noisy}, suppressed {result.Results["x"].Suppressed}");
+                Assert.Equal(expectSuppressed ? null : noisy, result.Results["x"].Count);
+                shownUnderK += n < 10 && !expectSuppressed ? 1 : 0;
+                hiddenOverK += n > 10 && expectSuppressed ? 1 : 0;
+            }
+        }
+
+        Assert.True(shownUnderK > 0 && hiddenOverK > 0, $"the seeds never crossed k ({shownUnderK}, {hiddenOverK}): the test would not tell noisy from exact");
     }
 
     private static PrivacyCharge Charge(string id, double epsilon) => new(id, id.Split('/')[0], DpMechanisms.Laplace, epsilon, null, DateTime.UnixEpoch);

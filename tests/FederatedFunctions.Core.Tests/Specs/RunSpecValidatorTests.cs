@@ -47,6 +47,19 @@ public sealed class RunSpecValidatorTests
     }
 
     [Fact]
+    public void Validate_StandardizeUnderDifferentialPrivacy_IsAConflict()
+    {
+        var features = Enumerable.Range(0, 16).Select(i => "x" + i).ToArray();
+        var spec = Valid() with
+        {
+            Data = new DataSpec { Classes = 10, Features = features, Standardize = true },
+            Privacy = new PrivacySpec { DifferentialPrivacy = new DifferentialPrivacySpec() },
+        };
+
+        Assert.Contains(RunSpecValidator.Validate(spec), e => e.Path == "$.data.standardize" && e.Rule == "conflict");
+    }
+
+    [Fact]
     public void Parse_StandardizeTrue_RoundTripsThroughTheStrictParser()
     {
         var json = DemoJson.Replace("\"classes\": 10", "\"classes\": 10, \"standardize\": true, \"features\": [" + string.Join(", ", Enumerable.Range(0, 16).Select(i => $"\"x{i}\"")) + "]", StringComparison.Ordinal);

@@ -89,4 +89,34 @@ public sealed class AnalysisBudgetServiceTests
         Assert.Contains("covers data.path 'data/adult.csv', not 'data/other.csv'", elsewhere.Refusal, StringComparison.Ordinal);
         Assert.Null(await store.GetDocumentAsync("checkpoints", BlobLayout.PrivacyLedger("adult"), default));
     }
+
+    [Theory]
+    [InlineData("./data/adult.csv", 1.0)]
+    [InlineData("data//adult.csv", 1.0)]
+    [InlineData("data/adult.csv", 0.0)]
+    public async Task ChargeAsync_AMisconfiguredBudget_RefusesEveryAnalysis_ExactOnesToo(string path, double epsilon)
+    {
+        var service = new AnalysisBudgetService(
+            store,
+            new AnalysisOptions { Budgets = { ["adult"] = new DatasetBudgetOptions { Epsilon = epsilon, Path = path } } },
+            NullLogger<AnalysisBudgetService>.Instance);
+
+        var exact = await service.ChargeAsync(Request("a", 0.1) with { DifferentialPrivacy = null }, default);
+
+        Assert.Contains("privacy budget 'adult' is misconfigured", exact.Refusal, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ChargeAsync_AConfiguredKeyInAnotherCase_IsTheSameBudgetAndLedger()
+    {
+        var service = new AnalysisBudgetService(
+            store,
+            new AnalysisOptions { Budgets = { ["Adult"] = new DatasetBudgetOptions { Epsilon = 1, Path = "data/adult.csv" } } },
+            NullLogger<AnalysisBudgetService>.Instance);
+
+        var charged = await service.ChargeAsync(Request("a", 0.4), default);
+
+        Assert.Null(charged.Refusal);
+        Assert.Equal(0.4, (await LedgerAsync()).EpsilonSpent);
+    }
 }

@@ -90,39 +90,50 @@ public static class AnalysisReport
     /// <param name="ranged">The merged second pass's histograms over the global range, if there was one.</param>
     /// <param name="quantiles">The quantile searches' ends.</param>
     /// <param name="k">The least rows per reported cell.</param>
-    public static AnalysisResult Build(string analysisId, AnalysisSpec spec, IReadOnlyList<string> silos, AnalysisPartial first, AnalysisPartial? ranged, IReadOnlyList<QuantileEnd> quantiles, int k)
+    /// <param name="coverage">Which silos fill each cell, for the analysis's minimum silos per cell; null applies no such rule.</param>
+    public static AnalysisResult Build(string analysisId, AnalysisSpec spec, IReadOnlyList<string> silos, AnalysisPartial first, AnalysisPartial? ranged, IReadOnlyList<QuantileEnd> quantiles, int k, CellCoverage? coverage = null)
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(first);
         ArgumentNullException.ThrowIfNull(quantiles);
+        coverage ??= CellCoverage.None;
         var overall = Overall(first);
         var overallRanged = ranged is null ? null : Overall(ranged);
-        var rowsOk = CellSuppression.Reportable(overall.Rows, k);
-        var results = rowsOk ? Features(spec, overall, overallRanged, quantiles.Where(q => q.Group is null).ToArray(), k) : new Dictionary<string, FeatureResult>();
+        var rowsOk = CellSuppression.Reportable(overall.Rows, k) && coverage.Covered(null, null, CellCoverage.Rows);
+        var results = rowsOk ? Features(spec, overall, overallRanged, quantiles.Where(q => q.Group is null).ToArray(), new Rule(k, coverage, null)) : new Dictionary<string, FeatureResult>();
         Dictionary<string, GroupResult>? groups = null;
         if (spec.GroupBy is not null)
         {
             // Withheld groups are left out by name; with complementary suppression their rows add up to at least k, so
             // the whole minus the groups shown never isolates a small group.
-            var shown = ShownGroups(first, k);
+            var shown = ShownGroups(first, k, coverage);
             groups = first.Groups.Where(g => shown.Contains(g.Key)).ToDictionary(
                 g => g.Key,
-                g => new GroupResult(g.Value.Rows, Features(spec, g.Value, ranged?.Groups.GetValueOrDefault(g.Key), quantiles.Where(q => q.Group == g.Key).ToArray(), k), Covariance(spec, g.Value, k)),
+                g => new GroupResult(g.Value.Rows, Features(spec, g.Value, ranged?.Groups.GetValueOrDefault(g.Key), quantiles.Where(q => q.Group == g.Key).ToArray(), new Rule(k, coverage, g.Key)), Covariance(spec, g.Value, new Rule(k, coverage, g.Key))),
                 StringComparer.Ordinal);
         }
 
-        return new AnalysisResult(analysisId, silos, spec.Privacy.Mode, k, rowsOk ? overall.Rows : null, results, groups, rowsOk ? Covariance(spec, overall, k) : null);
+        return new AnalysisResult(analysisId, silos, spec.Privacy.Mode, k, rowsOk ? overall.Rows : null, results, groups, rowsOk ? Covariance(spec, overall, new Rule(k, coverage, null)) : null);
+    }
+
+    // The suppression rule of one group's cells (null: every row): at least k rows and, with a coverage, minSilos silos.
+    private sealed record Rule(int K, CellCoverage Coverage, string? Group)
+    {
+        public bool Reportable(long count, string? column, string cell) => CellSuppression.Reportable(count, K) && (count == 0 || Coverage.Covered(Group, column, cell));
+
+        public Func<string, IReadOnlySet<string>?> SilosOf(string? column, Func<string, string> cell) => key => Coverage.SilosOf(Group, column, cell(key));
     }
 
     /// <summary>
-    /// The groups a result shows: those of at least <paramref name="k"/> rows, with complementary suppression over the
-    /// groups' row counts. The merge starts quantile searches for these groups only, so no other group's count is ever
-    /// in orchestration history.
+    /// The groups a result shows: those of at least <paramref name="k"/> rows (and, with a coverage, of at least its
+    /// minimum number of silos), with complementary suppression over the groups' row counts. The merge starts quantile
+    /// searches for these groups only, so no other group's count is ever in orchestration history.
     /// </summary>
-    public static HashSet<string> ShownGroups(AnalysisPartial first, int k)
+    public static HashSet<string> ShownGroups(AnalysisPartial first, int k, CellCoverage? coverage = null)
     {
         ArgumentNullException.ThrowIfNull(first);
-        return Complementary(first.Groups.ToDictionary(g => g.Key, g => g.Value.Rows, StringComparer.Ordinal), k);
+        coverage ??= CellCoverage.None;
+        return Complementary(first.Groups.ToDictionary(g => g.Key, g => g.Value.Rows, StringComparer.Ordinal), k, g => coverage.SilosOf(g, null, CellCoverage.Rows), coverage.MinSilos);
     }
 
     /// <summary>Every group of a partial merged into one.</summary>
@@ -135,7 +146,7 @@ public static class AnalysisReport
     /// <summary>The key of a quantile in a result: its probability, invariant and round-trippable (e.g. <c>0.5</c>).</summary>
     public static string QuantileKey(double probability) => probability.ToString("R", CultureInfo.InvariantCulture);
 
-    private static Dictionary<string, FeatureResult> Features(AnalysisSpec spec, GroupPartial group, GroupPartial? ranged, IReadOnlyList<QuantileEnd> quantiles, int k)
+    private static Dictionary<string, FeatureResult> Features(AnalysisSpec spec, GroupPartial group, GroupPartial? ranged, IReadOnlyList<QuantileEnd> quantiles, Rule rule)
     {
         var results = new Dictionary<string, FeatureResult>(StringComparer.Ordinal);
         foreach (var feature in spec.Features)
@@ -146,19 +157,24 @@ public static class AnalysisReport
             long? missing = stats.Contains(AnalysisStatistics.Missing) || stats.Contains(AnalysisStatistics.ValueCounts) ? partial.Missing : null;
             if (stats.Contains(AnalysisStatistics.ValueCounts))
             {
-                results[feature.Column] = new FeatureResult { Missing = missing, ValueCounts = ValueCounts(Cells(partial.ValueCounts, feature.Categories), k) };
+                var declared = feature.Categories?.ToHashSet(StringComparer.Ordinal);
+                var values = (partial.ValueCounts ?? new Dictionary<string, long>()).Keys.ToArray();
+                IReadOnlySet<string>? SilosOfCell(string cell) => declared is null || cell != OtherValues
+                    ? rule.Coverage.SilosOf(rule.Group, feature.Column, CellCoverage.Value(cell))
+                    : Union(values.Where(v => !declared.Contains(v)).Select(v => rule.Coverage.SilosOf(rule.Group, feature.Column, CellCoverage.Value(v))));
+                results[feature.Column] = new FeatureResult { Missing = missing, ValueCounts = ValueCounts(Cells(partial.ValueCounts, feature.Categories), rule.K, SilosOfCell, rule.Coverage.MinSilos) };
                 continue;
             }
 
             var m = partial.Moments ?? Moments.Empty;
-            if (!CellSuppression.Reportable(m.Count, k))
+            if (!rule.Reportable(m.Count, feature.Column, CellCoverage.Values))
             {
                 results[feature.Column] = new FeatureResult { Missing = missing, Suppressed = true };
                 continue;
             }
 
             var histogram = (partial.Histogram ?? ranged?.Features.GetValueOrDefault(feature.Column)?.Histogram) is { } h && stats.Contains(AnalysisStatistics.Histogram)
-                ? Suppress(h, k)
+                ? Suppress(h, rule.K, rule.SilosOf(feature.Column, cell => cell), rule.Coverage.MinSilos)
                 : null;
             var asked = quantiles.Where(q => q.Column == feature.Column).ToArray();
             results[feature.Column] = new FeatureResult
@@ -182,9 +198,9 @@ public static class AnalysisReport
         return results;
     }
 
-    private static CovarianceResult? Covariance(AnalysisSpec spec, GroupPartial group, int k)
+    private static CovarianceResult? Covariance(AnalysisSpec spec, GroupPartial group, Rule rule)
     {
-        if (spec.Covariance is not { } columns || group.CoMoments is not { } co || !CellSuppression.Reportable(co.Count, k) || co.Count < 2)
+        if (spec.Covariance is not { } columns || group.CoMoments is not { } co || !rule.Reportable(co.Count, null, CellCoverage.CoMoments) || co.Count < 2)
         {
             return null;
         }
@@ -219,13 +235,14 @@ public static class AnalysisReport
     /// Value counts as reported: values under k are folded into one <see cref="OtherValues"/> count, with complementary
     /// suppression, and never named; the folded count is shown when it has at least k rows.
     /// </summary>
-    internal static Dictionary<string, long?> ValueCounts(IReadOnlyDictionary<string, long> cells, int k)
+    internal static Dictionary<string, long?> ValueCounts(IReadOnlyDictionary<string, long> cells, int k, Func<string, IReadOnlySet<string>?>? silosOf = null, int minSilos = 1)
     {
-        var named = Complementary(cells, k);
+        var named = Complementary(cells, k, silosOf, minSilos);
         named.Remove(OtherValues);
-        var other = cells.Where(v => !named.Contains(v.Key)).Sum(v => v.Value);
+        var folded = cells.Where(v => !named.Contains(v.Key)).ToArray();
+        var other = folded.Sum(v => v.Value);
         var reported = cells.Where(v => named.Contains(v.Key)).ToDictionary(v => v.Key, v => (long?)v.Value, StringComparer.Ordinal);
-        if (other >= k)
+        if (other >= k && (silosOf is null || (Union(folded.Select(v => silosOf(v.Key))) is not { } s || s.Count >= minSilos)))
         {
             reported[OtherValues] = other;
         }
@@ -238,28 +255,58 @@ public static class AnalysisReport
     /// add up to fewer than k (so that the total minus the shown ones would isolate them), fewer: the smallest shown
     /// cells are withheld too until the withheld add up to at least k, or nothing is shown.
     /// </summary>
-    public static HashSet<string> Complementary(IReadOnlyDictionary<string, long> cells, int k)
+    /// <remarks>
+    /// With <paramref name="silosOf"/> (the silos with rows in each cell), a cell is also withheld when fewer than
+    /// <paramref name="minSilos"/> silos fill it, and the withheld cells must together hold rows of at least that many
+    /// silos as well as k rows, so that the total minus the shown cells is itself an aggregate over enough silos.
+    /// </remarks>
+    public static HashSet<string> Complementary(IReadOnlyDictionary<string, long> cells, int k, Func<string, IReadOnlySet<string>?>? silosOf = null, int minSilos = 1)
     {
         ArgumentNullException.ThrowIfNull(cells);
-        var shown = cells.Where(c => CellSuppression.Reportable(c.Value, k)).Select(c => c.Key).ToHashSet(StringComparer.Ordinal);
-        var withheld = cells.Where(c => !CellSuppression.Reportable(c.Value, k)).Sum(c => c.Value);
-        var candidates = cells.Where(c => c.Value > 0 && shown.Contains(c.Key)).OrderBy(c => c.Value).ThenBy(c => c.Key, StringComparer.Ordinal).ToList();
-        for (var i = 0; withheld > 0 && withheld < k && i < candidates.Count; i++)
+        bool Covered(string cell) => silosOf?.Invoke(cell) is not { } s || s.Count >= minSilos;
+        bool Shown(KeyValuePair<string, long> c) => c.Value == 0 || (CellSuppression.Reportable(c.Value, k) && Covered(c.Key));
+        var shown = cells.Where(Shown).Select(c => c.Key).ToHashSet(StringComparer.Ordinal);
+        var withheld = cells.Where(c => !shown.Contains(c.Key)).ToList();
+        bool Protected()
         {
-            withheld += candidates[i].Value;
+            var rows = withheld.Sum(c => c.Value);
+            return rows == 0 || (rows >= k && (silosOf is null || Union(withheld.Select(c => silosOf(c.Key))) is not { } s || s.Count >= minSilos));
+        }
+
+        var candidates = cells.Where(c => c.Value > 0 && shown.Contains(c.Key)).OrderBy(c => c.Value).ThenBy(c => c.Key, StringComparer.Ordinal).ToList();
+        for (var i = 0; !Protected() && i < candidates.Count; i++)
+        {
+            withheld.Add(candidates[i]);
             shown.Remove(candidates[i].Key);
         }
 
         return shown;
     }
 
-    // A histogram's cells (its bins, and the counts below and above) with complementary suppression.
-    internal static HistogramResult Suppress(Histogram h, int k)
+    // The union of silo sets; null when any is unknown (no coverage rule).
+    private static HashSet<string>? Union(IEnumerable<IReadOnlySet<string>?> sets)
     {
-        var cells = h.Counts.Select((c, i) => KeyValuePair.Create(i.ToString(CultureInfo.InvariantCulture), c))
+        var union = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var set in sets)
+        {
+            if (set is null)
+            {
+                return null;
+            }
+
+            union.UnionWith(set);
+        }
+
+        return union;
+    }
+
+    // A histogram's cells (its bins, and the counts below and above) with complementary suppression.
+    internal static HistogramResult Suppress(Histogram h, int k, Func<string, IReadOnlySet<string>?>? silosOf = null, int minSilos = 1)
+    {
+        var cells = h.Counts.Select((c, i) => KeyValuePair.Create(CellCoverage.Bin(i), c))
             .Append(KeyValuePair.Create("below", h.Below)).Append(KeyValuePair.Create("above", h.Above))
             .ToDictionary(StringComparer.Ordinal);
-        var shown = Complementary(cells, k);
+        var shown = Complementary(cells, k, silosOf, minSilos);
         long? Shown(string key, long count) => shown.Contains(key) ? count : null;
         return new HistogramResult(h.Edges, h.Counts.Select((c, i) => Shown(i.ToString(CultureInfo.InvariantCulture), c)).ToArray(), Shown("below", h.Below), Shown("above", h.Above));
     }

@@ -27,7 +27,8 @@ public sealed record SiloAnalysisRef(string SiloId, BlobRef Partial);
 /// <param name="GroupQuantiles">On pass 1 with a group-by: the quantiles asked per column, for the merge to start their searches in each group the result will show.</param>
 /// <param name="DifferentialPrivacy">Whether the analysis is differentially private: then no aggregate comes back at all, since an exact count or range in history would be a release outside the mechanism (and a private analysis has no later pass to plan).</param>
 /// <param name="Audit">Where and how the merge records the partials it read in the audit log; null records nothing (a test's merge alone).</param>
-public sealed record MergeAnalysisPassRequest(string AnalysisId, string Execution, int Pass, IReadOnlyList<SiloAnalysisRef> Partials, string Privacy, IReadOnlyList<ColumnSearch> Searches, int MinCount, IReadOnlyList<QuantileAsk>? GroupQuantiles = null, bool DifferentialPrivacy = false, AnalysisAuditContext? Audit = null);
+/// <param name="MinSilos">The least number of silos a reported cell must hold rows of: a group filled by fewer gets no quantile search.</param>
+public sealed record MergeAnalysisPassRequest(string AnalysisId, string Execution, int Pass, IReadOnlyList<SiloAnalysisRef> Partials, string Privacy, IReadOnlyList<ColumnSearch> Searches, int MinCount, IReadOnlyList<QuantileAsk>? GroupQuantiles = null, bool DifferentialPrivacy = false, AnalysisAuditContext? Audit = null, int MinSilos = 1);
 
 /// <summary>What the merge needs to record a pass's partials in the analysis's audit log.</summary>
 /// <param name="Container">The checkpoint container the log is in.</param>

@@ -132,7 +132,7 @@ public sealed class AnalysisOrchestrator : TaskOrchestrator<AnalysisState, Analy
 
             var summary = await context.CallActivityAsync<AnalysisPassSummary>(
                 nameof(MergeAnalysisPassActivity),
-                new MergeAnalysisPassRequest(input.AnalysisId, execution, pass, refs, privacy.Mode, searches, k, groupQuantiles, privacy.DifferentialPrivacy is not null, new AnalysisAuditContext(input.Container, context.CurrentUtcDateTime, privacy)),
+                new MergeAnalysisPassRequest(input.AnalysisId, execution, pass, refs, privacy.Mode, searches, k, groupQuantiles, privacy.DifferentialPrivacy is not null, new AnalysisAuditContext(input.Container, context.CurrentUtcDateTime, privacy), privacy.MinSilos),
                 TaskPolicies.StorageRetry);
             return (refs, summary);
         }

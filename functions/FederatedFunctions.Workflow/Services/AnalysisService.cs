@@ -33,7 +33,8 @@ public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdat
     public async Task<AnalysisPassSummary> MergePassAsync(MergeAnalysisPassRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var merged = AnalysisMerge.Merge(await ReadAsync(request.Partials, request.Execution, request.Pass, cancellationToken).ConfigureAwait(false));
+        var partials = await ReadAsync(request.Partials, request.Execution, request.Pass, cancellationToken).ConfigureAwait(false);
+        var merged = AnalysisMerge.Merge(partials);
         await AuditPassAsync(request, cancellationToken).ConfigureAwait(false);
         if (request.DifferentialPrivacy)
         {
@@ -61,22 +62,22 @@ public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdat
             return s with { Search = s.Search.Narrow(mine, counts, request.MinCount) };
         }).ToArray();
         LogMerged(logger, request.AnalysisId, request.Pass, request.Partials.Count);
-        return new AnalysisPassSummary(columns, searches, GroupSearches(merged, request, columns));
+        return new AnalysisPassSummary(columns, searches, GroupSearches(merged, CellCoverage.Of(partials, request.MinSilos), request, columns));
     }
 
     // Per group the result will show, one search per asked quantile of each column with at least k values there, over
     // the global range (eyes-on) or every double (eyes-off): a withheld group's count never reaches history.
-    private static ColumnSearch[] GroupSearches(AnalysisPartial merged, MergeAnalysisPassRequest request, IReadOnlyDictionary<string, ColumnRange> columns)
+    private static ColumnSearch[] GroupSearches(AnalysisPartial merged, CellCoverage coverage, MergeAnalysisPassRequest request, IReadOnlyDictionary<string, ColumnRange> columns)
     {
         if (request.GroupQuantiles is not { Count: > 0 } asks)
         {
             return [];
         }
 
-        var shown = AnalysisReport.ShownGroups(merged, request.MinCount);
+        var shown = AnalysisReport.ShownGroups(merged, request.MinCount, coverage);
         return merged.Groups.Where(g => shown.Contains(g.Key))
             .SelectMany(g => asks.SelectMany(ask =>
-                g.Value.Features.GetValueOrDefault(ask.Column)?.Moments is { } m && CellSuppression.Reportable(m.Count, request.MinCount) && columns.GetValueOrDefault(ask.Column) is { } range
+                g.Value.Features.GetValueOrDefault(ask.Column)?.Moments is { } m && CellSuppression.Reportable(m.Count, request.MinCount) && coverage.Covered(g.Key, ask.Column, CellCoverage.Values) && columns.GetValueOrDefault(ask.Column) is { } range
                     ? ask.Probabilities.Select(p => new ColumnSearch(ask.Column, QuantileSearch.Start(p, m.Count, range.Min ?? -double.MaxValue, range.Max ?? double.MaxValue), g.Key))
                     : []))
             .ToArray();
@@ -87,14 +88,17 @@ public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdat
     {
         ArgumentNullException.ThrowIfNull(request);
         var state = request.State;
-        var first = AnalysisMerge.Merge(await ReadAsync(request.Passes[0], request.Execution, 1, cancellationToken).ConfigureAwait(false));
-        var ranged = request.Passes.Count > 1 ? AnalysisMerge.Merge(await ReadAsync(request.Passes[1], request.Execution, 2, cancellationToken).ConfigureAwait(false)) : null;
+        var firstPartials = await ReadAsync(request.Passes[0], request.Execution, 1, cancellationToken).ConfigureAwait(false);
+        var rangedPartials = request.Passes.Count > 1 ? await ReadAsync(request.Passes[1], request.Execution, 2, cancellationToken).ConfigureAwait(false) : [];
+        var first = AnalysisMerge.Merge(firstPartials);
+        var ranged = rangedPartials.Length > 0 ? AnalysisMerge.Merge(rangedPartials) : null;
+        var coverage = CellCoverage.Of(firstPartials.Concat(rangedPartials), state.Spec.Privacy.MinSilos);
         var silos = request.Passes[0].Select(p => p.SiloId).ToArray();
         var resultRef = state.Spec.Privacy.DifferentialPrivacy is null
             ? await checkpoints.PutDocumentAsync(
                 state.Container,
                 BlobLayout.AnalysisResult(state.AnalysisId),
-                JsonSerializer.SerializeToUtf8Bytes(AnalysisReport.Build(state.AnalysisId, state.Spec, silos, first, ranged, request.Quantiles.Select(q => new QuantileEnd(q.Group, q.Column, q.Probability, q.Low, q.High)).ToArray(), request.MinCount), AnalysisJson.Options),
+                JsonSerializer.SerializeToUtf8Bytes(AnalysisReport.Build(state.AnalysisId, state.Spec, silos, first, ranged, request.Quantiles.Select(q => new QuantileEnd(q.Group, q.Column, q.Probability, q.Low, q.High)).ToArray(), request.MinCount, coverage), AnalysisJson.Options),
                 cancellationToken).ConfigureAwait(false)
             : await ReleaseOnceAsync(request, silos, first, cancellationToken).ConfigureAwait(false);
         var audit = await AuditHeadAsync(state, cancellationToken).ConfigureAwait(false);

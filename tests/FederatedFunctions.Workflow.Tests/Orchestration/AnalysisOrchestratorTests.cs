@@ -181,6 +181,49 @@ public sealed class AnalysisOrchestratorTests
     }
 
     [Fact]
+    public async Task Analysis_MinSilosPerCell_WithholdsWhatOneSiloAloneFills()
+    {
+        await using var h = await new Harness().StartAsync();
+
+        // Silo i holds x in [10i, 10i + 10), and 10 rows of category "common"; the first silo also 10 of "only-first".
+        for (var i = 0; i < Data.Count; i++)
+        {
+            var rows = Enumerable.Range(0, 20).Where(r => r < 10 || i == 0).Select(r => string.Create(CultureInfo.InvariantCulture, $"{(10 * i) + (r % 10) + 0.5},{(r < 10 ? "common" : "only-first")}"));
+            h.Blobs.Items[$"mem://{Data[i].SiloId}/data/cells.csv"] = Encoding.UTF8.GetBytes("x,cat\n" + string.Join("\n", rows) + "\n");
+        }
+
+        AnalysisSpec Cells(string id, int minSilos, double[] edges) => new()
+        {
+            AnalysisId = id,
+            Silos = Data.Select(d => d.SiloId).ToArray(),
+            Data = new AnalysisDataSpec { Path = "data/cells.csv" },
+            Features =
+            [
+                new FeatureAnalysis { Column = "x", Statistics = ["count", "histogram"], Histogram = new HistogramSpec { Edges = edges } },
+                new FeatureAnalysis { Column = "cat", Statistics = ["valueCounts"] },
+            ],
+            GroupBy = "cat",
+            Privacy = new AnalysisPrivacySpec { MinCount = 3, MinSilos = minSilos },
+        };
+
+        var (_, loose) = await AnalyzeAsync(h, Cells("fa-cells-1", 1, [0, 10, 20, 30, 40]));
+        var (_, strict) = await AnalyzeAsync(h, Cells("fa-cells-2", 2, [0, 10, 20, 30, 40]));
+        var (_, wide) = await AnalyzeAsync(h, Cells("fa-cells-3", 2, [0, 20, 40]));
+
+        // One silo per bin: shown with no silo rule, withheld with two; bins of two silos each are shown.
+        Assert.Equal([20L, 10L, 10L, 10L], loose!.Results["x"].Histogram!.Counts.Take(4));
+        Assert.All(strict!.Results["x"].Histogram!.Counts, c => Assert.Null(c));
+        Assert.Equal([30L, 20L], wide!.Results["x"].Histogram!.Counts);
+
+        // The category and the group only the first silo has are named without the rule, and not with it.
+        Assert.Equal(10L, loose.Results["cat"].ValueCounts!["only-first"]);
+        Assert.Contains("only-first", loose.Groups!.Keys);
+        Assert.False(strict.Results["cat"].ValueCounts!.ContainsKey("only-first"));
+        Assert.DoesNotContain("only-first", strict.Groups!.Keys);
+        Assert.Equal(50L, strict.Results["x"].Count);
+    }
+
+    [Fact]
     public async Task Analysis_ParquetData_GivesTheSameResultAsTheSameRowsInCsv()
     {
         await using var h = await new Harness().StartAsync();

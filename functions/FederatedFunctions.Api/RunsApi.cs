@@ -364,7 +364,7 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
             status?.TotalRounds ?? meta.ReadInputAs<TrainingState>()?.Spec.Training.Rounds,
             rounds,
             Views(manifests, latest),
-            RunFailures.Message(meta),
+            RunFailures.SafeMessage(meta),
             outcome));
     }
 

@@ -29,7 +29,7 @@ public static class AuditReader
         var (through, anchored) = latest is not null
             ? (latest.Round, (await checkpoints.GetManifestAsync(container, runId, latest.Round, cancellationToken).ConfigureAwait(false))?.Audit?.Hash)
             : await AnalysisService.ReadManifestAsync(checkpoints, container, runId, cancellationToken).ConfigureAwait(false) is { } analysis
-                ? (analysis.Passes.Count, analysis.Audit?.Hash)
+                ? (AnalysisService.MaxAuditBlob, analysis.Audit?.Hash)
                 : (-1, null);
         var bytes = through < 0 ? [] : await checkpoints.ReadAuditAsync(container, runId, through, cancellationToken).ConfigureAwait(false);
         IReadOnlyList<AuditEntry> entries;

@@ -184,4 +184,25 @@ public sealed class AnalysesApiTests
         Assert.Equal(200, (await h.Analyses.GetAsync(h.Client, "an-fails", default)).Status);
         Assert.True(Body(await h.Analyses.GetAsync(h.Client, "an-fails", default)).TryGetProperty("results", out _));
     }
+
+    [Fact]
+    public async Task AuditReader_AnAnalysisFailedInPassTwoThenRunAgain_ReadsAndVerifiesTheWholeChain()
+    {
+        await using var h = await ApiHarness.StartAsync();
+        h.Backend.AnalysisFailures[(ApiHarness.Data[0].SiloId, 2)] = true;
+        Assert.Equal(202, (await h.StartAnalysisAsync(ApiHarness.AnalysisSpecJson("an-audit"))).Status);
+        Assert.Equal(OrchestrationRuntimeStatus.Failed, (await h.WaitAsync("an-audit")).RuntimeStatus);
+        h.Backend.AnalysisFailures.Clear();
+        Assert.Equal(202, (await h.StartAnalysisAsync(ApiHarness.AnalysisSpecJson("an-audit"))).Status);
+        Assert.Equal(OrchestrationRuntimeStatus.Completed, (await h.WaitAsync("an-audit")).RuntimeStatus);
+
+        var report = await AuditReader.ReadAsync(h.Store, "checkpoints", "an-audit", default);
+
+        // Pass 1 of the failed execution, then every pass of the one that completed, in one verified chain.
+        Assert.True(report.Verification.IsValid, report.Verification.Detail);
+        Assert.Equal(report.AnchoredHead, report.Entries[^1].Hash);
+        Assert.True(report.Entries.Count > 2 * ApiHarness.Data.Count, $"{report.Entries.Count} entries");
+        Assert.Equal(1, report.Entries[0].Round);
+        Assert.True(report.Entries[^1].Round > 2, $"the last blob is {report.Entries[^1].Round}");
+    }
 }

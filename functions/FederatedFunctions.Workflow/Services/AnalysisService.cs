@@ -23,8 +23,8 @@ namespace FederatedFunctions.Workflow.Services;
 /// </remarks>
 public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdateStore outboxes, AnalysisNoise noise, ILogger<AnalysisService> logger)
 {
-    // The last audit blob an analysis's log can have (the blob names' five digits).
-    private const int MaxAuditBlob = 99_999;
+    /// <summary>The last blob an analysis's audit log can have (the blob names' five digits): read through it to read the whole log.</summary>
+    public const int MaxAuditBlob = 99_999;
 
     /// <summary>
     /// Merges one pass: each numeric column's present count over every row (and, eyes-on, its global range), and the

@@ -108,8 +108,17 @@ public sealed partial class AnalysesApi(ICheckpointStore checkpoints, ISiloCatal
             : new ApiResponse(200, new AnalysisStatusView(analysisId, meta.RuntimeStatus.ToString(), meta.CreatedAt, meta.LastUpdatedAt, state?.Spec.Silos, RunFailures.SafeMessage(meta)));
     }
 
-    private async Task<ApiResponse?> RefuseTakenAsync(DurableTaskClient client, string id, string container, CancellationToken cancellationToken)
+    /// <summary>
+    /// Why <paramref name="id"/> cannot start an analysis, as a 409 problem (running, already has a result, or a training
+    /// run's id), or null when it can. <c>fl analyze</c> asks the same before it schedules.
+    /// </summary>
+    /// <param name="client">Durable client.</param>
+    /// <param name="id">The analysis id.</param>
+    /// <param name="container">The checkpoint container.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    public async Task<ApiResponse?> RefuseTakenAsync(DurableTaskClient client, string id, string container, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(client);
         var existing = await client.GetInstanceAsync(id, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false);
         if (existing is not null && existing.Name != nameof(AnalysisOrchestrator))
         {

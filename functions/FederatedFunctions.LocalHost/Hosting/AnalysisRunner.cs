@@ -18,7 +18,7 @@ public sealed class AnalysisRunner(LocalDurableHost host)
 
     /// <summary>Schedules the analysis, waits for it, and reads its result back.</summary>
     /// <exception cref="RunFailedException">The analysis did not complete.</exception>
-    /// <exception cref="InvalidOperationException">An analysis with that id already has a result: ids are not reused.</exception>
+    /// <exception cref="InvalidOperationException">An analysis with that id already has a result or is running, or the id is a training run's: ids are not reused.</exception>
     public async Task<AnalysisResult> RunAsync(AnalysisSpec spec, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(spec);
@@ -27,6 +27,12 @@ public sealed class AnalysisRunner(LocalDurableHost host)
         if (await AnalysisService.ReadResultAsync(store, Container, id, cancellationToken).ConfigureAwait(false) is not null)
         {
             throw new InvalidOperationException($"Analysis '{id}' already has a result in container '{Container}'; analysis ids are not reused (read it with 'fl analysis {id}', or choose another analysisId).");
+        }
+
+        // The API's other refusals: an id that is running, or a training run's.
+        if (await host.Services.GetRequiredService<Api.AnalysesApi>().RefuseTakenAsync(host.Client, id, Container, cancellationToken).ConfigureAwait(false) is { Body: Api.ProblemDocument problem })
+        {
+            throw new InvalidOperationException($"{problem.Title} {problem.Detail}");
         }
 
         await host.Client.ScheduleNewOrchestrationInstanceAsync(nameof(AnalysisOrchestrator), new AnalysisState(id, spec, Container), new StartOrchestrationOptions(id), cancellationToken).ConfigureAwait(false);

@@ -63,6 +63,11 @@ public sealed class ConfigurationFilesTests
             .Build();
         var registry = new SiloRegistryOptions();
         config.GetSection(SiloRegistryOptions.Section).Bind(registry.Silos);
+
+        // A dataset's privacy budget, bound as the adapters bind it; a spec names it in lower case.
+        var analysis = config.GetSection(Workflow.Services.AnalysisOptions.Section).Get<Workflow.Services.AnalysisOptions>()!;
+        Assert.True(analysis.Budgets.TryGetValue("adult", out var budget), string.Join(", ", analysis.Budgets.Keys));
+        Assert.Equal((3.0, "data/adult.csv"), (budget!.Epsilon, budget.Path));
         Assert.Equal(["silo-1", "silo-2", "silo-3", "silo-4"], registry.Silos.Keys.Order());
         Assert.All(registry.Silos, kv =>
         {

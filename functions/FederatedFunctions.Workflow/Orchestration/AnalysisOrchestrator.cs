@@ -119,7 +119,7 @@ public sealed class AnalysisOrchestrator : TaskOrchestrator<AnalysisState, Analy
             var failed = calls.Where(c => c.Failure is not null).ToArray();
             if (required && failed.Length > 0)
             {
-                throw new InvalidOperationException($"Analysis '{input.AnalysisId}' pass {pass}: {string.Join("; ", failed.Select(f => $"{f.SiloId}: {f.Failure!.Reason}"))}; a silo of pass 1 must take part in every pass.");
+                throw new InvalidOperationException($"Analysis '{input.AnalysisId}' pass {pass}: {string.Join("; ", failed.Select(f => $"{f.SiloId}: {f.Failure!.Reason} ({f.Failure.Detail})"))}; a silo of pass 1 must take part in every pass.");
             }
 
             var refs = calls.Where(c => c.Result is not null).Select(c => new SiloAnalysisRef(c.SiloId, c.Result!)).ToArray();
@@ -127,7 +127,7 @@ public sealed class AnalysisOrchestrator : TaskOrchestrator<AnalysisState, Analy
             {
                 throw new InvalidOperationException(
                     $"Analysis '{input.AnalysisId}' pass {pass}: {refs.Length} silos took part, fewer than privacy.minSilos ({privacy.MinSilos}); nothing is reported." +
-                    (failed.Length == 0 ? string.Empty : " Failed: " + string.Join("; ", failed.Select(f => $"{f.SiloId}: {f.Failure!.Reason}"))));
+                    (failed.Length == 0 ? string.Empty : " Failed: " + string.Join("; ", failed.Select(f => $"{f.SiloId}: {f.Failure!.Reason} ({f.Failure.Detail})"))));
             }
 
             var summary = await context.CallActivityAsync<AnalysisPassSummary>(

@@ -224,6 +224,29 @@ public sealed class AnalysisOrchestratorTests
     }
 
     [Fact]
+    public async Task Analysis_ANumericStatisticOfATextColumn_FailsNamingTheColumnAndRow()
+    {
+        await using var h = await new Harness().StartAsync();
+        foreach (var silo in Data)
+        {
+            h.Blobs.Items[$"mem://{silo.SiloId}/data/cities.csv"] = "city,x\nOslo,1\nLima,2\n"u8.ToArray();
+        }
+
+        var (meta, result) = await AnalyzeAsync(h, new AnalysisSpec
+        {
+            AnalysisId = "fa-text",
+            Silos = Data.Select(d => d.SiloId).ToArray(),
+            Data = new AnalysisDataSpec { Path = "data/cities.csv" },
+            Features = [new FeatureAnalysis { Column = "city", Statistics = ["mean"] }],
+        });
+
+        Assert.Equal(OrchestrationRuntimeStatus.Failed, meta.RuntimeStatus);
+        Assert.Null(result);
+        Assert.Contains("column 'city' row 1", meta.FailureDetails!.ErrorMessage, StringComparison.Ordinal);
+        Assert.Contains("not a number", meta.FailureDetails.ErrorMessage, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Analysis_ParquetData_GivesTheSameResultAsTheSameRowsInCsv()
     {
         await using var h = await new Harness().StartAsync();

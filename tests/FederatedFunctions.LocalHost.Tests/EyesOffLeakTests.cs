@@ -36,7 +36,7 @@ public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutput
         var (leaks, scanned) = await RunAndScanAsync("leak-off", PrivacyModes.EyesOff);
 
         log.WriteLine($"scanned {scanned.Count} sources, {scanned.Sum(s => s.Text.Length)} characters: {string.Join(", ", scanned.Select(s => s.Where))}");
-        foreach (var source in new[] { "History", "Instances", "/manifest.json", "/audit/round-", "/spec.json", "model.safetensors", "status", "logs" })
+        foreach (var source in new[] { "History", "Instances", "/manifest.json", "/audit/round-", "/spec.json", "model.safetensors", "status", "logs", "analysis result", "leak-off-eda/analysis/result.json", "leak-off-eda/analysis/manifest.json", "leak-off-eda/audit/round-00001.jsonl" })
         {
             Assert.Contains(scanned, s => s.Where.Contains(source, StringComparison.Ordinal) && s.Text.Length > 0);
         }
@@ -74,7 +74,9 @@ public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutput
         {
             var train = Take(data[i].Train, Sizes[i].Train);
             train.Features[(5 * train.Columns) + 1] = float.Parse(FeatureMarker, System.Globalization.CultureInfo.InvariantCulture);
-            await LocalSiloProvisioner.WriteSplitsAsync(entries[ids[i]], data[i] with { Train = train, Test = Take(data[i].Test, Sizes[i].Test) });
+            var test = Take(data[i].Test, Sizes[i].Test);
+            test.Features[(7 * test.Columns) + 1] = float.Parse(FeatureMarker, System.Globalization.CultureInfo.InvariantCulture);
+            await LocalSiloProvisioner.WriteSplitsAsync(entries[ids[i]], data[i] with { Train = train, Test = test });
         }
 
         // The fifth silo's data is bad, with a marker in the bad cell: its error must not carry it out.
@@ -155,6 +157,36 @@ public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutput
             {
                 await AssertSecureRoundAsync(host, spec, entries, ids);
             }
+
+            if (mode == PrivacyModes.EyesOff && !secure)
+            {
+                // A federated analysis too, of the four good silos' test splits (whose total is not a marker): every
+                // statistic eyes-off allows, per group as well; its history, result, manifest and audit are scanned below.
+                var analysis = new Core.Analysis.AnalysisSpec
+                {
+                    AnalysisId = AnalysisId(prefix),
+                    Silos = ids.Take(4).ToArray(),
+                    Data = new Core.Analysis.AnalysisDataSpec { Path = "data/test.csv" },
+                    Features =
+                    [
+                        .. Enumerable.Range(0, 4).Select(j => new Core.Analysis.FeatureAnalysis
+                        {
+                            Column = "x" + j.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                            Statistics = ["count", "missing", "sum", "mean", "variance", "stddev", "histogram", "quantiles"],
+                            Histogram = new Core.Analysis.HistogramSpec { Edges = [-6, -2, 0, 2, 6] },
+                            Quantiles = [0, 0.5, 1],
+                        }),
+                        new Core.Analysis.FeatureAnalysis { Column = "label", Statistics = ["valueCounts"] },
+                    ],
+                    GroupBy = "label",
+                    Covariance = ["x0", "x1"],
+                    Privacy = new Core.Analysis.AnalysisPrivacySpec { Mode = PrivacyModes.EyesOff, MinCount = 5, MinSilos = 2 },
+                };
+                var result = await new AnalysisRunner(host).RunAsync(analysis, default);
+                Assert.Equal(Sizes.Sum(s => s.Test), result.Rows);
+                Assert.NotEmpty(result.Groups!);
+                scanned.Add(("analysis result", AnalysisRunner.Format(result) + System.Text.Json.JsonSerializer.Serialize(result, Core.Analysis.AnalysisJson.Options)));
+            }
         }
 
         if (secure)
@@ -192,8 +224,9 @@ public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutput
             scanned.Add(("table " + t.Name, sb.ToString()));
         }
 
-        // Every blob of the task hub and of the checkpoint container; for models, their safetensors header only.
-        foreach (var name in new[] { spec.Checkpoints.Container, hub.ToLowerInvariant() + "-largemessages", hub.ToLowerInvariant() + "-leases" })
+        // Every blob of the task hub and of the checkpoint container, and the analysis's in the analyses' container; for
+        // models, their safetensors header only.
+        foreach (var (name, under) in new[] { (spec.Checkpoints.Container, ""), (hub.ToLowerInvariant() + "-largemessages", ""), (hub.ToLowerInvariant() + "-leases", ""), (AnalysisRunner.Container, AnalysisId(prefix) + "/") })
         {
             var c = azurite.Blobs.GetBlobContainerClient(name);
             if (!(await c.ExistsAsync()).Value)
@@ -201,7 +234,7 @@ public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutput
                 continue;
             }
 
-            await foreach (var item in c.GetBlobsAsync())
+            await foreach (var item in c.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, under, default))
             {
                 var bytes = (await c.GetBlobClient(item.Name).DownloadContentAsync()).Value.Content.ToArray();
                 var text = item.Name.EndsWith(".safetensors", StringComparison.Ordinal)
@@ -277,6 +310,8 @@ public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutput
 
     private static double[] Flat(SafetensorsFile file) =>
         file.Tensors.OrderBy(t => t.Name, StringComparer.Ordinal).SelectMany(t => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(t.Data.Span).ToArray().Select(v => (double)v)).ToArray();
+
+    private static string AnalysisId(string prefix) => prefix + "-eda";
 
     private static TabularData Take(TabularData t, int rows) =>
         new(t.Features[..(rows * t.Columns)], t.Labels[..rows], rows, t.Columns, t.FeatureNames);

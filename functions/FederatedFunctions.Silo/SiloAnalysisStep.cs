@@ -93,11 +93,7 @@ internal static class SiloAnalysisStep
         var bytes = JsonSerializer.SerializeToUtf8Bytes(partial, AnalysisJson.Options);
         if (request.Privacy == PrivacyModes.EyesOff || request.Pad)
         {
-            // Trailing whitespace keeps it valid JSON.
-            var padded = new byte[(int)Math.Max(4096, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)bytes.Length))];
-            bytes.CopyTo(padded, 0);
-            padded.AsSpan(bytes.Length).Fill((byte)' ');
-            bytes = padded;
+            bytes = JsonPadding.To(bytes, (int)Math.Max(4096, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)bytes.Length)));
         }
 
         var path = BlobLayout.SiloAnalysisPartial(request.AnalysisId, request.Execution, request.Pass);

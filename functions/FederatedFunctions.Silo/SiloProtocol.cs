@@ -114,10 +114,7 @@ public sealed class SiloProtocol(SiloDataCache cache)
 
         // Eyes-off: the metrics stay in the silo's outbox, for the evaluation summary to aggregate over enough silos.
         // Padded with trailing whitespace (still valid JSON) to a fixed size, so that its size reveals nothing.
-        var json = JsonSerializer.SerializeToUtf8Bytes(outcome, JsonDefaults.Documents);
-        var bytes = new byte[Math.Max(EvaluationReportBytes, json.Length)];
-        json.CopyTo(bytes, 0);
-        bytes.AsSpan(json.Length).Fill((byte)' ');
+        var bytes = JsonPadding.To(JsonSerializer.SerializeToUtf8Bytes(outcome, JsonDefaults.Documents), EvaluationReportBytes);
         var path = BlobLayout.SiloEvaluation(request.RunId, request.Round);
         await storage.WriteAsync(SiloArea.Outbox, path, bytes, cancellationToken).ConfigureAwait(false);
         return new SiloStepResult(Evaluation: new SiloEvaluation(request.SiloId, null, new BlobRef(storage.Uri(SiloArea.Outbox, path), Hashing.Sha256Hex(bytes), bytes.Length)));

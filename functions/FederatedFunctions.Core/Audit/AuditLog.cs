@@ -25,6 +25,25 @@ public static class AuditLog
         "policy", "dpNoise", "identity", "recordedAt", "previousHash", "hash",
     ];
 
+    /// <summary>
+    /// The drafts chained after <paramref name="head"/> (null: they start the log), as the JSON Lines of one log blob, and
+    /// the log's new head. The same head and drafts give the same bytes, so a writer that runs again writes the same blob.
+    /// </summary>
+    /// <exception cref="ArgumentException">A draft is not valid (see <see cref="AuditChain.AppendAfter"/>).</exception>
+    public static (byte[] Lines, Runs.AuditHead? Head) Chain(Runs.AuditHead? head, IEnumerable<AuditDraft> drafts)
+    {
+        ArgumentNullException.ThrowIfNull(drafts);
+        using var lines = new MemoryStream();
+        foreach (var draft in drafts)
+        {
+            var entry = AuditChain.AppendAfter(head?.Sequence, head?.Hash ?? AuditChain.GenesisHash, draft);
+            lines.Write(ToJsonLine(entry));
+            head = new Runs.AuditHead(entry.Sequence, entry.Hash);
+        }
+
+        return (lines.ToArray(), head);
+    }
+
     /// <summary>UTF-8 bytes of one log line for <paramref name="entry"/>, including the final newline.</summary>
     /// <exception cref="ArgumentException">A field cannot be serialized canonically.</exception>
     public static byte[] ToJsonLine(AuditEntry entry) => AuditCanonicalJson.Line(entry);

@@ -92,13 +92,12 @@ public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdat
         var rangedPartials = request.Passes.Count > 1 ? await ReadAsync(request.Passes[1], request.Execution, 2, cancellationToken).ConfigureAwait(false) : [];
         var first = AnalysisMerge.Merge(firstPartials);
         var ranged = rangedPartials.Length > 0 ? AnalysisMerge.Merge(rangedPartials) : null;
-        var coverage = CellCoverage.Of(firstPartials.Concat(rangedPartials), state.Spec.Privacy.MinSilos);
         var silos = request.Passes[0].Select(p => p.SiloId).ToArray();
         var resultRef = state.Spec.Privacy.DifferentialPrivacy is null
             ? await checkpoints.PutDocumentAsync(
                 state.Container,
                 BlobLayout.AnalysisResult(state.AnalysisId),
-                JsonSerializer.SerializeToUtf8Bytes(AnalysisReport.Build(state.AnalysisId, state.Spec, silos, first, ranged, request.Quantiles.Select(q => new QuantileEnd(q.Group, q.Column, q.Probability, q.Low, q.High)).ToArray(), request.MinCount, coverage), AnalysisJson.Options),
+                JsonSerializer.SerializeToUtf8Bytes(AnalysisReport.Build(state.AnalysisId, state.Spec, silos, first, ranged, request.Quantiles.Select(q => new QuantileEnd(q.Group, q.Column, q.Probability, q.Low, q.High)).ToArray(), request.MinCount, CellCoverage.Of(firstPartials.Concat(rangedPartials), state.Spec.Privacy.MinSilos)), AnalysisJson.Options),
                 cancellationToken).ConfigureAwait(false)
             : await ReleaseOnceAsync(request, silos, first, cancellationToken).ConfigureAwait(false);
         var audit = await AuditHeadAsync(state, cancellationToken).ConfigureAwait(false);
@@ -148,23 +147,16 @@ public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdat
         }
 
         var index = entries.Count == 0 ? 1 : entries[^1].Round + 1;
-        var (sequence, hash) = entries.Count == 0 ? ((long?)null, AuditChain.GenesisHash) : (entries[^1].Sequence, entries[^1].Hash);
-        using var lines = new MemoryStream();
-        foreach (var draft in AnalysisAudit.PassDrafts(request, audit, index))
-        {
-            var entry = AuditChain.AppendAfter(sequence, hash, draft);
-            lines.Write(AuditLog.ToJsonLine(entry));
-            (sequence, hash) = (entry.Sequence, entry.Hash);
-        }
-
-        await checkpoints.PutAuditAsync(audit.Container, request.AnalysisId, index, lines.ToArray(), cancellationToken).ConfigureAwait(false);
+        var (lines, _) = AuditLog.Chain(Head(entries), AnalysisAudit.PassDrafts(request, audit, index));
+        await checkpoints.PutAuditAsync(audit.Container, request.AnalysisId, index, lines, cancellationToken).ConfigureAwait(false);
     }
 
     // The head of the analysis's audit log, which the manifest anchors.
     private async Task<AuditHead?> AuditHeadAsync(AnalysisState state, CancellationToken cancellationToken) =>
-        AuditLog.Parse(await checkpoints.ReadAuditAsync(state.Container, state.AnalysisId, MaxAuditBlob, cancellationToken).ConfigureAwait(false)) is { Count: > 0 } entries
-            ? new AuditHead(entries[^1].Sequence, entries[^1].Hash)
-            : null;
+        Head(AuditLog.Parse(await checkpoints.ReadAuditAsync(state.Container, state.AnalysisId, MaxAuditBlob, cancellationToken).ConfigureAwait(false)));
+
+    private static AuditHead? Head(IReadOnlyList<AuditEntry> entries) =>
+        entries.Count == 0 ? null : new AuditHead(entries[^1].Sequence, entries[^1].Hash);
 
     // The noisy result of this execution: the one already stored by an earlier attempt of this commit, or a new one,
     // written only if no other attempt wrote one in between (if-match on the version read).

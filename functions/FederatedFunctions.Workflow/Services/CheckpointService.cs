@@ -77,15 +77,8 @@ public sealed class CheckpointService(ICheckpointStore checkpoints, ITensorEngin
         var head = request.PreviousAudit;
         if (request.Audit is { Count: > 0 } drafts)
         {
-            using var lines = new MemoryStream();
-            foreach (var draft in drafts)
-            {
-                var entry = AuditChain.AppendAfter(head?.Sequence, head?.Hash ?? AuditChain.GenesisHash, draft);
-                lines.Write(AuditLog.ToJsonLine(entry));
-                head = new AuditHead(entry.Sequence, entry.Hash);
-            }
-
-            await checkpoints.PutAuditAsync(request.Container, request.Manifest.RunId, request.Manifest.Round, lines.ToArray(), cancellationToken).ConfigureAwait(false);
+            (var lines, head) = AuditLog.Chain(head, drafts);
+            await checkpoints.PutAuditAsync(request.Container, request.Manifest.RunId, request.Manifest.Round, lines, cancellationToken).ConfigureAwait(false);
         }
 
         var manifest = await checkpoints.CommitRoundAsync(request.Container, request.Manifest with { Audit = head }, cancellationToken).ConfigureAwait(false);

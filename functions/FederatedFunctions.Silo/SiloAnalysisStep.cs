@@ -20,18 +20,19 @@ namespace FederatedFunctions.Silo;
 /// of these and not a finite number is bad data. With declared bounds, values are clamped to them.</para>
 /// <para>Written first-writer-wins, so a re-executed pass returns what the first execution wrote. Eyes-off, and under differential privacy, the partial is
 /// padded to a power of two of at least 4 KiB, so its size says little about its values.</para>
+/// <para>Under secure aggregation (<see cref="AnalyzeRequest.Masking"/>) the partial is never written: it is encoded
+/// with exact sums (<see cref="SecureAnalysisVector"/>) and handed to the masking step, which writes the masked vector.</para>
 /// </remarks>
 internal static class SiloAnalysisStep
 {
-    /// <summary>The group of every row when there is no group-by.</summary>
-    public const string AllRows = "";
-
-    /// <summary>The group of rows whose group-by value is missing.</summary>
-    public const string MissingGroup = "(missing)";
-
     private static readonly HashSet<string> MissingTokens = new(["", "na", "nan", "null", "?"], StringComparer.OrdinalIgnoreCase);
 
-    public static async Task<SiloStepResult> RunAsync(ISiloStorage storage, AnalyzeRequest request, CancellationToken cancellationToken)
+    /// <summary>Runs the pass; with <see cref="AnalyzeRequest.Masking"/>, hands the encoded partial to <paramref name="mask"/> instead of writing it.</summary>
+    /// <param name="storage">The silo's storage.</param>
+    /// <param name="request">The pass.</param>
+    /// <param name="mask">Masks the vector (<see cref="SecureAnalysisVector"/>) and writes it to the outbox.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    public static async Task<SiloStepResult> RunAsync(ISiloStorage storage, AnalyzeRequest request, Func<uint[], Task<SiloStepResult>> mask, CancellationToken cancellationToken)
     {
         var q = request.Query;
         var silo = request.SiloId;
@@ -48,14 +49,15 @@ internal static class SiloAnalysisStep
 
         var rows = table.Count == 0 ? 0 : table.First().Value.Length;
         var numbers = q.Numeric.ToDictionary(c => c, c => Parse(silo, c, table[c], q.Bounds.GetValueOrDefault(c)), StringComparer.Ordinal);
+        var declaredGroups = q.Groups?.ToHashSet(StringComparer.Ordinal);
         var groupOf = q.GroupBy is { } by
-            ? table[by].Select(v => MissingTokens.Contains(v) ? MissingGroup : v).ToArray()
-            : Enumerable.Repeat(AllRows, rows).ToArray();
+            ? table[by].Select(v => MissingTokens.Contains(v) ? SecureAnalysisVector.MissingGroup : declaredGroups is null || declaredGroups.Contains(v) ? v : AnalysisReport.OtherValues).ToArray()
+            : Enumerable.Repeat(SecureAnalysisVector.AllRows, rows).ToArray();
 
         var groups = new SortedDictionary<string, GroupPartial>(StringComparer.Ordinal);
-        foreach (var rowsOfGroup in Enumerable.Range(0, rows).GroupBy(r => groupOf[r], StringComparer.Ordinal))
+        var membersOf = Enumerable.Range(0, rows).GroupBy(r => groupOf[r], StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.ToArray(), StringComparer.Ordinal);
+        foreach (var (group, members) in membersOf)
         {
-            var (group, members) = (rowsOfGroup.Key, rowsOfGroup.ToArray());
             var features = new SortedDictionary<string, FeaturePartial>(StringComparer.Ordinal);
             foreach (var column in q.Numeric)
             {
@@ -88,6 +90,18 @@ internal static class SiloAnalysisStep
             t => t.Key,
             t => QuantileSearch.CountAtOrBelow(numbers[t.Key].OfType<double>().ToArray(), t.Value),
             StringComparer.Ordinal);
+        if (request.Masking is not null)
+        {
+            // Secure aggregation: only the masked vector leaves the silo; the partial itself is never written.
+            var own = new AnalysisPartial(silo, request.Pass, rows, groups, thresholds, request.Execution);
+            IEnumerable<double> Values(string group, string column) => membersOf[group].Select(r => numbers[column][r]).OfType<double>();
+            IEnumerable<double[]> CompleteRows(string group) => membersOf[group]
+                .Select(r => q.Covariance!.Select(c => numbers[c][r]).ToArray())
+                .Where(v => v.All(x => x is not null))
+                .Select(v => v.Select(x => x!.Value).ToArray());
+            return await mask(SecureAnalysisVector.Encode(q, own, Values, CompleteRows)).ConfigureAwait(false);
+        }
+
         var nonce = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
         var partial = new AnalysisPartial(silo, request.Pass, rows, groups, thresholds, request.Execution, nonce);
         var bytes = JsonSerializer.SerializeToUtf8Bytes(partial, AnalysisJson.Options);

@@ -57,10 +57,18 @@ public static class SiloMaskingStep
     public static byte[] KeepFirst(MaskUpdateRequest request, byte[] computed, ReadOnlyMemory<byte> existing)
     {
         ArgumentNullException.ThrowIfNull(request);
+        return KeepFirst(request.SiloId, new MaskingContext(request.RunId, request.Round, request.Attempt), request.KeyExchange, computed, existing);
+    }
+
+    /// <summary>The same rule for any masked vector: the one already written for the attempt, if masked with the same key exchange.</summary>
+    /// <exception cref="InvalidOperationException">The existing masked vector belongs to another key exchange.</exception>
+    public static byte[] KeepFirst(string siloId, MaskingContext context, IReadOnlyList<MaskingPublicKey> keyExchange, byte[] computed, ReadOnlyMemory<byte> existing)
+    {
+        ArgumentNullException.ThrowIfNull(context);
         var first = MaskedUpdateCodec.Parse(existing);
-        if (first.KeyExchangeSha256 != MaskedUpdateCodec.KeyExchangeSha256(KeyExchanges.BySilo(request.KeyExchange, request.Attempt)) || first.Update.Context != new MaskingContext(request.RunId, request.Round, request.Attempt))
+        if (first.KeyExchangeSha256 != MaskedUpdateCodec.KeyExchangeSha256(KeyExchanges.BySilo(keyExchange, context.Attempt)) || first.Update.Context != context)
         {
-            throw new InvalidOperationException($"Silo '{request.SiloId}' already masked its update for round {request.Round} attempt {request.Attempt} with another key exchange; it masks one update per attempt.");
+            throw new InvalidOperationException($"Silo '{siloId}' already masked a vector for round {context.Round} attempt {context.Attempt} with another key exchange; it masks one vector per attempt.");
         }
 
         return existing.Span.SequenceEqual(computed) ? computed : existing.ToArray();

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json;
 using FederatedFunctions.Core;
+using FederatedFunctions.Core.Analysis;
 using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.SecureAggregation;
 using FederatedFunctions.Core.Silos;
@@ -50,7 +51,7 @@ public sealed class SiloProtocol(SiloDataCache cache)
             SiloStepKinds.Evaluate => EvaluateAsync(storage, step.Evaluate!, cancellationToken),
             SiloStepKinds.Key => PublishKeyAsync(storage, step.Key!, cancellationToken),
             SiloStepKinds.Mask => MaskAsync(storage, step.Mask!, cancellationToken),
-            SiloStepKinds.Analyze => SiloAnalysisStep.RunAsync(storage, step.Analyze!, cancellationToken),
+            SiloStepKinds.Analyze => SiloAnalysisStep.RunAsync(storage, step.Analyze!, vector => MaskAnalysisAsync(storage, step.Analyze!, vector, cancellationToken), cancellationToken),
             _ => RevealAsync(storage, step.Reveal!, cancellationToken),
         }, cancellationToken);
     }
@@ -152,6 +153,28 @@ public sealed class SiloProtocol(SiloDataCache cache)
         }
 
         return new SiloStepResult(Masked: new MaskedUpdateRef(request.SiloId, request.Round, request.Attempt, new BlobRef(storage.Uri(SiloArea.Outbox, path), Hashing.Sha256Hex(masked), masked.Length)));
+    }
+
+    // A pass's encoded partial, masked for the request's attempt and written where the reveal step looks for it; a masked
+    // vector already written for the attempt is kept (one vector per attempt), as for training updates.
+    private async Task<SiloStepResult> MaskAnalysisAsync(ISiloStorage storage, AnalyzeRequest request, uint[] vector, CancellationToken cancellationToken)
+    {
+        var masking = request.Masking!;
+        var context = new MaskingContext(masking.MaskingRun, request.Pass, masking.Attempt);
+        if (await RevealedAttemptAsync(storage, masking.MaskingRun, request.Pass, cancellationToken).ConfigureAwait(false) is { } revealed && revealed != masking.Attempt)
+        {
+            throw new InvalidOperationException($"Silo '{request.SiloId}' revealed its self-mask for attempt {revealed} of pass {request.Pass}; it masks for no other attempt of that pass.");
+        }
+
+        var secret = await MaskingSecretAsync(storage, cancellationToken).ConfigureAwait(false);
+        var masked = SiloMasking.MaskVector(secret, request.SiloId, context, KeyExchanges.BySilo(masking.KeyExchange, masking.Attempt), vector);
+        var path = BlobLayout.SiloMaskedUpdate(masking.MaskingRun, request.Pass, masking.Attempt);
+        if (await storage.WriteIfAbsentAsync(SiloArea.Outbox, path, masked, cancellationToken).ConfigureAwait(false) is { } existing)
+        {
+            masked = SiloMaskingStep.KeepFirst(request.SiloId, context, masking.KeyExchange, masked, existing);
+        }
+
+        return new SiloStepResult(Analysis: new BlobRef(storage.Uri(SiloArea.Outbox, path), Hashing.Sha256Hex(masked), masked.Length));
     }
 
     private async Task<SiloStepResult> RevealAsync(ISiloStorage storage, RevealSelfMaskRequest request, CancellationToken cancellationToken)

@@ -51,6 +51,13 @@ public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutput
 
         log.WriteLine($"scanned {scanned.Count} sources, {scanned.Sum(s => s.Text.Length)} characters");
         Assert.Contains(scanned, s => s.Where.Contains("masked-00.safetensors", StringComparison.Ordinal));
+        foreach (var source in new[] { "analysis result", "leak-sa-eda/analysis/result.json", "leak-sa-eda/analysis/manifest.json", "leak-sa-eda/audit/round-00001.jsonl" })
+        {
+            Assert.Contains(scanned, s => s.Where.Contains(source, StringComparison.Ordinal) && s.Text.Length > 0);
+        }
+
+        // The analysis's masked partials were scanned too (their headers), one per silo and pass.
+        Assert.Contains(scanned, s => s.Where.Contains("/outbox/leak-sa-eda-", StringComparison.Ordinal));
         Assert.Empty(leaks);
     }
 
@@ -158,10 +165,11 @@ public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutput
                 await AssertSecureRoundAsync(host, spec, entries, ids);
             }
 
-            if (mode == PrivacyModes.EyesOff && !secure)
+            if (mode == PrivacyModes.EyesOff)
             {
                 // A federated analysis too, of the four good silos' test splits (whose total is not a marker): every
                 // statistic eyes-off allows, per group as well; its history, result, manifest and audit are scanned below.
+                // Eyes-off, it is securely aggregated: the groups and categories are declared, the silos send masked partials only.
                 var analysis = new Core.Analysis.AnalysisSpec
                 {
                     AnalysisId = AnalysisId(prefix),
@@ -176,9 +184,10 @@ public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutput
                             Histogram = new Core.Analysis.HistogramSpec { Edges = [-6, -2, 0, 2, 6] },
                             Quantiles = [0, 0.5, 1],
                         }),
-                        new Core.Analysis.FeatureAnalysis { Column = "label", Statistics = ["valueCounts"] },
+                        new Core.Analysis.FeatureAnalysis { Column = "label", Statistics = ["valueCounts"], Categories = ["0", "1", "2"] },
                     ],
                     GroupBy = "label",
+                    Groups = ["0", "1", "2"],
                     Covariance = ["x0", "x1"],
                     Privacy = new Core.Analysis.AnalysisPrivacySpec { Mode = PrivacyModes.EyesOff, MinCount = 5, MinSilos = 2 },
                 };
@@ -199,6 +208,7 @@ public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutput
                 await foreach (var item in silo.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, "outbox/", default))
                 {
                     Assert.DoesNotContain("update.safetensors", item.Name, StringComparison.Ordinal);
+                    Assert.DoesNotContain("/analysis/", item.Name, StringComparison.Ordinal);
                     if (item.Name.Contains("masked-", StringComparison.Ordinal))
                     {
                         var bytes = (await silo.GetBlobClient(item.Name).DownloadContentAsync()).Value.Content.ToArray();

@@ -102,6 +102,50 @@ public sealed class SiloComputeTests(AzuriteFixture azurite, ITestOutputHelper l
     }
 
     [Fact]
+    public async Task SecurelyAggregatedAnalysis_OnLocalProcessAndAzureMlComputes_GivesTheSameResult()
+    {
+        // The key, masked-partial and reveal steps of an analysis, each a job of its own on the remote computes.
+        await using var world = await SiloWorld.CreateAsync(azurite, "sakinds", new SyntheticOptions(3, 4, 6, 120, 40, null, 13));
+        var results = new Dictionary<string, string>();
+        foreach (var kind in new[] { SiloComputeKinds.Local, SiloComputeKinds.Process, SiloComputeKinds.AzureMl })
+        {
+            await using var host = await LocalDurableHost.StartAsync(world.HostOptions(world.Configuration(kind)));
+            var spec = new Core.Analysis.AnalysisSpec
+            {
+                AnalysisId = "sakinds-" + kind,
+                Silos = world.Data.Select(d => d.SiloId).ToArray(),
+                Data = new Core.Analysis.AnalysisDataSpec { Path = "data/train.csv" },
+                Features =
+                [
+                    new Core.Analysis.FeatureAnalysis { Column = "x0", Statistics = ["count", "mean", "variance", "histogram"], Histogram = new Core.Analysis.HistogramSpec { Edges = [-4, -1, 0, 1, 4] } },
+                    new Core.Analysis.FeatureAnalysis { Column = "x1", Statistics = ["sum", "stddev"] },
+                    new Core.Analysis.FeatureAnalysis { Column = "label", Statistics = ["valueCounts"], Categories = ["0", "1", "2", "3"] },
+                ],
+                GroupBy = "label",
+                Groups = ["0", "1", "2", "3"],
+                Covariance = ["x0", "x1"],
+                Privacy = new Core.Analysis.AnalysisPrivacySpec { Mode = PrivacyModes.EyesOff, MinCount = 3, MinSilos = 2 },
+            };
+            var result = await new AnalysisRunner(host).RunAsync(spec, default);
+            Assert.Equal(world.Data.Sum(d => d.Train.Rows), result.Rows);
+            results[kind] = JsonSerializer.Serialize(result with { AnalysisId = "same" }, Core.Analysis.AnalysisJson.Options);
+        }
+
+        Assert.Equal(results[SiloComputeKinds.Local], results[SiloComputeKinds.Process]);
+        Assert.Equal(results[SiloComputeKinds.Local], results[SiloComputeKinds.AzureMl]);
+
+        // One pass: per silo a key job, a masked-partial job and a reveal job, each created once and completed.
+        var created = world.Emulator.Created.ToArray();
+        Assert.Equal(9, created.Length);
+        foreach (var step in new[] { "-key-r00001-a00-", "-analyze-r00001-a00-", "-reveal-r00001-a00-" })
+        {
+            Assert.Equal(3, created.Count(job => job.Contains(step, StringComparison.Ordinal)));
+        }
+
+        Assert.All(created, job => Assert.Equal("Completed", world.Emulator.History(job)[^1]));
+    }
+
+    [Fact]
     public async Task AzureMl_FailedPreemptedCanceledJobsAndThrottledOrUnavailableArm_EachEndAsAzureMlWouldHaveThem()
     {
         await using var world = await SiloWorld.CreateAsync(azurite, "faults", new SyntheticOptions(4, 4, 6, 120, 40, null, 17));

@@ -21,6 +21,12 @@ public sealed record AnalysisSpec
     /// <summary>A categorical column whose values split every statistic (e.g. per class); null for none.</summary>
     public string? GroupBy { get; init; }
 
+    /// <summary>
+    /// The group-by column's values, declared: rows of any other value form the group <c>(other)</c>. Optional; required
+    /// with secure aggregation, whose layout must not depend on the data. Without it the groups are the values found.
+    /// </summary>
+    public IReadOnlyList<string>? Groups { get; init; }
+
     /// <summary>Columns whose covariance and correlation matrix is wanted (complete rows only); null for none.</summary>
     public IReadOnlyList<string>? Covariance { get; init; }
 
@@ -103,6 +109,18 @@ public sealed record AnalysisPrivacySpec
 
     /// <summary>Differential privacy of the released statistics, charged to a per-dataset budget; absent means none (exact statistics).</summary>
     public AnalysisDifferentialPrivacySpec? DifferentialPrivacy { get; init; }
+
+    /// <summary>
+    /// Secure aggregation of every pass: each silo masks its partial (counts and exact sums as integers) with pairwise masks
+    /// that cancel in the sum, so the aggregator reads the sum over the silos and never one silo's partial
+    /// (<see cref="SecureAnalysisVector"/>). Min, max, histograms over the global range and undeclared groups or values are
+    /// then unavailable. Absent: on in eyes-off mode, where it cannot be turned off, and off in eyes-on mode.
+    /// </summary>
+    public bool? SecureAggregation { get; init; }
+
+    /// <summary>Whether the analysis is securely aggregated: as <see cref="SecureAggregation"/> says, or by default in eyes-off mode.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool SecurelyAggregated => SecureAggregation ?? Mode == PrivacyModes.EyesOff;
 }
 
 /// <summary>Differential privacy of an analysis's result: noise added once, centrally, to the merged statistics.</summary>

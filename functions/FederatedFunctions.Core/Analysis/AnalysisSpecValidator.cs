@@ -73,6 +73,8 @@ public static class AnalysisSpecValidator
             AnalysisDpValidator.Validate(spec, dp, Add);
         }
 
+        AnalysisSecureAggregationValidator.Validate(spec, Add);
+
         if (spec.Features.Count == 0 || spec.Features.Count > MaxFeatures)
         {
             Add("$.features", "count", $"features must name 1 to {MaxFeatures} columns (limit MaxFeatures); got {spec.Features.Count}.");

@@ -80,6 +80,50 @@ public sealed class CellCoverage
         return coverage;
     }
 
+    /// <summary>
+    /// A coverage known by each cell's number of silos only (secure aggregation sums one indicator per silo and cell), so
+    /// no silo is named. A union of cells then counts as many silos as its fullest cell: a lower bound of the true union,
+    /// so a rule over a union withholds at least what it would with the silos known.
+    /// </summary>
+    /// <param name="minSilos">The least number of silos a reported cell must hold rows of.</param>
+    /// <param name="cells">Each cell (group, column, cell) with its number of silos.</param>
+    public static CellCoverage OfCounts(int minSilos, IEnumerable<(string? Group, string? Column, string Cell, long Silos)> cells)
+    {
+        ArgumentNullException.ThrowIfNull(cells);
+        var coverage = new CellCoverage(minSilos);
+        foreach (var (group, column, cell, count) in cells)
+        {
+            // Stand-ins numbered from 1, the same in every cell, so that a union of cells has as many as its fullest one.
+            coverage.Set(group, column, cell).UnionWith(Enumerable.Range(1, (int)Math.Min(count, int.MaxValue)).Select(i => "#" + i.ToString(CultureInfo.InvariantCulture)));
+        }
+
+        return coverage;
+    }
+
+    /// <summary>The coverage of two passes' cells (pass 1's and the ranged histograms' of pass 2), which name different cells.</summary>
+    public static CellCoverage Combine(CellCoverage first, CellCoverage second)
+    {
+        ArgumentNullException.ThrowIfNull(first);
+        ArgumentNullException.ThrowIfNull(second);
+        if (ReferenceEquals(second, None))
+        {
+            return first;
+        }
+
+        if (ReferenceEquals(first, None))
+        {
+            return second;
+        }
+
+        var combined = new CellCoverage(first.MinSilos);
+        foreach (var (key, set) in first.silos.Concat(second.silos))
+        {
+            (combined.silos.TryGetValue(key, out var seen) ? seen : combined.silos[key] = new HashSet<string>(StringComparer.Ordinal)).UnionWith(set);
+        }
+
+        return combined;
+    }
+
     /// <summary>The cell of histogram bin <paramref name="index"/>.</summary>
     public static string Bin(int index) => index.ToString(CultureInfo.InvariantCulture);
 

@@ -23,16 +23,54 @@ public sealed record CoMoments
     public static CoMoments Empty(int dimension) => new() { Means = new double[dimension], C = new double[dimension * dimension] };
 
     /// <summary>The co-moments of <paramref name="rows"/>, each of <paramref name="dimension"/> values.</summary>
+    /// <remarks>
+    /// Two passes, as <see cref="Moments.Of"/>: the means (each column's compensated moments), then the cross-deviations
+    /// from them. A row-by-row update would carry the rounding of each running mean into every later deviation, which on
+    /// data far from zero costs more than the 1e-9 the result must keep.
+    /// </remarks>
+    /// <exception cref="ArgumentException">A row of another length.</exception>
     public static CoMoments Of(IEnumerable<double[]> rows, int dimension)
     {
         ArgumentNullException.ThrowIfNull(rows);
-        var result = Empty(dimension);
-        foreach (var row in rows)
+        var all = rows.ToArray();
+        if (all.FirstOrDefault(r => r.Length != dimension) is { } wrong)
         {
-            result = Merge(result, One(row));
+            throw new ArgumentException($"A row has {wrong.Length} values; the co-moments are over {dimension} columns.", nameof(rows));
         }
 
-        return result;
+        if (all.Length == 0)
+        {
+            return Empty(dimension);
+        }
+
+        var means = Enumerable.Range(0, dimension).Select(i => Moments.Of(all.Select(r => r[i]).ToArray()).Mean).ToArray();
+        var c = new double[dimension * dimension];
+        var deviations = new double[dimension];
+        foreach (var row in all)
+        {
+            for (var i = 0; i < dimension; i++)
+            {
+                deviations[i] = row[i] - means[i];
+            }
+
+            for (var i = 0; i < dimension; i++)
+            {
+                for (var j = i; j < dimension; j++)
+                {
+                    c[(i * dimension) + j] += deviations[i] * deviations[j];
+                }
+            }
+        }
+
+        for (var i = 0; i < dimension; i++)
+        {
+            for (var j = 0; j < i; j++)
+            {
+                c[(i * dimension) + j] = c[(j * dimension) + i];
+            }
+        }
+
+        return new CoMoments { Count = all.Length, Means = means, C = c };
     }
 
     /// <summary>The co-moments of the union of two disjoint sets of rows.</summary>
@@ -89,6 +127,4 @@ public sealed record CoMoments
         var denominator = Math.Sqrt(C[(i * d) + i] * C[(j * d) + j]);
         return Count < 2 || denominator == 0 ? null : C[(i * d) + j] / denominator;
     }
-
-    private static CoMoments One(double[] row) => new() { Count = 1, Means = (double[])row.Clone(), C = new double[row.Length * row.Length] };
 }

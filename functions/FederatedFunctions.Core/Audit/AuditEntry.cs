@@ -105,4 +105,7 @@ public static class AuditKinds
 
     /// <summary>A silo's partial statistics of one pass of a federated analysis.</summary>
     public const string AnalysisPartial = "analysis-partial";
+
+    /// <summary>A silo's masked partial of one pass of a securely aggregated analysis.</summary>
+    public const string MaskedAnalysisPartial = "masked-analysis-partial";
 }

@@ -97,8 +97,26 @@ public static class SiloMasking
             throw new ArgumentException($"The key exchange does not list silo '{siloId}': it would mask against silos that do not mask against it.", nameof(keyExchange));
         }
 
+        return MaskVector(siloSecret, siloId, context, keyExchange, MaskedUpdateCodec.Quantize(update, global, weight, loss, clipNorm, encoding));
+    }
+
+    /// <summary>Masks a vector of ring elements in place (pairwise masks and the self-mask); returns the masked file for the silo's outbox.</summary>
+    /// <param name="siloSecret">The silo's masking secret.</param>
+    /// <param name="siloId">The silo.</param>
+    /// <param name="context">The attempt.</param>
+    /// <param name="keyExchange">Every public key of the attempt by silo id, this silo's own included.</param>
+    /// <param name="vector">The encoded values; masked in place.</param>
+    /// <exception cref="ArgumentException">The key exchange lacks this silo, lists a key for it that is not its own, or has no other silo.</exception>
+    public static byte[] MaskVector(ReadOnlySpan<byte> siloSecret, string siloId, MaskingContext context, IReadOnlyDictionary<string, byte[]> keyExchange, uint[] vector)
+    {
+        ArgumentNullException.ThrowIfNull(keyExchange);
+        ArgumentNullException.ThrowIfNull(vector);
+        if (!keyExchange.ContainsKey(siloId))
+        {
+            throw new ArgumentException($"The key exchange does not list silo '{siloId}': it would mask against silos that do not mask against it.", nameof(keyExchange));
+        }
+
         using var keys = MaskingKeys.Derive(siloSecret, siloId, context);
-        var vector = MaskedUpdateCodec.Quantize(update, global, weight, loss, clipNorm, encoding);
         Masking.MaskInPlace(vector, siloId, keyExchange, keys, context);
         var self = SelfMaskSeed(siloSecret, siloId, context);
         try

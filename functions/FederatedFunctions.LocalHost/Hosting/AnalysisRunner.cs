@@ -19,9 +19,11 @@ public sealed class AnalysisRunner(LocalDurableHost host)
     /// <summary>Schedules the analysis, waits for it, and reads its result back.</summary>
     /// <exception cref="RunFailedException">The analysis did not complete.</exception>
     /// <exception cref="InvalidOperationException">An analysis with that id already has a result or is running, or the id is a training run's: ids are not reused.</exception>
+    /// <exception cref="ArgumentException">The spec is invalid (the same rules as a parsed spec's, for a spec built in code).</exception>
     public async Task<AnalysisResult> RunAsync(AnalysisSpec spec, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(spec);
+        AnalysisSpecValidator.EnsureValid(spec);
         var id = spec.AnalysisId!;
         var store = host.Services.GetRequiredService<Workflow.Abstractions.ICheckpointStore>();
         if (await AnalysisService.ReadResultAsync(store, Container, id, cancellationToken).ConfigureAwait(false) is not null)

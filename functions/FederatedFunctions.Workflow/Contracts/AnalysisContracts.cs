@@ -28,7 +28,8 @@ public sealed record SiloAnalysisRef(string SiloId, BlobRef Partial);
 /// <param name="DifferentialPrivacy">Whether the analysis is differentially private: then no aggregate comes back at all, since an exact count or range in history would be a release outside the mechanism (and a private analysis has no later pass to plan).</param>
 /// <param name="Audit">Where and how the merge records the partials it read in the audit log; null records nothing (a test's merge alone).</param>
 /// <param name="MinSilos">The least number of silos a reported cell must hold rows of: a group filled by fewer gets no quantile search.</param>
-public sealed record MergeAnalysisPassRequest(string AnalysisId, string Execution, int Pass, IReadOnlyList<SiloAnalysisRef> Partials, string Privacy, IReadOnlyList<ColumnSearch> Searches, int MinCount, IReadOnlyList<QuantileAsk>? GroupQuantiles = null, bool DifferentialPrivacy = false, AnalysisAuditContext? Audit = null, int MinSilos = 1);
+/// <param name="Secure">With secure aggregation: the attempt whose masked vectors <paramref name="Partials"/> are, and, once every silo revealed, the self-mask seeds.</param>
+public sealed record MergeAnalysisPassRequest(string AnalysisId, string Execution, int Pass, IReadOnlyList<SiloAnalysisRef> Partials, string Privacy, IReadOnlyList<ColumnSearch> Searches, int MinCount, IReadOnlyList<QuantileAsk>? GroupQuantiles = null, bool DifferentialPrivacy = false, AnalysisAuditContext? Audit = null, int MinSilos = 1, SecurePass? Secure = null);
 
 /// <summary>What the merge needs to record a pass's partials in the analysis's audit log.</summary>
 /// <param name="Container">The checkpoint container the log is in.</param>
@@ -60,7 +61,8 @@ public sealed record ColumnSearch(string Column, QuantileSearch Search, string? 
 /// <param name="Columns">Per numeric column over every row: present values, and (eyes-on) the global min and max.</param>
 /// <param name="Searches">The searches of the request, narrowed, in the same order.</param>
 /// <param name="GroupSearches">The searches started per group (<see cref="MergeAnalysisPassRequest.GroupQuantiles"/>): only in groups the result shows, and only of columns with at least the minimum count of values there.</param>
-public sealed record AnalysisPassSummary(IReadOnlyDictionary<string, ColumnRange> Columns, IReadOnlyList<ColumnSearch> Searches, IReadOnlyList<ColumnSearch>? GroupSearches = null);
+/// <param name="Refused">With secure aggregation, when checking an attempt: the silos whose masked vectors are missing, altered or not of the attempt.</param>
+public sealed record AnalysisPassSummary(IReadOnlyDictionary<string, ColumnRange> Columns, IReadOnlyList<ColumnSearch> Searches, IReadOnlyList<ColumnSearch>? GroupSearches = null, IReadOnlyList<Core.Runs.RejectedUpdate>? Refused = null);
 
 /// <summary>A numeric column's present values over every silo and row, with its global range in eyes-on mode.</summary>
 public sealed record ColumnRange(long Count, double? Min, double? Max);
@@ -81,7 +83,8 @@ public sealed record QuantileOutcome(string Column, double Probability, double L
 /// <param name="Quantiles">Each quantile's outcome.</param>
 /// <param name="MinCount">The least rows per reported cell: the analysis's, raised by any silo's own.</param>
 /// <param name="CreatedAt">When the analysis ran (orchestration time).</param>
-public sealed record CommitAnalysisRequest(AnalysisState State, string Execution, IReadOnlyList<IReadOnlyList<SiloAnalysisRef>> Passes, IReadOnlyList<QuantileOutcome> Quantiles, int MinCount, DateTime CreatedAt);
+/// <param name="Secure">With secure aggregation, each pass's completed attempt, in the order of <paramref name="Passes"/>.</param>
+public sealed record CommitAnalysisRequest(AnalysisState State, string Execution, IReadOnlyList<IReadOnlyList<SiloAnalysisRef>> Passes, IReadOnlyList<QuantileOutcome> Quantiles, int MinCount, DateTime CreatedAt, IReadOnlyList<SecurePass>? Secure = null);
 
 /// <summary>Input of the activity that turns a standardization analysis's result into a <see cref="Core.Specs.FeatureStandardization"/>.</summary>
 /// <param name="Container">The checkpoint container the analysis wrote to.</param>
@@ -113,3 +116,11 @@ public sealed record ChargeBudgetRequest(string AnalysisId, string Execution, st
 /// <param name="EpsilonTotal">The budget's total ε.</param>
 /// <param name="Refusal">Why the analysis is refused; null when it may run.</param>
 public sealed record BudgetCharge(string? Budget, double Epsilon, double EpsilonSpent, double EpsilonTotal, string? Refusal);
+
+/// <summary>One secure-aggregation attempt of an analysis pass, as the merge needs it to check or unmask the silos' masked vectors.</summary>
+/// <param name="MaskingRun">The masking context's run id (<see cref="AnalysisMasking.MaskingRun"/>).</param>
+/// <param name="Attempt">The attempt.</param>
+/// <param name="KeyExchange">The attempt's public keys.</param>
+/// <param name="Query">The pass's query, which fixes the vectors' layout.</param>
+/// <param name="Reveals">Every contributor's self-mask seed; null to check the masked vectors only.</param>
+public sealed record SecurePass(string MaskingRun, int Attempt, IReadOnlyList<Core.Silos.MaskingPublicKey> KeyExchange, AnalysisQuery Query, IReadOnlyList<Core.Silos.SelfMaskReveal>? Reveals);

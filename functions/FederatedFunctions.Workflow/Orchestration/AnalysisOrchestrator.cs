@@ -1,4 +1,5 @@
 using FederatedFunctions.Core.Analysis;
+using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Core.Specs;
 using FederatedFunctions.Workflow.Activities;
@@ -23,12 +24,19 @@ namespace FederatedFunctions.Workflow.Orchestration;
 /// <para>The orchestration's history holds references, counts over every silo, and (eyes-on) global ranges; never a
 /// per-silo value. With differential privacy, the budget is charged (or the analysis refused) before pass 1, the spec
 /// allows only statistics of pass 1, the merge returns no aggregate to history, and the noise is added in the commit.</para>
+/// <para>Under secure aggregation (every eyes-off analysis), each pass is a key exchange, each silo's partial masked for
+/// the attempt (<see cref="SecureAnalysisVector"/>), a check of the masked partials, the reveals and the merge of their
+/// unmasked sum: the orchestrator's side never reads one silo's partial. In pass 1 an attempt is redone without a silo
+/// that fails after the key exchange, with fresh keys.</para>
 /// </remarks>
 [DurableTask(nameof(AnalysisOrchestrator))]
 public sealed class AnalysisOrchestrator : TaskOrchestrator<AnalysisState, AnalysisOutcome>
 {
     /// <summary>Most passes after the first: the quantile searches' nine (histograms over the global range share the first of them).</summary>
     public const int MaxLaterPasses = 9;
+
+    /// <summary>Most secure-aggregation attempts of one pass: each redo leaves out at least one silo that failed.</summary>
+    public const int MaxSecureAttempts = 5;
 
     /// <inheritdoc />
     public override async Task<AnalysisOutcome> RunAsync(TaskOrchestrationContext context, AnalysisState input)
@@ -60,7 +68,7 @@ public sealed class AnalysisOrchestrator : TaskOrchestrator<AnalysisState, Analy
         var run = new PassRun(context, silos, input, execution, k);
         var passes = new List<IReadOnlyList<SiloAnalysisRef>>();
         var groupQuantiles = spec.GroupBy is null ? null : spec.Features.Where(f => f.Quantiles is not null).Select(f => new QuantileAsk(f.Column, f.Quantiles!)).ToArray();
-        var (taking, summary) = await run.PassAsync(spec.Silos, 1, new AnalysisQuery(spec.Data, numeric, categorical, spec.GroupBy, spec.Covariance, true, given, new Dictionary<string, double[]>(), bounds, categories), [], required: false, groupQuantiles);
+        var (taking, summary) = await run.PassAsync(spec.Silos, 1, new AnalysisQuery(spec.Data, numeric, categorical, spec.GroupBy, spec.Covariance, true, given, new Dictionary<string, double[]>(), bounds, categories, spec.Groups), [], required: false, groupQuantiles);
         passes.Add(taking);
         var participants = taking.Select(t => t.SiloId).ToArray();
 
@@ -78,7 +86,7 @@ public sealed class AnalysisOrchestrator : TaskOrchestrator<AnalysisState, Analy
         {
             var asked = searches.Where((_, i) => active[i]).ToArray();
             var thresholds = ColumnSearch.Thresholds(asked);
-            (taking, summary) = await run.PassAsync(participants, pass, new AnalysisQuery(spec.Data, numeric, [], spec.GroupBy, null, false, ranged, thresholds, bounds), asked, required: true);
+            (taking, summary) = await run.PassAsync(participants, pass, new AnalysisQuery(spec.Data, numeric, [], spec.GroupBy, null, false, ranged, thresholds, bounds, Groups: spec.Groups), asked, required: true);
             passes.Add(taking);
             ranged = [];
             var narrowed = summary.Searches.GetEnumerator();
@@ -96,19 +104,29 @@ public sealed class AnalysisOrchestrator : TaskOrchestrator<AnalysisState, Analy
         var quantiles = searches.Select(s => new QuantileOutcome(s.Column, s.Search.Probability, s.Search.Bracket.Low, s.Search.Bracket.High, s.Search.CountInside, s.Group)).ToArray();
         return await context.CallActivityAsync<AnalysisOutcome>(
             nameof(CommitAnalysisActivity),
-            new CommitAnalysisRequest(input, run.Execution, passes, quantiles, k, context.CurrentUtcDateTime),
+            new CommitAnalysisRequest(input, run.Execution, passes, quantiles, k, context.CurrentUtcDateTime, spec.Privacy.SecurelyAggregated ? run.Secured : null),
             TaskPolicies.StorageRetry);
     }
 
     // One execution's passes: the fan-out and merge of each, under this execution's token.
     private sealed class PassRun(TaskOrchestrationContext context, SiloFanOut silos, AnalysisState input, string execution, int k)
     {
+        private readonly List<SecurePass> secured = [];
+
         public string Execution => execution;
+
+        // Under secure aggregation, each pass's completed attempt, for the commit to unmask the same sums again.
+        public IReadOnlyList<SecurePass> Secured => secured;
 
         public async Task<(IReadOnlyList<SiloAnalysisRef> Refs, AnalysisPassSummary Summary)> PassAsync(
             IReadOnlyList<string> participants, int pass, AnalysisQuery query, IReadOnlyList<ColumnSearch> searches, bool required, IReadOnlyList<QuantileAsk>? groupQuantiles = null)
         {
             var privacy = input.Spec.Privacy;
+            if (privacy.SecurelyAggregated)
+            {
+                return await SecurePassAsync(participants, pass, query, searches, required, groupQuantiles);
+            }
+
             var calls = await silos.RunAsync(
                 participants,
                 silo => new SiloStep(Analyze: new AnalyzeRequest(input.AnalysisId, pass, silo, query, privacy.Mode, execution, Pad: privacy.DifferentialPrivacy is not null)),
@@ -132,10 +150,91 @@ public sealed class AnalysisOrchestrator : TaskOrchestrator<AnalysisState, Analy
 
             var summary = await context.CallActivityAsync<AnalysisPassSummary>(
                 nameof(MergeAnalysisPassActivity),
-                new MergeAnalysisPassRequest(input.AnalysisId, execution, pass, refs, privacy.Mode, searches, k, groupQuantiles, privacy.DifferentialPrivacy is not null, new AnalysisAuditContext(input.Container, context.CurrentUtcDateTime, privacy), privacy.MinSilos),
+                Merge(pass, refs, searches, groupQuantiles, null),
                 TaskPolicies.StorageRetry);
             return (refs, summary);
         }
+
+        // A pass under secure aggregation: key exchange, masked partials, a check of them, the reveals, the unmasked sum.
+        // In pass 1 an attempt is redone without the silos that fail before the reveals (while at least minSilos are
+        // left); in a later pass every silo of pass 1 must take part, as without secure aggregation.
+        private async Task<(IReadOnlyList<SiloAnalysisRef> Refs, AnalysisPassSummary Summary)> SecurePassAsync(
+            IReadOnlyList<string> participants, int pass, AnalysisQuery query, IReadOnlyList<ColumnSearch> searches, bool required, IReadOnlyList<QuantileAsk>? groupQuantiles)
+        {
+            var privacy = input.Spec.Privacy;
+            var maskingRun = AnalysisMasking.RunOf(input.AnalysisId, execution);
+            var left = new List<RejectedUpdate>();
+            var current = participants.ToArray();
+            var minimum = Math.Max(2, privacy.MinSilos);
+            for (var attempt = 0; attempt < MaxSecureAttempts && current.Length >= minimum; attempt++)
+            {
+                var a = attempt;
+                var keys = await silos.RunAsync(current, silo => new SiloStep(Key: new MaskingKeyRequest(maskingRun, pass, a, silo, privacy.Mode)), r => r.Key, "key-exchange-failed", $"public key for attempt {a}", deadlineSeconds: null);
+                var exchange = keys.Where(c => c.Result is { } key && key.SiloId == c.SiloId && key.Attempt == a).Select(c => c.Result!).ToArray();
+                var attemptLeft = keys.Where(c => exchange.All(e => e.SiloId != c.SiloId))
+                    .Select(c => c.Failure ?? new RejectedUpdate(c.SiloId, "key-exchange-failed", $"the public key is not labelled for silo '{c.SiloId}' attempt {a}")).ToList();
+                var refs = Array.Empty<SiloAnalysisRef>();
+                if (exchange.Length >= minimum && (attemptLeft.Count == 0 || !required))
+                {
+                    // A silo without a key is simply not in the exchange; one that fails after it makes the masks not cancel.
+                    left.AddRange(attemptLeft);
+                    attemptLeft.Clear();
+                    var masking = new AnalysisMasking(maskingRun, a, exchange);
+                    var calls = await silos.RunAsync(
+                        exchange.Select(e => e.SiloId).ToArray(),
+                        silo => new SiloStep(Analyze: new AnalyzeRequest(input.AnalysisId, pass, silo, query, privacy.Mode, execution, Masking: masking)),
+                        r => r.Analysis,
+                        "analyze-failed",
+                        "masked partial",
+                        deadlineSeconds: null);
+                    attemptLeft.AddRange(calls.Where(c => c.Failure is not null).Select(c => c.Failure!));
+                    refs = calls.Where(c => c.Result is not null).Select(c => new SiloAnalysisRef(c.SiloId, c.Result!)).ToArray();
+                    if (attemptLeft.Count == 0)
+                    {
+                        // Every masked partial is checked before any silo reveals its self-mask: after the reveals, the attempt is final.
+                        var check = await context.CallActivityAsync<AnalysisPassSummary>(nameof(MergeAnalysisPassActivity), Merge(pass, refs, searches, groupQuantiles, new SecurePass(maskingRun, a, exchange, query, null)), TaskPolicies.StorageRetry);
+                        attemptLeft.AddRange(check.Refused ?? []);
+                    }
+
+                    if (attemptLeft.Count == 0)
+                    {
+                        var reveals = await silos.RunAsync(
+                            refs.Select(r => r.SiloId).ToArray(), silo => new SiloStep(Reveal: new RevealSelfMaskRequest(maskingRun, pass, a, silo, privacy.Mode)), r => r.Reveal, "reveal-failed", "self-mask seed", deadlineSeconds: null);
+                        if (reveals.Where(r => r.Result is null).Select(r => r.Failure!).ToArray() is { Length: > 0 } missing)
+                        {
+                            throw new InvalidOperationException(
+                                $"Analysis '{input.AnalysisId}' pass {pass}: secure aggregation attempt {a} cannot be unmasked, because not every silo revealed its self-mask ({Describe(missing)}). Run the analysis again.");
+                        }
+
+                        var done = new SecurePass(maskingRun, a, exchange, query, reveals.Select(r => r.Result!).ToArray());
+                        var summary = await context.CallActivityAsync<AnalysisPassSummary>(nameof(MergeAnalysisPassActivity), Merge(pass, refs, searches, groupQuantiles, done), TaskPolicies.StorageRetry);
+                        secured.Add(done);
+                        return (refs, summary);
+                    }
+                }
+
+                left.AddRange(attemptLeft);
+                if (required)
+                {
+                    throw new InvalidOperationException($"Analysis '{input.AnalysisId}' pass {pass}: {Describe(left)}; a silo of pass 1 must take part in every pass.");
+                }
+
+                current = [.. exchange.Select(e => e.SiloId).Where(s => attemptLeft.All(l => l.SiloId != s))];
+            }
+
+            throw new InvalidOperationException(
+                $"Analysis '{input.AnalysisId}' pass {pass}: secure aggregation found no attempt in which at least {Math.Max(2, privacy.MinSilos)} silos (privacy.minSilos) all delivered a valid masked partial; nothing is reported. Failed: {Describe(left)}");
+        }
+
+        private MergeAnalysisPassRequest Merge(int pass, IReadOnlyList<SiloAnalysisRef> refs, IReadOnlyList<ColumnSearch> searches, IReadOnlyList<QuantileAsk>? groupQuantiles, SecurePass? secure)
+        {
+            var privacy = input.Spec.Privacy;
+            return new MergeAnalysisPassRequest(
+                input.AnalysisId, execution, pass, refs, privacy.Mode, searches, k, groupQuantiles, privacy.DifferentialPrivacy is not null,
+                new AnalysisAuditContext(input.Container, context.CurrentUtcDateTime, privacy), privacy.MinSilos, secure);
+        }
+
+        private static string Describe(IEnumerable<RejectedUpdate> failures) => string.Join("; ", failures.Select(f => $"{f.SiloId}: {f.Reason} ({f.Detail})"));
     }
 
     private static double[] GivenEdges(HistogramSpec histogram) =>

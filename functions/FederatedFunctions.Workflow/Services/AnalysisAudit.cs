@@ -29,6 +29,9 @@ public static class AnalysisAudit
             $" sha256,size,silo,pass,execution; merged over {request.Partials.Count} silos (privacy.minSilos {privacy.MinSilos}); cells under {request.MinCount} rows suppressed")
             + (privacy.DifferentialPrivacy is { } dp
                 ? string.Create(CultureInfo.InvariantCulture, $"; differential privacy: {dp.Mechanism}, epsilon {dp.Epsilon:R}{(dp.Delta is { } d ? $", delta {d:R}" : string.Empty)}, budget {dp.Budget}")
+                : string.Empty)
+            + (request.Secure is { } secure
+                ? string.Create(CultureInfo.InvariantCulture, $"; secure aggregation: only the sum of these masked partials was unmasked (attempt {secure.Attempt})")
                 : string.Empty);
         return request.Partials
             .OrderBy(p => p.SiloId, StringComparer.Ordinal)
@@ -37,7 +40,7 @@ public static class AnalysisAudit
                 RunId = request.AnalysisId,
                 Round = index,
                 SiloId = p.SiloId,
-                Kind = AuditKinds.AnalysisPartial,
+                Kind = request.Secure is null ? AuditKinds.AnalysisPartial : AuditKinds.MaskedAnalysisPartial,
                 Blob = p.Partial.Uri,
                 Bytes = p.Partial.Bytes,
                 Sha256 = p.Partial.Sha256,

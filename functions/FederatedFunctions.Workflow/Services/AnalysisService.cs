@@ -3,6 +3,8 @@ using FederatedFunctions.Core;
 using FederatedFunctions.Core.Analysis;
 using FederatedFunctions.Core.Audit;
 using FederatedFunctions.Core.Runs;
+using FederatedFunctions.Core.SecureAggregation;
+using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Core.Specs;
 using FederatedFunctions.Workflow.Abstractions;
 using FederatedFunctions.Workflow.Contracts;
@@ -33,8 +35,13 @@ public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdat
     public async Task<AnalysisPassSummary> MergePassAsync(MergeAnalysisPassRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var partials = await ReadAsync(request.Partials, request.Execution, request.Pass, cancellationToken).ConfigureAwait(false);
-        var merged = AnalysisMerge.Merge(partials);
+        var (merged, coverage, refused) = await ReadMergedAsync(request.Partials, request.Execution, request.Pass, request.Secure, request.MinSilos, cancellationToken).ConfigureAwait(false);
+        if (merged is null)
+        {
+            // Secure aggregation, checking an attempt: nothing is unmasked yet, and nothing is recorded.
+            return new AnalysisPassSummary(new Dictionary<string, ColumnRange>(), [], null, refused);
+        }
+
         await AuditPassAsync(request, cancellationToken).ConfigureAwait(false);
         if (request.DifferentialPrivacy)
         {
@@ -42,7 +49,8 @@ public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdat
             return new AnalysisPassSummary(new Dictionary<string, ColumnRange>(), []);
         }
 
-        var eyesOn = request.Privacy != PrivacyModes.EyesOff;
+        // No range eyes-off; none under secure aggregation either, where the min and max are not sums.
+        var eyesOn = request.Privacy != PrivacyModes.EyesOff && request.Secure is null;
         var columns = AnalysisReport.Overall(merged).Features
             .Where(f => f.Value.Moments is not null)
             .ToDictionary(
@@ -62,7 +70,7 @@ public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdat
             return s with { Search = s.Search.Narrow(mine, counts, request.MinCount) };
         }).ToArray();
         LogMerged(logger, request.AnalysisId, request.Pass, request.Partials.Count);
-        return new AnalysisPassSummary(columns, searches, GroupSearches(merged, CellCoverage.Of(partials, request.MinSilos), request, columns));
+        return new AnalysisPassSummary(columns, searches, GroupSearches(merged, coverage, request, columns));
     }
 
     // Per group the result will show, one search per asked quantile of each column with at least k values there, over
@@ -88,16 +96,22 @@ public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdat
     {
         ArgumentNullException.ThrowIfNull(request);
         var state = request.State;
-        var firstPartials = await ReadAsync(request.Passes[0], request.Execution, 1, cancellationToken).ConfigureAwait(false);
-        var rangedPartials = request.Passes.Count > 1 ? await ReadAsync(request.Passes[1], request.Execution, 2, cancellationToken).ConfigureAwait(false) : [];
-        var first = AnalysisMerge.Merge(firstPartials);
-        var ranged = rangedPartials.Length > 0 ? AnalysisMerge.Merge(rangedPartials) : null;
+        var minSilos = state.Spec.Privacy.MinSilos;
+        var (first, firstCoverage, _) = await ReadMergedAsync(request.Passes[0], request.Execution, 1, request.Secure?[0], minSilos, cancellationToken).ConfigureAwait(false);
+        var (ranged, rangedCoverage, _) = request.Passes.Count > 1
+            ? await ReadMergedAsync(request.Passes[1], request.Execution, 2, request.Secure?[1], minSilos, cancellationToken).ConfigureAwait(false)
+            : (null, CellCoverage.None, []);
+        if (first is null)
+        {
+            throw new InvalidOperationException($"Analysis '{state.AnalysisId}': the commit was given pass 1's masked vectors without the self-mask seeds that unmask their sum.");
+        }
+
         var silos = request.Passes[0].Select(p => p.SiloId).ToArray();
         var resultRef = state.Spec.Privacy.DifferentialPrivacy is null
             ? await checkpoints.PutDocumentAsync(
                 state.Container,
                 BlobLayout.AnalysisResult(state.AnalysisId),
-                JsonSerializer.SerializeToUtf8Bytes(AnalysisReport.Build(state.AnalysisId, state.Spec, silos, first, ranged, request.Quantiles.Select(q => new QuantileEnd(q.Group, q.Column, q.Probability, q.Low, q.High)).ToArray(), request.MinCount, CellCoverage.Of(firstPartials.Concat(rangedPartials), state.Spec.Privacy.MinSilos)), AnalysisJson.Options),
+                JsonSerializer.SerializeToUtf8Bytes(AnalysisReport.Build(state.AnalysisId, state.Spec, silos, first, ranged, request.Quantiles.Select(q => new QuantileEnd(q.Group, q.Column, q.Probability, q.Low, q.High)).ToArray(), request.MinCount, CellCoverage.Combine(firstCoverage, rangedCoverage)), AnalysisJson.Options),
                 cancellationToken).ConfigureAwait(false)
             : await ReleaseOnceAsync(request, silos, first, cancellationToken).ConfigureAwait(false);
         var audit = await AuditHeadAsync(state, cancellationToken).ConfigureAwait(false);
@@ -179,6 +193,64 @@ public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdat
         }
 
         throw new InvalidOperationException($"Analysis '{state.AnalysisId}': its result changed under every one of {AnalysisBudgetService.MaxAttempts} attempts to write it.");
+    }
+
+    // A pass's merged partial and the coverage of its cells: from the silos' partials; or, under secure aggregation, from
+    // the sum of their masked vectors, once every silo of the attempt revealed its self-mask (before that, the vectors are
+    // only checked: no merged partial, and the silos whose vectors are refused).
+    private async Task<(AnalysisPartial? Merged, CellCoverage Coverage, IReadOnlyList<RejectedUpdate> Refused)> ReadMergedAsync(
+        IReadOnlyList<SiloAnalysisRef> refs, string execution, int pass, SecurePass? secure, int minSilos, CancellationToken cancellationToken)
+    {
+        if (secure is null)
+        {
+            var partials = await ReadAsync(refs, execution, pass, cancellationToken).ConfigureAwait(false);
+            return (AnalysisMerge.Merge(partials), CellCoverage.Of(partials, minSilos), []);
+        }
+
+        var context = new MaskingContext(secure.MaskingRun, pass, secure.Attempt);
+        var keys = KeyExchanges.BySilo(secure.KeyExchange, secure.Attempt);
+        var keyExchange = MaskedUpdateCodec.KeyExchangeSha256(keys);
+        var length = SecureAnalysisVector.Length(secure.Query);
+        var received = new List<MaskedUpdate>();
+        var refused = new List<RejectedUpdate>();
+        foreach (var r in refs.OrderBy(r => r.SiloId, StringComparer.Ordinal))
+        {
+            var (file, refusal) = await SecureAggregationService.ReadMaskedAsync(outboxes, r.SiloId, r.Partial, context, keyExchange, length, cancellationToken).ConfigureAwait(false);
+            if (file is null)
+            {
+                refused.Add(refusal!);
+            }
+            else
+            {
+                received.Add(file.Update);
+            }
+        }
+
+        var outcome = new SecureAggregationAttempt(context, keys.Keys).Combine(received);
+        if (outcome.Status != SecureAggregationStatus.Complete)
+        {
+            refused.AddRange(outcome.Dropped.Where(d => refused.All(f => f.SiloId != d)).Select(d => new RejectedUpdate(d, "dropped-out", $"took part in the key exchange of attempt {secure.Attempt} of pass {pass} but its masked partial is not here")));
+            return (null, CellCoverage.None, refused);
+        }
+
+        if (secure.Reveals is null)
+        {
+            return (null, CellCoverage.None, []);
+        }
+
+        var seeds = outcome.Contributors.Select(silo => secure.Reveals.FirstOrDefault(r => r.SiloId == silo && r.Attempt == secure.Attempt)?.Seed
+            ?? throw new InvalidOperationException($"Analysis pass {pass}, secure aggregation attempt {secure.Attempt}: silo '{silo}' revealed no self-mask.")).ToArray();
+        var sum = outcome.Sum!;
+        SiloMasking.RemoveSelfMasks(sum, seeds);
+        try
+        {
+            var (merged, coverage) = SecureAnalysisVector.Decode(secure.Query, pass, sum, outcome.Contributors.Count, minSilos);
+            return (merged, coverage, []);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new InvalidDataException($"Analysis pass {pass}, secure aggregation attempt {secure.Attempt}: the sum of the masked partials does not decode ({ex.Message}).", ex);
+        }
     }
 
     private async Task<AnalysisPartial[]> ReadAsync(IReadOnlyList<SiloAnalysisRef> refs, string execution, int pass, CancellationToken cancellationToken)

@@ -46,7 +46,7 @@ public sealed partial class SecureAggregationService(ICheckpointStore checkpoint
         foreach (var masked in request.Masked.OrderBy(m => m.SiloId, StringComparer.Ordinal))
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var (file, refusal) = await ReadAsync(masked, context, keyExchange, length, cancellationToken).ConfigureAwait(false);
+            var (file, refusal) = await ReadMaskedAsync(updates, masked.SiloId, masked.Masked, context, keyExchange, length, cancellationToken).ConfigureAwait(false);
             if (file is null)
             {
                 LogRefused(logger, request.RunId, request.Round, request.Attempt, refusal!.SiloId, refusal.Reason, refusal.Detail);
@@ -133,9 +133,14 @@ public sealed partial class SecureAggregationService(ICheckpointStore checkpoint
         return new SecureAggregateResult(new AggregateResult(model, participants, [], fit), []);
     }
 
-    private async Task<(MaskedUpdateFile? File, RejectedUpdate? Refusal)> ReadAsync(MaskedUpdateRef masked, MaskingContext context, string keyExchange, int length, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads one masked vector from its silo's outbox and checks it before it counts: its size and SHA-256 against the
+    /// reference, its labels (silo, run, round, attempt, key exchange) and its length; a vector that fails is refused, with why.
+    /// </summary>
+    /// <remarks>Shared by training's masked updates and an analysis's masked partials.</remarks>
+    public static async Task<(MaskedUpdateFile? File, RejectedUpdate? Refusal)> ReadMaskedAsync(IUpdateStore updates, string siloId, BlobRef blob, MaskingContext context, string keyExchange, int length, CancellationToken cancellationToken)
     {
-        var (read, refusal) = await VerifiedReads.ReadAsync(updates, masked.SiloId, masked.Masked, cancellationToken).ConfigureAwait(false);
+        var (read, refusal) = await VerifiedReads.ReadAsync(updates, siloId, blob, cancellationToken).ConfigureAwait(false);
         if (read is not { } bytes)
         {
             return (null, refusal);
@@ -148,17 +153,17 @@ public sealed partial class SecureAggregationService(ICheckpointStore checkpoint
         }
         catch (Exception ex) when (ex is SafetensorsFormatException or FormatException)
         {
-            return (null, new RejectedUpdate(masked.SiloId, "malformed", ex.Message));
+            return (null, new RejectedUpdate(siloId, "malformed", ex.Message));
         }
 
-        if (file.Update.SiloId != masked.SiloId || file.Update.Context != context || file.KeyExchangeSha256 != keyExchange)
+        if (file.Update.SiloId != siloId || file.Update.Context != context || file.KeyExchangeSha256 != keyExchange)
         {
-            return (null, new RejectedUpdate(masked.SiloId, "wrong-attempt", $"the masked update is labelled for silo '{file.Update.SiloId}', round {file.Update.Context.Round}, attempt {file.Update.Context.Attempt} and another key exchange"));
+            return (null, new RejectedUpdate(siloId, "wrong-attempt", $"the masked vector is labelled for silo '{file.Update.SiloId}', round {file.Update.Context.Round}, attempt {file.Update.Context.Attempt} and another key exchange"));
         }
 
         if (file.Update.Values.Length != length)
         {
-            return (null, new RejectedUpdate(masked.SiloId, "wrong-length", $"the masked update has {file.Update.Values.Length} elements; the model needs {length}"));
+            return (null, new RejectedUpdate(siloId, "wrong-length", $"the masked vector has {file.Update.Values.Length} elements; {length} are expected"));
         }
 
         return (file, null);

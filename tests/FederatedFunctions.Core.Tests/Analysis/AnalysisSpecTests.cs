@@ -63,10 +63,52 @@ public sealed class AnalysisSpecTests
         var errors = AnalysisSpecParser.Parse(json).Errors.Where(e => e.Rule == "eyes-off").Select(e => e.Path).ToArray();
         Assert.Equal(["$.privacy.minSilos", "$.features[0].statistics[6]", "$.features[0].statistics[7]", "$.features[1].histogram"], errors);
 
+        // Eyes-off is securely aggregated, which cannot be turned off: the groups and the values counted must be declared.
+        Assert.Equal(
+            ["$.groups", "$.features[2].categories"],
+            AnalysisParserErrors(json, "secure-aggregation"));
+        Assert.Contains("$.privacy.secureAggregation", AnalysisParserErrors(json.Replace("\"minSilos\": 1", "\"minSilos\": 1, \"secureAggregation\": false", StringComparison.Ordinal), "eyes-off"));
+        Assert.DoesNotContain("$.privacy.secureAggregation", AnalysisParserErrors(json, "eyes-off"));
+
         // A minimum count under 3 can name one row's value (the 0 and 1 quantiles are the min and max).
         var small = AnalysisSpecParser.Parse(json.Replace("\"minCount\": 10", "\"minCount\": 2", StringComparison.Ordinal)).Errors;
         Assert.Contains(small, e => e.Path == "$.privacy.minCount" && e.Rule == "eyes-off");
     }
+
+    [Fact]
+    public void Parse_SecureAggregation_RefusesWhatIsNotASumAtAPlaceTheSpecFixes()
+    {
+        var json = Valid.Replace("\"minSilos\": 2", "\"minSilos\": 1, \"secureAggregation\": true", StringComparison.Ordinal)
+            .Replace("\"edges\": [0, 20, 40, 60, 100]", "\"bins\": 5", StringComparison.Ordinal);
+        var errors = AnalysisSpecParser.Parse(json).Errors.Where(e => e.Rule == "secure-aggregation").Select(e => e.Path).ToArray();
+        Assert.Equal(["$.privacy.minSilos", "$.groups", "$.features[0].statistics[6]", "$.features[0].statistics[7]", "$.features[1].histogram", "$.features[2].categories"], errors);
+
+        // With the groups and categories declared, no extremes, given edges and two silos, it is valid.
+        var fixedUp = json.Replace("\"minSilos\": 1", "\"minSilos\": 2", StringComparison.Ordinal)
+            .Replace("\"min\", \"max\", \"histogram\"", "\"histogram\"", StringComparison.Ordinal)
+            .Replace("\"bins\": 5", "\"edges\": [0, 50, 100]", StringComparison.Ordinal)
+            .Replace("\"statistics\": [\"valueCounts\"]", "\"statistics\": [\"valueCounts\"], \"categories\": [\">50K\", \"<=50K\"]", StringComparison.Ordinal)
+            .Replace("\"groupBy\": \"label\",", "\"groupBy\": \"label\", \"groups\": [\">50K\", \"<=50K\"],", StringComparison.Ordinal);
+        var parsed = AnalysisSpecParser.Parse(fixedUp);
+        Assert.True(parsed.IsValid, string.Join("; ", parsed.Errors.Select(e => $"{e.Path} {e.Rule} {e.Message}")));
+        Assert.True(parsed.Spec!.Privacy.SecureAggregation);
+        Assert.Equal([">50K", "<=50K"], parsed.Spec.Groups);
+    }
+
+    [Theory]
+    [InlineData("\"groups\": [\"a\", \"a\"]", "$.groups[1]", "duplicate")]
+    [InlineData("\"groups\": [\"(other)\"]", "$.groups[0]", "pattern")]
+    [InlineData("\"groups\": [\"(missing)\"]", "$.groups[0]", "pattern")]
+    [InlineData("\"groups\": []", "$.groups", "count")]
+    public void Parse_BadDeclaredGroups_AreRefused(string groups, string path, string rule) =>
+        SpecAssert.RefusedAt(Valid, "\"groupBy\": \"label\",", $"\"groupBy\": \"label\", {groups},", path, rule);
+
+    [Fact]
+    public void Parse_GroupsWithoutGroupBy_AreRefused() =>
+        SpecAssert.RefusedAt(Valid, "\"groupBy\": \"label\",", "\"groups\": [\"a\"],", "$.groups", "not-allowed");
+
+    private static string[] AnalysisParserErrors(string json, string rule) =>
+        AnalysisSpecParser.Parse(json).Errors.Where(e => e.Rule == rule).Select(e => e.Path).ToArray();
 
     [Fact]
     public void Parse_MalformedJson_IsRefusedWithoutThrowing()

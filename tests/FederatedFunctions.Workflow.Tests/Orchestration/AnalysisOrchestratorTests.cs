@@ -36,7 +36,7 @@ public sealed class AnalysisOrchestratorTests
     }
 
     // The union of the silos' rows, parsed from the same CSV text the silos read.
-    private static (string[] Header, string[][] Rows) Union(Harness h)
+    internal static (string[] Header, string[][] Rows) Union(Harness h)
     {
         string[]? header = null;
         var rows = new List<string[]>();
@@ -50,7 +50,7 @@ public sealed class AnalysisOrchestratorTests
         return (header!, rows.ToArray());
     }
 
-    private static double[] Column((string[] Header, string[][] Rows) union, string name) =>
+    internal static double[] Column((string[] Header, string[][] Rows) union, string name) =>
         union.Rows.Select(r => double.Parse(r[Array.IndexOf(union.Header, name)], CultureInfo.InvariantCulture)).ToArray();
 
     private static void Close(double expected, double? actual, string what) =>
@@ -74,9 +74,11 @@ public sealed class AnalysisOrchestratorTests
             },
             new FeatureAnalysis { Column = header[1], Statistics = ["mean", "histogram"], Histogram = new HistogramSpec { Edges = [-3, -1, 0, 1, 3] } },
             new FeatureAnalysis { Column = header[2], Statistics = ["mean", "variance"] },
-            new FeatureAnalysis { Column = "label", Statistics = ["valueCounts"] },
+            // Eyes-off is securely aggregated: the values counted, and the groups, are declared.
+            new FeatureAnalysis { Column = "label", Statistics = ["valueCounts"], Categories = mode == PrivacyModes.EyesOff ? ["0", "1", "2", "3"] : null },
         ],
         GroupBy = "label",
+        Groups = mode == PrivacyModes.EyesOff ? ["0", "1", "2", "3"] : null,
         Covariance = [header[0], header[1], header[2]],
         Privacy = new AnalysisPrivacySpec { Mode = mode, MinCount = minCount, MinSilos = minSilos },
     };
@@ -385,9 +387,9 @@ public sealed class AnalysisOrchestratorTests
     }
 
     // A host whose data/train.csv is under budget "synth" of the given total ε, with noise seeded by NoiseSeed.
-    private const long NoiseSeed = 42;
+    internal const long NoiseSeed = 42;
 
-    private static Harness BudgetedHarness(double total) => new()
+    internal static Harness BudgetedHarness(double total) => new()
     {
         Services = services =>
         {
@@ -396,7 +398,7 @@ public sealed class AnalysisOrchestratorTests
         },
     };
 
-    private static AnalysisSpec DpSpec(string id, string column, double epsilon) => new()
+    internal static AnalysisSpec DpSpec(string id, string column, double epsilon) => new()
     {
         AnalysisId = id,
         Silos = Data.Select(d => d.SiloId).ToArray(),
@@ -493,8 +495,9 @@ public sealed class AnalysisOrchestratorTests
         Assert.Equal(OrchestrationRuntimeStatus.Failed, second.RuntimeStatus);
         Assert.Contains("Privacy budget 'synth' refuses analysis 'fa-dp-b': epsilon spent 0.6 of 1, requested 0.6", second.FailureDetails!.ErrorMessage, StringComparison.Ordinal);
         Assert.Null(result);
-        Assert.Contains(h.Blobs.Items.Keys, k => k.Contains("/outbox/fa-dp-a/", StringComparison.Ordinal));
-        Assert.DoesNotContain(h.Blobs.Items.Keys, k => k.Contains("/outbox/fa-dp-b/", StringComparison.Ordinal));
+        // Eyes-off, the silos' outboxes hold masked partials, under the analysis id and its execution.
+        Assert.Contains(h.Blobs.Items.Keys, k => k.Contains("/outbox/fa-dp-a-", StringComparison.Ordinal));
+        Assert.DoesNotContain(h.Blobs.Items.Keys, k => k.Contains("/outbox/fa-dp-b", StringComparison.Ordinal));
         var ledger = JsonSerializer.Deserialize<PrivacyLedger>((await h.Store.GetDocumentAsync("checkpoints", BlobLayout.PrivacyLedger("synth"), default))!, AnalysisJson.Options)!;
         Assert.Equal(0.6, ledger.EpsilonSpent);
     }

@@ -22,7 +22,7 @@ namespace FederatedFunctions.Api;
 /// carry their own token, so it never reads the earlier one's. Analysis ids share the orchestration instance ids with
 /// training runs: an id that is a run's (instance or checkpoints) is refused too.</para>
 /// </remarks>
-public sealed partial class AnalysesApi(ICheckpointStore checkpoints, ISiloCatalog silos, TimeProvider time, ILogger<AnalysesApi> logger)
+public sealed partial class AnalysesApi(ICheckpointStore checkpoints, ISiloCatalog silos, TimeProvider time, ILogger<AnalysesApi> logger, Microsoft.Extensions.Options.IOptions<TrustOptions>? trust = null)
 {
     private const string Noun = "analysis spec";
 
@@ -55,6 +55,13 @@ public sealed partial class AnalysesApi(ICheckpointStore checkpoints, ISiloCatal
         }
 
         var id = spec.AnalysisId ?? InstanceStarts.NewId(time, "analysis");
+
+        // The silo runner that trains also computes an analysis's partials: eyes-off, it must be an approved one.
+        if (TrainerApproval.Refuse(spec.Privacy.Mode, spec.Silos, silos, trust?.Value, "analyses", t => LogTrainerRefused(logger, id, t.Id, t.Sha256)) is { } unapproved)
+        {
+            return unapproved;
+        }
+
         var state = new AnalysisState(id, spec with { AnalysisId = id }, AnalysisState.DefaultContainer);
         if (await RefuseTakenAsync(client, id, state.Container, cancellationToken).ConfigureAwait(false) is { } conflict)
         {
@@ -150,6 +157,9 @@ public sealed partial class AnalysesApi(ICheckpointStore checkpoints, ISiloCatal
 
     private static ApiResponse NotFound(string id) =>
         ApiResponse.Problem(404, "analysis-not-found", "No such analysis.", $"There is no analysis '{id}'.");
+
+    [LoggerMessage(EventId = 3202, Level = LogLevel.Warning, Message = "Refused eyes-off analysis {AnalysisId}: trainer {Trainer} ({Sha256}) is not approved")]
+    private static partial void LogTrainerRefused(ILogger logger, string analysisId, string trainer, string sha256);
 
     [LoggerMessage(EventId = 3201, Level = LogLevel.Information, Message = "Started analysis {AnalysisId}: {Silos} silos, {Features} features")]
     private static partial void LogStarted(ILogger logger, string analysisId, int silos, int features);

@@ -1,6 +1,8 @@
 using System.Globalization;
+using FederatedFunctions.Core;
 using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Specs;
+using FederatedFunctions.Core.Tensors;
 using FederatedFunctions.Workflow.Abstractions;
 using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Workflow.Contracts;
@@ -99,7 +101,19 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
             continueNumbering = true;
         }
 
-        if (resumeFrom is not null && spec.Data is { Standardize: true, Standardization: null })
+        // Pretrained weights are the start of a fresh run; a recurring run's later starts continue from the previous run instead.
+        if (resumeFrom is null && spec.Model.Pretrained is { } pretrained)
+        {
+            var (origin, error) = await ResolvePretrainedAsync(spec, pretrained, cancellationToken).ConfigureAwait(false);
+            if (origin is null)
+            {
+                return InvalidSpec(error!);
+            }
+
+            resumeFrom = origin;
+        }
+
+        if (resumeFrom is not null && spec.Model.Pretrained is null && spec.Data is { Standardize: true, Standardization: null })
         {
             // A warm start trains the origin's weights further, so it keeps the origin's scaling; new statistics would not match them.
             var originStandardization = (await checkpoints.GetManifestAsync(spec.Checkpoints.Container, resumeFrom.RunId, 0, cancellationToken).ConfigureAwait(false))?.Standardization;
@@ -190,6 +204,36 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
         return await ScheduleAsync(client, runId, TrainingState.Resume(runId, parsed.Spec, latest, manifest?.Audit, Epochs.New()), urls, null, cancellationToken).ConfigureAwait(false);
     }
 
+    // The pretrained file, checked against its declared SHA-256 and format, copied beside the run so that what it started
+    // from stays with it whatever happens to the original.
+    private async Task<(ModelOrigin? Origin, SpecError? Error)> ResolvePretrainedAsync(RunSpec spec, PretrainedSpec pretrained, CancellationToken cancellationToken)
+    {
+        var container = spec.Checkpoints.Container;
+        var bytes = await checkpoints.GetDocumentAsync(container, pretrained.Path, cancellationToken).ConfigureAwait(false);
+        if (bytes is null)
+        {
+            return (null, new SpecError("$.model.pretrained.path", "not-found", $"Container '{container}' holds no {SpecPath.Quote(pretrained.Path)}; put the file there with 'fl model put'."));
+        }
+
+        var sha = Hashing.Sha256Hex(bytes);
+        if (sha != pretrained.Sha256)
+        {
+            return (null, new SpecError("$.model.pretrained.sha256", "mismatch", $"{SpecPath.Quote(pretrained.Path)} has SHA-256 {sha}, not the {pretrained.Sha256} the spec names: it is not the file the spec was written for."));
+        }
+
+        try
+        {
+            _ = Safetensors.Parse(bytes);
+        }
+        catch (SafetensorsFormatException ex)
+        {
+            return (null, new SpecError("$.model.pretrained.path", "format", $"{SpecPath.Quote(pretrained.Path)} is not a safetensors file: {ex.Message}"));
+        }
+
+        var copy = await checkpoints.PutDocumentAsync(container, BlobLayout.Pretrained(spec.RunId!), bytes, cancellationToken).ConfigureAwait(false);
+        return (new ModelOrigin("pretrained:" + pretrained.Path, 0, copy), null);
+    }
+
     private async Task<(ModelOrigin? Origin, SpecError? Error)> ResolveOriginAsync(RunSpec spec, ResumeFromSpec from, CancellationToken cancellationToken)
     {
         var container = spec.Checkpoints.Container;
@@ -219,36 +263,9 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
         return (new ModelOrigin(from.RunId, round, manifest?.Model ?? latest.Model), null);
     }
 
-    // Eyes-off runs may use only trainers whose identity and hash the orchestrator's configuration approves: the trainer
-    // each silo's compute declares (this build's trainer in process or in a separate process, a pinned image on Azure ML).
-    private ApiResponse? RefuseUnapprovedTrainer(RunSpec spec)
-    {
-        if (spec.Privacy.Mode != PrivacyModes.EyesOff)
-        {
-            return null;
-        }
-
-        var approved = trust?.Value.ApprovedTrainers ?? [];
-        var refused = spec.Silos
-            .Select(silo => (Silo: silo, Trainer: silos.Trainer(silo)))
-            .Where(s => !approved.Any(t => string.Equals(t.Id, s.Trainer.Id, StringComparison.Ordinal) && string.Equals(t.Sha256, s.Trainer.Sha256, StringComparison.OrdinalIgnoreCase)))
-            .ToArray();
-        if (refused.Length == 0)
-        {
-            return null;
-        }
-
-        foreach (var trainer in refused.Select(r => r.Trainer).Distinct())
-        {
-            LogTrainerRefused(logger, spec.RunId ?? string.Empty, trainer.Id, trainer.Sha256);
-        }
-
-        return ApiResponse.Problem(
-            403,
-            "trainer-not-approved",
-            "The trainer is not approved for eyes-off runs.",
-            string.Join(" ", refused.GroupBy(r => r.Trainer).Select(g => $"Trainer '{g.Key.Id}' with SHA-256 {g.Key.Sha256} (silos {string.Join(", ", g.Select(r => r.Silo))}) is not in {TrustOptions.Section}:ApprovedTrainers.")) + " Nothing was started.");
-    }
+    // Eyes-off runs may use only trainers whose identity and hash the orchestrator's configuration approves.
+    private ApiResponse? RefuseUnapprovedTrainer(RunSpec spec) =>
+        TrainerApproval.Refuse(spec.Privacy.Mode, spec.Silos, silos, trust?.Value, "runs", t => LogTrainerRefused(logger, spec.RunId ?? string.Empty, t.Id, t.Sha256));
 
     /// <summary>A 400 for a bad query parameter; the problem's error names it as <c>query.{name}</c>.</summary>
     public static ApiResponse InvalidQuery(string parameter, string rule, string message) =>

@@ -29,7 +29,7 @@ internal sealed class ApiHarness : IAsyncDisposable
         RecurringOptions = options;
         Api = new RunsApi(store, backend, TimeProvider.System, NullLogger<RunsApi>.Instance, Options.Create(trust ?? new TrustOptions()));
         Recurring = new RecurringTrainingService(Api, store, recurring, Options.Create(options), NullLogger<RecurringTrainingService>.Instance);
-        Analyses = new AnalysesApi(store, backend, TimeProvider.System, NullLogger<AnalysesApi>.Instance);
+        Analyses = new AnalysesApi(store, backend, TimeProvider.System, NullLogger<AnalysesApi>.Instance, Options.Create(trust ?? new TrustOptions()));
     }
 
     public DurableTaskTestHost Host { get; }

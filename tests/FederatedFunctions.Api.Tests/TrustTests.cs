@@ -40,6 +40,31 @@ public sealed class TrustTests
         Assert.Equal(OrchestrationRuntimeStatus.Completed, (await h.WaitAsync("eyes-off-ok")).RuntimeStatus);
     }
 
+    // An eyes-off analysis of the harness's silos (securely aggregated, so the label's values are declared).
+    private static string EyesOffAnalysis(string id) => ApiHarness.AnalysisSpecJson(id)
+        .Replace("\"statistics\": [\"valueCounts\"] }", "\"statistics\": [\"valueCounts\"], \"categories\": [\"0\", \"1\"] }", StringComparison.Ordinal)
+        .Replace("\"mode\": \"eyes-on\", \"minCount\": 1", "\"mode\": \"eyes-off\", \"minCount\": 3, \"minSilos\": 2", StringComparison.Ordinal);
+
+    [Fact]
+    public async Task StartAnalysis_EyesOffWithAnUnapprovedTrainer_Returns403AndStartsNothing_AndWithTheApprovedOneRuns()
+    {
+        var trainer = LocalTrainerIdentity.Value;
+        await using var refusing = await ApiHarness.StartAsync(new TrustOptions { ApprovedTrainers = [new ApprovedTrainer { Id = trainer.Id, Sha256 = new string('0', 64) }] });
+
+        var refused = await refusing.StartAnalysisAsync(EyesOffAnalysis("an-eyes-off-refused"));
+
+        Assert.Equal(403, refused.Status);
+        var problem = Assert.IsType<ProblemDocument>(refused.Body);
+        Assert.EndsWith("trainer-not-approved", problem.Type, StringComparison.Ordinal);
+        Assert.Contains(trainer.Sha256, problem.Detail, StringComparison.Ordinal);
+        Assert.Null(await refusing.Client.GetInstanceAsync("an-eyes-off-refused"));
+
+        await using var approving = await ApiHarness.StartAsync(new TrustOptions { ApprovedTrainers = [new ApprovedTrainer { Id = trainer.Id, Sha256 = trainer.Sha256 }] });
+        Assert.Equal(202, (await approving.StartAnalysisAsync(EyesOffAnalysis("an-eyes-off-ok"))).Status);
+        var done = await approving.WaitAsync("an-eyes-off-ok");
+        Assert.True(done.RuntimeStatus == OrchestrationRuntimeStatus.Completed, done.FailureDetails?.ErrorMessage);
+    }
+
     [Fact]
     public async Task StartAsync_EyesOffWithOneSilosImageUnapproved_Returns403NamingThatSilo()
     {

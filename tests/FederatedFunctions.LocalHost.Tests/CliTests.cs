@@ -121,6 +121,26 @@ public sealed class DemoEndToEndTests
             Assert.True(listCode == 0, listError);
             Assert.Contains("(latest)", listing, StringComparison.Ordinal);
             Assert.Equal(5, listing.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length); // header + rounds 0..3
+
+            // Pretrained weights from outside: fl model put, then a run that starts from them on the demo's silos.
+            var weights = Path.Combine(home.Path, "mlp.safetensors");
+            var start = Ml.ModelFactory.InitialState(new Core.Specs.ModelSpec { Architecture = "mlp", Hidden = [64] }, 16, 10, seed: 77);
+            await File.WriteAllBytesAsync(weights, Core.Tensors.Safetensors.Serialize(start, new Dictionary<string, string>()));
+            var (putCode, put, putError) = await RunFlAsync(home.Path, "model", "put", "--file", weights, "--json");
+            Assert.True(putCode == 0, $"exit {putCode}\n{put}\n{putError}");
+            using var pretrained = JsonDocument.Parse(put.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]);
+            Assert.Equal("pretrained/mlp.safetensors", pretrained.RootElement.GetProperty("path").GetString());
+            Assert.Equal(Core.Hashing.Sha256Hex(await File.ReadAllBytesAsync(weights)), pretrained.RootElement.GetProperty("sha256").GetString());
+            var spec = Path.Combine(home.Path, "fine-tune.json");
+            await File.WriteAllTextAsync(spec, $$"""
+                { "runId": "fine-tune", "model": { "architecture": "mlp", "inputs": 16, "hidden": [64], "pretrained": {{pretrained.RootElement.GetRawText()}} },
+                  "data": { "classes": 10 }, "training": { "rounds": 1 }, "silos": ["silo-1", "silo-2", "silo-3", "silo-4"] }
+                """);
+            var (trainCode, train, trainError) = await RunFlAsync(home.Path, "train", "--spec", spec, "--json");
+            Assert.True(trainCode == 0, $"exit {trainCode}\n{train}\n{trainError}");
+            var (notWeights, _, notWeightsError) = await RunFlAsync(home.Path, "model", "put", "--file", spec);
+            Assert.Equal(2, notWeights);
+            Assert.Contains("is not a safetensors file", notWeightsError, StringComparison.Ordinal);
         }
         finally
         {

@@ -50,6 +50,7 @@ public sealed class ModelFactoryTests
     }
 
     [Theory]
+    [InlineData("transformer", new int[0])]
     [InlineData("cnn", new int[0])]
     [InlineData("logreg", new[] { 4 })]
     [InlineData("mlp", new int[0])]

@@ -25,7 +25,32 @@ public sealed record AnalysisQuery(
     IReadOnlyDictionary<string, double[]> Thresholds,
     IReadOnlyDictionary<string, BoundsSpec> Bounds,
     IReadOnlyDictionary<string, IReadOnlyList<string>>? Categories = null,
-    IReadOnlyList<string>? Groups = null);
+    IReadOnlyList<string>? Groups = null)
+{
+    /// <summary>
+    /// Pass 1's query of a spec: every numeric and categorical column, the group-by and its declared groups, the
+    /// covariance, the histograms over given edges (or a given range), the bounds and the declared categories.
+    /// </summary>
+    public static AnalysisQuery FirstPass(AnalysisSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        return new AnalysisQuery(
+            spec.Data,
+            spec.Features.Where(f => f.Statistics.Any(AnalysisStatistics.Numeric.Contains)).Select(f => f.Column).ToArray(),
+            spec.Features.Where(f => f.Statistics.Contains(AnalysisStatistics.ValueCounts)).Select(f => f.Column).ToArray(),
+            spec.GroupBy,
+            spec.Covariance,
+            true,
+            spec.Features.Where(f => f.Histogram is { } h && (h.Edges is not null || h.Min is not null)).ToDictionary(f => f.Column, f => GivenEdges(f.Histogram!), StringComparer.Ordinal),
+            new Dictionary<string, double[]>(),
+            spec.Features.Where(f => f.Bounds is not null).ToDictionary(f => f.Column, f => f.Bounds!, StringComparer.Ordinal),
+            spec.Features.Where(f => f.Categories is not null).ToDictionary(f => f.Column, f => f.Categories!, StringComparer.Ordinal),
+            spec.Groups);
+    }
+
+    private static double[] GivenEdges(HistogramSpec histogram) =>
+        histogram.Edges is { } edges ? [.. edges] : Histogram.EqualWidth(histogram.Min!.Value, histogram.Max!.Value, histogram.Bins!.Value);
+}
 
 /// <summary>One analysis pass of one silo: ids and the query, no value.</summary>
 /// <param name="AnalysisId">The analysis.</param>

@@ -69,6 +69,21 @@ internal static class AnalysisSecureAggregationValidator
         }
     }
 
+    /// <summary>Refuses a securely aggregated spec whose vector would be over <see cref="SecureAnalysisVector.MaxLength"/>; call it on a spec with no other error.</summary>
+    public static void ValidateSize(AnalysisSpec spec, Action<string, string, string> add)
+    {
+        if (!spec.Privacy.SecurelyAggregated)
+        {
+            return;
+        }
+
+        var length = SecureAnalysisVector.Length(AnalysisQuery.FirstPass(spec));
+        if (length > SecureAnalysisVector.MaxLength)
+        {
+            add("$.features", "size", $"Under secure aggregation each silo would send {length} ring elements per pass, more than {SecureAnalysisVector.MaxLength}: every exact sum takes {SecureAnalysisVector.SumLimbs}. Ask for fewer groups, columns or covariance columns.");
+        }
+    }
+
     private static void ValidateGroups(AnalysisSpec spec, IReadOnlyList<string> groups, Action<string, string, string> add)
     {
         if (spec.GroupBy is null)

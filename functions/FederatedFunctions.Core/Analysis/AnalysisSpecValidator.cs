@@ -124,6 +124,11 @@ public static class AnalysisSpecValidator
             }
         }
 
+        if (errors.Count == 0)
+        {
+            AnalysisSecureAggregationValidator.ValidateSize(spec, Add);
+        }
+
         return errors;
     }
 

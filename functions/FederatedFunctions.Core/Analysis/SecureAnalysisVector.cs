@@ -266,15 +266,41 @@ public static class SecureAnalysisVector
         {
             Count = count,
             Sum = total,
-            SumCompensation = ExactSum.ToDouble(sum - ExactSum.Scaled(total)),
+            // A sum beyond the largest double is reported as infinite, as the plain merge does; it has no compensation.
+            SumCompensation = double.IsFinite(total) ? ExactSum.ToDouble(sum - ExactSum.Scaled(total)) : 0,
             Mean = ExactSum.ToDouble(sum, count, ExactSum.ScaleExponent),
             M2 = ExactSum.ToDouble(Deviations(count, sum, sum, squares), count, 2 * ExactSum.ScaleExponent),
         };
     }
 
-    /// <summary>The layout's length for <paramref name="query"/>: the number of 32-bit elements every silo's vector has.</summary>
-    public static int Length(AnalysisQuery query) =>
-        Encode(query, new AnalysisPartial("*", 0, 0, new Dictionary<string, GroupPartial>(), new Dictionary<string, long[]>()), (_, _) => [], _ => []).Length;
+    /// <summary>The layout's length for <paramref name="query"/>: the number of 32-bit elements every silo's vector has, counted without building one.</summary>
+    public static long Length(AnalysisQuery query)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        long perGroup = CountLimbs;
+        foreach (var column in query.Numeric)
+        {
+            perGroup += CountLimbs
+                + (query.Moments ? CountLimbs + (2L * SumLimbs) : 0)
+                + (query.HistogramEdges.TryGetValue(column, out var edges) ? (edges.Length + 1L) * CountLimbs : 0)
+                + (query.GroupBy is not null && query.Thresholds.TryGetValue(column, out var at) ? (long)at.Length * CountLimbs : 0);
+        }
+
+        foreach (var column in query.Moments ? query.Categorical : [])
+        {
+            perGroup += CountLimbs + ((long)Cells(query, column).Count() * CountLimbs);
+        }
+
+        if (CovarianceColumns(query) is { } cov)
+        {
+            perGroup += CountLimbs + ((cov.Count + (cov.Count * (cov.Count + 1L) / 2)) * SumLimbs);
+        }
+
+        return (Groups(query).Count * perGroup) + (Thresholds(query).Sum(t => (long)t.Value.Length) * CountLimbs) + (CoverageCells(query).LongCount() * CountLimbs);
+    }
+
+    /// <summary>The longest vector a spec may ask each silo for: 2^24 elements, 64 MiB.</summary>
+    public const long MaxLength = 1L << 24;
 
     // n·Σxy − Σx·Σy over 2^(−2·scale), exactly: n times the sum of cross-deviations, at the scale 2^(2·scale).
     private static BigInteger Deviations(long count, BigInteger x, BigInteger y, BigInteger products) =>

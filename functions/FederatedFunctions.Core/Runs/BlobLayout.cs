@@ -75,6 +75,9 @@ public static class BlobLayout
     public static string SiloMaskedUpdate(string runId, int round, int attempt) =>
         $"outbox/{runId}/round-{round.ToString("D5", CultureInfo.InvariantCulture)}/masked-{attempt.ToString("D2", CultureInfo.InvariantCulture)}.safetensors";
 
+    /// <summary>The copy of the pretrained weights a run started from, in its checkpoint container.</summary>
+    public static string Pretrained(string runId) => $"{runId}/pretrained.safetensors";
+
     /// <summary>A silo's partial statistics for one pass of one execution of an analysis, in its outbox.</summary>
     public static string SiloAnalysisPartial(string analysisId, string execution, int pass) =>
         $"outbox/{analysisId}/analysis/{execution}/pass-{pass.ToString("D2", CultureInfo.InvariantCulture)}.json";

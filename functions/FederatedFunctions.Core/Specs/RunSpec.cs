@@ -213,14 +213,65 @@ public sealed record RetrySpec
 /// <summary>Model architecture and sizes.</summary>
 public sealed record ModelSpec
 {
-    /// <summary><c>logreg</c> (multinomial logistic regression) or <c>mlp</c> (multilayer perceptron with ReLU).</summary>
+    /// <summary>A model kind of <see cref="Models.ModelCatalog"/>: <c>logreg</c>, <c>mlp</c> or <c>cnn</c>.</summary>
     public string Architecture { get; init; } = ModelArchitectures.LogisticRegression;
 
     /// <summary>Number of input features. Required when <see cref="DataSpec.Features"/> is absent; otherwise must equal its length.</summary>
     public int? Inputs { get; init; }
 
-    /// <summary>Hidden layer widths of an <c>mlp</c>; must be empty for <c>logreg</c>.</summary>
+    /// <summary>Hidden layer widths of an <c>mlp</c>; must be empty for the other kinds.</summary>
     public IReadOnlyList<int> Hidden { get; init; } = [];
+
+    /// <summary>A <c>cnn</c>'s input image, <c>[channels, height, width]</c>: each row's features are its pixels, channel by channel and row by row.</summary>
+    public IReadOnlyList<int>? Shape { get; init; }
+
+    /// <summary>A <c>cnn</c>'s layers, in order; a final linear layer to the classes follows them.</summary>
+    public IReadOnlyList<LayerSpec>? Layers { get; init; }
+
+    /// <summary>Weights to start from instead of the seeded initialization (fine-tuning, domain adaptation); null for none.</summary>
+    public PretrainedSpec? Pretrained { get; init; }
+}
+
+/// <summary>
+/// Pretrained weights a run starts from: a safetensors file in the run's checkpoint container (<c>fl model put</c> writes
+/// one), named by its SHA-256, with the model's parameter names and shapes (<c>layers.{i}.weight</c>, as PyTorch's
+/// <c>nn.Sequential</c> named <c>layers</c> saves them). The run keeps a copy of it as its round 0.
+/// </summary>
+public sealed record PretrainedSpec
+{
+    /// <summary>The file's blob path inside the checkpoint container.</summary>
+    public string Path { get; init; } = string.Empty;
+
+    /// <summary>Its SHA-256, 64 lowercase hex digits: a start whose file has another hash is refused.</summary>
+    public string Sha256 { get; init; } = string.Empty;
+}
+
+/// <summary>One declared layer of a <c>cnn</c>.</summary>
+public sealed record LayerSpec
+{
+    /// <summary><c>conv2d</c>, <c>maxpool2d</c>, <c>groupnorm</c>, <c>relu</c>, <c>dropout</c> or <c>linear</c>.</summary>
+    public string Type { get; init; } = string.Empty;
+
+    /// <summary>Output channels of a <c>conv2d</c>.</summary>
+    public int? Filters { get; init; }
+
+    /// <summary>The square kernel (or pooling window) of a <c>conv2d</c> or <c>maxpool2d</c>.</summary>
+    public int? Kernel { get; init; }
+
+    /// <summary>The stride of a <c>conv2d</c> (default 1) or <c>maxpool2d</c> (default: the kernel).</summary>
+    public int? Stride { get; init; }
+
+    /// <summary>Zero padding on each side, of a <c>conv2d</c> (default 0).</summary>
+    public int? Padding { get; init; }
+
+    /// <summary>Groups of a <c>groupnorm</c>, which must divide the channels.</summary>
+    public int? Groups { get; init; }
+
+    /// <summary>The drop probability of a <c>dropout</c>, in [0, 1).</summary>
+    public double? P { get; init; }
+
+    /// <summary>Output width of a <c>linear</c> layer.</summary>
+    public int? Units { get; init; }
 }
 
 /// <summary>Known model architectures.</summary>
@@ -232,8 +283,11 @@ public static class ModelArchitectures
     /// <summary>Multilayer perceptron: linear layers with ReLU between them.</summary>
     public const string MultilayerPerceptron = "mlp";
 
+    /// <summary>Convolutional network over images: declared convolution, pooling, normalization, dropout and linear layers.</summary>
+    public const string Convolutional = "cnn";
+
     /// <summary>All known names.</summary>
-    public static readonly IReadOnlyList<string> All = [LogisticRegression, MultilayerPerceptron];
+    public static readonly IReadOnlyList<string> All = [LogisticRegression, MultilayerPerceptron, Convolutional];
 }
 
 /// <summary>The tabular data schema, and where each split lives inside a silo's container.</summary>

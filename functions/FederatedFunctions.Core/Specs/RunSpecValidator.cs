@@ -19,7 +19,7 @@ namespace FederatedFunctions.Core.Specs;
 public static class RunSpecValidator
 {
     /// <summary>Widest accepted hidden layer.</summary>
-    public const int MaxHiddenWidth = 4096;
+    public const int MaxHiddenWidth = Models.MultilayerPerceptronModel.MaxHiddenWidth;
 
     /// <summary>Longest accepted data blob path, the Azure Blob Storage limit on blob names.</summary>
     public const int MaxBlobPathLength = 1024;
@@ -106,50 +106,10 @@ public static class RunSpecValidator
     /// </remarks>
     public static bool IsValidSiloId(string? id) => IsLowercaseId(id, 1, 63);
 
-    /// <summary>Trainable parameters (weights and biases) of <paramref name="model"/> for the given sizes.</summary>
-    /// <remarks>
-    /// <c>logreg</c>: <c>inputs * classes + classes</c>. <c>mlp</c>: the sum over its linear layers of <c>in * out + out</c>,
-    /// with layer sizes <c>inputs, hidden..., classes</c>.
-    /// </remarks>
-    /// <exception cref="ArgumentException">Unknown architecture, a non-positive size, or hidden layers on a <c>logreg</c>.</exception>
+    /// <summary>Trainable parameters (weights and biases) of <paramref name="model"/> for the given sizes: its plan's (<see cref="Models.ModelCatalog"/>).</summary>
+    /// <exception cref="ArgumentException">An unknown architecture, or a model the validator refuses.</exception>
     /// <exception cref="OverflowException">The count does not fit in 64 bits.</exception>
-    public static long CountParameters(ModelSpec model, int inputs, int classes)
-    {
-        ArgumentNullException.ThrowIfNull(model);
-        ArgumentOutOfRangeException.ThrowIfLessThan(inputs, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThan(classes, 1);
-        var hidden = model.Hidden ?? throw new ArgumentException("model.hidden is null.", nameof(model));
-
-        switch (model.Architecture)
-        {
-            case ModelArchitectures.LogisticRegression:
-                if (hidden.Count > 0)
-                {
-                    throw new ArgumentException("A logreg model has no hidden layers.", nameof(model));
-                }
-
-                return checked(((long)inputs * classes) + classes);
-
-            case ModelArchitectures.MultilayerPerceptron:
-                long total = 0;
-                long previous = inputs;
-                foreach (var width in hidden)
-                {
-                    if (width < 1)
-                    {
-                        throw new ArgumentException($"Hidden layer widths must be positive; got {width}.", nameof(model));
-                    }
-
-                    total = checked(total + (previous * width) + width);
-                    previous = width;
-                }
-
-                return checked(total + (previous * classes) + classes);
-
-            default:
-                throw new ArgumentException($"Unknown architecture {SpecPath.Quote(model.Architecture)}.", nameof(model));
-        }
-    }
+    public static long CountParameters(ModelSpec model, int inputs, int classes) => Models.ModelCatalog.Plan(model, inputs, classes).Parameters;
 
     /// <summary>The model's input width: <c>model.inputs</c> when given, otherwise the number of <c>data.features</c>.</summary>
     /// <exception cref="ArgumentException">Neither is given (a spec that fails validation).</exception>
@@ -171,30 +131,29 @@ public static class RunSpecValidator
         var model = spec.Model;
         if (report.Required(model.Architecture, "$.model.architecture"))
         {
-            report.Enum(model.Architecture, ModelArchitectures.All, "$.model.architecture");
+            report.Enum(model.Architecture, Models.ModelCatalog.Names, "$.model.architecture");
         }
 
         if (report.Required(model.Hidden, "$.model.hidden"))
         {
-            if (model.Architecture == ModelArchitectures.LogisticRegression)
-            {
-                if (model.Hidden.Count > 0)
-                {
-                    report.Add("$.model.hidden", "not-allowed", $"A logreg model has no hidden layers; got {model.Hidden.Count}.");
-                }
-            }
-            else
-            {
-                if (model.Architecture == ModelArchitectures.MultilayerPerceptron
-                    && (model.Hidden.Count < 1 || model.Hidden.Count > limits.MaxHiddenLayers))
-                {
-                    report.Add("$.model.hidden", "count", $"An mlp needs 1 to {limits.MaxHiddenLayers} hidden layers (limit MaxHiddenLayers); got {model.Hidden.Count}.");
-                }
+            Models.ModelCatalog.Find(model.Architecture)?.Validate(model, model.Inputs ?? spec.Data?.Features?.Count, limits, report.Add);
+        }
 
-                for (var i = 0; i < model.Hidden.Count; i++)
-                {
-                    report.Range(model.Hidden[i], 1, MaxHiddenWidth, SpecPath.Index("$.model.hidden", i), nameof(MaxHiddenWidth));
-                }
+        if (model.Pretrained is { } pretrained)
+        {
+            if ((pretrained.Path is null ? "it is missing" : BlobPathProblem(pretrained.Path)) is { } problem)
+            {
+                report.Add("$.model.pretrained.path", "path", $"model.pretrained.path must be a relative blob path inside the checkpoint container: {problem}; got {SpecPath.Quote(pretrained.Path)}.");
+            }
+
+            if (pretrained.Sha256 is not { Length: 64 } sha || !sha.All(c => c is (>= '0' and <= '9') or (>= 'a' and <= 'f')))
+            {
+                report.Add("$.model.pretrained.sha256", "pattern", $"model.pretrained.sha256 must be 64 lowercase hex digits (fl model put prints it); got {SpecPath.Quote(pretrained.Sha256)}.");
+            }
+
+            if (spec.ResumeFrom is not null)
+            {
+                report.Add("$.model.pretrained", "conflict", "model.pretrained and resumeFrom both give the starting weights; give one.");
             }
         }
 
@@ -642,16 +601,18 @@ public static class RunSpecValidator
 
     private static void ValidateModelSize(RunSpec spec, SpecLimits limits, Reporter report)
     {
-        // Only a model whose every size is individually valid has a meaningful count; other errors are already reported.
+        // Only a model whose every part is valid has a meaningful count; other errors are already reported.
         var model = spec.Model;
         var classes = spec.Data?.Classes ?? 0;
         var inputs = model?.Inputs ?? spec.Data?.Features?.Count ?? 0;
-        if (model?.Hidden is null
-            || !ModelArchitectures.All.Contains(model.Architecture)
-            || (model.Architecture == ModelArchitectures.LogisticRegression && model.Hidden.Count > 0)
-            || model.Hidden.Any(w => w < 1)
-            || inputs < 1
-            || classes < 1)
+        if (model?.Hidden is null || Models.ModelCatalog.Find(model.Architecture) is not { } kind || inputs < 1 || classes < 1)
+        {
+            return;
+        }
+
+        var problems = 0;
+        kind.Validate(model, inputs, limits, (_, _, _) => problems++);
+        if (problems > 0)
         {
             return;
         }
@@ -659,7 +620,7 @@ public static class RunSpecValidator
         long count;
         try
         {
-            count = CountParameters(model, inputs, classes);
+            count = kind.Plan(model, inputs, classes).Parameters;
         }
         catch (OverflowException)
         {

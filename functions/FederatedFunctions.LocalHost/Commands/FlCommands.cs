@@ -45,6 +45,7 @@ public static class FlCommands
         root.Subcommands.Add(Trainer(ctx));
         root.Subcommands.Add(Aggregate(ctx));
         root.Subcommands.Add(Data(ctx));
+        root.Subcommands.Add(Model(ctx));
         root.Subcommands.Add(Serve(ctx));
         root.Subcommands.Add(Recurring(ctx));
         root.Subcommands.Add(AzuriteCommand(ctx));
@@ -160,9 +161,12 @@ public static class FlCommands
             return 2;
         }
 
-        var model = spec.Model.Architecture == ModelArchitectures.MultilayerPerceptron
-            ? $"mlp [{RunSpecValidator.ResolveInputs(spec)}→{string.Join("→", spec.Model.Hidden)}→{spec.Data.Classes}]"
-            : $"logreg [{RunSpecValidator.ResolveInputs(spec)}→{spec.Data.Classes}]";
+        var model = spec.Model.Architecture switch
+        {
+            ModelArchitectures.MultilayerPerceptron => $"mlp [{RunSpecValidator.ResolveInputs(spec)}→{string.Join("→", spec.Model.Hidden)}→{spec.Data.Classes}]",
+            ModelArchitectures.Convolutional => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"cnn [{string.Join("×", spec.Model.Shape!)}, {spec.Model.Layers!.Count} layers→{spec.Data.Classes}, {RunSpecValidator.CountParameters(spec.Model, RunSpecValidator.ResolveInputs(spec), spec.Data.Classes):N0} parameters]"),
+            _ => $"logreg [{RunSpecValidator.ResolveInputs(spec)}→{spec.Data.Classes}]",
+        };
         var catalog = host.Services.GetRequiredService<ISiloCatalog>();
         var computes = string.Join(" + ", spec.Silos.GroupBy(s => catalog.Placement(s).Kind).Select(g => g.Count() == spec.Silos.Count ? g.Key : $"{g.Key} ×{g.Count()}"));
         await ctx.Output.WriteLineAsync($"Run {spec.RunId}: {spec.Silos.Count} silos ({computes} compute), {spec.Training.Rounds} rounds, {model}, {spec.Strategy.Name}, backend {backend}").ConfigureAwait(false);
@@ -299,9 +303,7 @@ public static class FlCommands
         { run, container, verify, JsonOption };
         cmd.SetAction(async (pr, ct) =>
         {
-            var ws = CommandContext.Workspace();
-            var storage = await ws.StorageConnectionStringAsync(ct).ConfigureAwait(false);
-            var store = new BlobCheckpointStore(Adapters.AdaptersRegistration.CreateOrchestratorBlobService(ws.BuildConfiguration(storage)));
+            var store = await CheckpointStoreAsync(ct).ConfigureAwait(false);
             var report = await Api.AuditReader.ReadAsync(store, pr.GetValue(container)!, pr.GetValue(run)!, ct).ConfigureAwait(false);
             if (pr.GetValue(JsonOption))
             {
@@ -327,6 +329,69 @@ public static class FlCommands
             return v.IsValid ? 0 : 1;
         });
         return cmd;
+    }
+
+    // The workspace's checkpoint store (its Azurite, started if needed), as the runs write it.
+    private static async Task<BlobCheckpointStore> CheckpointStoreAsync(CancellationToken ct)
+    {
+        var ws = CommandContext.Workspace();
+        var storage = await ws.StorageConnectionStringAsync(ct).ConfigureAwait(false);
+        return new BlobCheckpointStore(Adapters.AdaptersRegistration.CreateOrchestratorBlobService(ws.BuildConfiguration(storage)));
+    }
+
+    private static Command Model(CommandContext ctx)
+    {
+        var model = new Command("model", "Puts pretrained weights where a run spec's model.pretrained names them.\nExample: fl model put --file resnet.safetensors");
+        var file = new Option<FileInfo>("--file") { Description = "A safetensors file of the model's weights.", Required = true };
+        var name = new Option<string?>("--as") { Description = "Its blob path in the checkpoint container; default pretrained/{file name}." };
+        var container = new Option<string>("--container") { Description = "Checkpoint container.", DefaultValueFactory = _ => "checkpoints" };
+        var put = new Command(
+            "put",
+            "Uploads a safetensors file into the checkpoint container and prints the model.pretrained a spec gives to start from it.\n" +
+            "Example: fl model put --file digits.safetensors --as pretrained/digits.safetensors")
+        { file, name, container, JsonOption };
+        put.SetAction(async (pr, ct) =>
+        {
+            var source = pr.GetValue(file)!;
+            var path = pr.GetValue(name) ?? "pretrained/" + source.Name;
+            if (RunSpecValidator.BlobPathProblem(path) is { } problem)
+            {
+                await ctx.Error.WriteLineAsync($"error: --as must be a relative blob path: {problem}.").ConfigureAwait(false);
+                return 2;
+            }
+
+            if (!source.Exists)
+            {
+                await ctx.Error.WriteLineAsync($"error: {source.FullName} does not exist.").ConfigureAwait(false);
+                return 2;
+            }
+
+            var bytes = await File.ReadAllBytesAsync(source.FullName, ct).ConfigureAwait(false);
+            IReadOnlyList<Core.Tensors.NamedTensor> tensors;
+            try
+            {
+                tensors = Core.Tensors.Safetensors.Parse(bytes).Tensors;
+            }
+            catch (Core.Tensors.SafetensorsFormatException ex)
+            {
+                await ctx.Error.WriteLineAsync($"error: {source.Name} is not a safetensors file: {ex.Message}").ConfigureAwait(false);
+                return 2;
+            }
+
+            var store = await CheckpointStoreAsync(ct).ConfigureAwait(false);
+            var written = await store.PutDocumentAsync(pr.GetValue(container)!, path, bytes, ct).ConfigureAwait(false);
+            var pretrained = new PretrainedSpec { Path = path, Sha256 = written.Sha256 };
+            await ctx.Output.WriteLineAsync($"Put {source.Name} ({tensors.Count} tensors, {bytes.Length} bytes) at {pr.GetValue(container)}/{path}. Start a run from it with:").ConfigureAwait(false);
+            await ctx.Output.WriteLineAsync($"  \"model\": {{ …, \"pretrained\": {JsonSerializer.Serialize(pretrained, RunSpecJson.Options)} }}").ConfigureAwait(false);
+            if (pr.GetValue(JsonOption))
+            {
+                await ctx.Output.WriteLineAsync(JsonSerializer.Serialize(pretrained, RunSpecJson.Options)).ConfigureAwait(false);
+            }
+
+            return 0;
+        });
+        model.Subcommands.Add(put);
+        return model;
     }
 
     private static Command Trainer(CommandContext ctx)
@@ -367,9 +432,7 @@ public static class FlCommands
         { run, container, JsonOption };
         cmd.SetAction(async (pr, ct) =>
         {
-            var ws = CommandContext.Workspace();
-            var storage = await ws.StorageConnectionStringAsync(ct).ConfigureAwait(false);
-            var store = new BlobCheckpointStore(Adapters.AdaptersRegistration.CreateOrchestratorBlobService(ws.BuildConfiguration(storage)));
+            var store = await CheckpointStoreAsync(ct).ConfigureAwait(false);
             var runId = pr.GetValue(run)!;
             var manifests = await store.ListAsync(pr.GetValue(container)!, runId, ct).ConfigureAwait(false);
             var latest = await store.GetLatestAsync(pr.GetValue(container)!, runId, ct).ConfigureAwait(false);

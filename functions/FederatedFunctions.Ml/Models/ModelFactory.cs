@@ -1,3 +1,4 @@
+using FederatedFunctions.Core.Models;
 using FederatedFunctions.Core.Specs;
 using FederatedFunctions.Core.Tensors;
 using TorchSharp;
@@ -6,40 +7,44 @@ using static TorchSharp.torch;
 
 namespace FederatedFunctions.Ml;
 
-/// <summary>Builds the models a run spec names, and their seeded initial weights.</summary>
+/// <summary>Builds the models a run spec names, from their plans (<see cref="ModelCatalog"/>), and their seeded initial weights.</summary>
 /// <remarks>
 /// <para>
-/// Both architectures are a stack of <c>Linear</c> layers held in a <c>Sequential</c> named <c>layers</c>, so parameter
-/// names are stable and match what PyTorch would produce for the same module: <c>logreg</c> is
-/// <c>layers.0.{weight,bias}</c> (<c>Linear(inputs, classes)</c>); an <c>mlp</c> with hidden widths <c>[h0, h1]</c>
-/// is <c>Linear(inputs,h0), ReLU, Linear(h0,h1), ReLU, Linear(h1,classes)</c>, i.e. <c>layers.0</c>, <c>layers.2</c>,
-/// <c>layers.4</c>. Every parameter is float32. The model outputs logits (no softmax).
+/// Every model is its plan's layers held in a <c>Sequential</c> named <c>layers</c>, so parameter names are stable and
+/// match what PyTorch would produce for the same module: <c>logreg</c> is <c>layers.0.{weight,bias}</c>
+/// (<c>Linear(inputs, classes)</c>); an <c>mlp</c> with hidden widths <c>[h0, h1]</c> is
+/// <c>Linear(inputs,h0), ReLU, Linear(h0,h1), ReLU, Linear(h1,classes)</c>, i.e. <c>layers.0</c>, <c>layers.2</c>,
+/// <c>layers.4</c>; a <c>cnn</c> starts with <c>Unflatten</c> (<c>layers.0</c>) and its declared layers follow. Every
+/// parameter is float32. The model outputs logits (no softmax).
 /// </para>
 /// <para>
 /// <see cref="Create"/> leaves libtorch's default, unseeded initialisation in place: callers import a state into it.
 /// <see cref="InitialState"/> is the seeded initialisation, drawn from a private <see cref="torch.Generator"/>, so it
-/// never touches or depends on the global generator and is safe to call concurrently.
+/// never touches or depends on the global generator and is safe to call concurrently. Dropout draws its masks from the
+/// generator the trainer gives, so training stays reproducible.
 /// </para>
 /// </remarks>
 public static class ModelFactory
 {
     /// <summary>A new, untrained module for <paramref name="model"/>. The caller owns and disposes it.</summary>
-    /// <param name="model">Architecture and hidden widths.</param>
+    /// <param name="model">The model spec.</param>
     /// <param name="inputs">Number of input features; must equal <see cref="ModelSpec.Inputs"/> when that is set.</param>
     /// <param name="classes">Number of classes (output logits).</param>
-    /// <exception cref="ArgumentException">Unknown architecture, inconsistent sizes, or a hidden width that is not positive.</exception>
-    public static nn.Module<Tensor, Tensor> Create(ModelSpec model, int inputs, int classes)
+    /// <param name="dropout">The generator dropout layers draw their masks from while training; the global one when null.</param>
+    /// <exception cref="ArgumentException">Unknown architecture, or a model the spec validator refuses.</exception>
+    public static nn.Module<Tensor, Tensor> Create(ModelSpec model, int inputs, int classes, torch.Generator? dropout = null)
     {
-        var widths = LayerWidths(model, inputs, classes);
+        var plan = ModelCatalog.Plan(model, inputs, classes);
         TorchRuntime.EnsureInitialized();
-        return new FeedForward(widths);
+        return new Planned(plan, dropout);
     }
 
     /// <summary>The seeded initial weights of <paramref name="model"/>, as a state dict sorted by name.</summary>
     /// <remarks>
-    /// Weights and biases are drawn uniformly from <c>[-1/√fan_in, 1/√fan_in)</c>, the distribution PyTorch's
-    /// <c>Linear</c> uses by default, from a generator seeded with <paramref name="seed"/>; parameters are filled in
-    /// ordinal name order. The same arguments always give bit-identical bytes, on any thread count.
+    /// Weights and biases of linear and convolution layers are drawn uniformly from <c>[-1/√fan_in, 1/√fan_in)</c>, the
+    /// bound PyTorch's defaults use (fan_in: the weight's elements per output), from a generator seeded with
+    /// <paramref name="seed"/>; parameters are filled in ordinal name order. A normalization layer's scale starts at 1
+    /// and its shift at 0, as in PyTorch. The same arguments always give bit-identical bytes, on any thread count.
     /// </remarks>
     public static IReadOnlyList<NamedTensor> InitialState(ModelSpec model, int inputs, int classes, long seed)
     {
@@ -52,8 +57,16 @@ public static class ModelFactory
             foreach (var name in parameters.Keys.Order(StringComparer.Ordinal))
             {
                 var parameter = parameters[name];
-                var weightName = name.EndsWith(".bias", StringComparison.Ordinal) ? name[..^".bias".Length] + ".weight" : name;
-                var fanIn = parameters[weightName].shape[1];
+                var bias = name.EndsWith(".bias", StringComparison.Ordinal);
+                var weight = parameters[bias ? name[..^".bias".Length] + ".weight" : name];
+                if (weight.shape.Length < 2)
+                {
+                    // A normalization layer's scale and shift.
+                    _ = bias ? parameter.zero_() : parameter.fill_(1);
+                    continue;
+                }
+
+                var fanIn = weight.shape.Skip(1).Aggregate(1L, (a, b) => a * b);
                 var bound = 1.0 / Math.Sqrt(fanIn);
                 var uniform = torch.rand(parameter.shape, ScalarType.Float32, generator: generator);
                 parameter.copy_(uniform.mul_(2 * bound).sub_(bound));
@@ -63,63 +76,31 @@ public static class ModelFactory
         return StateDicts.Export(module);
     }
 
-    /// <summary>The widths of the linear layers, <c>[inputs, hidden..., classes]</c>, after checking the spec.</summary>
-    internal static int[] LayerWidths(ModelSpec model, int inputs, int classes)
-    {
-        ArgumentNullException.ThrowIfNull(model);
-        ArgumentOutOfRangeException.ThrowIfLessThan(inputs, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThan(classes, 2);
-        if (model.Inputs is { } declared && declared != inputs)
-        {
-            throw new ArgumentException($"The model declares {declared} inputs but {inputs} were given.", nameof(inputs));
-        }
-
-        var hidden = model.Hidden ?? [];
-        switch (model.Architecture)
-        {
-            case ModelArchitectures.LogisticRegression:
-                if (hidden.Count != 0)
-                {
-                    throw new ArgumentException("A logreg model has no hidden layers.", nameof(model));
-                }
-
-                return [inputs, classes];
-            case ModelArchitectures.MultilayerPerceptron:
-                if (hidden.Count == 0)
-                {
-                    throw new ArgumentException("An mlp model needs at least one hidden layer.", nameof(model));
-                }
-
-                if (hidden.Any(h => h < 1))
-                {
-                    throw new ArgumentException("Hidden layer widths must be positive.", nameof(model));
-                }
-
-                return [inputs, .. hidden, classes];
-            default:
-                throw new ArgumentException(
-                    $"Unknown model architecture '{model.Architecture}'; expected one of: {string.Join(", ", ModelArchitectures.All)}.",
-                    nameof(model));
-        }
-    }
-
-    /// <summary>Linear layers with ReLU between them, registered as <c>layers</c>.</summary>
-    private sealed class FeedForward : nn.Module<Tensor, Tensor>
+    /// <summary>A plan's layers, registered as <c>layers</c>.</summary>
+    private sealed class Planned : nn.Module<Tensor, Tensor>
     {
         // The field name is the state-dict prefix ("layers.0.weight"): RegisterComponents uses it.
         private readonly Sequential layers;
 
-        public FeedForward(int[] widths)
-            : base(nameof(FeedForward))
+        public Planned(ModelPlan plan, torch.Generator? dropout)
+            : base(nameof(Planned))
         {
             var modules = new List<(string, nn.Module<Tensor, Tensor>)>();
-            for (var i = 0; i < widths.Length - 1; i++)
+            foreach (var layer in plan.Layers)
             {
-                modules.Add((modules.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), nn.Linear(widths[i], widths[i + 1])));
-                if (i < widths.Length - 2)
+                nn.Module<Tensor, Tensor> module = layer switch
                 {
-                    modules.Add((modules.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), nn.ReLU()));
-                }
+                    LinearLayer l => nn.Linear(l.In, l.Out),
+                    ReluLayer => nn.ReLU(),
+                    Conv2dLayer c => nn.Conv2d(c.InChannels, c.OutChannels, c.Kernel, stride: c.Stride, padding: c.Padding),
+                    MaxPool2dLayer m => nn.MaxPool2d(m.Kernel, m.Stride),
+                    GroupNormLayer g => nn.GroupNorm(g.Groups, g.Channels),
+                    DropoutLayer d => new SeededDropout(d.P, dropout),
+                    UnflattenLayer u => nn.Unflatten(1, [u.Channels, u.Height, u.Width]),
+                    FlattenLayer => nn.Flatten(),
+                    _ => throw new ArgumentException($"No module for a {layer.GetType().Name}.", nameof(plan)),
+                };
+                modules.Add((modules.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), module));
             }
 
             layers = nn.Sequential(modules);
@@ -136,6 +117,21 @@ public static class ModelFactory
             }
 
             base.Dispose(disposing);
+        }
+    }
+
+    /// <summary>Inverted dropout whose masks come from a given generator, so that a seeded training run is reproducible.</summary>
+    private sealed class SeededDropout(double p, torch.Generator? generator) : nn.Module<Tensor, Tensor>(nameof(SeededDropout))
+    {
+        public override Tensor forward(Tensor input)
+        {
+            if (!training || p == 0)
+            {
+                return input.alias();
+            }
+
+            using var keep = torch.rand(input.shape, ScalarType.Float32, generator: generator).ge_(p);
+            return input.mul(keep).div_(1 - p);
         }
     }
 }

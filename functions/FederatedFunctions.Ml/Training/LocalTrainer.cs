@@ -67,13 +67,13 @@ public static class LocalTrainer
         }
 
         TorchRuntime.EnsureInitialized();
-        using var module = ModelFactory.Create(model, train.Columns, classes);
+        var seed = Hashing.DeriveSeed(training.Seed, "train", round.ToString(CultureInfo.InvariantCulture), siloId);
+        using var generator = new torch.Generator(unchecked((ulong)seed));
+        using var module = ModelFactory.Create(model, train.Columns, classes, generator);
         StateDicts.Import(module, global);
         using var scope = torch.NewDisposeScope();
         var x = torch.tensor(train.Features, [train.Rows, train.Columns], ScalarType.Float32);
         var y = torch.tensor(train.Labels, [train.Rows], ScalarType.Int64);
-        var seed = Hashing.DeriveSeed(training.Seed, "train", round.ToString(CultureInfo.InvariantCulture), siloId);
-        using var generator = new torch.Generator(unchecked((ulong)seed));
         using var optimizer = training.Optimizer == Optimizers.Adam
             ? (torch.optim.Optimizer)torch.optim.Adam(module.parameters(), training.LearningRate)
             : torch.optim.SGD(module.parameters(), training.LearningRate);

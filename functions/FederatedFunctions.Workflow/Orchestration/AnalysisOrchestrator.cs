@@ -47,11 +47,7 @@ public sealed class AnalysisOrchestrator : TaskOrchestrator<AnalysisState, Analy
         var plan = await context.CallActivityAsync<SiloPlan>(nameof(PlanSilosActivity), new PlanSilosRequest(input.AnalysisId, spec.Silos), TaskPolicies.StorageRetry);
         var silos = new SiloFanOut(context, plan, input.Container, new RetrySpec(), epoch: null);
         var k = CellSuppression.Minimum(spec.Privacy.MinCount, plan.Silos.Select(p => p.MinCount));
-        var numeric = spec.Features.Where(f => f.Statistics.Any(AnalysisStatistics.Numeric.Contains)).Select(f => f.Column).ToArray();
-        var categorical = spec.Features.Where(f => f.Statistics.Contains(AnalysisStatistics.ValueCounts)).Select(f => f.Column).ToArray();
-        var bounds = spec.Features.Where(f => f.Bounds is not null).ToDictionary(f => f.Column, f => f.Bounds!, StringComparer.Ordinal);
-        var categories = spec.Features.Where(f => f.Categories is not null).ToDictionary(f => f.Column, f => f.Categories!, StringComparer.Ordinal);
-        var given = spec.Features.Where(f => f.Histogram is { } h && (h.Edges is not null || h.Min is not null)).ToDictionary(f => f.Column, f => GivenEdges(f.Histogram!), StringComparer.Ordinal);
+        var first = AnalysisQuery.FirstPass(spec);
 
         // The privacy budget is charged, or the analysis refused, before any silo reads a row.
         var execution = context.NewGuid().ToString("N")[..16];
@@ -68,7 +64,7 @@ public sealed class AnalysisOrchestrator : TaskOrchestrator<AnalysisState, Analy
         var run = new PassRun(context, silos, input, execution, k);
         var passes = new List<IReadOnlyList<SiloAnalysisRef>>();
         var groupQuantiles = spec.GroupBy is null ? null : spec.Features.Where(f => f.Quantiles is not null).Select(f => new QuantileAsk(f.Column, f.Quantiles!)).ToArray();
-        var (taking, summary) = await run.PassAsync(spec.Silos, 1, new AnalysisQuery(spec.Data, numeric, categorical, spec.GroupBy, spec.Covariance, true, given, new Dictionary<string, double[]>(), bounds, categories, spec.Groups), [], required: false, groupQuantiles);
+        var (taking, summary) = await run.PassAsync(spec.Silos, 1, first, [], required: false, groupQuantiles);
         passes.Add(taking);
         var participants = taking.Select(t => t.SiloId).ToArray();
 
@@ -86,7 +82,7 @@ public sealed class AnalysisOrchestrator : TaskOrchestrator<AnalysisState, Analy
         {
             var asked = searches.Where((_, i) => active[i]).ToArray();
             var thresholds = ColumnSearch.Thresholds(asked);
-            (taking, summary) = await run.PassAsync(participants, pass, new AnalysisQuery(spec.Data, numeric, [], spec.GroupBy, null, false, ranged, thresholds, bounds, Groups: spec.Groups), asked, required: true);
+            (taking, summary) = await run.PassAsync(participants, pass, first with { Categorical = [], Covariance = null, Moments = false, HistogramEdges = ranged, Thresholds = thresholds, Categories = null }, asked, required: true);
             passes.Add(taking);
             ranged = [];
             var narrowed = summary.Searches.GetEnumerator();
@@ -236,9 +232,6 @@ public sealed class AnalysisOrchestrator : TaskOrchestrator<AnalysisState, Analy
 
         private static string Describe(IEnumerable<RejectedUpdate> failures) => string.Join("; ", failures.Select(f => $"{f.SiloId}: {f.Reason} ({f.Detail})"));
     }
-
-    private static double[] GivenEdges(HistogramSpec histogram) =>
-        histogram.Edges is { } edges ? [.. edges] : Histogram.EqualWidth(histogram.Min!.Value, histogram.Max!.Value, histogram.Bins!.Value);
 
     // Equal bins over the global range (fewer when it is too narrow for that many distinct edges); a constant column
     // gets one bin, from its value to the next double.

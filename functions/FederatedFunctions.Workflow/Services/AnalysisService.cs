@@ -210,7 +210,7 @@ public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdat
         var context = new MaskingContext(secure.MaskingRun, pass, secure.Attempt);
         var keys = KeyExchanges.BySilo(secure.KeyExchange, secure.Attempt);
         var keyExchange = MaskedUpdateCodec.KeyExchangeSha256(keys);
-        var length = SecureAnalysisVector.Length(secure.Query);
+        var length = checked((int)SecureAnalysisVector.Length(secure.Query));
         var received = new List<MaskedUpdate>();
         var refused = new List<RejectedUpdate>();
         foreach (var r in refs.OrderBy(r => r.SiloId, StringComparer.Ordinal))

@@ -95,6 +95,28 @@ public sealed class AnalysisSpecTests
         Assert.Equal([">50K", "<=50K"], parsed.Spec.Groups);
     }
 
+    [Fact]
+    public void Parse_SecureAggregationOfAVectorOverTheLimit_IsRefusedBySize()
+    {
+        // 50 covariance columns over 1,000 groups: 1,275 exact products of 269 limbs per group, 340 million elements.
+        var columns = Enumerable.Range(0, 50).Select(i => $"c{i}").ToArray();
+        var spec = new AnalysisSpec
+        {
+            Silos = ["silo-1", "silo-2"],
+            Features = [.. columns.Select(c => new FeatureAnalysis { Column = c, Statistics = ["mean"] })],
+            GroupBy = "g",
+            Groups = [.. Enumerable.Range(0, 1000).Select(i => $"g{i}")],
+            Covariance = columns,
+            Privacy = new AnalysisPrivacySpec { Mode = "eyes-off", MinSilos = 2 },
+        };
+
+        var errors = AnalysisSpecValidator.Validate(spec);
+
+        var size = Assert.Single(errors);
+        Assert.Equal(("$.features", "size"), (size.Path, size.Rule));
+        Assert.Empty(AnalysisSpecValidator.Validate(spec with { Groups = ["g0"], Covariance = columns[..10] }));
+    }
+
     [Theory]
     [InlineData("\"groups\": [\"a\", \"a\"]", "$.groups[1]", "duplicate")]
     [InlineData("\"groups\": [\"(other)\"]", "$.groups[0]", "pattern")]

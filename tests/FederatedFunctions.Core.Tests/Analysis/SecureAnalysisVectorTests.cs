@@ -225,4 +225,18 @@ public sealed class SecureAnalysisVectorTests
         Assert.False(RunSpecValidator.IsValidRunId(run));
         Assert.True(RunSpecValidator.IsValidRunId(run[..^1]));
     }
+
+    [Fact]
+    public void ASumBeyondTheLargestDouble_IsInfinite_AsThePlainMergeReportsIt()
+    {
+        var q = Query() with { GroupBy = null, Groups = null, Categorical = [], Covariance = null, HistogramEdges = new Dictionary<string, double[]>() };
+        var rows = new[] { new Row(SecureAnalysisVector.AllRows, 1.5e308, 1, null) };
+        var vectors = Enumerable.Range(0, 2).Select(i => Encode(q, Partial($"silo-{i}", q, rows), rows)).ToArray();
+
+        var (merged, _) = SecureAnalysisVector.Decode(q, 1, Sum(vectors), 2, 1);
+
+        var x = merged.Groups[SecureAnalysisVector.AllRows].Features["x"].Moments!;
+        Assert.Equal(double.PositiveInfinity, x.Total);
+        Assert.Equal(1.5e308, x.Mean);
+    }
 }

@@ -548,7 +548,7 @@ public sealed class RunSpecValidatorTests
     [Fact]
     public void CountParameters_UnknownArchitecture_Throws()
     {
-        Assert.Throws<ArgumentException>(() => RunSpecValidator.CountParameters(new ModelSpec { Architecture = "cnn" }, 4, 2));
+        Assert.Throws<ArgumentException>(() => RunSpecValidator.CountParameters(new ModelSpec { Architecture = "transformer" }, 4, 2));
     }
 
     [Fact]
@@ -606,12 +606,30 @@ public sealed class RunSpecValidatorTests
 
     // ---- many errors at once ----
     [Fact]
+    public void Validate_Pretrained_NeedsASafePathAndAHash_AndNoResumeFrom()
+    {
+        var sha = new string('a', 64);
+        static ModelSpec With(PretrainedSpec p) => Valid().Model with { Pretrained = p };
+        Assert.Empty(RunSpecValidator.Validate(Valid() with { Model = With(new PretrainedSpec { Path = "pretrained/a.safetensors", Sha256 = sha }) }));
+
+        var errors = RunSpecValidator.Validate(Valid() with
+        {
+            Model = With(new PretrainedSpec { Path = "../a.safetensors", Sha256 = sha.ToUpperInvariant() }),
+            ResumeFrom = new ResumeFromSpec { RunId = "earlier" },
+        }).Select(e => (e.Path, e.Rule)).ToArray();
+
+        Assert.Contains(("$.model.pretrained.path", "path"), errors);
+        Assert.Contains(("$.model.pretrained.sha256", "pattern"), errors);
+        Assert.Contains(("$.model.pretrained", "conflict"), errors);
+    }
+
+    [Fact]
     public void Validate_SeveralViolations_ReportsEveryOne()
     {
         var spec = Valid() with
         {
             RunId = "Bad_Id",
-            Model = Valid().Model with { Architecture = "cnn" },
+            Model = Valid().Model with { Architecture = "transformer" },
             Training = Valid().Training with { Rounds = 0, LearningRate = double.NaN, Optimizer = "lbfgs" },
             Silos = ["silo-1", "../x", "silo-1"],
             Checkpoints = new CheckpointSpec { Container = "X" },

@@ -102,7 +102,8 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
         }
 
         // Pretrained weights are the start of a fresh run; a recurring run's later starts continue from the previous run instead.
-        if (resumeFrom is null && spec.Model.Pretrained is { } pretrained)
+        var fromPretrained = resumeFrom is null && spec.Model.Pretrained is not null;
+        if (fromPretrained && spec.Model.Pretrained is { } pretrained)
         {
             var (origin, error) = await ResolvePretrainedAsync(spec, pretrained, cancellationToken).ConfigureAwait(false);
             if (origin is null)
@@ -113,9 +114,10 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
             resumeFrom = origin;
         }
 
-        if (resumeFrom is not null && spec.Model.Pretrained is null && spec.Data is { Standardize: true, Standardization: null })
+        if (resumeFrom is not null && !fromPretrained && spec.Data is { Standardize: true, Standardization: null })
         {
             // A warm start trains the origin's weights further, so it keeps the origin's scaling; new statistics would not match them.
+            // Pretrained weights come from outside any run: the run computes its own standardization.
             var originStandardization = (await checkpoints.GetManifestAsync(spec.Checkpoints.Container, resumeFrom.RunId, 0, cancellationToken).ConfigureAwait(false))?.Standardization;
             if (originStandardization is null)
             {

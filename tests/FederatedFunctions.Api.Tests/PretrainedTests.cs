@@ -41,6 +41,23 @@ public sealed class PretrainedTests
     }
 
     [Fact]
+    public async Task Start_FromPretrainedWeightsWithStandardize_ComputesItsOwnStandardization()
+    {
+        await using var h = await ApiHarness.StartAsync();
+        var file = await h.Store.PutDocumentAsync("checkpoints", "pretrained/mlp.safetensors", ModelTemplate(8, 16, 4), default);
+        var json = FromPretrained("fine-tune-std", "pretrained/mlp.safetensors", file.Sha256).Replace(
+            "\"data\": { \"classes\": 4 }", "\"data\": { \"classes\": 4, \"standardize\": true, \"features\": [\"x0\", \"x1\", \"x2\", \"x3\", \"x4\", \"x5\", \"x6\", \"x7\"] }", StringComparison.Ordinal);
+
+        Assert.Equal(202, (await h.StartAsync(json)).Status);
+
+        var done = await h.WaitAsync("fine-tune-std");
+        Assert.True(done.RuntimeStatus == OrchestrationRuntimeStatus.Completed, done.FailureDetails?.ErrorMessage);
+        var round0 = (await h.Store.ListAsync("checkpoints", "fine-tune-std", default))[0];
+        Assert.NotNull(round0.Standardization);
+        Assert.Equal("pretrained:pretrained/mlp.safetensors", round0.ResumedFrom!.RunId);
+    }
+
+    [Fact]
     public async Task Start_FromAMissingAlteredOrForeignFile_IsRefusedNamingTheField_OrFailsWhenTheShapesDiffer()
     {
         await using var h = await ApiHarness.StartAsync();

@@ -40,6 +40,35 @@ public sealed class PretrainedTests
         Assert.Equal(Hashing.Sha256Hex(weights), Hashing.Sha256Hex((await h.Store.GetDocumentAsync("checkpoints", BlobLayout.Pretrained("fine-tune"), default))!));
     }
 
+    [Theory]
+    [InlineData("")]
+    [InlineData(", \"privacy\": { \"secureAggregation\": { \"clipNorm\": 10, \"maxExamples\": 1000 } }")]
+    public async Task Start_FromPretrainedWeightsWithAFrozenLayer_EveryRoundKeepsThatLayerBitForBit(string privacy)
+    {
+        await using var h = await ApiHarness.StartAsync();
+        var weights = ModelTemplate(8, 16, 4);
+        var file = await h.Store.PutDocumentAsync("checkpoints", "pretrained/mlp.safetensors", weights, default);
+        var json = FromPretrained("frozen", "pretrained/mlp.safetensors", file.Sha256)
+            .Replace("\"training\": {", "\"training\": { \"freeze\": [\"layers.0\"],", StringComparison.Ordinal)
+            .TrimEnd()[..^1] + privacy + " }";
+
+        Assert.Equal(202, (await h.StartAsync(json)).Status);
+
+        var done = await h.WaitAsync("frozen");
+        Assert.True(done.RuntimeStatus == OrchestrationRuntimeStatus.Completed, done.FailureDetails?.ErrorMessage);
+        var start = Safetensors.Parse(weights).Tensors.ToDictionary(t => t.Name);
+        foreach (var manifest in await h.Store.ListAsync("checkpoints", "frozen", default))
+        {
+            var model = Safetensors.Parse(await h.Store.ReadModelAsync(manifest.Model, default)).Tensors.ToDictionary(t => t.Name);
+            Assert.Equal(start["layers.0.weight"].Data.ToArray(), model["layers.0.weight"].Data.ToArray());
+            Assert.Equal(start["layers.0.bias"].Data.ToArray(), model["layers.0.bias"].Data.ToArray());
+            if (manifest.Round > 0)
+            {
+                Assert.NotEqual(start["layers.2.weight"].Data.ToArray(), model["layers.2.weight"].Data.ToArray());
+            }
+        }
+    }
+
     [Fact]
     public async Task Start_FromPretrainedWeightsWithStandardize_ComputesItsOwnStandardization()
     {

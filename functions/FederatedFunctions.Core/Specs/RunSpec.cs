@@ -367,6 +367,12 @@ public sealed record TrainingSpec
 
     /// <summary>Seed of every random generator in the run (initialisation, shuffling).</summary>
     public long Seed { get; init; } = 42;
+
+    /// <summary>
+    /// Layers that do not train (fine-tuning the rest of pretrained weights): each a layer of the model's plan that has
+    /// parameters, as <c>layers.{i}</c>. A silo does not update them, and every round's model keeps them as they were.
+    /// </summary>
+    public IReadOnlyList<string>? Freeze { get; init; }
 }
 
 /// <summary>Known local optimisers.</summary>

@@ -618,13 +618,35 @@ public static class RunSpecValidator
         }
 
         long count;
+        var plan = kind.Plan(model, inputs, classes);
         try
         {
-            count = kind.Plan(model, inputs, classes).Parameters;
+            count = plan.Parameters;
         }
         catch (OverflowException)
         {
             count = long.MaxValue;
+        }
+
+        if (spec.Training?.Freeze is { } freeze)
+        {
+            var trainable = Models.FrozenLayers.Trainable(plan);
+            for (var i = 0; i < freeze.Count; i++)
+            {
+                if (!trainable.Contains(freeze[i], StringComparer.Ordinal))
+                {
+                    report.Add(SpecPath.Index("$.training.freeze", i), "not-found", $"training.freeze[{i}] must name a layer of the model that has parameters ({string.Join(", ", trainable)}); got {SpecPath.Quote(freeze[i])}.");
+                }
+                else if (freeze.Take(i).Contains(freeze[i], StringComparer.Ordinal))
+                {
+                    report.Add(SpecPath.Index("$.training.freeze", i), "duplicate", $"training.freeze[{i}] repeats {SpecPath.Quote(freeze[i])}.");
+                }
+            }
+
+            if (trainable.All(freeze.Contains))
+            {
+                report.Add("$.training.freeze", "count", "training.freeze names every layer that has parameters: nothing would train.");
+            }
         }
 
         if (count > limits.MaxParameters)

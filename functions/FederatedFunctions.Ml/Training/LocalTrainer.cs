@@ -74,9 +74,19 @@ public static class LocalTrainer
         using var scope = torch.NewDisposeScope();
         var x = torch.tensor(train.Features, [train.Rows, train.Columns], ScalarType.Float32);
         var y = torch.tensor(train.Labels, [train.Rows], ScalarType.Int64);
+        // Frozen layers get no gradient and are not in the optimizer: they leave the silo as they came.
+        foreach (var (name, parameter) in module.named_parameters())
+        {
+            if (Core.Models.FrozenLayers.IsFrozen(name, training.Freeze))
+            {
+                parameter.requires_grad = false;
+            }
+        }
+
+        var trainable = module.parameters().Where(p => p.requires_grad).ToArray();
         using var optimizer = training.Optimizer == Optimizers.Adam
-            ? (torch.optim.Optimizer)torch.optim.Adam(module.parameters(), training.LearningRate)
-            : torch.optim.SGD(module.parameters(), training.LearningRate);
+            ? (torch.optim.Optimizer)torch.optim.Adam(trainable, training.LearningRate)
+            : torch.optim.SGD(trainable, training.LearningRate);
 
         module.train();
         var rows = train.Rows;

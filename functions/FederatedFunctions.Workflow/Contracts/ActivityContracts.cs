@@ -38,7 +38,8 @@ public sealed record SummarizeEvaluationRequest(string RunId, int Round, string 
 /// <param name="MaxNormRatio">The norm screen's limit (<see cref="Core.Specs.RobustnessSpec.MaxNormRatio"/>); null turns it off.</param>
 /// <param name="Privacy">The run's privacy settings; null means eyes-on without differential privacy.</param>
 /// <param name="Sampled">Silos sampled this round: the fixed denominator of the differentially private average.</param>
-public sealed record AggregateRequest(string RunId, int Round, string Container, string Strategy, BlobRef GlobalModel, IReadOnlyList<SiloUpdate> Updates, int MinAccepted = 1, double? MaxNormRatio = null, PrivacySpec? Privacy = null, int Sampled = 0);
+/// <param name="Frozen">The layers that do not train (<c>training.freeze</c>): the aggregate keeps the global model's.</param>
+public sealed record AggregateRequest(string RunId, int Round, string Container, string Strategy, BlobRef GlobalModel, IReadOnlyList<SiloUpdate> Updates, int MinAccepted = 1, double? MaxNormRatio = null, PrivacySpec? Privacy = null, int Sampled = 0, IReadOnlyList<string>? Frozen = null);
 
 /// <summary>Output of the aggregate activity.</summary>
 /// <param name="Model">The aggregated model, already in blob.</param>
@@ -71,6 +72,7 @@ public sealed record CommitRoundResult(BlobRef Manifest, AuditHead? Audit);
 /// <param name="Sampled">Silos sampled this round: the denominator of the differentially private average.</param>
 /// <param name="ClipNorm">The clipping norm the silos divided their changes by.</param>
 /// <param name="Reveals">Every contributor's self-mask seed; null to check the masked updates only, before any silo reveals.</param>
+/// <param name="Frozen">The layers that do not train (<c>training.freeze</c>): the aggregate keeps the global model's.</param>
 public sealed record SecureAggregateRequest(
     string RunId,
     int Round,
@@ -84,7 +86,8 @@ public sealed record SecureAggregateRequest(
     PrivacySpec Privacy,
     int Sampled,
     double ClipNorm,
-    IReadOnlyList<SelfMaskReveal>? Reveals);
+    IReadOnlyList<SelfMaskReveal>? Reveals,
+    IReadOnlyList<string>? Frozen = null);
 
 /// <summary>Output of the secure aggregate activity.</summary>
 /// <param name="Aggregate">The round's aggregate; null when a masked update was refused, or when only checking.</param>

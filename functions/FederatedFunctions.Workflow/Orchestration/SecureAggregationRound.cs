@@ -112,7 +112,7 @@ public sealed partial class SecureAggregationRound(TaskOrchestrationContext cont
             if (plan.Decide(masked.Select(m => m.SiloId)).Status == SecureAggregationStatus.Complete)
             {
                 // Check every masked update before any silo reveals its self-mask: after the reveals, the attempt is final.
-                var request = new SecureAggregateRequest(runId, round, spec.Checkpoints.Container, strategy, global, attempt, exchange, masked, encoding, privacy, sampled, clip, null);
+                var request = new SecureAggregateRequest(runId, round, spec.Checkpoints.Container, strategy, global, attempt, exchange, masked, encoding, privacy, sampled, clip, null, spec.Training.Freeze);
                 var check = await context.CallActivityAsync<SecureAggregateResult>(nameof(SecureAggregateActivity), request, TaskPolicies.StorageRetry);
                 attemptLeft.AddRange(check.Refused);
                 if (check.Refused.Count == 0)

@@ -225,7 +225,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
 
             var aggregate = await context.CallActivityAsync<AggregateResult>(
                 nameof(AggregateActivity),
-                new AggregateRequest(input.RunId, round, spec.Checkpoints.Container, strategy.Name, global, trained.Updates, minimum, spec.Robustness.MaxNormRatio, Privacy, sampled.Silos.Count),
+                new AggregateRequest(input.RunId, round, spec.Checkpoints.Container, strategy.Name, global, trained.Updates, minimum, spec.Robustness.MaxNormRatio, Privacy, sampled.Silos.Count, spec.Training.Freeze),
                 TaskPolicies.StorageRetry);
             return new AggregatedRound(aggregate, []);
         }

@@ -117,6 +117,7 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
             result = DpNoise.Apply(result, global, accepted.Count, Math.Max(request.Sampled, accepted.Count), dp);
         }
 
+        result = Core.Models.FrozenLayers.Restore(result, global, request.Frozen);
         var bytes = Safetensors.Serialize(result, metadata);
         // With DP a re-execution draws other noise: the first model written is the one the run keeps.
         var model = await checkpoints.PutModelAsync(request.Container, request.RunId, request.Round, bytes, firstWriterWins: dp is not null, cancellationToken).ConfigureAwait(false);

@@ -106,6 +106,7 @@ public sealed partial class SecureAggregationService(ICheckpointStore checkpoint
         }
 
         // First writer wins even without DP: a round's released sum is the one the run keeps, whatever a resumed run computes.
+        result = Core.Models.FrozenLayers.Restore(result, global, request.Frozen);
         var bytes = Safetensors.Serialize(result, metadata);
         var model = await checkpoints.PutModelAsync(request.Container, request.RunId, request.Round, bytes, firstWriterWins: true, cancellationToken).ConfigureAwait(false);
         if (model.Sha256 != Core.Hashing.Sha256Hex(bytes))

@@ -624,6 +624,18 @@ public sealed class RunSpecValidatorTests
     }
 
     [Fact]
+    public void Validate_Freeze_NamesLayersWithParameters_OnceEach_AndNotAllOfThem()
+    {
+        // The valid spec's mlp: layers.0 (linear), layers.1 (relu), layers.2 (linear).
+        static RunSpec Freezing(params string[] layers) => Valid() with { Training = Valid().Training with { Freeze = layers } };
+        Assert.Empty(RunSpecValidator.Validate(Freezing("layers.0")));
+
+        Assert.Contains(RunSpecValidator.Validate(Freezing("layers.1")), e => e.Path == "$.training.freeze[0]" && e.Rule == "not-found");
+        Assert.Contains(RunSpecValidator.Validate(Freezing("layers.0", "layers.0")), e => e.Path == "$.training.freeze[1]" && e.Rule == "duplicate");
+        Assert.Contains(RunSpecValidator.Validate(Freezing("layers.0", "layers.2")), e => e.Path == "$.training.freeze" && e.Rule == "count");
+    }
+
+    [Fact]
     public void Validate_SeveralViolations_ReportsEveryOne()
     {
         var spec = Valid() with

@@ -5,6 +5,11 @@ namespace FederatedFunctions.Core;
 /// <summary>SHA-256 helpers. Hashes are lowercase hex everywhere in the product.</summary>
 public static class Hashing
 {
+    private static readonly System.Buffers.SearchValues<char> LowerHex = System.Buffers.SearchValues.Create("0123456789abcdef");
+
+    /// <summary>Whether <paramref name="text"/> has the form <see cref="Sha256Hex"/> gives: 64 lowercase hex digits.</summary>
+    public static bool IsSha256Hex(string? text) => text is { Length: 64 } && !text.AsSpan().ContainsAnyExcept(LowerHex);
+
     /// <summary>Lowercase hex SHA-256 of <paramref name="data"/>.</summary>
     public static string Sha256Hex(ReadOnlySpan<byte> data) => Convert.ToHexStringLower(SHA256.HashData(data));
 

@@ -1,5 +1,3 @@
-using System.Buffers;
-
 namespace FederatedFunctions.Core.Audit;
 
 /// <summary>Builds and verifies the hash chain of a run's audit log.</summary>
@@ -32,7 +30,6 @@ public static class AuditChain
     /// <summary>The previous hash of the first entry: 64 zeros.</summary>
     public const string GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000";
 
-    private static readonly SearchValues<char> LowerHex = SearchValues.Create("0123456789abcdef");
 
     /// <summary>The entry that follows <paramref name="previous"/> (or starts the log when null).</summary>
     /// <remarks>
@@ -182,7 +179,7 @@ public static class AuditChain
             throw new ArgumentException($"The size must not be negative; got {draft.Bytes}.", nameof(draft));
         }
 
-        if (draft.Sha256 is not { Length: 64 } sha || sha.AsSpan().ContainsAnyExcept(LowerHex))
+        if (!Hashing.IsSha256Hex(draft.Sha256))
         {
             throw new ArgumentException("The SHA-256 must be 64 lowercase hex digits.", nameof(draft));
         }

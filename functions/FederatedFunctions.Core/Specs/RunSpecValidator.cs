@@ -146,7 +146,7 @@ public static class RunSpecValidator
                 report.Add("$.model.pretrained.path", "path", $"model.pretrained.path must be a relative blob path inside the checkpoint container: {problem}; got {SpecPath.Quote(pretrained.Path)}.");
             }
 
-            if (pretrained.Sha256 is not { Length: 64 } sha || !sha.All(c => c is (>= '0' and <= '9') or (>= 'a' and <= 'f')))
+            if (!Hashing.IsSha256Hex(pretrained.Sha256))
             {
                 report.Add("$.model.pretrained.sha256", "pattern", $"model.pretrained.sha256 must be 64 lowercase hex digits (fl model put prints it); got {SpecPath.Quote(pretrained.Sha256)}.");
             }

@@ -46,7 +46,7 @@ public sealed class ConvolutionalModel : IModelKind
         ArgumentNullException.ThrowIfNull(add);
         if (model.Hidden is { Count: > 0 })
         {
-            add("$.model.hidden", "not-allowed", "model.hidden is for an mlp; a cnn declares model.layers.");
+            add("$.model.hidden", "not-allowed", "model.hidden is for an mlp, gru or lstm; a cnn declares model.layers.");
         }
 
         if (model.Shape is not { Count: 3 } shape || shape[0] is < 1 or > MaxChannels || shape[1] is < 1 or > MaxSide || shape[2] is < 1 or > MaxSide)

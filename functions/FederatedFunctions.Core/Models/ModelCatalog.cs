@@ -5,7 +5,11 @@ namespace FederatedFunctions.Core.Models;
 /// <summary>Every model kind, by name: the one place a new architecture is registered.</summary>
 public static class ModelCatalog
 {
-    private static readonly IModelKind[] Kinds = [new LogisticRegressionModel(), new MultilayerPerceptronModel(), new ConvolutionalModel()];
+    private static readonly IModelKind[] Kinds =
+    [
+        new LogisticRegressionModel(), new MultilayerPerceptronModel(), new ConvolutionalModel(),
+        new RecurrentModel(RecurrentModel.GatedRecurrentUnit), new RecurrentModel(RecurrentModel.LongShortTermMemory),
+    ];
 
     // What a plan checks: the structure, not the host's limits on size (the validator applies those).
     private static readonly SpecLimits Structure = new() { MaxHiddenLayers = int.MaxValue, MaxLayers = int.MaxValue, MaxInputs = int.MaxValue, MaxActivations = int.MaxValue };

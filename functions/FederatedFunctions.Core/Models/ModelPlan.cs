@@ -58,3 +58,34 @@ public sealed record UnflattenLayer(int Channels, int Height, int Width) : Layer
 
 /// <summary>Each image back to one row of features.</summary>
 public sealed record FlattenLayer : Layer;
+
+/// <summary>
+/// Each row's features as a sequence of <see cref="Steps"/> steps of <see cref="Features"/> values, step by step (a
+/// step's values side by side): <c>[batch, steps, features]</c>.
+/// </summary>
+public sealed record SequenceLayer(int Steps, int Features) : Layer;
+
+/// <summary>
+/// A gated recurrent unit layer that reads a sequence from a zero state and gives its output at every step: PyTorch's
+/// <c>nn.GRU(in, hidden, batch_first=True)</c>, with <c>weight_ih_l0</c> [3·hidden, in], <c>weight_hh_l0</c>
+/// [3·hidden, hidden], <c>bias_ih_l0</c> and <c>bias_hh_l0</c> [3·hidden] (the reset, update and new gates).
+/// </summary>
+public sealed record GruLayer(int In, int Hidden) : Layer
+{
+    /// <inheritdoc />
+    public override long Parameters => checked(3L * Hidden * ((long)In + Hidden + 2));
+}
+
+/// <summary>
+/// A long short-term memory layer that reads a sequence from a zero state and gives its output at every step:
+/// PyTorch's <c>nn.LSTM(in, hidden, batch_first=True)</c>, with <c>weight_ih_l0</c> [4·hidden, in], <c>weight_hh_l0</c>
+/// [4·hidden, hidden], <c>bias_ih_l0</c> and <c>bias_hh_l0</c> [4·hidden] (the input, forget, cell and output gates).
+/// </summary>
+public sealed record LstmLayer(int In, int Hidden) : Layer
+{
+    /// <inheritdoc />
+    public override long Parameters => checked(4L * Hidden * ((long)In + Hidden + 2));
+}
+
+/// <summary>The last step of each sequence, <c>[batch, steps, width]</c> to <c>[batch, width]</c>: what a recurrent layer has read of the whole window.</summary>
+public sealed record LastStepLayer : Layer;

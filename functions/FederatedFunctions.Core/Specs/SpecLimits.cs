@@ -19,13 +19,13 @@ public sealed record SpecLimits
     /// <summary>Most trainable parameters of the model. Default 50 million (200 MB of float32).</summary>
     public long MaxParameters { get; init; } = 50_000_000;
 
-    /// <summary>Most hidden layers of an MLP. Default 8.</summary>
+    /// <summary>Most hidden layers of an MLP, or recurrent layers of a <c>gru</c> or <c>lstm</c>. Default 8.</summary>
     public int MaxHiddenLayers { get; init; } = 8;
 
     /// <summary>Most declared layers of a <c>cnn</c>. Default 32.</summary>
     public int MaxLayers { get; init; } = 32;
 
-    /// <summary>Most values a <c>cnn</c>'s input or any layer's output holds per example (channels × height × width). Default 4 194 304 (16 MB of float32).</summary>
+    /// <summary>Most values a <c>cnn</c>'s input or any layer's output holds per example (channels × height × width), or a recurrent layer's output over the window (steps × hidden). Default 4 194 304 (16 MB of float32).</summary>
     public long MaxActivations { get; init; } = 4L * 1024 * 1024;
 
     /// <summary>Most input features. Default 100 000.</summary>

@@ -165,6 +165,7 @@ public static class FlCommands
         {
             ModelArchitectures.MultilayerPerceptron => $"mlp [{RunSpecValidator.ResolveInputs(spec)}→{string.Join("→", spec.Model.Hidden)}→{spec.Data.Classes}]",
             ModelArchitectures.Convolutional => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"cnn [{string.Join("×", spec.Model.Shape!)}, {spec.Model.Layers!.Count} layers→{spec.Data.Classes}, {RunSpecValidator.CountParameters(spec.Model, RunSpecValidator.ResolveInputs(spec), spec.Data.Classes):N0} parameters]"),
+            Core.Models.RecurrentModel.GatedRecurrentUnit or Core.Models.RecurrentModel.LongShortTermMemory => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{spec.Model.Architecture} [{string.Join("×", spec.Model.Shape!)}→{string.Join("→", spec.Model.Hidden)}→{spec.Data.Classes}, {RunSpecValidator.CountParameters(spec.Model, RunSpecValidator.ResolveInputs(spec), spec.Data.Classes):N0} parameters]"),
             _ => $"logreg [{RunSpecValidator.ResolveInputs(spec)}→{spec.Data.Classes}]",
         };
         var catalog = host.Services.GetRequiredService<ISiloCatalog>();

@@ -203,7 +203,7 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
         var manifest = await checkpoints.GetManifestAsync(container, runId, latest.Round, cancellationToken).ConfigureAwait(false);
         await checkpoints.SetCancelledAsync(container, runId, cancelled: false, cancellationToken).ConfigureAwait(false);
         LogResumed(logger, runId, latest.Round);
-        return await ScheduleAsync(client, runId, TrainingState.Resume(runId, parsed.Spec, latest, manifest?.Audit, Epochs.New()), urls, null, cancellationToken).ConfigureAwait(false);
+        return await ScheduleAsync(client, runId, TrainingState.Resume(runId, parsed.Spec, latest, manifest?.Audit, Epochs.New(), manifest?.StrategyState), urls, null, cancellationToken).ConfigureAwait(false);
     }
 
     // The pretrained file, checked against its declared SHA-256 and format, copied beside the run so that what it started

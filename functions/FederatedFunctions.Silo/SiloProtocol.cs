@@ -60,7 +60,7 @@ public sealed class SiloProtocol(SiloDataCache cache)
     {
         var data = await cache.ReadAsync(storage, request.Data, request.Data.Train, request.Inputs, cancellationToken).ConfigureAwait(false);
         var global = Safetensors.Parse(await storage.ReadOrchestratorBlobAsync(request.GlobalModel, cancellationToken).ConfigureAwait(false)).Tensors;
-        var result = LocalTrainer.Train(request.Model, request.Training, request.Data.Classes, global, data, request.Round, request.SiloId, cancellationToken);
+        var result = LocalTrainer.Train(request.Model, request.Training, request.Data.Classes, global, data, request.Round, request.SiloId, cancellationToken, request.Fit?.ProximalMu ?? 0);
         var eyesOff = request.Privacy == PrivacyModes.EyesOff;
 
         // Eyes-off: the example count and loss go to the aggregator inside the update, never to the orchestrator.

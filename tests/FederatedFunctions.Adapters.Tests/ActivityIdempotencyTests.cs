@@ -74,7 +74,7 @@ public sealed class ActivityIdempotencyTests(AzuriteFixture azurite)
         }
 
         var aggregate = await TwiceAsync(containers, () => aggregation.AggregateAsync(
-            new AggregateRequest(Run, 1, container0, "fedavg", init.Model, updates, MaxNormRatio: 10), default));
+            new AggregateRequest(Run, 1, container0, new StrategySpec(), init.Model, updates, MaxNormRatio: 10), default));
         Assert.Equal(3, aggregate.Participants.Count);
 
         var evaluation = SiloJob.First(container0, new SiloStep(Evaluate: new EvaluateRequest(Run, 1, SiloIds[0], aggregate.Model, spec.Model, spec.Data, 4)));

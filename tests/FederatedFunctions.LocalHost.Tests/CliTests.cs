@@ -21,6 +21,7 @@ public sealed class CliTests
     [Theory]
     [InlineData("demo")]
     [InlineData("train")]
+    [InlineData("experiment")]
     [InlineData("resume")]
     [InlineData("status")]
     [InlineData("checkpoints")]
@@ -141,6 +142,73 @@ public sealed class DemoEndToEndTests
             var (notWeights, _, notWeightsError) = await RunFlAsync(home.Path, "model", "put", "--file", spec);
             Assert.Equal(2, notWeights);
             Assert.Contains("is not a safetensors file", notWeightsError, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await RunFlAsync(home.Path, "azurite", "stop");
+        }
+    }
+
+    [Fact]
+    public async Task Experiment_OnASyntheticSplit_ComparesEveryArmInATable_AndWritesResultsAndPlots()
+    {
+        using var home = new TempDirectory();
+        try
+        {
+            var spec = Path.Combine(home.Path, "experiment.json");
+            await File.WriteAllTextAsync(spec, """
+                { "experimentId": "cli-exp",
+                  "dataset": { "source": "synthetic", "silos": 3, "alpha": 0.5, "trainPerSilo": 300, "testPerSilo": 100, "classes": 4, "features": 8, "seed": 3 },
+                  "run": { "model": { "architecture": "mlp", "inputs": 8, "hidden": [16] }, "data": { "classes": 4 },
+                           "training": { "rounds": 3, "batchSize": 32, "learningRate": 0.1, "seed": 11 } },
+                  "strategies": [ { "name": "fedavg" }, { "label": "prox", "name": "fedprox", "proximalMu": 0.1 }, { "name": "fedmedian" } ],
+                  "targetAccuracy": 0.5 }
+                """);
+            var outDir = Path.Combine(home.Path, "out");
+
+            var (code, output, error) = await RunFlAsync(home.Path, "experiment", "--spec", spec, "--out", outDir, "--json");
+
+            Assert.True(code == 0, $"exit {code}\n{output}\n{error}");
+            string[] arms = ["centralized", "cli-exp-1 alone", "cli-exp-2 alone", "cli-exp-3 alone", "fedavg", "prox", "fedmedian"];
+            var table = await File.ReadAllTextAsync(Path.Combine(outDir, "table.txt"));
+            var rows = table.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.Equal(arms.Length + 1, rows.Length);
+            Assert.Contains("to 50 %", rows[0], StringComparison.Ordinal);
+            Assert.Equal(arms, rows.Skip(1).Select(r => r[..r.IndexOf("  ", StringComparison.Ordinal)].Trim()));
+            Assert.Contains(table, output, StringComparison.Ordinal);
+
+            using var json = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]);
+            var results = json.RootElement.GetProperty("arms").EnumerateArray().ToArray();
+            Assert.Equal(arms, results.Select(a => a.GetProperty("name").GetString()));
+            Assert.All(results, a => Assert.InRange(a.GetProperty("finalAccuracy").GetDouble(), 0.25, 1.0));
+            var federated = results.Where(a => a.GetProperty("kind").GetString() == "federated").ToArray();
+            Assert.Equal(3, federated.Length);
+
+            // Each federated arm is a real run: its checkpoints are there, and its last round's accuracy is the table's.
+            var fedavg = federated[0].GetProperty("runId").GetString()!;
+            Assert.StartsWith("cli-exp-fedavg-", fedavg, StringComparison.Ordinal);
+            var (listCode, listing, listError) = await RunFlAsync(home.Path, "checkpoints", fedavg);
+            Assert.True(listCode == 0, listError);
+            Assert.Contains("(latest)", listing, StringComparison.Ordinal);
+            var saved = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(outDir, "results.json"))).RootElement.GetProperty("arms");
+            Assert.Equal(3, saved[4].GetProperty("rounds").GetArrayLength());
+
+            foreach (var png in new[] { "accuracy.png", "loss.png" })
+            {
+                var (width, height, _) = Plots.HistogramPngTests.Decode(await File.ReadAllBytesAsync(Path.Combine(outDir, png)));
+                Assert.Equal((LocalHost.Plots.LineChartPng.Width, LocalHost.Plots.LineChartPng.Height), (width, height));
+            }
+
+            // An experiment the parser refuses never starts: every problem is listed with its path.
+            await File.WriteAllTextAsync(spec, """
+                { "experimentId": "cli-exp", "dataset": { "source": "digits", "silos": 3, "alpha": 1 },
+                  "run": { "model": { "architecture": "mlp", "inputs": 64 }, "data": { "classes": 10 }, "silos": ["a"] },
+                  "strategies": [ { "name": "fedprox", "proximalMu": -1 } ] }
+                """);
+            var (bad, _, badError) = await RunFlAsync(home.Path, "experiment", "--spec", spec);
+            Assert.Equal(2, bad);
+            Assert.Contains("$.dataset.alpha", badError, StringComparison.Ordinal);
+            Assert.Contains("$.run.silos", badError, StringComparison.Ordinal);
         }
         finally
         {

@@ -59,6 +59,44 @@ public sealed class LocalTrainerTests
     }
 
     [Fact]
+    public void Train_ProximalMu_PullsTheLocalModelTowardsTheGlobalOneTheMoreTheLargerMu()
+    {
+        var initial = ModelFactory.InitialState(Mlp, 8, 4, 1);
+        double Moved(double mu) =>
+            Core.Tensors.TensorMath.L2Distance(LocalTrainer.Train(Mlp, Sgd, 4, initial, Data.Value.Train, round: 1, siloId: "silo-1", proximalMu: mu).State, initial);
+
+        var free = Moved(0);
+        var some = Moved(0.5);
+        var strong = Moved(5);
+
+        // The proximal gradient μ(w − w_global) grows with the distance, so the local model settles nearer the global one.
+        Assert.True(some < free * 0.9, $"μ=0.5 moved {some}, μ=0 moved {free}");
+        Assert.True(strong < some * 0.6, $"μ=5 moved {strong}, μ=0.5 moved {some}");
+    }
+
+    [Fact]
+    public void Train_ProximalMuZero_SameBytesAsPlainTraining()
+    {
+        var initial = ModelFactory.InitialState(Mlp, 8, 4, 1);
+
+        var plain = LocalTrainer.Train(Mlp, Sgd, 4, initial, Data.Value.Train, round: 1, siloId: "silo-1");
+        var prox = LocalTrainer.Train(Mlp, Sgd, 4, initial, Data.Value.Train, round: 1, siloId: "silo-1", proximalMu: 0);
+
+        Assert.Equal(Tensors.Concat(plain.State), Tensors.Concat(prox.State));
+    }
+
+    [Theory]
+    [InlineData(-0.1)]
+    [InlineData(double.NaN)]
+    [InlineData(double.PositiveInfinity)]
+    public void Train_BadProximalMu_Throws(double mu)
+    {
+        var initial = ModelFactory.InitialState(Mlp, 8, 4, 1);
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => LocalTrainer.Train(Mlp, Sgd, 4, initial, Data.Value.Train, 1, "silo-1", proximalMu: mu));
+    }
+
+    [Fact]
     public void Train_DifferentRound_DifferentShuffleSoDifferentState()
     {
         var initial = ModelFactory.InitialState(Mlp, 8, 4, 1);

@@ -42,6 +42,12 @@ public sealed class InMemoryCheckpointStore(InMemoryBlobs blobs) : ICheckpointSt
         return Task.FromResult(blobs.Put(uri, safetensors.ToArray()));
     }
 
+    public Task<BlobRef> PutStrategyStateAsync(string container, string runId, int round, ReadOnlyMemory<byte> safetensors, CancellationToken cancellationToken)
+    {
+        var uri = $"mem://orchestrator/{container}/{BlobLayout.StrategyState(runId, round)}";
+        return Task.FromResult(blobs.Items.TryGetValue(uri, out var existing) ? new BlobRef(uri, Hashing.Sha256Hex(existing), existing.Length) : blobs.Put(uri, safetensors.ToArray()));
+    }
+
     public Task<ReadOnlyMemory<byte>> ReadModelAsync(BlobRef model, CancellationToken cancellationToken)
     {
         if (!blobs.Items.TryGetValue(model.Uri, out var bytes) || Hashing.Sha256Hex(bytes) != model.Sha256)
@@ -251,6 +257,9 @@ public sealed class InMemorySiloBackend : ISiloCompute, IUpdateStore, ISiloCatal
 
     public ConcurrentBag<(string Silo, int Round)> TrainCalls { get; } = [];
 
+    /// <summary>Every train request, as the silo received it (its fit configuration included).</summary>
+    public ConcurrentBag<TrainRequest> TrainRequests { get; } = [];
+
     public ConcurrentBag<(string Silo, int Round)> EvaluateCalls { get; } = [];
 
     /// <summary>Silos that fail every training call.</summary>
@@ -309,6 +318,7 @@ public sealed class InMemorySiloBackend : ISiloCompute, IUpdateStore, ISiloCatal
                 }
 
                 TrainCalls.Add((silo, step.Round));
+                TrainRequests.Add(step.Train!);
                 if (Failing.Contains(silo))
                 {
                     throw new InvalidOperationException($"silo {silo} is down");

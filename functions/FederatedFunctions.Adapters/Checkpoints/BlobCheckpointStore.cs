@@ -39,6 +39,14 @@ public sealed class BlobCheckpointStore(BlobServiceClient service) : ICheckpoint
     }
 
     /// <inheritdoc />
+    public async Task<BlobRef> PutStrategyStateAsync(string container, string runId, int round, ReadOnlyMemory<byte> safetensors, CancellationToken cancellationToken)
+    {
+        var blob = await BlobAsync(container, BlobLayout.StrategyState(runId, round), cancellationToken).ConfigureAwait(false);
+        var kept = await BlobWrites.UploadIfAbsentAsync(blob, safetensors, cancellationToken).ConfigureAwait(false) ?? safetensors;
+        return new BlobRef(PlainUri(blob), Hashing.Sha256Hex(kept.Span), kept.Length);
+    }
+
+    /// <inheritdoc />
     public async Task<ReadOnlyMemory<byte>> ReadModelAsync(BlobRef model, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(model);

@@ -22,11 +22,11 @@ namespace FederatedFunctions.Core.Models;
 /// </remarks>
 public sealed class RecurrentModel : IModelKind
 {
-    /// <summary>The architecture name of gated recurrent units (Cho et al., 2014).</summary>
-    public const string GatedRecurrentUnit = "gru";
+    /// <summary>The architecture name of gated recurrent units (<see cref="ModelArchitectures.GatedRecurrentUnit"/>).</summary>
+    public const string GatedRecurrentUnit = ModelArchitectures.GatedRecurrentUnit;
 
-    /// <summary>The architecture name of long short-term memory (Hochreiter and Schmidhuber, 1997).</summary>
-    public const string LongShortTermMemory = "lstm";
+    /// <summary>The architecture name of long short-term memory (<see cref="ModelArchitectures.LongShortTermMemory"/>).</summary>
+    public const string LongShortTermMemory = ModelArchitectures.LongShortTermMemory;
 
     /// <summary>The largest hidden size of a recurrent layer.</summary>
     public const int MaxHiddenSize = 4096;

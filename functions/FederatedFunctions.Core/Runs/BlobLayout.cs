@@ -19,6 +19,9 @@ public static class BlobLayout
     /// <summary>The round's aggregated model.</summary>
     public static string Model(string runId, int round) => RoundPrefix(runId, round) + "/model.safetensors";
 
+    /// <summary>The strategy's server state after the round (a server optimizer's moments), when it keeps any.</summary>
+    public static string StrategyState(string runId, int round) => RoundPrefix(runId, round) + "/strategy-state.safetensors";
+
     /// <summary>The round's manifest.</summary>
     public static string Manifest(string runId, int round) => RoundPrefix(runId, round) + "/manifest.json";
 

@@ -23,6 +23,9 @@ public sealed record RoundManifest
     /// <summary>The aggregated model of this round.</summary>
     public required BlobRef Model { get; init; }
 
+    /// <summary>The strategy's server state after this round (a server optimizer's moments), which the next round starts from; null for strategies without state.</summary>
+    public BlobRef? StrategyState { get; init; }
+
     /// <summary>SHA-256 of the global model the round started from; null for round 0.</summary>
     public string? ParentModelSha256 { get; init; }
 

@@ -15,8 +15,9 @@ namespace FederatedFunctions.Core.Silos;
 /// travel inside the update blob, to the aggregator only.
 /// With <paramref name="SecureAggregation"/> the trained model stays in the silo (<see cref="BlobLayout.SiloPrivateUpdate"/>),
 /// the returned reference names it for integrity only, and only a masked update (<see cref="MaskUpdateRequest"/>) leaves the silo.
+/// <paramref name="Fit"/> is what the strategy tells this silo for this fit (FedProx's μ); null is plain local training.
 /// </remarks>
-public sealed record TrainRequest(string RunId, int Round, string SiloId, BlobRef GlobalModel, ModelSpec Model, DataSpec Data, TrainingSpec Training, int Inputs, string Privacy = PrivacyModes.EyesOn, bool SecureAggregation = false);
+public sealed record TrainRequest(string RunId, int Round, string SiloId, BlobRef GlobalModel, ModelSpec Model, DataSpec Data, TrainingSpec Training, int Inputs, string Privacy = PrivacyModes.EyesOn, bool SecureAggregation = false, FitConfig? Fit = null);
 
 /// <summary>Output of the train activity: a reference to the silo's update and its scalar results.</summary>
 /// <param name="SiloId">The silo.</param>

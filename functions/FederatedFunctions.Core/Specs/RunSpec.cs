@@ -23,7 +23,7 @@ public sealed record RunSpec
     /// <summary>Rounds and local optimisation settings.</summary>
     public TrainingSpec Training { get; init; } = new();
 
-    /// <summary>The aggregation strategy.</summary>
+    /// <summary>The aggregation strategy and its parameters (<c>docs/strategies.md</c>).</summary>
     public StrategySpec Strategy { get; init; } = new();
 
     /// <summary>Silo ids, each present in the silo registry.</summary>
@@ -213,16 +213,16 @@ public sealed record RetrySpec
 /// <summary>Model architecture and sizes.</summary>
 public sealed record ModelSpec
 {
-    /// <summary>A model kind of <see cref="Models.ModelCatalog"/>: <c>logreg</c>, <c>mlp</c> or <c>cnn</c>.</summary>
+    /// <summary>A model kind of <see cref="Models.ModelCatalog"/>: <c>logreg</c>, <c>mlp</c>, <c>cnn</c>, <c>gru</c> or <c>lstm</c>.</summary>
     public string Architecture { get; init; } = ModelArchitectures.LogisticRegression;
 
     /// <summary>Number of input features. Required when <see cref="DataSpec.Features"/> is absent; otherwise must equal its length.</summary>
     public int? Inputs { get; init; }
 
-    /// <summary>Hidden layer widths of an <c>mlp</c>; must be empty for the other kinds.</summary>
+    /// <summary>Hidden layer widths of an <c>mlp</c>, or one recurrent layer per entry of a <c>gru</c> or <c>lstm</c>; must be empty for the other kinds.</summary>
     public IReadOnlyList<int> Hidden { get; init; } = [];
 
-    /// <summary>A <c>cnn</c>'s input image, <c>[channels, height, width]</c>: each row's features are its pixels, channel by channel and row by row.</summary>
+    /// <summary>A <c>cnn</c>'s input image, <c>[channels, height, width]</c> (each row's features are its pixels, channel by channel and row by row), or a <c>gru</c>'s or <c>lstm</c>'s window, <c>[steps, features]</c> (each row is the window step by step).</summary>
     public IReadOnlyList<int>? Shape { get; init; }
 
     /// <summary>A <c>cnn</c>'s layers, in order; a final linear layer to the classes follows them.</summary>
@@ -286,8 +286,14 @@ public static class ModelArchitectures
     /// <summary>Convolutional network over images: declared convolution, pooling, normalization, dropout and linear layers.</summary>
     public const string Convolutional = "cnn";
 
+    /// <summary>Gated recurrent units over windows of a sequence (Cho et al., 2014).</summary>
+    public const string GatedRecurrentUnit = "gru";
+
+    /// <summary>Long short-term memory over windows of a sequence (Hochreiter and Schmidhuber, 1997).</summary>
+    public const string LongShortTermMemory = "lstm";
+
     /// <summary>All known names.</summary>
-    public static readonly IReadOnlyList<string> All = [LogisticRegression, MultilayerPerceptron, Convolutional];
+    public static readonly IReadOnlyList<string> All = [LogisticRegression, MultilayerPerceptron, Convolutional, GatedRecurrentUnit, LongShortTermMemory];
 }
 
 /// <summary>The tabular data schema, and where each split lives inside a silo's container.</summary>
@@ -388,12 +394,42 @@ public static class Optimizers
     public static readonly IReadOnlyList<string> All = [Sgd, Adam];
 }
 
-/// <summary>The aggregation strategy.</summary>
-/// <remarks>A name plus strategy-specific settings, so that later strategies add fields without breaking specs.</remarks>
+/// <summary>The aggregation strategy: its name and its parameters, which travel whole to every step that needs them.</summary>
+/// <remarks>
+/// Each strategy reads the fields it uses and the validator refuses the ones it does not (<see cref="Strategies.StrategyCatalog"/>);
+/// a field left out takes the strategy's default. See <c>docs/strategies.md</c>.
+/// </remarks>
 public sealed record StrategySpec
 {
-    /// <summary>Strategy name. Only <c>fedavg</c> exists today.</summary>
+    /// <summary>Strategy name, one of <see cref="StrategyNames.All"/>.</summary>
     public string Name { get; init; } = StrategyNames.FedAvg;
+
+    /// <summary>Server learning rate η of the server optimizers (fedavgm, fedadam, fedyogi, fedadagrad).</summary>
+    public double? ServerLearningRate { get; init; }
+
+    /// <summary>Server momentum β of fedavgm.</summary>
+    public double? ServerMomentum { get; init; }
+
+    /// <summary>First-moment decay β₁ of fedadam, fedyogi and fedadagrad.</summary>
+    public double? Beta1 { get; init; }
+
+    /// <summary>Second-moment decay β₂ of fedadam and fedyogi.</summary>
+    public double? Beta2 { get; init; }
+
+    /// <summary>Adaptivity τ of fedadam, fedyogi and fedadagrad: the smallest denominator, and √ of the initial second moment.</summary>
+    public double? Tau { get; init; }
+
+    /// <summary>Proximal weight μ of fedprox: each silo minimises its loss plus μ/2·‖w − w_global‖².</summary>
+    public double? ProximalMu { get; init; }
+
+    /// <summary>Fraction β cut from each end of every coordinate by fedtrimmedavg, in [0, 0.5).</summary>
+    public double? TrimFraction { get; init; }
+
+    /// <summary>Byzantine silos f that krum and multikrum tolerate: each update is scored over its n − f − 2 nearest neighbours.</summary>
+    public int? Byzantine { get; init; }
+
+    /// <summary>Updates multikrum keeps and averages (m); n − f when left out.</summary>
+    public int? Keep { get; init; }
 }
 
 /// <summary>Known strategy names.</summary>
@@ -402,8 +438,35 @@ public static class StrategyNames
     /// <summary>Federated averaging weighted by example count (McMahan et al., 2017).</summary>
     public const string FedAvg = "fedavg";
 
+    /// <summary>FedAvg with server momentum (Hsu et al., 2019).</summary>
+    public const string FedAvgM = "fedavgm";
+
+    /// <summary>FedAvg with a proximal term in each silo's loss (Li et al., 2020).</summary>
+    public const string FedProx = "fedprox";
+
+    /// <summary>Adaptive server optimizer, Adam (Reddi et al., 2021).</summary>
+    public const string FedAdam = "fedadam";
+
+    /// <summary>Adaptive server optimizer, Yogi (Reddi et al., 2021).</summary>
+    public const string FedYogi = "fedyogi";
+
+    /// <summary>Adaptive server optimizer, Adagrad (Reddi et al., 2021).</summary>
+    public const string FedAdagrad = "fedadagrad";
+
+    /// <summary>Coordinate-wise median (Yin et al., 2018).</summary>
+    public const string FedMedian = "fedmedian";
+
+    /// <summary>Coordinate-wise trimmed mean (Yin et al., 2018).</summary>
+    public const string FedTrimmedAvg = "fedtrimmedavg";
+
+    /// <summary>Krum: the update closest to its neighbours (Blanchard et al., 2017).</summary>
+    public const string Krum = "krum";
+
+    /// <summary>Multi-Krum: the mean of the m best Krum scores (Blanchard et al., 2017).</summary>
+    public const string MultiKrum = "multikrum";
+
     /// <summary>All known names.</summary>
-    public static readonly IReadOnlyList<string> All = [FedAvg];
+    public static readonly IReadOnlyList<string> All = [FedAvg, FedAvgM, FedProx, FedAdam, FedYogi, FedAdagrad, FedMedian, FedTrimmedAvg, Krum, MultiKrum];
 }
 
 /// <summary>Federated evaluation settings.</summary>

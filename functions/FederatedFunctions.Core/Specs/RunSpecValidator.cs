@@ -52,6 +52,11 @@ public static class RunSpecValidator
         if (report.Required(spec.Strategy, "$.strategy") && report.Required(spec.Strategy.Name, "$.strategy.name"))
         {
             report.Enum(spec.Strategy.Name, StrategyNames.All, "$.strategy.name");
+            var silos = spec.Silos?.Count ?? 0;
+            var sampled = spec.Participation is { } participation && (participation.SampleCount is null or > 0) && (participation.SampleFraction is null or (> 0 and <= 1))
+                ? Strategies.ParticipationPolicy.SampleSize(participation, silos)
+                : silos;
+            Strategies.StrategyCatalog.Validate(spec, sampled, report.Add);
         }
 
         ValidateSilos(spec.Silos, limits, report);

@@ -45,15 +45,3 @@ public static class WeightedMath
         return sum;
     }
 }
-
-/// <summary>Creates strategies by name.</summary>
-public static class StrategyFactory
-{
-    /// <summary>The strategy a spec names.</summary>
-    /// <exception cref="ArgumentException">Unknown name.</exception>
-    public static IFederatedStrategy Create(Specs.StrategySpec spec) => spec.Name switch
-    {
-        Specs.StrategyNames.FedAvg => new FedAvg(),
-        _ => throw new ArgumentException($"Unknown strategy '{spec.Name}'.", nameof(spec)),
-    };
-}

@@ -38,6 +38,7 @@ public static class FlCommands
             "Example: fl demo");
         root.Subcommands.Add(Demo(ctx));
         root.Subcommands.Add(Train(ctx));
+        root.Subcommands.Add(ExperimentCommands.Experiment(ctx, BackendOption, JsonOption));
         root.Subcommands.Add(Resume(ctx));
         root.Subcommands.Add(Status(ctx));
         root.Subcommands.Add(Checkpoints(ctx));
@@ -749,7 +750,7 @@ public static class FlCommands
     }
 
     // Each silo gets its containers, its own credential file (only its runner opens it) and an entry in the orchestrator's registry.
-    private static async Task<IReadOnlyDictionary<string, ProvisionedSilo>> EnsureSilosAsync(Workspace ws, string storage, IReadOnlyList<string> ids, string compute, CancellationToken ct)
+    internal static async Task<IReadOnlyDictionary<string, ProvisionedSilo>> EnsureSilosAsync(Workspace ws, string storage, IReadOnlyList<string> ids, string compute, CancellationToken ct)
     {
         var account = Adapters.AdaptersRegistration.CreateOrchestratorBlobService(ws.BuildConfiguration(storage));
         var silos = await LocalSiloProvisioner.ProvisionAsync(account, ids, TimeSpan.FromDays(30), compute, ws.SiloCredentialPath, ct).ConfigureAwait(false);

@@ -45,9 +45,13 @@ public static class LocalTrainer
     private const int EvaluationBatch = 4096;
 
     /// <summary>Trains from <paramref name="global"/> on <paramref name="train"/> and returns the local update.</summary>
+    /// <remarks>
+    /// With <paramref name="proximalMu"/> μ &gt; 0 (FedProx) each batch's loss gets <c>μ/2·Σ‖p − p_global‖²</c> over the
+    /// trainable parameters, which pulls the local model towards the global one; the reported loss is the cross-entropy alone.
+    /// </remarks>
     /// <exception cref="ArgumentException">Bad sizes or settings, or a table that does not fit the model.</exception>
     /// <exception cref="ModelStateException"><paramref name="global"/> does not fit the model.</exception>
-    public static LocalTrainResult Train(ModelSpec model, TrainingSpec training, int classes, IReadOnlyList<NamedTensor> global, TabularData train, int round, string siloId, CancellationToken ct = default)
+    public static LocalTrainResult Train(ModelSpec model, TrainingSpec training, int classes, IReadOnlyList<NamedTensor> global, TabularData train, int round, string siloId, CancellationToken ct = default, double proximalMu = 0)
     {
         ArgumentNullException.ThrowIfNull(training);
         ArgumentNullException.ThrowIfNull(global);
@@ -59,6 +63,11 @@ public static class LocalTrainer
         if (!(double.IsFinite(training.LearningRate) && training.LearningRate > 0))
         {
             throw new ArgumentOutOfRangeException(nameof(training), training.LearningRate, "The learning rate must be a positive finite number.");
+        }
+
+        if (!(double.IsFinite(proximalMu) && proximalMu >= 0))
+        {
+            throw new ArgumentOutOfRangeException(nameof(proximalMu), proximalMu, "The proximal weight must be a finite number, at least 0.");
         }
 
         if (training.Optimizer is not (Optimizers.Sgd or Optimizers.Adam))
@@ -84,6 +93,8 @@ public static class LocalTrainer
         }
 
         var trainable = module.parameters().Where(p => p.requires_grad).ToArray();
+        // FedProx's anchor: the global values of the trainable parameters, outside the autograd graph.
+        var anchor = proximalMu > 0 ? trainable.Select(p => p.detach().clone()).ToArray() : [];
         using var optimizer = training.Optimizer == Optimizers.Adam
             ? (torch.optim.Optimizer)torch.optim.Adam(trainable, training.LearningRate)
             : torch.optim.SGD(trainable, training.LearningRate);
@@ -112,7 +123,13 @@ public static class LocalTrainer
                 optimizer.zero_grad();
                 var logits = module.forward(xb);
                 var loss = nn.functional.cross_entropy(logits, yb);
-                loss.backward();
+                var objective = loss;
+                for (var k = 0; k < anchor.Length; k++)
+                {
+                    objective = objective + (proximalMu / 2 * (trainable[k] - anchor[k]).pow(2).sum());
+                }
+
+                objective.backward();
                 optimizer.step();
                 lossSum += loss.item<float>() * (double)count;
                 if (isLast)

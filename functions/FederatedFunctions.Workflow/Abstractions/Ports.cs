@@ -24,7 +24,11 @@ public interface ICheckpointStore
     /// <param name="cancellationToken">Cancellation.</param>
     Task<BlobRef> PutModelAsync(string container, string runId, int round, ReadOnlyMemory<byte> safetensors, bool firstWriterWins, CancellationToken cancellationToken);
 
-    /// <summary>Reads a model blob and verifies its size and hash.</summary>
+    /// <summary>Writes a round's strategy state (a server optimizer's moments) beside its model, first writer wins.</summary>
+    /// <returns>The reference of the state the round keeps: these bytes, or those a first execution wrote.</returns>
+    Task<BlobRef> PutStrategyStateAsync(string container, string runId, int round, ReadOnlyMemory<byte> safetensors, CancellationToken cancellationToken);
+
+    /// <summary>Reads a model blob (or any safetensors blob of a run, such as strategy state) and verifies its size and hash.</summary>
     Task<ReadOnlyMemory<byte>> ReadModelAsync(BlobRef model, CancellationToken cancellationToken);
 
     /// <summary>Writes a round's manifest, then moves the run's latest pointer to that round if it is newer.</summary>

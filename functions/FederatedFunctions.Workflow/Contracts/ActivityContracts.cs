@@ -31,7 +31,7 @@ public sealed record SummarizeEvaluationRequest(string RunId, int Round, string 
 /// <param name="RunId">Run id.</param>
 /// <param name="Round">Round being aggregated.</param>
 /// <param name="Container">Checkpoint container.</param>
-/// <param name="Strategy">Strategy name.</param>
+/// <param name="Strategy">The strategy and its parameters, whole.</param>
 /// <param name="GlobalModel">The model the round started from: the template every update must match.</param>
 /// <param name="Updates">Updates to aggregate.</param>
 /// <param name="MinAccepted">Fewest updates that must pass every check; fewer fail the round.</param>
@@ -39,14 +39,16 @@ public sealed record SummarizeEvaluationRequest(string RunId, int Round, string 
 /// <param name="Privacy">The run's privacy settings; null means eyes-on without differential privacy.</param>
 /// <param name="Sampled">Silos sampled this round: the fixed denominator of the differentially private average.</param>
 /// <param name="Frozen">The layers that do not train (<c>training.freeze</c>): the aggregate keeps the global model's.</param>
-public sealed record AggregateRequest(string RunId, int Round, string Container, string Strategy, BlobRef GlobalModel, IReadOnlyList<SiloUpdate> Updates, int MinAccepted = 1, double? MaxNormRatio = null, PrivacySpec? Privacy = null, int Sampled = 0, IReadOnlyList<string>? Frozen = null);
+/// <param name="StrategyState">The strategy's server state after the previous round; null on the first step, or for strategies without state.</param>
+public sealed record AggregateRequest(string RunId, int Round, string Container, StrategySpec Strategy, BlobRef GlobalModel, IReadOnlyList<SiloUpdate> Updates, int MinAccepted = 1, double? MaxNormRatio = null, PrivacySpec? Privacy = null, int Sampled = 0, IReadOnlyList<string>? Frozen = null, BlobRef? StrategyState = null);
 
 /// <summary>Output of the aggregate activity.</summary>
 /// <param name="Model">The aggregated model, already in blob.</param>
 /// <param name="Participants">Updates that entered, with normalised weights.</param>
 /// <param name="Rejected">Updates refused, with reasons.</param>
 /// <param name="Fit">Aggregated training metrics. Eyes-off: null when fewer than the minimum silos were aggregated, and its example total is 0 (withheld).</param>
-public sealed record AggregateResult(BlobRef Model, IReadOnlyList<Participant> Participants, IReadOnlyList<RejectedUpdate> Rejected, FitSummary? Fit);
+/// <param name="StrategyState">The strategy's server state after the round, which the next round starts from; null for strategies without state.</param>
+public sealed record AggregateResult(BlobRef Model, IReadOnlyList<Participant> Participants, IReadOnlyList<RejectedUpdate> Rejected, FitSummary? Fit, BlobRef? StrategyState = null);
 
 /// <summary>Input of the commit activity: append the round's audit entries, write its manifest, move the latest pointer.</summary>
 /// <param name="Container">Checkpoint container.</param>
@@ -62,7 +64,7 @@ public sealed record CommitRoundResult(BlobRef Manifest, AuditHead? Audit);
 /// <param name="RunId">Run id.</param>
 /// <param name="Round">Round.</param>
 /// <param name="Container">Checkpoint container.</param>
-/// <param name="Strategy">Strategy name.</param>
+/// <param name="Strategy">The strategy and its parameters, whole.</param>
 /// <param name="GlobalModel">The round's global model.</param>
 /// <param name="Attempt">The attempt whose masked updates are summed.</param>
 /// <param name="KeyExchange">The attempt's public keys: exactly the silos whose updates must all be summed.</param>
@@ -73,11 +75,12 @@ public sealed record CommitRoundResult(BlobRef Manifest, AuditHead? Audit);
 /// <param name="ClipNorm">The clipping norm the silos divided their changes by.</param>
 /// <param name="Reveals">Every contributor's self-mask seed; null to check the masked updates only, before any silo reveals.</param>
 /// <param name="Frozen">The layers that do not train (<c>training.freeze</c>): the aggregate keeps the global model's.</param>
+/// <param name="StrategyState">The strategy's server state after the previous round; null on the first step, or for strategies without state.</param>
 public sealed record SecureAggregateRequest(
     string RunId,
     int Round,
     string Container,
-    string Strategy,
+    StrategySpec Strategy,
     BlobRef GlobalModel,
     int Attempt,
     IReadOnlyList<MaskingPublicKey> KeyExchange,
@@ -87,7 +90,8 @@ public sealed record SecureAggregateRequest(
     int Sampled,
     double ClipNorm,
     IReadOnlyList<SelfMaskReveal>? Reveals,
-    IReadOnlyList<string>? Frozen = null);
+    IReadOnlyList<string>? Frozen = null,
+    BlobRef? StrategyState = null);
 
 /// <summary>Output of the secure aggregate activity.</summary>
 /// <param name="Aggregate">The round's aggregate; null when a masked update was refused, or when only checking.</param>

@@ -19,6 +19,7 @@ namespace FederatedFunctions.Workflow.Contracts;
 /// <param name="LastManifest">The manifest of the newest committed round.</param>
 /// <param name="Audit">The head of the run's audit log after the newest committed round.</param>
 /// <param name="Plan">Where each silo's steps run, resolved from the silo registry once per run; null until then.</param>
+/// <param name="StrategyState">The strategy's server state after round <c>NextRound - 1</c> (a server optimizer's moments); null before its first step or for strategies without state.</param>
 /// <param name="Epoch">This start of the run: null for the first, a fresh token (<see cref="Core.Silos.Epochs"/>) for each resume; it is in every silo job's name, so a resume never takes the jobs of the start it replaces.</param>
 public sealed record TrainingState(
     string RunId,
@@ -31,7 +32,8 @@ public sealed record TrainingState(
     BlobRef? LastManifest = null,
     AuditHead? Audit = null,
     SiloPlan? Plan = null,
-    string? Epoch = null)
+    string? Epoch = null,
+    BlobRef? StrategyState = null)
 {
     /// <summary>The state of a run that has not started.</summary>
     /// <param name="runId">Run id.</param>
@@ -50,10 +52,11 @@ public sealed record TrainingState(
     /// <param name="latest">Its latest checkpoint.</param>
     /// <param name="audit">The audit head in the latest round's manifest.</param>
     /// <param name="epoch">This resume's epoch (<see cref="Core.Silos.Epochs.New"/>).</param>
-    public static TrainingState Resume(string runId, RunSpec spec, LatestPointer latest, AuditHead? audit, string epoch)
+    /// <param name="strategyState">The strategy state in the latest round's manifest.</param>
+    public static TrainingState Resume(string runId, RunSpec spec, LatestPointer latest, AuditHead? audit, string epoch, BlobRef? strategyState = null)
     {
         ArgumentNullException.ThrowIfNull(latest);
-        return new(runId, spec with { RunId = runId }, latest.Round + 1, latest.Model, 0, [], null, latest.Manifest, audit, Epoch: epoch);
+        return new(runId, spec with { RunId = runId }, latest.Round + 1, latest.Model, 0, [], null, latest.Manifest, audit, Epoch: epoch, StrategyState: strategyState);
     }
 }
 

@@ -26,12 +26,12 @@ public sealed partial class SecureAggregationRound(TaskOrchestrationContext cont
     // until an attempt completes or too few silos are left.
     /// <summary>Aggregates one round's updates by secure aggregation; throws <see cref="NoAcceptedUpdatesException"/> when no attempt can complete.</summary>
     /// <param name="round">The round.</param>
-    /// <param name="strategy">The strategy's name.</param>
     /// <param name="global">The round's global model.</param>
+    /// <param name="strategyState">The strategy's server state after the previous round, or null.</param>
     /// <param name="trained">The silos' training results: references to the updates they keep.</param>
     /// <param name="sampled">Silos sampled this round: the fixed-point encoding's bound and the DP denominator.</param>
     /// <param name="minAccepted">The participation policy's minimum.</param>
-    public async Task<(AggregateResult Aggregate, IReadOnlyList<SecureAttemptRecord> Attempts)> AggregateAsync(int round, string strategy, BlobRef global, IReadOnlyList<SiloUpdate> trained, int sampled, int minAccepted)
+    public async Task<(AggregateResult Aggregate, IReadOnlyList<SecureAttemptRecord> Attempts)> AggregateAsync(int round, BlobRef global, BlobRef? strategyState, IReadOnlyList<SiloUpdate> trained, int sampled, int minAccepted)
     {
         ArgumentNullException.ThrowIfNull(global);
         ArgumentNullException.ThrowIfNull(trained);
@@ -112,7 +112,7 @@ public sealed partial class SecureAggregationRound(TaskOrchestrationContext cont
             if (plan.Decide(masked.Select(m => m.SiloId)).Status == SecureAggregationStatus.Complete)
             {
                 // Check every masked update before any silo reveals its self-mask: after the reveals, the attempt is final.
-                var request = new SecureAggregateRequest(runId, round, spec.Checkpoints.Container, strategy, global, attempt, exchange, masked, encoding, privacy, sampled, clip, null, spec.Training.Freeze);
+                var request = new SecureAggregateRequest(runId, round, spec.Checkpoints.Container, spec.Strategy, global, attempt, exchange, masked, encoding, privacy, sampled, clip, null, spec.Training.Freeze, strategyState);
                 var check = await context.CallActivityAsync<SecureAggregateResult>(nameof(SecureAggregateActivity), request, TaskPolicies.StorageRetry);
                 attemptLeft.AddRange(check.Refused);
                 if (check.Refused.Count == 0)

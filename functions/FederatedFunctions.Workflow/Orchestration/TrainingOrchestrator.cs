@@ -86,6 +86,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
         private readonly int inputs;
         private readonly List<RoundSummary> recent;
         private BlobRef global;
+        private BlobRef? strategyState;
         private BlobRef? lastManifest;
         private AuditHead? audit;
 
@@ -98,7 +99,8 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             this.lastManifest = lastManifest;
             spec = input.Spec;
             log = context.CreateReplaySafeLogger<TrainingOrchestrator>();
-            strategy = StrategyFactory.Create(spec.Strategy);
+            strategy = StrategyCatalog.Create(spec.Strategy);
+            strategyState = input.StrategyState;
             inputs = RunSpecValidator.ResolveInputs(spec);
             recent = input.Recent.ToList();
             audit = input.Audit;
@@ -138,7 +140,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             context.SetCustomStatus(new RunStatus("initializing", 0, spec.Training.Rounds, input.Recent));
             var init = await context.CallActivityAsync<InitializeModelResult>(
                 nameof(InitializeModelActivity),
-                new InitializeModelRequest(input.RunId, spec.Checkpoints.Container, StrategyFactory.Create(spec.Strategy).Name, spec.Model, RunSpecValidator.ResolveInputs(spec), spec.Data.Classes, spec.Training.Seed, context.CurrentUtcDateTime, input.ResumeFrom, input.NextRound - 1, spec),
+                new InitializeModelRequest(input.RunId, spec.Checkpoints.Container, spec.Strategy.Name, spec.Model, RunSpecValidator.ResolveInputs(spec), spec.Data.Classes, spec.Training.Seed, context.CurrentUtcDateTime, input.ResumeFrom, input.NextRound - 1, spec),
                 TaskPolicies.StorageRetry);
             return new TrainingRun(context, input with { Plan = plan }, plan, init.Model, init.Manifest);
         }
@@ -189,7 +191,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             context.SetCustomStatus(new RunStatus("training", round, TotalRounds, recent));
             var calls = await silos.RunAsync(
                 sampled.Silos,
-                silo => new SiloStep(Train: new TrainRequest(input.RunId, round, silo, global, spec.Model, spec.Data, spec.Training, inputs, Privacy.Mode, Secure)),
+                silo => new SiloStep(Train: new TrainRequest(input.RunId, round, silo, global, spec.Model, spec.Data, spec.Training, inputs, Privacy.Mode, Secure, FitFor(round, silo))),
                 r => r.Update,
                 "train-failed",
                 "result",
@@ -219,13 +221,13 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             var minimum = ParticipationPolicy.MinimumAccepted(spec.Participation, sampled.Silos.Count);
             if (Secure)
             {
-                var (result, attempts) = await new SecureAggregationRound(context, log, spec, input.RunId, silos).AggregateAsync(round, strategy.Name, global, trained.Updates, sampled.Silos.Count, minimum);
+                var (result, attempts) = await new SecureAggregationRound(context, log, spec, input.RunId, silos).AggregateAsync(round, global, strategyState, trained.Updates, sampled.Silos.Count, minimum);
                 return new AggregatedRound(result, attempts);
             }
 
             var aggregate = await context.CallActivityAsync<AggregateResult>(
                 nameof(AggregateActivity),
-                new AggregateRequest(input.RunId, round, spec.Checkpoints.Container, strategy.Name, global, trained.Updates, minimum, spec.Robustness.MaxNormRatio, Privacy, sampled.Silos.Count, spec.Training.Freeze),
+                new AggregateRequest(input.RunId, round, spec.Checkpoints.Container, spec.Strategy, global, trained.Updates, minimum, spec.Robustness.MaxNormRatio, Privacy, sampled.Silos.Count, spec.Training.Freeze, strategyState),
                 TaskPolicies.StorageRetry);
             return new AggregatedRound(aggregate, []);
         }
@@ -280,6 +282,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
                 Round = round,
                 Strategy = strategy.Name,
                 Model = aggregate.Model,
+                StrategyState = aggregate.StrategyState,
                 ParentModelSha256 = global.Sha256,
                 Sampled = sampled.Silos,
                 Participants = aggregate.Participants,
@@ -323,6 +326,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             }
 
             global = aggregate.Model;
+            strategyState = aggregate.StrategyState;
             LogRoundCommitted(log, input.RunId, round, summary.Participants, rejected.Length, evaluation?.Accuracy ?? double.NaN);
         }
 
@@ -332,7 +336,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             if (nextRound <= TotalRounds)
             {
                 context.SetCustomStatus(new RunStatus("training", nextRound, TotalRounds, recent));
-                context.ContinueAsNew(input with { NextRound = nextRound, GlobalModel = global, Generation = input.Generation + 1, Recent = recent, LastManifest = lastManifest, Audit = audit });
+                context.ContinueAsNew(input with { NextRound = nextRound, GlobalModel = global, Generation = input.Generation + 1, Recent = recent, LastManifest = lastManifest, Audit = audit, StrategyState = strategyState });
                 return null;
             }
 
@@ -348,6 +352,9 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
                 null,
                 last.Epsilon);
         }
+
+        // What the strategy tells one silo for its fit; null (nothing) for plain local training, to keep history small.
+        private FitConfig? FitFor(int round, string silo) => strategy.ConfigureSiloFit(round, silo) is var fit && fit != FitConfig.Plain ? fit : null;
 
         private double? Epsilon(int round, double rate) =>
             Privacy.DifferentialPrivacy is { } dp ? RdpAccountant.GetEpsilon(rate, dp.NoiseMultiplier, dp.Delta, round) : null;

@@ -32,7 +32,7 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
     public async Task<AggregateResult> AggregateAsync(AggregateRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var strategy = StrategyFactory.Create(new Core.Specs.StrategySpec { Name = request.Strategy });
+        var strategy = StrategyCatalog.Create(request.Strategy, request.Privacy, request.MaxNormRatio);
         var eyesOff = request.Privacy?.Mode == PrivacyModes.EyesOff;
         var dp = request.Privacy?.DifferentialPrivacy;
         var rejected = new List<RejectedUpdate>();
@@ -58,31 +58,60 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
         }
 
         // The global model is the template every update must match, the point distances are taken from, and (with DP)
-        // what clipped updates are pulled back towards. Without DP its bytes go out of scope before the aggregating pass.
+        // what clipped updates are pulled back towards.
         var global = Safetensors.Parse(await checkpoints.ReadModelAsync(request.GlobalModel, cancellationToken).ConfigureAwait(false)).Tensors;
         using var aggregator = tensors.CreateAccumulator(global);
-        var screen = request.MaxNormRatio is not null && candidates.Count >= NormScreen.MinUpdates;
-        if (eyesOff || dp is not null || screen)
+        if (eyesOff || strategy.NeedsDistances)
         {
-            candidates = await MeasureAsync(request, aggregator, global, candidates, eyesOff, dp is not null || screen, rejected, cancellationToken).ConfigureAwait(false);
+            candidates = await MeasureAsync(request, aggregator, global, candidates, eyesOff, strategy.NeedsDistances, rejected, cancellationToken).ConfigureAwait(false);
         }
 
-        if (request.MaxNormRatio is { } ratio && candidates.Count >= NormScreen.MinUpdates)
+        if (strategy.NeedsDistances)
         {
-            candidates = ScreenNorms(request, candidates, ratio, eyesOff, rejected);
+            candidates = Screen(request, strategy, candidates, eyesOff, rejected);
         }
 
-        // FedAvg weights by example count; DP-FedAvg gives every clipped update the same weight, so that one silo's
-        // influence on the sum is bounded by the clipping norm.
-        var weights = candidates.Count == 0 ? []
-            : dp is not null ? candidates.Select(_ => 1.0).ToArray()
-            : strategy.AggregationWeights(candidates.Select(c => new FitOutcome(c.Update.SiloId, c.Examples, c.Loss)).ToArray());
+        var (result, accepted, shares) = strategy.Mode == AggregationMode.Buffered
+            ? await CombineAsync(request, strategy, aggregator, candidates, eyesOff, rejected, cancellationToken).ConfigureAwait(false)
+            : await StreamAsync(request, strategy, aggregator, global, candidates, eyesOff, rejected, cancellationToken).ConfigureAwait(false);
+        if (accepted.Count == 0 || accepted.Count < request.MinAccepted)
+        {
+            var what = accepted.Count == 0 ? "no update to aggregate" : $"only {accepted.Count} accepted update(s), below the minimum of {request.MinAccepted}";
+            throw new NoAcceptedUpdatesException(
+                $"Round {request.Round} of run '{request.RunId}' has {what}: " +
+                (rejected.Count == 0 ? "no silo reported one." : string.Join("; ", rejected.Select(r => $"{r.SiloId}: {r.Reason} ({r.Detail})"))));
+        }
+
+        result = strategy.Release(result, global, accepted.Count, Math.Max(request.Sampled, accepted.Count));
+        var (next, state) = await ServerStep.ApplyAsync(checkpoints, strategy, request.Container, request.RunId, request.Round, global, result, request.Frozen, request.StrategyState, release: null, cancellationToken).ConfigureAwait(false);
+        var bytes = Safetensors.Serialize(next, ModelMetadata(request.RunId, request.Round, strategy.Name, dp));
+        // With DP a re-execution draws other noise: the first model written is the one the run keeps.
+        var model = await checkpoints.PutModelAsync(request.Container, request.RunId, request.Round, bytes, firstWriterWins: dp is not null, cancellationToken).ConfigureAwait(false);
+
+        var fits = accepted.Select(a => new FitOutcome(a.Update.SiloId, a.Examples, a.Loss)).ToArray();
+        var participants = accepted.Select((a, i) => eyesOff
+            ? new Participant(a.Update.SiloId, null, a.Update.Update.Sha256, null)
+            : new Participant(a.Update.SiloId, a.Examples, a.Update.Update.Sha256, shares?[i])).ToArray();
+        var minimum = request.Privacy?.MinAggregateSilos ?? 1;
+        // Eyes-off: no loss over fewer than the minimum silos, and no example total at all (it goes into history, and
+        // totals over rounds with different participants would give each silo's count by subtraction).
+        var fit = !eyesOff ? strategy.AggregateFit(fits) : accepted.Count < minimum ? null : strategy.AggregateFit(fits) with { Examples = 0 };
+        LogAggregated(logger, request.RunId, request.Round, participants.Length, rejected.Count, model.Sha256);
+        return new AggregateResult(model, participants, rejected, fit, state);
+    }
+
+    // Streaming: the accepted updates, each weighted by the strategy (and scaled by its clip), added to one accumulator
+    // one at a time; memory stays one update whatever the number of silos.
+    private async Task<(IReadOnlyList<NamedTensor> Result, List<Candidate> Accepted, IReadOnlyList<double>? Shares)> StreamAsync(
+        AggregateRequest request, IFederatedStrategy strategy, IModelAccumulator aggregator, IReadOnlyList<NamedTensor> global, List<Candidate> candidates, bool eyesOff, List<RejectedUpdate> rejected, CancellationToken cancellationToken)
+    {
+        var weights = candidates.Count == 0 ? [] : strategy.AggregationWeights(Fits(candidates));
         var accepted = new List<Candidate>();
         for (var i = 0; i < candidates.Count; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var candidate = candidates[i];
-            var clip = dp is null ? 1.0 : GaussianMechanism.ClipScale(candidate.Distance, dp.ClipNorm);
+            var clip = strategy.ClipScale(candidate.Distance);
             var refusal = await TryAddAsync(aggregator, candidate.Update, weights[i] * clip, cancellationToken).ConfigureAwait(false);
             if (refusal is null)
             {
@@ -96,43 +125,52 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
             }
             else
             {
-                refusal = eyesOff ? Withhold(refusal) : refusal;
-                LogRejected(logger, request.RunId, request.Round, candidate.Update.SiloId, refusal.Reason, refusal.Detail);
-                rejected.Add(refusal);
+                Refuse(request, refusal, eyesOff, rejected);
             }
         }
 
-        if (accepted.Count == 0 || accepted.Count < request.MinAccepted)
+        return accepted.Count == 0 ? ([], accepted, null) : (aggregator.Result(), accepted, strategy.AggregationWeights(Fits(accepted)));
+    }
+
+    // Buffered: every accepted update held at once, for a strategy that needs them together (median, trimmed mean, Krum).
+    private async Task<(IReadOnlyList<NamedTensor> Result, List<Candidate> Accepted, IReadOnlyList<double>? Shares)> CombineAsync(
+        AggregateRequest request, IFederatedStrategy strategy, IModelAccumulator aggregator, List<Candidate> candidates, bool eyesOff, List<RejectedUpdate> rejected, CancellationToken cancellationToken)
+    {
+        var accepted = new List<Candidate>();
+        var held = new List<IReadOnlyList<NamedTensor>>();
+        foreach (var candidate in candidates)
         {
-            var what = accepted.Count == 0 ? "no update to aggregate" : $"only {accepted.Count} accepted update(s), below the minimum of {request.MinAccepted}";
-            throw new NoAcceptedUpdatesException(
-                $"Round {request.Round} of run '{request.RunId}' has {what}: " +
-                (rejected.Count == 0 ? "no silo reported one." : string.Join("; ", rejected.Select(r => $"{r.SiloId}: {r.Reason} ({r.Detail})"))));
+            cancellationToken.ThrowIfCancellationRequested();
+            var (file, refusal) = await ReadCheckedAsync(candidate.Update, cancellationToken).ConfigureAwait(false);
+            var check = file is null ? null : aggregator.Validate(file.Tensors);
+            refusal ??= check is { Accepted: false } ? new RejectedUpdate(candidate.Update.SiloId, check.Reason ?? "invalid", check.Detail ?? "rejected by the aggregator") : null;
+            if (refusal is not null)
+            {
+                Refuse(request, refusal, eyesOff, rejected);
+                continue;
+            }
+
+            accepted.Add(candidate);
+            held.Add(file!.Tensors);
         }
 
-        var metadata = ModelMetadata(request.RunId, request.Round, strategy.Name, dp);
-        var result = aggregator.Result();
-        if (dp is not null)
+        if (accepted.Count == 0)
         {
-            result = DpNoise.Apply(result, global, accepted.Count, Math.Max(request.Sampled, accepted.Count), dp);
+            return ([], accepted, null);
         }
 
-        result = Core.Models.FrozenLayers.Restore(result, global, request.Frozen);
-        var bytes = Safetensors.Serialize(result, metadata);
-        // With DP a re-execution draws other noise: the first model written is the one the run keeps.
-        var model = await checkpoints.PutModelAsync(request.Container, request.RunId, request.Round, bytes, firstWriterWins: dp is not null, cancellationToken).ConfigureAwait(false);
+        var combined = strategy.Combine(held, Fits(accepted));
+        return (combined.Model, accepted, combined.Weights);
+    }
 
-        var fits = accepted.Select(a => new FitOutcome(a.Update.SiloId, a.Examples, a.Loss)).ToArray();
-        var finalWeights = dp is not null ? fits.Select(_ => 1.0 / fits.Length).ToArray() : strategy.AggregationWeights(fits);
-        var participants = accepted.Select((a, i) => eyesOff
-            ? new Participant(a.Update.SiloId, null, a.Update.Update.Sha256, null)
-            : new Participant(a.Update.SiloId, a.Examples, a.Update.Update.Sha256, finalWeights[i])).ToArray();
-        var minimum = request.Privacy?.MinAggregateSilos ?? 1;
-        // Eyes-off: no loss over fewer than the minimum silos, and no example total at all (it goes into history, and
-        // totals over rounds with different participants would give each silo's count by subtraction).
-        var fit = !eyesOff ? strategy.AggregateFit(fits) : accepted.Count < minimum ? null : strategy.AggregateFit(fits) with { Examples = 0 };
-        LogAggregated(logger, request.RunId, request.Round, participants.Length, rejected.Count, model.Sha256);
-        return new AggregateResult(model, participants, rejected, fit);
+    private static FitOutcome[] Fits(IEnumerable<Candidate> candidates) =>
+        candidates.Select(c => new FitOutcome(c.Update.SiloId, c.Examples, c.Loss)).ToArray();
+
+    private void Refuse(AggregateRequest request, RejectedUpdate refusal, bool eyesOff, List<RejectedUpdate> rejected)
+    {
+        refusal = eyesOff ? Withhold(refusal) : refusal;
+        LogRejected(logger, request.RunId, request.Round, refusal.SiloId, refusal.Reason, refusal.Detail);
+        rejected.Add(refusal);
     }
 
     /// <summary>The metadata of a round's model: run, round, strategy, and the DP parameters when noise was added.</summary>
@@ -185,9 +223,7 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
 
             if (refusal is not null)
             {
-                refusal = eyesOff ? Withhold(refusal) : refusal;
-                LogRejected(logger, request.RunId, request.Round, candidate.Update.SiloId, refusal.Reason, refusal.Detail);
-                rejected.Add(refusal);
+                Refuse(request, refusal, eyesOff, rejected);
                 continue;
             }
 
@@ -197,22 +233,20 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
         return measured;
     }
 
-    private List<Candidate> ScreenNorms(AggregateRequest request, List<Candidate> candidates, double ratio, bool eyesOff, List<RejectedUpdate> rejected)
+    // The strategy's screen (the norm screen wrapper) on the measured distances: each refusal is reported with why.
+    private List<Candidate> Screen(AggregateRequest request, IFederatedStrategy strategy, List<Candidate> candidates, bool eyesOff, List<RejectedUpdate> rejected)
     {
-        var outliers = NormScreen.Outliers(candidates.Select(m => m.Distance).ToArray(), ratio, out var median);
+        var refusals = strategy.Screen(candidates.Select(m => m.Distance).ToArray());
         var kept = new List<Candidate>();
         for (var i = 0; i < candidates.Count; i++)
         {
-            if (!outliers[i])
+            if (refusals[i] is not { } detail)
             {
                 kept.Add(candidates[i]);
                 continue;
             }
 
-            var refusal = new RejectedUpdate(
-                candidates[i].Update.SiloId,
-                "norm-outlier",
-                string.Create(CultureInfo.InvariantCulture, $"update moved {candidates[i].Distance / median:0.##} times the round's median distance from the global model (limit {ratio})"));
+            var refusal = new RejectedUpdate(candidates[i].Update.SiloId, "norm-outlier", detail);
             LogRejected(logger, request.RunId, request.Round, refusal.SiloId, refusal.Reason, eyesOff ? WithheldDetail : refusal.Detail);
             rejected.Add(eyesOff ? Withhold(refusal) : refusal);
         }

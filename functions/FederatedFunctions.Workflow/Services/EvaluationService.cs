@@ -57,7 +57,7 @@ public sealed class EvaluationService(IUpdateStore reports)
         // The example total is withheld (0), for the reason the aggregator withholds the training total.
         return outcomes.Count < Math.Max(1, request.MinSilos)
             ? null
-            : StrategyFactory.Create(new Core.Specs.StrategySpec { Name = request.Strategy }).AggregateEvaluate(outcomes) with { Examples = 0 };
+            : StrategyCatalog.Create(new Core.Specs.StrategySpec { Name = request.Strategy }).AggregateEvaluate(outcomes) with { Examples = 0 };
     }
 
     private static readonly JsonSerializerOptions ReportJson = new(JsonSerializerDefaults.Web);

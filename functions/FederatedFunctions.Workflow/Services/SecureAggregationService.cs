@@ -34,7 +34,7 @@ public sealed partial class SecureAggregationService(ICheckpointStore checkpoint
     public async Task<SecureAggregateResult> AggregateAsync(SecureAggregateRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var strategy = StrategyFactory.Create(new StrategySpec { Name = request.Strategy });
+        var strategy = StrategyCatalog.Create(request.Strategy, request.Privacy, maxNormRatio: null);
         var context = new MaskingContext(request.RunId, request.Round, request.Attempt);
         var keys = KeyExchanges.BySilo(request.KeyExchange, request.Attempt);
         var keyExchange = MaskedUpdateCodec.KeyExchangeSha256(keys);
@@ -95,19 +95,18 @@ public sealed partial class SecureAggregationService(ICheckpointStore checkpoint
 
         var dp = request.Privacy.DifferentialPrivacy;
         var contributors = outcome.Contributors.Count;
-        var result = decoded.Model;
+        IReadOnlyList<NamedTensor> result = decoded.Model;
         var metadata = AggregationService.ModelMetadata(request.RunId, request.Round, strategy.Name, dp);
         metadata["secure_aggregation_attempt"] = request.Attempt.ToString(CultureInfo.InvariantCulture);
         metadata["secure_aggregation_key_exchange_sha256"] = keyExchange;
-        if (dp is not null)
-        {
-            // Every silo weighs 1, so the decoded model is the global model plus the mean clipped change.
-            result = DpNoise.Apply(result, global, contributors, Math.Max(request.Sampled, contributors), dp);
-        }
+        // With DP every silo weighs 1, so the decoded model is the global model plus the mean clipped change, and the
+        // DP wrapper adds the noise to it.
+        result = strategy.Release(result, global, contributors, Math.Max(request.Sampled, contributors));
+        var (next, state) = await ServerStep.ApplyAsync(checkpoints, strategy, request.Container, request.RunId, request.Round, global, result, request.Frozen, request.StrategyState,
+            new Dictionary<string, string> { ["secure_aggregation_key_exchange_sha256"] = keyExchange }, cancellationToken).ConfigureAwait(false);
 
         // First writer wins even without DP: a round's released sum is the one the run keeps, whatever a resumed run computes.
-        result = Core.Models.FrozenLayers.Restore(result, global, request.Frozen);
-        var bytes = Safetensors.Serialize(result, metadata);
+        var bytes = Safetensors.Serialize(next, metadata);
         var model = await checkpoints.PutModelAsync(request.Container, request.RunId, request.Round, bytes, firstWriterWins: true, cancellationToken).ConfigureAwait(false);
         if (model.Sha256 != Core.Hashing.Sha256Hex(bytes))
         {
@@ -131,7 +130,7 @@ public sealed partial class SecureAggregationService(ICheckpointStore checkpoint
             ? contributors < request.Privacy.MinAggregateSilos ? null : new FitSummary(0, decoded.Loss)
             : new FitSummary(dp is null ? (long)Math.Round(decoded.TotalWeight * maxExamples) : 0, decoded.Loss);
         LogAggregated(logger, request.RunId, request.Round, request.Attempt, contributors, model.Sha256);
-        return new SecureAggregateResult(new AggregateResult(model, participants, [], fit), []);
+        return new SecureAggregateResult(new AggregateResult(model, participants, [], fit, state), []);
     }
 
     /// <summary>

@@ -390,7 +390,7 @@ public sealed class RunSpecValidatorTests
     [Fact]
     public void Validate_UnknownStrategy_ReportsEnum()
     {
-        AssertSingle(Valid() with { Strategy = new StrategySpec { Name = "fedprox" } }, "$.strategy.name", "enum");
+        AssertSingle(Valid() with { Strategy = new StrategySpec { Name = "fedsgd" } }, "$.strategy.name", "enum");
     }
 
     // ---- silos ----

@@ -5,7 +5,7 @@ namespace FederatedFunctions.Core.Tests.Strategies;
 
 public sealed class FedAvgTests
 {
-    private readonly FedAvg strategy = new();
+    private readonly IFederatedStrategy strategy = new FedAvg();
 
     [Fact]
     public void Name_IsFedAvg()
@@ -71,20 +71,20 @@ public sealed class FedAvgTests
     }
 
     [Fact]
-    public void StrategyFactory_FedAvgName_CreatesFedAvg()
+    public void StrategyCatalog_FedAvgName_CreatesFedAvg()
     {
-        Assert.IsType<FedAvg>(StrategyFactory.Create(new StrategySpec { Name = StrategyNames.FedAvg }));
+        Assert.IsType<FedAvg>(StrategyCatalog.Create(new StrategySpec { Name = StrategyNames.FedAvg }));
     }
 
     [Fact]
-    public void StrategyFactory_UnknownName_Throws()
+    public void StrategyCatalog_UnknownName_Throws()
     {
-        Assert.Throws<ArgumentException>(() => StrategyFactory.Create(new StrategySpec { Name = "fedprox" }));
+        Assert.Throws<ArgumentException>(() => StrategyCatalog.Create(new StrategySpec { Name = "fedsgd" }));
     }
 
     [Fact]
-    public void StrategyFactory_EveryKnownName_IsCreatable()
+    public void StrategyCatalog_EveryKnownName_IsCreatable()
     {
-        Assert.All(StrategyNames.All, name => Assert.Equal(name, StrategyFactory.Create(new StrategySpec { Name = name }).Name));
+        Assert.All(StrategyNames.All, name => Assert.Equal(name, StrategyCatalog.Create(new StrategySpec { Name = name }).Name));
     }
 }

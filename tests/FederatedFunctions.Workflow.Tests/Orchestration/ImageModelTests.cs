@@ -26,20 +26,8 @@ public sealed class ImageModelTests(ITestOutputHelper output)
 
     // Label skew: each image goes to the silo of its label (label mod 4) with probability 0.8, else to any silo; each
     // silo keeps a fifth of its images for test. Pixels are scaled to [0, 1].
-    internal static SiloDataset[] LabelSkewedDigits(int silos, int seed)
-    {
-        var (pixels, labels) = RealDatasets.Digits();
-        var random = new Random(seed);
-        var owner = labels.Select(l => random.NextDouble() < 0.8 ? (int)(l % silos) : random.Next(silos)).ToArray();
-        var names = Enumerable.Range(0, 64).Select(i => "p" + i.ToString(CultureInfo.InvariantCulture)).ToArray();
-        TabularData Table(int[] rows) => new(rows.SelectMany(r => pixels[r].Select(p => p / 16f)).ToArray(), rows.Select(r => labels[r]).ToArray(), rows.Length, 64, names);
-        return Enumerable.Range(0, silos).Select(s =>
-        {
-            var rows = Enumerable.Range(0, labels.Length).Where(r => owner[r] == s).OrderBy(_ => random.Next()).ToArray();
-            var test = rows.Length / 5;
-            return new SiloDataset($"digits-{s + 1}", Table(rows[test..]), Table(rows[..test]));
-        }).ToArray();
-    }
+    internal static SiloDataset[] LabelSkewedDigits(int silos, int seed) =>
+        DigitsDataset.LabelSkewed(RealDatasets.Digits(), Enumerable.Range(1, silos).Select(i => $"digits-{i}").ToArray(), seed);
 
     [Fact]
     public async Task Cnn_OnLabelSkewedDigits_LearnsFederatedlyAsWellAsNearlyTheCentralModel()

@@ -1,3 +1,4 @@
+using FederatedFunctions.Core.Specs;
 using System.Runtime.InteropServices;
 using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Tensors;
@@ -35,7 +36,7 @@ public sealed class AggregationServiceTests
         new(silo, 1, blobs.Put($"mem://{silo}/outbox/r/round-00001/update.safetensors", bytes), examples, 1.0, new Dictionary<string, double>());
 
     private Task<AggregateResult> AggregateAsync(params SiloUpdate[] updates) =>
-        service.AggregateAsync(new AggregateRequest("r", 1, "checkpoints", "fedavg", global, updates), default);
+        service.AggregateAsync(new AggregateRequest("r", 1, "checkpoints", new StrategySpec(), global, updates), default);
 
     private async Task<float[]> ReadAsync(BlobRef model) =>
         MemoryMarshal.Cast<byte, float>(Safetensors.Parse(await store.ReadModelAsync(model, default)).Tensors[0].Data.Span).ToArray();
@@ -136,7 +137,7 @@ public sealed class AggregationServiceTests
             Update("silo-d", Model(60, 80), 100),
         };
 
-        var result = await service.AggregateAsync(new AggregateRequest("r", 1, "checkpoints", "fedavg", global, updates, MaxNormRatio: 3), default);
+        var result = await service.AggregateAsync(new AggregateRequest("r", 1, "checkpoints", new StrategySpec(), global, updates, MaxNormRatio: 3), default);
 
         var rejected = Assert.Single(result.Rejected);
         Assert.Equal(("silo-d", "norm-outlier"), (rejected.SiloId, rejected.Reason));
@@ -166,7 +167,7 @@ public sealed class AggregationServiceTests
         blobs.Items.TryRemove(missing.Update.Uri, out _);
         var updates = new[] { Update("silo-a", Model(1, 0), 100), Update("silo-b", Model(1, 1), 100), corrupt, Update("silo-d", Model(0, 1), 100), missing, Update("silo-f", Model(-500, 0), 100) };
 
-        var result = await service.AggregateAsync(new AggregateRequest("r", 1, "checkpoints", "fedavg", global, updates, MaxNormRatio: 5), default);
+        var result = await service.AggregateAsync(new AggregateRequest("r", 1, "checkpoints", new StrategySpec(), global, updates, MaxNormRatio: 5), default);
 
         Assert.Equal(
             [("silo-c", "non-finite"), ("silo-e", "missing"), ("silo-f", "norm-outlier")],
@@ -184,7 +185,7 @@ public sealed class AggregationServiceTests
         var service2 = new AggregationService(store, store2, new TorchTensorEngine(), NullLogger<AggregationService>.Instance);
         var updates = new[] { Update("silo-a", Model(1, 0), 100), swapped, Update("silo-c", Model(0, 1), 100) };
 
-        var result = await service2.AggregateAsync(new AggregateRequest("r", 1, "checkpoints", "fedavg", global, updates, MaxNormRatio: 3), default);
+        var result = await service2.AggregateAsync(new AggregateRequest("r", 1, "checkpoints", new StrategySpec(), global, updates, MaxNormRatio: 3), default);
 
         var rejected = Assert.Single(result.Rejected);
         Assert.Equal(("silo-b", "sha256-mismatch"), (rejected.SiloId, rejected.Reason));

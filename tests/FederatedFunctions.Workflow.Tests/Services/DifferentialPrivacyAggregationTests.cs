@@ -36,7 +36,7 @@ public sealed class DifferentialPrivacyAggregationTests
     {
         var global = blobs.Put("mem://orchestrator/checkpoints/dp/round-00000/model.safetensors", Model(_ => 1f));
         var privacy = new PrivacySpec { DifferentialPrivacy = new DifferentialPrivacySpec { NoiseMultiplier = z, ClipNorm = clip } };
-        var result = await service.AggregateAsync(new AggregateRequest(runId, 1, "checkpoints", "fedavg", global, updates, Privacy: privacy, Sampled: sampled), default);
+        var result = await service.AggregateAsync(new AggregateRequest(runId, 1, "checkpoints", new StrategySpec(), global, updates, Privacy: privacy, Sampled: sampled), default);
         return MemoryMarshal.Cast<byte, float>(Safetensors.Parse(await store.ReadModelAsync(result.Model, default)).Tensors[0].Data.Span).ToArray();
     }
 

@@ -40,7 +40,7 @@ public sealed class EyesOffAggregationTests
 
     private Task<AggregateResult> AggregateAsync(int k, params SiloUpdate[] updates) =>
         new AggregationService(store, silos, new TorchTensorEngine(), NullLogger<AggregationService>.Instance).AggregateAsync(
-            new AggregateRequest("r", 1, "checkpoints", "fedavg", global, updates, Privacy: new PrivacySpec { Mode = PrivacyModes.EyesOff, MinAggregateSilos = k }), default);
+            new AggregateRequest("r", 1, "checkpoints", new StrategySpec(), global, updates, Privacy: new PrivacySpec { Mode = PrivacyModes.EyesOff, MinAggregateSilos = k }), default);
 
     [Fact]
     public async Task Aggregate_EyesOff_WeightsByTheCountsInsideTheUpdatesAndReportsNoPerSiloValue()

@@ -32,6 +32,8 @@ public static class WorkflowRegistration
         typeof(SecureAggregateActivity),
         typeof(SummarizeEvaluationActivity),
         typeof(CommitRoundActivity),
+        typeof(PublishLocalModelsActivity),
+        typeof(WriteCrossSiteActivity),
         typeof(ChargeAnalysisBudgetActivity),
         typeof(MergeAnalysisPassActivity),
         typeof(CommitAnalysisActivity),
@@ -92,6 +94,7 @@ public static class WorkflowRegistration
         services.AddSingleton<SiloJobService>();
         services.AddSingleton<CheckpointService>();
         services.AddSingleton<EvaluationService>();
+        services.AddSingleton<CrossSiteService>();
         services.AddSingleton<AnalysisService>();
         return services;
     }

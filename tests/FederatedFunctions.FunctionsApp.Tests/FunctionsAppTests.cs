@@ -40,7 +40,8 @@ public sealed class FunctionsAppTests(FunctionsAppFixture app)
     {
         var runs = new[]
         {
-            ("fa-plain", FunctionsAppFixture.SpecJson("fa-plain", rounds: 2)),
+            // With cross-site evaluation after the last round: the publish and matrix activities, and evaluate steps of local models.
+            ("fa-plain", FunctionsAppFixture.SpecJson("fa-plain", rounds: 2, """ "evaluation": { "everyRounds": 1, "crossSite": true }, """)),
             // Eyes-off with secure aggregation, and features standardized by a federated analysis before round 1.
             ("fa-secure", FunctionsAppFixture.SpecJson("fa-secure", rounds: 2, """ "privacy": { "mode": "eyes-off", "minAggregateSilos": 2, "secureAggregation": { "clipNorm": 10, "maxExamples": 1000 } }, """)
                 .Replace("\"data\": { \"classes\": 4 }", "\"data\": { \"classes\": 4, \"standardize\": true, \"features\": [\"x0\", \"x1\", \"x2\", \"x3\", \"x4\", \"x5\", \"x6\", \"x7\"] }", StringComparison.Ordinal)),
@@ -57,6 +58,10 @@ public sealed class FunctionsAppTests(FunctionsAppFixture app)
             var model = app.Azurite.Blobs.GetBlobContainerClient("checkpoints").GetBlobClient(BlobLayout.Model(runId, 2));
             Assert.True((await model.ExistsAsync()).Value, $"{runId}: no round-2 model in Azurite");
         }
+
+        var matrix = await app.Azurite.Blobs.GetBlobContainerClient("checkpoints").GetBlobClient(BlobLayout.CrossSite("fa-plain")).DownloadContentAsync();
+        var cells = JsonDocument.Parse(matrix.Value.Content.ToString()).RootElement.GetProperty("cells").GetArrayLength();
+        Assert.Equal((FunctionsAppFixture.Data.Count + 1) * FunctionsAppFixture.Data.Count, cells);
 
         var round0 = await app.Azurite.Blobs.GetBlobContainerClient("checkpoints").GetBlobClient(BlobLayout.Manifest("fa-secure", 0)).DownloadContentAsync();
         Assert.Equal(8, JsonDocument.Parse(round0.Value.Content.ToString()).RootElement.GetProperty("standardization").GetProperty("stddev").GetArrayLength());

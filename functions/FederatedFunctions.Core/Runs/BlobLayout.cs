@@ -22,6 +22,12 @@ public static class BlobLayout
     /// <summary>The strategy's server state after the round (a server optimizer's moments), when it keeps any.</summary>
     public static string StrategyState(string runId, int round) => RoundPrefix(runId, round) + "/strategy-state.safetensors";
 
+    /// <summary>A silo's local model of the last round, published for cross-site evaluation.</summary>
+    public static string CrossSiteModel(string runId, string siloId) => runId + "/cross-site/" + siloId + ".safetensors";
+
+    /// <summary>The run's cross-site evaluation matrix.</summary>
+    public static string CrossSite(string runId) => runId + "/cross-site/matrix.json";
+
     /// <summary>The round's manifest.</summary>
     public static string Manifest(string runId, int round) => RoundPrefix(runId, round) + "/manifest.json";
 

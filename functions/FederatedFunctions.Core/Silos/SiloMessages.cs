@@ -34,8 +34,17 @@ public sealed record SiloUpdate(string SiloId, int Round, BlobRef Update, long? 
 /// <param name="Report">In eyes-off mode: the silo's metrics blob in its outbox, read only by <c>SummarizeEvaluationActivity</c>.</param>
 public sealed record SiloEvaluation(string SiloId, EvaluateOutcome? Outcome, BlobRef? Report);
 
-/// <summary>Input of the evaluate activity: score a global model on one silo's test split.</summary>
-public sealed record EvaluateRequest(string RunId, int Round, string SiloId, BlobRef Model, ModelSpec ModelSpec, DataSpec Data, int Inputs, string Privacy = PrivacyModes.EyesOn);
+/// <summary>Input of the evaluate activity: score a model on one silo's test split.</summary>
+/// <param name="RunId">The run.</param>
+/// <param name="Round">The round whose model is scored.</param>
+/// <param name="SiloId">The silo whose test split scores it.</param>
+/// <param name="Model">The model, in the orchestrator's checkpoints.</param>
+/// <param name="ModelSpec">Its architecture.</param>
+/// <param name="Data">The data schema and the test split's path.</param>
+/// <param name="Inputs">The model's input width.</param>
+/// <param name="Privacy">The run's privacy mode: eyes-off keeps the metrics in the silo's outbox.</param>
+/// <param name="Of">Whose model it is: null for the global model; a silo id for that silo's local model (cross-site evaluation).</param>
+public sealed record EvaluateRequest(string RunId, int Round, string SiloId, BlobRef Model, ModelSpec ModelSpec, DataSpec Data, int Inputs, string Privacy = PrivacyModes.EyesOn, string? Of = null);
 
 /// <summary>The fixed-point encoding of a secure-aggregation round, as numbers (see <see cref="SecureAggregation.FixedPoint"/>).</summary>
 /// <param name="Silos">Most silos whose contributions are summed: the round's sampled silos.</param>

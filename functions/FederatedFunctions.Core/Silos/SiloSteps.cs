@@ -49,11 +49,12 @@ public sealed record SiloStep(
     public int? SecureAttempt => Key?.Attempt ?? Mask?.Attempt ?? Reveal?.Attempt ?? Analyze?.Masking?.Attempt;
 
     /// <summary>
-    /// The step's stable name, unique within a run: kind, round, silo and, for secure-aggregation steps, the attempt, e.g.
-    /// <c>train-r00003-silo-2</c> or <c>mask-r00003-a02-silo-2</c>.
+    /// The step's stable name, unique within a run: kind, round, silo and, for secure-aggregation steps, the attempt, and
+    /// for a cross-site evaluation, whose model, e.g. <c>train-r00003-silo-2</c>, <c>mask-r00003-a02-silo-2</c> or
+    /// <c>evaluate-r00003-of-silo-1-silo-2</c>.
     /// </summary>
     public string Name =>
-        $"{Kind}-r{Round.ToString("D5", CultureInfo.InvariantCulture)}{(SecureAttempt is { } a ? "-a" + a.ToString("D2", CultureInfo.InvariantCulture) : string.Empty)}-{SiloId}";
+        $"{Kind}-r{Round.ToString("D5", CultureInfo.InvariantCulture)}{(SecureAttempt is { } a ? "-a" + a.ToString("D2", CultureInfo.InvariantCulture) : string.Empty)}{(Evaluate?.Of is { } of ? "-of-" + of : string.Empty)}-{SiloId}";
 
     private object Single()
     {

@@ -474,6 +474,13 @@ public sealed record EvaluationSpec
 {
     /// <summary>Evaluate the global model every k rounds; the last round is always evaluated. 0 turns evaluation off except for the last round.</summary>
     public int EveryRounds { get; init; } = 1;
+
+    /// <summary>
+    /// After the last round, score the global model and each silo's local model of that round on every silo's test split
+    /// (cross-site evaluation). Eyes-on only, without secure aggregation or differential privacy: each local model is
+    /// published to the other silos.
+    /// </summary>
+    public bool CrossSite { get; init; }
 }
 
 /// <summary>Where checkpoints go in the orchestrator's storage.</summary>

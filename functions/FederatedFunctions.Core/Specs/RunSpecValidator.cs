@@ -27,6 +27,9 @@ public static class RunSpecValidator
     /// <summary>Largest accepted <see cref="RobustnessSpec.MaxNormRatio"/>.</summary>
     public const double MaxNormRatio = 1000;
 
+    /// <summary>Most silos a run with <c>evaluation.crossSite</c> may have: it makes (n + 1) × n evaluations.</summary>
+    public const int MaxCrossSiteSilos = 16;
+
     /// <summary>Largest accepted learning rate.</summary>
     public const double MaxLearningRate = 10;
 
@@ -66,6 +69,7 @@ public static class RunSpecValidator
             // Against an invalid round count the bound is meaningless; the wider limit avoids a second, derived error.
             var rounds = spec.Training is { Rounds: var r } && r >= 1 && r <= limits.MaxRounds ? r : limits.MaxRounds;
             report.Range(spec.Evaluation.EveryRounds, 0, rounds, "$.evaluation.everyRounds", "training.rounds");
+            ValidateCrossSite(spec, report);
         }
 
         if (report.Required(spec.Checkpoints, "$.checkpoints")
@@ -577,6 +581,36 @@ public static class RunSpecValidator
         {
             // The screen compares each update with the others, which needs the updates in the clear.
             report.Add("$.robustness.maxNormRatio", "conflict", "robustness.maxNormRatio cannot be combined with privacy.secureAggregation: the aggregator never sees an individual update.");
+        }
+    }
+
+    // Cross-site evaluation publishes each silo's local model to the other silos and reports each silo's score on its own.
+    private static void ValidateCrossSite(RunSpec spec, Reporter report)
+    {
+        if (!spec.Evaluation.CrossSite)
+        {
+            return;
+        }
+
+        const string path = "$.evaluation.crossSite";
+        if (spec.Privacy?.Mode == PrivacyModes.EyesOff)
+        {
+            report.Add(path, "conflict", "evaluation.crossSite publishes each silo's local model and reports each silo's own scores, which eyes-off forbids; eyes-off runs evaluate the global model, aggregated over enough silos.");
+        }
+
+        if (spec.Privacy?.SecureAggregation is not null)
+        {
+            report.Add(path, "conflict", "evaluation.crossSite needs each silo's local model, which secure aggregation keeps inside the silo.");
+        }
+
+        if (spec.Privacy?.DifferentialPrivacy is not null)
+        {
+            report.Add(path, "conflict", "evaluation.crossSite would publish local models without noise, outside differential privacy's guarantee.");
+        }
+
+        if (spec.Silos?.Count > MaxCrossSiteSilos)
+        {
+            report.Add(path, "size", $"evaluation.crossSite scores n + 1 models on n silos; at most {MaxCrossSiteSilos} silos, got {spec.Silos.Count}.");
         }
     }
 

@@ -1,3 +1,4 @@
+using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Strategies;
 using FederatedFunctions.Workflow.Activities;
 using FederatedFunctions.Workflow.Contracts;
@@ -22,7 +23,9 @@ public sealed class TrainingFunctions(
     AggregateActivity aggregate,
     SecureAggregateActivity secureAggregate,
     SummarizeEvaluationActivity summarize,
-    CommitRoundActivity commit)
+    CommitRoundActivity commit,
+    PublishLocalModelsActivity publishLocalModels,
+    WriteCrossSiteActivity writeCrossSite)
 {
     /// <summary>The training orchestrator.</summary>
     [Function(nameof(TrainingOrchestrator))]
@@ -83,6 +86,16 @@ public sealed class TrainingFunctions(
     [Function(nameof(CommitRoundActivity))]
     public Task<CommitRoundResult> CommitRoundAsync([ActivityTrigger] CommitRoundRequest input, FunctionContext context) =>
         commit.RunAsync(new FunctionActivityContext(nameof(CommitRoundActivity), context), input);
+
+    /// <summary>Publishes each silo's local model of the last round for cross-site evaluation.</summary>
+    [Function(nameof(PublishLocalModelsActivity))]
+    public Task<IReadOnlyList<PublishedModel>> PublishLocalModelsAsync([ActivityTrigger] PublishLocalModelsRequest input, FunctionContext context) =>
+        publishLocalModels.RunAsync(new FunctionActivityContext(nameof(PublishLocalModelsActivity), context), input);
+
+    /// <summary>Writes a run's cross-site evaluation matrix.</summary>
+    [Function(nameof(WriteCrossSiteActivity))]
+    public Task<BlobRef> WriteCrossSiteAsync([ActivityTrigger] WriteCrossSiteRequest input, FunctionContext context) =>
+        writeCrossSite.RunAsync(new FunctionActivityContext(nameof(WriteCrossSiteActivity), context), input);
 
     private static T Input<T>(TaskOrchestrationContext context) =>
         context.GetInput<T>() ?? throw new InvalidOperationException($"The orchestration needs a {typeof(T).Name} input.");

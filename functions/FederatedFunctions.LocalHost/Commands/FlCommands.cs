@@ -216,6 +216,12 @@ public static class FlCommands
         await ctx.Output.WriteLineAsync($"Checkpoint: {report.Checkpoint}").ConfigureAwait(false);
         await ctx.Output.WriteLineAsync($"Manifest:   {report.Manifest}").ConfigureAwait(false);
         await ctx.Output.WriteLineAsync($"List the checkpoints with: ./fl checkpoints {report.RunId}").ConfigureAwait(false);
+        if (report.CrossSite is { } crossSite)
+        {
+            await ctx.Output.WriteLineAsync($"Cross-site evaluation after round {crossSite.Round} (accuracy of each model on each silo's test split):").ConfigureAwait(false);
+            await ctx.Output.WriteAsync(RunRunner.FormatCrossSite(crossSite)).ConfigureAwait(false);
+        }
+
         if (json)
         {
             await ctx.Output.WriteLineAsync(JsonSerializer.Serialize(new

@@ -12,7 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace FederatedFunctions.LocalHost.Hosting;
 
 /// <summary>The result of a local run, as printed in the summary and the <c>--json</c> line.</summary>
-public sealed record RunReport(string RunId, int Rounds, double? FinalAccuracy, double? FinalLoss, string Checkpoint, string Manifest, string Backend, double Seconds);
+public sealed record RunReport(string RunId, int Rounds, double? FinalAccuracy, double? FinalLoss, string Checkpoint, string Manifest, string Backend, double Seconds, Core.Runs.CrossSiteMatrix? CrossSite = null);
 
 /// <summary>Starts (or re-attaches to) a training run on a local host and shows it round by round.</summary>
 public sealed class RunRunner(LocalDurableHost host, TextWriter output)
@@ -148,7 +148,44 @@ public sealed class RunRunner(LocalDurableHost host, TextWriter output)
         }
 
         var outcome = meta.ReadOutputAs<TrainingOutcome>() ?? throw new RunFailedException(runId, "Completed", "the run returned no outcome");
-        return new RunReport(runId, outcome.Rounds, outcome.FinalAccuracy, outcome.FinalLoss, outcome.FinalModel.Uri, outcome.FinalManifest.Uri, backend, stopwatch.Elapsed.TotalSeconds);
+        Core.Runs.CrossSiteMatrix? crossSite = null;
+        if (outcome.CrossSite is { } matrix)
+        {
+            var bytes = await host.Services.GetRequiredService<Workflow.Abstractions.ICheckpointStore>().ReadModelAsync(matrix, cancellationToken).ConfigureAwait(false);
+            crossSite = JsonSerializer.Deserialize<Core.Runs.CrossSiteMatrix>(bytes.Span, Core.JsonDefaults.Documents);
+        }
+
+        return new RunReport(runId, outcome.Rounds, outcome.FinalAccuracy, outcome.FinalLoss, outcome.FinalModel.Uri, outcome.FinalManifest.Uri, backend, stopwatch.Elapsed.TotalSeconds, crossSite);
+    }
+
+    /// <summary>The cross-site matrix as a table of accuracies: one row per model, one column per silo's test split.</summary>
+    public static string FormatCrossSite(Core.Runs.CrossSiteMatrix matrix)
+    {
+        ArgumentNullException.ThrowIfNull(matrix);
+        var ci = CultureInfo.InvariantCulture;
+        var width = Math.Max(18, matrix.Models.Max(m => m.Length) + 6);
+        var column = Math.Max(9, matrix.Silos.Max(s => s.Length));
+        var text = new System.Text.StringBuilder();
+        text.Append("model \\ test split".PadRight(width));
+        foreach (var silo in matrix.Silos)
+        {
+            text.Append("  ").Append(silo.PadLeft(column));
+        }
+
+        text.AppendLine();
+        foreach (var model in matrix.Models)
+        {
+            text.Append((model == Core.Runs.CrossSiteMatrix.Global ? "global" : model + " local").PadRight(width));
+            foreach (var silo in matrix.Silos)
+            {
+                var cell = matrix.Cell(model, silo);
+                text.Append("  ").Append((cell is null ? "failed" : cell.Accuracy.ToString("P1", ci)).PadLeft(column));
+            }
+
+            text.AppendLine();
+        }
+
+        return text.ToString();
     }
 
     /// <summary>One line of the live view.</summary>

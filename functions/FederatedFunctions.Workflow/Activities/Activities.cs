@@ -125,3 +125,21 @@ public sealed class ChargeAnalysisBudgetActivity(AnalysisBudgetService service) 
     public override Task<BudgetCharge> RunAsync(TaskActivityContext context, ChargeBudgetRequest input) =>
         service.ChargeAsync(input, CancellationToken.None);
 }
+
+/// <summary>Publishes each silo's local model of the last round for cross-site evaluation.</summary>
+[DurableTask(nameof(PublishLocalModelsActivity))]
+public sealed class PublishLocalModelsActivity(CrossSiteService service) : TaskActivity<PublishLocalModelsRequest, IReadOnlyList<PublishedModel>>
+{
+    /// <inheritdoc />
+    public override Task<IReadOnlyList<PublishedModel>> RunAsync(TaskActivityContext context, PublishLocalModelsRequest input) =>
+        service.PublishAsync(input, CancellationToken.None);
+}
+
+/// <summary>Writes a run's cross-site evaluation matrix.</summary>
+[DurableTask(nameof(WriteCrossSiteActivity))]
+public sealed class WriteCrossSiteActivity(CrossSiteService service) : TaskActivity<WriteCrossSiteRequest, BlobRef>
+{
+    /// <inheritdoc />
+    public override Task<BlobRef> RunAsync(TaskActivityContext context, WriteCrossSiteRequest input) =>
+        service.WriteAsync(input, CancellationToken.None);
+}

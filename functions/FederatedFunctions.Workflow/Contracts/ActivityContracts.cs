@@ -105,3 +105,15 @@ public sealed record SecureAggregateResult(AggregateResult? Aggregate, IReadOnly
 /// <param name="Summed">Whether this attempt's sum made the round's model.</param>
 /// <param name="Left">Silos left out of the next attempt, with reasons.</param>
 public sealed record SecureAttemptRecord(int Attempt, IReadOnlyList<MaskingPublicKey> KeyExchange, IReadOnlyList<MaskedUpdateRef> Masked, bool Summed, IReadOnlyList<RejectedUpdate> Left);
+
+/// <summary>Input of the publish activity (cross-site evaluation): copy each silo's local model of a round into the run's checkpoints.</summary>
+/// <param name="RunId">Run id.</param>
+/// <param name="Container">Checkpoint container.</param>
+/// <param name="Updates">The round's accepted updates, each read from its silo's outbox and checked against its reference.</param>
+public sealed record PublishLocalModelsRequest(string RunId, string Container, IReadOnlyList<SiloUpdate> Updates);
+
+/// <summary>A silo's local model, published for the other silos to score.</summary>
+public sealed record PublishedModel(string SiloId, BlobRef Model);
+
+/// <summary>Input of the activity that writes a run's cross-site matrix.</summary>
+public sealed record WriteCrossSiteRequest(string Container, CrossSiteMatrix Matrix);

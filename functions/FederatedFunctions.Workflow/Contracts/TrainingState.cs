@@ -87,7 +87,7 @@ public sealed record RoundSummary(
     double? Epsilon = null);
 
 /// <summary>The custom status of a training orchestration: progress and the latest metrics.</summary>
-/// <param name="Phase">What the run is doing: <c>initializing</c>, <c>training</c>, <c>aggregating</c>, <c>evaluating</c>, <c>committing</c>, <c>completed</c>, or <c>budget-exhausted</c> (stopped before a round would exceed the ε budget).</param>
+/// <param name="Phase">What the run is doing: <c>initializing</c>, <c>training</c>, <c>aggregating</c>, <c>evaluating</c>, <c>committing</c>, <c>cross-site</c> (after the last round, with <c>evaluation.crossSite</c>), <c>completed</c>, or <c>budget-exhausted</c> (stopped before a round would exceed the ε budget).</param>
 /// <param name="Round">The round in progress, or the last one committed once completed.</param>
 /// <param name="TotalRounds">Rounds the run will do.</param>
 /// <param name="Recent">The newest round summaries, oldest first.</param>
@@ -106,4 +106,5 @@ public sealed record RunStatus(string Phase, int Round, int TotalRounds, IReadOn
 /// <param name="FinalLoss">Federated evaluation loss of the final model.</param>
 /// <param name="Stopped">Why the run ended before <c>training.rounds</c>: <c>budget-exhausted</c>; null when it ran every round.</param>
 /// <param name="Epsilon">ε spent by the run, with differential privacy.</param>
-public sealed record TrainingOutcome(string RunId, int Rounds, BlobRef FinalModel, BlobRef FinalManifest, double? FinalAccuracy, double? FinalLoss, string? Stopped = null, double? Epsilon = null);
+/// <param name="CrossSite">The cross-site evaluation matrix (<see cref="CrossSiteMatrix"/>), when <c>evaluation.crossSite</c> asked for it.</param>
+public sealed record TrainingOutcome(string RunId, int Rounds, BlobRef FinalModel, BlobRef FinalManifest, double? FinalAccuracy, double? FinalLoss, string? Stopped = null, double? Epsilon = null, BlobRef? CrossSite = null);

@@ -46,6 +46,10 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             var aggregate = await run.AggregateAsync(round, sampled, trained);
             var evaluation = await run.EvaluateAsync(round, aggregate.Result.Model);
             await run.CommitAsync(round, sampled, trained, aggregate, evaluation);
+            if (round == run.TotalRounds && input.Spec.Evaluation.CrossSite)
+            {
+                await run.CrossSiteAsync(round, trained, aggregate);
+            }
         }
 
         return run.Finish(lastRoundHere + 1);
@@ -87,6 +91,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
         private readonly List<RoundSummary> recent;
         private BlobRef global;
         private BlobRef? strategyState;
+        private BlobRef? crossSite;
         private BlobRef? lastManifest;
         private AuditHead? audit;
 
@@ -269,6 +274,49 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             return new EvaluatedRound(summary, reports, failures);
         }
 
+        /// <summary>
+        /// Cross-site evaluation after the last round: the global model and each silo's local model of that round (its
+        /// accepted update, published into the run's checkpoints) scored on every silo's test split, one fan-out per model.
+        /// </summary>
+        /// <remarks>Eyes-on only, without secure aggregation or DP (the validator refuses the rest): local models leave their silos.</remarks>
+        public async Task CrossSiteAsync(int round, TrainedRound trained, AggregatedRound aggregated)
+        {
+            context.SetCustomStatus(new RunStatus("cross-site", round, TotalRounds, recent));
+            var accepted = aggregated.Result.Participants.Select(p => p.SiloId).ToHashSet(StringComparer.Ordinal);
+            var published = await context.CallActivityAsync<IReadOnlyList<PublishedModel>>(
+                nameof(PublishLocalModelsActivity),
+                new PublishLocalModelsRequest(input.RunId, spec.Checkpoints.Container, trained.Updates.Where(u => accepted.Contains(u.SiloId)).ToArray()),
+                TaskPolicies.StorageRetry);
+            var models = new List<(string Name, BlobRef Model, string? Of)> { (CrossSiteMatrix.Global, aggregated.Result.Model, null) };
+            models.AddRange(published.Select(p => (p.SiloId, p.Model, (string?)p.SiloId)));
+            var cells = new List<CrossSiteCell>();
+            var failures = new List<CrossSiteFailure>();
+            foreach (var (name, model, of) in models)
+            {
+                var scored = await silos.RunAsync(
+                    spec.Silos,
+                    silo => new SiloStep(Evaluate: new EvaluateRequest(input.RunId, round, silo, model, spec.Model, spec.Data, inputs, Privacy.Mode, of)),
+                    r => r.Evaluation,
+                    "evaluate-failed",
+                    "result",
+                    spec.Participation.RoundDeadlineSeconds);
+                foreach (var s in scored)
+                {
+                    if (s.Result?.Outcome is { Examples: > 0 } o)
+                    {
+                        cells.Add(new CrossSiteCell(name, s.SiloId, o.Examples, o.Loss, (double)o.Correct / o.Examples));
+                    }
+                    else
+                    {
+                        failures.Add(new CrossSiteFailure(name, s.SiloId, s.Failure?.Reason ?? "no-examples", s.Failure?.Detail ?? "the silo's test split is empty"));
+                    }
+                }
+            }
+
+            var matrix = new CrossSiteMatrix(input.RunId, round, models.Select(m => m.Name).ToArray(), spec.Silos, cells, failures);
+            crossSite = await context.CallActivityAsync<BlobRef>(nameof(WriteCrossSiteActivity), new WriteCrossSiteRequest(spec.Checkpoints.Container, matrix), TaskPolicies.StorageRetry);
+        }
+
         /// <summary>Writes the round's audit entries, manifest and latest pointer, and moves the run on to the new model.</summary>
         public async Task CommitAsync(int round, SampledRound sampled, TrainedRound trained, AggregatedRound aggregated, EvaluatedRound evaluated)
         {
@@ -350,7 +398,8 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
                 last.EvalAccuracy,
                 last.EvalLoss,
                 null,
-                last.Epsilon);
+                last.Epsilon,
+                crossSite);
         }
 
         // What the strategy tells one silo for its fit; null (nothing) for plain local training, to keep history small.

@@ -636,6 +636,25 @@ public sealed class RunSpecValidatorTests
     }
 
     [Fact]
+    public void Validate_CrossSite_EyesOnPlainIsAccepted_AndEveryLeakOrOversizeIsRefused()
+    {
+        static RunSpec CrossSite(PrivacySpec? privacy = null, int silos = 4) => Valid() with
+        {
+            Evaluation = new EvaluationSpec { CrossSite = true },
+            Privacy = privacy ?? new PrivacySpec(),
+            Silos = Enumerable.Range(1, silos).Select(i => $"silo-{i}").ToArray(),
+        };
+
+        Assert.Empty(RunSpecValidator.Validate(CrossSite()));
+        Assert.Empty(RunSpecValidator.Validate(CrossSite(silos: RunSpecValidator.MaxCrossSiteSilos)));
+
+        AssertOnly(RunSpecValidator.Validate(CrossSite(new PrivacySpec { Mode = PrivacyModes.EyesOff, MinAggregateSilos = 2 })), "$.evaluation.crossSite", "conflict");
+        AssertOnly(RunSpecValidator.Validate(CrossSite(new PrivacySpec { SecureAggregation = new SecureAggregationSpec { ClipNorm = 10 } })), "$.evaluation.crossSite", "conflict");
+        AssertOnly(RunSpecValidator.Validate(CrossSite(new PrivacySpec { DifferentialPrivacy = new DifferentialPrivacySpec { ClipNorm = 1, NoiseMultiplier = 1 } })), "$.evaluation.crossSite", "conflict");
+        AssertOnly(RunSpecValidator.Validate(CrossSite(silos: RunSpecValidator.MaxCrossSiteSilos + 1)), "$.evaluation.crossSite", "size");
+    }
+
+    [Fact]
     public void Validate_SeveralViolations_ReportsEveryOne()
     {
         var spec = Valid() with

@@ -131,6 +131,9 @@ public sealed class TrustOptions
 
     /// <summary>Trainers an eyes-off run may use; any other is refused before any silo work starts.</summary>
     public IList<ApprovedTrainer> ApprovedTrainers { get; init; } = [];
+
+    /// <summary>SHA-256 of the TorchScript modules (<c>model.script</c>) an eyes-off run may train: the module is code the silos run.</summary>
+    public IList<string> ApprovedScripts { get; init; } = [];
 }
 
 /// <summary>One approved trainer: its name and the SHA-256 of its binary.</summary>

@@ -127,7 +127,17 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
             spec = spec with { Data = spec.Data with { Standardization = originStandardization } };
         }
 
-        return await ScheduleAsync(client, runId, TrainingState.Start(runId, spec, resumeFrom, continueNumbering), urls, resumeFrom, cancellationToken).ConfigureAwait(false);
+        BlobRef? script = null;
+        if (spec.Model.Script is { } file)
+        {
+            (script, var error) = await ResolveScriptAsync(spec, file, cancellationToken).ConfigureAwait(false);
+            if (script is null)
+            {
+                return InvalidSpec(error!);
+            }
+        }
+
+        return await ScheduleAsync(client, runId, TrainingState.Start(runId, spec, resumeFrom, continueNumbering, script), urls, resumeFrom, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -203,7 +213,7 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
         var manifest = await checkpoints.GetManifestAsync(container, runId, latest.Round, cancellationToken).ConfigureAwait(false);
         await checkpoints.SetCancelledAsync(container, runId, cancelled: false, cancellationToken).ConfigureAwait(false);
         LogResumed(logger, runId, latest.Round);
-        return await ScheduleAsync(client, runId, TrainingState.Resume(runId, parsed.Spec, latest, manifest?.Audit, Epochs.New(), manifest?.StrategyState), urls, null, cancellationToken).ConfigureAwait(false);
+        return await ScheduleAsync(client, runId, TrainingState.Resume(runId, parsed.Spec, latest, manifest?.Audit, Epochs.New(), manifest?.StrategyState, manifest?.Script), urls, null, cancellationToken).ConfigureAwait(false);
     }
 
     // The pretrained file, checked against its declared SHA-256 and format, copied beside the run so that what it started
@@ -234,6 +244,31 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
 
         var copy = await checkpoints.PutDocumentAsync(container, BlobLayout.Pretrained(spec.RunId!), bytes, cancellationToken).ConfigureAwait(false);
         return (new ModelOrigin("pretrained:" + pretrained.Path, 0, copy), null);
+    }
+
+    // A torchscript run's module file, checked against its declared SHA-256 and for the zip container torch.jit.save
+    // writes, copied beside the run: every silo loads that copy, whatever happens to the original.
+    private async Task<(BlobRef? Script, SpecError? Error)> ResolveScriptAsync(RunSpec spec, PretrainedSpec file, CancellationToken cancellationToken)
+    {
+        var container = spec.Checkpoints.Container;
+        var bytes = await checkpoints.GetDocumentAsync(container, file.Path, cancellationToken).ConfigureAwait(false);
+        if (bytes is null)
+        {
+            return (null, new SpecError("$.model.script.path", "not-found", $"Container '{container}' holds no {SpecPath.Quote(file.Path)}; put the file there with 'fl model put'."));
+        }
+
+        var sha = Hashing.Sha256Hex(bytes);
+        if (sha != file.Sha256)
+        {
+            return (null, new SpecError("$.model.script.sha256", "mismatch", $"{SpecPath.Quote(file.Path)} has SHA-256 {sha}, not the {file.Sha256} the spec names: it is not the file the spec was written for."));
+        }
+
+        if (!TorchScriptFiles.LooksLikeTorchScript(bytes))
+        {
+            return (null, new SpecError("$.model.script.path", "format", $"{SpecPath.Quote(file.Path)} is not a TorchScript file (a zip archive with a data.pkl, as torch.jit.save writes)."));
+        }
+
+        return (await checkpoints.PutDocumentAsync(container, BlobLayout.Script(spec.RunId!), bytes, cancellationToken).ConfigureAwait(false), null);
     }
 
     private async Task<(ModelOrigin? Origin, SpecError? Error)> ResolveOriginAsync(RunSpec spec, ResumeFromSpec from, CancellationToken cancellationToken)
@@ -267,7 +302,8 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
 
     // Eyes-off runs may use only trainers whose identity and hash the orchestrator's configuration approves.
     private ApiResponse? RefuseUnapprovedTrainer(RunSpec spec) =>
-        TrainerApproval.Refuse(spec.Privacy.Mode, spec.Silos, silos, trust?.Value, "runs", t => LogTrainerRefused(logger, spec.RunId ?? string.Empty, t.Id, t.Sha256));
+        TrainerApproval.Refuse(spec.Privacy.Mode, spec.Silos, silos, trust?.Value, "runs", t => LogTrainerRefused(logger, spec.RunId ?? string.Empty, t.Id, t.Sha256))
+        ?? TrainerApproval.RefuseScript(spec.Privacy.Mode, spec.Model.Script?.Sha256, trust?.Value, t => LogTrainerRefused(logger, spec.RunId ?? string.Empty, t.Id, t.Sha256));
 
     /// <summary>A 400 for a bad query parameter; the problem's error names it as <c>query.{name}</c>.</summary>
     public static ApiResponse InvalidQuery(string parameter, string rule, string message) =>

@@ -48,6 +48,50 @@ public static class TrainerApproval
             $"The trainer is not approved for eyes-off {work}.",
             string.Join(" ", unapproved.GroupBy(r => r.Trainer).Select(g => $"Trainer '{g.Key.Id}' with SHA-256 {g.Key.Sha256} (silos {string.Join(", ", g.Select(r => r.Silo))}) is not in {TrustOptions.Section}:ApprovedTrainers.")) + " Nothing was started.");
     }
+
+    /// <summary>
+    /// A 403 <c>trainer-not-approved</c> for an eyes-off run of a TorchScript model whose SHA-256 is not in
+    /// <c>Trust:ApprovedScripts</c>, or null: the module is code the silos run, so it is part of what eyes-off approves.
+    /// </summary>
+    public static ApiResponse? RefuseScript(string mode, string? scriptSha256, TrustOptions? trust, Action<TrainerIdentityView> refused)
+    {
+        ArgumentNullException.ThrowIfNull(refused);
+        if (mode != PrivacyModes.EyesOff || scriptSha256 is null
+            || (trust?.ApprovedScripts ?? []).Any(s => string.Equals(s, scriptSha256, StringComparison.OrdinalIgnoreCase)))
+        {
+            return null;
+        }
+
+        refused(new TrainerIdentityView("torchscript", scriptSha256));
+        return ApiResponse.Problem(
+            403,
+            "trainer-not-approved",
+            "The TorchScript model is not approved for eyes-off runs.",
+            $"The model.script module with SHA-256 {scriptSha256} is not in {TrustOptions.Section}:ApprovedScripts; the silos would run its code on their data. Nothing was started.");
+    }
+}
+
+/// <summary>The zip container TorchScript files come in.</summary>
+public static class TorchScriptFiles
+{
+    /// <summary>Whether <paramref name="bytes"/> is a zip archive holding a <c>data.pkl</c> record, as <c>torch.jit.save</c> writes.</summary>
+    public static bool LooksLikeTorchScript(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.Length < 4 || bytes[0] != 'P' || bytes[1] != 'K' || bytes[2] != 3 || bytes[3] != 4)
+        {
+            return false;
+        }
+
+        try
+        {
+            using var zip = new System.IO.Compression.ZipArchive(new MemoryStream(bytes.ToArray()), System.IO.Compression.ZipArchiveMode.Read);
+            return zip.Entries.Any(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal));
+        }
+        catch (InvalidDataException)
+        {
+            return false;
+        }
+    }
 }
 
 /// <summary>A trainer's name and SHA-256, as a refusal names it.</summary>

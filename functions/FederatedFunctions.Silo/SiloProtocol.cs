@@ -60,7 +60,8 @@ public sealed class SiloProtocol(SiloDataCache cache)
     {
         var data = await cache.ReadAsync(storage, request.Data, request.Data.Train, request.Inputs, cancellationToken).ConfigureAwait(false);
         var global = Safetensors.Parse(await storage.ReadOrchestratorBlobAsync(request.GlobalModel, cancellationToken).ConfigureAwait(false)).Tensors;
-        var result = LocalTrainer.Train(request.Model, request.Training, request.Data.Classes, global, data, request.Round, request.SiloId, cancellationToken, request.Fit?.ProximalMu ?? 0);
+        var script = request.Script is { } file ? await storage.ReadOrchestratorBlobAsync(file, cancellationToken).ConfigureAwait(false) : null;
+        var result = LocalTrainer.Train(request.Model, request.Training, request.Data.Classes, global, data, request.Round, request.SiloId, cancellationToken, request.Fit?.ProximalMu ?? 0, script);
         var eyesOff = request.Privacy == PrivacyModes.EyesOff;
 
         // Eyes-off: the example count and loss go to the aggregator inside the update, never to the orchestrator.
@@ -106,7 +107,8 @@ public sealed class SiloProtocol(SiloDataCache cache)
     {
         var data = await cache.ReadAsync(storage, request.Data, request.Data.Test, request.Inputs, cancellationToken).ConfigureAwait(false);
         var state = Safetensors.Parse(await storage.ReadOrchestratorBlobAsync(request.Model, cancellationToken).ConfigureAwait(false)).Tensors;
-        var result = LocalTrainer.Evaluate(request.ModelSpec, request.Data.Classes, state, data, cancellationToken);
+        var script = request.Script is { } file ? await storage.ReadOrchestratorBlobAsync(file, cancellationToken).ConfigureAwait(false) : null;
+        var result = LocalTrainer.Evaluate(request.ModelSpec, request.Data.Classes, state, data, cancellationToken, script);
         var outcome = new EvaluateOutcome(request.SiloId, result.Examples, result.Loss, result.Correct);
         if (request.Privacy != PrivacyModes.EyesOff)
         {

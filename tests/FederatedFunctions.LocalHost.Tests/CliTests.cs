@@ -139,6 +139,25 @@ public sealed class DemoEndToEndTests
                 """);
             var (trainCode, train, trainError) = await RunFlAsync(home.Path, "train", "--spec", spec, "--json");
             Assert.True(trainCode == 0, $"exit {trainCode}\n{train}\n{trainError}");
+
+            // A TorchScript module, as torch.jit.save writes it: fl model put prints model.script, and a run trains it.
+            var module = Path.Combine(home.Path, "net.pt");
+            await File.WriteAllBytesAsync(module, TorchScriptWriter.Mlp([16, 32, 10], seed: 8));
+            var (scriptCode, scriptPut, scriptError) = await RunFlAsync(home.Path, "model", "put", "--file", module, "--json");
+            Assert.True(scriptCode == 0, $"exit {scriptCode}\n{scriptPut}\n{scriptError}");
+            Assert.Contains("\"architecture\": \"torchscript\"", scriptPut, StringComparison.Ordinal);
+            using var script = JsonDocument.Parse(scriptPut.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]);
+            Assert.Equal("scripts/net.pt", script.RootElement.GetProperty("path").GetString());
+            await File.WriteAllTextAsync(spec, $$"""
+                { "runId": "byo-script", "model": { "architecture": "torchscript", "inputs": 16, "script": {{script.RootElement.GetRawText()}} },
+                  "data": { "classes": 10 }, "training": { "rounds": 2 }, "silos": ["silo-1", "silo-2", "silo-3", "silo-4"] }
+                """);
+            var (byoCode, byo, byoError) = await RunFlAsync(home.Path, "train", "--spec", spec, "--json");
+            Assert.True(byoCode == 0, $"exit {byoCode}\n{byo}\n{byoError}");
+            Assert.Contains("torchscript [16→10, scripts/net.pt]", byo, StringComparison.Ordinal);
+            using var byoResult = JsonDocument.Parse(byo.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]);
+            Assert.InRange(byoResult.RootElement.GetProperty("finalAccuracy").GetDouble(), 0.3, 1.0);
+
             var (notWeights, _, notWeightsError) = await RunFlAsync(home.Path, "model", "put", "--file", spec);
             Assert.Equal(2, notWeights);
             Assert.Contains("is not a safetensors file", notWeightsError, StringComparison.Ordinal);

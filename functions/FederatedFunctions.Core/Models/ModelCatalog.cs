@@ -9,6 +9,7 @@ public static class ModelCatalog
     [
         new LogisticRegressionModel(), new MultilayerPerceptronModel(), new ConvolutionalModel(),
         new RecurrentModel(RecurrentModel.GatedRecurrentUnit), new RecurrentModel(RecurrentModel.LongShortTermMemory),
+        new TorchScriptModel(),
     ];
 
     // What a plan checks: the structure, not the host's limits on size (the validator applies those).

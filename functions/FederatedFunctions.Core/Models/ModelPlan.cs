@@ -89,3 +89,6 @@ public sealed record LstmLayer(int In, int Hidden) : Layer
 
 /// <summary>The last step of each sequence, <c>[batch, steps, width]</c> to <c>[batch, width]</c>: what a recurrent layer has read of the whole window.</summary>
 public sealed record LastStepLayer : Layer;
+
+/// <summary>A TorchScript module: its layers and parameters are known only once the file is loaded.</summary>
+public sealed record ScriptLayer(int In, int Out) : Layer;

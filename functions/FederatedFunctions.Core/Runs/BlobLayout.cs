@@ -19,6 +19,9 @@ public static class BlobLayout
     /// <summary>The round's aggregated model.</summary>
     public static string Model(string runId, int round) => RoundPrefix(runId, round) + "/model.safetensors";
 
+    /// <summary>A torchscript run's copy of its module file (<c>model.script</c>), made when it starts.</summary>
+    public static string Script(string runId) => runId + "/model.pt";
+
     /// <summary>The strategy's server state after the round (a server optimizer's moments), when it keeps any.</summary>
     public static string StrategyState(string runId, int round) => RoundPrefix(runId, round) + "/strategy-state.safetensors";
 

@@ -23,6 +23,9 @@ public sealed record RoundManifest
     /// <summary>The aggregated model of this round.</summary>
     public required BlobRef Model { get; init; }
 
+    /// <summary>A torchscript run's module file (its copy, checked against <c>model.script.sha256</c>), which every silo loads; null for the declared kinds.</summary>
+    public BlobRef? Script { get; init; }
+
     /// <summary>The strategy's server state after this round (a server optimizer's moments), which the next round starts from; null for strategies without state.</summary>
     public BlobRef? StrategyState { get; init; }
 

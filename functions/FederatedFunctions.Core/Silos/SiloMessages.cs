@@ -16,8 +16,9 @@ namespace FederatedFunctions.Core.Silos;
 /// With <paramref name="SecureAggregation"/> the trained model stays in the silo (<see cref="BlobLayout.SiloPrivateUpdate"/>),
 /// the returned reference names it for integrity only, and only a masked update (<see cref="MaskUpdateRequest"/>) leaves the silo.
 /// <paramref name="Fit"/> is what the strategy tells this silo for this fit (FedProx's μ); null is plain local training.
+/// <paramref name="Script"/> is a torchscript model's module file, which the silo loads.
 /// </remarks>
-public sealed record TrainRequest(string RunId, int Round, string SiloId, BlobRef GlobalModel, ModelSpec Model, DataSpec Data, TrainingSpec Training, int Inputs, string Privacy = PrivacyModes.EyesOn, bool SecureAggregation = false, FitConfig? Fit = null);
+public sealed record TrainRequest(string RunId, int Round, string SiloId, BlobRef GlobalModel, ModelSpec Model, DataSpec Data, TrainingSpec Training, int Inputs, string Privacy = PrivacyModes.EyesOn, bool SecureAggregation = false, FitConfig? Fit = null, BlobRef? Script = null);
 
 /// <summary>Output of the train activity: a reference to the silo's update and its scalar results.</summary>
 /// <param name="SiloId">The silo.</param>
@@ -44,7 +45,8 @@ public sealed record SiloEvaluation(string SiloId, EvaluateOutcome? Outcome, Blo
 /// <param name="Inputs">The model's input width.</param>
 /// <param name="Privacy">The run's privacy mode: eyes-off keeps the metrics in the silo's outbox.</param>
 /// <param name="Of">Whose model it is: null for the global model; a silo id for that silo's local model (cross-site evaluation).</param>
-public sealed record EvaluateRequest(string RunId, int Round, string SiloId, BlobRef Model, ModelSpec ModelSpec, DataSpec Data, int Inputs, string Privacy = PrivacyModes.EyesOn, string? Of = null);
+/// <param name="Script">A torchscript model's module file, which the silo loads.</param>
+public sealed record EvaluateRequest(string RunId, int Round, string SiloId, BlobRef Model, ModelSpec ModelSpec, DataSpec Data, int Inputs, string Privacy = PrivacyModes.EyesOn, string? Of = null, BlobRef? Script = null);
 
 /// <summary>The fixed-point encoding of a secure-aggregation round, as numbers (see <see cref="SecureAggregation.FixedPoint"/>).</summary>
 /// <param name="Silos">Most silos whose contributions are summed: the round's sampled silos.</param>

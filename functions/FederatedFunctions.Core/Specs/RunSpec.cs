@@ -213,7 +213,7 @@ public sealed record RetrySpec
 /// <summary>Model architecture and sizes.</summary>
 public sealed record ModelSpec
 {
-    /// <summary>A model kind of <see cref="Models.ModelCatalog"/>: <c>logreg</c>, <c>mlp</c>, <c>cnn</c>, <c>gru</c> or <c>lstm</c>.</summary>
+    /// <summary>A model kind of <see cref="Models.ModelCatalog"/>: <c>logreg</c>, <c>mlp</c>, <c>cnn</c>, <c>gru</c>, <c>lstm</c> or <c>torchscript</c>.</summary>
     public string Architecture { get; init; } = ModelArchitectures.LogisticRegression;
 
     /// <summary>Number of input features. Required when <see cref="DataSpec.Features"/> is absent; otherwise must equal its length.</summary>
@@ -230,6 +230,13 @@ public sealed record ModelSpec
 
     /// <summary>Weights to start from instead of the seeded initialization (fine-tuning, domain adaptation); null for none.</summary>
     public PretrainedSpec? Pretrained { get; init; }
+
+    /// <summary>
+    /// A <c>torchscript</c> model's module: a file saved by <c>torch.jit.save</c> in the checkpoint container (<c>fl model
+    /// put</c> uploads one), by path and SHA-256. Its parameters, as PyTorch names them, are the run's round 0; its
+    /// <c>forward</c> takes a batch of rows <c>[batch, inputs]</c> and returns logits <c>[batch, classes]</c>.
+    /// </summary>
+    public PretrainedSpec? Script { get; init; }
 }
 
 /// <summary>
@@ -292,8 +299,11 @@ public static class ModelArchitectures
     /// <summary>Long short-term memory over windows of a sequence (Hochreiter and Schmidhuber, 1997).</summary>
     public const string LongShortTermMemory = "lstm";
 
+    /// <summary>A TorchScript module brought from PyTorch (<c>torch.jit.script</c> or <c>trace</c>, saved with <c>torch.jit.save</c>): <see cref="ModelSpec.Script"/>.</summary>
+    public const string TorchScript = "torchscript";
+
     /// <summary>All known names.</summary>
-    public static readonly IReadOnlyList<string> All = [LogisticRegression, MultilayerPerceptron, Convolutional, GatedRecurrentUnit, LongShortTermMemory];
+    public static readonly IReadOnlyList<string> All = [LogisticRegression, MultilayerPerceptron, Convolutional, GatedRecurrentUnit, LongShortTermMemory, TorchScript];
 }
 
 /// <summary>The tabular data schema, and where each split lives inside a silo's container.</summary>

@@ -148,6 +148,19 @@ public static class RunSpecValidator
             Models.ModelCatalog.Find(model.Architecture)?.Validate(model, model.Inputs ?? spec.Data?.Features?.Count, limits, report.Add);
         }
 
+        if (model.Script is { } script)
+        {
+            if ((script.Path is null ? "it is missing" : BlobPathProblem(script.Path)) is { } problem)
+            {
+                report.Add("$.model.script.path", "path", $"model.script.path must be a relative blob path inside the checkpoint container: {problem}; got {SpecPath.Quote(script.Path)}.");
+            }
+
+            if (!Hashing.IsSha256Hex(script.Sha256))
+            {
+                report.Add("$.model.script.sha256", "pattern", $"model.script.sha256 must be 64 lowercase hex digits (fl model put prints it); got {SpecPath.Quote(script.Sha256)}.");
+            }
+        }
+
         if (model.Pretrained is { } pretrained)
         {
             if ((pretrained.Path is null ? "it is missing" : BlobPathProblem(pretrained.Path)) is { } problem)
@@ -667,7 +680,11 @@ public static class RunSpecValidator
             count = long.MaxValue;
         }
 
-        if (spec.Training?.Freeze is { } freeze)
+        if (spec.Training?.Freeze is { Count: > 0 } && spec.Model.Architecture == ModelArchitectures.TorchScript)
+        {
+            report.Add("$.training.freeze", "unsupported", "training.freeze is not supported for torchscript models yet: their layers are known only once the file is loaded.");
+        }
+        else if (spec.Training?.Freeze is { } freeze)
         {
             var trainable = Models.FrozenLayers.Trainable(plan);
             for (var i = 0; i < freeze.Count; i++)

@@ -9,8 +9,8 @@ namespace FederatedFunctions.Core.Tensors;
 /// </remarks>
 public interface ITensorEngine
 {
-    /// <summary>The seeded initial state of a model: the same arguments give the same bytes.</summary>
-    IReadOnlyList<NamedTensor> InitialModel(ModelSpec model, int inputs, int classes, long seed);
+    /// <summary>The seeded initial state of a model (a <c>torchscript</c> model's: the parameters saved in <paramref name="script"/>): the same arguments give the same bytes.</summary>
+    IReadOnlyList<NamedTensor> InitialModel(ModelSpec model, int inputs, int classes, long seed, ReadOnlyMemory<byte>? script = null);
 
     /// <summary>An accumulator for updates shaped like <paramref name="template"/>.</summary>
     IModelAccumulator CreateAccumulator(IReadOnlyList<NamedTensor> template);

@@ -167,6 +167,7 @@ public static class FlCommands
             ModelArchitectures.MultilayerPerceptron => $"mlp [{RunSpecValidator.ResolveInputs(spec)}→{string.Join("→", spec.Model.Hidden)}→{spec.Data.Classes}]",
             ModelArchitectures.Convolutional => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"cnn [{string.Join("×", spec.Model.Shape!)}, {spec.Model.Layers!.Count} layers→{spec.Data.Classes}, {RunSpecValidator.CountParameters(spec.Model, RunSpecValidator.ResolveInputs(spec), spec.Data.Classes):N0} parameters]"),
             Core.Models.RecurrentModel.GatedRecurrentUnit or Core.Models.RecurrentModel.LongShortTermMemory => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{spec.Model.Architecture} [{string.Join("×", spec.Model.Shape!)}→{string.Join("→", spec.Model.Hidden)}→{spec.Data.Classes}, {RunSpecValidator.CountParameters(spec.Model, RunSpecValidator.ResolveInputs(spec), spec.Data.Classes):N0} parameters]"),
+            ModelArchitectures.TorchScript => $"torchscript [{RunSpecValidator.ResolveInputs(spec)}→{spec.Data.Classes}, {spec.Model.Script!.Path}]",
             _ => $"logreg [{RunSpecValidator.ResolveInputs(spec)}→{spec.Data.Classes}]",
         };
         var catalog = host.Services.GetRequiredService<ISiloCatalog>();
@@ -349,19 +350,21 @@ public static class FlCommands
 
     private static Command Model(CommandContext ctx)
     {
-        var model = new Command("model", "Puts pretrained weights where a run spec's model.pretrained names them.\nExample: fl model put --file resnet.safetensors");
-        var file = new Option<FileInfo>("--file") { Description = "A safetensors file of the model's weights.", Required = true };
+        var model = new Command("model", "Puts pretrained weights (safetensors) or a TorchScript module where a run spec's model.pretrained or model.script names them.\nExample: fl model put --file resnet.safetensors");
+        var file = new Option<FileInfo>("--file") { Description = "A safetensors file of the model's weights, or a TorchScript module saved by torch.jit.save.", Required = true };
         var name = new Option<string?>("--as") { Description = "Its blob path in the checkpoint container; default pretrained/{file name}." };
         var container = new Option<string>("--container") { Description = "Checkpoint container.", DefaultValueFactory = _ => "checkpoints" };
         var put = new Command(
             "put",
-            "Uploads a safetensors file into the checkpoint container and prints the model.pretrained a spec gives to start from it.\n" +
+            "Uploads a safetensors file (or a TorchScript module) into the checkpoint container and prints the model.pretrained (or model.script) a spec gives to use it.\n" +
             "Example: fl model put --file digits.safetensors --as pretrained/digits.safetensors")
         { file, name, container, JsonOption };
         put.SetAction(async (pr, ct) =>
         {
             var source = pr.GetValue(file)!;
-            var path = pr.GetValue(name) ?? "pretrained/" + source.Name;
+            var bytes = source.Exists ? await File.ReadAllBytesAsync(source.FullName, ct).ConfigureAwait(false) : [];
+            var script = Api.TorchScriptFiles.LooksLikeTorchScript(bytes);
+            var path = pr.GetValue(name) ?? (script ? "scripts/" : "pretrained/") + source.Name;
             if (RunSpecValidator.BlobPathProblem(path) is { } problem)
             {
                 await ctx.Error.WriteLineAsync($"error: --as must be a relative blob path: {problem}.").ConfigureAwait(false);
@@ -374,23 +377,31 @@ public static class FlCommands
                 return 2;
             }
 
-            var bytes = await File.ReadAllBytesAsync(source.FullName, ct).ConfigureAwait(false);
-            IReadOnlyList<Core.Tensors.NamedTensor> tensors;
-            try
+            var what = "a TorchScript module";
+            if (!script)
             {
-                tensors = Core.Tensors.Safetensors.Parse(bytes).Tensors;
-            }
-            catch (Core.Tensors.SafetensorsFormatException ex)
-            {
-                await ctx.Error.WriteLineAsync($"error: {source.Name} is not a safetensors file: {ex.Message}").ConfigureAwait(false);
-                return 2;
+                try
+                {
+                    what = $"{Core.Tensors.Safetensors.Parse(bytes).Tensors.Count} tensors";
+                }
+                catch (Core.Tensors.SafetensorsFormatException ex)
+                {
+                    await ctx.Error.WriteLineAsync($"error: {source.Name} is not a safetensors file (nor a TorchScript module): {ex.Message}").ConfigureAwait(false);
+                    return 2;
+                }
             }
 
             var store = await CheckpointStoreAsync(ct).ConfigureAwait(false);
             var written = await store.PutDocumentAsync(pr.GetValue(container)!, path, bytes, ct).ConfigureAwait(false);
             var pretrained = new PretrainedSpec { Path = path, Sha256 = written.Sha256 };
-            await ctx.Output.WriteLineAsync($"Put {source.Name} ({tensors.Count} tensors, {bytes.Length} bytes) at {pr.GetValue(container)}/{path}. Start a run from it with:").ConfigureAwait(false);
-            await ctx.Output.WriteLineAsync($"  \"model\": {{ …, \"pretrained\": {JsonSerializer.Serialize(pretrained, RunSpecJson.Options)} }}").ConfigureAwait(false);
+            await ctx.Output.WriteLineAsync($"Put {source.Name} ({what}, {bytes.Length} bytes) at {pr.GetValue(container)}/{path}. {(script ? "Train it with" : "Start a run from it with")}:").ConfigureAwait(false);
+            await ctx.Output.WriteLineAsync(script
+                ? $"  \"model\": {{ \"architecture\": \"torchscript\", \"inputs\": …, \"script\": {JsonSerializer.Serialize(pretrained, RunSpecJson.Options)} }}"
+                : $"  \"model\": {{ …, \"pretrained\": {JsonSerializer.Serialize(pretrained, RunSpecJson.Options)} }}").ConfigureAwait(false);
+            if (script)
+            {
+                await ctx.Output.WriteLineAsync($"  (eyes-off runs need its SHA-256 in {Api.TrustOptions.Section}:ApprovedScripts)").ConfigureAwait(false);
+            }
             if (pr.GetValue(JsonOption))
             {
                 await ctx.Output.WriteLineAsync(JsonSerializer.Serialize(pretrained, RunSpecJson.Options)).ConfigureAwait(false);

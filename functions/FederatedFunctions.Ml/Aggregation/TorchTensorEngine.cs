@@ -7,8 +7,8 @@ namespace FederatedFunctions.Ml;
 public sealed class TorchTensorEngine : ITensorEngine
 {
     /// <inheritdoc />
-    public IReadOnlyList<NamedTensor> InitialModel(ModelSpec model, int inputs, int classes, long seed) =>
-        ModelFactory.InitialState(model, inputs, classes, seed);
+    public IReadOnlyList<NamedTensor> InitialModel(ModelSpec model, int inputs, int classes, long seed, ReadOnlyMemory<byte>? script = null) =>
+        ModelFactory.InitialState(model, inputs, classes, seed, script);
 
     /// <inheritdoc />
     public IModelAccumulator CreateAccumulator(IReadOnlyList<NamedTensor> template) => new StreamingAggregator(template);

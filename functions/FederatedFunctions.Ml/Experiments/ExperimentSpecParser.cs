@@ -141,9 +141,12 @@ public static class ExperimentSpecParser
             add("$.baselines", "conflict", "Centralized and single-silo baselines pool or expose a silo's data, which eyes-off forbids: set baselines.centralized and baselines.local to false, or run the experiment eyes-on.");
         }
 
-        if (first.Model.Pretrained is not null || first.ResumeFrom is not null)
+        if (first.Model.Pretrained is not null || first.ResumeFrom is not null || first.Model.Script is not null)
         {
-            add(first.Model.Pretrained is not null ? "$.run.model.pretrained" : "$.run.resumeFrom", "unsupported", "Experiments start every arm from the seeded initial model; pretrained weights and resumeFrom are not supported in experiments yet.");
+            add(
+                first.Model.Pretrained is not null ? "$.run.model.pretrained" : first.Model.Script is not null ? "$.run.model.script" : "$.run.resumeFrom",
+                "unsupported",
+                "Experiments start every arm from the seeded initial model of a declared kind; pretrained weights, TorchScript models and resumeFrom are not supported in experiments yet.");
         }
 
         var classes = dataset.Source == ExperimentSources.Digits ? DigitsDataset.Classes : dataset.Classes;

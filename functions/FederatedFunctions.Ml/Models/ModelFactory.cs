@@ -36,11 +36,18 @@ public static class ModelFactory
     /// <param name="inputs">Number of input features; must equal <see cref="ModelSpec.Inputs"/> when that is set.</param>
     /// <param name="classes">Number of classes (output logits).</param>
     /// <param name="dropout">The generator dropout layers draw their masks from while training; the global one when null.</param>
+    /// <param name="script">A <c>torchscript</c> model's file (<c>torch.jit.save</c>); required for that kind, ignored otherwise.</param>
     /// <exception cref="ArgumentException">Unknown architecture, or a model the spec validator refuses.</exception>
-    public static nn.Module<Tensor, Tensor> Create(ModelSpec model, int inputs, int classes, torch.Generator? dropout = null)
+    /// <exception cref="InvalidScriptException">A TorchScript file that does not load, or whose forward does not map rows to logits.</exception>
+    public static nn.Module<Tensor, Tensor> Create(ModelSpec model, int inputs, int classes, torch.Generator? dropout = null, ReadOnlyMemory<byte>? script = null)
     {
         var plan = ModelCatalog.Plan(model, inputs, classes);
         TorchRuntime.EnsureInitialized();
+        if (plan.Layers is [ScriptLayer])
+        {
+            return Scripted.Load(script ?? throw new ArgumentException("A torchscript model needs its file.", nameof(script)), inputs, classes);
+        }
+
         return new Planned(plan, dropout);
     }
 
@@ -53,9 +60,15 @@ public static class ModelFactory
     /// starts at 1 and its shift at 0, as in PyTorch. The same arguments always give bit-identical bytes, on any thread
     /// count.
     /// </remarks>
-    public static IReadOnlyList<NamedTensor> InitialState(ModelSpec model, int inputs, int classes, long seed)
+    public static IReadOnlyList<NamedTensor> InitialState(ModelSpec model, int inputs, int classes, long seed, ReadOnlyMemory<byte>? script = null)
     {
-        using var module = Create(model, inputs, classes);
+        using var module = Create(model, inputs, classes, script: script);
+        if (module is Scripted)
+        {
+            // A TorchScript model starts from the parameters saved in its file.
+            return StateDicts.Export(module);
+        }
+
         using var scope = torch.NewDisposeScope();
         using var generator = new torch.Generator(unchecked((ulong)seed));
         using (torch.no_grad())

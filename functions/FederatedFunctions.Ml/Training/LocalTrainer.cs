@@ -51,7 +51,7 @@ public static class LocalTrainer
     /// </remarks>
     /// <exception cref="ArgumentException">Bad sizes or settings, or a table that does not fit the model.</exception>
     /// <exception cref="ModelStateException"><paramref name="global"/> does not fit the model.</exception>
-    public static LocalTrainResult Train(ModelSpec model, TrainingSpec training, int classes, IReadOnlyList<NamedTensor> global, TabularData train, int round, string siloId, CancellationToken ct = default, double proximalMu = 0)
+    public static LocalTrainResult Train(ModelSpec model, TrainingSpec training, int classes, IReadOnlyList<NamedTensor> global, TabularData train, int round, string siloId, CancellationToken ct = default, double proximalMu = 0, ReadOnlyMemory<byte>? script = null)
     {
         ArgumentNullException.ThrowIfNull(training);
         ArgumentNullException.ThrowIfNull(global);
@@ -78,7 +78,7 @@ public static class LocalTrainer
         TorchRuntime.EnsureInitialized();
         var seed = Hashing.DeriveSeed(training.Seed, "train", round.ToString(CultureInfo.InvariantCulture), siloId);
         using var generator = new torch.Generator(unchecked((ulong)seed));
-        using var module = ModelFactory.Create(model, train.Columns, classes, generator);
+        using var module = ModelFactory.Create(model, train.Columns, classes, generator, script);
         StateDicts.Import(module, global);
         using var scope = torch.NewDisposeScope();
         var x = torch.tensor(train.Features, [train.Rows, train.Columns], ScalarType.Float32);
@@ -163,14 +163,15 @@ public static class LocalTrainer
     }
 
     /// <summary>Scores <paramref name="state"/> on <paramref name="test"/>: mean cross-entropy and correct count.</summary>
+    /// <remarks>A <c>torchscript</c> model needs its file in <paramref name="script"/>, as <see cref="Train"/> does.</remarks>
     /// <exception cref="ArgumentException">Bad sizes, or a table that does not fit the model.</exception>
     /// <exception cref="ModelStateException"><paramref name="state"/> does not fit the model.</exception>
-    public static EvaluationResult Evaluate(ModelSpec model, int classes, IReadOnlyList<NamedTensor> state, TabularData test, CancellationToken ct = default)
+    public static EvaluationResult Evaluate(ModelSpec model, int classes, IReadOnlyList<NamedTensor> state, TabularData test, CancellationToken ct = default, ReadOnlyMemory<byte>? script = null)
     {
         ArgumentNullException.ThrowIfNull(state);
         CheckTable(test, classes, nameof(test));
         TorchRuntime.EnsureInitialized();
-        using var module = ModelFactory.Create(model, test.Columns, classes);
+        using var module = ModelFactory.Create(model, test.Columns, classes, script: script);
         StateDicts.Import(module, state);
         if (test.Rows == 0)
         {

@@ -19,7 +19,8 @@ namespace FederatedFunctions.Workflow.Contracts;
 /// <param name="From">A checkpoint of an earlier run to copy instead of the seeded model.</param>
 /// <param name="Round">The round number of the first checkpoint: 0, or the round a continued run goes on from.</param>
 /// <param name="Spec">The run's validated spec, stored beside its checkpoints so that a lost run can be resumed.</param>
-public sealed record InitializeModelRequest(string RunId, string Container, string Strategy, ModelSpec Model, int Inputs, int Classes, long Seed, DateTimeOffset CreatedAt, ModelOrigin? From = null, int Round = 0, RunSpec? Spec = null);
+/// <param name="Script">A torchscript run's module file: its saved parameters are the first checkpoint.</param>
+public sealed record InitializeModelRequest(string RunId, string Container, string Strategy, ModelSpec Model, int Inputs, int Classes, long Seed, DateTimeOffset CreatedAt, ModelOrigin? From = null, int Round = 0, RunSpec? Spec = null, BlobRef? Script = null);
 
 /// <summary>Output of the initialize activity.</summary>
 public sealed record InitializeModelResult(BlobRef Model, BlobRef Manifest);

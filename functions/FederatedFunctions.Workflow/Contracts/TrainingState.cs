@@ -19,6 +19,7 @@ namespace FederatedFunctions.Workflow.Contracts;
 /// <param name="LastManifest">The manifest of the newest committed round.</param>
 /// <param name="Audit">The head of the run's audit log after the newest committed round.</param>
 /// <param name="Plan">Where each silo's steps run, resolved from the silo registry once per run; null until then.</param>
+/// <param name="Script">A torchscript run's module file (its copy beside the run), which every silo step loads; null for the declared kinds.</param>
 /// <param name="StrategyState">The strategy's server state after round <c>NextRound - 1</c> (a server optimizer's moments); null before its first step or for strategies without state.</param>
 /// <param name="Epoch">This start of the run: null for the first, a fresh token (<see cref="Core.Silos.Epochs"/>) for each resume; it is in every silo job's name, so a resume never takes the jobs of the start it replaces.</param>
 public sealed record TrainingState(
@@ -33,7 +34,8 @@ public sealed record TrainingState(
     AuditHead? Audit = null,
     SiloPlan? Plan = null,
     string? Epoch = null,
-    BlobRef? StrategyState = null)
+    BlobRef? StrategyState = null,
+    BlobRef? Script = null)
 {
     /// <summary>The state of a run that has not started.</summary>
     /// <param name="runId">Run id.</param>
@@ -43,8 +45,9 @@ public sealed record TrainingState(
     /// True (a spec's <c>resumeFrom</c>): the copy is this run's round <c>r</c> of the origin, and training goes on from
     /// round <c>r + 1</c>. False (recurring training's warm start): the copy is round 0.
     /// </param>
-    public static TrainingState Start(string runId, RunSpec spec, ModelOrigin? resumeFrom = null, bool continueNumbering = false) =>
-        new(runId, spec with { RunId = runId }, continueNumbering && resumeFrom is not null ? resumeFrom.Round + 1 : 1, null, 0, [], resumeFrom);
+    /// <param name="script">A torchscript run's module file, copied beside the run.</param>
+    public static TrainingState Start(string runId, RunSpec spec, ModelOrigin? resumeFrom = null, bool continueNumbering = false, BlobRef? script = null) =>
+        new(runId, spec with { RunId = runId }, continueNumbering && resumeFrom is not null ? resumeFrom.Round + 1 : 1, null, 0, [], resumeFrom, Script: script);
 
     /// <summary>The state that resumes a run whose orchestration was lost, from its latest committed round.</summary>
     /// <param name="runId">Run id.</param>
@@ -53,10 +56,11 @@ public sealed record TrainingState(
     /// <param name="audit">The audit head in the latest round's manifest.</param>
     /// <param name="epoch">This resume's epoch (<see cref="Core.Silos.Epochs.New"/>).</param>
     /// <param name="strategyState">The strategy state in the latest round's manifest.</param>
-    public static TrainingState Resume(string runId, RunSpec spec, LatestPointer latest, AuditHead? audit, string epoch, BlobRef? strategyState = null)
+    /// <param name="script">The module file in the latest round's manifest (torchscript runs).</param>
+    public static TrainingState Resume(string runId, RunSpec spec, LatestPointer latest, AuditHead? audit, string epoch, BlobRef? strategyState = null, BlobRef? script = null)
     {
         ArgumentNullException.ThrowIfNull(latest);
-        return new(runId, spec with { RunId = runId }, latest.Round + 1, latest.Model, 0, [], null, latest.Manifest, audit, Epoch: epoch, StrategyState: strategyState);
+        return new(runId, spec with { RunId = runId }, latest.Round + 1, latest.Model, 0, [], null, latest.Manifest, audit, Epoch: epoch, StrategyState: strategyState, Script: script);
     }
 }
 

@@ -16,7 +16,7 @@ public static class TaskPolicies
         backoffCoefficient: 2.0,
         maxRetryInterval: TimeSpan.FromSeconds(15))
     {
-        HandleFailure = failure => !failure.IsCausedBy<NoAcceptedUpdatesException>() && !failure.IsCausedBy<IncompatibleCheckpointException>(),
+        HandleFailure = failure => !failure.IsCausedBy<NoAcceptedUpdatesException>() && !failure.IsCausedBy<IncompatibleCheckpointException>() && !failure.IsCausedBy<Core.Models.InvalidScriptException>(),
     });
 
     /// <summary>The retry options of a silo step that runs in process, from the spec. Bad data is not retried: it does not get better.</summary>

@@ -92,6 +92,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
         private BlobRef global;
         private BlobRef? strategyState;
         private BlobRef? crossSite;
+        private readonly BlobRef? script;
         private BlobRef? lastManifest;
         private AuditHead? audit;
 
@@ -106,6 +107,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             log = context.CreateReplaySafeLogger<TrainingOrchestrator>();
             strategy = StrategyCatalog.Create(spec.Strategy);
             strategyState = input.StrategyState;
+            script = input.Script;
             inputs = RunSpecValidator.ResolveInputs(spec);
             recent = input.Recent.ToList();
             audit = input.Audit;
@@ -145,7 +147,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             context.SetCustomStatus(new RunStatus("initializing", 0, spec.Training.Rounds, input.Recent));
             var init = await context.CallActivityAsync<InitializeModelResult>(
                 nameof(InitializeModelActivity),
-                new InitializeModelRequest(input.RunId, spec.Checkpoints.Container, spec.Strategy.Name, spec.Model, RunSpecValidator.ResolveInputs(spec), spec.Data.Classes, spec.Training.Seed, context.CurrentUtcDateTime, input.ResumeFrom, input.NextRound - 1, spec),
+                new InitializeModelRequest(input.RunId, spec.Checkpoints.Container, spec.Strategy.Name, spec.Model, RunSpecValidator.ResolveInputs(spec), spec.Data.Classes, spec.Training.Seed, context.CurrentUtcDateTime, input.ResumeFrom, input.NextRound - 1, spec, input.Script),
                 TaskPolicies.StorageRetry);
             return new TrainingRun(context, input with { Plan = plan }, plan, init.Model, init.Manifest);
         }
@@ -196,7 +198,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             context.SetCustomStatus(new RunStatus("training", round, TotalRounds, recent));
             var calls = await silos.RunAsync(
                 sampled.Silos,
-                silo => new SiloStep(Train: new TrainRequest(input.RunId, round, silo, global, spec.Model, spec.Data, spec.Training, inputs, Privacy.Mode, Secure, FitFor(round, silo))),
+                silo => new SiloStep(Train: new TrainRequest(input.RunId, round, silo, global, spec.Model, spec.Data, spec.Training, inputs, Privacy.Mode, Secure, FitFor(round, silo), script)),
                 r => r.Update,
                 "train-failed",
                 "result",
@@ -248,7 +250,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             context.SetCustomStatus(new RunStatus("evaluating", round, TotalRounds, recent));
             var scored = await silos.RunAsync(
                 strategy.ConfigureEvaluate(round, spec.Silos),
-                silo => new SiloStep(Evaluate: new EvaluateRequest(input.RunId, round, silo, model, spec.Model, spec.Data, inputs, Privacy.Mode)),
+                silo => new SiloStep(Evaluate: new EvaluateRequest(input.RunId, round, silo, model, spec.Model, spec.Data, inputs, Privacy.Mode, Script: script)),
                 r => r.Evaluation,
                 "evaluate-failed",
                 "result",
@@ -295,7 +297,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             {
                 var scored = await silos.RunAsync(
                     spec.Silos,
-                    silo => new SiloStep(Evaluate: new EvaluateRequest(input.RunId, round, silo, model, spec.Model, spec.Data, inputs, Privacy.Mode, of)),
+                    silo => new SiloStep(Evaluate: new EvaluateRequest(input.RunId, round, silo, model, spec.Model, spec.Data, inputs, Privacy.Mode, of, script)),
                     r => r.Evaluation,
                     "evaluate-failed",
                     "result",
@@ -331,6 +333,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
                 Strategy = strategy.Name,
                 Model = aggregate.Model,
                 StrategyState = aggregate.StrategyState,
+                Script = script,
                 ParentModelSha256 = global.Sha256,
                 Sampled = sampled.Silos,
                 Participants = aggregate.Participants,

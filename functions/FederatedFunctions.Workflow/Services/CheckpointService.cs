@@ -25,7 +25,8 @@ public sealed class CheckpointService(ICheckpointStore checkpoints, ITensorEngin
             await checkpoints.PutSpecAsync(request.Container, request.RunId, JsonSerializer.SerializeToUtf8Bytes(spec, RunSpecJson.Options), cancellationToken).ConfigureAwait(false);
         }
 
-        var state = tensors.InitialModel(request.Model, request.Inputs, request.Classes, request.Seed);
+        var script = request.Script is { } file ? await checkpoints.ReadModelAsync(file, cancellationToken).ConfigureAwait(false) : (ReadOnlyMemory<byte>?)null;
+        var state = tensors.InitialModel(request.Model, request.Inputs, request.Classes, request.Seed, script);
         var metadata = new Dictionary<string, string>
         {
             ["run_id"] = request.RunId,
@@ -59,6 +60,7 @@ public sealed class CheckpointService(ICheckpointStore checkpoints, ITensorEngin
             Strategy = request.Strategy,
             Model = model,
             ResumedFrom = request.From,
+            Script = request.Script,
             CreatedAt = request.CreatedAt,
             Standardization = request.Spec?.Data.Standardization,
         };

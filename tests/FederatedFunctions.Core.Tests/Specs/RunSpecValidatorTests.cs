@@ -655,6 +655,22 @@ public sealed class RunSpecValidatorTests
     }
 
     [Fact]
+    public void Validate_TorchScript_NeedsItsFileByPathAndHash_AndRefusesDeclaredLayersPretrainedAndFreeze()
+    {
+        var sha = new string('a', 64);
+        static RunSpec Scripted(ModelSpec model) => Valid() with { Model = model };
+        var good = new ModelSpec { Architecture = ModelArchitectures.TorchScript, Inputs = 16, Script = new PretrainedSpec { Path = "scripts/net.pt", Sha256 = sha } };
+
+        Assert.Empty(RunSpecValidator.Validate(Scripted(good)));
+        AssertOnly(RunSpecValidator.Validate(Scripted(good with { Script = null })), "$.model.script", "required");
+        AssertOnly(RunSpecValidator.Validate(Scripted(good with { Script = new PretrainedSpec { Path = "../net.pt", Sha256 = sha } })), "$.model.script.path", "path");
+        AssertOnly(RunSpecValidator.Validate(Scripted(good with { Script = new PretrainedSpec { Path = "scripts/net.pt", Sha256 = "ABC" } })), "$.model.script.sha256", "pattern");
+        AssertOnly(RunSpecValidator.Validate(Scripted(good with { Hidden = [8] })), "$.model.hidden", "not-allowed");
+        AssertOnly(RunSpecValidator.Validate(Scripted(good with { Pretrained = new PretrainedSpec { Path = "p.safetensors", Sha256 = sha } })), "$.model.pretrained", "not-allowed");
+        AssertOnly(RunSpecValidator.Validate(Scripted(good) with { Training = Valid().Training with { Freeze = ["0"] } }), "$.training.freeze", "unsupported");
+    }
+
+    [Fact]
     public void Validate_SeveralViolations_ReportsEveryOne()
     {
         var spec = Valid() with

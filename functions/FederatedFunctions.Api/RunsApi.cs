@@ -221,16 +221,10 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
     private async Task<(ModelOrigin? Origin, SpecError? Error)> ResolvePretrainedAsync(RunSpec spec, PretrainedSpec pretrained, CancellationToken cancellationToken)
     {
         var container = spec.Checkpoints.Container;
-        var bytes = await checkpoints.GetDocumentAsync(container, pretrained.Path, cancellationToken).ConfigureAwait(false);
+        var (bytes, refused) = await ReadDeclaredAsync(container, pretrained, "$.model.pretrained", cancellationToken).ConfigureAwait(false);
         if (bytes is null)
         {
-            return (null, new SpecError("$.model.pretrained.path", "not-found", $"Container '{container}' holds no {SpecPath.Quote(pretrained.Path)}; put the file there with 'fl model put'."));
-        }
-
-        var sha = Hashing.Sha256Hex(bytes);
-        if (sha != pretrained.Sha256)
-        {
-            return (null, new SpecError("$.model.pretrained.sha256", "mismatch", $"{SpecPath.Quote(pretrained.Path)} has SHA-256 {sha}, not the {pretrained.Sha256} the spec names: it is not the file the spec was written for."));
+            return (null, refused);
         }
 
         try
@@ -246,21 +240,31 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
         return (new ModelOrigin("pretrained:" + pretrained.Path, 0, copy), null);
     }
 
+    // A file a spec names by path and SHA-256 (model.pretrained, model.script), read from the checkpoint container and
+    // checked against that hash; the refusal names the spec's field.
+    private async Task<(byte[]? Bytes, SpecError? Refused)> ReadDeclaredAsync(string container, PretrainedSpec file, string field, CancellationToken cancellationToken)
+    {
+        var bytes = await checkpoints.GetDocumentAsync(container, file.Path, cancellationToken).ConfigureAwait(false);
+        if (bytes is null)
+        {
+            return (null, new SpecError(field + ".path", "not-found", $"Container '{container}' holds no {SpecPath.Quote(file.Path)}; put the file there with 'fl model put'."));
+        }
+
+        var sha = Hashing.Sha256Hex(bytes);
+        return sha == file.Sha256
+            ? (bytes, null)
+            : (null, new SpecError(field + ".sha256", "mismatch", $"{SpecPath.Quote(file.Path)} has SHA-256 {sha}, not the {file.Sha256} the spec names: it is not the file the spec was written for."));
+    }
+
     // A torchscript run's module file, checked against its declared SHA-256 and for the zip container torch.jit.save
     // writes, copied beside the run: every silo loads that copy, whatever happens to the original.
     private async Task<(BlobRef? Script, SpecError? Error)> ResolveScriptAsync(RunSpec spec, PretrainedSpec file, CancellationToken cancellationToken)
     {
         var container = spec.Checkpoints.Container;
-        var bytes = await checkpoints.GetDocumentAsync(container, file.Path, cancellationToken).ConfigureAwait(false);
+        var (bytes, refused) = await ReadDeclaredAsync(container, file, "$.model.script", cancellationToken).ConfigureAwait(false);
         if (bytes is null)
         {
-            return (null, new SpecError("$.model.script.path", "not-found", $"Container '{container}' holds no {SpecPath.Quote(file.Path)}; put the file there with 'fl model put'."));
-        }
-
-        var sha = Hashing.Sha256Hex(bytes);
-        if (sha != file.Sha256)
-        {
-            return (null, new SpecError("$.model.script.sha256", "mismatch", $"{SpecPath.Quote(file.Path)} has SHA-256 {sha}, not the {file.Sha256} the spec names: it is not the file the spec was written for."));
+            return (null, refused);
         }
 
         if (!TorchScriptFiles.LooksLikeTorchScript(bytes))

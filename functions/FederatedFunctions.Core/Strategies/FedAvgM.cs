@@ -67,26 +67,13 @@ public sealed class FedAvgM(StrategySpec spec) : IFederatedStrategy, IServerOpti
     }
 
     /// <inheritdoc />
-    public IReadOnlyList<NamedTensor> Apply(IReadOnlyList<NamedTensor> global, IReadOnlyList<NamedTensor> aggregate, IReadOnlyList<NamedTensor> state)
-    {
-        ArgumentNullException.ThrowIfNull(global);
-        var momentum = StrategyTensors.ByName(state);
-        var averaged = StrategyTensors.ByName(aggregate);
-        return global.Select(w =>
+    public IReadOnlyList<NamedTensor> Apply(IReadOnlyList<NamedTensor> global, IReadOnlyList<NamedTensor> aggregate, IReadOnlyList<NamedTensor> state) =>
+        StrategyTensors.MoveFloats(global, aggregate, state, (w, x, slots) =>
         {
-            if (w.DType != TensorDType.F32)
-            {
-                return averaged[w.Name];
-            }
-
-            var x = StrategyTensors.Values(w);
-            var m = StrategyTensors.Values(momentum[Slot + w.Name]);
+            var m = StrategyTensors.Values(slots[Slot + w.Name]);
             for (var i = 0; i < x.Length; i++)
             {
                 x[i] -= LearningRate * m[i];
             }
-
-            return StrategyTensors.WithValues(w, x);
-        }).ToArray();
-    }
+        });
 }

@@ -88,29 +88,16 @@ public abstract class FedOpt : IFederatedStrategy, IServerOptimizer
     }
 
     /// <inheritdoc />
-    public IReadOnlyList<NamedTensor> Apply(IReadOnlyList<NamedTensor> global, IReadOnlyList<NamedTensor> aggregate, IReadOnlyList<NamedTensor> state)
-    {
-        ArgumentNullException.ThrowIfNull(global);
-        var moments = StrategyTensors.ByName(state);
-        var averaged = StrategyTensors.ByName(aggregate);
-        return global.Select(w =>
+    public IReadOnlyList<NamedTensor> Apply(IReadOnlyList<NamedTensor> global, IReadOnlyList<NamedTensor> aggregate, IReadOnlyList<NamedTensor> state) =>
+        StrategyTensors.MoveFloats(global, aggregate, state, (w, x, slots) =>
         {
-            if (w.DType != TensorDType.F32)
-            {
-                return averaged[w.Name];
-            }
-
-            var x = StrategyTensors.Values(w);
-            var m = StrategyTensors.Values(moments[First + w.Name]);
-            var v = StrategyTensors.Values(moments[Second + w.Name]);
+            var m = StrategyTensors.Values(slots[First + w.Name]);
+            var v = StrategyTensors.Values(slots[Second + w.Name]);
             for (var i = 0; i < x.Length; i++)
             {
                 x[i] += LearningRate * m[i] / (Math.Sqrt(v[i]) + Tau);
             }
-
-            return StrategyTensors.WithValues(w, x);
-        }).ToArray();
-    }
+        });
 
     /// <summary>The second moment after a round: from the one before and the squared change <paramref name="deltaSquared"/>.</summary>
     protected abstract double SecondMoment(double previous, double deltaSquared);

@@ -93,6 +93,30 @@ public static class StrategyTensors
         });
     }
 
+    /// <summary>
+    /// A server optimizer's next model: each float32 tensor of <paramref name="global"/> moved by <paramref name="move"/>
+    /// (given the tensor, its values, and the state tensors by name; it changes the values in place), every other tensor
+    /// taken from <paramref name="aggregate"/>.
+    /// </summary>
+    public static NamedTensor[] MoveFloats(IReadOnlyList<NamedTensor> global, IReadOnlyList<NamedTensor> aggregate, IReadOnlyList<NamedTensor> state, Action<NamedTensor, double[], Dictionary<string, NamedTensor>> move)
+    {
+        ArgumentNullException.ThrowIfNull(global);
+        ArgumentNullException.ThrowIfNull(move);
+        var slots = ByName(state);
+        var averaged = ByName(aggregate);
+        return global.Select(w =>
+        {
+            if (w.DType != TensorDType.F32)
+            {
+                return averaged[w.Name];
+            }
+
+            var x = Values(w);
+            move(w, x, slots);
+            return WithValues(w, x);
+        }).ToArray();
+    }
+
     /// <summary>Squared L2 distance between two updates over every tensor.</summary>
     public static double SquaredDistance(IReadOnlyList<NamedTensor> a, IReadOnlyList<NamedTensor> b)
     {

@@ -132,7 +132,7 @@ public sealed class TrustOptions
     /// <summary>Trainers an eyes-off run may use; any other is refused before any silo work starts.</summary>
     public IList<ApprovedTrainer> ApprovedTrainers { get; init; } = [];
 
-    /// <summary>SHA-256 of the TorchScript modules (<c>model.script</c>) an eyes-off run may train: the module is code the silos run.</summary>
+    /// <summary>SHA-256 of the TorchScript modules (<c>model.script</c>) a run may train, in any privacy mode: the module is code the orchestrator and the silos run.</summary>
     public IList<string> ApprovedScripts { get; init; } = [];
 }
 

@@ -307,7 +307,7 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
     // Eyes-off runs may use only trainers whose identity and hash the orchestrator's configuration approves.
     private ApiResponse? RefuseUnapprovedTrainer(RunSpec spec) =>
         TrainerApproval.Refuse(spec.Privacy.Mode, spec.Silos, silos, trust?.Value, "runs", t => LogTrainerRefused(logger, spec.RunId ?? string.Empty, t.Id, t.Sha256))
-        ?? TrainerApproval.RefuseScript(spec.Privacy.Mode, spec.Model.Script?.Sha256, trust?.Value, t => LogTrainerRefused(logger, spec.RunId ?? string.Empty, t.Id, t.Sha256));
+        ?? TrainerApproval.RefuseScript(spec.Model.Script?.Sha256, trust?.Value, t => LogTrainerRefused(logger, spec.RunId ?? string.Empty, t.Id, t.Sha256));
 
     /// <summary>A 400 for a bad query parameter; the problem's error names it as <c>query.{name}</c>.</summary>
     public static ApiResponse InvalidQuery(string parameter, string rule, string message) =>

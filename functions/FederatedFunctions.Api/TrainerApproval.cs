@@ -50,14 +50,14 @@ public static class TrainerApproval
     }
 
     /// <summary>
-    /// A 403 <c>trainer-not-approved</c> for an eyes-off run of a TorchScript model whose SHA-256 is not in
-    /// <c>Trust:ApprovedScripts</c>, or null: the module is code the silos run, so it is part of what eyes-off approves.
+    /// A 403 <c>trainer-not-approved</c> for a run of a TorchScript model whose SHA-256 is not in <c>Trust:ApprovedScripts</c>,
+    /// or null. Whatever the privacy mode: the module is code, which the orchestrator's worker loads (to read round 0 and
+    /// check its shapes) beside every run's checkpoints, and every silo runs on its data.
     /// </summary>
-    public static ApiResponse? RefuseScript(string mode, string? scriptSha256, TrustOptions? trust, Action<TrainerIdentityView> refused)
+    public static ApiResponse? RefuseScript(string? scriptSha256, TrustOptions? trust, Action<TrainerIdentityView> refused)
     {
         ArgumentNullException.ThrowIfNull(refused);
-        if (mode != PrivacyModes.EyesOff || scriptSha256 is null
-            || (trust?.ApprovedScripts ?? []).Any(s => string.Equals(s, scriptSha256, StringComparison.OrdinalIgnoreCase)))
+        if (scriptSha256 is null || (trust?.ApprovedScripts ?? []).Any(s => string.Equals(s, scriptSha256, StringComparison.OrdinalIgnoreCase)))
         {
             return null;
         }
@@ -66,8 +66,8 @@ public static class TrainerApproval
         return ApiResponse.Problem(
             403,
             "trainer-not-approved",
-            "The TorchScript model is not approved for eyes-off runs.",
-            $"The model.script module with SHA-256 {scriptSha256} is not in {TrustOptions.Section}:ApprovedScripts; the silos would run its code on their data. Nothing was started.");
+            "The TorchScript model is not approved.",
+            $"The model.script module with SHA-256 {scriptSha256} is not in {TrustOptions.Section}:ApprovedScripts; the orchestrator and the silos would run its code. Nothing was started.");
     }
 }
 

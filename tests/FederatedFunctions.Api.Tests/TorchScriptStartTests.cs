@@ -18,8 +18,8 @@ public sealed class TorchScriptStartTests
     [Fact]
     public async Task Start_ATorchScriptModel_TrainsFromTheRunsOwnCopyOfTheFile()
     {
-        await using var h = await ApiHarness.StartAsync();
         var bytes = TorchScriptWriter.Mlp([8, 16, 4], seed: 2);
+        await using var h = await ApiHarness.StartAsync(new TrustOptions { ApprovedScripts = [Hashing.Sha256Hex(bytes)] });
         var file = await h.Store.PutDocumentAsync("checkpoints", "scripts/net.pt", bytes, default);
 
         var response = await h.StartAsync(Scripted("byo", "scripts/net.pt", file.Sha256));
@@ -39,8 +39,8 @@ public sealed class TorchScriptStartTests
     [Fact]
     public async Task Start_AMissingAlteredOrForeignFile_IsRefusedWithItsPathAndNothingStarts()
     {
-        await using var h = await ApiHarness.StartAsync();
         var bytes = TorchScriptWriter.Mlp([8, 16, 4], seed: 2);
+        await using var h = await ApiHarness.StartAsync(new TrustOptions { ApprovedScripts = [Hashing.Sha256Hex(bytes), new string('0', 64), Hashing.Sha256Hex("not a zip"u8)] });
         var file = await h.Store.PutDocumentAsync("checkpoints", "scripts/net.pt", bytes, default);
         var notScript = await h.Store.PutDocumentAsync("checkpoints", "scripts/weights.pt", "not a zip"u8.ToArray(), default);
 
@@ -48,6 +48,21 @@ public sealed class TorchScriptStartTests
         await AssertRefused(h, Scripted("byo-altered", "scripts/net.pt", new string('0', 64)), "$.model.script.sha256", "mismatch");
         await AssertRefused(h, Scripted("byo-format", "scripts/weights.pt", notScript.Sha256), "$.model.script.path", "format");
         Assert.Empty(h.Backend.TrainCalls);
+    }
+
+    [Fact]
+    public async Task Start_EyesOn_IsRefusedUnlessTheScriptsHashIsApproved()
+    {
+        var bytes = TorchScriptWriter.Mlp([8, 16, 4], seed: 2);
+        await using var h = await ApiHarness.StartAsync(new TrustOptions { ApprovedScripts = [new string('0', 64)] });
+        var file = await h.Store.PutDocumentAsync("checkpoints", "scripts/net.pt", bytes, default);
+
+        var response = await h.StartAsync(Scripted("byo-unapproved", "scripts/net.pt", file.Sha256));
+
+        Assert.Equal(403, response.Status);
+        Assert.Contains(file.Sha256, Assert.IsType<ProblemDocument>(response.Body).Detail, StringComparison.Ordinal);
+        Assert.Null(await h.Client.GetInstanceAsync("byo-unapproved"));
+        Assert.Null(await h.Store.GetDocumentAsync("checkpoints", BlobLayout.Script("byo-unapproved"), default));
     }
 
     [Fact]

@@ -152,7 +152,16 @@ public sealed class DemoEndToEndTests
                 { "runId": "byo-script", "model": { "architecture": "torchscript", "inputs": 16, "script": {{script.RootElement.GetRawText()}} },
                   "data": { "classes": 10 }, "training": { "rounds": 2 }, "silos": ["silo-1", "silo-2", "silo-3", "silo-4"] }
                 """);
-            var (byoCode, byo, byoError) = await RunFlAsync(home.Path, "train", "--spec", spec, "--json");
+            var (refusedCode, _, refusedError) = await RunFlAsync(home.Path, "train", "--spec", spec);
+            Assert.Equal(1, refusedCode);
+            Assert.Contains("ApprovedScripts", refusedError, StringComparison.Ordinal);
+            var approve = FlProcess.Create(home.Path, null, "train", "--spec", spec, "--json");
+            approve.Environment["FL_Trust__ApprovedScripts__0"] = script.RootElement.GetProperty("sha256").GetString();
+            using var approved = System.Diagnostics.Process.Start(approve)!;
+            var byoOut = approved.StandardOutput.ReadToEndAsync();
+            var byoErr = approved.StandardError.ReadToEndAsync();
+            await approved.WaitForExitAsync();
+            var (byoCode, byo, byoError) = (approved.ExitCode, await byoOut, await byoErr);
             Assert.True(byoCode == 0, $"exit {byoCode}\n{byo}\n{byoError}");
             Assert.Contains("torchscript [16→10, scripts/net.pt]", byo, StringComparison.Ordinal);
             using var byoResult = JsonDocument.Parse(byo.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]);

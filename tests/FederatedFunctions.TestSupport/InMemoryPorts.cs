@@ -42,10 +42,10 @@ public sealed class InMemoryCheckpointStore(InMemoryBlobs blobs) : ICheckpointSt
         return Task.FromResult(blobs.Put(uri, safetensors.ToArray()));
     }
 
-    public Task<BlobRef> PutStrategyStateAsync(string container, string runId, int round, ReadOnlyMemory<byte> safetensors, CancellationToken cancellationToken)
+    public Task<BlobRef> PutStrategyStateAsync(string container, string runId, int round, ReadOnlyMemory<byte> safetensors, bool firstWriterWins, CancellationToken cancellationToken)
     {
         var uri = $"mem://orchestrator/{container}/{BlobLayout.StrategyState(runId, round)}";
-        return Task.FromResult(blobs.Items.TryGetValue(uri, out var existing) ? new BlobRef(uri, Hashing.Sha256Hex(existing), existing.Length) : blobs.Put(uri, safetensors.ToArray()));
+        return Task.FromResult(firstWriterWins && blobs.Items.TryGetValue(uri, out var existing) ? new BlobRef(uri, Hashing.Sha256Hex(existing), existing.Length) : blobs.Put(uri, safetensors.ToArray()));
     }
 
     public Task<ReadOnlyMemory<byte>> ReadModelAsync(BlobRef model, CancellationToken cancellationToken)

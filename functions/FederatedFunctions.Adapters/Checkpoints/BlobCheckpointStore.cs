@@ -39,9 +39,15 @@ public sealed class BlobCheckpointStore(BlobServiceClient service) : ICheckpoint
     }
 
     /// <inheritdoc />
-    public async Task<BlobRef> PutStrategyStateAsync(string container, string runId, int round, ReadOnlyMemory<byte> safetensors, CancellationToken cancellationToken)
+    public async Task<BlobRef> PutStrategyStateAsync(string container, string runId, int round, ReadOnlyMemory<byte> safetensors, bool firstWriterWins, CancellationToken cancellationToken)
     {
         var blob = await BlobAsync(container, BlobLayout.StrategyState(runId, round), cancellationToken).ConfigureAwait(false);
+        if (!firstWriterWins)
+        {
+            await blob.UploadAsync(BinaryData.FromBytes(safetensors), overwrite: true, cancellationToken).ConfigureAwait(false);
+            return new BlobRef(PlainUri(blob), Hashing.Sha256Hex(safetensors.Span), safetensors.Length);
+        }
+
         var kept = await BlobWrites.UploadIfAbsentAsync(blob, safetensors, cancellationToken).ConfigureAwait(false) ?? safetensors;
         return new BlobRef(PlainUri(blob), Hashing.Sha256Hex(kept.Span), kept.Length);
     }

@@ -44,7 +44,7 @@ public sealed record SiloEvaluation(string SiloId, EvaluateOutcome? Outcome, Blo
 /// <param name="Data">The data schema and the test split's path.</param>
 /// <param name="Inputs">The model's input width.</param>
 /// <param name="Privacy">The run's privacy mode: eyes-off keeps the metrics in the silo's outbox.</param>
-/// <param name="Of">Whose model it is: null for the global model; a silo id for that silo's local model (cross-site evaluation).</param>
+/// <param name="Of">Cross-site evaluation: whose model it is, a silo id for that silo's local model, or empty for the global model; null for the round's own evaluation of the global model.</param>
 /// <param name="Script">A torchscript model's module file, which the silo loads.</param>
 public sealed record EvaluateRequest(string RunId, int Round, string SiloId, BlobRef Model, ModelSpec ModelSpec, DataSpec Data, int Inputs, string Privacy = PrivacyModes.EyesOn, string? Of = null, BlobRef? Script = null);
 

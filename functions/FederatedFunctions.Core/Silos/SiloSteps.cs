@@ -50,11 +50,12 @@ public sealed record SiloStep(
 
     /// <summary>
     /// The step's stable name, unique within a run: kind, round, silo and, for secure-aggregation steps, the attempt, and
-    /// for a cross-site evaluation, whose model, e.g. <c>train-r00003-silo-2</c>, <c>mask-r00003-a02-silo-2</c> or
-    /// <c>evaluate-r00003-of-silo-1-silo-2</c>.
+    /// for a cross-site evaluation, whose model, with its length so that no two pairs of model and silo read the same,
+    /// e.g. <c>train-r00003-silo-2</c>, <c>mask-r00003-a02-silo-2</c>, <c>evaluate-r00003-x6-silo-1-silo-2</c> (silo-1's
+    /// model on silo-2) or <c>evaluate-r00003-x0--silo-2</c> (the global model, in the cross-site matrix).
     /// </summary>
     public string Name =>
-        $"{Kind}-r{Round.ToString("D5", CultureInfo.InvariantCulture)}{(SecureAttempt is { } a ? "-a" + a.ToString("D2", CultureInfo.InvariantCulture) : string.Empty)}{(Evaluate?.Of is { } of ? "-of-" + of : string.Empty)}-{SiloId}";
+        $"{Kind}-r{Round.ToString("D5", CultureInfo.InvariantCulture)}{(SecureAttempt is { } a ? "-a" + a.ToString("D2", CultureInfo.InvariantCulture) : string.Empty)}{(Evaluate?.Of is { } of ? $"-x{of.Length.ToString(CultureInfo.InvariantCulture)}-{of}" : string.Empty)}-{SiloId}";
 
     private object Single()
     {

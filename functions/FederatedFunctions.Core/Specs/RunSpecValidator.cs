@@ -148,6 +148,11 @@ public static class RunSpecValidator
             Models.ModelCatalog.Find(model.Architecture)?.Validate(model, model.Inputs ?? spec.Data?.Features?.Count, limits, report.Add);
         }
 
+        if (model.Script is not null && model.Architecture != ModelArchitectures.TorchScript)
+        {
+            report.Add("$.model.script", "not-allowed", $"model.script is for a torchscript model; a {model.Architecture} model is declared by the spec (start it from saved weights with model.pretrained).");
+        }
+
         if (model.Script is { } script)
         {
             if ((script.Path is null ? "it is missing" : BlobPathProblem(script.Path)) is { } problem)
@@ -619,6 +624,11 @@ public static class RunSpecValidator
         if (spec.Privacy?.DifferentialPrivacy is not null)
         {
             report.Add(path, "conflict", "evaluation.crossSite would publish local models without noise, outside differential privacy's guarantee.");
+        }
+
+        if (spec.Silos?.Contains(Runs.CrossSiteMatrix.Global) == true)
+        {
+            report.Add(path, "conflict", $"evaluation.crossSite names the global model's row '{Runs.CrossSiteMatrix.Global}', which is also a silo of this run; rename the silo.");
         }
 
         if (spec.Silos?.Count > MaxCrossSiteSilos)

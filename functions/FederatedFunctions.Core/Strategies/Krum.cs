@@ -76,11 +76,7 @@ public sealed class Krum(StrategySpec spec) : IFederatedStrategy
     /// <summary>Checks <c>byzantine</c>: at least 0, and <c>2f + 3</c> silos sampled per round.</summary>
     internal static void ValidateByzantine(StrategySpec spec, int sampledPerRound, Action<string, string, string> add)
     {
-        if (spec.Byzantine is not { } f)
-        {
-            return;
-        }
-
+        var f = spec.Byzantine ?? 0;
         if (f < 0)
         {
             add("$.strategy.byzantine", "range", $"strategy.byzantine must be at least 0; got {f}.");

@@ -68,6 +68,13 @@ public static class StrategyCatalog
             add("$.strategy.name", "conflict", $"{why}, and privacy.secureAggregation releases only the sum of the updates; use a streaming strategy (fedavg, fedavgm, fedprox, fedadam, fedyogi, fedadagrad) or turn secure aggregation off.");
         }
 
+        if (spec.Privacy?.Mode == PrivacyModes.EyesOff && strategy.Mode == AggregationMode.Buffered)
+        {
+            // Krum publishes one silo's update as the model, and a median or trimmed mean over few silos takes each
+            // coordinate from a single silo: no aggregate over enough silos, which eyes-off promises.
+            add("$.strategy.name", "conflict", $"{why}, and can release one silo's values as the model (Krum picks one update; a median or trimmed mean can take a coordinate from one silo), which eyes-off forbids; use a streaming strategy.");
+        }
+
         if (spec.Privacy?.DifferentialPrivacy is not null && !strategy.CombinesWithDifferentialPrivacy)
         {
             add("$.strategy.name", "conflict", $"{why}, and privacy.differentialPrivacy's guarantee is for a mean of clipped updates; use a streaming strategy or turn differential privacy off.");

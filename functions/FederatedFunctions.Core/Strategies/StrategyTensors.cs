@@ -117,12 +117,12 @@ public static class StrategyTensors
         }).ToArray();
     }
 
-    /// <summary>Squared L2 distance between two updates over every tensor.</summary>
+    /// <summary>Squared L2 distance between two updates over their floating-point tensors (integer counters such as batch counts are not weights and are left out, as <see cref="TensorMath.L2Distance"/> does).</summary>
     public static double SquaredDistance(IReadOnlyList<NamedTensor> a, IReadOnlyList<NamedTensor> b)
     {
         var other = ByName(b);
         double sum = 0;
-        foreach (var t in a)
+        foreach (var t in a.Where(t => t.DType is TensorDType.F32 or TensorDType.F64))
         {
             var x = Values(t);
             var y = Values(other[t.Name]);

@@ -67,11 +67,11 @@ public static class ExperimentCommands
                     {
                         experimentId = outcome.ExperimentId,
                         directory = outcome.Directory,
-                        arms = outcome.Arms.Select(a => new { name = a.Name, kind = a.Kind, finalAccuracy = a.FinalAccuracy, bestAccuracy = a.BestAccuracy, seconds = a.Seconds, runId = a.RunId }),
+                        arms = outcome.Arms.Select(a => new { name = a.Name, kind = a.Kind, finalAccuracy = a.Failure is null ? a.FinalAccuracy : (double?)null, bestAccuracy = a.Failure is null ? a.BestAccuracy : (double?)null, seconds = a.Seconds, runId = a.RunId, failure = a.Failure }),
                     })).ConfigureAwait(false);
             }
 
-            return 0;
+            return outcome.Arms.Any(a => a.Failure is not null) ? 1 : 0;
         });
         return cmd;
     }

@@ -400,7 +400,7 @@ public static class FlCommands
                 : $"  \"model\": {{ …, \"pretrained\": {JsonSerializer.Serialize(pretrained, RunSpecJson.Options)} }}").ConfigureAwait(false);
             if (script)
             {
-                await ctx.Output.WriteLineAsync($"  (eyes-off runs need its SHA-256 in {Api.TrustOptions.Section}:ApprovedScripts)").ConfigureAwait(false);
+                await ctx.Output.WriteLineAsync($"  A run of it needs its SHA-256 approved: FL_{Api.TrustOptions.Section}__ApprovedScripts__0={written.Sha256} on this host ({Api.TrustOptions.Section}__ApprovedScripts__0 in the Functions app).").ConfigureAwait(false);
             }
             if (pr.GetValue(JsonOption))
             {

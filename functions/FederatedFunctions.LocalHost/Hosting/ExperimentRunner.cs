@@ -44,6 +44,11 @@ public sealed class ExperimentRunner(TextWriter output)
         ArgumentNullException.ThrowIfNull(ws);
         var ids = ExperimentSpecParser.SiloIds(spec.ExperimentId, spec.Dataset.Silos);
         var silos = Split(spec.Dataset, ids, ws.RepositoryRoot);
+        if (silos.FirstOrDefault(s => s.Train.Rows == 0 || s.Test.Rows == 0) is { } empty)
+        {
+            throw new InvalidDataException($"The split leaves silo {empty.SiloId} with {empty.Train.Rows} train and {empty.Test.Rows} test rows: use fewer silos, a lower dataset.labelSkew, or more data.");
+        }
+
         await output.WriteLineAsync($"Experiment {spec.ExperimentId}: {spec.Dataset.Source}, {silos.Count} silos ({string.Join(", ", silos.Select(s => $"{s.SiloId} {s.Train.Rows}/{s.Test.Rows}"))} train/test rows), {spec.Run.Training.Rounds} rounds x {spec.Run.Training.LocalEpochs} epochs").ConfigureAwait(false);
         var provisioned = await Commands.FlCommands.EnsureSilosAsync(ws, storage, ids, compute, cancellationToken).ConfigureAwait(false);
         foreach (var silo in silos)
@@ -77,7 +82,19 @@ public sealed class ExperimentRunner(TextWriter output)
             {
                 var runId = $"{spec.ExperimentId}-{arm.Label}-{stamp}";
                 await output.WriteLineAsync($"{arm.Label}: federated run {runId} ({arm.Strategy.Name})").ConfigureAwait(false);
-                var report = await runner.RunAsync(run with { RunId = runId, Strategy = arm.Strategy }, runId, backend, cancellationToken).ConfigureAwait(false);
+                RunReport report;
+                try
+                {
+                    report = await runner.RunAsync(run with { RunId = runId, Strategy = arm.Strategy }, runId, backend, cancellationToken).ConfigureAwait(false);
+                }
+                catch (RunFailedException ex)
+                {
+                    // One failed arm does not throw the others away: it is in the table, with why.
+                    await output.WriteLineAsync($"{arm.Label}: {ex.Message}").ConfigureAwait(false);
+                    arms.Add(new ArmResult(arm.Label, ArmKinds.Federated, [], 0, runId, ex.Message));
+                    continue;
+                }
+
                 var manifests = await checkpoints.ListAsync(run.Checkpoints.Container, runId, cancellationToken).ConfigureAwait(false);
                 var rounds = manifests
                     .Where(m => m.Round > 0 && m.Metrics.EvalAccuracy is not null)

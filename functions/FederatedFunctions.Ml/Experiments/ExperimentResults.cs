@@ -25,7 +25,8 @@ public sealed record ArmRound(int Round, double Accuracy, double Loss);
 /// <param name="Rounds">Its evaluated rounds, in order.</param>
 /// <param name="Seconds">Wall time of the arm.</param>
 /// <param name="RunId">The federated run, whose checkpoints and manifests hold the details.</param>
-public sealed record ArmResult(string Name, string Kind, IReadOnlyList<ArmRound> Rounds, double Seconds, string? RunId = null)
+/// <param name="Failure">Why the arm has no result (its run failed); null when it ran.</param>
+public sealed record ArmResult(string Name, string Kind, IReadOnlyList<ArmRound> Rounds, double Seconds, string? RunId = null, string? Failure = null)
 {
     /// <summary>Accuracy after the last round.</summary>
     public double FinalAccuracy => Rounds.Count == 0 ? double.NaN : Rounds[^1].Accuracy;
@@ -53,6 +54,12 @@ public static class ExperimentTable
         text.Append(CultureInfo.InvariantCulture, $"{"arm".PadRight(width)}  {"kind",-11}  {"final acc",9}  {"best acc",8}  {"final loss",10}  {toTarget,9}  {"wall s",7}").AppendLine();
         foreach (var a in arms)
         {
+            if (a.Failure is not null)
+            {
+                text.Append(CultureInfo.InvariantCulture, $"{a.Name.PadRight(width)}  {a.Kind,-11}  failed: {a.Failure}").AppendLine();
+                continue;
+            }
+
             var rounds = target is { } goal ? a.RoundsTo(goal)?.ToString(CultureInfo.InvariantCulture) ?? "-" : "-";
             text.Append(CultureInfo.InvariantCulture, $"{a.Name.PadRight(width)}  {a.Kind,-11}  {a.FinalAccuracy,9:P1}  {a.BestAccuracy,8:P1}  {a.FinalLoss,10:F4}  {rounds,9}  {a.Seconds,7:F1}").AppendLine();
         }

@@ -24,9 +24,15 @@ public interface ICheckpointStore
     /// <param name="cancellationToken">Cancellation.</param>
     Task<BlobRef> PutModelAsync(string container, string runId, int round, ReadOnlyMemory<byte> safetensors, bool firstWriterWins, CancellationToken cancellationToken);
 
-    /// <summary>Writes a round's strategy state (a server optimizer's moments) beside its model, first writer wins.</summary>
+    /// <summary>Writes a round's strategy state (a server optimizer's moments) beside its model.</summary>
+    /// <param name="container">Checkpoint container.</param>
+    /// <param name="runId">Run id.</param>
+    /// <param name="round">Round.</param>
+    /// <param name="safetensors">The state.</param>
+    /// <param name="firstWriterWins">True when a re-execution cannot reproduce the bytes (DP noise, another secure-aggregation attempt): a state already written is kept.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
     /// <returns>The reference of the state the round keeps: these bytes, or those a first execution wrote.</returns>
-    Task<BlobRef> PutStrategyStateAsync(string container, string runId, int round, ReadOnlyMemory<byte> safetensors, CancellationToken cancellationToken);
+    Task<BlobRef> PutStrategyStateAsync(string container, string runId, int round, ReadOnlyMemory<byte> safetensors, bool firstWriterWins, CancellationToken cancellationToken);
 
     /// <summary>Reads a model blob (or any safetensors blob of a run, such as strategy state) and verifies its size and hash.</summary>
     Task<ReadOnlyMemory<byte>> ReadModelAsync(BlobRef model, CancellationToken cancellationToken);

@@ -48,7 +48,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             await run.CommitAsync(round, sampled, trained, aggregate, evaluation);
             if (round == run.TotalRounds && input.Spec.Evaluation.CrossSite)
             {
-                await run.CrossSiteAsync(round, trained, aggregate);
+                await run.TryCrossSiteAsync(round, trained, aggregate);
             }
         }
 
@@ -289,7 +289,8 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
                 nameof(PublishLocalModelsActivity),
                 new PublishLocalModelsRequest(input.RunId, spec.Checkpoints.Container, trained.Updates.Where(u => accepted.Contains(u.SiloId)).ToArray()),
                 TaskPolicies.StorageRetry);
-            var models = new List<(string Name, BlobRef Model, string? Of)> { (CrossSiteMatrix.Global, aggregated.Result.Model, null) };
+            // The global model's row is named apart from the round's own evaluation (Of: empty), so its silo jobs are new ones.
+            var models = new List<(string Name, BlobRef Model, string? Of)> { (CrossSiteMatrix.Global, aggregated.Result.Model, string.Empty) };
             models.AddRange(published.Select(p => (p.SiloId, p.Model, (string?)p.SiloId)));
             var cells = new List<CrossSiteCell>();
             var failures = new List<CrossSiteFailure>();
@@ -317,6 +318,19 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
 
             var matrix = new CrossSiteMatrix(input.RunId, round, models.Select(m => m.Name).ToArray(), spec.Silos, cells, failures);
             crossSite = await context.CallActivityAsync<BlobRef>(nameof(WriteCrossSiteActivity), new WriteCrossSiteRequest(spec.Checkpoints.Container, matrix), TaskPolicies.StorageRetry);
+        }
+
+        /// <summary>Cross-site evaluation that never fails the run: every round is committed by then, so a storage failure leaves the outcome without a matrix (logged) rather than failing a trained run.</summary>
+        public async Task TryCrossSiteAsync(int round, TrainedRound trained, AggregatedRound aggregated)
+        {
+            try
+            {
+                await CrossSiteAsync(round, trained, aggregated);
+            }
+            catch (TaskFailedException ex)
+            {
+                LogCrossSiteFailed(log, input.RunId, ex.Message);
+            }
         }
 
         /// <summary>Writes the round's audit entries, manifest and latest pointer, and moves the run on to the new model.</summary>
@@ -414,6 +428,9 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
 
     [LoggerMessage(EventId = 1004, Level = LogLevel.Warning, Message = "Run {RunId} stops before round {Round}: epsilon would reach {Epsilon}, over the budget of {Budget}")]
     private static partial void LogBudgetExhausted(ILogger logger, string runId, int round, double epsilon, double budget);
+
+    [LoggerMessage(EventId = 1007, Level = LogLevel.Warning, Message = "Run {RunId}: cross-site evaluation failed, the run completes without its matrix: {Detail}")]
+    private static partial void LogCrossSiteFailed(ILogger logger, string runId, string detail);
 
     [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "Run {RunId} round {Round}: evaluation on silo {SiloId} failed: {Detail}")]
     private static partial void LogEvaluationFailed(ILogger logger, string runId, int round, string siloId, string detail);

@@ -83,7 +83,7 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
         }
 
         result = strategy.Release(result, global, accepted.Count, Math.Max(request.Sampled, accepted.Count));
-        var (next, state) = await ServerStep.ApplyAsync(checkpoints, strategy, request.Container, request.RunId, request.Round, global, result, request.Frozen, request.StrategyState, release: null, cancellationToken).ConfigureAwait(false);
+        var (next, state) = await ServerStep.ApplyAsync(checkpoints, strategy, request.Container, request.RunId, request.Round, global, result, request.Frozen, request.StrategyState, firstWriterWins: dp is not null, release: null, cancellationToken).ConfigureAwait(false);
         var bytes = Safetensors.Serialize(next, ModelMetadata(request.RunId, request.Round, strategy.Name, dp));
         // With DP a re-execution draws other noise: the first model written is the one the run keeps.
         var model = await checkpoints.PutModelAsync(request.Container, request.RunId, request.Round, bytes, firstWriterWins: dp is not null, cancellationToken).ConfigureAwait(false);

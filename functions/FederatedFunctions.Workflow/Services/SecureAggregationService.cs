@@ -102,7 +102,7 @@ public sealed partial class SecureAggregationService(ICheckpointStore checkpoint
         // With DP every silo weighs 1, so the decoded model is the global model plus the mean clipped change, and the
         // DP wrapper adds the noise to it.
         result = strategy.Release(result, global, contributors, Math.Max(request.Sampled, contributors));
-        var (next, state) = await ServerStep.ApplyAsync(checkpoints, strategy, request.Container, request.RunId, request.Round, global, result, request.Frozen, request.StrategyState,
+        var (next, state) = await ServerStep.ApplyAsync(checkpoints, strategy, request.Container, request.RunId, request.Round, global, result, request.Frozen, request.StrategyState, firstWriterWins: true,
             new Dictionary<string, string> { ["secure_aggregation_key_exchange_sha256"] = keyExchange }, cancellationToken).ConfigureAwait(false);
 
         // First writer wins even without DP: a round's released sum is the one the run keeps, whatever a resumed run computes.

@@ -9,9 +9,11 @@ namespace FederatedFunctions.Workflow.Services;
 
 /// <summary>The last step of every aggregation, plain or secure: frozen layers kept, then the strategy's server optimizer, if it has one.</summary>
 /// <remarks>
-/// The optimizer's next state is written first-writer-wins beside the round's model and the model is derived from the
-/// state the round keeps, so a re-executed activity (whose released aggregate may differ under DP noise) still yields the
-/// model that matches the stored state, and a resumed run, which reads that state from the manifest, continues bit for bit.
+/// The optimizer's next state is written beside the round's model and the model is derived from the state the round
+/// keeps. When the release cannot be reproduced (DP noise, secure aggregation) the state is first-writer-wins, so a
+/// re-executed activity still yields the model that matches the stored state; otherwise it is overwritten, so a round
+/// redone over other updates (a resumed run whose last round was aggregated but not committed) keeps its own. A resumed
+/// run reads the state from the latest manifest and continues bit for bit.
 /// </remarks>
 public static class ServerStep
 {
@@ -25,6 +27,7 @@ public static class ServerStep
     /// <param name="aggregate">The round's released aggregate.</param>
     /// <param name="frozen">Layers that do not train: they keep the global model's values, before and after the optimizer.</param>
     /// <param name="previous">The state after the previous round; null on the optimizer's first step.</param>
+    /// <param name="firstWriterWins">Whether a state already written for the round is kept (a release that cannot be reproduced).</param>
     /// <param name="release">Labels of the release the aggregate came from (a secure-aggregation attempt's key exchange), written into the state; a state already kept must carry the same.</param>
     /// <param name="cancellationToken">Cancellation.</param>
     /// <exception cref="NoAcceptedUpdatesException">The round already keeps a state derived from another release.</exception>
@@ -38,6 +41,7 @@ public static class ServerStep
         IReadOnlyList<NamedTensor> aggregate,
         IReadOnlyList<string>? frozen,
         BlobRef? previous,
+        bool firstWriterWins,
         IReadOnlyDictionary<string, string>? release,
         CancellationToken cancellationToken)
     {
@@ -58,7 +62,7 @@ public static class ServerStep
             ["strategy"] = strategy.Name,
         };
         var bytes = Safetensors.Serialize(next, metadata);
-        var kept = await checkpoints.PutStrategyStateAsync(container, runId, round, bytes, cancellationToken).ConfigureAwait(false);
+        var kept = await checkpoints.PutStrategyStateAsync(container, runId, round, bytes, firstWriterWins, cancellationToken).ConfigureAwait(false);
         var file = Safetensors.Parse(kept.Sha256 == Core.Hashing.Sha256Hex(bytes) ? bytes : await checkpoints.ReadModelAsync(kept, cancellationToken).ConfigureAwait(false));
         if (release is not null && release.Any(l => !file.Metadata.TryGetValue(l.Key, out var value) || value != l.Value))
         {

@@ -18,7 +18,9 @@ public sealed class SiloStepTests
     [Fact]
     public void Name_CrossSiteEvaluationOfALocalModel_NamesWhoseModelSoEachModelGetsItsOwnJob()
     {
-        Assert.Equal("evaluate-r00003-of-silo-1-silo-2", Evaluate("silo-1").Name);
+        Assert.Equal("evaluate-r00003-x6-silo-1-silo-2", Evaluate("silo-1").Name);
+        Assert.Equal("evaluate-r00003-x0--silo-2", Evaluate(string.Empty).Name);
+        Assert.NotEqual(SiloJobNames.For("run", Evaluate(null), 1), SiloJobNames.For("run", Evaluate(string.Empty), 1));
         Assert.NotEqual(SiloJobNames.For("run", Evaluate("silo-1"), 1), SiloJobNames.For("run", Evaluate("silo-3"), 1));
         Assert.NotEqual(SiloJobNames.For("run", Evaluate(null), 1), SiloJobNames.For("run", Evaluate("silo-1"), 1));
     }

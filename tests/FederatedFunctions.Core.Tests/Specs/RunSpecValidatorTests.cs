@@ -670,6 +670,44 @@ public sealed class RunSpecValidatorTests
         AssertOnly(RunSpecValidator.Validate(Scripted(good) with { Training = Valid().Training with { Freeze = ["0"] } }), "$.training.freeze", "unsupported");
     }
 
+    [Theory]
+    [InlineData(StrategyNames.FedMedian)]
+    [InlineData(StrategyNames.FedTrimmedAvg)]
+    [InlineData(StrategyNames.Krum)]
+    [InlineData(StrategyNames.MultiKrum)]
+    public void Validate_ABufferedStrategyEyesOff_IsRefused_AndEyesOnAccepted(string name)
+    {
+        var spec = Valid() with { Strategy = new StrategySpec { Name = name } };
+
+        Assert.Empty(RunSpecValidator.Validate(spec));
+        AssertOnly(RunSpecValidator.Validate(spec with { Privacy = new PrivacySpec { Mode = PrivacyModes.EyesOff, MinAggregateSilos = 2 } }), "$.strategy.name", "conflict");
+    }
+
+    [Fact]
+    public void Validate_KrumWithoutByzantine_StillNeedsThreeSilosPerRound()
+    {
+        var spec = Valid() with { Strategy = new StrategySpec { Name = StrategyNames.Krum }, Silos = ["silo-1", "silo-2"] };
+
+        AssertOnly(RunSpecValidator.Validate(spec), "$.strategy.byzantine", "conflict");
+        Assert.Empty(RunSpecValidator.Validate(spec with { Silos = ["silo-1", "silo-2", "silo-3"] }));
+    }
+
+    [Fact]
+    public void Validate_AScriptOnADeclaredKind_IsNotAllowed()
+    {
+        var spec = Valid() with { Model = Valid().Model with { Script = new PretrainedSpec { Path = "scripts/net.pt", Sha256 = new string('a', 64) } } };
+
+        AssertOnly(RunSpecValidator.Validate(spec), "$.model.script", "not-allowed");
+    }
+
+    [Fact]
+    public void Validate_CrossSiteWithASiloNamedGlobal_IsAConflict()
+    {
+        var spec = Valid() with { Evaluation = new EvaluationSpec { CrossSite = true }, Silos = ["global", "silo-2"] };
+
+        AssertOnly(RunSpecValidator.Validate(spec), "$.evaluation.crossSite", "conflict");
+    }
+
     [Fact]
     public void Validate_SeveralViolations_ReportsEveryOne()
     {

@@ -87,4 +87,14 @@ public sealed class FedAvgTests
     {
         Assert.All(StrategyNames.All, name => Assert.Equal(name, StrategyCatalog.Create(new StrategySpec { Name = name }).Name));
     }
+
+    [Fact]
+    public void SquaredDistance_LeavesIntegerCountersOut()
+    {
+        static Core.Tensors.NamedTensor F(params float[] v) => new("w", Core.Tensors.TensorDType.F32, [v.Length], System.Runtime.InteropServices.MemoryMarshal.AsBytes(v.AsSpan()).ToArray());
+        static Core.Tensors.NamedTensor I(long v) => new("n", Core.Tensors.TensorDType.I64, [1], BitConverter.GetBytes(v));
+
+        // (1 − 4)² + (2 − 6)² = 25; the counters 10 and 1000 do not count.
+        Assert.Equal(25, StrategyTensors.SquaredDistance([F(1, 2), I(10)], [F(4, 6), I(1000)]));
+    }
 }

@@ -46,6 +46,36 @@ public sealed class ResumeTests
     }
 
     [Fact]
+    public async Task ResumeAsync_ATorchScriptModelWithFedAdam_ReadsTheScriptAndTheMomentsFromTheManifest_AndEndsWithTheUninterruptedModel()
+    {
+        var script = TorchScriptWriter.Mlp([8, 16, 4], seed: 6);
+        await using var h = await ApiHarness.StartAsync(new TrustOptions { ApprovedScripts = [Core.Hashing.Sha256Hex(script)] });
+        var file = await h.Store.PutDocumentAsync("checkpoints", "scripts/net.pt", script, default);
+        string Spec(string runId) => ApiHarness.SpecJson(runId, rounds: 4).Replace(
+            "\"model\": { \"architecture\": \"mlp\", \"inputs\": 8, \"hidden\": [16] }",
+            $"\"model\": {{ \"architecture\": \"torchscript\", \"inputs\": 8, \"script\": {{ \"path\": \"scripts/net.pt\", \"sha256\": \"{file.Sha256}\" }} }}, \"strategy\": {{ \"name\": \"fedadam\", \"serverLearningRate\": 0.03 }}",
+            StringComparison.Ordinal);
+        Assert.Equal(202, (await h.StartAsync(Spec("adam-script-whole"))).Status);
+        Assert.Equal(OrchestrationRuntimeStatus.Completed, (await h.WaitAsync("adam-script-whole")).RuntimeStatus);
+
+        h.Backend.TrainDelay = TimeSpan.FromMilliseconds(150);
+        Assert.Equal(202, (await h.StartAsync(Spec("adam-script-lost"))).Status);
+        await h.WaitForRoundAsync("adam-script-lost", 2);
+        await h.Client.TerminateInstanceAsync("adam-script-lost");
+        await h.WaitAsync("adam-script-lost");
+        await h.Client.PurgeInstanceAsync("adam-script-lost");
+        h.Backend.TrainDelay = TimeSpan.Zero;
+
+        Assert.Equal(202, (await h.Api.ResumeAsync(h.Client, "adam-script-lost", null, ApiHarness.Urls, default)).Status);
+
+        Assert.Equal(OrchestrationRuntimeStatus.Completed, (await h.WaitAsync("adam-script-lost")).RuntimeStatus);
+        var manifests = await h.Store.ListAsync("checkpoints", "adam-script-lost", default);
+        Assert.All(manifests.Skip(1), m => Assert.NotNull(m.StrategyState));
+        Assert.All(manifests, m => Assert.Equal(Core.Hashing.Sha256Hex(script), m.Script!.Sha256));
+        TensorAssert.Identical(await FinalAsync(h, "adam-script-whole"), await FinalAsync(h, "adam-script-lost"));
+    }
+
+    [Fact]
     public async Task ResumeAsync_StandardizedRun_TakesRoundZerosStandardization_AndEndsWithTheUninterruptedModel()
     {
         static string Standardized(string id) => ApiHarness.SpecJson(id, rounds: 3).Replace(

@@ -42,6 +42,10 @@ public interface ISiloStorage
     /// <summary>Writes a blob, replacing it.</summary>
     Task WriteAsync(SiloArea area, string path, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken);
 
+    /// <summary>Every blob of an area whose path starts with <paramref name="prefix"/> (a flat listing, any depth), with its size and version.</summary>
+    /// <remarks>For data laid out as folders (<c>imagefolder</c>); the caller bounds how many it takes.</remarks>
+    IAsyncEnumerable<SiloBlobInfo> ListAsync(SiloArea area, string prefix, CancellationToken cancellationToken);
+
     /// <summary>A blob's URI without any credential, for references that leave the silo.</summary>
     string Uri(SiloArea area, string path);
 
@@ -49,3 +53,9 @@ public interface ISiloStorage
     /// <exception cref="IntegrityException">It is missing, or its size or SHA-256 differs from the reference.</exception>
     Task<byte[]> ReadOrchestratorBlobAsync(BlobRef blob, CancellationToken cancellationToken);
 }
+
+/// <summary>A blob of a listing.</summary>
+/// <param name="Path">Its path in the area, as <see cref="ISiloStorage.OpenReadAsync"/> takes it.</param>
+/// <param name="Bytes">Its size.</param>
+/// <param name="Version">Its version tag (ETag), as <see cref="ISiloStorage.GetVersionAsync"/> returns it.</param>
+public sealed record SiloBlobInfo(string Path, long Bytes, string Version);

@@ -160,6 +160,90 @@ public sealed class SiloStorageTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task LocalCompute_ImageFolderPutWithTheSilosSas_TrainsAndIsReadAgainWhenAnImageIsAdded()
+    {
+        var (registry, silos) = await ProvisionAsync("images-a");
+        using var dir = new TempDirectory();
+        void Image(string split, string label, int i) =>
+            WriteFile(Path.Combine(dir.Path, split, label, $"{i:D3}.png"), TestPng.Gray(2, 2, [(byte)(label == "bright" ? 200 + i : i), 0, 0, 0]));
+        foreach (var split in new[] { "train", "test" })
+        {
+            for (var i = 0; i < 5; i++)
+            {
+                Image(split, "bright", i);
+                Image(split, "dark", i);
+            }
+        }
+
+        // fl data put's path: checked as the silo will read it, then uploaded with the silo's own SAS.
+        var container = LocalSiloProvisioner.DataContainer(silos["images-a"]);
+        foreach (var split in new[] { "train", "test" })
+        {
+            var local = await LocalDataFiles.CheckAsync(new DirectoryInfo(Path.Combine(dir.Path, split)), $"images/{split}", default);
+            Assert.Equal(("imagefolder", 10), (local.Format, local.Files.Count));
+            Assert.Contains("10 images in 2 classes (bright, dark), each 1×2×2 (4 inputs)", local.Description, StringComparison.Ordinal);
+            Assert.Empty(await LocalDataFiles.StaleBlobsAsync(container, local, default));
+            await LocalDataFiles.UploadAsync(container, local, default);
+        }
+
+        var listed = new List<SiloBlobInfo>();
+        var storage = new BlobSiloStorage("images-a", registry.GetContainer("images-a"), registry.GetOutbox("images-a"), (_, _) => throw new InvalidOperationException());
+        await foreach (var blob in storage.ListAsync(SiloArea.Data, "images/test/", default))
+        {
+            listed.Add(blob);
+        }
+
+        Assert.Equal(10, listed.Count);
+        Assert.Equal("images/test/bright/000.png", listed[0].Path);
+        Assert.Equal((await storage.GetVersionAsync(SiloArea.Data, listed[0].Path, default), (long)TestPng.Gray(2, 2, [200, 0, 0, 0]).Length), (listed[0].Version, listed[0].Bytes));
+
+        var model = new ModelSpec { Architecture = ModelArchitectures.LogisticRegression, Inputs = 4 };
+        var data = new DataSpec { Format = DataFormats.ImageFolder, Train = "images/train", Test = "images/test", Classes = 2 };
+        var store = new BlobCheckpointStore(azurite.Blobs);
+        var global = await store.PutModelAsync("images-ckpt", "img", 0, Safetensors.Serialize(ModelFactory.InitialState(model, 4, 2, 1)), false, default);
+        var compute = new LocalSiloCompute(registry, store, new SiloProtocol(new SiloDataCache()));
+        var train = await compute.StartAsync(SiloJob.First("images-ckpt", new SiloStep(Train: new TrainRequest("img", 1, "images-a", global, model, data, new TrainingSpec { Seed = 9 }, 4))), null, default);
+        Assert.Equal(10, train.Result!.Update!.Examples);
+
+        var evaluate = SiloJob.First("images-ckpt", new SiloStep(Evaluate: new EvaluateRequest("img", 1, "images-a", global, model, data, 4)));
+        Assert.Equal(10, (await compute.StartAsync(evaluate, null, default)).Result!.Evaluation!.Outcome!.Examples);
+
+        // A new image changes the folder's listing, so the silo reads the split again instead of using its cached table.
+        Image("test", "dark", 5);
+        var grown = await LocalDataFiles.CheckAsync(new DirectoryInfo(Path.Combine(dir.Path, "test")), "images/test", default);
+        await LocalDataFiles.UploadAsync(container, grown, default);
+        Assert.Equal(11, (await compute.StartAsync(evaluate, null, default)).Result!.Evaluation!.Outcome!.Examples);
+
+        // Putting a folder that lacks a blob already under its path is refused: the silo would read that blob too.
+        File.Delete(Path.Combine(dir.Path, "test", "dark", "005.png"));
+        var shrunk = await LocalDataFiles.CheckAsync(new DirectoryInfo(Path.Combine(dir.Path, "test")), "images/test", default);
+        Assert.Equal(["images/test/dark/005.png"], await LocalDataFiles.StaleBlobsAsync(container, shrunk, default));
+    }
+
+    [Theory]
+    [InlineData(DataFormats.Npz)]
+    [InlineData(DataFormats.Safetensors)]
+    public async Task WriteSplits_ArrayFormat_WritesWhatTheSiloReadsBack(string format)
+    {
+        var id = "splits-" + format;
+        var (registry, silos) = await ProvisionAsync(id);
+        var data = SyntheticData.Generate(new SyntheticOptions(1, 3, 5, 40, 12, null, 2))[0] with { SiloId = id };
+
+        await LocalSiloProvisioner.WriteSplitsAsync(silos[id], data, format);
+
+        var storage = new BlobSiloStorage(id, registry.GetContainer(id), registry.GetOutbox(id), (_, _) => throw new InvalidOperationException());
+        var spec = new DataSpec { Format = format, Train = $"data/train.{format}", Test = $"data/test.{format}", Classes = 3 };
+        var test = await new SiloDataCache().ReadAsync(storage, spec, spec.Test, 5, default);
+        Assert.True((data.Test with { FeatureNames = TensorDataReader.FeatureNames(5) }).ContentEquals(test));
+    }
+
+    private static void WriteFile(string path, byte[] bytes)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllBytes(path, bytes);
+    }
+
+    [Fact]
     public void Registry_UnknownOrInvalidSilo_ThrowsNamingIt()
     {
         var registry = new SiloRegistry(new FixedOptions<SiloRegistryOptions>(new SiloRegistryOptions()));

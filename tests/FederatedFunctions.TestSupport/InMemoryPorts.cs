@@ -186,6 +186,18 @@ public sealed class InMemorySiloStorage(InMemoryBlobs blobs, string siloId, IChe
     public Task<byte[]?> ReadAsync(SiloArea area, string path, CancellationToken cancellationToken) =>
         Task.FromResult(blobs.Items.TryGetValue(Uri(area, path), out var b) ? b : null);
 
+    public async IAsyncEnumerable<SiloBlobInfo> ListAsync(SiloArea area, string prefix, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var root = Uri(area, string.Empty);
+        foreach (var (uri, bytes) in blobs.Items.Where(kv => kv.Key.StartsWith(root + prefix, StringComparison.Ordinal)).OrderBy(kv => kv.Key, StringComparer.Ordinal).ToArray())
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            yield return new SiloBlobInfo(uri[root.Length..], bytes.Length, Hashing.Sha256Hex(bytes));
+        }
+
+        await Task.CompletedTask;
+    }
+
     public Task<byte[]?> WriteIfAbsentAsync(SiloArea area, string path, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
     {
         var fresh = bytes.ToArray();

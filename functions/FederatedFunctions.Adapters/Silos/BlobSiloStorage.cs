@@ -70,6 +70,16 @@ public sealed class BlobSiloStorage(string siloId, BlobContainerClient data, Blo
         Blob(area, path).UploadAsync(BinaryData.FromBytes(bytes), overwrite: true, cancellationToken);
 
     /// <inheritdoc />
+    public async IAsyncEnumerable<SiloBlobInfo> ListAsync(SiloArea area, string prefix, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var container = area == SiloArea.Outbox ? outbox : data;
+        await foreach (var item in container.GetBlobsAsync(BlobTraits.None, BlobStates.None, prefix, cancellationToken).ConfigureAwait(false))
+        {
+            yield return new SiloBlobInfo(item.Name, item.Properties.ContentLength ?? 0, item.Properties.ETag?.ToString("H") ?? string.Empty);
+        }
+    }
+
+    /// <inheritdoc />
     public string Uri(SiloArea area, string path) => BlobCheckpointStore.PlainUri(Blob(area, path));
 
     /// <inheritdoc />

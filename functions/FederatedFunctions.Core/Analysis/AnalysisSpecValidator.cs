@@ -54,9 +54,9 @@ public static class AnalysisSpecValidator
             }
         }
 
-        if (!DataFormats.All.Contains(spec.Data.Format, StringComparer.Ordinal))
+        if (!DataFormats.Tables.Contains(spec.Data.Format, StringComparer.Ordinal))
         {
-            Add("$.data.format", "enum", $"data.format must be one of {string.Join(", ", DataFormats.All)}; got {SpecPath.Quote(spec.Data.Format)}.");
+            Add("$.data.format", "enum", $"data.format must be one of {string.Join(", ", DataFormats.Tables)}; got {SpecPath.Quote(spec.Data.Format)}.");
         }
 
         // The run specs' rules: besides escaping the container, no '.' or empty segment, which storage normalises, so that

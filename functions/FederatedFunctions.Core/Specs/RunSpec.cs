@@ -309,23 +309,30 @@ public static class ModelArchitectures
 /// <summary>The tabular data schema, and where each split lives inside a silo's container.</summary>
 public sealed record DataSpec
 {
-    /// <summary><c>csv</c> or <c>parquet</c>.</summary>
+    /// <summary><c>csv</c>, <c>parquet</c>, <c>safetensors</c>, <c>npz</c> or <c>imagefolder</c> (<see cref="DataFormats"/>).</summary>
     public string Format { get; init; } = DataFormats.Csv;
 
-    /// <summary>Blob path of the train split inside each silo's container.</summary>
+    /// <summary>Blob path of the train split inside each silo's container (for <c>imagefolder</c>, the folder holding one folder per class).</summary>
     public string Train { get; init; } = "data/train.csv";
 
-    /// <summary>Blob path of the test split inside each silo's container.</summary>
+    /// <summary>Blob path of the test split inside each silo's container (for <c>imagefolder</c>, the folder holding one folder per class).</summary>
     public string Test { get; init; } = "data/test.csv";
 
-    /// <summary>Label column: integer class ids in <c>[0, Classes)</c>.</summary>
+    /// <summary>Label column: integer class ids in <c>[0, Classes)</c>. Ignored by the tensor and image formats, whose labels are <c>y</c> or the class folders.</summary>
     public string Label { get; init; } = "label";
 
-    /// <summary>Feature columns, in order. Absent means every column but the label, in file order.</summary>
+    /// <summary>Feature columns, in order. Absent means every column but the label, in file order. Refused for the tensor and image formats.</summary>
     public IReadOnlyList<string>? Features { get; init; }
 
     /// <summary>Number of classes.</summary>
     public int Classes { get; init; } = 2;
+
+    /// <summary>
+    /// <c>imagefolder</c> only: the class folder of each class id, in order (class id <c>i</c> is folder <c>ClassNames[i]</c>).
+    /// Absent, each split's class folders, sorted, are the classes, and there must be exactly <see cref="Classes"/> of them;
+    /// given, a split may lack some classes (as label-skewed silos do), and each of its folders must be one of these names.
+    /// </summary>
+    public IReadOnlyList<string>? ClassNames { get; init; }
 
     /// <summary>
     /// Standardize every feature, in every silo, with the federated mean and standard deviation of the train split:
@@ -351,6 +358,11 @@ public sealed record DataSpec
 public sealed record FeatureStandardization(IReadOnlyList<double> Mean, IReadOnlyList<double> Stddev);
 
 /// <summary>Known data formats.</summary>
+/// <remarks>
+/// Every format becomes the same table, one row per example, so every model kind trains on any of them. The tables
+/// (<see cref="Tables"/>) have named columns; the tensor and image formats (<see cref="Tensors"/>) hold one array of examples
+/// and one of labels, whose features are flattened channel by channel and row by row and named <c>p0</c>, <c>p1</c>, … .
+/// </remarks>
 public static class DataFormats
 {
     /// <summary>Comma-separated values with a header row.</summary>
@@ -359,8 +371,26 @@ public static class DataFormats
     /// <summary>Apache Parquet.</summary>
     public const string Parquet = "parquet";
 
+    /// <summary>One safetensors file per split: a tensor <c>x</c> of shape <c>[N, …]</c> and integer labels <c>y</c> of shape <c>[N]</c>.</summary>
+    public const string Safetensors = "safetensors";
+
+    /// <summary>One NumPy <c>.npz</c> archive per split, with arrays <c>x</c> (<c>[N, …]</c>) and <c>y</c> (<c>[N]</c>).</summary>
+    public const string Npz = "npz";
+
+    /// <summary>A folder of PNG images per class, <c>{split}/{class}/{file}.png</c> (torchvision's ImageFolder layout).</summary>
+    public const string ImageFolder = "imagefolder";
+
     /// <summary>All known formats.</summary>
-    public static readonly IReadOnlyList<string> All = [Csv, Parquet];
+    public static readonly IReadOnlyList<string> All = [Csv, Parquet, Safetensors, Npz, ImageFolder];
+
+    /// <summary>The formats with named columns (a label column and feature columns), which federated analysis also reads.</summary>
+    public static readonly IReadOnlyList<string> Tables = [Csv, Parquet];
+
+    /// <summary>The formats of arrays and images, whose features are generated names (<c>data.features</c> is refused for them).</summary>
+    public static readonly IReadOnlyList<string> Tensors = [Safetensors, Npz, ImageFolder];
+
+    /// <summary>True for a format of <see cref="Tensors"/>.</summary>
+    public static bool IsTensor(string? format) => format is not null && Tensors.Contains(format, StringComparer.Ordinal);
 }
 
 /// <summary>Rounds and local optimisation settings.</summary>

@@ -225,7 +225,13 @@ public static class RunSpecValidator
             report.Add("$.data.label", "required", "data.label must name the label column; got an empty string.");
         }
 
-        if (data.Features is { } features)
+        var tensor = DataFormats.IsTensor(data.Format);
+        if (tensor && data.Features is not null)
+        {
+            // Arrays and images have no columns to pick: every value of an example is a feature, named p0, p1, ...
+            report.Add("$.data.features", "not-allowed", $"data.features names columns, which the {data.Format} format does not have: each example's values are its features, in order (named p0, p1, ...); leave data.features out and give model.inputs.");
+        }
+        else if (data.Features is { } features)
         {
             if (features.Count == 0)
             {
@@ -258,11 +264,56 @@ public static class RunSpecValidator
         }
 
         report.Range(data.Classes, 2, limits.MaxClasses, "$.data.classes", nameof(SpecLimits.MaxClasses));
+        ValidateClassNames(data, report);
         ValidateStandardization(data, privacy, report);
+    }
+
+    // The class folders of an image folder: one name per class id, each a single blob path segment.
+    private static void ValidateClassNames(DataSpec data, Reporter report)
+    {
+        if (data.ClassNames is not { } names)
+        {
+            return;
+        }
+
+        if (data.Format != DataFormats.ImageFolder)
+        {
+            report.Add("$.data.classNames", "not-allowed", $"data.classNames names the class folders of the imagefolder format; the {data.Format} format's labels are class ids already.");
+            return;
+        }
+
+        if (names.Count != data.Classes)
+        {
+            report.Add("$.data.classNames", "count", $"data.classNames lists {names.Count} folder names for data.classes {data.Classes}; give one per class id, in order.");
+        }
+
+        for (var i = 0; i < names.Count; i++)
+        {
+            var path = SpecPath.Index("$.data.classNames", i);
+            if (!report.Required(names[i], path))
+            {
+                continue;
+            }
+
+            if (names[i] is "" or "." or ".." || names[i].Length > 255 || names[i].Any(c => char.IsControl(c) || c is '/' or '\\' or '?' or '#' or '%'))
+            {
+                report.Add(path, "pattern", $"data.classNames[{i}] must be a folder name: 1-255 characters, not . or .., without /, \\, ?, # or % or control characters; got {SpecPath.Quote(names[i])}.");
+            }
+            else if (names.Take(i).Contains(names[i], StringComparer.Ordinal))
+            {
+                report.Add(path, "duplicate", $"data.classNames[{i}] repeats {SpecPath.Quote(names[i])}.");
+            }
+        }
     }
 
     private static void ValidateStandardization(DataSpec data, PrivacySpec? privacy, Reporter report)
     {
+        if ((data.Standardize || data.Standardization is not null) && DataFormats.IsTensor(data.Format))
+        {
+            report.Add(data.Standardize ? "$.data.standardize" : "$.data.standardization", "not-allowed", $"Standardization is per named feature column, which the {data.Format} format does not have; scale the values before storing them (uint8 images are read as value / 255).");
+            return;
+        }
+
         if ((data.Standardize || data.Standardization is not null) && data.Features is null)
         {
             report.Add(data.Standardize ? "$.data.standardize" : "$.data.standardization", "requires", "Standardization needs data.features: the columns to standardize, in order.");

@@ -45,7 +45,7 @@ public static class FlCommands
         root.Subcommands.Add(Audit(ctx));
         root.Subcommands.Add(Trainer(ctx));
         root.Subcommands.Add(Aggregate(ctx));
-        root.Subcommands.Add(Data(ctx));
+        root.Subcommands.Add(DataCommands.Data(ctx));
         root.Subcommands.Add(Model(ctx));
         root.Subcommands.Add(Serve(ctx));
         root.Subcommands.Add(Recurring(ctx));
@@ -549,82 +549,6 @@ public static class FlCommands
         return cmd;
     }
 
-    private static Command Data(CommandContext ctx)
-    {
-        var data = new Command("data", "Puts data into silo containers.\nExample: fl data synth --silos 4 --alpha 0.3");
-        var silos = new Option<int>("--silos") { Description = "Number of silos (ids silo-1..silo-N).", DefaultValueFactory = _ => 4 };
-        var classes = new Option<int>("--classes") { Description = "Number of classes.", DefaultValueFactory = _ => 10 };
-        var features = new Option<int>("--features") { Description = "Number of features.", DefaultValueFactory = _ => 16 };
-        var train = new Option<int>("--train-per-silo") { Description = "Train examples per silo.", DefaultValueFactory = _ => 2000 };
-        var test = new Option<int>("--test-per-silo") { Description = "Test examples per silo.", DefaultValueFactory = _ => 500 };
-        var alpha = new Option<double?>("--alpha") { Description = "Dirichlet alpha of the label skew; omit for IID." };
-        var seed = new Option<long>("--seed") { Description = "Seed.", DefaultValueFactory = _ => 42 };
-        var format = new Option<string>("--format") { Description = "csv or parquet.", DefaultValueFactory = _ => DataFormats.Csv };
-        format.AcceptOnlyFromAmong(DataFormats.Csv, DataFormats.Parquet);
-        var compute = ComputeOption();
-        var synth = new Command(
-            "synth",
-            "Writes a seeded synthetic federated dataset (IID, or label-skewed by Dirichlet alpha) into N silos (a data and an outbox container each, each reachable only with the silo's own SAS), writes each silo's credential file, and registers the silos with the orchestrator (a read-only SAS on each outbox).\n" +
-            "Example: fl data synth --silos 8 --alpha 0.3 --seed 7")
-        { silos, classes, features, train, test, alpha, seed, format, compute };
-        synth.SetAction(async (pr, ct) =>
-        {
-            var ws = CommandContext.Workspace();
-            var storage = await ws.StorageConnectionStringAsync(ct).ConfigureAwait(false);
-            var options = new SyntheticOptions(pr.GetValue(silos), pr.GetValue(classes), pr.GetValue(features), pr.GetValue(train), pr.GetValue(test), pr.GetValue(alpha), pr.GetValue(seed));
-            var ids = await SynthesizeAsync(ws, storage, options, pr.GetValue(compute)!, ct, pr.GetValue(format)!).ConfigureAwait(false);
-            await ctx.Output.WriteLineAsync($"Wrote {ids.Count} silos ({string.Join(", ", ids)}) on the '{pr.GetValue(compute)}' compute; registry: {ws.SiloRegistryPath}").ConfigureAwait(false);
-            return 0;
-        });
-        data.Subcommands.Add(synth);
-
-        var silo = new Option<string>("--silo") { Description = "Silo id (its container has the same name).", Required = true };
-        var file = new Option<FileInfo>("--file") { Description = "A CSV or Parquet file.", Required = true };
-        var blobName = new Option<string>("--as") { Description = "Blob path inside the silo's container.", DefaultValueFactory = _ => "data/train.csv" };
-        var put = new Command(
-            "put",
-            "Uploads your own CSV or Parquet file into a silo's container with that silo's credential (a local silo is created and registered if new).\n" +
-            "Example: fl data put --silo hospital-a --file train.csv --as data/train.csv")
-        { silo, file, blobName };
-        put.SetAction(async (pr, ct) =>
-        {
-            var id = pr.GetValue(silo)!;
-            var path = pr.GetValue(file)!;
-            var name = pr.GetValue(blobName)!;
-            if (!RunSpecValidator.IsValidSiloId(id))
-            {
-                await ctx.Error.WriteLineAsync($"error: '{id}' is not a valid silo id (lowercase a-z, 0-9 and '-', 1-63 characters)").ConfigureAwait(false);
-                return 2;
-            }
-
-            if (!path.Exists || path.Length == 0)
-            {
-                await ctx.Error.WriteLineAsync($"error: '{path.FullName}' does not exist or is empty").ConfigureAwait(false);
-                return 2;
-            }
-
-            if (name.StartsWith('/') || name.Split('/').Contains("..") || name.Contains('\\', StringComparison.Ordinal))
-            {
-                await ctx.Error.WriteLineAsync($"error: '{name}' is not a relative blob path").ConfigureAwait(false);
-                return 2;
-            }
-
-            var ws = CommandContext.Workspace();
-            var storage = await ws.StorageConnectionStringAsync(ct).ConfigureAwait(false);
-            var registry = await EnsureSilosAsync(ws, storage, [id], ComputeOf(ws, storage, id), ct).ConfigureAwait(false);
-            var container = LocalSiloProvisioner.DataContainer(registry[id]);
-            await using (var stream = path.OpenRead())
-            {
-                await container.GetBlobClient(name).UploadAsync(stream, overwrite: true, ct).ConfigureAwait(false);
-            }
-
-            await ctx.Output.WriteLineAsync($"Uploaded {path.Length} bytes to silo '{id}' as {name}").ConfigureAwait(false);
-            return 0;
-        });
-        data.Subcommands.Add(put);
-        return data;
-    }
-
     private static Command Serve(CommandContext ctx)
     {
         var urls = new Option<string>("--urls") { Description = "Address to listen on (loopback).", DefaultValueFactory = _ => "http://127.0.0.1:7071" };
@@ -752,7 +676,7 @@ public static class FlCommands
         return cmd;
     }
 
-    private static async Task<IReadOnlyList<string>> SynthesizeAsync(Workspace ws, string storage, SyntheticOptions options, string compute, CancellationToken ct, string format = DataFormats.Csv)
+    internal static async Task<IReadOnlyList<string>> SynthesizeAsync(Workspace ws, string storage, SyntheticOptions options, string compute, CancellationToken ct, string format = DataFormats.Csv)
     {
         var datasets = SyntheticData.Generate(options);
         var ids = datasets.Select(d => d.SiloId).ToArray();
@@ -781,7 +705,7 @@ public static class FlCommands
     }
 
     // The compute kind a silo already has in the registry file; local for a new one.
-    private static string ComputeOf(Workspace ws, string storage, string siloId)
+    internal static string ComputeOf(Workspace ws, string storage, string siloId)
     {
         var registry = new SiloRegistryOptions();
         Microsoft.Extensions.Configuration.ConfigurationBinder.Bind(ws.BuildConfiguration(storage).GetSection(SiloRegistryOptions.Section), registry.Silos);
@@ -800,7 +724,7 @@ public static class FlCommands
             WorkItemVisibilityTimeout = Workspace.VisibilityTimeout,
         }, ct);
 
-    private static Option<string> ComputeOption()
+    internal static Option<string> ComputeOption()
     {
         var compute = new Option<string>("--compute")
         {

@@ -110,29 +110,41 @@ public static class LocalSiloProvisioner
 
     /// <summary>Writes a dataset's splits into its silo's data container, with that silo's own credential, as <c>data/train.{ext}</c> and <c>data/test.{ext}</c>.</summary>
     /// <param name="silo">The silo, as provisioned.</param>
-    /// <param name="data">The silo's dataset; the label column is written as <c>label</c>.</param>
-    /// <param name="format"><c>csv</c> or <c>parquet</c>.</param>
+    /// <param name="data">The silo's dataset; the label column is written as <c>label</c> (the array formats' labels are <c>y</c>).</param>
+    /// <param name="format"><c>csv</c>, <c>parquet</c>, <c>npz</c> or <c>safetensors</c>; the extension is the format's name.</param>
     /// <param name="cancellationToken">Cancellation.</param>
+    /// <exception cref="ArgumentException">Another format (an image folder needs images).</exception>
     public static async Task WriteSplitsAsync(ProvisionedSilo silo, SiloDataset data, string format = DataFormats.Csv, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(data);
+        if (format is not (DataFormats.Csv or DataFormats.Parquet or DataFormats.Npz or DataFormats.Safetensors))
+        {
+            throw new ArgumentException($"Synthetic splits are written as csv, parquet, npz or safetensors, not '{format}'.", nameof(format));
+        }
+
         var container = DataContainer(silo);
-        var ext = format == DataFormats.Parquet ? "parquet" : "csv";
         foreach (var (split, table) in new[] { ("train", data.Train), ("test", data.Test) })
         {
             using var ms = new MemoryStream();
-            if (format == DataFormats.Parquet)
+            switch (format)
             {
-                await TabularWriter.WriteParquetAsync(ms, table, "label", cancellationToken).ConfigureAwait(false);
-            }
-            else
-            {
-                await TabularWriter.WriteCsvAsync(ms, table, "label", cancellationToken).ConfigureAwait(false);
+                case DataFormats.Parquet:
+                    await TabularWriter.WriteParquetAsync(ms, table, "label", cancellationToken).ConfigureAwait(false);
+                    break;
+                case DataFormats.Npz:
+                    ms.Write(TensorDataWriter.ToNpz(table));
+                    break;
+                case DataFormats.Safetensors:
+                    ms.Write(TensorDataWriter.ToSafetensors(table));
+                    break;
+                default:
+                    await TabularWriter.WriteCsvAsync(ms, table, "label", cancellationToken).ConfigureAwait(false);
+                    break;
             }
 
             ms.Position = 0;
-            await container.GetBlobClient($"data/{split}.{ext}").UploadAsync(ms, overwrite: true, cancellationToken).ConfigureAwait(false);
+            await container.GetBlobClient($"data/{split}.{format}").UploadAsync(ms, overwrite: true, cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -60,7 +60,7 @@ public static class TabularReader
             DataFormats.Csv => await ReadCsvAsync(stream, context, cancellationToken).ConfigureAwait(false),
             DataFormats.Parquet => await ReadParquetAsync(stream, context, cancellationToken).ConfigureAwait(false),
             _ => throw new ArgumentException(
-                $"Unknown data format '{data.Format}'; expected one of: {string.Join(", ", DataFormats.All)}.", nameof(data)),
+                $"Unknown data format '{data.Format}'; expected one of: {string.Join(", ", DataFormats.Tables)}.", nameof(data)),
         };
     }
 

@@ -45,6 +45,8 @@ public sealed class AnalysisSpecTests
     [InlineData("\"groupBy\": \"label\"", "\"groupBy\": \"age\"", "$.groupBy", "conflict")]
     [InlineData("\"bounds\": { \"min\": 0, \"max\": 120 }", "\"bounds\": { \"min\": 5, \"max\": 5 }", "$.features[0].bounds", "range")]
     [InlineData("\"format\": \"csv\"", "\"format\": \"xlsx\"", "$.data.format", "enum")]
+    [InlineData("\"format\": \"csv\"", "\"format\": \"npz\"", "$.data.format", "enum")]
+    [InlineData("\"format\": \"csv\"", "\"format\": \"imagefolder\"", "$.data.format", "enum")]
     [InlineData("\"path\": \"data/train.csv\"", "\"path\": \"../other/train.csv\"", "$.data.path", "pattern")]
     [InlineData("\"path\": \"data/train.csv\"", "\"path\": \"data/./train.csv\"", "$.data.path", "pattern")]
     [InlineData("\"path\": \"data/train.csv\"", "\"path\": \"data//train.csv\"", "$.data.path", "pattern")]

@@ -35,6 +35,18 @@ public sealed class RunSpecParserTests
     }
 
     [Fact]
+    public void Parse_ImageFolderData_ReadsTheFormatAndTheClassFolders()
+    {
+        var result = RunSpecParser.Parse("""
+            {"model":{"inputs":192},"data":{"format":"imagefolder","train":"images/train","test":"images/test","classes":2,"classNames":["dog","cat"]},"silos":["a"]}
+            """);
+
+        Assert.True(result.IsValid, string.Join("; ", result.Errors));
+        Assert.Equal((DataFormats.ImageFolder, "images/train", "images/test"), (result.Spec!.Data.Format, result.Spec.Data.Train, result.Spec.Data.Test));
+        Assert.Equal(["dog", "cat"], result.Spec.Data.ClassNames);
+    }
+
+    [Fact]
     public void Parse_MinimalJson_AppliesRecordDefaults()
     {
         var result = RunSpecParser.Parse("""{"model":{"inputs":4},"silos":["a"]}""");

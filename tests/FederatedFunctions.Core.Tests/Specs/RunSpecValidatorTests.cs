@@ -232,6 +232,63 @@ public sealed class RunSpecValidatorTests
         AssertSingle(Valid() with { Data = Valid().Data with { Format = "xlsx" } }, "$.data.format", "enum");
     }
 
+    // ---- the tensor and image formats ----
+    private static RunSpec Tensor(string format) => Valid() with { Data = new DataSpec { Format = format, Train = "d/train", Test = "d/test", Classes = 10 } };
+
+    [Theory]
+    [InlineData(DataFormats.Safetensors)]
+    [InlineData(DataFormats.Npz)]
+    [InlineData(DataFormats.ImageFolder)]
+    public void Validate_TensorFormatWithModelInputs_ReturnsNoErrors(string format) =>
+        Assert.Empty(RunSpecValidator.Validate(Tensor(format)));
+
+    [Theory]
+    [InlineData(DataFormats.Safetensors)]
+    [InlineData(DataFormats.Npz)]
+    [InlineData(DataFormats.ImageFolder)]
+    public void Validate_TensorFormatWithFeatures_ReportsNotAllowedOnly(string format)
+    {
+        var spec = Tensor(format) with { Model = Valid().Model with { Inputs = 2 }, Data = Tensor(format).Data with { Features = ["p0", "p1"] } };
+
+        var error = AssertSingle(spec, "$.data.features", "not-allowed");
+
+        Assert.Contains($"the {format} format", error.Message, StringComparison.Ordinal);
+        Assert.Contains("model.inputs", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_TensorFormatWithoutInputs_ReportsRequired() =>
+        AssertSingle(Tensor(DataFormats.Npz) with { Model = Valid().Model with { Inputs = null } }, "$.model.inputs", "required");
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Validate_TensorFormatWithStandardization_ReportsNotAllowed(bool computed)
+    {
+        var data = Tensor(DataFormats.Safetensors).Data;
+        var spec = Tensor(DataFormats.Safetensors) with { Data = computed ? data with { Standardize = true } : data with { Standardization = new FeatureStandardization([0], [1]) } };
+
+        AssertSingle(spec, computed ? "$.data.standardize" : "$.data.standardization", "not-allowed");
+    }
+
+    [Fact]
+    public void Validate_ImageFolderClassNames_OnePerClass_ReturnsNoErrors() =>
+        Assert.Empty(RunSpecValidator.Validate(Tensor(DataFormats.ImageFolder) with { Data = Tensor(DataFormats.ImageFolder).Data with { ClassNames = [.. Enumerable.Range(0, 10).Select(i => "digit " + i)] } }));
+
+    [Theory]
+    [InlineData(new[] { "a", "b" }, "$.data.classNames", "count")]
+    [InlineData(new[] { "a", "b", "c", "d", "e", "f", "g", "h", "i", "a" }, "$.data.classNames[9]", "duplicate")]
+    [InlineData(new[] { "a", "b", "c", "d", "e", "f", "g", "h", "i", "j/k" }, "$.data.classNames[9]", "pattern")]
+    [InlineData(new[] { "a", "b", "c", "d", "e", "f", "g", "h", "i", ".." }, "$.data.classNames[9]", "pattern")]
+    [InlineData(new[] { "a", "b", "c", "d", "e", "f", "g", "h", "i", "" }, "$.data.classNames[9]", "pattern")]
+    [InlineData(new[] { "a", "b", "c", "d", "e", "f", "g", "h", "i", "x%2F" }, "$.data.classNames[9]", "pattern")]
+    public void Validate_BadClassNames_ReportsTheName(string[] names, string path, string rule) =>
+        AssertSingle(Tensor(DataFormats.ImageFolder) with { Data = Tensor(DataFormats.ImageFolder).Data with { ClassNames = names } }, path, rule);
+
+    [Fact]
+    public void Validate_ClassNamesWithAnotherFormat_ReportsNotAllowed() =>
+        AssertSingle(Valid() with { Data = Valid().Data with { ClassNames = [.. Enumerable.Range(0, 10).Select(i => "c" + i)] } }, "$.data.classNames", "not-allowed");
+
     [Fact]
     public void Validate_ParquetFormat_ReturnsNoErrors()
     {

@@ -156,11 +156,14 @@ public sealed class LocalDurableHost : IAsyncDisposable
         return new LocalDurableHost(sidecar, worker, channel, service);
     }
 
+    // Work items the sidecar may hold at once before its dispatcher starts sleeping in 500 ms steps (see SidecarStorageFix).
+    private const int SidecarWorkItems = 256;
+
     private static async Task<IOrchestrationService> CreateServiceAsync(LocalDurableHostOptions options, ILoggerFactory loggerFactory)
     {
         if (options.Backend == DurableBackendKind.InMemory)
         {
-            return new InMemoryOrchestrationService(loggerFactory);
+            return new SidecarStorageFix(new InMemoryOrchestrationService(loggerFactory), SidecarWorkItems);
         }
 
         if (string.IsNullOrWhiteSpace(options.DurableStorageConnectionString))
@@ -181,7 +184,7 @@ public sealed class LocalDurableHost : IAsyncDisposable
         };
         var service = new AzureStorageOrchestrationService(settings);
         await service.CreateIfNotExistsAsync().ConfigureAwait(false);
-        return new SidecarStorageFix(service);
+        return new SidecarStorageFix(service, SidecarWorkItems);
     }
 
     /// <inheritdoc />

@@ -19,8 +19,15 @@ namespace FederatedFunctions.LocalHost.Hosting;
 /// before the start has finished wait for it (<see cref="StopAsync(bool)"/>); everything else is delegated. Without
 /// this, every silo job orchestration on the azurestorage backend leaves its run waiting forever. The Azure Functions host
 /// does not use this sidecar and needs nothing of the kind.
+/// <para>
+/// With <paramref name="maxWorkItems"/> it also reports that many concurrent orchestration and activity work items to the
+/// sidecar (both backends). The sidecar's dispatcher (<c>WorkItemDispatcher.WaitForAllClear</c>) sleeps in fixed 500 ms
+/// steps whenever more work items are in flight than the service's limits, which the in-memory service sets to the
+/// processor count: on 2 cores a fan-out of 4 silos waited about 1 s a round for nothing. The work items themselves are
+/// cheap to hold; the durable engine, not this limit, is what orders them.
+/// </para>
 /// </remarks>
-public sealed class SidecarStorageFix(IOrchestrationService inner) :
+public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkItems = null) :
     IOrchestrationService, IOrchestrationServiceClient, IOrchestrationServiceQueryClient, IOrchestrationServicePurgeClient
 {
     private readonly IOrchestrationServiceClient client = (IOrchestrationServiceClient)inner;
@@ -139,14 +146,14 @@ public sealed class SidecarStorageFix(IOrchestrationService inner) :
     public int GetDelayInSecondsAfterOnProcessException(Exception exception) => inner.GetDelayInSecondsAfterOnProcessException(exception);
     public int GetDelayInSecondsAfterOnFetchException(Exception exception) => inner.GetDelayInSecondsAfterOnFetchException(exception);
     public int TaskOrchestrationDispatcherCount => inner.TaskOrchestrationDispatcherCount;
-    public int MaxConcurrentTaskOrchestrationWorkItems => inner.MaxConcurrentTaskOrchestrationWorkItems;
+    public int MaxConcurrentTaskOrchestrationWorkItems => maxWorkItems ?? inner.MaxConcurrentTaskOrchestrationWorkItems;
     public BehaviorOnContinueAsNew EventBehaviourForContinueAsNew => inner.EventBehaviourForContinueAsNew;
     public Task<TaskOrchestrationWorkItem> LockNextTaskOrchestrationWorkItemAsync(TimeSpan receiveTimeout, CancellationToken cancellationToken) => inner.LockNextTaskOrchestrationWorkItemAsync(receiveTimeout, cancellationToken);
     public Task RenewTaskOrchestrationWorkItemLockAsync(TaskOrchestrationWorkItem workItem) => inner.RenewTaskOrchestrationWorkItemLockAsync(workItem);
     public Task AbandonTaskOrchestrationWorkItemAsync(TaskOrchestrationWorkItem workItem) => inner.AbandonTaskOrchestrationWorkItemAsync(workItem);
     public Task ReleaseTaskOrchestrationWorkItemAsync(TaskOrchestrationWorkItem workItem) => inner.ReleaseTaskOrchestrationWorkItemAsync(workItem);
     public int TaskActivityDispatcherCount => inner.TaskActivityDispatcherCount;
-    public int MaxConcurrentTaskActivityWorkItems => inner.MaxConcurrentTaskActivityWorkItems;
+    public int MaxConcurrentTaskActivityWorkItems => maxWorkItems ?? inner.MaxConcurrentTaskActivityWorkItems;
     public Task<TaskActivityWorkItem> LockNextTaskActivityWorkItem(TimeSpan receiveTimeout, CancellationToken cancellationToken) => inner.LockNextTaskActivityWorkItem(receiveTimeout, cancellationToken);
     public Task<TaskActivityWorkItem> RenewTaskActivityWorkItemLockAsync(TaskActivityWorkItem workItem) => inner.RenewTaskActivityWorkItemLockAsync(workItem);
     public Task CompleteTaskActivityWorkItemAsync(TaskActivityWorkItem workItem, TaskMessage responseMessage) => inner.CompleteTaskActivityWorkItemAsync(workItem, responseMessage);

@@ -352,7 +352,7 @@ public static class FlCommands
     {
         var model = new Command("model", "Puts pretrained weights (safetensors) or a TorchScript module where a run spec's model.pretrained or model.script names them.\nExample: fl model put --file resnet.safetensors");
         var file = new Option<FileInfo>("--file") { Description = "A safetensors file of the model's weights, or a TorchScript module saved by torch.jit.save.", Required = true };
-        var name = new Option<string?>("--as") { Description = "Its blob path in the checkpoint container; default pretrained/{file name}." };
+        var name = new Option<string?>("--as") { Description = "Its blob path in the checkpoint container; default pretrained/{file name}, or scripts/{file name} for a TorchScript module." };
         var container = new Option<string>("--container") { Description = "Checkpoint container.", DefaultValueFactory = _ => "checkpoints" };
         var put = new Command(
             "put",

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test of the solution: unit, orchestration (DurableTaskTestHost), integration (real Azurite,
+# Runs every test of the solution: unit, orchestration (the SDK's in-process sidecar, tests/FederatedFunctions.TestSupport/DurableTestHost.cs), integration (real Azurite,
 # started by the tests on free ports) and end to end (the demo). Sets the machine up first, as ./fl does.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -6,20 +6,19 @@ using FederatedFunctions.TestSupport;
 using FederatedFunctions.Workflow;
 using FederatedFunctions.Workflow.Abstractions;
 using Microsoft.DurableTask.Client;
-using Microsoft.DurableTask.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 namespace FederatedFunctions.Api.Tests;
 
-/// <summary>The shared API over a real DurableTaskClient (DurableTaskTestHost) and the real orchestrator, with in-memory storage ports.</summary>
+/// <summary>The shared API over a real DurableTaskClient (DurableTestHost) and the real orchestrator, with in-memory storage ports.</summary>
 internal sealed class ApiHarness : IAsyncDisposable
 {
     public static readonly IReadOnlyList<SiloDataset> Data =
         SyntheticData.Generate(new SyntheticOptions(Silos: 3, Classes: 4, Features: 8, TrainPerSilo: 160, TestPerSilo: 60, DirichletAlpha: 0.5, Seed: 4));
 
-    private ApiHarness(DurableTaskTestHost host, InMemoryBlobs blobs, InMemoryCheckpointStore store, InMemorySiloBackend backend, InMemoryRecurringStore recurring, RecurringOptions options, TrustOptions? trust)
+    private ApiHarness(DurableTestHost host, InMemoryBlobs blobs, InMemoryCheckpointStore store, InMemorySiloBackend backend, InMemoryRecurringStore recurring, RecurringOptions options, TrustOptions? trust)
     {
         Host = host;
         Blobs = blobs;
@@ -32,7 +31,7 @@ internal sealed class ApiHarness : IAsyncDisposable
         Analyses = new AnalysesApi(store, backend, TimeProvider.System, NullLogger<AnalysesApi>.Instance, Options.Create(trust ?? new TrustOptions()));
     }
 
-    public DurableTaskTestHost Host { get; }
+    public DurableTestHost Host { get; }
     public DurableTaskClient Client => Host.Client;
     public InMemoryBlobs Blobs { get; }
     public InMemoryCheckpointStore Store { get; }
@@ -50,9 +49,8 @@ internal sealed class ApiHarness : IAsyncDisposable
         var blobs = new InMemoryBlobs();
         var store = new InMemoryCheckpointStore(blobs);
         var backend = new InMemorySiloBackend(blobs, Data.ToDictionary(d => d.SiloId));
-        var host = await DurableTaskTestHost.StartAsync(r => r.AddFederatedTasks(), new DurableTaskTestHostOptions
+        var host = await DurableTestHost.StartAsync(r => r.AddFederatedTasks(), new DurableTestHostOptions
         {
-            Port = Azurite.FreePort(),
             ConfigureServices = services =>
             {
                 services.AddLogging();

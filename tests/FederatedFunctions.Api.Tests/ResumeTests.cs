@@ -75,6 +75,8 @@ public sealed class ResumeTests
         TensorAssert.Identical(await FinalAsync(h, "adam-script-whole"), await FinalAsync(h, "adam-script-lost"));
     }
 
+    // Also the regression test of SidecarStorageFix's activity hold: the terminated execution's silo steps are still in flight
+    // when the resumed one schedules steps with the same task ids, and without the hold the resumed run waited forever.
     [Fact]
     public async Task ResumeAsync_StandardizedRun_TakesRoundZerosStandardization_AndEndsWithTheUninterruptedModel()
     {

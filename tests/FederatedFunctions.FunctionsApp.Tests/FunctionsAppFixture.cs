@@ -5,7 +5,6 @@ using FederatedFunctions.LocalHost.Local;
 using FederatedFunctions.Ml;
 using FederatedFunctions.TestSupport;
 using Microsoft.DurableTask.Client;
-using Microsoft.DurableTask.Testing;
 using Microsoft.DurableTask.Worker;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -33,7 +32,7 @@ public sealed class FunctionsAppFixture : IAsyncLifetime
 
     /// <summary>The folder of the process compute's jobs.</summary>
     public string JobsDirectory => Path.Combine(home.Path, "jobs");
-    private DurableTaskTestHost? durable;
+    private DurableTestHost? durable;
     private WorkerHost? worker;
 
     public WorkerHost Worker => worker ?? throw new InvalidOperationException("Not started.");
@@ -74,7 +73,7 @@ public sealed class FunctionsAppFixture : IAsyncLifetime
 
         var port = LocalHost.Local.Azurite.FreePort();
         var converter = worker.DataConverter;
-        durable = await DurableTaskTestHost.StartAsync(r => worker.AddFunctionTasks(r), new DurableTaskTestHostOptions
+        durable = await DurableTestHost.StartAsync(r => worker.AddFunctionTasks(r), new DurableTestHostOptions
         {
             Port = port,
             ConfigureServices = s =>

@@ -16,7 +16,9 @@ namespace FederatedFunctions.LocalHost.Hosting;
 /// the child then never deserializes.</item>
 /// </list>
 /// Both are replaced with the plain DurableTask.Core objects before they reach storage. It also makes a stop that comes
-/// before the start has finished wait for it (<see cref="StopAsync(bool)"/>); everything else is delegated. Without
+/// before the start has finished wait for it (<see cref="StopAsync(bool)"/>), and holds back an activity whose instance id
+/// and task id are those of one still in flight from an earlier execution (<see cref="LockNextTaskActivityWorkItem"/>);
+/// everything else is delegated. Without
 /// this, every silo job orchestration on the azurestorage backend leaves its run waiting forever. The Azure Functions host
 /// does not use this sidecar and needs nothing of the kind.
 /// <para>
@@ -32,10 +34,95 @@ public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkI
 {
     private readonly IOrchestrationServiceClient client = (IOrchestrationServiceClient)inner;
     private readonly Lock gate = new();
+    private readonly Dictionary<string, TaskCompletionSource> activities = new(StringComparer.OrdinalIgnoreCase);
     private Task? started;
 
     /// <summary>The wrapped storage service.</summary>
     public IOrchestrationService Inner => inner;
+
+    /// <summary>
+    /// The next activity work item, held back while another with the same instance id and task id is in flight.
+    /// </summary>
+    /// <remarks>
+    /// The sidecar keys the activities it waits for by instance id and task id only, not by execution (<c>TaskHubGrpcServer</c>
+    /// <c>pendingActivityTasks</c>). When a run is terminated with activities in flight and started again under the same
+    /// instance id (a resume), the new execution's activities get the same task ids: the sidecar keeps the old entry, the old
+    /// activity's result takes it, and the new activity's result is refused ("Activity not found"), so the new run waits for
+    /// it forever. Handing out the new work item only once the old one is completed or abandoned gives the sidecar a free key.
+    /// The wait is as long as the old activity's remaining run time, and only happens on such a restart.
+    /// </remarks>
+    public async Task<TaskActivityWorkItem> LockNextTaskActivityWorkItem(TimeSpan receiveTimeout, CancellationToken cancellationToken)
+    {
+        var item = await inner.LockNextTaskActivityWorkItem(receiveTimeout, cancellationToken).ConfigureAwait(false);
+        if (item?.TaskMessage is not { } message)
+        {
+            return item!;
+        }
+
+        var key = ActivityKey(message);
+        while (true)
+        {
+            Task running;
+            lock (activities)
+            {
+                if (!activities.TryGetValue(key, out var other))
+                {
+                    activities[key] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    return item;
+                }
+
+                running = other.Task;
+            }
+
+            await running.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task CompleteTaskActivityWorkItemAsync(TaskActivityWorkItem workItem, TaskMessage responseMessage)
+    {
+        try
+        {
+            await inner.CompleteTaskActivityWorkItemAsync(workItem, responseMessage).ConfigureAwait(false);
+        }
+        finally
+        {
+            Release(workItem);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task AbandonTaskActivityWorkItemAsync(TaskActivityWorkItem workItem)
+    {
+        try
+        {
+            await inner.AbandonTaskActivityWorkItemAsync(workItem).ConfigureAwait(false);
+        }
+        finally
+        {
+            Release(workItem);
+        }
+    }
+
+    private void Release(TaskActivityWorkItem workItem)
+    {
+        if (workItem?.TaskMessage is not { } message)
+        {
+            return;
+        }
+
+        TaskCompletionSource? done;
+        lock (activities)
+        {
+            activities.Remove(ActivityKey(message), out done);
+        }
+
+        done?.TrySetResult();
+    }
+
+    // The sidecar's own key: instance id and task id, case-insensitive.
+    private static string ActivityKey(TaskMessage message) =>
+        string.Concat(message.OrchestrationInstance?.InstanceId, "_", (message.Event?.EventId ?? -1).ToString(System.Globalization.CultureInfo.InvariantCulture));
 
     private static void Fix(OrchestrationRuntimeState state)
     {
@@ -154,10 +241,7 @@ public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkI
     public Task ReleaseTaskOrchestrationWorkItemAsync(TaskOrchestrationWorkItem workItem) => inner.ReleaseTaskOrchestrationWorkItemAsync(workItem);
     public int TaskActivityDispatcherCount => inner.TaskActivityDispatcherCount;
     public int MaxConcurrentTaskActivityWorkItems => maxWorkItems ?? inner.MaxConcurrentTaskActivityWorkItems;
-    public Task<TaskActivityWorkItem> LockNextTaskActivityWorkItem(TimeSpan receiveTimeout, CancellationToken cancellationToken) => inner.LockNextTaskActivityWorkItem(receiveTimeout, cancellationToken);
     public Task<TaskActivityWorkItem> RenewTaskActivityWorkItemLockAsync(TaskActivityWorkItem workItem) => inner.RenewTaskActivityWorkItemLockAsync(workItem);
-    public Task CompleteTaskActivityWorkItemAsync(TaskActivityWorkItem workItem, TaskMessage responseMessage) => inner.CompleteTaskActivityWorkItemAsync(workItem, responseMessage);
-    public Task AbandonTaskActivityWorkItemAsync(TaskActivityWorkItem workItem) => inner.AbandonTaskActivityWorkItemAsync(workItem);
 
     public Task CreateTaskOrchestrationAsync(TaskMessage creationMessage)
     {

@@ -9,7 +9,6 @@ using FederatedFunctions.Workflow.Orchestration;
 using FederatedFunctions.TestSupport;
 using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
-using Microsoft.DurableTask.Testing;
 using Microsoft.DurableTask.Worker;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -26,7 +25,7 @@ public sealed class TrainingOrchestratorTests
         public InMemoryCheckpointStore Store { get; }
         public InMemorySiloBackend Backend { get; }
         public RecordingDataConverter Converter { get; } = new();
-        public DurableTaskTestHost Host { get; private set; } = null!;
+        public DurableTestHost Host { get; private set; } = null!;
 
         /// <summary>More services for the host, registered after the workflow's (e.g. budgets, seeded noise).</summary>
         public Action<IServiceCollection>? Services { get; init; }
@@ -39,9 +38,8 @@ public sealed class TrainingOrchestratorTests
 
         public async Task<Harness> StartAsync()
         {
-            Host = await DurableTaskTestHost.StartAsync(r => r.AddFederatedTasks(), new DurableTaskTestHostOptions
+            Host = await DurableTestHost.StartAsync(r => r.AddFederatedTasks(), new DurableTestHostOptions
             {
-                Port = Azurite.FreePort(),
                 ConfigureServices = services =>
                 {
                     services.AddLogging();

@@ -56,6 +56,36 @@ public sealed class StreamingAggregatorTests
     }
 
     [Fact]
+    public void Result_LargeTensorsAddedOnSeveralThreads_EqualTheElementwiseFloatFormula_AndAnUpdateInTheMiddleOfItsBuffer()
+    {
+        // Over a million floats (added in parts on several threads), an odd length (a scalar tail), and the second update a
+        // slice in the middle of a larger array, as a tensor parsed out of a downloaded safetensors file is.
+        const int N = (1 << 20) + 13;
+        var a = new float[N];
+        var b = new float[N];
+        var random = new Random(5);
+        for (var i = 0; i < N; i++)
+        {
+            a[i] = (float)(random.NextDouble() * 2 - 1);
+            b[i] = (float)(random.NextDouble() * 200 - 100);
+        }
+
+        var padded = new byte[(N + 3) * sizeof(float)];
+        System.Runtime.InteropServices.MemoryMarshal.AsBytes(b.AsSpan()).CopyTo(padded.AsSpan(8));
+        using var aggregator = new StreamingAggregator([F32("w", new float[N], N)]);
+        aggregator.Add([F32("w", a, N)], 3);
+        aggregator.Add([new NamedTensor("w", TensorDType.F32, [N], padded.AsMemory(8, N * sizeof(float)))], 7);
+
+        var w = Floats(aggregator.Result().Find("w"));
+
+        for (var i = 0; i < N; i++)
+        {
+            var sum = (0f + (a[i] * 3f)) + (b[i] * 7f);
+            Assert.Equal(sum / 10f, w[i]);
+        }
+    }
+
+    [Fact]
     public void Result_AddOrderReversed_SameWithin1e6()
     {
         var random = new Random(7);

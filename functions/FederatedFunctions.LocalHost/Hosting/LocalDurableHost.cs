@@ -63,6 +63,9 @@ public sealed record LocalDurableHostOptions
 
     /// <summary>Extra service registrations (tests swap adapters here).</summary>
     public Action<IServiceCollection>? ConfigureServices { get; init; }
+
+    /// <summary>Extra orchestrations and activities, registered after the federated ones (the durable-step benchmark's no-op tasks).</summary>
+    public Action<Microsoft.DurableTask.DurableTaskRegistry>? ConfigureTasks { get; init; }
 }
 
 /// <summary>
@@ -137,7 +140,11 @@ public sealed class LocalDurableHost : IAsyncDisposable
             hostBuilder.Services.AddDurableTaskWorker(b =>
             {
                 b.UseGrpc(channel);
-                b.AddTasks(r => r.AddFederatedTasks());
+                b.AddTasks(r =>
+                {
+                    r.AddFederatedTasks();
+                    options.ConfigureTasks?.Invoke(r);
+                });
                 b.Configure(o =>
                 {
                     o.Concurrency.MaximumConcurrentActivityWorkItems = options.MaxConcurrentActivities;

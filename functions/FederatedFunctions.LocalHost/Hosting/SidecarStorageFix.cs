@@ -1,6 +1,7 @@
 using DurableTask.Core;
 using DurableTask.Core.History;
 using DurableTask.Core.Query;
+using Microsoft.DurableTask.Testing.Sidecar;
 
 namespace FederatedFunctions.LocalHost.Hosting;
 
@@ -266,7 +267,44 @@ public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkI
         Fix(messages);
         return client.SendTaskOrchestrationMessageBatchAsync(messages);
     }
-    public Task<OrchestrationState> WaitForOrchestrationAsync(string instanceId, string executionId, TimeSpan timeout, CancellationToken cancellationToken) => client.WaitForOrchestrationAsync(instanceId, executionId, timeout, cancellationToken);
+
+    /// <summary>Waits for an instance to end; on a polling store, polls from 20 ms up to every second instead of every 2 s.</summary>
+    /// <remarks>
+    /// DurableTask.AzureStorage reads the instance's status every 2 s while a client waits for it, so every wait for a run,
+    /// however short, ended up to 2 s late (a 10-silo round of no-op steps measured 2.01 s, of which 0.1 s was the run).
+    /// Here the interval starts at 20 ms and grows by half each poll to at most 1 s: a short wait returns promptly, a run of
+    /// days costs one status read a second. The in-memory service is not polled (it completes waiters directly).
+    /// </remarks>
+    public async Task<OrchestrationState> WaitForOrchestrationAsync(string instanceId, string executionId, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        if (inner is InMemoryOrchestrationService)
+        {
+            return await client.WaitForOrchestrationAsync(instanceId, executionId, timeout, cancellationToken).ConfigureAwait(false);
+        }
+
+        var deadline = timeout == Timeout.InfiniteTimeSpan ? DateTime.MaxValue : DateTime.UtcNow + timeout;
+        var interval = TimeSpan.FromMilliseconds(20);
+        while (true)
+        {
+            var state = string.IsNullOrEmpty(executionId)
+                ? (await client.GetOrchestrationStateAsync(instanceId, allExecutions: false).ConfigureAwait(false))?.FirstOrDefault()
+                : await client.GetOrchestrationStateAsync(instanceId, executionId).ConfigureAwait(false);
+            if (state is not null && state.OrchestrationStatus is not (OrchestrationStatus.Running or OrchestrationStatus.Pending or OrchestrationStatus.ContinuedAsNew))
+            {
+                return state;
+            }
+
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero)
+            {
+                return null!;
+            }
+
+            await Task.Delay(left < interval ? left : interval, cancellationToken).ConfigureAwait(false);
+            interval = TimeSpan.FromMilliseconds(Math.Min(1000, interval.TotalMilliseconds * 1.5));
+        }
+    }
+
     public Task ForceTerminateTaskOrchestrationAsync(string instanceId, string reason) => client.ForceTerminateTaskOrchestrationAsync(instanceId, reason);
     public Task<IList<OrchestrationState>> GetOrchestrationStateAsync(string instanceId, bool allExecutions) => client.GetOrchestrationStateAsync(instanceId, allExecutions);
     public Task<OrchestrationState> GetOrchestrationStateAsync(string instanceId, string executionId) => client.GetOrchestrationStateAsync(instanceId, executionId);

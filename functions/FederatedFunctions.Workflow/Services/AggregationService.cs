@@ -14,7 +14,8 @@ namespace FederatedFunctions.Workflow.Services;
 /// <summary>Aggregates one round: checks every update, streams the accepted ones into one accumulator, writes the model.</summary>
 /// <remarks>
 /// Updates are read one at a time, in silo-id order, so the result is bit-identical for the same inputs and
-/// peak memory is about one accumulator, one template and one update, whatever the number of silos.
+/// peak memory is about one accumulator, one template and two updates (the one being added and the next, downloading),
+/// whatever the number of silos.
 /// An update is checked completely (size, SHA-256, format, keys, shapes, dtypes, finiteness) before it counts, and, when the
 /// spec sets <c>robustness.maxNormRatio</c>, screened by <see cref="NormScreen"/> in a first pass over the round's updates;
 /// a refused update is returned with its reason, never dropped silently.
@@ -107,12 +108,16 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
     {
         var weights = candidates.Count == 0 ? [] : strategy.AggregationWeights(Fits(candidates));
         var accepted = new List<Candidate>();
+        // The next update downloads while the current one is added: at most two updates in memory.
+        var next = candidates.Count == 0 ? null : ReadCheckedAsync(candidates[0].Update, cancellationToken);
         for (var i = 0; i < candidates.Count; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var candidate = candidates[i];
+            var read = await next!.ConfigureAwait(false);
+            next = i + 1 < candidates.Count ? ReadCheckedAsync(candidates[i + 1].Update, cancellationToken) : null;
             var clip = strategy.ClipScale(candidate.Distance);
-            var refusal = await TryAddAsync(aggregator, candidate.Update, weights[i] * clip, cancellationToken).ConfigureAwait(false);
+            var refusal = TryAdd(aggregator, candidate.Update, read, weights[i] * clip);
             if (refusal is null)
             {
                 if (clip < 1)
@@ -256,9 +261,9 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
 
     private sealed record Candidate(SiloUpdate Update, long Examples, double Loss, double Distance);
 
-    private async Task<RejectedUpdate?> TryAddAsync(IModelAccumulator aggregator, SiloUpdate update, double weight, CancellationToken cancellationToken)
+    private static RejectedUpdate? TryAdd(IModelAccumulator aggregator, SiloUpdate update, (SafetensorsFile? File, RejectedUpdate? Refusal) read, double weight)
     {
-        var (file, refusal) = await ReadCheckedAsync(update, cancellationToken).ConfigureAwait(false);
+        var (file, refusal) = read;
         if (file is null)
         {
             return refusal;
@@ -271,6 +276,7 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
     // Reads an update and checks what can be checked without the template: presence, size, SHA-256, format.
     private async Task<(SafetensorsFile? File, RejectedUpdate? Refusal)> ReadCheckedAsync(SiloUpdate update, CancellationToken cancellationToken)
     {
+        await Task.Yield();
         var (read, refusal) = await VerifiedReads.ReadAsync(updates, update.SiloId, update.Update, cancellationToken).ConfigureAwait(false);
         if (read is not { } bytes)
         {

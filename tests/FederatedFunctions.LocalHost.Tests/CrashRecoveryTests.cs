@@ -185,14 +185,6 @@ public sealed class CrashRecoveryTests(AzuriteFixture azurite, ITestOutputHelper
         var psi = FlProcess.Create(home, azurite.ConnectionString, "train", "--spec", specFile, "--backend", "azurestorage");
         psi.Environment["FL_TASK_HUB"] = hub;
         psi.Environment["FL_DURABLE_VISIBILITY_SECONDS"] = "2";
-        foreach (var (key, value) in config.AsEnumerable())
-        {
-            if (value is not null && key.StartsWith("Silos:", StringComparison.Ordinal))
-            {
-                psi.Environment["FL_" + key.Replace(":", "__", StringComparison.Ordinal)] = value;
-            }
-        }
-
-        return psi;
+        return psi.WithSilos(config);
     }
 }

@@ -30,6 +30,20 @@ internal static class FlProcess
         return psi;
     }
 
+    /// <summary>Gives the process <paramref name="config"/>'s silo registry entries as <c>FL_Silos__…</c> environment variables.</summary>
+    public static ProcessStartInfo WithSilos(this ProcessStartInfo psi, Microsoft.Extensions.Configuration.IConfiguration config)
+    {
+        foreach (var (key, value) in Microsoft.Extensions.Configuration.ConfigurationExtensions.AsEnumerable(config))
+        {
+            if (value is not null && key.StartsWith("Silos:", StringComparison.Ordinal))
+            {
+                psi.Environment["FL_" + key.Replace(":", "__", StringComparison.Ordinal)] = value;
+            }
+        }
+
+        return psi;
+    }
+
     /// <summary>Runs <c>fl ARGS</c> to completion (5 minutes at most).</summary>
     public static async Task<(int Code, string Out, string Err)> RunAsync(string home, string? storage, params string[] args)
     {

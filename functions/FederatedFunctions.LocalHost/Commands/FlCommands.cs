@@ -48,6 +48,7 @@ public static class FlCommands
         root.Subcommands.Add(DataCommands.Data(ctx));
         root.Subcommands.Add(Model(ctx));
         root.Subcommands.Add(Serve(ctx));
+        root.Subcommands.Add(WorkerCommands.Worker(ctx));
         root.Subcommands.Add(Recurring(ctx));
         root.Subcommands.Add(AzuriteCommand(ctx));
         root.Subcommands.Add(SiloCommands.Build(ctx));
@@ -100,11 +101,15 @@ public static class FlCommands
     {
         var specFile = new Option<FileInfo>("--spec") { Description = "Run spec (JSON); see docs/run-spec.md.", Required = true };
         var runId = new Option<string?>("--run-id") { Description = "Overrides the spec's run id." };
+        var noWorker = new Option<bool>("--no-worker")
+        {
+            Description = "azurestorage backend only: start the run and follow it without executing any of its work here; the task hub's 'fl worker' processes do it.",
+        };
         var cmd = new Command(
             "train",
             "Validates a run spec and trains it through the durable orchestrator. On the azurestorage backend, running it again attaches to an unfinished run.\n" +
             "Example: fl train --spec my-run.json --backend azurestorage")
-        { specFile, runId, BackendOption, JsonOption };
+        { specFile, runId, BackendOption, noWorker, JsonOption };
         cmd.SetAction(async (pr, ct) =>
         {
             var file = pr.GetValue(specFile)!;
@@ -140,17 +145,34 @@ public static class FlCommands
             }
 
             spec = spec with { RunId = spec.RunId ?? $"run-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N")[..4]}" };
+            if (pr.GetValue(noWorker) && pr.GetValue(BackendOption) != "azurestorage")
+            {
+                await ctx.Error.WriteLineAsync("error: --no-worker needs --backend azurestorage: on the in-memory backend no other process can do the run's work.").ConfigureAwait(false);
+                return 2;
+            }
+
             var ws = CommandContext.Workspace();
             var storage = await ws.StorageConnectionStringAsync(ct).ConfigureAwait(false);
-            return await TrainAsync(ctx, ws, storage, spec, pr.GetValue(BackendOption)!, pr.GetValue(JsonOption), ct).ConfigureAwait(false);
+            return await TrainAsync(ctx, ws, storage, spec, pr.GetValue(BackendOption)!, pr.GetValue(JsonOption), ct, runWorker: !pr.GetValue(noWorker)).ConfigureAwait(false);
         });
         return cmd;
     }
 
-    private static async Task<int> TrainAsync(CommandContext ctx, Workspace ws, string storage, RunSpec spec, string backend, bool json, CancellationToken ct)
+    private static async Task<int> TrainAsync(CommandContext ctx, Workspace ws, string storage, RunSpec spec, string backend, bool json, CancellationToken ct, bool runWorker = true)
     {
         using var loggers = CommandContext.CreateLoggerFactory();
-        await using var host = await StartHostAsync(ws, storage, ParseBackend(backend), loggers, runWorker: true, ct).ConfigureAwait(false);
+        LocalDurableHost host;
+        try
+        {
+            host = await StartHostAsync(ws, storage, ParseBackend(backend), loggers, runWorker, ct).ConfigureAwait(false);
+        }
+        catch (ArgumentException ex)
+        {
+            await ctx.Error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
+            return 2;
+        }
+
+        await using var hostScope = host;
         var runner = new RunRunner(host, ctx.Output);
         try
         {
@@ -576,16 +598,7 @@ public static class FlCommands
 
             await using var serverScope = server;
             await ctx.Output.WriteLineAsync($"Serving the runs and analyses API on {server.Address}/api/runs and {server.Address}/api/analyses (backend {pr.GetValue(BackendOption)}). Ctrl+C stops.").ConfigureAwait(false);
-            try
-            {
-                await Task.Delay(Timeout.Infinite, ct).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                await ctx.Output.WriteLineAsync("Stopping.").ConfigureAwait(false);
-            }
-
-            return 0;
+            return await ctx.RunUntilStoppedAsync(ct).ConfigureAwait(false);
         });
         return cmd;
     }
@@ -712,8 +725,10 @@ public static class FlCommands
         return registry.Silos.TryGetValue(siloId, out var entry) ? entry.Compute.Kind : SiloComputeKinds.Local;
     }
 
-    internal static Task<LocalDurableHost> StartHostAsync(Workspace ws, string storage, DurableBackendKind backend, Microsoft.Extensions.Logging.ILoggerFactory loggers, bool runWorker, CancellationToken ct) =>
-        LocalDurableHost.StartAsync(new LocalDurableHostOptions
+    /// <summary>Starts the local host on the workspace's storage; on the azurestorage backend it joins the task hub with the hub's own partition count.</summary>
+    internal static async Task<LocalDurableHost> StartHostAsync(
+        Workspace ws, string storage, DurableBackendKind backend, Microsoft.Extensions.Logging.ILoggerFactory loggers, bool runWorker, CancellationToken ct, int? partitions = null, string? workerName = null, int? maxActivities = null) =>
+        await LocalDurableHost.StartAsync(new LocalDurableHostOptions
         {
             Backend = backend,
             DurableStorageConnectionString = storage,
@@ -722,7 +737,13 @@ public static class FlCommands
             RunWorker = runWorker,
             TaskHub = Workspace.TaskHub,
             WorkItemVisibilityTimeout = Workspace.VisibilityTimeout,
-        }, ct);
+            PartitionCount = backend == DurableBackendKind.AzureStorage
+                ? await TaskHubPartitions.ResolveAsync(storage, Workspace.TaskHub, partitions, ct).ConfigureAwait(false)
+                : TaskHubPartitions.Default,
+            WorkerName = workerName,
+            MaxConcurrentActivities = maxActivities ?? Math.Max(1, Environment.ProcessorCount),
+            HoldOnlyRunnableActivities = maxActivities is not null,
+        }, ct).ConfigureAwait(false);
 
     internal static Option<string> ComputeOption()
     {

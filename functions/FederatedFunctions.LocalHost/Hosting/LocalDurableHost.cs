@@ -43,6 +43,20 @@ public sealed record LocalDurableHostOptions
     /// <summary>Task hub name for <see cref="DurableBackendKind.AzureStorage"/>.</summary>
     public string TaskHub { get; init; } = "flhub";
 
+    /// <summary>
+    /// Partitions of the task hub (Azure Storage backend): orchestrations are spread over this many control queues, each
+    /// owned by one worker process at a time. Fixed when the hub is created; every host of a hub must use the hub's count
+    /// (<see cref="TaskHubPartitions.ResolveAsync"/>). Activities are shared by all workers whatever the count.
+    /// </summary>
+    public int PartitionCount { get; init; } = TaskHubPartitions.Default;
+
+    /// <summary>
+    /// This process's name among the workers of the task hub (Azure Storage backend; partition leases are held under it).
+    /// Null keeps the backend's default, the machine name, under which a restarted host takes its leases back at once;
+    /// worker processes that share a machine need distinct names.
+    /// </summary>
+    public string? WorkerName { get; init; }
+
     /// <summary>Whether this process executes orchestrations and activities, or only manages instances.</summary>
     public bool RunWorker { get; init; } = true;
 
@@ -54,6 +68,13 @@ public sealed record LocalDurableHostOptions
 
     /// <summary>Activities run at once. Training is CPU-bound, so the default is the core count.</summary>
     public int MaxConcurrentActivities { get; init; } = Math.Max(1, Environment.ProcessorCount);
+
+    /// <summary>
+    /// Whether <see cref="MaxConcurrentActivities"/> also bounds the activities this process takes from the task hub, so that
+    /// the rest wait in the queue for other worker processes (<c>fl worker</c>). Otherwise this process takes all it can
+    /// (up to 256), which is fastest alone.
+    /// </summary>
+    public bool HoldOnlyRunnableActivities { get; init; }
 
     /// <summary>Host configuration (silo registry, orchestrator storage).</summary>
     public required IConfiguration Configuration { get; init; }
@@ -185,13 +206,18 @@ public sealed class LocalDurableHost : IAsyncDisposable
             WorkItemQueueVisibilityTimeout = options.WorkItemVisibilityTimeout,
             ControlQueueVisibilityTimeout = options.WorkItemVisibilityTimeout,
             MaxQueuePollingInterval = options.MaxQueuePollingInterval,
-            PartitionCount = 1,
+            PartitionCount = options.PartitionCount,
             MaxConcurrentTaskActivityWorkItems = options.MaxConcurrentActivities,
             LoggerFactory = loggerFactory,
         };
+        if (options.WorkerName is { } name)
+        {
+            settings.WorkerId = name;
+        }
+
         var service = new AzureStorageOrchestrationService(settings);
         await service.CreateIfNotExistsAsync().ConfigureAwait(false);
-        return new SidecarStorageFix(service, SidecarWorkItems);
+        return new SidecarStorageFix(service, SidecarWorkItems, options.HoldOnlyRunnableActivities ? options.MaxConcurrentActivities : null);
     }
 
     /// <inheritdoc />

@@ -27,10 +27,12 @@ namespace FederatedFunctions.LocalHost.Hosting;
 /// sidecar (both backends). The sidecar's dispatcher (<c>WorkItemDispatcher.WaitForAllClear</c>) sleeps in fixed 500 ms
 /// steps whenever more work items are in flight than the service's limits, which the in-memory service sets to the
 /// processor count: on 2 cores a fan-out of 4 silos waited about 1 s a round for nothing. The work items themselves are
-/// cheap to hold; the durable engine, not this limit, is what orders them.
+/// cheap to hold; the durable engine, not this limit, is what orders them. <paramref name="maxActivityWorkItems"/>, when
+/// set, bounds the activities alone: a worker process that shares a task hub with others holds no more than it can run,
+/// and leaves the rest in the queue for them (at the price of those 500 ms steps while it is full).
 /// </para>
 /// </remarks>
-public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkItems = null) :
+public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkItems = null, int? maxActivityWorkItems = null) :
     IOrchestrationService, IOrchestrationServiceClient, IOrchestrationServiceQueryClient, IOrchestrationServicePurgeClient
 {
     private readonly IOrchestrationServiceClient client = (IOrchestrationServiceClient)inner;
@@ -241,7 +243,7 @@ public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkI
     public Task AbandonTaskOrchestrationWorkItemAsync(TaskOrchestrationWorkItem workItem) => inner.AbandonTaskOrchestrationWorkItemAsync(workItem);
     public Task ReleaseTaskOrchestrationWorkItemAsync(TaskOrchestrationWorkItem workItem) => inner.ReleaseTaskOrchestrationWorkItemAsync(workItem);
     public int TaskActivityDispatcherCount => inner.TaskActivityDispatcherCount;
-    public int MaxConcurrentTaskActivityWorkItems => maxWorkItems ?? inner.MaxConcurrentTaskActivityWorkItems;
+    public int MaxConcurrentTaskActivityWorkItems => maxActivityWorkItems ?? maxWorkItems ?? inner.MaxConcurrentTaskActivityWorkItems;
     public Task<TaskActivityWorkItem> RenewTaskActivityWorkItemLockAsync(TaskActivityWorkItem workItem) => inner.RenewTaskActivityWorkItemLockAsync(workItem);
 
     public Task CreateTaskOrchestrationAsync(TaskMessage creationMessage)

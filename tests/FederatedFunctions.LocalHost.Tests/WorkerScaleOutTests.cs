@@ -146,7 +146,16 @@ public sealed class WorkerScaleOutTests(AzuriteFixture azurite, ITestOutputHelpe
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         using var cts = new CancellationTokenSource(timeout);
-        await p.WaitForExitAsync(cts.Token);
+        try
+        {
+            await p.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            p.Kill(entireProcessTree: true);
+            throw;
+        }
+
         return (p.ExitCode, await stdout, await stderr);
     }
 }

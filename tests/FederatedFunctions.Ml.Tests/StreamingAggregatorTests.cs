@@ -55,12 +55,15 @@ public sealed class StreamingAggregatorTests
         Assert.All(result, t => Assert.Equal(TensorDType.F32, t.DType));
     }
 
-    [Fact]
-    public void Result_LargeTensorsAddedOnSeveralThreads_EqualTheElementwiseFloatFormula_AndAnUpdateInTheMiddleOfItsBuffer()
+    // Over a million floats (added in parts on several threads), lengths that leave a scalar tail and that do not split
+    // evenly over 2, 3 or 4 parts, and the second update a slice in the middle of a larger array, as a tensor parsed out of
+    // a downloaded safetensors file is.
+    [Theory]
+    [InlineData((1 << 20) + 1)]
+    [InlineData((1 << 20) + 13)]
+    [InlineData((1 << 20) + 35)]
+    public void Result_LargeTensorsAddedOnSeveralThreads_EqualTheElementwiseFloatFormula_AndAnUpdateInTheMiddleOfItsBuffer(int N)
     {
-        // Over a million floats (added in parts on several threads), an odd length (a scalar tail), and the second update a
-        // slice in the middle of a larger array, as a tensor parsed out of a downloaded safetensors file is.
-        const int N = (1 << 20) + 13;
         var a = new float[N];
         var b = new float[N];
         var random = new Random(5);
@@ -80,8 +83,11 @@ public sealed class StreamingAggregatorTests
 
         for (var i = 0; i < N; i++)
         {
-            var sum = (0f + (a[i] * 3f)) + (b[i] * 7f);
-            Assert.Equal(sum / 10f, w[i]);
+            var sum = MathF.FusedMultiplyAdd(b[i], 7f, MathF.FusedMultiplyAdd(a[i], 3f, 0f));
+            if (sum / 10f != w[i])
+            {
+                Assert.Fail($"element {i} of {N}: expected {sum / 10f}, got {w[i]}");
+            }
         }
     }
 

@@ -90,7 +90,18 @@ public sealed class DurableTestHost : IAsyncDisposable
             b.RegisterDirectly();
         });
         var worker = hostBuilder.Build();
-        await worker.StartAsync();
+        try
+        {
+            await worker.StartAsync();
+        }
+        catch
+        {
+            worker.Dispose();
+            channel.Dispose();
+            await sidecar.DisposeAsync();
+            throw;
+        }
+
         return new DurableTestHost(sidecar, worker, channel);
     }
 

@@ -726,9 +726,13 @@ public static class FlCommands
     }
 
     /// <summary>Starts the local host on the workspace's storage; on the azurestorage backend it joins the task hub with the hub's own partition count.</summary>
+    /// <exception cref="ArgumentException">The task hub has another partition count than <paramref name="partitions"/>, also when another host created it at the same moment.</exception>
     internal static async Task<LocalDurableHost> StartHostAsync(
-        Workspace ws, string storage, DurableBackendKind backend, Microsoft.Extensions.Logging.ILoggerFactory loggers, bool runWorker, CancellationToken ct, int? partitions = null, string? workerName = null, int? maxActivities = null) =>
-        await LocalDurableHost.StartAsync(new LocalDurableHostOptions
+        Workspace ws, string storage, DurableBackendKind backend, Microsoft.Extensions.Logging.ILoggerFactory loggers, bool runWorker, CancellationToken ct, int? partitions = null, string? workerName = null, int? maxActivities = null)
+    {
+        var azure = backend == DurableBackendKind.AzureStorage;
+        var count = azure ? await TaskHubPartitions.ResolveAsync(storage, Workspace.TaskHub, partitions, ct).ConfigureAwait(false) : TaskHubPartitions.Default;
+        var host = await LocalDurableHost.StartAsync(new LocalDurableHostOptions
         {
             Backend = backend,
             DurableStorageConnectionString = storage,
@@ -737,13 +741,21 @@ public static class FlCommands
             RunWorker = runWorker,
             TaskHub = Workspace.TaskHub,
             WorkItemVisibilityTimeout = Workspace.VisibilityTimeout,
-            PartitionCount = backend == DurableBackendKind.AzureStorage
-                ? await TaskHubPartitions.ResolveAsync(storage, Workspace.TaskHub, partitions, ct).ConfigureAwait(false)
-                : TaskHubPartitions.Default,
+            PartitionCount = count,
             WorkerName = workerName,
             MaxConcurrentActivities = maxActivities ?? Math.Max(1, Environment.ProcessorCount),
             HoldOnlyRunnableActivities = maxActivities is not null,
         }, ct).ConfigureAwait(false);
+
+        // Two hosts that found no hub may have created it at once with different counts: the table tells which won.
+        if (azure && await TaskHubPartitions.ReadAsync(storage, Workspace.TaskHub, ct).ConfigureAwait(false) is { } actual && actual != count)
+        {
+            await host.DisposeAsync().ConfigureAwait(false);
+            throw new ArgumentException($"Task hub '{Workspace.TaskHub}' was created with {actual} partition(s) by another host while this one started with {count}; start it again without --partitions to join it.");
+        }
+
+        return host;
+    }
 
     internal static Option<string> ComputeOption()
     {

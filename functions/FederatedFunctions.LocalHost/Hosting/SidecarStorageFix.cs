@@ -1,6 +1,7 @@
 using DurableTask.Core;
 using DurableTask.Core.History;
 using DurableTask.Core.Query;
+using DurableTask.AzureStorage;
 using Microsoft.DurableTask.Testing.Sidecar;
 
 namespace FederatedFunctions.LocalHost.Hosting;
@@ -18,7 +19,7 @@ namespace FederatedFunctions.LocalHost.Hosting;
 /// </list>
 /// Both are replaced with the plain DurableTask.Core objects before they reach storage. It also makes a stop that comes
 /// before the start has finished wait for it (<see cref="StopAsync(bool)"/>), and holds back an activity whose instance id
-/// and task id are those of one still in flight from an earlier execution (<see cref="LockNextTaskActivityWorkItem"/>);
+/// and task id are those of one still in flight (<see cref="LockNextTaskActivityWorkItem"/>);
 /// everything else is delegated. Without
 /// this, every silo job orchestration on the azurestorage backend leaves its run waiting forever. The Azure Functions host
 /// does not use this sidecar and needs nothing of the kind.
@@ -37,49 +38,82 @@ public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkI
 {
     private readonly IOrchestrationServiceClient client = (IOrchestrationServiceClient)inner;
     private readonly Lock gate = new();
-    private readonly Dictionary<string, TaskCompletionSource> activities = new(StringComparer.OrdinalIgnoreCase);
+    private readonly HashSet<string> activities = new(StringComparer.OrdinalIgnoreCase);
+    private readonly List<TaskActivityWorkItem> parked = [];
+    private TaskCompletionSource released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Task<TaskActivityWorkItem>? fetch;
     private Task? started;
 
     /// <summary>The wrapped storage service.</summary>
     public IOrchestrationService Inner => inner;
 
     /// <summary>
-    /// The next activity work item, held back while another with the same instance id and task id is in flight.
+    /// The next activity work item whose instance id and task id are not those of one still in flight; an item whose key is
+    /// taken is parked, and handed out once that key is released, while other items keep flowing.
     /// </summary>
     /// <remarks>
     /// The sidecar keys the activities it waits for by instance id and task id only, not by execution (<c>TaskHubGrpcServer</c>
     /// <c>pendingActivityTasks</c>). When a run is terminated with activities in flight and started again under the same
     /// instance id (a resume), the new execution's activities get the same task ids: the sidecar keeps the old entry, the old
     /// activity's result takes it, and the new activity's result is refused ("Activity not found"), so the new run waits for
-    /// it forever. Handing out the new work item only once the old one is completed or abandoned gives the sidecar a free key.
-    /// The wait is as long as the old activity's remaining run time, and only happens on such a restart.
+    /// it forever. The same key also comes back when the Azure Storage backend redelivers a step whose lock expired while it
+    /// still runs here. Parking such an item until the key is free gives the sidecar a free key; the sidecar fetches through
+    /// one loop, so the wait is done beside the next fetch, not in its place. Parked items are abandoned (returned to the
+    /// queue) when the service stops.
     /// </remarks>
     public async Task<TaskActivityWorkItem> LockNextTaskActivityWorkItem(TimeSpan receiveTimeout, CancellationToken cancellationToken)
     {
-        var item = await inner.LockNextTaskActivityWorkItem(receiveTimeout, cancellationToken).ConfigureAwait(false);
-        if (item?.TaskMessage is not { } message)
-        {
-            return item!;
-        }
-
-        var key = ActivityKey(message);
         while (true)
         {
-            Task running;
+            Task released;
             lock (activities)
             {
-                if (!activities.TryGetValue(key, out var other))
+                for (var i = 0; i < parked.Count; i++)
                 {
-                    activities[key] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                    return item;
+                    if (TryTake(parked[i]))
+                    {
+                        var ready = parked[i];
+                        parked.RemoveAt(i);
+                        return ready;
+                    }
                 }
 
-                running = other.Task;
+                released = this.released.Task;
+                fetch ??= inner.LockNextTaskActivityWorkItem(receiveTimeout, cancellationToken);
             }
 
-            await running.WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (await Task.WhenAny(fetch, released.WaitAsync(cancellationToken)).ConfigureAwait(false) != fetch)
+            {
+                // A key was released (look at the parked items again), or this fetch was cancelled: then the pending
+                // fetch is kept for the next call, so that an item it brings is not lost.
+                cancellationToken.ThrowIfCancellationRequested();
+                continue;
+            }
+
+            TaskActivityWorkItem item;
+            lock (activities)
+            {
+                var fetched = fetch;
+                fetch = null;
+                if (fetched.IsCanceled && !cancellationToken.IsCancellationRequested)
+                {
+                    // Left over from an earlier, cancelled call: fetch again for this one.
+                    continue;
+                }
+
+                item = fetched.GetAwaiter().GetResult();
+                if (item?.TaskMessage is null || TryTake(item))
+                {
+                    return item!;
+                }
+
+                parked.Add(item);
+            }
         }
     }
+
+    // Marks the item's key as in flight when it is free. Called under the lock.
+    private bool TryTake(TaskActivityWorkItem item) => activities.Add(ActivityKey(item.TaskMessage));
 
     /// <inheritdoc />
     public async Task CompleteTaskActivityWorkItemAsync(TaskActivityWorkItem workItem, TaskMessage responseMessage)
@@ -114,13 +148,19 @@ public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkI
             return;
         }
 
-        TaskCompletionSource? done;
+        TaskCompletionSource signal;
         lock (activities)
         {
-            activities.Remove(ActivityKey(message), out done);
+            if (!activities.Remove(ActivityKey(message)))
+            {
+                return;
+            }
+
+            signal = released;
+            released = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         }
 
-        done?.TrySetResult();
+        signal.TrySetResult();
     }
 
     // The sidecar's own key: instance id and task id, case-insensitive.
@@ -223,6 +263,18 @@ public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkI
             return;
         }
 
+        TaskActivityWorkItem[] returned;
+        lock (activities)
+        {
+            returned = [.. parked];
+            parked.Clear();
+        }
+
+        foreach (var item in returned)
+        {
+            await inner.AbandonTaskActivityWorkItemAsync(item).ConfigureAwait(false);
+        }
+
         await inner.StopAsync(isForced).ConfigureAwait(false);
     }
 
@@ -270,6 +322,11 @@ public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkI
         return client.SendTaskOrchestrationMessageBatchAsync(messages);
     }
 
+    private async Task<OrchestrationState?> ReadStateAsync(string instanceId, string executionId) =>
+        string.IsNullOrEmpty(executionId)
+            ? (await client.GetOrchestrationStateAsync(instanceId, allExecutions: false).ConfigureAwait(false))?.FirstOrDefault()
+            : await client.GetOrchestrationStateAsync(instanceId, executionId).ConfigureAwait(false);
+
     /// <summary>Waits for an instance to end; on a polling store, polls from 20 ms up to every second instead of every 2 s.</summary>
     /// <remarks>
     /// DurableTask.AzureStorage reads the instance's status every 2 s while a client waits for it, so every wait for a run,
@@ -288,12 +345,13 @@ public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkI
         var interval = TimeSpan.FromMilliseconds(20);
         while (true)
         {
-            var state = string.IsNullOrEmpty(executionId)
-                ? (await client.GetOrchestrationStateAsync(instanceId, allExecutions: false).ConfigureAwait(false))?.FirstOrDefault()
-                : await client.GetOrchestrationStateAsync(instanceId, executionId).ConfigureAwait(false);
-            if (state is not null && state.OrchestrationStatus is not (OrchestrationStatus.Running or OrchestrationStatus.Pending or OrchestrationStatus.ContinuedAsNew))
+            // Polls read the status without the instance's input (which may be a large blob); the end reads it whole.
+            var state = inner is AzureStorageOrchestrationService azure && string.IsNullOrEmpty(executionId)
+                ? (await azure.GetOrchestrationStateAsync(instanceId, allExecutions: false, fetchInput: false).ConfigureAwait(false))?.FirstOrDefault()
+                : await ReadStateAsync(instanceId, executionId).ConfigureAwait(false);
+            if (state is not null && state.OrchestrationStatus is not (OrchestrationStatus.Running or OrchestrationStatus.Pending or OrchestrationStatus.ContinuedAsNew or OrchestrationStatus.Suspended))
             {
-                return state;
+                return await ReadStateAsync(instanceId, executionId).ConfigureAwait(false) ?? state;
             }
 
             var left = deadline - DateTime.UtcNow;

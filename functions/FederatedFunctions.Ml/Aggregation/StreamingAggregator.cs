@@ -11,7 +11,7 @@ namespace FederatedFunctions.Ml;
 /// <para>
 /// The aggregator holds one accumulator per template tensor, <c>acc = Σ wᵢ·updateᵢ</c>, and <see cref="Result"/> is
 /// <c>acc / Σ wᵢ</c>. The accumulators are TorchSharp tensors. Each <see cref="Add"/> adds a float32 tensor straight from
-/// the caller's bytes into the accumulator's memory (a vectorized loop over both, on two threads for large tensors: see
+/// the caller's bytes into the accumulator's memory (a vectorized loop over both, in parts on up to four cores for large tensors: see
 /// <c>AddScaled</c>); other dtypes are copied into a reused staging buffer and added with <c>acc.add_(t, alpha: w)</c>
 /// under <c>torch.no_grad()</c>. Peak memory is therefore the accumulator, plus one staging buffer the size of the largest
 /// tensor, plus the caller's copy of the update being added, however many updates are aggregated: an aggregation activity
@@ -306,15 +306,16 @@ public sealed class StreamingAggregator : IModelAccumulator
         return buffer.narrow(0, 0, entries[i].ElementCount);
     }
 
-    // Updates at least this large are added by two threads (or as many as there are cores, up to four).
+    // Tensors at least this large are added and divided in parts, one per core up to four.
     private const int ParallelFloats = 1 << 20;
 
     /// <summary><c>accumulator += weight · update</c>, float32, read straight from the update's bytes.</summary>
     /// <remarks>
     /// libtorch has no tensor over a slice of a managed byte array, so going through <c>add_</c> meant copying every update
     /// into a staging tensor first (two extra passes over it). This loop reads each update once and the accumulator's
-    /// memory once, <see cref="Vector{T}"/> at a time; every element gets <c>acc + w·x</c> in float32, whatever the split
-    /// between threads, so the result does not depend on the core count.
+    /// memory once, <see cref="Vector{T}"/> at a time; every element gets <c>fma(x, w, acc)</c> in float32 (one rounding, as
+    /// libtorch's vectorized <c>add_</c> computes it), whatever the split between threads, so the result does not depend on
+    /// the core count.
     /// </remarks>
     private static void AddScaled(Tensor accumulator, ReadOnlyMemory<byte> update, float weight) =>
         InParts(update.Length / sizeof(float), (start, length) => AddScaled(
@@ -340,7 +341,8 @@ public sealed class StreamingAggregator : IModelAccumulator
             return;
         }
 
-        var per = (count / parts + Vector<float>.Count - 1) / Vector<float>.Count * Vector<float>.Count;
+        // Each part is a whole number of vectors, and together they cover every element (the last one is shorter).
+        var per = ((count + parts - 1) / parts + Vector<float>.Count - 1) / Vector<float>.Count * Vector<float>.Count;
         Parallel.For(0, parts, part =>
         {
             var start = (int)Math.Min((long)part * per, count);
@@ -384,7 +386,7 @@ public sealed class StreamingAggregator : IModelAccumulator
             var x = MemoryMarshal.Cast<float, Vector<float>>(update);
             for (var v = 0; v < acc.Length; v++)
             {
-                acc[v] += x[v] * w;
+                acc[v] = Vector.FusedMultiplyAdd(x[v], w, acc[v]);
             }
 
             i = acc.Length * Vector<float>.Count;
@@ -392,7 +394,7 @@ public sealed class StreamingAggregator : IModelAccumulator
 
         for (; i < accumulator.Length; i++)
         {
-            accumulator[i] += update[i] * weight;
+            accumulator[i] = MathF.FusedMultiplyAdd(update[i], weight, accumulator[i]);
         }
     }
 

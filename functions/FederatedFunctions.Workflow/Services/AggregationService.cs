@@ -102,35 +102,54 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
     }
 
     // Streaming: the accepted updates, each weighted by the strategy (and scaled by its clip), added to one accumulator
-    // one at a time; memory stays one update whatever the number of silos.
+    // one at a time, the next one downloading meanwhile; memory stays two updates whatever the number of silos.
     private async Task<(IReadOnlyList<NamedTensor> Result, List<Candidate> Accepted, IReadOnlyList<double>? Shares)> StreamAsync(
         AggregateRequest request, IFederatedStrategy strategy, IModelAccumulator aggregator, IReadOnlyList<NamedTensor> global, List<Candidate> candidates, bool eyesOff, List<RejectedUpdate> rejected, CancellationToken cancellationToken)
     {
         var weights = candidates.Count == 0 ? [] : strategy.AggregationWeights(Fits(candidates));
         var accepted = new List<Candidate>();
-        // The next update downloads while the current one is added: at most two updates in memory.
-        var next = candidates.Count == 0 ? null : ReadCheckedAsync(candidates[0].Update, cancellationToken);
-        for (var i = 0; i < candidates.Count; i++)
+        using var reads = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var next = candidates.Count == 0 ? null : ReadCheckedAsync(candidates[0].Update, reads.Token);
+        try
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var candidate = candidates[i];
-            var read = await next!.ConfigureAwait(false);
-            next = i + 1 < candidates.Count ? ReadCheckedAsync(candidates[i + 1].Update, cancellationToken) : null;
-            var clip = strategy.ClipScale(candidate.Distance);
-            var refusal = TryAdd(aggregator, candidate.Update, read, weights[i] * clip);
-            if (refusal is null)
+            for (var i = 0; i < candidates.Count; i++)
             {
-                if (clip < 1)
+                cancellationToken.ThrowIfCancellationRequested();
+                var candidate = candidates[i];
+                var read = await next!.ConfigureAwait(false);
+                next = i + 1 < candidates.Count ? ReadCheckedAsync(candidates[i + 1].Update, reads.Token) : null;
+                var clip = strategy.ClipScale(candidate.Distance);
+                var refusal = TryAdd(aggregator, candidate.Update, read, weights[i] * clip);
+                if (refusal is null)
                 {
-                    // global + clip·(update − global) = clip·update + (1 − clip)·global.
-                    aggregator.Add(global, weights[i] * (1 - clip));
-                }
+                    if (clip < 1)
+                    {
+                        // global + clip·(update − global) = clip·update + (1 − clip)·global.
+                        aggregator.Add(global, weights[i] * (1 - clip));
+                    }
 
-                accepted.Add(candidate);
+                    accepted.Add(candidate);
+                }
+                else
+                {
+                    Refuse(request, refusal, eyesOff, rejected);
+                }
             }
-            else
+        }
+        finally
+        {
+            // Left early (cancelled, or an add threw): stop the download in flight and observe its end.
+            if (next is not null)
             {
-                Refuse(request, refusal, eyesOff, rejected);
+                await reads.CancelAsync().ConfigureAwait(false);
+                try
+                {
+                    await next.ConfigureAwait(false);
+                }
+                catch (Exception)
+                {
+                    // Whatever ended it, the aggregation itself is already failing with its own exception.
+                }
             }
         }
 

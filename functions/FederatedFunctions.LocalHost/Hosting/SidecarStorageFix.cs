@@ -66,6 +66,7 @@ public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkI
         while (true)
         {
             Task released;
+            Task<TaskActivityWorkItem> pending;
             lock (activities)
             {
                 for (var i = 0; i < parked.Count; i++)
@@ -79,10 +80,10 @@ public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkI
                 }
 
                 released = this.released.Task;
-                fetch ??= inner.LockNextTaskActivityWorkItem(receiveTimeout, cancellationToken);
+                pending = fetch ??= inner.LockNextTaskActivityWorkItem(receiveTimeout, cancellationToken);
             }
 
-            if (await Task.WhenAny(fetch, released.WaitAsync(cancellationToken)).ConfigureAwait(false) != fetch)
+            if (await Task.WhenAny(pending, released.WaitAsync(cancellationToken)).ConfigureAwait(false) != pending)
             {
                 // A key was released (look at the parked items again), or this fetch was cancelled: then the pending
                 // fetch is kept for the next call, so that an item it brings is not lost.
@@ -93,7 +94,12 @@ public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkI
             TaskActivityWorkItem item;
             lock (activities)
             {
-                var fetched = fetch;
+                if (!ReferenceEquals(fetch, pending))
+                {
+                    continue;
+                }
+
+                var fetched = pending;
                 fetch = null;
                 if (fetched.IsCanceled && !cancellationToken.IsCancellationRequested)
                 {

@@ -15,6 +15,7 @@ using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Core.Specs;
 using FederatedFunctions.Core.Tensors;
+using FederatedFunctions.LocalHost.Hosting;
 using FederatedFunctions.LocalHost.Local;
 using FederatedFunctions.Workflow;
 using FederatedFunctions.Workflow.Abstractions;
@@ -24,7 +25,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
 var ci = CultureInfo.InvariantCulture;
-var root = args.Length > 0 ? args[0] : FindRoot();
+var root = args.Length > 0 ? args[0] : Workspace.Open().RepositoryRoot;
 using var azurite = await Azurite.StartChildAsync(Azurite.FindExecutable(root), dataDirectory: null);
 var account = new BlobServiceClient(azurite.Endpoint.ConnectionString);
 var rows = new List<string>();
@@ -88,17 +89,4 @@ static NamedTensor Tensor(int p, int seed)
     }
 
     return new NamedTensor("w", TensorDType.F32, [p], MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
-}
-
-static string FindRoot()
-{
-    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-    {
-        if (File.Exists(Path.Combine(dir.FullName, "FederatedFunctions.sln")))
-        {
-            return dir.FullName;
-        }
-    }
-
-    throw new InvalidOperationException("Cannot find FederatedFunctions.sln; pass the repository root as the first argument.");
 }

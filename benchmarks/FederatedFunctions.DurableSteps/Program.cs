@@ -20,7 +20,7 @@ using Microsoft.DurableTask.Client;
 using Microsoft.Extensions.Configuration;
 
 var ci = CultureInfo.InvariantCulture;
-var root = args.Length > 0 ? args[0] : FindRoot();
+var root = args.Length > 0 ? args[0] : Workspace.Open().RepositoryRoot;
 var starts = new ConcurrentQueue<long>();
 var rows = new List<string>();
 
@@ -154,18 +154,5 @@ string Row(string backend, string figure, double[] samples, string unit)
 static string Format(double ms) => ms >= 1000 ? string.Create(CultureInfo.InvariantCulture, $"{ms / 1000:0.00} s") : string.Create(CultureInfo.InvariantCulture, $"{ms:0.0} ms");
 
 static IConfiguration Empty() => new ConfigurationBuilder().AddInMemoryCollection([new KeyValuePair<string, string?>("Storage:ConnectionString", "UseDevelopmentStorage=true")]).Build();
-
-static string FindRoot()
-{
-    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-    {
-        if (File.Exists(Path.Combine(dir.FullName, "FederatedFunctions.sln")))
-        {
-            return dir.FullName;
-        }
-    }
-
-    throw new InvalidOperationException("Cannot find FederatedFunctions.sln; pass the repository root as the first argument.");
-}
 
 internal sealed record RoundShape(int Silos);

@@ -16,7 +16,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 var ci = CultureInfo.InvariantCulture;
 var rounds = args.Length > 0 ? int.Parse(args[0], ci) : 500;
-var root = args.Length > 1 ? args[1] : FindRoot();
+var root = args.Length > 1 ? args[1] : Workspace.Open().RepositoryRoot;
 using var azurite = await Azurite.StartChildAsync(Azurite.FindExecutable(root), dataDirectory: null);
 var blobs = new Azure.Storage.Blobs.BlobServiceClient(azurite.Endpoint.ConnectionString);
 
@@ -102,17 +102,4 @@ static double Rss()
     }
 
     return double.NaN;
-}
-
-static string FindRoot()
-{
-    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-    {
-        if (File.Exists(Path.Combine(dir.FullName, "FederatedFunctions.sln")))
-        {
-            return dir.FullName;
-        }
-    }
-
-    throw new InvalidOperationException("Cannot find FederatedFunctions.sln; pass the repository root as the second argument.");
 }

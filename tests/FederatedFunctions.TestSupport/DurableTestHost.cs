@@ -1,18 +1,14 @@
-using System.Net;
-using DurableTask.Core;
 using FederatedFunctions.LocalHost.Hosting;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
 using Microsoft.DurableTask.Testing.Sidecar;
-using Microsoft.DurableTask.Testing.Sidecar.Grpc;
 using Microsoft.DurableTask.Worker;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace FederatedFunctions.TestSupport;
 
@@ -34,7 +30,6 @@ public sealed class DurableTestHostOptions
 /// </summary>
 public sealed class DurableTestHost : IAsyncDisposable
 {
-    private const int SidecarWorkItems = 256;
     private readonly WebApplication sidecar;
     private readonly IHost worker;
     private readonly GrpcChannel channel;
@@ -57,24 +52,8 @@ public sealed class DurableTestHost : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(registry);
         options ??= new DurableTestHostOptions();
-        var service = new SidecarStorageFix(new InMemoryOrchestrationService(), SidecarWorkItems);
-
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, options.Port ?? 0, l => l.Protocols = HttpProtocols.Http2));
-        builder.Services.AddGrpc(o =>
-        {
-            o.MaxReceiveMessageSize = null;
-            o.MaxSendMessageSize = null;
-        });
-        builder.Services.AddSingleton<IOrchestrationService>(service);
-        builder.Services.AddSingleton<IOrchestrationServiceClient>(service);
-        builder.Services.AddSingleton<TaskHubGrpcServer>();
-        var sidecar = builder.Build();
-        sidecar.MapGrpcService<TaskHubGrpcServer>();
-        await sidecar.StartAsync();
-        var address = sidecar.Urls.First();
-        var channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions { MaxReceiveMessageSize = null, MaxSendMessageSize = null });
+        var service = new SidecarStorageFix(new InMemoryOrchestrationService(), LocalDurableHost.SidecarWorkItems);
+        var (sidecar, channel) = await LocalDurableHost.StartSidecarAsync(service, dispatch: true, options.Port ?? 0, NullLoggerFactory.Instance);
 
         var hostBuilder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         hostBuilder.Logging.ClearProviders();

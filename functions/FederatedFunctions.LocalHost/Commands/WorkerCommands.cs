@@ -52,8 +52,7 @@ internal static class WorkerCommands
             }
 
             await using var hostScope = host;
-            var count = await TaskHubPartitions.ReadAsync(storage, Workspace.TaskHub, ct).ConfigureAwait(false);
-            await ctx.Output.WriteLineAsync($"Worker {worker} joined task hub '{Workspace.TaskHub}' ({count} partition(s)). Ctrl+C stops it; its work in flight runs again elsewhere.").ConfigureAwait(false);
+            await ctx.Output.WriteLineAsync($"Worker {worker} joined task hub '{Workspace.TaskHub}' ({host.PartitionCount} partition(s)). Ctrl+C stops it; its work in flight runs again elsewhere.").ConfigureAwait(false);
             await ctx.Output.FlushAsync(ct).ConfigureAwait(false);
             return await ctx.RunUntilStoppedAsync(ct).ConfigureAwait(false);
         });

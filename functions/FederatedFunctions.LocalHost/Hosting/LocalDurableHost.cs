@@ -105,13 +105,17 @@ public sealed class LocalDurableHost : IAsyncDisposable
     private readonly GrpcChannel channel;
     private readonly IOrchestrationService service;
 
-    private LocalDurableHost(WebApplication sidecar, IHost worker, GrpcChannel channel, IOrchestrationService service)
+    private LocalDurableHost(WebApplication sidecar, IHost worker, GrpcChannel channel, IOrchestrationService service, int partitionCount)
     {
+        PartitionCount = partitionCount;
         this.sidecar = sidecar;
         this.worker = worker;
         this.channel = channel;
         this.service = service;
     }
+
+    /// <summary>The task hub's partition count this host runs with (Azure Storage backend; <see cref="LocalDurableHostOptions.PartitionCount"/>).</summary>
+    public int PartitionCount { get; }
 
     /// <summary>The durable client.</summary>
     public DurableTaskClient Client => worker.Services.GetRequiredService<DurableTaskClient>();
@@ -126,27 +130,7 @@ public sealed class LocalDurableHost : IAsyncDisposable
         var loggerFactory = options.LoggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
         var service = await CreateServiceAsync(options, loggerFactory).ConfigureAwait(false);
 
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.Services.AddSingleton(loggerFactory);
-        builder.Services.AddSingleton<IHostLifetime, CommandLifetime>();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
-        builder.Services.AddGrpc(o =>
-        {
-            o.MaxReceiveMessageSize = null;
-            o.MaxSendMessageSize = null;
-        });
-        builder.Services.AddSingleton(service);
-        builder.Services.AddSingleton((IOrchestrationServiceClient)service);
-        builder.Services.Configure<TaskHubGrpcServerOptions>(o =>
-            o.Mode = options.RunWorker ? TaskHubGrpcServerMode.ApiServerAndDispatcher : TaskHubGrpcServerMode.ApiServerOnly);
-        builder.Services.AddSingleton<TaskHubGrpcServer>();
-        var sidecar = builder.Build();
-        sidecar.MapGrpcService<TaskHubGrpcServer>();
-        await sidecar.StartAsync(cancellationToken).ConfigureAwait(false);
-
-        var address = sidecar.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        var channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions { MaxReceiveMessageSize = null, MaxSendMessageSize = null });
+        var (sidecar, channel) = await StartSidecarAsync(service, options.RunWorker, port: 0, loggerFactory, cancellationToken).ConfigureAwait(false);
 
         var hostBuilder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         hostBuilder.Logging.ClearProviders();
@@ -181,11 +165,46 @@ public sealed class LocalDurableHost : IAsyncDisposable
         });
         var worker = hostBuilder.Build();
         await worker.StartAsync(cancellationToken).ConfigureAwait(false);
-        return new LocalDurableHost(sidecar, worker, channel, service);
+        return new LocalDurableHost(sidecar, worker, channel, service, options.PartitionCount);
     }
 
-    // Work items the sidecar may hold at once before its dispatcher starts sleeping in 500 ms steps (see SidecarStorageFix).
-    private const int SidecarWorkItems = 256;
+    /// <summary>Work items the sidecar may hold at once before its dispatcher starts sleeping in 500 ms steps (see <see cref="SidecarStorageFix"/>).</summary>
+    public const int SidecarWorkItems = 256;
+
+    /// <summary>
+    /// Starts the Durable Task gRPC sidecar in front of <paramref name="service"/> on a loopback port (a free one for 0), with
+    /// gRPC message limits lifted, and a channel to it for the worker and client.
+    /// </summary>
+    /// <param name="service">The orchestration service; it must also be its own <see cref="IOrchestrationServiceClient"/>.</param>
+    /// <param name="dispatch">Whether the sidecar dispatches work to workers, or only serves the client API.</param>
+    /// <param name="port">The port, or 0.</param>
+    /// <param name="loggerFactory">Where the sidecar logs.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    public static async Task<(WebApplication Sidecar, GrpcChannel Channel)> StartSidecarAsync(
+        IOrchestrationService service, bool dispatch, int port, ILoggerFactory loggerFactory, CancellationToken cancellationToken = default)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(loggerFactory);
+        builder.Services.AddSingleton<IHostLifetime, CommandLifetime>();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, port, l => l.Protocols = HttpProtocols.Http2));
+        builder.Services.AddGrpc(o =>
+        {
+            o.MaxReceiveMessageSize = null;
+            o.MaxSendMessageSize = null;
+        });
+        builder.Services.AddSingleton(service);
+        builder.Services.AddSingleton((IOrchestrationServiceClient)service);
+        builder.Services.Configure<TaskHubGrpcServerOptions>(o =>
+            o.Mode = dispatch ? TaskHubGrpcServerMode.ApiServerAndDispatcher : TaskHubGrpcServerMode.ApiServerOnly);
+        builder.Services.AddSingleton<TaskHubGrpcServer>();
+        var sidecar = builder.Build();
+        sidecar.MapGrpcService<TaskHubGrpcServer>();
+        await sidecar.StartAsync(cancellationToken).ConfigureAwait(false);
+
+        var address = sidecar.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return (sidecar, GrpcChannel.ForAddress(address, new GrpcChannelOptions { MaxReceiveMessageSize = null, MaxSendMessageSize = null }));
+    }
 
     private static async Task<IOrchestrationService> CreateServiceAsync(LocalDurableHostOptions options, ILoggerFactory loggerFactory)
     {

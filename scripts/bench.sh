@@ -6,6 +6,7 @@
 #   scripts/bench.sh polls [N]       one silo job that polls N times (1000) on the durable backend: its stored history
 #   scripts/bench.sh durable         the durable engine alone: one step, rounds of 10/100/1,000 no-op silos, both backends
 #   scripts/bench.sh activity        the aggregation activity as a whole on Azurite: K ∈ {2, 8} × P ∈ {1 M, 10 M}
+#   scripts/bench.sh simulation [R]  virtual silos: a FLUTE-shaped run of R rounds (100) against a plain loop; 1,000-silo rounds
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if [[ "${1:-}" == "long" ]]; then
@@ -19,6 +20,12 @@ if [[ "${1:-}" == "polls" ]]; then
   "$ROOT/scripts/setup.sh"
   dotnet build "$ROOT/benchmarks/FederatedFunctions.JobPolls" -c Release --nologo -v q -clp:ErrorsOnly
   exec dotnet "$ROOT/benchmarks/FederatedFunctions.JobPolls/bin/Release/net10.0/FederatedFunctions.JobPolls.dll" "${1:-1000}"
+fi
+if [[ "${1:-}" == "simulation" ]]; then
+  shift
+  "$ROOT/scripts/setup.sh"
+  dotnet build "$ROOT/benchmarks/FederatedFunctions.Simulation" -c Release --nologo -v q -clp:ErrorsOnly
+  exec dotnet "$ROOT/benchmarks/FederatedFunctions.Simulation/bin/Release/net10.0/FederatedFunctions.Simulation.dll" "${1:-100}" "$ROOT"
 fi
 for mode in durable:DurableSteps activity:AggregationActivity; do
   if [[ "${1:-}" == "${mode%%:*}" ]]; then

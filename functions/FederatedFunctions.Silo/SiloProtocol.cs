@@ -58,6 +58,11 @@ public sealed class SiloProtocol(SiloDataCache cache)
 
     private async Task<SiloStepResult> TrainAsync(ISiloStorage storage, TrainRequest request, CancellationToken cancellationToken)
     {
+        if (request.Virtual is { } batch)
+        {
+            return await SiloVirtualTraining.TrainAsync(cache, storage, request, batch, cancellationToken).ConfigureAwait(false);
+        }
+
         var data = await cache.ReadAsync(storage, request.Data, request.Data.Train, request.Inputs, cancellationToken).ConfigureAwait(false);
         var global = Safetensors.Parse(await storage.ReadOrchestratorBlobAsync(request.GlobalModel, cancellationToken).ConfigureAwait(false)).Tensors;
         var script = request.Script is { } file ? await storage.ReadOrchestratorBlobAsync(file, cancellationToken).ConfigureAwait(false) : null;

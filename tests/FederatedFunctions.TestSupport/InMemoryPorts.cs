@@ -368,6 +368,12 @@ public sealed class InMemorySiloBackend : ISiloCompute, IUpdateStore, ISiloCatal
             result = result with { Update = Fault(silo, update) };
         }
 
+        if (result.Updates is { } updates)
+        {
+            // A simulation's virtual silos: faults are set by virtual silo id.
+            result = result with { Updates = updates.Select(u => Fault(u.SiloId, u)).ToArray() };
+        }
+
         if (result.Masked is { } masked && TamperedMasks.ContainsKey((silo, masked.Attempt)))
         {
             var changed = blobs.Items[masked.Masked.Uri].ToArray();

@@ -17,8 +17,10 @@ namespace FederatedFunctions.Core.Silos;
 /// the returned reference names it for integrity only, and only a masked update (<see cref="MaskUpdateRequest"/>) leaves the silo.
 /// <paramref name="Fit"/> is what the strategy tells this silo for this fit (FedProx's μ); null is plain local training.
 /// <paramref name="Script"/> is a torchscript model's module file, which the silo loads.
+/// <paramref name="Virtual"/>, in a simulation, names the virtual silos of the silo (the host) that this step trains, one
+/// update each (<see cref="SiloStepResult.Updates"/>); null trains the silo itself.
 /// </remarks>
-public sealed record TrainRequest(string RunId, int Round, string SiloId, BlobRef GlobalModel, ModelSpec Model, DataSpec Data, TrainingSpec Training, int Inputs, string Privacy = PrivacyModes.EyesOn, bool SecureAggregation = false, FitConfig? Fit = null, BlobRef? Script = null);
+public sealed record TrainRequest(string RunId, int Round, string SiloId, BlobRef GlobalModel, ModelSpec Model, DataSpec Data, TrainingSpec Training, int Inputs, string Privacy = PrivacyModes.EyesOn, bool SecureAggregation = false, FitConfig? Fit = null, BlobRef? Script = null, VirtualBatch? Virtual = null);
 
 /// <summary>Output of the train activity: a reference to the silo's update and its scalar results.</summary>
 /// <param name="SiloId">The silo.</param>
@@ -27,7 +29,8 @@ public sealed record TrainRequest(string RunId, int Round, string SiloId, BlobRe
 /// <param name="Examples">Training examples; null in eyes-off mode (then in the update's metadata).</param>
 /// <param name="Loss">Mean train loss of the last local epoch; null in eyes-off mode.</param>
 /// <param name="Metrics">Other scalar metrics; null in eyes-off mode.</param>
-public sealed record SiloUpdate(string SiloId, int Round, BlobRef Update, long? Examples, double? Loss, IReadOnlyDictionary<string, double>? Metrics);
+/// <param name="Host">For a virtual silo (<see cref="VirtualSilos"/>), the silo whose outbox holds its update; null for a silo's own update.</param>
+public sealed record SiloUpdate(string SiloId, int Round, BlobRef Update, long? Examples, double? Loss, IReadOnlyDictionary<string, double>? Metrics, string? Host = null);
 
 /// <summary>What one silo's evaluation returns to the orchestrator.</summary>
 /// <param name="SiloId">The silo.</param>

@@ -52,10 +52,11 @@ public sealed record SiloStep(
     /// The step's stable name, unique within a run: kind, round, silo and, for secure-aggregation steps, the attempt, and
     /// for a cross-site evaluation, whose model, with its length so that no two pairs of model and silo read the same,
     /// e.g. <c>train-r00003-silo-2</c>, <c>mask-r00003-a02-silo-2</c>, <c>evaluate-r00003-x6-silo-1-silo-2</c> (silo-1's
-    /// model on silo-2) or <c>evaluate-r00003-x0--silo-2</c> (the global model, in the cross-site matrix).
+    /// model on silo-2) or <c>evaluate-r00003-x0--silo-2</c> (the global model, in the cross-site matrix); a group of
+    /// virtual silos adds its number, e.g. <c>train-r00003-v0002-sim</c>.
     /// </summary>
     public string Name =>
-        $"{Kind}-r{Round.ToString("D5", CultureInfo.InvariantCulture)}{(SecureAttempt is { } a ? "-a" + a.ToString("D2", CultureInfo.InvariantCulture) : string.Empty)}{(Evaluate?.Of is { } of ? $"-x{of.Length.ToString(CultureInfo.InvariantCulture)}-{of}" : string.Empty)}-{SiloId}";
+        $"{Kind}-r{Round.ToString("D5", CultureInfo.InvariantCulture)}{(SecureAttempt is { } a ? "-a" + a.ToString("D2", CultureInfo.InvariantCulture) : string.Empty)}{(Evaluate?.Of is { } of ? $"-x{of.Length.ToString(CultureInfo.InvariantCulture)}-{of}" : string.Empty)}{(Train?.Virtual is { } v ? "-v" + v.Batch.ToString("D4", CultureInfo.InvariantCulture) : string.Empty)}-{SiloId}";
 
     private object Single()
     {
@@ -89,13 +90,15 @@ public static class SiloStepKinds
 }
 
 /// <summary>What a silo step returns: the one result of its kind.</summary>
+/// <remarks><see cref="Updates"/> is a group of virtual silos' training result: one update per virtual silo, in the group's order.</remarks>
 public sealed record SiloStepResult(
     SiloUpdate? Update = null,
     SiloEvaluation? Evaluation = null,
     MaskingPublicKey? Key = null,
     MaskedUpdateRef? Masked = null,
     SelfMaskReveal? Reveal = null,
-    Runs.BlobRef? Analysis = null);
+    Runs.BlobRef? Analysis = null,
+    IReadOnlyList<SiloUpdate>? Updates = null);
 
 /// <summary>
 /// The document a silo job runs: written by the orchestrator's side into its own storage, read by the silo runner with the

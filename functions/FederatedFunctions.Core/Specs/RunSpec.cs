@@ -52,6 +52,51 @@ public sealed record RunSpec
 
     /// <summary>What may leave a silo, and the differential privacy applied to what does.</summary>
     public PrivacySpec Privacy { get; init; } = new();
+
+    /// <summary>A simulation with virtual silos: partitions of the one listed silo's data; absent for a run over real silos.</summary>
+    public SimulationSpec? Simulation { get; init; }
+}
+
+/// <summary>A simulation of many data providers on one dataset: virtual silos, trained many per silo step.</summary>
+/// <remarks>
+/// <para>The run lists one silo, the host, which holds the whole dataset (public or synthetic: a simulation is eyes-on).
+/// Its train split is partitioned into <see cref="VirtualSilos"/> parts, IID or label-skewed, seeded by <see cref="Seed"/>;
+/// each part is one virtual silo, which is sampled, trains, is screened, weighted and audited exactly as a real silo, under
+/// the id <c>{host}#{n}</c> (n from 1). A virtual silo needs no container and no registry entry: its update is written to the
+/// host's outbox.</para>
+/// <para>A silo step trains up to <see cref="PerStep"/> of a round's sampled virtual silos one after another. Every virtual
+/// silo's training is seeded by its own id and the round, never by its step, so the result does not depend on how the
+/// silos are grouped into steps. The global model is evaluated on the host's whole test split.</para>
+/// </remarks>
+public sealed record SimulationSpec
+{
+    /// <summary>Number of virtual silos the host's train split is partitioned into.</summary>
+    public int VirtualSilos { get; init; }
+
+    /// <summary><c>iid</c> (a seeded shuffle dealt out in equal parts) or <c>dirichlet</c> (label skew, <see cref="Alpha"/>).</summary>
+    public string Split { get; init; } = SimulationSplits.Iid;
+
+    /// <summary>The <c>dirichlet</c> split's concentration: each class's rows are shared out in Dirichlet(α) proportions (smaller is more skewed).</summary>
+    public double? Alpha { get; init; }
+
+    /// <summary>Seed of the partition (not of training, which <see cref="TrainingSpec.Seed"/> seeds).</summary>
+    public long Seed { get; init; } = 1;
+
+    /// <summary>Most virtual silos one silo step trains.</summary>
+    public int PerStep { get; init; } = 100;
+}
+
+/// <summary>Known partitions of a simulation's dataset.</summary>
+public static class SimulationSplits
+{
+    /// <summary>Independent and identically distributed: a seeded shuffle of the rows, dealt out in parts whose sizes differ by at most one.</summary>
+    public const string Iid = "iid";
+
+    /// <summary>Label skew: each class's rows, shuffled, are shared out in proportions drawn from Dirichlet(α·1) per class.</summary>
+    public const string Dirichlet = "dirichlet";
+
+    /// <summary>All known names.</summary>
+    public static readonly IReadOnlyList<string> All = [Iid, Dirichlet];
 }
 
 /// <summary>The privacy mode of a run and its differential privacy.</summary>

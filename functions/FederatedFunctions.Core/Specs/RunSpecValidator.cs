@@ -16,7 +16,7 @@ namespace FederatedFunctions.Core.Specs;
 /// and non-ASCII digits are rejected, so two ids that render alike are always the same id.
 /// </para>
 /// </remarks>
-public static class RunSpecValidator
+public static partial class RunSpecValidator
 {
     /// <summary>Widest accepted hidden layer.</summary>
     public const int MaxHiddenWidth = Models.MultilayerPerceptronModel.MaxHiddenWidth;
@@ -55,7 +55,7 @@ public static class RunSpecValidator
         if (report.Required(spec.Strategy, "$.strategy") && report.Required(spec.Strategy.Name, "$.strategy.name"))
         {
             report.Enum(spec.Strategy.Name, StrategyNames.All, "$.strategy.name");
-            var silos = spec.Silos?.Count ?? 0;
+            var silos = Silos.VirtualSilos.ParticipantCount(spec);
             var sampled = spec.Participation is { } participation && (participation.SampleCount is null or > 0) && (participation.SampleFraction is null or (> 0 and <= 1))
                 ? Strategies.ParticipationPolicy.SampleSize(participation, silos)
                 : silos;
@@ -85,6 +85,7 @@ public static class RunSpecValidator
         }
 
         ValidateParticipation(spec, report);
+        ValidateSimulation(spec, limits, report);
         ValidateRetry(spec.Retry, report);
         ValidateRobustness(spec.Robustness, report);
         ValidateResumeFrom(spec, limits, report);
@@ -492,7 +493,7 @@ public static class RunSpecValidator
         }
 
         var p = spec.Participation;
-        var silos = spec.Silos?.Count ?? 0;
+        var silos = Silos.VirtualSilos.ParticipantCount(spec);
         var max = Math.Max(1, silos);
         report.Range(p.MinSilos, 1, max, "$.participation.minSilos", "the number of silos");
         if (p.SampleCount is not null && p.SampleFraction is not null)

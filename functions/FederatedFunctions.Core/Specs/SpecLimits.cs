@@ -13,8 +13,17 @@ public sealed record SpecLimits
     /// <summary>Most rounds in one run. Default 10 000.</summary>
     public int MaxRounds { get; init; } = 10_000;
 
-    /// <summary>Most silos in one run. Default 256.</summary>
+    /// <summary>Most (real) silos in one run. Default 256.</summary>
     public int MaxSilos { get; init; } = 256;
+
+    /// <summary>Most virtual silos of a simulation (<see cref="SimulationSpec.VirtualSilos"/>). Default 100 000.</summary>
+    public int MaxVirtualSilos { get; init; } = 100_000;
+
+    /// <summary>Most virtual silos a simulation samples per round: each one's update is a reference in the round's history and manifest. Default 1 000.</summary>
+    public int MaxVirtualSilosPerRound { get; init; } = 1_000;
+
+    /// <summary>Most virtual silos one silo step trains (<see cref="SimulationSpec.PerStep"/>). Default 1 000.</summary>
+    public int MaxVirtualSilosPerStep { get; init; } = 1_000;
 
     /// <summary>Most trainable parameters of the model. Default 50 million (200 MB of float32).</summary>
     public long MaxParameters { get; init; } = 50_000_000;

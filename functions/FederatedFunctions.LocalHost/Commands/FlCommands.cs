@@ -194,7 +194,10 @@ public static class FlCommands
         };
         var catalog = host.Services.GetRequiredService<ISiloCatalog>();
         var computes = string.Join(" + ", spec.Silos.GroupBy(s => catalog.Placement(s).Kind).Select(g => g.Count() == spec.Silos.Count ? g.Key : $"{g.Key} ×{g.Count()}"));
-        await ctx.Output.WriteLineAsync($"Run {spec.RunId}: {spec.Silos.Count} silos ({computes} compute), {spec.Training.Rounds} rounds, {model}, {spec.Strategy.Name}, backend {backend}").ConfigureAwait(false);
+        var who = spec.Simulation is { } simulation
+            ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{simulation.VirtualSilos} virtual silos ({simulation.Split} split of {spec.Silos[0]}'s data, up to {simulation.PerStep} per step, {computes} compute)")
+            : $"{spec.Silos.Count} silos ({computes} compute)";
+        await ctx.Output.WriteLineAsync($"Run {spec.RunId}: {who}, {spec.Training.Rounds} rounds, {model}, {spec.Strategy.Name}, backend {backend}").ConfigureAwait(false);
         return await ReportAsync(ctx, () => runner.RunAsync(spec, spec.RunId!, backend, ct), json).ConfigureAwait(false);
     }
 

@@ -63,7 +63,7 @@ public sealed class RunRunner(LocalDurableHost host, TextWriter output)
             }
         }
 
-        return await WatchAsync(runId, spec.Silos.Count, backend, stopwatch, cancellationToken).ConfigureAwait(false);
+        return await WatchAsync(runId, VirtualSilos.ParticipantCount(spec), backend, stopwatch, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -89,7 +89,7 @@ public sealed class RunRunner(LocalDurableHost host, TextWriter output)
         }
 
         var meta = await host.Client.GetInstanceAsync(runId, getInputsAndOutputs: true, cancellationToken).ConfigureAwait(false);
-        var silos = meta?.ReadInputAs<TrainingState>()?.Spec.Silos.Count ?? 0;
+        var silos = meta?.ReadInputAs<TrainingState>()?.Spec is { } resumed ? VirtualSilos.ParticipantCount(resumed) : 0;
         return await WatchAsync(runId, silos, backend, stopwatch, cancellationToken).ConfigureAwait(false);
     }
 

@@ -67,6 +67,25 @@ public sealed record TabularData(float[] Features, long[] Labels, int Rows, int 
         return counts;
     }
 
+    /// <summary>A new table of the given rows, in the given order.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A row outside the table.</exception>
+    public TabularData Select(IReadOnlyList<int> rows)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        var features = new float[(long)rows.Count * Columns];
+        var labels = new long[rows.Count];
+        for (var i = 0; i < rows.Count; i++)
+        {
+            var row = rows[i];
+            ArgumentOutOfRangeException.ThrowIfNegative(row, nameof(rows));
+            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(row, Rows, nameof(rows));
+            Features.AsSpan(row * Columns, Columns).CopyTo(features.AsSpan(i * Columns, Columns));
+            labels[i] = Labels[row];
+        }
+
+        return new TabularData(features, labels, rows.Count, Columns, FeatureNames);
+    }
+
     /// <summary>A copy with each feature standardized, <c>(x − mean) / stddev</c>, computed in double and stored as float32.</summary>
     /// <exception cref="ArgumentException">Not one mean and one positive standard deviation per column.</exception>
     public TabularData Standardized(Core.Specs.FeatureStandardization standardization)

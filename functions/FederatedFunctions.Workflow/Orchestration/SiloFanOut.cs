@@ -33,13 +33,26 @@ public sealed class SiloFanOut(TaskOrchestrationContext context, SiloPlan plan, 
     /// <param name="failedReason">The reason code of a step that failed after its retries (bad data is always <c>bad-data</c>).</param>
     /// <param name="what">What a step delivers, for messages: e.g. <c>result</c>, <c>self-mask seed</c>.</param>
     /// <param name="deadlineSeconds">How long the fan-in waits; null waits for every silo.</param>
-    public async Task<IReadOnlyList<SiloCall<T>>> RunAsync<T>(IReadOnlyList<string> silos, Func<string, SiloStep> step, Func<SiloStepResult, T?> pick, string failedReason, string what, int? deadlineSeconds)
+    public Task<IReadOnlyList<SiloCall<T>>> RunAsync<T>(IReadOnlyList<string> silos, Func<string, SiloStep> step, Func<SiloStepResult, T?> pick, string failedReason, string what, int? deadlineSeconds)
         where T : class
     {
         ArgumentNullException.ThrowIfNull(silos);
         ArgumentNullException.ThrowIfNull(step);
+        return RunAsync(silos.Select(step).ToArray(), pick, failedReason, what, deadlineSeconds);
+    }
+
+    /// <summary>Runs each of <paramref name="steps"/> on its silo's compute (a silo may have several, e.g. groups of virtual silos).</summary>
+    /// <param name="steps">The steps, in the order of the results; their names must differ.</param>
+    /// <param name="pick">The part of a step result the caller wants; null counts as a failure.</param>
+    /// <param name="failedReason">The reason code of a step that failed after its retries (bad data is always <c>bad-data</c>).</param>
+    /// <param name="what">What a step delivers, for messages.</param>
+    /// <param name="deadlineSeconds">How long the fan-in waits; null waits for every step.</param>
+    public async Task<IReadOnlyList<SiloCall<T>>> RunAsync<T>(IReadOnlyList<SiloStep> steps, Func<SiloStepResult, T?> pick, string failedReason, string what, int? deadlineSeconds)
+        where T : class
+    {
+        ArgumentNullException.ThrowIfNull(steps);
         ArgumentNullException.ThrowIfNull(pick);
-        var steps = silos.Select(step).ToArray();
+        var silos = steps.Select(s => s.SiloId).ToArray();
         DateTime? deadlineAt = deadlineSeconds is { } d ? context.CurrentUtcDateTime.AddSeconds(d) : null;
         var calls = steps.Select(s => CallAsync(s, pick, failedReason, what, deadlineAt)).ToArray();
         if (await AllWithinDeadlineAsync(calls, deadlineAt))

@@ -87,6 +87,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
         private readonly IFederatedStrategy strategy;
         private readonly SiloFanOut silos;
         private readonly SiloPlan plan;
+        private readonly IReadOnlyList<string> participants;
         private readonly int inputs;
         private readonly List<RoundSummary> recent;
         private BlobRef global;
@@ -109,6 +110,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             strategyState = input.StrategyState;
             script = input.Script;
             inputs = RunSpecValidator.ResolveInputs(spec);
+            participants = VirtualSilos.Participants(spec);
             recent = input.Recent.ToList();
             audit = input.Audit;
             silos = new SiloFanOut(context, plan, spec.Checkpoints.Container, spec.Retry, input.Epoch);
@@ -184,11 +186,14 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             return new TrainingOutcome(input.RunId, round - 1, global, lastManifest ?? throw new InvalidOperationException("No round was committed."), final?.EvalAccuracy, final?.EvalLoss, "budget-exhausted", final?.Epsilon);
         }
 
-        /// <summary>Samples the round's silos per the participation policy, seeded from the spec and the round.</summary>
+        /// <summary>Samples the round's silos (a simulation's virtual silos) per the participation policy, seeded from the spec and the round.</summary>
         public SampledRound Sample(int round)
         {
-            var sampled = ParticipationPolicy.Sample(strategy.ConfigureFit(round, spec.Silos), spec.Participation, spec.Training.Seed, round);
-            var rate = (double)sampled.Count / spec.Silos.Count;
+            var candidates = strategy.ConfigureFit(round, participants);
+            var sampled = spec.Simulation is null
+                ? ParticipationPolicy.Sample(candidates, spec.Participation, spec.Training.Seed, round)
+                : ParticipationPolicy.SampleVirtual(candidates, spec.Participation, spec.Training.Seed, round);
+            var rate = (double)sampled.Count / participants.Count;
             return new SampledRound(sampled, rate, Epsilon(round, rate), context.CurrentUtcDateTime);
         }
 
@@ -196,13 +201,15 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
         public async Task<TrainedRound> TrainAsync(int round, SampledRound sampled)
         {
             context.SetCustomStatus(new RunStatus("training", round, TotalRounds, recent));
-            var calls = await silos.RunAsync(
-                sampled.Silos,
-                silo => new SiloStep(Train: new TrainRequest(input.RunId, round, silo, global, spec.Model, spec.Data, spec.Training, inputs, Privacy.Mode, Secure, FitFor(round, silo), script)),
-                r => r.Update,
-                "train-failed",
-                "result",
-                spec.Participation.RoundDeadlineSeconds);
+            var calls = spec.Simulation is { } simulation
+                ? await TrainVirtualAsync(round, sampled, simulation)
+                : await silos.RunAsync(
+                    sampled.Silos,
+                    silo => new SiloStep(Train: new TrainRequest(input.RunId, round, silo, global, spec.Model, spec.Data, spec.Training, inputs, Privacy.Mode, Secure, FitFor(round, silo), script)),
+                    r => r.Update,
+                    "train-failed",
+                    "result",
+                    spec.Participation.RoundDeadlineSeconds);
             var failures = calls.Where(c => c.Failure is not null).Select(c => c.Failure!).ToArray();
             foreach (var f in failures)
             {
@@ -219,6 +226,21 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             }
 
             return new TrainedRound(calls.Where(c => c.Result is not null).Select(c => c.Result!).ToArray(), failures);
+        }
+
+        /// <summary>A simulation's round: the sampled virtual silos in groups, each group one step on the host, each virtual silo one update.</summary>
+        /// <remarks>The strategy's fit configuration is the host's for every virtual silo (FedProx's μ is the same for all).</remarks>
+        private async Task<IReadOnlyList<SiloCall<SiloUpdate>>> TrainVirtualAsync(int round, SampledRound sampled, SimulationSpec simulation)
+        {
+            var host = spec.Silos[0];
+            var batches = VirtualSilos.Batches(host, sampled.Silos, simulation);
+            var calls = await silos.RunAsync(
+                batches.Select(b => new SiloStep(Train: new TrainRequest(input.RunId, round, host, global, spec.Model, spec.Data, spec.Training, inputs, Privacy.Mode, Secure, FitFor(round, host), script, b))).ToArray(),
+                r => r.Updates,
+                "train-failed",
+                "result",
+                spec.Participation.RoundDeadlineSeconds);
+            return VirtualSiloSteps.Flatten(host, round, batches, calls);
         }
 
         /// <summary>Aggregates the round's updates into the next global model, plainly or by secure aggregation.</summary>

@@ -102,22 +102,34 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
     }
 
     // Streaming: the accepted updates, each weighted by the strategy (and scaled by its clip), added to one accumulator
-    // one at a time, the next one downloading meanwhile; memory stays two updates whatever the number of silos.
+    // one at a time, the next ones downloading meanwhile (PrefetchWindow); memory stays the accumulator, the update being
+    // added and at most max(one update, 64 MiB) of downloads, whatever the number of silos.
     private async Task<(IReadOnlyList<NamedTensor> Result, List<Candidate> Accepted, IReadOnlyList<double>? Shares)> StreamAsync(
         AggregateRequest request, IFederatedStrategy strategy, IModelAccumulator aggregator, IReadOnlyList<NamedTensor> global, List<Candidate> candidates, bool eyesOff, List<RejectedUpdate> rejected, CancellationToken cancellationToken)
     {
         var weights = candidates.Count == 0 ? [] : strategy.AggregationWeights(Fits(candidates));
         var accepted = new List<Candidate>();
         using var reads = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var next = candidates.Count == 0 ? null : ReadCheckedAsync(candidates[0].Update, reads.Token);
+        var window = PrefetchWindow(request.GlobalModel.Bytes);
+        var downloading = new Queue<Task<(SafetensorsFile? File, RejectedUpdate? Refusal)>>();
+        var issued = 0;
+        void Download()
+        {
+            while (issued < candidates.Count && downloading.Count < window)
+            {
+                downloading.Enqueue(ReadCheckedAsync(candidates[issued++].Update, reads.Token));
+            }
+        }
+
+        Download();
         try
         {
             for (var i = 0; i < candidates.Count; i++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 var candidate = candidates[i];
-                var read = await next!.ConfigureAwait(false);
-                next = i + 1 < candidates.Count ? ReadCheckedAsync(candidates[i + 1].Update, reads.Token) : null;
+                var read = await downloading.Dequeue().ConfigureAwait(false);
+                Download();
                 var clip = strategy.ClipScale(candidate.Distance);
                 var refusal = TryAdd(aggregator, candidate.Update, read, weights[i] * clip);
                 if (refusal is null)
@@ -138,23 +150,37 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
         }
         finally
         {
-            // Left early (cancelled, or an add threw): stop the download in flight and observe its end.
-            if (next is not null)
+            // Left early (cancelled, or an add threw): stop the downloads in flight and observe their end.
+            if (downloading.Count > 0)
             {
                 await reads.CancelAsync().ConfigureAwait(false);
-                try
+                foreach (var download in downloading)
                 {
-                    await next.ConfigureAwait(false);
-                }
-                catch (Exception)
-                {
-                    // Whatever ended it, the aggregation itself is already failing with its own exception.
+                    try
+                    {
+                        await download.ConfigureAwait(false);
+                    }
+                    catch (Exception)
+                    {
+                        // Whatever ended it, the aggregation itself is already failing with its own exception.
+                    }
                 }
             }
         }
 
         return accepted.Count == 0 ? ([], accepted, null) : (aggregator.Result(), accepted, strategy.AggregationWeights(Fits(accepted)));
     }
+
+    /// <summary>Bytes of updates the streaming aggregation downloads ahead of the one it adds; at least one update always.</summary>
+    public const long PrefetchBytes = 64L * 1024 * 1024;
+
+    /// <summary>Most updates downloaded ahead at once, however small.</summary>
+    public const int MaxPrefetch = 8;
+
+    // How many updates download while one is added: one for models of 64 MiB or more (memory: two updates), up to eight
+    // small ones, whose downloads are bound by round trips rather than bytes. Sized by the global model, which every
+    // accepted update matches, not by the sizes the silos report.
+    internal static int PrefetchWindow(long modelBytes) => (int)Math.Clamp(PrefetchBytes / Math.Max(1, modelBytes), 1, MaxPrefetch);
 
     // Buffered: every accepted update held at once, for a strategy that needs them together (median, trimmed mean, Krum).
     private async Task<(IReadOnlyList<NamedTensor> Result, List<Candidate> Accepted, IReadOnlyList<double>? Shares)> CombineAsync(
@@ -296,7 +322,7 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
     private async Task<(SafetensorsFile? File, RejectedUpdate? Refusal)> ReadCheckedAsync(SiloUpdate update, CancellationToken cancellationToken)
     {
         await Task.Yield();
-        var (read, refusal) = await VerifiedReads.ReadAsync(updates, update.SiloId, update.Update, cancellationToken).ConfigureAwait(false);
+        var (read, refusal) = await VerifiedReads.ReadAsync(updates, update.SiloId, update.Update, cancellationToken, update.Host).ConfigureAwait(false);
         if (read is not { } bytes)
         {
             return (null, refusal);

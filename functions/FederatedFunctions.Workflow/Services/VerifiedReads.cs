@@ -8,12 +8,17 @@ namespace FederatedFunctions.Workflow.Services;
 internal static class VerifiedReads
 {
     /// <summary>The blob's bytes, or the refusal (<c>missing</c>, <c>truncated</c>, <c>sha256-mismatch</c>) that names the silo.</summary>
-    public static async Task<(ReadOnlyMemory<byte>? Bytes, RejectedUpdate? Refusal)> ReadAsync(IUpdateStore updates, string siloId, BlobRef reference, CancellationToken cancellationToken)
+    /// <param name="updates">The outboxes.</param>
+    /// <param name="siloId">The silo (or virtual silo) that reported the blob, which a refusal names.</param>
+    /// <param name="reference">The blob as reported.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    /// <param name="outbox">The silo whose outbox holds the blob, when not <paramref name="siloId"/>'s own (a virtual silo's host).</param>
+    public static async Task<(ReadOnlyMemory<byte>? Bytes, RejectedUpdate? Refusal)> ReadAsync(IUpdateStore updates, string siloId, BlobRef reference, CancellationToken cancellationToken, string? outbox = null)
     {
         ReadOnlyMemory<byte> bytes;
         try
         {
-            bytes = await updates.ReadUpdateAsync(siloId, reference, cancellationToken).ConfigureAwait(false);
+            bytes = await updates.ReadUpdateAsync(outbox ?? siloId, reference, cancellationToken).ConfigureAwait(false);
         }
         catch (UpdateUnavailableException ex)
         {

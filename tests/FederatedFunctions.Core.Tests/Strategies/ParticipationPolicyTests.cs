@@ -111,4 +111,37 @@ public sealed class ParticipationValidationTests
         var bad = RunSpecParser.Parse("""{ "model": { "inputs": 4 }, "silos": ["a"], "participation": { "deadline": 5 } }""");
         Assert.Contains(bad.Errors, e => e.Rule == "unknown-field" && e.Path.StartsWith("$.participation", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public void SampleVirtual_TenOfAThousand_DistinctInOrderSeededAndFreshEachRound()
+    {
+        var ids = Enumerable.Range(1, 1000).Select(i => $"h#{i}").ToArray();
+        var policy = new ParticipationSpec { SampleCount = 10 };
+
+        var first = ParticipationPolicy.SampleVirtual(ids, policy, seed: 5, round: 1);
+
+        Assert.Equal(10, first.Distinct().Count());
+        Assert.Equal(first.OrderBy(id => Array.IndexOf(ids, id)), first);
+        Assert.Equal(first, ParticipationPolicy.SampleVirtual(ids, policy, seed: 5, round: 1));
+        Assert.NotEqual(first, ParticipationPolicy.SampleVirtual(ids, policy, seed: 5, round: 2));
+        Assert.NotEqual(first, ParticipationPolicy.SampleVirtual(ids, policy, seed: 6, round: 1));
+        Assert.Same(ids, ParticipationPolicy.SampleVirtual(ids, new ParticipationSpec(), seed: 5, round: 1));
+    }
+
+    [Fact]
+    public void SampleVirtual_ManyRounds_EveryVirtualSiloAboutEquallyOften()
+    {
+        // 3 of 12 over 4,000 rounds: each is drawn 1,000 times in expectation (binomial sd about 27).
+        var ids = Enumerable.Range(1, 12).Select(i => $"h#{i}").ToArray();
+        var counts = ids.ToDictionary(id => id, _ => 0);
+        for (var round = 1; round <= 4000; round++)
+        {
+            foreach (var id in ParticipationPolicy.SampleVirtual(ids, new ParticipationSpec { SampleCount = 3 }, seed: 9, round))
+            {
+                counts[id]++;
+            }
+        }
+
+        Assert.All(counts.Values, c => Assert.InRange(c, 880, 1120));
+    }
 }

@@ -202,4 +202,14 @@ public sealed class AggregationServiceTests
 
         public Task<byte[]?> ReadOutboxAsync(string siloId, string path, CancellationToken cancellationToken) => inner.ReadOutboxAsync(siloId, path, cancellationToken);
     }
+
+    [Theory]
+    [InlineData(31_400L, 8)]
+    [InlineData(16L * 1024 * 1024, 4)]
+    [InlineData(40_000_000L, 1)]
+    [InlineData(200_000_000L, 1)]
+    public void PrefetchWindow_ByTheGlobalModelsSize_EightSmallUpdatesOrOneLarge(long modelBytes, int window)
+    {
+        Assert.Equal(window, AggregationService.PrefetchWindow(modelBytes));
+    }
 }

@@ -237,6 +237,52 @@ public sealed class StreamingAggregatorTests
     }
 
     [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void TryAdd_NonFiniteDeepInALargeTensorOfTheSecondTensor_RefusedWithItsFirstIndexAndTheSumIsBitForBitAsBefore(bool asFirst)
+    {
+        // Tensors of a million floats and more are added in parts on several threads; the bad values sit in two parts of
+        // the second tensor (in name order), after the first tensor was already written into its buffer.
+        const int N = (1 << 20) + 13;
+        var template = new[] { F32("a", new float[N], N), F32("b", new float[N], N) };
+        float[] Values(int seed) => Enumerable.Range(0, N).Select(i => (float)Math.Sin(i * 0.001 + seed)).ToArray();
+        NamedTensor[] Update(int seed) => [F32("a", Values(seed), N), F32("b", Values(seed + 1), N)];
+        var bad = Values(9);
+        bad[N - 7] = float.NaN;
+        bad[N / 2 + 3] = float.NegativeInfinity;
+        NamedTensor[] poisoned = [F32("a", Values(8), N), F32("b", bad, N)];
+
+        using var clean = new StreamingAggregator(template);
+        clean.Add(Update(1), 3);
+        clean.Add(Update(2), 5);
+
+        using var aggregator = new StreamingAggregator(template);
+        var refusals = new List<UpdateCheck>();
+        if (asFirst)
+        {
+            refusals.Add(aggregator.TryAdd(poisoned, 7));
+        }
+
+        aggregator.Add(Update(1), 3);
+        if (!asFirst)
+        {
+            refusals.Add(aggregator.TryAdd(poisoned, 7));
+        }
+
+        aggregator.Add(Update(2), 5);
+
+        var refusal = Assert.Single(refusals);
+        Assert.Equal("non-finite", refusal.Reason);
+        Assert.Equal($"tensor 'b' has a NaN or infinite value at element {N / 2 + 3}", refusal.Detail);
+        Assert.Equal(refusal.Detail, aggregator.Validate(poisoned).Detail);
+        Assert.Equal((2, 8.0), (aggregator.Count, aggregator.TotalWeight));
+        foreach (var (expected, actual) in clean.Result().Zip(aggregator.Result()))
+        {
+            Assert.True(expected.Data.Span.SequenceEqual(actual.Data.Span), $"tensor {expected.Name} differs");
+        }
+    }
+
+    [Theory]
     [InlineData(0.0)]
     [InlineData(-1.0)]
     [InlineData(double.NaN)]

@@ -11,11 +11,12 @@ namespace FederatedFunctions.Ml;
 /// <para>
 /// The aggregator holds one accumulator per template tensor, <c>acc = Σ wᵢ·updateᵢ</c>, and <see cref="Result"/> is
 /// <c>acc / Σ wᵢ</c>. The accumulators are TorchSharp tensors. Each <see cref="Add"/> adds a float32 tensor straight from
-/// the caller's bytes into the accumulator's memory (a vectorized loop over both, in parts on up to four cores for large tensors: see
-/// <c>AddScaled</c>); other dtypes are copied into a reused staging buffer and added with <c>acc.add_(t, alpha: w)</c>
-/// under <c>torch.no_grad()</c>. Peak memory is therefore the accumulator, plus one staging buffer the size of the largest
-/// tensor, plus the caller's copy of the update being added, however many updates are aggregated: an aggregation activity
-/// can stream updates from storage one at a time.
+/// the caller's bytes into a second buffer, checking every value as it reads it, and swaps the two once the whole update
+/// has passed (a vectorized loop, in parts on up to four cores for large tensors: see <c>AddScaledChecked</c>); other
+/// dtypes are checked, copied into a reused staging buffer and added with <c>acc.add_(t, alpha: w)</c> under
+/// <c>torch.no_grad()</c>. Peak memory is therefore two float32 sums, plus one staging buffer the size of the largest
+/// non-float32 tensor, plus the caller's copy of the update being added, however many updates are aggregated: an
+/// aggregation activity can stream updates from storage one at a time.
 /// </para>
 /// <para>
 /// Accumulators are float32 for F32 tensors (every trained parameter), float64 for F64 and integer tensors; the
@@ -30,6 +31,7 @@ public sealed class StreamingAggregator : IModelAccumulator
     private readonly TemplateEntry[] entries;
     private readonly Dictionary<string, int> index;
     private readonly Tensor[] accumulators;
+    private readonly Tensor?[] spares;
     private readonly Dictionary<ScalarType, Tensor> staging = [];
     private bool disposed;
 
@@ -63,12 +65,15 @@ public sealed class StreamingAggregator : IModelAccumulator
 
         TorchRuntime.EnsureInitialized();
         accumulators = new Tensor[entries.Length];
+        spares = new Tensor?[entries.Length];
 
-        // The accumulators live as long as the aggregator, whatever dispose scope the caller is in.
+        // The accumulators live as long as the aggregator, whatever dispose scope the caller is in. A float32 one is not
+        // zeroed: the first accepted update writes it whole.
         for (var i = 0; i < entries.Length; i++)
         {
-            var type = entries[i].DType == TensorDType.F32 ? ScalarType.Float32 : ScalarType.Float64;
-            accumulators[i] = torch.zeros(entries[i].Shape, type).DetachFromDisposeScope();
+            accumulators[i] = entries[i].DType == TensorDType.F32
+                ? SumBuffers.Rent(entries[i].ElementCount)
+                : torch.zeros(entries[i].Shape, ScalarType.Float64).DetachFromDisposeScope();
         }
     }
 
@@ -84,7 +89,10 @@ public sealed class StreamingAggregator : IModelAccumulator
     /// then per tensor in name order the dtype, the shape (and that the byte length matches it), and that every value is
     /// finite. The first failure is returned.
     /// </remarks>
-    public UpdateCheck Validate(IReadOnlyList<NamedTensor> update)
+    public UpdateCheck Validate(IReadOnlyList<NamedTensor> update) => Check(update, finiteF32: true);
+
+    // Validate's checks; the finiteness of float32 tensors only when asked (TryAdd folds it into the add).
+    private UpdateCheck Check(IReadOnlyList<NamedTensor> update, bool finiteF32)
     {
         ArgumentNullException.ThrowIfNull(update);
         ObjectDisposedException.ThrowIf(disposed, this);
@@ -139,15 +147,18 @@ public sealed class StreamingAggregator : IModelAccumulator
                 return UpdateCheck.Reject(UpdateRejections.ShapeMismatch, $"tensor '{entry.Name}' holds {tensor.Data.Length} bytes, its shape needs {bytes}");
             }
 
-            var bad = FirstNonFinite(tensor.DType, tensor.Data.Span);
+            var bad = !finiteF32 && entry.DType == TensorDType.F32 ? -1 : FirstNonFinite(tensor.DType, tensor.Data.Span);
             if (bad >= 0)
             {
-                return UpdateCheck.Reject(UpdateRejections.NonFinite, $"tensor '{entry.Name}' has a NaN or infinite value at element {bad}");
+                return NonFinite(entry.Name, bad);
             }
         }
 
         return UpdateCheck.Ok;
     }
+
+    private static UpdateCheck NonFinite(string tensor, long element) =>
+        UpdateCheck.Reject(UpdateRejections.NonFinite, $"tensor '{tensor}' has a NaN or infinite value at element {element}");
 
     /// <summary>Adds <c>weight · update</c> to the accumulator.</summary>
     /// <param name="update">A state dict shaped like the template.</param>
@@ -169,8 +180,15 @@ public sealed class StreamingAggregator : IModelAccumulator
         }
     }
 
-    /// <summary>Validates and, if accepted, adds <c>weight · update</c>, scanning the update once instead of twice.</summary>
+    /// <summary>Validates and, if accepted, adds <c>weight · update</c>, reading the update once: its check is folded into the add.</summary>
     /// <returns>The verdict of <see cref="Validate"/>; nothing is added unless it is accepted.</returns>
+    /// <remarks>
+    /// A float32 tensor is added from the caller's bytes into a second buffer, <c>spare = fma(x, w, acc)</c>, checking each
+    /// value as it is read; the buffers are swapped only once every tensor of the update has passed, so a value found NaN or
+    /// infinite halfway leaves the sum as it was. The first accepted update is written (<c>fma(x, w, 0)</c>) rather than
+    /// added to zeros. Either way each update costs one read of it, one of the sum and one write, where a separate check
+    /// read it twice; memory holds two float32 sums instead of one, whatever the number of updates.
+    /// </remarks>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="weight"/> is not positive and finite.</exception>
     public UpdateCheck TryAdd(IReadOnlyList<NamedTensor> update, double weight)
     {
@@ -180,10 +198,40 @@ public sealed class StreamingAggregator : IModelAccumulator
             throw new ArgumentOutOfRangeException(nameof(weight), weight, "The weight must be a positive finite number.");
         }
 
-        var check = Validate(update);
+        var check = Check(update, finiteF32: false);
         if (!check.Accepted)
         {
             return check;
+        }
+
+        // Float32 tensors first, in name order (the order Validate reports in), each into its spare (or, for the first
+        // accepted update, into its accumulator, which no update has filled yet).
+        var first = Count == 0;
+        var byName = update.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        for (var i = 0; i < entries.Length; i++)
+        {
+            if (entries[i].DType != TensorDType.F32)
+            {
+                continue;
+            }
+
+            var target = first ? accumulators[i] : Spare(i);
+            var bad = AddScaledChecked(first ? null : accumulators[i], target, byName[entries[i].Name].Data, (float)weight);
+            if (bad >= 0)
+            {
+                return NonFinite(entries[i].Name, bad);
+            }
+        }
+
+        if (!first)
+        {
+            for (var i = 0; i < entries.Length; i++)
+            {
+                if (entries[i].DType == TensorDType.F32)
+                {
+                    (accumulators[i], spares[i]) = (spares[i]!, accumulators[i]);
+                }
+            }
         }
 
         using (torch.no_grad())
@@ -193,10 +241,8 @@ public sealed class StreamingAggregator : IModelAccumulator
                 using var scope = torch.NewDisposeScope();
                 var i = index[tensor.Name];
                 var accumulator = accumulators[i];
-                if (tensor.DType == TensorDType.F32 && accumulator.dtype == ScalarType.Float32)
+                if (tensor.DType == TensorDType.F32)
                 {
-                    // Straight from the caller's buffer (the downloaded update) into the accumulator's memory: no copy.
-                    AddScaled(accumulator, tensor.Data, (float)weight);
                     continue;
                 }
 
@@ -274,9 +320,20 @@ public sealed class StreamingAggregator : IModelAccumulator
         }
 
         disposed = true;
-        foreach (var accumulator in accumulators)
+        for (var i = 0; i < entries.Length; i++)
         {
-            accumulator.Dispose();
+            if (entries[i].DType == TensorDType.F32)
+            {
+                SumBuffers.Return(accumulators[i]);
+                if (spares[i] is { } spare)
+                {
+                    SumBuffers.Return(spare);
+                }
+            }
+            else
+            {
+                accumulators[i].Dispose();
+            }
         }
 
         foreach (var buffer in staging.Values)
@@ -284,6 +341,9 @@ public sealed class StreamingAggregator : IModelAccumulator
             buffer.Dispose();
         }
     }
+
+    /// <summary>The second float32 buffer of entry <paramref name="i"/>, allocated at the first add that needs it and kept.</summary>
+    private Tensor Spare(int i) => spares[i] ??= SumBuffers.Rent(entries[i].ElementCount);
 
     /// <summary>A flat view of the first elements of the staging buffer of entry <paramref name="i"/>'s accumulator type, in the current dispose scope.</summary>
     /// <remarks>
@@ -309,19 +369,39 @@ public sealed class StreamingAggregator : IModelAccumulator
     // Tensors at least this large are added and divided in parts, one per core up to four.
     private const int ParallelFloats = 1 << 20;
 
-    /// <summary><c>accumulator += weight · update</c>, float32, read straight from the update's bytes.</summary>
+    /// <summary><c>target = fma(update, weight, accumulator)</c> (or <c>fma(update, weight, 0)</c> without one), float32, read straight from the update's bytes; the index of the first NaN or infinite value of the update, or -1.</summary>
     /// <remarks>
     /// libtorch has no tensor over a slice of a managed byte array, so going through <c>add_</c> meant copying every update
-    /// into a staging tensor first (two extra passes over it). This loop reads each update once and the accumulator's
-    /// memory once, <see cref="Vector{T}"/> at a time; every element gets <c>fma(x, w, acc)</c> in float32 (one rounding, as
-    /// libtorch's vectorized <c>add_</c> computes it), whatever the split between threads, so the result does not depend on
-    /// the core count.
+    /// into a staging tensor first (two extra passes over it). This loop reads each update once, and the sum once,
+    /// <see cref="Vector{T}"/> at a time; every element gets <c>fma(x, w, acc)</c> in float32 (one rounding, as libtorch's
+    /// vectorized <c>add_</c> computes it), whatever the split between threads, so the result does not depend on the core
+    /// count. Each vector of the update is checked for NaN and infinity as it is loaded; a part stops at its first, and the
+    /// earliest over the parts is the update's first (parts are contiguous and in order). What was written is then garbage,
+    /// which the caller discards.
     /// </remarks>
-    private static void AddScaled(Tensor accumulator, ReadOnlyMemory<byte> update, float weight) =>
-        InParts(update.Length / sizeof(float), (start, length) => AddScaled(
-            MemoryMarshal.Cast<byte, float>(accumulator.bytes).Slice(start, length),
-            MemoryMarshal.Cast<byte, float>(update.Span).Slice(start, length),
-            weight));
+    private static long AddScaledChecked(Tensor? accumulator, Tensor target, ReadOnlyMemory<byte> update, float weight)
+    {
+        var count = update.Length / sizeof(float);
+        long firstBad = -1;
+        var gate = new object();
+        InParts(count, (start, length) =>
+        {
+            var bad = AddScaledChecked(
+                accumulator is null ? default : MemoryMarshal.Cast<byte, float>(accumulator.bytes).Slice(start, length),
+                MemoryMarshal.Cast<byte, float>(target.bytes).Slice(start, length),
+                MemoryMarshal.Cast<byte, float>(update.Span).Slice(start, length),
+                weight,
+                accumulator is null);
+            if (bad >= 0)
+            {
+                lock (gate)
+                {
+                    firstBad = firstBad < 0 ? start + bad : Math.Min(firstBad, start + bad);
+                }
+            }
+        });
+        return firstBad;
+    }
 
     /// <summary><c>result = accumulator / total</c>, float32, into the result's bytes, in parts like <c>AddScaled</c>.</summary>
     private static void DivideInto(Tensor accumulator, Memory<byte> result, float total) =>
@@ -376,26 +456,42 @@ public sealed class StreamingAggregator : IModelAccumulator
         }
     }
 
-    private static void AddScaled(Span<float> accumulator, ReadOnlySpan<float> update, float weight)
+    // One part: target = fma(x, w, acc) (acc = 0 when first), stopping at the first non-finite x; its index, or -1.
+    private static int AddScaledChecked(ReadOnlySpan<float> accumulator, Span<float> target, ReadOnlySpan<float> update, float weight, bool first)
     {
+        const uint Exponent = 0x7F80_0000u;
         var i = 0;
         if (Vector.IsHardwareAccelerated)
         {
             var w = new Vector<float>(weight);
+            var mask = new Vector<uint>(Exponent);
             var acc = MemoryMarshal.Cast<float, Vector<float>>(accumulator);
+            var t = MemoryMarshal.Cast<float, Vector<float>>(target);
             var x = MemoryMarshal.Cast<float, Vector<float>>(update);
-            for (var v = 0; v < acc.Length; v++)
+            for (var v = 0; v < x.Length; v++)
             {
-                acc[v] = Vector.FusedMultiplyAdd(x[v], w, acc[v]);
+                var xv = x[v];
+                if (Vector.EqualsAny(Vector.AsVectorUInt32(xv) & mask, mask))
+                {
+                    break;
+                }
+
+                t[v] = Vector.FusedMultiplyAdd(xv, w, first ? Vector<float>.Zero : acc[v]);
+                i += Vector<float>.Count;
+            }
+        }
+
+        for (; i < update.Length; i++)
+        {
+            if ((BitConverter.SingleToUInt32Bits(update[i]) & Exponent) == Exponent)
+            {
+                return i;
             }
 
-            i = acc.Length * Vector<float>.Count;
+            target[i] = MathF.FusedMultiplyAdd(update[i], weight, first ? 0f : accumulator[i]);
         }
 
-        for (; i < accumulator.Length; i++)
-        {
-            accumulator[i] = MathF.FusedMultiplyAdd(update[i], weight, accumulator[i]);
-        }
+        return -1;
     }
 
     /// <summary>Index of the first NaN or infinity, or -1.</summary>
@@ -435,6 +531,53 @@ public sealed class StreamingAggregator : IModelAccumulator
         }
 
         return -1;
+    }
+
+    /// <summary>Flat float32 buffers for the sums, kept for the next aggregator of the same sizes (one per round, in a host that aggregates every round).</summary>
+    /// <remarks>
+    /// A fresh buffer costs a page fault per 4 KiB at its first write: at 10 M parameters about as long as adding two
+    /// updates. At most <see cref="MaxKeptBytes"/> are kept, largest sizes first come first kept; the rest are freed.
+    /// </remarks>
+    private static class SumBuffers
+    {
+        public const long MaxKeptBytes = 1L << 30;
+        private static readonly Dictionary<long, Stack<Tensor>> Kept = [];
+        private static long keptBytes;
+
+        public static Tensor Rent(long elements)
+        {
+            lock (Kept)
+            {
+                if (Kept.TryGetValue(elements, out var stack) && stack.TryPop(out var buffer))
+                {
+                    keptBytes -= elements * sizeof(float);
+                    return buffer;
+                }
+            }
+
+            return torch.empty(elements, ScalarType.Float32).DetachFromDisposeScope();
+        }
+
+        public static void Return(Tensor buffer)
+        {
+            var bytes = buffer.numel() * sizeof(float);
+            lock (Kept)
+            {
+                if (keptBytes + bytes <= MaxKeptBytes)
+                {
+                    if (!Kept.TryGetValue(buffer.numel(), out var stack))
+                    {
+                        Kept[buffer.numel()] = stack = new Stack<Tensor>();
+                    }
+
+                    stack.Push(buffer);
+                    keptBytes += bytes;
+                    return;
+                }
+            }
+
+            buffer.Dispose();
+        }
     }
 
     private sealed record TemplateEntry(string Name, TensorDType DType, long[] Shape)

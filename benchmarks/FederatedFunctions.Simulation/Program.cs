@@ -1,18 +1,19 @@
 // Simulation benchmark (issue 14): virtual silos through the durable orchestrator, against the same training in one plain loop.
 //
-//   scripts/bench.sh simulation          the FLUTE-shaped run (100 rounds) and the 1,000-virtual-silo rounds
-//   scripts/bench.sh simulation 20       the FLUTE-shaped run with 20 rounds
+//   scripts/bench.sh simulation          the 1,000-virtual-silo rounds, then the FLUTE-shaped run (100 rounds)
+//   scripts/bench.sh simulation 20       the same with a FLUTE-shaped run of 20 rounds
 //
+// Each workload gets a fresh Azurite holding one host silo, and a local host (in-memory durable backend) over it.
 // 1. Rounds of 1,000 virtual silos that do almost no work (2 rows each of 4 features, logistic regression), all sampled,
-//    100 per silo step, as a durable run: each round's time, and the plain loop's. Run first, they also warm up the code
-//    both measurements below use.
+//    100 per silo step, as a durable run: when each round was committed, and the plain loop's time. Run first, they
+//    also warm up the code both measurements below use.
 // 2. A FLUTE-shaped workload: logistic regression on MNIST-shaped synthetic data (60,000 train and 10,000 test rows of 784
-//    features, 10 classes) in one host silo on Azurite, partitioned IID into 1,000 virtual silos; 10 sampled a round, one
-//    local epoch of batch 10 each, FedAvg, evaluated every 10 rounds on the 10,000 test rows. It runs as `fl train` runs
-//    it (the local host, in-memory durable backend, the silo's own credential, every update, checkpoint, manifest and audit
-//    entry in Azurite), then the same training runs in one plain loop: the same data read from the same blob, the same
-//    partition and samples, LocalTrainer for each virtual silo, the same weighted mean (StreamingAggregator), the same
-//    evaluations, no durable step and no blob. Both final models are compared bit for bit.
+//    features, 10 classes) partitioned IID into 1,000 virtual silos; 10 sampled a round, one local epoch of batch 10
+//    each, FedAvg, evaluated every 10 rounds on the 10,000 test rows. First the same training in one plain loop: the same
+//    data read from the same blob by the same reader, the same partition and samples, LocalTrainer for each virtual
+//    silo, the same weighted mean (StreamingAggregator), the same evaluations, no durable step and no blob. Then the run,
+//    as `fl train` runs it (the silo's own credential, every update, checkpoint, manifest and audit entry in Azurite).
+//    Both start from the same seeded model; the final models are compared bit for bit (exit code 1 if they differ).
 using System.Diagnostics;
 using System.Globalization;
 using FederatedFunctions.Core.Silos;
@@ -30,8 +31,6 @@ using Microsoft.Extensions.DependencyInjection;
 var ci = CultureInfo.InvariantCulture;
 var rounds = args.Length > 0 ? int.Parse(args[0], ci) : 100;
 var root = args.Length > 1 ? args[1] : Workspace.Open().RepositoryRoot;
-using var azurite = await Azurite.StartChildAsync(Azurite.FindExecutable(root), dataDirectory: null);
-var blobs = new Azure.Storage.Blobs.BlobServiceClient(azurite.Endpoint.ConnectionString);
 Console.WriteLine(string.Create(ci, $"Machine: {Environment.ProcessorCount} cores, .NET {Environment.Version}, TorchSharp threads {TorchRuntime.ThreadCount}."));
 
 var flute = new RunSpec
@@ -57,103 +56,134 @@ var tiny = new RunSpec
     Evaluation = new EvaluationSpec { EveryRounds = 0 },
 };
 
-var datasets = new[]
-{
-    SyntheticData.Generate(new SyntheticOptions(1, Classes: 10, Features: 784, TrainPerSilo: 60_000, TestPerSilo: 10_000, DirichletAlpha: null, Seed: 3))[0] with { SiloId = "mnist-like" },
-    SyntheticData.Generate(new SyntheticOptions(1, Classes: 3, Features: 4, TrainPerSilo: 2_000, TestPerSilo: 100, DirichletAlpha: null, Seed: 3))[0] with { SiloId = "tiny" },
-};
-var entries = await LocalSiloProvisioner.ProvisionAsync(blobs, datasets.Select(d => d.SiloId).ToArray(), TimeSpan.FromDays(2));
-var settings = LocalSiloProvisioner.ToSettings(entries);
-settings["Storage:ConnectionString"] = azurite.Endpoint.ConnectionString;
-foreach (var d in datasets)
-{
-    await LocalSiloProvisioner.WriteSplitsAsync(entries[d.SiloId], d, DataFormats.Safetensors);
-}
-
-await using var host = await LocalDurableHost.StartAsync(new LocalDurableHostOptions
-{
-    Backend = DurableBackendKind.InMemory,
-    Configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build(),
-});
-var store = host.Services.GetRequiredService<ICheckpointStore>();
+// Each workload gets a fresh Azurite: Azurite keeps working in the background after thousands of blobs (half a core
+// here), which would slow whatever runs next. The plain loop runs first, while its Azurite is idle.
 
 // 1. Rounds of 1,000 virtual silos that do almost no work (first: they also warm up every path both measurements use).
-var thousand = await TimedRunAsync(tiny);
-var tinyInitial = await ModelAsync(tiny.RunId!, 0);
-var (tinyPlain, _, _) = await PlainLoopAsync(tiny, entries[tiny.Silos[0]], tinyInitial);
-var roundSeconds = (await store.ListAsync("checkpoints", tiny.RunId!, default)).Skip(1).Select(m => m.CreatedAt).ToArray();
-Console.WriteLine(string.Create(ci, $"1,000 virtual silos of 2 rows each, all sampled, 100 per silo step, {tiny.Training.Rounds} rounds: durable run {thousand.Seconds:0.00} s ({thousand.Seconds / tiny.Training.Rounds:0.00} s a round, start-up and the first data read included); plain loop {tinyPlain:0.00} s."));
-Console.WriteLine(string.Create(ci, $"Rounds committed at (s after the first): {string.Join(", ", roundSeconds.Select(t => (t - roundSeconds[0]).TotalSeconds.ToString("0.00", ci)))}"));
-Console.WriteLine();
-// 2. The FLUTE-shaped run, then the plain loop.
-var durable = await TimedRunAsync(flute);
-var initial = await ModelAsync(flute.RunId!, 0);
-var (plainSeconds, plainModel, plainAccuracy) = await PlainLoopAsync(flute, entries[flute.Silos[0]], initial);
-var federatedModel = await ModelAsync(flute.RunId!, rounds);
-var identical = federatedModel.Zip(plainModel).All(p => p.First.Name == p.Second.Name && p.First.Data.Span.SequenceEqual(p.Second.Data.Span));
-Console.WriteLine();
-Console.WriteLine(string.Create(ci, $"FLUTE-shaped: 1,000 virtual silos (IID, 60 rows each), 10 a round, {rounds} rounds, logistic regression 784→10, batch 10, evaluated every 10 rounds on 10,000 rows."));
-Console.WriteLine("| | wall (s) | per round (ms) | final accuracy |");
-Console.WriteLine("|---|---:|---:|---:|");
-Console.WriteLine(string.Create(ci, $"| durable run (in-memory backend, Azurite blobs) | {durable.Seconds:0.00} | {1000 * durable.Seconds / rounds:0} | {durable.Accuracy:P2} |"));
-Console.WriteLine(string.Create(ci, $"| plain loop (same data read, training, means, evaluations) | {plainSeconds:0.00} | {1000 * plainSeconds / rounds:0} | {plainAccuracy:P2} |"));
-Console.WriteLine(string.Create(ci, $"Ratio durable ÷ plain: {durable.Seconds / plainSeconds:0.00}. Final models bit-identical: {(identical ? "yes" : "NO")}."));
-
-return identical ? 0 : 1;
-
-async Task<(double Seconds, double? Accuracy)> TimedRunAsync(RunSpec spec)
+await using (var scenario = await Scenario.StartAsync(root, SyntheticData.Generate(new SyntheticOptions(1, Classes: 3, Features: 4, TrainPerSilo: 2_000, TestPerSilo: 100, DirichletAlpha: null, Seed: 3))[0] with { SiloId = "tiny" }))
 {
-    var stopwatch = Stopwatch.StartNew();
-    var report = await new RunRunner(host, TextWriter.Null).RunAsync(spec, spec.RunId!, "inmemory", default);
-    return (stopwatch.Elapsed.TotalSeconds, report.FinalAccuracy);
+    var thousand = await scenario.TimedRunAsync(tiny);
+    var (tinyPlain, _, _) = await scenario.PlainLoopAsync(tiny, await scenario.ModelAsync(tiny.RunId!, 0));
+    var committed = (await scenario.Store.ListAsync("checkpoints", tiny.RunId!, default)).Skip(1).Select(m => m.CreatedAt).ToArray();
+    Console.WriteLine(string.Create(ci, $"1,000 virtual silos of 2 rows each, all sampled, 100 per silo step, {tiny.Training.Rounds} rounds: durable run {thousand.Seconds:0.00} s (start-up and the first data read included); plain loop {tinyPlain:0.00} s."));
+    Console.WriteLine(string.Create(ci, $"Rounds committed at (s after the first): {string.Join(", ", committed.Select(t => (t - committed[0]).TotalSeconds.ToString("0.00", ci)))}"));
 }
 
-async Task<IReadOnlyList<NamedTensor>> ModelAsync(string runId, int round)
+// 2. The FLUTE-shaped training: the plain loop from the run's seeded initial model, then the durable run.
+await using (var scenario = await Scenario.StartAsync(root, SyntheticData.Generate(new SyntheticOptions(1, Classes: 10, Features: 784, TrainPerSilo: 60_000, TestPerSilo: 10_000, DirichletAlpha: null, Seed: 3))[0] with { SiloId = "mnist-like" }))
 {
-    var manifest = await store.GetManifestAsync("checkpoints", runId, round, default) ?? throw new InvalidOperationException($"{runId} has no round {round}.");
-    return Safetensors.Parse((await store.ReadModelAsync(manifest.Model, default)).ToArray()).Tensors;
+    var initial = Scenario.InitialModel(flute);
+    var (plainSeconds, plainModel, plainAccuracy) = await scenario.PlainLoopAsync(flute, initial);
+    var durable = await scenario.TimedRunAsync(flute);
+    var federatedModel = await scenario.ModelAsync(flute.RunId!, rounds);
+    var identical = Same(initial, await scenario.ModelAsync(flute.RunId!, 0)) && Same(federatedModel, plainModel);
+    Console.WriteLine();
+    Console.WriteLine(string.Create(ci, $"FLUTE-shaped: 1,000 virtual silos (IID, 60 rows each), 10 a round, {rounds} rounds, logistic regression 784→10, batch 10, evaluated every 10 rounds on 10,000 rows."));
+    Console.WriteLine("| | wall (s) | per round (ms) | final accuracy |");
+    Console.WriteLine("|---|---:|---:|---:|");
+    Console.WriteLine(string.Create(ci, $"| durable run (in-memory backend, Azurite blobs) | {durable.Seconds:0.00} | {1000 * durable.Seconds / rounds:0} | {durable.Accuracy:P2} |"));
+    Console.WriteLine(string.Create(ci, $"| plain loop (same data read, training, means, evaluations) | {plainSeconds:0.00} | {1000 * plainSeconds / rounds:0} | {plainAccuracy:P2} |"));
+    Console.WriteLine(string.Create(ci, $"Ratio durable ÷ plain: {durable.Seconds / plainSeconds:0.00}. Same initial model and bit-identical final models: {(identical ? "yes" : "NO")}."));
+    return identical ? 0 : 1;
 }
 
-// The same training without the durable engine or any blob after the data: read and parse the splits as a silo does,
-// partition, sample, train each sampled virtual silo, take the weighted mean in silo-id order, evaluate as the run does.
-async Task<(double Seconds, IReadOnlyList<NamedTensor> Model, double? Accuracy)> PlainLoopAsync(RunSpec spec, ProvisionedSilo silo, IReadOnlyList<NamedTensor> global)
+static bool Same(IReadOnlyList<NamedTensor> a, IReadOnlyList<NamedTensor> b) =>
+    a.Count == b.Count && a.Zip(b).All(p => p.First.Name == p.Second.Name && p.First.Data.Span.SequenceEqual(p.Second.Data.Span));
+
+/// <summary>One host silo holding a dataset in a fresh Azurite, and a local host (in-memory durable backend) over it.</summary>
+internal sealed class Scenario : IAsyncDisposable
 {
-    var stopwatch = Stopwatch.StartNew();
-    var container = LocalSiloProvisioner.DataContainer(silo);
-    async Task<TabularData> ReadAsync(string path)
+    private readonly AzuriteChild azurite;
+    private readonly LocalDurableHost host;
+    private readonly ProvisionedSilo silo;
+
+    private Scenario(AzuriteChild azurite, LocalDurableHost host, ProvisionedSilo silo)
     {
-        await using var stream = await container.GetBlobClient(path).OpenReadAsync();
-        return await TensorDataReader.ReadAsync(stream, spec.Data, spec.Model.Inputs!.Value, silo.Id);
+        this.azurite = azurite;
+        this.host = host;
+        this.silo = silo;
     }
 
-    var train = await ReadAsync(spec.Data.Train);
-    var test = await ReadAsync(spec.Data.Test);
-    Console.Error.WriteLine(string.Create(ci, $"plain loop {spec.RunId}: the splits read in {stopwatch.Elapsed.TotalSeconds:0.00} s"));
-    var parts = VirtualPartition.Split(train.Labels, spec.Data.Classes, spec.Simulation!);
-    var participants = VirtualSilos.Participants(spec);
-    double? accuracy = null;
-    for (var round = 1; round <= spec.Training.Rounds; round++)
-    {
-        var sampled = ParticipationPolicy.SampleVirtual(participants, spec.Participation, spec.Training.Seed, round).Order(StringComparer.Ordinal).ToArray();
-        var results = sampled.Select(id =>
-        {
-            VirtualSilos.TryParse(id, out _, out var index);
-            return LocalTrainer.Train(spec.Model, spec.Training, spec.Data.Classes, global, train.Select(parts[index - 1]), round, id);
-        }).ToArray();
-        var weights = WeightedMath.NormalisedWeights(results.Select(r => r.Examples).ToArray());
-        using var mean = new StreamingAggregator(global);
-        for (var i = 0; i < results.Length; i++)
-        {
-            mean.Add(results[i].State, weights[i]);
-        }
+    public ICheckpointStore Store => host.Services.GetRequiredService<ICheckpointStore>();
 
-        global = mean.Result();
-        if (TrainingOrchestrator.IsEvaluationRound(spec, round))
+    public static async Task<Scenario> StartAsync(string root, SiloDataset data)
+    {
+        var azurite = await Azurite.StartChildAsync(Azurite.FindExecutable(root), dataDirectory: null);
+        var entries = await LocalSiloProvisioner.ProvisionAsync(new Azure.Storage.Blobs.BlobServiceClient(azurite.Endpoint.ConnectionString), [data.SiloId], TimeSpan.FromDays(2));
+        await LocalSiloProvisioner.WriteSplitsAsync(entries[data.SiloId], data, DataFormats.Safetensors);
+        var settings = LocalSiloProvisioner.ToSettings(entries);
+        settings["Storage:ConnectionString"] = azurite.Endpoint.ConnectionString;
+        var host = await LocalDurableHost.StartAsync(new LocalDurableHostOptions
         {
-            var scored = LocalTrainer.Evaluate(spec.Model, spec.Data.Classes, global, test);
-            accuracy = (double)scored.Correct / scored.Examples;
-        }
+            Backend = DurableBackendKind.InMemory,
+            Configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build(),
+        });
+        return new Scenario(azurite, host, entries[data.SiloId]);
     }
 
-    return (stopwatch.Elapsed.TotalSeconds, global, accuracy);
+    /// <summary>The seeded round-0 model a run of <paramref name="spec"/> starts from, made as the run makes it.</summary>
+    public static IReadOnlyList<NamedTensor> InitialModel(RunSpec spec) =>
+        ModelFactory.InitialState(spec.Model, RunSpecValidator.ResolveInputs(spec), spec.Data.Classes, spec.Training.Seed);
+
+    public async Task<(double Seconds, double? Accuracy)> TimedRunAsync(RunSpec spec)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        var report = await new RunRunner(host, TextWriter.Null).RunAsync(spec, spec.RunId!, "inmemory", default);
+        return (stopwatch.Elapsed.TotalSeconds, report.FinalAccuracy);
+    }
+
+    public async Task<IReadOnlyList<NamedTensor>> ModelAsync(string runId, int round)
+    {
+        var manifest = await Store.GetManifestAsync("checkpoints", runId, round, default) ?? throw new InvalidOperationException($"{runId} has no round {round}.");
+        return Safetensors.Parse((await Store.ReadModelAsync(manifest.Model, default)).ToArray()).Tensors;
+    }
+
+    // The same training without the durable engine or any blob after the data: read and parse the splits as a silo does,
+    // partition, sample, train each sampled virtual silo, take the weighted mean in silo-id order, evaluate as the run does.
+    public async Task<(double Seconds, IReadOnlyList<NamedTensor> Model, double? Accuracy)> PlainLoopAsync(RunSpec spec, IReadOnlyList<NamedTensor> global)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        var container = LocalSiloProvisioner.DataContainer(silo);
+        async Task<TabularData> ReadAsync(string path)
+        {
+            await using var stream = await container.GetBlobClient(path).OpenReadAsync();
+            return await TensorDataReader.ReadAsync(stream, spec.Data, spec.Model.Inputs!.Value, silo.Id);
+        }
+
+        var train = await ReadAsync(spec.Data.Train);
+        var test = await ReadAsync(spec.Data.Test);
+        var parts = VirtualPartition.Split(train.Labels, spec.Data.Classes, spec.Simulation!);
+        var participants = VirtualSilos.Participants(spec);
+        double? accuracy = null;
+        for (var round = 1; round <= spec.Training.Rounds; round++)
+        {
+            var sampled = ParticipationPolicy.SampleVirtual(participants, spec.Participation, spec.Training.Seed, round).Order(StringComparer.Ordinal).ToArray();
+            var results = sampled.Select(id =>
+            {
+                VirtualSilos.TryParse(id, out _, out var index);
+                return LocalTrainer.Train(spec.Model, spec.Training, spec.Data.Classes, global, train.Select(parts[index - 1]), round, id);
+            }).ToArray();
+            var weights = WeightedMath.NormalisedWeights(results.Select(r => r.Examples).ToArray());
+            using var mean = new StreamingAggregator(global);
+            for (var i = 0; i < results.Length; i++)
+            {
+                mean.Add(results[i].State, weights[i]);
+            }
+
+            global = mean.Result();
+            if (TrainingOrchestrator.IsEvaluationRound(spec, round))
+            {
+                var scored = LocalTrainer.Evaluate(spec.Model, spec.Data.Classes, global, test);
+                accuracy = (double)scored.Correct / scored.Examples;
+            }
+        }
+
+        return (stopwatch.Elapsed.TotalSeconds, global, accuracy);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await host.DisposeAsync();
+        azurite.Dispose();
+    }
 }

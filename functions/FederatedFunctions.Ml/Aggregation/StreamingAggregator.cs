@@ -540,7 +540,7 @@ public sealed class StreamingAggregator : IModelAccumulator
     /// </remarks>
     private static class SumBuffers
     {
-        public const long MaxKeptBytes = 1L << 30;
+        public const long MaxKeptBytes = 512L << 20;
         private static readonly Dictionary<long, Stack<Tensor>> Kept = [];
         private static long keptBytes;
 

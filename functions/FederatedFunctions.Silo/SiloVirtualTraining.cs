@@ -16,15 +16,21 @@ namespace FederatedFunctions.Silo;
 /// and settings), reads the global model once, and trains the group's virtual silos one after another. Each virtual silo
 /// trains exactly as a silo does, seeded by its own id and the round (<see cref="LocalTrainer"/>), so its update is the same
 /// bytes whichever group, step or process trains it.</para>
-/// <para>Each update goes to the host's outbox under the virtual silo's own name, first writer wins, as a silo's does; the
-/// group's result (every update's reference and scalars) is written beside them, and a re-executed step whose updates are
-/// already there returns the result recorded with them. A virtual silo whose part is empty has no update and is left out
-/// of the result; the orchestrator reports it.</para>
+/// <para>The group's updates go to the host's outbox in few blobs rather than one each: each blob
+/// (<see cref="BlobLayout.VirtualGroupUpdates"/>) holds whole safetensors files one after another, up to
+/// <see cref="MaxPartBytes"/> (one update at least), and each virtual silo's <see cref="SiloUpdate"/> names its own slice
+/// (offset, length, SHA-256), which the aggregator reads alone. A blob is written while the next virtual silos train, first
+/// writer wins; a re-executed step that finds a blob already there reports the slices of the bytes stored, so a hash in
+/// history always matches storage. A virtual silo whose part is empty has no update and is left out of the result; the
+/// orchestrator reports it.</para>
 /// </remarks>
 internal static class SiloVirtualTraining
 {
-    /// <summary>Most update writes a step keeps going while it trains the next virtual silos: each holds one serialized update in memory.</summary>
-    private const int MaxWritesInFlight = 4;
+    /// <summary>Most bytes of updates one blob of a group holds (a larger update gets a blob of its own).</summary>
+    public const int MaxPartBytes = 64 * 1024 * 1024;
+
+    /// <summary>Most blobs a step keeps writing while it trains the next virtual silos: each holds its bytes in memory.</summary>
+    private const int MaxWritesInFlight = 2;
 
     private static readonly ConditionalWeakTable<TabularData, ConcurrentDictionary<(SimulationSpec Simulation, int Classes), int[][]>> Partitions = new();
 
@@ -38,12 +44,28 @@ internal static class SiloVirtualTraining
 
         var data = await cache.ReadAsync(storage, request.Data, request.Data.Train, request.Inputs, cancellationToken).ConfigureAwait(false);
         var parts = Partitions.GetOrCreateValue(data).GetOrAdd((batch.Simulation, request.Data.Classes), key => VirtualPartition.Split(data.Labels, key.Classes, key.Simulation));
-        var resultPath = BlobLayout.VirtualBatchResult(request.RunId, request.Round, batch.Batch);
         var global = Safetensors.Parse(await storage.ReadOrchestratorBlobAsync(request.GlobalModel, cancellationToken).ConfigureAwait(false)).Tensors;
         var script = request.Script is { } file ? await storage.ReadOrchestratorBlobAsync(file, cancellationToken).ConfigureAwait(false) : null;
-        // Training is sequential (it uses every core); each update's write overlaps the next trainings, a few at a time.
-        var writes = new List<Task<(SiloUpdate Update, bool Existed)>>(batch.Indices.Count);
-        var inFlight = new Queue<Task<(SiloUpdate Update, bool Existed)>>();
+
+        // Training is sequential (it uses every core); each full blob is written while the next virtual silos train.
+        var writes = new List<Task<IReadOnlyList<SiloUpdate>>>();
+        var inFlight = new Queue<Task<IReadOnlyList<SiloUpdate>>>();
+        var pending = new List<(int Index, LocalTrainResult Result, byte[] Bytes)>();
+        var pendingBytes = 0L;
+        async Task FlushAsync()
+        {
+            if (inFlight.Count == MaxWritesInFlight)
+            {
+                await inFlight.Dequeue().ConfigureAwait(false);
+            }
+
+            var write = WriteAsync(storage, request, batch.Batch, writes.Count + 1, [.. pending], cancellationToken);
+            inFlight.Enqueue(write);
+            writes.Add(write);
+            pending.Clear();
+            pendingBytes = 0;
+        }
+
         try
         {
             foreach (var index in batch.Indices)
@@ -60,14 +82,19 @@ internal static class SiloVirtualTraining
 
                 var id = VirtualSilos.Id(request.SiloId, index);
                 var result = LocalTrainer.Train(request.Model, request.Training, request.Data.Classes, global, data.Select(parts[index - 1]), request.Round, id, cancellationToken, request.Fit?.ProximalMu ?? 0, script);
-                if (inFlight.Count == MaxWritesInFlight)
+                var bytes = Safetensors.Serialize(result.State);
+                if (pending.Count > 0 && pendingBytes + bytes.Length > MaxPartBytes)
                 {
-                    await inFlight.Dequeue().ConfigureAwait(false);
+                    await FlushAsync().ConfigureAwait(false);
                 }
 
-                var write = WriteAsync(storage, request, index, id, result, cancellationToken);
-                inFlight.Enqueue(write);
-                writes.Add(write);
+                pending.Add((index, result, bytes));
+                pendingBytes += bytes.Length;
+            }
+
+            if (pending.Count > 0)
+            {
+                await FlushAsync().ConfigureAwait(false);
             }
         }
         finally
@@ -76,29 +103,53 @@ internal static class SiloVirtualTraining
             await Task.WhenAll(inFlight.Select(t => t.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default))).ConfigureAwait(false);
         }
 
-        var written = await Task.WhenAll(writes).ConfigureAwait(false);
-        var updates = written.Select(w => w.Update).ToArray();
-
-        // A re-execution found earlier updates: the result recorded with them carries their own losses and metrics.
-        if (written.Any(w => w.Existed) && await storage.ReadAsync(SiloArea.Outbox, resultPath, cancellationToken).ConfigureAwait(false) is { } recordedBytes
-            && JsonSerializer.Deserialize<IReadOnlyList<SiloUpdate>>(recordedBytes, JsonDefaults.Documents) is { } recorded
-            && recorded.Select(u => u.Update).SequenceEqual(updates.Select(u => u.Update)))
-        {
-            return new SiloStepResult(Updates: recorded);
-        }
-
-        await storage.WriteAsync(SiloArea.Outbox, resultPath, JsonSerializer.SerializeToUtf8Bytes(updates, JsonDefaults.Documents), cancellationToken).ConfigureAwait(false);
-        return new SiloStepResult(Updates: updates);
+        return new SiloStepResult(Updates: [.. (await Task.WhenAll(writes).ConfigureAwait(false)).SelectMany(u => u)]);
     }
 
-    // First writer wins, as for a silo's own update: a hash already recorded must keep matching the stored blob.
-    private static async Task<(SiloUpdate Update, bool Existed)> WriteAsync(ISiloStorage storage, TrainRequest request, int index, string id, LocalTrainResult result, CancellationToken cancellationToken)
+    // One blob of the group: the updates one after another, first writer wins; each update's slice of what is stored.
+    private static async Task<IReadOnlyList<SiloUpdate>> WriteAsync(ISiloStorage storage, TrainRequest request, int group, int part, (int Index, LocalTrainResult Result, byte[] Bytes)[] updates, CancellationToken cancellationToken)
     {
-        var bytes = Safetensors.Serialize(result.State);
-        var path = BlobLayout.VirtualSiloUpdate(request.RunId, request.Round, index);
-        var existing = await storage.WriteIfAbsentAsync(SiloArea.Outbox, path, bytes, cancellationToken).ConfigureAwait(false);
-        bytes = existing ?? bytes;
-        var update = new BlobRef(storage.Uri(SiloArea.Outbox, path), Hashing.Sha256Hex(bytes), bytes.Length);
-        return (new SiloUpdate(id, request.Round, update, result.Examples, result.Loss, result.Metrics, request.SiloId), existing is not null);
+        var blob = new byte[updates.Sum(u => (long)u.Bytes.Length)];
+        var offset = 0;
+        foreach (var u in updates)
+        {
+            u.Bytes.CopyTo(blob, offset);
+            offset += u.Bytes.Length;
+        }
+
+        var path = BlobLayout.VirtualGroupUpdates(request.RunId, request.Round, group, part);
+        var stored = await storage.WriteIfAbsentAsync(SiloArea.Outbox, path, blob, cancellationToken).ConfigureAwait(false) ?? blob;
+        var lengths = stored.AsSpan().SequenceEqual(blob) ? updates.Select(u => (long)u.Bytes.Length).ToArray() : Lengths(stored, updates.Length);
+        var uri = storage.Uri(SiloArea.Outbox, path);
+        var result = new SiloUpdate[updates.Length];
+        long at = 0;
+        for (var i = 0; i < updates.Length; i++)
+        {
+            var (index, trained, _) = updates[i];
+            var slice = stored.AsMemory((int)at, (int)lengths[i]);
+            result[i] = new SiloUpdate(VirtualSilos.Id(request.SiloId, index), request.Round, new BlobRef(uri, Hashing.Sha256Hex(slice.Span), slice.Length), trained.Examples, trained.Loss, trained.Metrics, request.SiloId, at);
+            at += lengths[i];
+        }
+
+        return result;
+    }
+
+    // An earlier execution stored other bytes (another CPU, another thread count): its files' lengths, one per update.
+    private static long[] Lengths(byte[] stored, int count)
+    {
+        var lengths = new long[count];
+        long at = 0;
+        for (var i = 0; i < count; i++)
+        {
+            lengths[i] = Safetensors.LeadingFileLength(stored.AsMemory((int)at));
+            at += lengths[i];
+        }
+
+        if (at != stored.Length)
+        {
+            throw new InvalidOperationException($"The stored blob holds {stored.Length} bytes; its {count} updates end at {at}.");
+        }
+
+        return lengths;
     }
 }

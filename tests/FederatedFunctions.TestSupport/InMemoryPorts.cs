@@ -400,8 +400,9 @@ public sealed class InMemorySiloBackend : ISiloCompute, IUpdateStore, ISiloCatal
 
         if (Tampered.Contains(silo))
         {
+            // The update's own last byte, also when it is a slice of a blob shared by several virtual silos.
             var changed = blobs.Items[uri].ToArray();
-            changed[^1] ^= 0x01;
+            changed[(update.Offset ?? 0) + update.Update.Bytes - 1] ^= 0x01;
             blobs.Items[uri] = changed;
         }
 

@@ -35,6 +35,36 @@ public sealed class SiloUpdateStore(ISiloRegistry registry) : IUpdateStore
     }
 
     /// <inheritdoc />
+    public async Task<ReadOnlyMemory<byte>> ReadUpdateRangeAsync(string siloId, BlobRef update, long offset, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(update);
+        if (offset < 0 || update.Bytes <= 0)
+        {
+            throw new UpdateUnavailableException($"silo '{siloId}': update at offset {offset} of {update.Bytes} bytes is not a range of a blob");
+        }
+
+        var blob = ResolveInOutbox(registry.GetOutboxReader(siloId), siloId, update.Uri);
+        try
+        {
+            var options = new Azure.Storage.Blobs.Models.BlobDownloadOptions { Range = new HttpRange(offset, update.Bytes) };
+            return (await blob.DownloadContentAsync(options, cancellationToken).ConfigureAwait(false)).Value.Content.ToMemory();
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404)
+        {
+            throw new UpdateUnavailableException($"silo '{siloId}': update blob {update.Uri} does not exist", ex);
+        }
+        catch (RequestFailedException ex) when (ex.Status == 416)
+        {
+            // The range starts past the blob's end: nothing there, which the size check refuses as truncated.
+            return ReadOnlyMemory<byte>.Empty;
+        }
+        catch (RequestFailedException ex)
+        {
+            throw new UpdateUnavailableException($"silo '{siloId}': update blob {update.Uri} could not be read ({ex.Status} {ex.ErrorCode})", ex);
+        }
+    }
+
+    /// <inheritdoc />
     public async Task<byte[]?> ReadOutboxAsync(string siloId, string path, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(path);

@@ -103,13 +103,13 @@ public static class BlobLayout
     /// <summary>A dataset's privacy budget ledger (the analyses charged to it), in the checkpoint container.</summary>
     public static string PrivacyLedger(string budget) => $"_budgets/{budget}/ledger.json";
 
-    /// <summary>A virtual silo's update for a round (<c>SimulationSpec</c>), inside its host's own container.</summary>
-    public static string VirtualSiloUpdate(string runId, int round, int index) =>
-        $"outbox/{runId}/round-{round.ToString("D5", CultureInfo.InvariantCulture)}/virtual/{index.ToString("D6", CultureInfo.InvariantCulture)}.safetensors";
-
-    /// <summary>The small JSON result (the updates' references and scalars) of one group of virtual silos, beside their updates.</summary>
-    public static string VirtualBatchResult(string runId, int round, int batch) =>
-        $"outbox/{runId}/round-{round.ToString("D5", CultureInfo.InvariantCulture)}/virtual/batch-{batch.ToString("D4", CultureInfo.InvariantCulture)}.json";
+    /// <summary>
+    /// Part <paramref name="part"/> of the updates of group <paramref name="group"/> of a simulation's round, inside the host's
+    /// own container: the group's virtual silos' updates, each a whole safetensors file, one after another, at most
+    /// 64 MiB a part (one update at least).
+    /// </summary>
+    public static string VirtualGroupUpdates(string runId, int round, int group, int part) =>
+        $"outbox/{runId}/round-{round.ToString("D5", CultureInfo.InvariantCulture)}/virtual/group-{group.ToString("D4", CultureInfo.InvariantCulture)}-{part.ToString("D3", CultureInfo.InvariantCulture)}.safetensors-seq";
 
     /// <summary>The small JSON result beside a silo's update.</summary>
     public static string SiloResult(string runId, int round) =>

@@ -30,7 +30,12 @@ public sealed record TrainRequest(string RunId, int Round, string SiloId, BlobRe
 /// <param name="Loss">Mean train loss of the last local epoch; null in eyes-off mode.</param>
 /// <param name="Metrics">Other scalar metrics; null in eyes-off mode.</param>
 /// <param name="Host">For a virtual silo (<see cref="VirtualSilos"/>), the silo whose outbox holds its update; null for a silo's own update.</param>
-public sealed record SiloUpdate(string SiloId, int Round, BlobRef Update, long? Examples, double? Loss, IReadOnlyDictionary<string, double>? Metrics, string? Host = null);
+/// <param name="Offset">
+/// Where the update starts in the blob <see cref="BlobRef.Uri"/> names, when several virtual silos' updates share one blob
+/// (each a whole safetensors file, one after another); <see cref="BlobRef.Bytes"/> and <see cref="BlobRef.Sha256"/> are
+/// then the update's own. Null for an update that is a blob of its own.
+/// </param>
+public sealed record SiloUpdate(string SiloId, int Round, BlobRef Update, long? Examples, double? Loss, IReadOnlyDictionary<string, double>? Metrics, string? Host = null, long? Offset = null);
 
 /// <summary>What one silo's evaluation returns to the orchestrator.</summary>
 /// <param name="SiloId">The silo.</param>

@@ -84,6 +84,28 @@ public static class Safetensors
         }
     }
 
+    /// <summary>The length of the safetensors file at the start of <paramref name="bytes"/>, which may hold more after it: the 8-byte length, the header and its tensors' bytes.</summary>
+    /// <remarks>For blobs that hold several files one after another (a simulation's group of updates); only the header is read, and <see cref="Parse"/> still checks the file.</remarks>
+    /// <exception cref="SafetensorsFormatException">The header is malformed, or its tensors end past <paramref name="bytes"/>.</exception>
+    public static long LeadingFileLength(ReadOnlyMemory<byte> bytes)
+    {
+        var span = bytes.Span;
+        if (span.Length < PrefixBytes)
+        {
+            throw Format($"The file is {span.Length} bytes; a safetensors file starts with an 8-byte header length.");
+        }
+
+        var headerLength = BinaryPrimitives.ReadUInt64LittleEndian(span);
+        if (headerLength > MaxHeaderBytes || headerLength > (ulong)(span.Length - PrefixBytes))
+        {
+            throw Format($"The header length is {headerLength} bytes, more than the limit of {MaxHeaderBytes} or than the {span.Length - PrefixBytes} bytes that follow.");
+        }
+
+        var start = PrefixBytes + (int)headerLength;
+        var (entries, _) = ReadHeader(bytes.Slice(PrefixBytes, (int)headerLength), span.Length - start);
+        return start + (entries.Count == 0 ? 0 : entries.Max(e => e.End));
+    }
+
     /// <summary>Parses a whole safetensors file without copying tensor data.</summary>
     /// <returns>The tensors in data-offset order, each <see cref="NamedTensor.Data"/> a slice of <paramref name="file"/>, and the metadata.</returns>
     /// <exception cref="SafetensorsFormatException">The file is malformed; the message says where.</exception>

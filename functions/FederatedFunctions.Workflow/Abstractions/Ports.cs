@@ -147,6 +147,19 @@ public interface IUpdateStore
     /// <summary>Reads the update blob a silo reported. Throws <see cref="UpdateUnavailableException"/> when it is missing or outside the silo's outbox.</summary>
     Task<ReadOnlyMemory<byte>> ReadUpdateAsync(string siloId, BlobRef update, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Reads <see cref="BlobRef.Bytes"/> bytes from <paramref name="offset"/> of the blob a silo reported (an update inside a
+    /// blob of several, <see cref="Core.Silos.SiloUpdate.Offset"/>), or fewer when the blob ends first. Throws
+    /// <see cref="UpdateUnavailableException"/> as <see cref="ReadUpdateAsync"/> does.
+    /// </summary>
+    /// <remarks>The default reads the whole blob and slices it; a store over real storage reads the range alone.</remarks>
+    async Task<ReadOnlyMemory<byte>> ReadUpdateRangeAsync(string siloId, BlobRef update, long offset, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(update);
+        var whole = await ReadUpdateAsync(siloId, update, cancellationToken).ConfigureAwait(false);
+        return offset < 0 || offset > whole.Length ? ReadOnlyMemory<byte>.Empty : whole.Slice((int)offset, (int)Math.Min(update.Bytes, whole.Length - offset));
+    }
+
     /// <summary>Reads a blob of the silo's outbox by its <see cref="BlobLayout"/> path (<c>outbox/…</c>), or null when it does not exist.</summary>
     Task<byte[]?> ReadOutboxAsync(string siloId, string path, CancellationToken cancellationToken);
 }

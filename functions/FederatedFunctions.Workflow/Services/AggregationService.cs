@@ -322,7 +322,7 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
     private async Task<(SafetensorsFile? File, RejectedUpdate? Refusal)> ReadCheckedAsync(SiloUpdate update, CancellationToken cancellationToken)
     {
         await Task.Yield();
-        var (read, refusal) = await VerifiedReads.ReadAsync(updates, update.SiloId, update.Update, cancellationToken, update.Host).ConfigureAwait(false);
+        var (read, refusal) = await VerifiedReads.ReadAsync(updates, update.SiloId, update.Update, cancellationToken, update.Host, update.Offset).ConfigureAwait(false);
         if (read is not { } bytes)
         {
             return (null, refusal);

@@ -13,12 +13,15 @@ internal static class VerifiedReads
     /// <param name="reference">The blob as reported.</param>
     /// <param name="cancellationToken">Cancellation.</param>
     /// <param name="outbox">The silo whose outbox holds the blob, when not <paramref name="siloId"/>'s own (a virtual silo's host).</param>
-    public static async Task<(ReadOnlyMemory<byte>? Bytes, RejectedUpdate? Refusal)> ReadAsync(IUpdateStore updates, string siloId, BlobRef reference, CancellationToken cancellationToken, string? outbox = null)
+    /// <param name="offset">Where the reported bytes start in the blob, when it holds several updates.</param>
+    public static async Task<(ReadOnlyMemory<byte>? Bytes, RejectedUpdate? Refusal)> ReadAsync(IUpdateStore updates, string siloId, BlobRef reference, CancellationToken cancellationToken, string? outbox = null, long? offset = null)
     {
         ReadOnlyMemory<byte> bytes;
         try
         {
-            bytes = await updates.ReadUpdateAsync(outbox ?? siloId, reference, cancellationToken).ConfigureAwait(false);
+            bytes = offset is { } at
+                ? await updates.ReadUpdateRangeAsync(outbox ?? siloId, reference, at, cancellationToken).ConfigureAwait(false)
+                : await updates.ReadUpdateAsync(outbox ?? siloId, reference, cancellationToken).ConfigureAwait(false);
         }
         catch (UpdateUnavailableException ex)
         {

@@ -1,3 +1,4 @@
+using FederatedFunctions.Core;
 using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Core.Specs;
@@ -76,11 +77,19 @@ public sealed class SimulationTests
             Assert.All(m.Participants, p => Assert.Equal(parts[int.Parse(p.SiloId.Split('#')[1], System.Globalization.CultureInfo.InvariantCulture) - 1].Length, p.Examples));
             Assert.Equal(expected.Except(withRows), m.Rejected.Select(r => r.SiloId));
             Assert.All(m.Rejected, r => Assert.Equal("no-update", r.Reason));
-            foreach (var id in withRows)
+            // The round's one group wrote one blob in the host's outbox; each participant's update is its own slice of it.
+            var blob = $"mem://{host}/{BlobLayout.VirtualGroupUpdates(spec.RunId!, m.Round, 1, 1)}";
+            Assert.True(h.Blobs.Items.ContainsKey(blob), blob);
+            var stored = h.Blobs.Items[blob];
+            var slices = new List<string>();
+            for (var at = 0; at < stored.Length;)
             {
-                VirtualSilos.TryParse(id, out _, out var index);
-                Assert.True(h.Blobs.Items.ContainsKey($"mem://{host}/{BlobLayout.VirtualSiloUpdate(spec.RunId!, m.Round, index)}"), id);
+                var length = (int)Safetensors.LeadingFileLength(stored.AsMemory(at));
+                slices.Add(Hashing.Sha256Hex(stored.AsSpan(at, length)));
+                at += length;
             }
+
+            Assert.Equal(slices.Order(StringComparer.Ordinal), m.Participants.Select(p => p.UpdateSha256).Order(StringComparer.Ordinal));
         }
 
         // One step a round on the host, none for a virtual silo; the model is evaluated on the host's whole test split.

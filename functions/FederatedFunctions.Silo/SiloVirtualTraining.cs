@@ -97,10 +97,20 @@ internal static class SiloVirtualTraining
                 await FlushAsync().ConfigureAwait(false);
             }
         }
-        finally
+        catch
         {
-            // Leaving early (a failed training, cancellation): no write is left running unobserved.
-            await Task.WhenAll(inFlight.Select(t => t.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default))).ConfigureAwait(false);
+            // Leaving early (a failed training, cancellation): the writes still going end, and their faults are observed,
+            // before the step's own exception goes on.
+            try
+            {
+                await Task.WhenAll(inFlight).ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // The step already fails with its own exception.
+            }
+
+            throw;
         }
 
         return new SiloStepResult(Updates: [.. (await Task.WhenAll(writes).ConfigureAwait(false)).SelectMany(u => u)]);

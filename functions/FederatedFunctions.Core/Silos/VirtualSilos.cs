@@ -51,14 +51,25 @@ public static class VirtualSilos
             return spec.Silos;
         }
 
-        var host = spec.Silos.Single();
-        var ids = new string[simulation.VirtualSilos];
-        for (var i = 0; i < ids.Length; i++)
+        return new IdList(spec.Silos.Single(), simulation.VirtualSilos);
+    }
+
+    // The ids, made when read: the orchestrator asks for them on every replay, and samples only a few of up to 100,000.
+    private sealed class IdList(string host, int count) : IReadOnlyList<string>
+    {
+        public int Count => count;
+
+        public string this[int index] => (uint)index < (uint)count ? Id(host, index + 1) : throw new ArgumentOutOfRangeException(nameof(index));
+
+        public IEnumerator<string> GetEnumerator()
         {
-            ids[i] = Id(host, i + 1);
+            for (var i = 0; i < count; i++)
+            {
+                yield return Id(host, i + 1);
+            }
         }
 
-        return ids;
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 
     /// <summary>How many take part in the run: its virtual silos, or its silos.</summary>

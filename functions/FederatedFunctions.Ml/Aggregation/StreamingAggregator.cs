@@ -69,11 +69,20 @@ public sealed class StreamingAggregator : IModelAccumulator
 
         // The accumulators live as long as the aggregator, whatever dispose scope the caller is in. A float32 one is not
         // zeroed: the first accepted update writes it whole.
-        for (var i = 0; i < entries.Length; i++)
+        try
         {
-            accumulators[i] = entries[i].DType == TensorDType.F32
-                ? SumBuffers.Rent(entries[i].ElementCount)
-                : torch.zeros(entries[i].Shape, ScalarType.Float64).DetachFromDisposeScope();
+            for (var i = 0; i < entries.Length; i++)
+            {
+                accumulators[i] = entries[i].DType == TensorDType.F32
+                    ? SumBuffers.Rent(entries[i].ElementCount)
+                    : torch.zeros(entries[i].Shape, ScalarType.Float64).DetachFromDisposeScope();
+            }
+        }
+        catch
+        {
+            // Out of memory halfway: what was made goes back, and nothing is left for a finalizer.
+            ReleaseSums();
+            throw;
         }
     }
 
@@ -89,10 +98,10 @@ public sealed class StreamingAggregator : IModelAccumulator
     /// then per tensor in name order the dtype, the shape (and that the byte length matches it), and that every value is
     /// finite. The first failure is returned.
     /// </remarks>
-    public UpdateCheck Validate(IReadOnlyList<NamedTensor> update) => Check(update, finiteF32: true);
+    public UpdateCheck Validate(IReadOnlyList<NamedTensor> update) => Check(update, finite: true);
 
-    // Validate's checks; the finiteness of float32 tensors only when asked (TryAdd folds it into the add).
-    private UpdateCheck Check(IReadOnlyList<NamedTensor> update, bool finiteF32)
+    // Validate's checks; finiteness only when asked (TryAdd checks it tensor by tensor, folded into the float32 adds).
+    private UpdateCheck Check(IReadOnlyList<NamedTensor> update, bool finite)
     {
         ArgumentNullException.ThrowIfNull(update);
         ObjectDisposedException.ThrowIf(disposed, this);
@@ -147,7 +156,7 @@ public sealed class StreamingAggregator : IModelAccumulator
                 return UpdateCheck.Reject(UpdateRejections.ShapeMismatch, $"tensor '{entry.Name}' holds {tensor.Data.Length} bytes, its shape needs {bytes}");
             }
 
-            var bad = !finiteF32 && entry.DType == TensorDType.F32 ? -1 : FirstNonFinite(tensor.DType, tensor.Data.Span);
+            var bad = finite ? FirstNonFinite(tensor.DType, tensor.Data.Span) : -1;
             if (bad >= 0)
             {
                 return NonFinite(entry.Name, bad);
@@ -198,20 +207,26 @@ public sealed class StreamingAggregator : IModelAccumulator
             throw new ArgumentOutOfRangeException(nameof(weight), weight, "The weight must be a positive finite number.");
         }
 
-        var check = Check(update, finiteF32: false);
+        var check = Check(update, finite: false);
         if (!check.Accepted)
         {
             return check;
         }
 
-        // Float32 tensors first, in name order (the order Validate reports in), each into its spare (or, for the first
-        // accepted update, into its accumulator, which no update has filled yet).
+        // In name order (the order Validate reports in): each float32 tensor into its spare (or, for the first accepted
+        // update, into its accumulator, which no update has filled yet), checked as it is added; the others checked.
         var first = Count == 0;
         var byName = update.ToDictionary(t => t.Name, StringComparer.Ordinal);
         for (var i = 0; i < entries.Length; i++)
         {
             if (entries[i].DType != TensorDType.F32)
             {
+                var nonFinite = FirstNonFinite(entries[i].DType, byName[entries[i].Name].Data.Span);
+                if (nonFinite >= 0)
+                {
+                    return NonFinite(entries[i].Name, nonFinite);
+                }
+
                 continue;
             }
 
@@ -320,25 +335,38 @@ public sealed class StreamingAggregator : IModelAccumulator
         }
 
         disposed = true;
-        for (var i = 0; i < entries.Length; i++)
-        {
-            if (entries[i].DType == TensorDType.F32)
-            {
-                SumBuffers.Return(accumulators[i]);
-                if (spares[i] is { } spare)
-                {
-                    SumBuffers.Return(spare);
-                }
-            }
-            else
-            {
-                accumulators[i].Dispose();
-            }
-        }
+        ReleaseSums();
 
         foreach (var buffer in staging.Values)
         {
             buffer.Dispose();
+        }
+    }
+
+    // Float32 sums back to the pool, the others freed; each slot once.
+    private void ReleaseSums()
+    {
+        for (var i = 0; i < entries.Length; i++)
+        {
+            if (accumulators[i] is { } accumulator)
+            {
+                if (entries[i].DType == TensorDType.F32)
+                {
+                    SumBuffers.Return(accumulator);
+                }
+                else
+                {
+                    accumulator.Dispose();
+                }
+
+                accumulators[i] = null!;
+            }
+
+            if (spares[i] is { } spare)
+            {
+                SumBuffers.Return(spare);
+                spares[i] = null;
+            }
         }
     }
 
@@ -536,7 +564,8 @@ public sealed class StreamingAggregator : IModelAccumulator
     /// <summary>Flat float32 buffers for the sums, kept for the next aggregator of the same sizes (one per round, in a host that aggregates every round).</summary>
     /// <remarks>
     /// A fresh buffer costs a page fault per 4 KiB at its first write: at 10 M parameters about as long as adding two
-    /// updates. At most <see cref="MaxKeptBytes"/> are kept, largest sizes first come first kept; the rest are freed.
+    /// updates. Buffers come back in the order aggregators end, and are kept while the total stays within
+    /// <see cref="MaxKeptBytes"/>; the rest are freed.
     /// </remarks>
     private static class SumBuffers
     {

@@ -8,7 +8,8 @@ namespace FederatedFunctions.Ml;
 /// <para>A pure function of the labels and the simulation's settings: every silo step of a run computes the same partition,
 /// whichever virtual silos it trains. Every row belongs to exactly one virtual silo.</para>
 /// <list type="bullet">
-/// <item><c>iid</c>: the rows in a seeded random order, dealt out in consecutive parts whose sizes differ by at most one.</item>
+/// <item><c>iid</c>: the rows in a seeded random order, dealt out in consecutive parts whose sizes differ by at most one
+/// (empty ones when there are more virtual silos than rows).</item>
 /// <item><c>dirichlet</c>: the usual label-skew recipe of federated benchmarks. For each class, its rows in a seeded random
 /// order are shared out in proportions drawn from Dirichlet(α·1) over the virtual silos (exact counts by largest remainder), so
 /// each virtual silo sees some classes far more than others. A virtual silo may get no row at all when α is small and the

@@ -156,6 +156,11 @@ public interface IUpdateStore
     async Task<ReadOnlyMemory<byte>> ReadUpdateRangeAsync(string siloId, BlobRef update, long offset, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(update);
+        if (offset < 0 || update.Bytes <= 0)
+        {
+            throw new UpdateUnavailableException($"silo '{siloId}': update at offset {offset} of {update.Bytes} bytes is not a range of a blob");
+        }
+
         var whole = await ReadUpdateAsync(siloId, update, cancellationToken).ConfigureAwait(false);
         return offset < 0 || offset > whole.Length ? ReadOnlyMemory<byte>.Empty : whole.Slice((int)offset, (int)Math.Min(update.Bytes, whole.Length - offset));
     }

@@ -24,18 +24,20 @@ public static class RoundAudit
         var dp = privacy.DifferentialPrivacy;
         var checks = "sha256,size,format,keys,shapes,dtypes,finite" + (robustness.MaxNormRatio is { } r ? $",norm-screen<={r.ToString(System.Globalization.CultureInfo.InvariantCulture)}" : string.Empty) + (dp is null ? string.Empty : ",dp-clip");
         var drafts = new List<AuditDraft>();
-        void Add(string siloId, string kind, BlobRef artifact, string checks, DpNoiseParameters? noise = null) => drafts.Add(new AuditDraft
+        // A virtual silo's update is a slice of a blob its host wrote: the entry locates the slice (#offset=…) and names the
+        // host's identity, which wrote it.
+        void Add(string siloId, string kind, BlobRef artifact, string checks, DpNoiseParameters? noise = null, long? offset = null, string? writer = null) => drafts.Add(new AuditDraft
         {
             RunId = runId,
             Round = round,
             SiloId = siloId,
             Kind = kind,
-            Blob = artifact.Uri,
+            Blob = offset is { } at ? artifact.Uri + "#offset=" + at.ToString(CultureInfo.InvariantCulture) : artifact.Uri,
             Bytes = artifact.Bytes,
             Sha256 = artifact.Sha256,
             Policy = new AuditPolicy(privacy.Mode, checks),
             DpNoise = noise,
-            Identity = "silo:" + siloId,
+            Identity = "silo:" + (writer ?? siloId),
             RecordedAt = now,
         });
 
@@ -43,7 +45,7 @@ public static class RoundAudit
         foreach (var u in updates.OrderBy(u => u.SiloId, StringComparer.Ordinal))
         {
             var refusal = rejected.FirstOrDefault(x => x.SiloId == u.SiloId);
-            Add(u.SiloId, AuditKinds.Update, u.Update, (refusal is null ? "accepted: " : $"rejected ({refusal.Reason}): ") + checks, refusal is null ? noise : null);
+            Add(u.SiloId, AuditKinds.Update, u.Update, (refusal is null ? "accepted: " : $"rejected ({refusal.Reason}): ") + checks, refusal is null ? noise : null, u.Offset, u.Host);
         }
 
         foreach (var attempt in secureAttempts ?? [])

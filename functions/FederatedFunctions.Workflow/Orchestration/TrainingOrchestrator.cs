@@ -55,6 +55,16 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
         return run.Finish(lastRoundHere + 1);
     }
 
+    /// <summary>
+    /// A silo's answer counts only as its own update in its own outbox: one naming another silo, a host or a slice of a
+    /// shared blob (which only virtual silos have) is that silo's failure, so no silo can make the aggregator read
+    /// another's outbox.
+    /// </summary>
+    internal static IReadOnlyList<SiloCall<SiloUpdate>> OwnUpdates(IReadOnlyList<SiloCall<SiloUpdate>> calls) =>
+        calls.Select(c => c.Result is { } u && (u.SiloId != c.SiloId || u.Host is not null || u.Offset is not null)
+        ? new SiloCall<SiloUpdate>(c.SiloId, null, new RejectedUpdate(c.SiloId, "train-failed", $"the silo answered with an update of '{u.SiloId}'{(u.Host is null ? string.Empty : $" in '{u.Host}''s outbox")}{(u.Offset is null ? string.Empty : " at an offset")}, not its own"))
+        : c).ToArray();
+
     /// <summary>Whether federated evaluation runs after <paramref name="round"/>.</summary>
     public static bool IsEvaluationRound(RunSpec spec, int round)
     {
@@ -203,13 +213,13 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             context.SetCustomStatus(new RunStatus("training", round, TotalRounds, recent));
             var calls = spec.Simulation is { } simulation
                 ? await TrainVirtualAsync(round, sampled, simulation)
-                : await silos.RunAsync(
+                : OwnUpdates(await silos.RunAsync(
                     sampled.Silos,
                     silo => new SiloStep(Train: new TrainRequest(input.RunId, round, silo, global, spec.Model, spec.Data, spec.Training, inputs, Privacy.Mode, Secure, FitFor(round, silo), script)),
                     r => r.Update,
                     "train-failed",
                     "result",
-                    spec.Participation.RoundDeadlineSeconds);
+                    spec.Participation.RoundDeadlineSeconds));
             var failures = calls.Where(c => c.Failure is not null).Select(c => c.Failure!).ToArray();
             foreach (var f in failures)
             {

@@ -31,7 +31,7 @@ internal static class VirtualSiloSteps
         {
             var ids = batches[b].Indices.Select(i => VirtualSilos.Id(host, i)).ToArray();
             var call = calls[b];
-            var refusal = call.Failure is { } failure ? (failure.Reason, failure.Detail) : Check(host, round, ids, call.Result!);
+            var refusal = call.Failure is { } failure ? (failure.Reason, failure.Detail) : call.Result is null ? ("train-failed", "the step answered without updates") : Check(host, round, ids, call.Result);
             if (refusal is { } r)
             {
                 flat.AddRange(ids.Select(id => new SiloCall<SiloUpdate>(id, null, new RejectedUpdate(id, r.Reason, $"group {batches[b].Batch.ToString(CultureInfo.InvariantCulture)} of host '{host}': {r.Detail}"))));
@@ -54,6 +54,11 @@ internal static class VirtualSiloSteps
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var u in updates)
         {
+            if (u?.SiloId is null || u.Update is null)
+            {
+                return ("train-failed", "the step answered with an empty update");
+            }
+
             if (!expected.Contains(u.SiloId) || !seen.Add(u.SiloId) || u.Host != host || u.Round != round)
             {
                 return ("train-failed", $"the step answered for '{u.SiloId}' (host '{u.Host}', round {u.Round.ToString(CultureInfo.InvariantCulture)}), which it was not asked for or named twice");

@@ -14,8 +14,8 @@ namespace FederatedFunctions.Workflow.Services;
 /// <summary>Aggregates one round: checks every update, streams the accepted ones into one accumulator, writes the model.</summary>
 /// <remarks>
 /// Updates are read one at a time, in silo-id order, so the result is bit-identical for the same inputs and
-/// peak memory is about one accumulator, one template and two updates (the one being added and the next, downloading),
-/// whatever the number of silos.
+/// peak memory is about two sums, one template, the update being added and at most max(one update, 64 MiB) of downloads
+/// ahead (<see cref="PrefetchBytes"/>), whatever the number of silos.
 /// An update is checked completely (size, SHA-256, format, keys, shapes, dtypes, finiteness) before it counts, and, when the
 /// spec sets <c>robustness.maxNormRatio</c>, screened by <see cref="NormScreen"/> in a first pass over the round's updates;
 /// a refused update is returned with its reason, never dropped silently.
@@ -51,6 +51,11 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
             else if (candidates.Any(c => c.Update.SiloId == u.SiloId))
             {
                 rejected.Add(new RejectedUpdate(u.SiloId, "duplicate", "a second update from the same silo"));
+            }
+            else if (!OwnOutbox(u))
+            {
+                // Only a virtual silo's update lives in another silo's outbox (its host's), and only there as a slice.
+                rejected.Add(new RejectedUpdate(u.SiloId, "wrong-outbox", $"the update names the outbox of '{u.Host}' or a slice of a blob, which only a virtual silo of that host may"));
             }
             else
             {
@@ -241,8 +246,13 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
         return metadata;
     }
 
+    // Sizes and hashes of what was read are withheld too: a silo that names another blob would learn them from the manifest.
     private static RejectedUpdate Withhold(RejectedUpdate r) =>
-        r.Reason is "non-finite" or "norm-outlier" or "bad-example-count" ? r with { Detail = WithheldDetail } : r;
+        r.Reason is "non-finite" or "norm-outlier" or "bad-example-count" or "truncated" or "sha256-mismatch" ? r with { Detail = WithheldDetail } : r;
+
+    // A silo's update is read from its own outbox; a virtual silo's from its host's, whole or as a slice.
+    private static bool OwnOutbox(SiloUpdate u) =>
+        u.Host is null ? u.Offset is null : VirtualSilos.TryParse(u.SiloId, out var host, out _) && host == u.Host;
 
     // The measuring pass: every update is read and checked once; its example count and loss are taken from its metadata
     // when the silo did not report them (eyes-off), and its distance from the global model is measured when needed.

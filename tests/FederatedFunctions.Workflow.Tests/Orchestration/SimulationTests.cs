@@ -151,4 +151,22 @@ public sealed class SimulationTests
         Assert.Equal([null, "h#2", null, null], honest.Select(c => c.Result?.SiloId));
         Assert.Equal(["no-update", null, "late", "late"], honest.Select(c => c.Failure?.Reason));
     }
+
+    [Fact]
+    public void OwnUpdates_ASiloAnsweringForAnotherSiloOrOutboxOrSlice_FailsThatSilo()
+    {
+        var blob = new BlobRef("mem://b/outbox/r/round-00001/update.safetensors", new string('0', 64), 10);
+        var calls = new[]
+        {
+            new SiloCall<SiloUpdate>("a", new SiloUpdate("a", 1, blob with { Uri = "mem://a/outbox/u" }, 5, 0.1, null), null),
+            new SiloCall<SiloUpdate>("b", new SiloUpdate("c", 1, blob, 5, 0.1, null), null),
+            new SiloCall<SiloUpdate>("c", new SiloUpdate("c", 1, blob, 5, 0.1, null, Host: "b"), null),
+            new SiloCall<SiloUpdate>("d", new SiloUpdate("d", 1, blob, 5, 0.1, null, Offset: 0), null),
+        };
+
+        var own = TrainingOrchestrator.OwnUpdates(calls);
+
+        Assert.Equal(["a"], own.Where(c => c.Result is not null).Select(c => c.SiloId));
+        Assert.Equal(["train-failed", "train-failed", "train-failed"], own.Skip(1).Select(c => c.Failure!.Reason));
+    }
 }

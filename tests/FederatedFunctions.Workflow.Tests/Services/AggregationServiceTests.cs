@@ -212,4 +212,38 @@ public sealed class AggregationServiceTests
     {
         Assert.Equal(window, AggregationService.PrefetchWindow(modelBytes));
     }
+
+    [Fact]
+    public async Task AggregateAsync_ARealSiloNamingAnotherSilosOutboxOrASlice_IsRefusedBeforeAnyRead()
+    {
+        // silo-b's update, reported by silo-a as its own from silo-b's outbox: the aggregator must not read it for silo-a.
+        var theirs = Update("silo-b", Model(5, 5), 100);
+        var replayed = theirs with { SiloId = "silo-a", Host = "silo-b" };
+        var sliced = Update("silo-c", Model(1, 1), 100) with { Offset = 0 };
+        var virtualOfAnotherHost = theirs with { SiloId = "silo-c#3", Host = "silo-b" };
+        var good = Update("silo-d", Model(2, 4), 100);
+
+        var result = await AggregateAsync(replayed, sliced, virtualOfAnotherHost, good);
+
+        Assert.Equal(["silo-d"], result.Participants.Select(p => p.SiloId));
+        Assert.Equal(
+            [("silo-a", "wrong-outbox"), ("silo-c", "wrong-outbox"), ("silo-c#3", "wrong-outbox")],
+            result.Rejected.Select(r => (r.SiloId, r.Reason)).OrderBy(r => r.SiloId, StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task AggregateAsync_AVirtualSilosSliceOfItsHostsBlob_IsReadAndAggregated()
+    {
+        var first = Model(1, 2);
+        var second = Model(3, 4);
+        var blob = blobs.Put("mem://host/outbox/r/round-00001/virtual/group-0001-001.safetensors-seq", [.. first, .. second]);
+        SiloUpdate Slice(int index, byte[] bytes, long offset) =>
+            new($"host#{index}", 1, new BlobRef(blob.Uri, FederatedFunctions.Core.Hashing.Sha256Hex(bytes), bytes.Length), 100, 1.0, null, "host", offset);
+
+        var result = await AggregateAsync(Slice(1, first, 0), Slice(2, second, first.Length));
+
+        Assert.Equal(["host#1", "host#2"], result.Participants.Select(p => p.SiloId));
+        var mean = await ReadAsync(result.Model);
+        Assert.Equal(new[] { 2f, 3f }, mean);
+    }
 }

@@ -28,6 +28,7 @@ public sealed class CliTests
     [InlineData("audit")]
     [InlineData("trainer")]
     [InlineData("aggregate")]
+    [InlineData("model", "get")]
     [InlineData("data", "synth")]
     [InlineData("data", "put")]
     [InlineData("azurite", "stop")]
@@ -122,6 +123,25 @@ public sealed class DemoEndToEndTests
             Assert.True(listCode == 0, listError);
             Assert.Contains("(latest)", listing, StringComparison.Ordinal);
             Assert.Equal(5, listing.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length); // header + rounds 0..3
+
+            // The trained model out, as a file: the latest round's bytes, hashed as its manifest records them.
+            var downloaded = Path.Combine(home.Path, "demo.safetensors");
+            var (getCode, got, getError) = await RunFlAsync(home.Path, "model", "get", runId, "--out", downloaded, "--json");
+            Assert.True(getCode == 0, $"exit {getCode}\n{got}\n{getError}");
+            using var gotJson = JsonDocument.Parse(got.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]);
+            Assert.Equal(3, gotJson.RootElement.GetProperty("round").GetInt32());
+            Assert.Equal(Core.Hashing.Sha256Hex(await File.ReadAllBytesAsync(downloaded)), gotJson.RootElement.GetProperty("sha256").GetString());
+            Assert.Contains(gotJson.RootElement.GetProperty("sha256").GetString()![..12], listing.Split('\n').Single(l => l.Contains("(latest)", StringComparison.Ordinal)), StringComparison.Ordinal);
+            Assert.Equal(4, Core.Tensors.Safetensors.Parse(await File.ReadAllBytesAsync(downloaded)).Tensors.Count); // the MLP 16→64→10: two weights, two biases
+            var (missingCode, _, missingError) = await RunFlAsync(home.Path, "model", "get", runId, "--round", "9", "--out", downloaded);
+            Assert.Equal(2, missingCode);
+            Assert.Contains("no committed round 9", missingError, StringComparison.Ordinal);
+
+            // --json keeps its promise with --verify: the last line is the audit report, verified.
+            var (auditCode, auditOut, auditError) = await RunFlAsync(home.Path, "audit", runId, "--verify", "--json");
+            Assert.True(auditCode == 0, $"exit {auditCode}\n{auditOut}\n{auditError}");
+            using var audit = JsonDocument.Parse(auditOut.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]);
+            Assert.True(audit.RootElement.GetProperty("verification").GetProperty("isValid").GetBoolean());
 
             // Pretrained weights from outside: fl model put, then a run that starts from them on the demo's silos.
             var weights = Path.Combine(home.Path, "mlp.safetensors");

@@ -357,6 +357,17 @@ public static class FlCommands
             }
 
             var v = report.Verification;
+            if (pr.GetValue(JsonOption))
+            {
+                // The JSON above holds the verification; --json keeps its promise of a last line of JSON on stdout.
+                if (!v.IsValid)
+                {
+                    await ctx.Error.WriteLineAsync($"error: the audit log of '{report.RunId}' does not verify: {v.Reason} at entry {v.FirstBadIndex}: {v.Detail}").ConfigureAwait(false);
+                }
+
+                return v.IsValid ? 0 : 1;
+            }
+
             await (v.IsValid ? ctx.Output : ctx.Error).WriteLineAsync(v.IsValid
                 ? $"Verified: {report.Entries.Count} entries, chain intact, head {v.HeadHash?[..12]}… matches the latest manifest."
                 : $"error: the audit log of '{report.RunId}' does not verify: {v.Reason} at entry {v.FirstBadIndex}: {v.Detail}").ConfigureAwait(false);
@@ -375,7 +386,7 @@ public static class FlCommands
 
     private static Command Model(CommandContext ctx)
     {
-        var model = new Command("model", "Puts pretrained weights (safetensors) or a TorchScript module where a run spec's model.pretrained or model.script names them.\nExample: fl model put --file resnet.safetensors");
+        var model = new Command("model", "Puts pretrained weights (safetensors) or a TorchScript module where a run spec's model.pretrained or model.script names them, or gets a run's checkpoint as a file.\nExample: fl model put --file resnet.safetensors");
         var file = new Option<FileInfo>("--file") { Description = "A safetensors file of the model's weights, or a TorchScript module saved by torch.jit.save.", Required = true };
         var name = new Option<string?>("--as") { Description = "Its blob path in the checkpoint container; default pretrained/{file name}, or scripts/{file name} for a TorchScript module." };
         var container = new Option<string>("--container") { Description = "Checkpoint container.", DefaultValueFactory = _ => "checkpoints" };
@@ -435,7 +446,50 @@ public static class FlCommands
             return 0;
         });
         model.Subcommands.Add(put);
+        model.Subcommands.Add(ModelGet(ctx, container));
         return model;
+    }
+
+    private static Command ModelGet(CommandContext ctx, Option<string> container)
+    {
+        var run = new Argument<string>("run") { Description = "Run id." };
+        var round = new Option<int?>("--round") { Description = "A committed round; default the run's latest." };
+        var output = new Option<FileInfo>("--out") { Description = "Where to write the model (safetensors).", Required = true };
+        var get = new Command(
+            "get",
+            "Downloads a run's model checkpoint with the orchestrator's credential, checks its size and SHA-256 against the round's manifest, and writes it as a safetensors file (load it in PyTorch with safetensors.torch.load_file).\n" +
+            "Example: fl model get demo-20261201-101500 --round 10 --out model.safetensors")
+        { run, round, output, container, JsonOption };
+        get.SetAction(async (pr, ct) =>
+        {
+            var store = await CheckpointStoreAsync(ct).ConfigureAwait(false);
+            ModelDownload.Downloaded model;
+            try
+            {
+                model = await ModelDownload.GetAsync(store, pr.GetValue(container)!, pr.GetValue(run)!, pr.GetValue(round), ct).ConfigureAwait(false);
+            }
+            catch (ModelNotFoundException ex)
+            {
+                await ctx.Error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
+                return 2;
+            }
+            catch (Exception ex) when (ex is Core.Runs.IntegrityException or Core.Tensors.SafetensorsFormatException)
+            {
+                await ctx.Error.WriteLineAsync($"error: the checkpoint does not match its manifest, nothing was written: {ex.Message}").ConfigureAwait(false);
+                return 1;
+            }
+
+            var file = pr.GetValue(output)!;
+            await File.WriteAllBytesAsync(file.FullName, model.Bytes, ct).ConfigureAwait(false);
+            await ctx.Output.WriteLineAsync($"Wrote round {model.Round} of {model.RunId} to {file.FullName}: {model.Tensors} tensors, {model.Bytes.Length} bytes, SHA-256 {model.Model.Sha256} (as the manifest records).").ConfigureAwait(false);
+            if (pr.GetValue(JsonOption))
+            {
+                await ctx.Output.WriteLineAsync(JsonSerializer.Serialize(new { runId = model.RunId, round = model.Round, file = file.FullName, sha256 = model.Model.Sha256, bytes = model.Bytes.Length, tensors = model.Tensors }, CommandContext.Json)).ConfigureAwait(false);
+            }
+
+            return 0;
+        });
+        return get;
     }
 
     private static Command Trainer(CommandContext ctx)

@@ -58,6 +58,7 @@ public sealed class CrashRecoveryTests(AzuriteFixture azurite, ITestOutputHelper
         };
 
         var kills = 0;
+        Stopwatch? sinceFirstKill = null;
         foreach (var (name, reached) in points)
         {
             using var fl = Process.Start(Train(home.Path, hub, config, specFile))!;
@@ -77,6 +78,7 @@ public sealed class CrashRecoveryTests(AzuriteFixture azurite, ITestOutputHelper
 
             fl.Kill(entireProcessTree: true);
             await fl.WaitForExitAsync();
+            sinceFirstKill ??= Stopwatch.StartNew();
             kills++;
             log.WriteLine($"SIGKILL {kills}: {name}");
             _ = await stdout;
@@ -98,6 +100,11 @@ public sealed class CrashRecoveryTests(AzuriteFixture azurite, ITestOutputHelper
             await fl.WaitForExitAsync(cts.Token);
             Assert.True(fl.ExitCode == 0, $"exit {fl.ExitCode}: {await stderr}\n{await stdout}");
             Assert.Contains("attaching", await stdout, StringComparison.Ordinal);
+
+            // The time reported is the run's own, from its start before the first kill, not this last process's.
+            var took = System.Text.RegularExpressions.Regex.Match(await stdout, @"completed 4 rounds in ([0-9.]+) s");
+            Assert.True(took.Success, await stdout);
+            Assert.True(double.Parse(took.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) >= sinceFirstKill!.Elapsed.TotalSeconds - 1, $"{took.Value}; {sinceFirstKill.Elapsed.TotalSeconds:0.0} s since the first kill");
         }
 
         var store = new Adapters.Checkpoints.BlobCheckpointStore(azurite.Blobs);

@@ -155,7 +155,12 @@ public sealed class RunRunner(LocalDurableHost host, TextWriter output)
             crossSite = JsonSerializer.Deserialize<Core.Runs.CrossSiteMatrix>(bytes.Span, Core.JsonDefaults.Documents);
         }
 
-        return new RunReport(runId, outcome.Rounds, outcome.FinalAccuracy, outcome.FinalLoss, outcome.FinalModel.Uri, outcome.FinalManifest.Uri, backend, stopwatch.Elapsed.TotalSeconds, crossSite);
+        // How long the run took, from its own start: a watch that attached to a run started by an earlier process (a restart,
+        // fl resume) saw only its end.
+        var seconds = meta.ReadInputAs<TrainingState>()?.StartedAt is { } started && meta.LastUpdatedAt.UtcDateTime >= started
+            ? Math.Max(stopwatch.Elapsed.TotalSeconds, (meta.LastUpdatedAt.UtcDateTime - started).TotalSeconds)
+            : stopwatch.Elapsed.TotalSeconds;
+        return new RunReport(runId, outcome.Rounds, outcome.FinalAccuracy, outcome.FinalLoss, outcome.FinalModel.Uri, outcome.FinalManifest.Uri, backend, seconds, crossSite);
     }
 
     /// <summary>The cross-site matrix as a table of accuracies: one row per model, one column per silo's test split.</summary>

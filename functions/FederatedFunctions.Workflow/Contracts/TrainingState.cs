@@ -21,6 +21,7 @@ namespace FederatedFunctions.Workflow.Contracts;
 /// <param name="Plan">Where each silo's steps run, resolved from the silo registry once per run; null until then.</param>
 /// <param name="Script">A torchscript run's module file (its copy beside the run), which every silo step loads; null for the declared kinds.</param>
 /// <param name="StrategyState">The strategy's server state after round <c>NextRound - 1</c> (a server optimizer's moments); null before its first step or for strategies without state.</param>
+/// <param name="StartedAt">When the run's orchestration first ran (UTC, from the orchestration's clock), carried across ContinueAsNew; a resumed run's is its resume. Null until the first execution.</param>
 /// <param name="Epoch">This start of the run: null for the first, a fresh token (<see cref="Core.Silos.Epochs"/>) for each resume; it is in every silo job's name, so a resume never takes the jobs of the start it replaces.</param>
 public sealed record TrainingState(
     string RunId,
@@ -35,7 +36,8 @@ public sealed record TrainingState(
     SiloPlan? Plan = null,
     string? Epoch = null,
     BlobRef? StrategyState = null,
-    BlobRef? Script = null)
+    BlobRef? Script = null,
+    DateTime? StartedAt = null)
 {
     /// <summary>The state of a run that has not started.</summary>
     /// <param name="runId">Run id.</param>

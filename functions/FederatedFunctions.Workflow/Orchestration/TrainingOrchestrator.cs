@@ -137,6 +137,8 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
         /// <summary>Places the run's silos (once per run; carried across continue-as-new) and writes its first checkpoint (once per run).</summary>
         public static async Task<TrainingRun> StartAsync(TaskOrchestrationContext context, TrainingState input)
         {
+            // The run's own start, kept across ContinueAsNew, so that whoever watches it reports how long the run took.
+            input = input.StartedAt is null ? input with { StartedAt = context.CurrentUtcDateTime } : input;
             var plan = input.Plan ?? await context.CallActivityAsync<SiloPlan>(nameof(PlanSilosActivity), new PlanSilosRequest(input.RunId, input.Spec.Silos), TaskPolicies.StorageRetry);
             if (input.GlobalModel is { } model)
             {

@@ -146,6 +146,11 @@ public sealed class TrainingOrchestratorTests
             Assert.Equal(manifests[i - 1].Model.Sha256, manifests[i].ParentModelSha256);
         }
 
+        // The run's start is carried across both ContinueAsNew: the last generation's input still has the first one's.
+        var startedAt = meta.ReadInputAs<TrainingState>()!.StartedAt!.Value;
+        Assert.InRange(startedAt, manifests[0].CreatedAt.UtcDateTime.AddMinutes(-1), manifests[0].CreatedAt.UtcDateTime);
+        Assert.True(manifests[5].CreatedAt.UtcDateTime > startedAt);
+
         var status = meta.ReadCustomStatusAs<RunStatus>()!;
         Assert.Equal("completed", status.Phase);
         Assert.Equal([1, 2, 3, 4, 5], status.Recent.Select(r => r.Round));

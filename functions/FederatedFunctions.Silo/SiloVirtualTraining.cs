@@ -19,8 +19,9 @@ namespace FederatedFunctions.Silo;
 /// <para>The group's updates go to the host's outbox in few blobs rather than one each: each blob
 /// (<see cref="BlobLayout.VirtualGroupUpdates"/>) holds whole safetensors files one after another, up to
 /// <see cref="MaxPartBytes"/> (one update at least), and each virtual silo's <see cref="SiloUpdate"/> names its own slice
-/// (offset, length, SHA-256), which the aggregator reads alone. A blob is written while the next virtual silos train, first
-/// writer wins; a re-executed step that finds a blob already there reports the slices of the bytes stored, so a hash in
+/// (offset, length, SHA-256), which the aggregator reads alone. A group whose updates pass that size writes each full blob
+/// while its next virtual silos train (a group of small updates writes one blob, after its last training); first writer
+/// wins; a re-executed step that finds a blob already there reports the slices of the bytes stored, so a hash in
 /// history always matches storage. A virtual silo whose part is empty has no update and is left out of the result; the
 /// orchestrator reports it.</para>
 /// </remarks>
@@ -47,7 +48,7 @@ internal static class SiloVirtualTraining
         var global = Safetensors.Parse(await storage.ReadOrchestratorBlobAsync(request.GlobalModel, cancellationToken).ConfigureAwait(false)).Tensors;
         var script = request.Script is { } file ? await storage.ReadOrchestratorBlobAsync(file, cancellationToken).ConfigureAwait(false) : null;
 
-        // Training is sequential (it uses every core); each full blob is written while the next virtual silos train.
+        // Training is sequential (it uses every core); a full blob is written while the next virtual silos train.
         var writes = new List<Task<IReadOnlyList<SiloUpdate>>>();
         var inFlight = new Queue<Task<IReadOnlyList<SiloUpdate>>>();
         var pending = new List<(int Index, LocalTrainResult Result, byte[] Bytes)>();

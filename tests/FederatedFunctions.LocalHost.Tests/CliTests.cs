@@ -133,9 +133,14 @@ public sealed class DemoEndToEndTests
             Assert.Equal(Core.Hashing.Sha256Hex(await File.ReadAllBytesAsync(downloaded)), gotJson.RootElement.GetProperty("sha256").GetString());
             Assert.Contains(gotJson.RootElement.GetProperty("sha256").GetString()![..12], listing.Split('\n').Single(l => l.Contains("(latest)", StringComparison.Ordinal)), StringComparison.Ordinal);
             Assert.Equal(4, Core.Tensors.Safetensors.Parse(await File.ReadAllBytesAsync(downloaded)).Tensors.Count); // the MLP 16→64→10: two weights, two biases
+            var kept = await File.ReadAllBytesAsync(downloaded);
             var (missingCode, _, missingError) = await RunFlAsync(home.Path, "model", "get", runId, "--round", "9", "--out", downloaded);
             Assert.Equal(2, missingCode);
             Assert.Contains("no committed round 9", missingError, StringComparison.Ordinal);
+            Assert.Equal(kept, await File.ReadAllBytesAsync(downloaded));
+            var (unwritableCode, _, unwritableError) = await RunFlAsync(home.Path, "model", "get", runId, "--out", Path.Combine(home.Path, "no-such-folder", "m.safetensors"));
+            Assert.Equal(1, unwritableCode);
+            Assert.Contains("could not write", unwritableError, StringComparison.Ordinal);
 
             // --json keeps its promise with --verify: the last line is the audit report, verified.
             var (auditCode, auditOut, auditError) = await RunFlAsync(home.Path, "audit", runId, "--verify", "--json");

@@ -479,8 +479,25 @@ public static class FlCommands
                 return 1;
             }
 
+            // Written beside the target and moved over it: an interrupted write leaves no half file and no damaged old one.
             var file = pr.GetValue(output)!;
-            await File.WriteAllBytesAsync(file.FullName, model.Bytes, ct).ConfigureAwait(false);
+            var partial = file.FullName + ".partial";
+            try
+            {
+                await File.WriteAllBytesAsync(partial, model.Bytes, ct).ConfigureAwait(false);
+                File.Move(partial, file.FullName, overwrite: true);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                if (File.Exists(partial))
+                {
+                    File.Delete(partial);
+                }
+
+                await ctx.Error.WriteLineAsync($"error: could not write {file.FullName}: {ex.Message}").ConfigureAwait(false);
+                return 1;
+            }
+
             await ctx.Output.WriteLineAsync($"Wrote round {model.Round} of {model.RunId} to {file.FullName}: {model.Tensors} tensors, {model.Bytes.Length} bytes, SHA-256 {model.Model.Sha256} (as the manifest records).").ConfigureAwait(false);
             if (pr.GetValue(JsonOption))
             {

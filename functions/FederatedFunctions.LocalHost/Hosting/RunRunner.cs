@@ -157,7 +157,11 @@ public sealed class RunRunner(LocalDurableHost host, TextWriter output)
 
         // How long the run took, from its own start: a watch that attached to a run started by an earlier process (a restart,
         // fl resume) saw only its end.
-        var seconds = meta.ReadInputAs<TrainingState>()?.StartedAt is { } started && meta.LastUpdatedAt.UtcDateTime >= started
+        // Until its first ContinueAsNew a run's stored input has no StartedAt (the orchestrator sets it in memory), and the
+        // instance's creation is the run's start.
+        var state = meta.ReadInputAs<TrainingState>();
+        var runStart = state?.StartedAt ?? (state is { Generation: 0 } ? meta.CreatedAt.UtcDateTime : null);
+        var seconds = runStart is { } started && meta.LastUpdatedAt.UtcDateTime >= started
             ? Math.Max(stopwatch.Elapsed.TotalSeconds, (meta.LastUpdatedAt.UtcDateTime - started).TotalSeconds)
             : stopwatch.Elapsed.TotalSeconds;
         return new RunReport(runId, outcome.Rounds, outcome.FinalAccuracy, outcome.FinalLoss, outcome.FinalModel.Uri, outcome.FinalManifest.Uri, backend, seconds, crossSite);

@@ -21,7 +21,7 @@ namespace FederatedFunctions.Workflow.Contracts;
 /// <param name="Plan">Where each silo's steps run, resolved from the silo registry once per run; null until then.</param>
 /// <param name="Script">A torchscript run's module file (its copy beside the run), which every silo step loads; null for the declared kinds.</param>
 /// <param name="StrategyState">The strategy's server state after round <c>NextRound - 1</c> (a server optimizer's moments); null before its first step or for strategies without state.</param>
-/// <param name="StartedAt">When the run's orchestration first ran (UTC, from the orchestration's clock), carried across ContinueAsNew; a resumed run's is its resume. Null until the first execution.</param>
+/// <param name="StartedAt">When the run's orchestration first ran (UTC, from the orchestration's clock), carried across ContinueAsNew; a resumed run's is its resume. Null in the input a run is scheduled with, so the first generation's stored input has none (its instance's creation time is the run's start).</param>
 /// <param name="Epoch">This start of the run: null for the first, a fresh token (<see cref="Core.Silos.Epochs"/>) for each resume; it is in every silo job's name, so a resume never takes the jobs of the start it replaces.</param>
 public sealed record TrainingState(
     string RunId,

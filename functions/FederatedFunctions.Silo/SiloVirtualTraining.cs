@@ -44,7 +44,8 @@ internal static class SiloVirtualTraining
         }
 
         var data = await cache.ReadAsync(storage, request.Data, request.Data.Train, request.Inputs, cancellationToken).ConfigureAwait(false);
-        var parts = Partitions.GetOrCreateValue(data).GetOrAdd((batch.Simulation, request.Data.Classes), key => VirtualPartition.Split(data.Labels, key.Classes, key.Simulation));
+        // Keyed by what the partition depends on: groups of another size share it.
+        var parts = Partitions.GetOrCreateValue(data).GetOrAdd((batch.Simulation with { PerStep = 1 }, request.Data.Classes), key => VirtualPartition.Split(data.Labels, key.Classes, key.Simulation));
         var global = Safetensors.Parse(await storage.ReadOrchestratorBlobAsync(request.GlobalModel, cancellationToken).ConfigureAwait(false)).Tensors;
         var script = request.Script is { } file ? await storage.ReadOrchestratorBlobAsync(file, cancellationToken).ConfigureAwait(false) : null;
 

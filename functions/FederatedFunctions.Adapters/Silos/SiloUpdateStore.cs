@@ -14,28 +14,14 @@ namespace FederatedFunctions.Adapters.Silos;
 public sealed class SiloUpdateStore(ISiloRegistry registry) : IUpdateStore
 {
     /// <inheritdoc />
-    public async Task<ReadOnlyMemory<byte>> ReadUpdateAsync(string siloId, BlobRef update, CancellationToken cancellationToken)
+    public Task<ReadOnlyMemory<byte>> ReadUpdateAsync(string siloId, BlobRef update, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(update);
-        var container = registry.GetOutboxReader(siloId);
-        var blob = ResolveInOutbox(container, siloId, update.Uri);
-        try
-        {
-            var content = (await blob.DownloadContentAsync(cancellationToken).ConfigureAwait(false)).Value.Content;
-            return content.ToMemory();
-        }
-        catch (RequestFailedException ex) when (ex.Status == 404)
-        {
-            throw new UpdateUnavailableException($"silo '{siloId}': update blob {update.Uri} does not exist", ex);
-        }
-        catch (RequestFailedException ex)
-        {
-            throw new UpdateUnavailableException($"silo '{siloId}': update blob {update.Uri} could not be read ({ex.Status} {ex.ErrorCode})", ex);
-        }
+        return DownloadAsync(siloId, update, null, cancellationToken);
     }
 
     /// <inheritdoc />
-    public async Task<ReadOnlyMemory<byte>> ReadUpdateRangeAsync(string siloId, BlobRef update, long offset, CancellationToken cancellationToken)
+    public Task<ReadOnlyMemory<byte>> ReadUpdateRangeAsync(string siloId, BlobRef update, long offset, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(update);
         if (offset < 0 || update.Bytes <= 0)
@@ -43,17 +29,23 @@ public sealed class SiloUpdateStore(ISiloRegistry registry) : IUpdateStore
             throw new UpdateUnavailableException($"silo '{siloId}': update at offset {offset} of {update.Bytes} bytes is not a range of a blob");
         }
 
+        return DownloadAsync(siloId, update, new HttpRange(offset, update.Bytes), cancellationToken);
+    }
+
+    // The reported blob, or a range of it, from the silo's own outbox with the orchestrator's read grant.
+    private async Task<ReadOnlyMemory<byte>> DownloadAsync(string siloId, BlobRef update, HttpRange? range, CancellationToken cancellationToken)
+    {
         var blob = ResolveInOutbox(registry.GetOutboxReader(siloId), siloId, update.Uri);
         try
         {
-            var options = new Azure.Storage.Blobs.Models.BlobDownloadOptions { Range = new HttpRange(offset, update.Bytes) };
+            var options = new Azure.Storage.Blobs.Models.BlobDownloadOptions { Range = range ?? default };
             return (await blob.DownloadContentAsync(options, cancellationToken).ConfigureAwait(false)).Value.Content.ToMemory();
         }
         catch (RequestFailedException ex) when (ex.Status == 404)
         {
             throw new UpdateUnavailableException($"silo '{siloId}': update blob {update.Uri} does not exist", ex);
         }
-        catch (RequestFailedException ex) when (ex.Status == 416)
+        catch (RequestFailedException ex) when (ex.Status == 416 && range is not null)
         {
             // The range starts past the blob's end: nothing there, which the size check refuses as truncated.
             return ReadOnlyMemory<byte>.Empty;

@@ -431,7 +431,7 @@ public sealed class StreamingAggregator : IModelAccumulator
         return firstBad;
     }
 
-    /// <summary><c>result = accumulator / total</c>, float32, into the result's bytes, in parts like <c>AddScaled</c>.</summary>
+    /// <summary><c>result = accumulator / total</c>, float32, into the result's bytes, in parts like <c>AddScaledChecked</c>.</summary>
     private static void DivideInto(Tensor accumulator, Memory<byte> result, float total) =>
         InParts(result.Length / sizeof(float), (start, length) => DivideInto(
             MemoryMarshal.Cast<byte, float>(accumulator.bytes).Slice(start, length),

@@ -179,8 +179,19 @@ public static class SyntheticData
         return counts;
     }
 
-    private static Random NewRandom(long seed, params string[] labels) =>
+    /// <summary>A generator seeded from <paramref name="seed"/> and <paramref name="labels"/> (<see cref="Hashing.DeriveSeed"/>).</summary>
+    internal static Random NewRandom(long seed, params string[] labels) =>
         new((int)(Hashing.DeriveSeed(seed, labels) & int.MaxValue));
+
+    /// <summary>Fisher–Yates from the end, <c>j = random.Next(i + 1)</c>: the order every seeded split here depends on.</summary>
+    internal static void Shuffle<T>(Span<T> items, Random random)
+    {
+        for (var i = items.Length - 1; i > 0; i--)
+        {
+            var j = random.Next(i + 1);
+            (items[i], items[j]) = (items[j], items[i]);
+        }
+    }
 
     private static float[][] ComponentMeans(SyntheticOptions options)
     {
@@ -211,11 +222,7 @@ public static class SyntheticData
         }
 
         // Fisher–Yates, so classes are interleaved.
-        for (var i = rows - 1; i > 0; i--)
-        {
-            var j = random.Next(i + 1);
-            (labels[i], labels[j]) = (labels[j], labels[i]);
-        }
+        Shuffle(labels.AsSpan(), random);
 
         var columns = names.Length;
         var features = new float[rows * columns];

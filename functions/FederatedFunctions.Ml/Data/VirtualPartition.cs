@@ -1,4 +1,3 @@
-using FederatedFunctions.Core;
 using FederatedFunctions.Core.Specs;
 
 namespace FederatedFunctions.Ml;
@@ -33,7 +32,8 @@ public static class VirtualPartition
         var parts = Enumerable.Range(0, simulation.VirtualSilos).Select(_ => new List<int>()).ToArray();
         if (simulation.Split == SimulationSplits.Iid)
         {
-            var order = Shuffled(Enumerable.Range(0, labels.Count).ToArray(), NewRandom(simulation.Seed, "iid"));
+            var order = Enumerable.Range(0, labels.Count).ToArray();
+            SyntheticData.Shuffle(order.AsSpan(), SyntheticData.NewRandom(simulation.Seed, "simulation", "iid"));
             for (int v = 0, start = 0; v < parts.Length; v++)
             {
                 var size = (order.Length / parts.Length) + (v < order.Length % parts.Length ? 1 : 0);
@@ -58,8 +58,9 @@ public static class VirtualPartition
             var invariant = System.Globalization.CultureInfo.InvariantCulture;
             for (var c = 0; c < classes; c++)
             {
-                var rows = Shuffled(byClass[c].ToArray(), NewRandom(simulation.Seed, "class", c.ToString(invariant)));
-                var proportions = SyntheticData.SampleDirichlet(NewRandom(simulation.Seed, "proportions", c.ToString(invariant)), alpha, parts.Length);
+                var rows = byClass[c].ToArray();
+                SyntheticData.Shuffle(rows.AsSpan(), SyntheticData.NewRandom(simulation.Seed, "simulation", "class", c.ToString(invariant)));
+                var proportions = SyntheticData.SampleDirichlet(SyntheticData.NewRandom(simulation.Seed, "simulation", "proportions", c.ToString(invariant)), alpha, parts.Length);
                 var counts = SyntheticData.Apportion(proportions, rows.Length);
                 for (int v = 0, start = 0; v < parts.Length; v++)
                 {
@@ -80,18 +81,4 @@ public static class VirtualPartition
             return rows;
         }).ToArray();
     }
-
-    private static int[] Shuffled(int[] items, Random random)
-    {
-        for (var i = items.Length - 1; i > 0; i--)
-        {
-            var j = random.Next(i + 1);
-            (items[i], items[j]) = (items[j], items[i]);
-        }
-
-        return items;
-    }
-
-    private static Random NewRandom(long seed, params string[] labels) =>
-        new((int)(Hashing.DeriveSeed(seed, ["simulation", .. labels]) & int.MaxValue));
 }

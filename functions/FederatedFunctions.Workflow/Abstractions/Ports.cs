@@ -162,7 +162,7 @@ public interface IUpdateStore
         }
 
         var whole = await ReadUpdateAsync(siloId, update, cancellationToken).ConfigureAwait(false);
-        return offset < 0 || offset > whole.Length ? ReadOnlyMemory<byte>.Empty : whole.Slice((int)offset, (int)Math.Min(update.Bytes, whole.Length - offset));
+        return offset > whole.Length ? ReadOnlyMemory<byte>.Empty : whole.Slice((int)offset, (int)Math.Min(update.Bytes, whole.Length - offset));
     }
 
     /// <summary>Reads a blob of the silo's outbox by its <see cref="BlobLayout"/> path (<c>outbox/…</c>), or null when it does not exist.</summary>

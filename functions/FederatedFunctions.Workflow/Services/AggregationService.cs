@@ -54,7 +54,7 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
             }
             else if (!OwnOutbox(u))
             {
-                // Only a virtual silo's update lives in another silo's outbox (its host's), and only there as a slice.
+                // Only a virtual silo's update lives in another silo's outbox (its host's), and only such an update is a slice.
                 rejected.Add(new RejectedUpdate(u.SiloId, "wrong-outbox", $"the update names the outbox of '{u.Host}' or a slice of a blob, which only a virtual silo of that host may"));
             }
             else

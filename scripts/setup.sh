@@ -7,6 +7,7 @@
 #   3. NuGet restore of the solution (with the Bicep CLI package, which tests/FederatedFunctions.Infra.Tests runs).
 #   4. Real public datasets from Debian's python3-sklearn package (downloaded and unpacked, not installed),
 #      checked against tools/datasets/SHA256SUMS.
+#   5. (`browser`, run by scripts/test.sh only) Debian's chromium package, which the dashboard's browser tests drive.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,6 +23,23 @@ as_root() {
   fi
 }
 
+NEXT_SUITE="trixie"
+
+# Priority 100 for the next suite and its -security and -updates suites (each is its own release name): they are used
+# only when asked for with -t, so nothing else is upgraded from them, and other packages (chromium) keep coming from
+# the machine's own suite.
+pin_next_suite() {
+  local s
+  : > "$STAMP_DIR/pin.tmp"
+  for s in "$NEXT_SUITE" "$NEXT_SUITE-security" "$NEXT_SUITE-updates"; do
+    printf 'Package: *\nPin: release n=%s\nPin-Priority: 100\n\n' "$s" >> "$STAMP_DIR/pin.tmp"
+  done
+  if ! cmp -s "$STAMP_DIR/pin.tmp" "/etc/apt/preferences.d/fl-$NEXT_SUITE" 2>/dev/null; then
+    as_root install -m 0644 "$STAMP_DIR/pin.tmp" "/etc/apt/preferences.d/fl-$NEXT_SUITE"
+  fi
+  rm -f "$STAMP_DIR/pin.tmp"
+}
+
 libstdcxx_ok() {
   local lib
   for lib in /usr/lib/x86_64-linux-gnu/libstdc++.so.6 /usr/lib64/libstdc++.so.6; do
@@ -35,7 +53,7 @@ ensure_libstdcxx() {
   log "libstdc++ lacks GLIBCXX_3.4.32 (TorchSharp needs GCC 13+); installing libstdc++6 from the next Debian suite"
   # shellcheck disable=SC1091
   . /etc/os-release
-  local current="${VERSION_CODENAME:?cannot read VERSION_CODENAME}" next="trixie"
+  local current="${VERSION_CODENAME:?cannot read VERSION_CODENAME}" next="$NEXT_SUITE"
   if [ "$current" = "$next" ]; then log "already on $next but libstdc++ is too old"; exit 1; fi
   local src="/etc/apt/sources.list.d/debian.sources" out="/etc/apt/sources.list.d/fl-$next.sources"
   local tmp; tmp="$(mktemp)"
@@ -49,9 +67,7 @@ ensure_libstdcxx() {
     log "no apt sources file found"; exit 1
   fi
   as_root install -m 0644 "$tmp" "$out"; rm -f "$tmp"
-  # Priority 100: the new suite is used only when asked for with -t.
-  printf 'Package: *\nPin: release n=%s\nPin-Priority: 100\n' "$next" > "$STAMP_DIR/pin.tmp"
-  as_root install -m 0644 "$STAMP_DIR/pin.tmp" "/etc/apt/preferences.d/fl-$next"; rm -f "$STAMP_DIR/pin.tmp"
+  pin_next_suite
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq -t "$next" libstdc++6 >/dev/null
   libstdcxx_ok || { log "libstdc++6 install did not provide GLIBCXX_3.4.32"; exit 1; }
@@ -97,11 +113,24 @@ ensure_datasets() {
   log "datasets: verified"
 }
 
+ensure_browser() {
+  # A machine set up before the pin covered -security and -updates gets the full pin first.
+  if [ -f "/etc/apt/sources.list.d/fl-$NEXT_SUITE.sources" ] || [ -f "/etc/apt/sources.list.d/fl-$NEXT_SUITE.list" ]; then pin_next_suite; fi
+  if command -v chromium >/dev/null 2>&1; then log "browser: $(chromium --version 2>/dev/null | head -n1)"; return; fi
+  log "browser: Debian's chromium package (for the dashboard's browser tests)"
+  if ! DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; then
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  fi
+  command -v chromium >/dev/null 2>&1 || { log "chromium did not install"; exit 1; }
+}
+
 case "${1:-all}" in
   native) ensure_libstdcxx ;;
   azurite) ensure_azurite ;;
   restore) ensure_restore ;;
   datasets) ensure_datasets ;;
+  browser) ensure_browser ;;
   all) ensure_libstdcxx; ensure_azurite; ensure_restore; ensure_datasets ;;
-  *) echo "usage: scripts/setup.sh [all|native|azurite|restore|datasets]" >&2; exit 2 ;;
+  *) echo "usage: scripts/setup.sh [all|native|azurite|restore|datasets|browser]" >&2; exit 2 ;;
 esac

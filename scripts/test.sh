@@ -6,6 +6,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export FL_ROOT="$ROOT"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 "$ROOT/scripts/setup.sh" all
+"$ROOT/scripts/setup.sh" browser
 mkdir -p "$ROOT/.fl" && touch "$ROOT/.fl/setup.stamp"
 dotnet build "$ROOT/FederatedFunctions.sln" -c Release --nologo -v q -clp:ErrorsOnly
 RESULTS="$ROOT/.fl/test-results"

@@ -115,6 +115,18 @@ public sealed partial class AnalysesApi(ICheckpointStore checkpoints, ISiloCatal
             : new ApiResponse(200, new AnalysisStatusView(analysisId, meta.RuntimeStatus.ToString(), meta.CreatedAt, meta.LastUpdatedAt, state?.Spec.Silos, RunFailures.SafeMessage(meta)));
     }
 
+    /// <summary><c>GET /api/analyses?status=&amp;pageSize=&amp;continuationToken=</c>: one page of analyses, as <c>GET /api/runs</c> lists runs.</summary>
+    public Task<ApiResponse> ListAsync(DurableTaskClient client, string? status, string? pageSize, string? continuationToken, CancellationToken cancellationToken) =>
+        InstanceLists.ListAsync(
+            client,
+            nameof(AnalysisOrchestrator),
+            status,
+            pageSize,
+            continuationToken,
+            m => new AnalysisListItem(m.InstanceId, m.RuntimeStatus.ToString(), m.CreatedAt, m.LastUpdatedAt),
+            (items, token) => new AnalysisPage(items, token),
+            cancellationToken);
+
     /// <summary>
     /// Why <paramref name="id"/> cannot start an analysis, as a 409 problem (running, already has a result, or a training
     /// run's id), or null when it can. <c>fl analyze</c> asks the same before it schedules.

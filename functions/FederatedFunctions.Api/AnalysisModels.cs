@@ -16,3 +16,11 @@ public sealed record AnalysisAccepted(string AnalysisId, string RuntimeStatus, s
 /// <param name="Silos">The silos the spec names.</param>
 /// <param name="Failure">Why it failed, when failed, with URL queries and credential values redacted.</param>
 public sealed record AnalysisStatusView(string AnalysisId, string RuntimeStatus, DateTimeOffset CreatedAt, DateTimeOffset LastUpdatedAt, IReadOnlyList<string>? Silos, string? Failure);
+
+/// <summary>One analysis in a list.</summary>
+public sealed record AnalysisListItem(string AnalysisId, string RuntimeStatus, DateTimeOffset CreatedAt, DateTimeOffset LastUpdatedAt);
+
+/// <summary>A page of analyses.</summary>
+/// <param name="Analyses">This page.</param>
+/// <param name="ContinuationToken">Pass it back as <c>continuationToken</c> for the next page; null on the last page.</param>
+public sealed record AnalysisPage(IReadOnlyList<AnalysisListItem> Analyses, string? ContinuationToken);

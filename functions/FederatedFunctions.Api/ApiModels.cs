@@ -13,12 +13,43 @@ namespace FederatedFunctions.Api;
 /// <param name="Location">Value of the <c>Location</c> header, if any.</param>
 public sealed record ApiResponse(int Status, object? Body, string? Location = null)
 {
-    /// <summary>Media type of <see cref="Body"/>: <c>application/problem+json</c> for problems, else <c>application/json</c>.</summary>
-    public string ContentType => Body is ProblemDocument ? "application/problem+json" : "application/json";
+    /// <summary>Media type of <see cref="Body"/>: <c>application/problem+json</c> for problems, a file's own type for a <see cref="FileBody"/>, else <c>application/json</c>.</summary>
+    public string ContentType => Body switch
+    {
+        ProblemDocument => "application/problem+json",
+        FileBody file => file.ContentType,
+        _ => "application/json",
+    };
+
+    /// <summary>The body as both hosts write it: its bytes, its <c>Content-Type</c> header, and any further headers.</summary>
+    /// <exception cref="InvalidOperationException">The response has no body.</exception>
+    public EncodedBody Encode() => Body switch
+    {
+        null => throw new InvalidOperationException("The response has no body."),
+        FileBody file => new(file.Bytes, file.ContentType, [.. file.Headers ?? new Dictionary<string, string>(), .. file.ContentDisposition is { } d ? [new KeyValuePair<string, string>("Content-Disposition", d)] : Array.Empty<KeyValuePair<string, string>>()]),
+        _ => new(JsonSerializer.SerializeToUtf8Bytes(Body, Body.GetType(), ApiJson.Options), ContentType + "; charset=utf-8", []),
+    };
 
     /// <summary>A problem response.</summary>
     public static ApiResponse Problem(int status, string type, string title, string? detail = null, IReadOnlyList<ProblemError>? errors = null) =>
         new(status, new ProblemDocument($"urn:federatedfunctions:problem:{type}", title, status, detail, errors));
+}
+
+/// <summary>A response body ready to write.</summary>
+/// <param name="Bytes">The body.</param>
+/// <param name="ContentType">Its <c>Content-Type</c> header.</param>
+/// <param name="Headers">Further headers.</param>
+public sealed record EncodedBody(ReadOnlyMemory<byte> Bytes, string ContentType, IReadOnlyList<KeyValuePair<string, string>> Headers);
+
+/// <summary>A body sent as it is, not as JSON: a downloaded checkpoint, or the dashboard page.</summary>
+/// <param name="Bytes">The bytes.</param>
+/// <param name="ContentType">Their media type.</param>
+/// <param name="FileName">For a download, the file name the client should save it as (<c>Content-Disposition: attachment</c>); null to show it inline.</param>
+/// <param name="Headers">Further response headers (the dashboard's Content-Security-Policy).</param>
+public sealed record FileBody(ReadOnlyMemory<byte> Bytes, string ContentType, string? FileName = null, IReadOnlyDictionary<string, string>? Headers = null)
+{
+    /// <summary>The <c>Content-Disposition</c> header value, or null.</summary>
+    public string? ContentDisposition => FileName is null ? null : $"attachment; filename=\"{FileName}\"";
 }
 
 /// <summary>An RFC 9457 problem document.</summary>
@@ -89,8 +120,25 @@ public sealed record RunDetails(
     string? Failure,
     TrainingOutcome? Outcome);
 
-/// <summary>One committed round's metrics.</summary>
-public sealed record RoundView(int Round, IReadOnlyList<string> Participants, IReadOnlyList<RejectedUpdate> Rejected, RoundMetrics Metrics, DateTimeOffset CommittedAt);
+/// <summary>One committed round's metrics, from its manifest.</summary>
+/// <param name="Round">The round.</param>
+/// <param name="Participants">Silos whose update entered the aggregate.</param>
+/// <param name="Rejected">Updates refused, each with its reason (late, failed, or refused by a check).</param>
+/// <param name="Metrics">The round's aggregated metrics.</param>
+/// <param name="CommittedAt">When it was committed.</param>
+/// <param name="Sampled">Silos the participation policy asked this round.</param>
+/// <param name="EvaluationFailures">Silos whose evaluation of the new model failed.</param>
+/// <param name="Privacy">The round's privacy mode and, under differential privacy, the ε spent so far.</param>
+/// <param name="Updates">Each accepted update as the manifest records it: silo, update hash and, eyes-on only, its example count and aggregation weight (eyes-off manifests hold neither).</param>
+public sealed record RoundView(int Round, IReadOnlyList<string> Participants, IReadOnlyList<RejectedUpdate> Rejected, RoundMetrics Metrics, DateTimeOffset CommittedAt, IReadOnlyList<string> Sampled, IReadOnlyList<RejectedUpdate> EvaluationFailures, RoundPrivacy? Privacy, IReadOnlyList<Participant> Updates)
+{
+    /// <summary>The view of a committed round.</summary>
+    public static RoundView From(RoundManifest m)
+    {
+        ArgumentNullException.ThrowIfNull(m);
+        return new(m.Round, m.Participants.Select(p => p.SiloId).ToArray(), m.Rejected, m.Metrics, m.CreatedAt, m.Sampled, m.EvaluationFailures, m.Privacy, m.Participants);
+    }
+}
 
 /// <summary>One committed checkpoint.</summary>
 public sealed record CheckpointView(int Round, BlobRef Model, bool Latest);

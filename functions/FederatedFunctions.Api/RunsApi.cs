@@ -27,7 +27,7 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
     public static int MaxBodyBytes => SpecLimits.Default.MaxDocumentBytes;
 
     /// <summary>Largest page size of <see cref="ListAsync"/>.</summary>
-    public const int MaxPageSize = 100;
+    public const int MaxPageSize = InstanceLists.MaxPageSize;
 
     private const string Noun = "run spec";
 
@@ -329,73 +329,20 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
     }
 
     /// <summary><c>GET /api/runs?status=&amp;pageSize=&amp;continuationToken=</c>: one page of training runs.</summary>
-    public async Task<ApiResponse> ListAsync(DurableTaskClient client, string? status, string? pageSize, string? continuationToken, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(client);
-        var size = 20;
-        if (pageSize is not null && (!int.TryParse(pageSize, NumberStyles.None, CultureInfo.InvariantCulture, out size) || size < 1 || size > MaxPageSize))
-        {
-            return InvalidQuery("pageSize", "range", $"pageSize must be an integer from 1 to {MaxPageSize}; got {SpecPath.Quote(pageSize)}.");
-        }
-
-        List<OrchestrationRuntimeStatus>? statuses = null;
-        if (!string.IsNullOrEmpty(status))
-        {
-            statuses = [];
-            foreach (var s in status.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+    public Task<ApiResponse> ListAsync(DurableTaskClient client, string? status, string? pageSize, string? continuationToken, CancellationToken cancellationToken) =>
+        InstanceLists.ListAsync(
+            client,
+            nameof(TrainingOrchestrator),
+            status,
+            pageSize,
+            continuationToken,
+            m =>
             {
-                if (!Enum.TryParse<OrchestrationRuntimeStatus>(s, ignoreCase: true, out var parsed) || !Enum.IsDefined(parsed) || int.TryParse(s, out _))
-                {
-                    return InvalidQuery("status", "enum", $"Unknown status {SpecPath.Quote(s)}. Use {string.Join(", ", Enum.GetNames<OrchestrationRuntimeStatus>())}.");
-                }
-
-                statuses.Add(parsed);
-            }
-        }
-
-        string? backendToken = null;
-        if (!string.IsNullOrEmpty(continuationToken) && !PageTokens.TryDecode(continuationToken, out backendToken))
-        {
-            return InvalidQuery("continuationToken", "token", "continuationToken is not a token this API issued; pass back the continuationToken of the previous page, or omit it for the first page.");
-        }
-
-        var query = new OrchestrationQuery
-        {
-            Statuses = statuses,
-            PageSize = size,
-            ContinuationToken = backendToken,
-            FetchInputsAndOutputs = true,
-        };
-        try
-        {
-            return await ListPageAsync(client, query, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception) when (backendToken is not null && !cancellationToken.IsCancellationRequested)
-        {
-            // Well-formed but refused by the backend (edited by hand, or from another task hub)? The first page tells a bad
-            // token from a backend that is down: if it fails too, the original error stands.
-            await ListPageAsync(client, query with { ContinuationToken = null }, cancellationToken).ConfigureAwait(false);
-            return InvalidQuery("continuationToken", "token", "continuationToken was not accepted by the durable backend; omit it to start from the first page.");
-        }
-    }
-
-    private static async Task<ApiResponse> ListPageAsync(DurableTaskClient client, OrchestrationQuery query, CancellationToken cancellationToken)
-    {
-        await foreach (var page in client.GetAllInstancesAsync(query).AsPages(query.ContinuationToken, query.PageSize).WithCancellation(cancellationToken).ConfigureAwait(false))
-        {
-            var runs = page.Values
-                .Where(m => m.Name == nameof(TrainingOrchestrator))
-                .Select(m =>
-                {
-                    var s = ReadStatus(m);
-                    return new RunListItem(m.InstanceId, m.RuntimeStatus.ToString(), m.CreatedAt, m.LastUpdatedAt, s?.Phase, s?.Round, s?.TotalRounds);
-                })
-                .ToArray();
-            return new ApiResponse(200, new RunPage(runs, string.IsNullOrEmpty(page.ContinuationToken) ? null : PageTokens.Encode(page.ContinuationToken)));
-        }
-
-        return new ApiResponse(200, new RunPage([], null));
-    }
+                var s = ReadStatus(m);
+                return new RunListItem(m.InstanceId, m.RuntimeStatus.ToString(), m.CreatedAt, m.LastUpdatedAt, s?.Phase, s?.Round, s?.TotalRounds);
+            },
+            (items, token) => new RunPage(items, token),
+            cancellationToken);
 
     /// <summary><c>GET /api/runs/{id}</c>: status, round, per-round metrics and checkpoints.</summary>
     public async Task<ApiResponse> GetAsync(DurableTaskClient client, string runId, CancellationToken cancellationToken)
@@ -410,7 +357,7 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
         var (manifests, latest) = await ReadCheckpointsAsync(container, runId, cancellationToken).ConfigureAwait(false);
         var status = ReadStatus(meta);
         var rounds = manifests.Where(m => m.Round > 0)
-            .Select(m => new RoundView(m.Round, m.Participants.Select(p => p.SiloId).ToArray(), m.Rejected, m.Metrics, m.CreatedAt))
+            .Select(RoundView.From)
             .ToArray();
         TrainingOutcome? outcome = meta.RuntimeStatus == OrchestrationRuntimeStatus.Completed ? meta.ReadOutputAs<TrainingOutcome>() : null;
         return new ApiResponse(200, new RunDetails(
@@ -505,6 +452,50 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
         return new ApiResponse(200, new CheckpointList(runId, latest?.Round, Views(manifests, latest)));
     }
 
+    /// <summary>
+    /// <c>GET /api/runs/{id}/checkpoints/{round}/model</c>: a committed round's model as a safetensors file, read with the
+    /// orchestrator's credential and sent only if its size and SHA-256 are the ones the round's manifest records.
+    /// </summary>
+    /// <param name="client">Durable client.</param>
+    /// <param name="runId">The run.</param>
+    /// <param name="round">A round number, or <c>latest</c>.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    public async Task<ApiResponse> ModelAsync(DurableTaskClient client, string runId, string round, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        int? which = null;
+        if (round != "latest")
+        {
+            if (!int.TryParse(round, NumberStyles.None, CultureInfo.InvariantCulture, out var n))
+            {
+                return ApiResponse.Problem(400, "invalid-route", "Invalid round.", $"The round must be a round number or 'latest'; got {SpecPath.Quote(round)}.", [new ProblemError("route.round", "pattern", "a round number or 'latest'")]);
+            }
+
+            which = n;
+        }
+
+        var (meta, container) = await FindAsync(client, runId, cancellationToken).ConfigureAwait(false);
+        if (meta is null)
+        {
+            return NotFound(runId);
+        }
+
+        try
+        {
+            var model = await ModelDownload.GetAsync(checkpoints, container, runId, which, cancellationToken).ConfigureAwait(false);
+            return new ApiResponse(200, new FileBody(model.Bytes, "application/octet-stream", $"{runId}-round-{model.Round:D5}.safetensors"));
+        }
+        catch (ModelNotFoundException ex)
+        {
+            return ApiResponse.Problem(404, "checkpoint-not-found", "No such checkpoint.", ex.Message);
+        }
+        catch (Exception ex) when (ex is IntegrityException or SafetensorsFormatException)
+        {
+            LogIntegrity(logger, runId, round, ex.Message);
+            return ApiResponse.Problem(409, "checkpoint-integrity", "The stored checkpoint does not match its manifest.", $"Run '{runId}' round {round}: the model blob is not the one the manifest records, so it is not served. {ex.Message}");
+        }
+    }
+
     /// <summary><c>GET /api/runs/{id}/audit</c>: the run's audit entries and their verification.</summary>
     public async Task<ApiResponse> AuditAsync(DurableTaskClient client, string runId, CancellationToken cancellationToken)
     {
@@ -562,6 +553,9 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
 
     [LoggerMessage(EventId = 3003, Level = LogLevel.Information, Message = "Resuming run {RunId} after round {Round}")]
     private static partial void LogResumed(ILogger logger, string runId, int round);
+
+    [LoggerMessage(EventId = 3005, Level = LogLevel.Error, Message = "Refused to serve run {RunId} round {Round}: {Detail}")]
+    private static partial void LogIntegrity(ILogger logger, string runId, string round, string detail);
 
     [LoggerMessage(EventId = 3002, Level = LogLevel.Information, Message = "Cancelled run {RunId}; {Checkpoints} checkpoints kept, {Jobs} silo jobs in flight cancelled")]
     private static partial void LogCancelled(ILogger logger, string runId, int checkpoints, int jobs);

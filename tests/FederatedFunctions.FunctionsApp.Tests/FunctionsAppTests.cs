@@ -151,8 +151,31 @@ public sealed class FunctionsAppTests(FunctionsAppFixture app)
         Assert.Equal(HttpStatusCode.OK, audit.StatusCode);
         Assert.True(Json(audit).GetProperty("verification").GetProperty("isValid").GetBoolean());
 
+        // The round's model as a file, hashed as its manifest says; the dashboard page behind the same key.
+        var model = await CallAsync((f, c) => f.GetRunModelAsync(new FakeRequest(c, "GET", BaseUrl + "/fa-query/checkpoints/latest/model"), app.Client, "fa-query", "latest"));
+        Assert.Equal(HttpStatusCode.OK, model.StatusCode);
+        Assert.Equal("application/octet-stream", model.Headers.GetValues("Content-Type").Single());
+        Assert.Equal("attachment; filename=\"fa-query-round-00001.safetensors\"", model.Headers.GetValues("Content-Disposition").Single());
+        var latest = Json(checkpoints).GetProperty("checkpoints").EnumerateArray().Single(c => c.GetProperty("round").GetInt32() == 1).GetProperty("model").GetProperty("sha256").GetString();
+        Assert.Equal(latest, Core.Hashing.Sha256Hex(((MemoryStream)model.Body).ToArray()));
+
+        var (dashboardContext, dashboardScope) = app.Worker.NewInvocation();
+        using (dashboardScope)
+        {
+            var page = (FakeResponse)await DashboardFunction.RunAsync(new FakeRequest(dashboardContext, "GET", "https://contoso-fl.azurewebsites.net/api/dashboard"));
+            Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+            Assert.Equal("text/html; charset=utf-8", page.Headers.GetValues("Content-Type").Single());
+            Assert.StartsWith("default-src 'none'", page.Headers.GetValues("Content-Security-Policy").Single(), StringComparison.Ordinal);
+            Assert.Contains("<script>", page.Text, StringComparison.Ordinal);
+        }
+
+        var analyses = await CallAsync<AnalysesHttpFunctions>((f, c) => f.ListAnalysesAsync(new FakeRequest(c, "GET", "https://contoso-fl.azurewebsites.net/api/analyses?pageSize=100"), app.Client));
+        Assert.Equal(HttpStatusCode.OK, analyses.StatusCode);
+        Assert.DoesNotContain("fa-query", Json(analyses).GetProperty("analyses").EnumerateArray().Select(a => a.GetProperty("analysisId").GetString()));
+
         foreach (var missing in new[]
         {
+            await CallAsync((f, c) => f.GetRunModelAsync(new FakeRequest(c, "GET", BaseUrl + "/ghost/checkpoints/1/model"), app.Client, "ghost", "1")),
             await CallAsync((f, c) => f.GetRunAsync(new FakeRequest(c, "GET", BaseUrl + "/ghost"), app.Client, "ghost")),
             await CallAsync((f, c) => f.GetRunCheckpointsAsync(new FakeRequest(c, "GET", BaseUrl + "/ghost/checkpoints"), app.Client, "ghost")),
             await CallAsync((f, c) => f.GetRunAuditAsync(new FakeRequest(c, "GET", BaseUrl + "/ghost/audit"), app.Client, "ghost")),

@@ -33,9 +33,9 @@ public sealed class FunctionsMetadataTests
         [
             .. WorkflowRegistration.Orchestrators.Concat(WorkflowRegistration.Activities).Select(WorkflowRegistration.TaskName),
             RunsHttpFunctions.StartRun, RunsHttpFunctions.ListRuns, RunsHttpFunctions.GetRun,
-            RunsHttpFunctions.CancelRun, RunsHttpFunctions.ResumeRun, RunsHttpFunctions.GetRunAudit, RunsHttpFunctions.GetRunCheckpoints,
-            AnalysesHttpFunctions.StartAnalysis, AnalysesHttpFunctions.GetAnalysis,
-            RecurringTrainingFunction.Name,
+            RunsHttpFunctions.CancelRun, RunsHttpFunctions.ResumeRun, RunsHttpFunctions.GetRunAudit, RunsHttpFunctions.GetRunCheckpoints, RunsHttpFunctions.GetRunModel,
+            AnalysesHttpFunctions.StartAnalysis, AnalysesHttpFunctions.ListAnalyses, AnalysesHttpFunctions.GetAnalysis,
+            RecurringTrainingFunction.Name, DashboardFunction.Name,
         ];
         Assert.Equal(expected.Order(), Functions.Select(f => f.GetProperty("name").GetString()!).Order());
     }
@@ -48,7 +48,10 @@ public sealed class FunctionsMetadataTests
     [InlineData(RunsHttpFunctions.ResumeRun, "post", "runs/{id}/resume")]
     [InlineData(RunsHttpFunctions.GetRunAudit, "get", "runs/{id}/audit")]
     [InlineData(RunsHttpFunctions.GetRunCheckpoints, "get", "runs/{id}/checkpoints")]
+    [InlineData(RunsHttpFunctions.GetRunModel, "get", "runs/{id}/checkpoints/{round}/model")]
     [InlineData(AnalysesHttpFunctions.StartAnalysis, "post", "analyses")]
+    [InlineData(AnalysesHttpFunctions.ListAnalyses, "get", "analyses")]
+    [InlineData(DashboardFunction.Name, "get", "dashboard")]
     [InlineData(AnalysesHttpFunctions.GetAnalysis, "get", "analyses/{id}")]
     public void HttpFunctions_HaveTheirRouteMethodAndFunctionLevelKeys(string function, string method, string route)
     {

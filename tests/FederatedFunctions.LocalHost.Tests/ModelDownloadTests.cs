@@ -1,3 +1,4 @@
+using FederatedFunctions.Api;
 using FederatedFunctions.Adapters.Checkpoints;
 using FederatedFunctions.Core;
 using FederatedFunctions.Core.Runs;

@@ -104,6 +104,34 @@ public sealed class ServeTests(AzuriteFixture azurite)
     });
 
     [Fact]
+    public Task Serve_ARunWhoseSilosAllFail_ItsManagementStatusIsJsonWithTheRedactedFailure() => ServeAsync(async http =>
+    {
+        // The data file does not exist in any silo: every silo fails, and so does the run.
+        var spec = """
+            { "runId": "served-fail", "model": { "architecture": "mlp", "inputs": 16, "hidden": [16] },
+              "data": { "classes": 10, "train": "data/missing.csv" }, "training": { "rounds": 2 }, "retry": { "maxAttempts": 1 },
+              "silos": ["silo-1", "silo-2"] }
+            """;
+        using var start = await http.PostAsync("/api/runs", new StringContent(spec, Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.Accepted, start.StatusCode);
+        using var accepted = JsonDocument.Parse(await start.Content.ReadAsStringAsync());
+        var statusQuery = accepted.RootElement.GetProperty("management").GetProperty("statusQueryGetUri").GetString()!;
+        await WaitUntilAsync(async () =>
+        {
+            using var doc = JsonDocument.Parse(await http.GetStringAsync("/api/runs/served-fail"));
+            return doc.RootElement.GetProperty("runtimeStatus").GetString() == "Failed";
+        }, "the run did not fail");
+
+        using var status = await http.GetAsync(statusQuery);
+        Assert.Equal(HttpStatusCode.OK, status.StatusCode);
+        using var body = JsonDocument.Parse(await status.Content.ReadAsStringAsync());
+        Assert.Equal("Failed", body.RootElement.GetProperty("runtimeStatus").GetString());
+        using var run = JsonDocument.Parse(await http.GetStringAsync("/api/runs/served-fail"));
+        Assert.Equal(run.RootElement.GetProperty("failure").GetString(), body.RootElement.GetProperty("output").GetString());
+        Assert.False(string.IsNullOrEmpty(body.RootElement.GetProperty("output").GetString()));
+    });
+
+    [Fact]
     public Task Serve_PostAnAnalysis_GetReturnsItsResultAndRefusalsAreProblemDocuments() => ServeAsync(async http =>
     {
         var spec = """

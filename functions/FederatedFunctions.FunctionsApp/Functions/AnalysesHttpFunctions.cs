@@ -9,7 +9,7 @@ namespace FederatedFunctions.FunctionsApp.Functions;
 public sealed class AnalysesHttpFunctions(AnalysesApi api)
 {
     /// <summary>Function names, as the host and its settings know them.</summary>
-    public const string StartAnalysis = nameof(StartAnalysis), GetAnalysis = nameof(GetAnalysis);
+    public const string StartAnalysis = nameof(StartAnalysis), ListAnalyses = nameof(ListAnalyses), GetAnalysis = nameof(GetAnalysis);
 
     /// <summary><c>POST /api/analyses</c>.</summary>
     [Function(StartAnalysis)]
@@ -17,6 +17,13 @@ public sealed class AnalysesHttpFunctions(AnalysesApi api)
         [HttpTrigger(AuthorizationLevel.Function, "post", Route = "analyses")] HttpRequestData request,
         [DurableClient] DurableTaskClient client) =>
         HttpTranslation.StartAsync(request, client, AnalysesApi.MaxBodyBytes, api.StartFromHttpAsync);
+
+    /// <summary><c>GET /api/analyses</c>.</summary>
+    [Function(ListAnalyses)]
+    public Task<HttpResponseData> ListAnalysesAsync(
+        [HttpTrigger(AuthorizationLevel.Function, "get", Route = "analyses")] HttpRequestData request,
+        [DurableClient] DurableTaskClient client) =>
+        HttpTranslation.AnswerAsync(request, ct => api.ListAsync(client, request.Query["status"], request.Query["pageSize"], request.Query["continuationToken"], ct));
 
     /// <summary><c>GET /api/analyses/{id}</c>: its status, then its result.</summary>
     [Function(GetAnalysis)]

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text.Json;
 using FederatedFunctions.Api;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Azure.Functions.Worker.Http;
@@ -47,8 +46,14 @@ internal static class HttpTranslation
 
         if (response.Body is not null)
         {
-            http.Headers.Add("Content-Type", response.ContentType + "; charset=utf-8");
-            await http.WriteBytesAsync(JsonSerializer.SerializeToUtf8Bytes(response.Body, response.Body.GetType(), ApiJson.Options), cancellationToken).ConfigureAwait(false);
+            var body = response.Encode();
+            http.Headers.Add("Content-Type", body.ContentType);
+            foreach (var (name, value) in body.Headers)
+            {
+                http.Headers.Add(name, value);
+            }
+
+            await http.Body.WriteAsync(body.Bytes, cancellationToken).ConfigureAwait(false);
         }
 
         return http;

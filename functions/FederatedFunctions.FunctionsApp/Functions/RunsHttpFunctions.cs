@@ -9,7 +9,7 @@ namespace FederatedFunctions.FunctionsApp.Functions;
 public sealed class RunsHttpFunctions(RunsApi api)
 {
     /// <summary>Function names, as the host and its settings know them.</summary>
-    public const string StartRun = nameof(StartRun), ListRuns = nameof(ListRuns), GetRun = nameof(GetRun), CancelRun = nameof(CancelRun), ResumeRun = nameof(ResumeRun), GetRunAudit = nameof(GetRunAudit), GetRunCheckpoints = nameof(GetRunCheckpoints);
+    public const string StartRun = nameof(StartRun), ListRuns = nameof(ListRuns), GetRun = nameof(GetRun), CancelRun = nameof(CancelRun), ResumeRun = nameof(ResumeRun), GetRunAudit = nameof(GetRunAudit), GetRunCheckpoints = nameof(GetRunCheckpoints), GetRunModel = nameof(GetRunModel);
 
     /// <summary><c>POST /api/runs</c>.</summary>
     [Function(StartRun)]
@@ -64,4 +64,13 @@ public sealed class RunsHttpFunctions(RunsApi api)
         [DurableClient] DurableTaskClient client,
         string id) =>
         HttpTranslation.AnswerAsync(request, ct => api.CheckpointsAsync(client, id, ct));
+
+    /// <summary><c>GET /api/runs/{id}/checkpoints/{round}/model</c>: the round's model (<c>latest</c> for the newest), checked against its manifest.</summary>
+    [Function(GetRunModel)]
+    public Task<HttpResponseData> GetRunModelAsync(
+        [HttpTrigger(AuthorizationLevel.Function, "get", Route = "runs/{id}/checkpoints/{round}/model")] HttpRequestData request,
+        [DurableClient] DurableTaskClient client,
+        string id,
+        string round) =>
+        HttpTranslation.AnswerAsync(request, ct => api.ModelAsync(client, id, round, ct));
 }

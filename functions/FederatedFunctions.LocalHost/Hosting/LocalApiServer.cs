@@ -1,5 +1,6 @@
 using System.Text.Json;
 using FederatedFunctions.Api;
+using FederatedFunctions.Api.Dashboard;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -86,12 +87,21 @@ public sealed class LocalApiServer : IAsyncDisposable
             await WriteAsync(http, await api.AuditAsync(client, id, http.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false));
         app.MapGet("/api/runs/{id}/checkpoints", async (HttpContext http, string id) =>
             await WriteAsync(http, await api.CheckpointsAsync(client, id, http.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false));
+        app.MapGet("/api/runs/{id}/checkpoints/{round}/model", async (HttpContext http, string id, string round) =>
+            await WriteAsync(http, await api.ModelAsync(client, id, round, http.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false));
+        app.MapGet("/api/dashboard", async (HttpContext http) => await WriteAsync(http, DashboardPage.Response()).ConfigureAwait(false));
+        app.MapGet("/", () => Results.Redirect("/api/dashboard"));
 
         var analyses = host.Services.GetRequiredService<AnalysesApi>();
         app.MapPost("/api/analyses", async (HttpContext http) =>
         {
             var body = await RequestBody.ReadLimitedAsync(http.Request.Body, http.Request.ContentLength, AnalysesApi.MaxBodyBytes, http.RequestAborted).ConfigureAwait(false);
             return await WriteAsync(http, await analyses.StartFromHttpAsync(client, http.Request.ContentType, body, Urls(http), http.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false);
+        });
+        app.MapGet("/api/analyses", async (HttpContext http) =>
+        {
+            var q = http.Request.Query;
+            return await WriteAsync(http, await analyses.ListAsync(client, q["status"], q["pageSize"], q["continuationToken"], http.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false);
         });
         app.MapGet("/api/analyses/{id}", async (HttpContext http, string id) =>
             await WriteAsync(http, await analyses.GetAsync(client, id, http.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false));
@@ -107,8 +117,12 @@ public sealed class LocalApiServer : IAsyncDisposable
                     name = meta.Name,
                     instanceId = meta.InstanceId,
                     runtimeStatus = meta.RuntimeStatus.ToString(),
-                    customStatus = meta.SerializedCustomStatus is null ? (JsonElement?)null : JsonElement.Parse(meta.SerializedCustomStatus),
-                    output = meta.SerializedOutput is null ? (JsonElement?)null : JsonElement.Parse(meta.SerializedOutput),
+                    customStatus = JsonOrText(meta.SerializedCustomStatus),
+                    // A failed instance's output is its failure message (plain text on some backends), with URL queries and
+                    // credential-looking values redacted as GET /api/runs/{id} does.
+                    output = meta.RuntimeStatus == OrchestrationRuntimeStatus.Failed
+                        ? JsonSerializer.SerializeToElement(RunFailures.SafeMessage(meta))
+                        : JsonOrText(meta.SerializedOutput),
                     createdTime = meta.CreatedAt,
                     lastUpdatedTime = meta.LastUpdatedAt,
                 });
@@ -132,6 +146,24 @@ public sealed class LocalApiServer : IAsyncDisposable
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return new LocalApiServer(app, address);
+    }
+
+    // A serialized value as JSON; text that is not JSON as a JSON string; null as null.
+    private static JsonElement? JsonOrText(string? serialized)
+    {
+        if (serialized is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            return JsonElement.Parse(serialized);
+        }
+        catch (JsonException)
+        {
+            return JsonSerializer.SerializeToElement(serialized);
+        }
     }
 
     private static ApiResponse InstanceNotFound(string id) =>
@@ -168,10 +200,15 @@ public sealed class LocalApiServer : IAsyncDisposable
 
     private static async Task WriteBodyAsync(HttpContext http, ApiResponse response)
     {
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(response.Body, response.Body!.GetType(), ApiJson.Options);
+        var body = response.Encode();
         http.Response.StatusCode = response.Status;
-        http.Response.ContentType = response.ContentType + "; charset=utf-8";
-        await http.Response.Body.WriteAsync(bytes, http.RequestAborted).ConfigureAwait(false);
+        http.Response.ContentType = body.ContentType;
+        foreach (var (name, value) in body.Headers)
+        {
+            http.Response.Headers[name] = value;
+        }
+
+        await http.Response.Body.WriteAsync(body.Bytes, http.RequestAborted).ConfigureAwait(false);
     }
 
     /// <inheritdoc />

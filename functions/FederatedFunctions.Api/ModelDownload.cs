@@ -2,7 +2,7 @@ using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Tensors;
 using FederatedFunctions.Workflow.Abstractions;
 
-namespace FederatedFunctions.LocalHost.Hosting;
+namespace FederatedFunctions.Api;
 
 /// <summary>A run's committed model, read with the orchestrator's own credential and checked against the round's manifest.</summary>
 /// <remarks>

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using FederatedFunctions.Core.Specs;
 using FederatedFunctions.LocalHost.Local;
 using FederatedFunctions.Ml;
@@ -28,7 +29,7 @@ public sealed class DashboardTests(AzuriteFixture azurite, ITestOutputHelper log
     public static string ScreenshotPath => Path.Combine(RepositoryPaths.Root, ".fl", "test-artifacts", "dashboard.png");
 
     // Per-silo row counts (train, test): distinct, four digits, and each one a marker that an eyes-off page must not show.
-    private static readonly (int Train, int Test)[] Sizes = [(1373, 311), (1459, 337), (1531, 353)];
+    private static readonly (int Train, int Test)[] Sizes = [(1373, 1031), (1459, 1097), (1531, 1151)];
 
     [Fact]
     public async Task Dashboard_StartFollowDownload_TheChartAndGridFillInFromThePage()
@@ -118,7 +119,7 @@ public sealed class DashboardTests(AzuriteFixture azurite, ITestOutputHelper log
         Assert.True(await page.Locator("[data-testid=checkpoints] a").CountAsync() >= committed + 1, "the checkpoints of a cancelled run stay listed");
 
         await page.GetByTestId("resume").ClickAsync();
-        await Assertions.Expect(page.GetByTestId("run-status")).ToHaveTextAsync(new System.Text.RegularExpressions.Regex("Running|Pending"), new() { Timeout = 60_000 });
+        await Assertions.Expect(page.GetByTestId("run-status")).ToHaveTextAsync(new Regex("Running|Pending"), new() { Timeout = 60_000 });
         await Assertions.Expect(page.GetByTestId("progress")).Not.ToHaveAttributeAsync("data-committed", committed.ToString(CultureInfo.InvariantCulture), new() { Timeout = 120_000 });
         await page.GetByTestId("cancel").ClickAsync();
         await Assertions.Expect(page.GetByTestId("run-status")).ToHaveTextAsync("Terminated", new() { Timeout = 60_000 });
@@ -129,7 +130,7 @@ public sealed class DashboardTests(AzuriteFixture azurite, ITestOutputHelper log
     }
 
     [Fact]
-    public async Task Dashboard_EyesOffRun_ShowsNoPerSiloValue_WhileTheSameRunEyesOnDoes()
+    public async Task Dashboard_EyesOffRunWithDp_ShowsEpsilonAndNoPerSiloValue_WhileTheSameRunEyesOnShowsThem()
     {
         await using var session = await DashboardSession.StartAsync(azurite, "dash-eo", log);
         var page = session.Page;
@@ -139,15 +140,26 @@ public sealed class DashboardTests(AzuriteFixture azurite, ITestOutputHelper log
         foreach (var mode in new[] { PrivacyModes.EyesOff, PrivacyModes.EyesOn })
         {
             var runId = "dash-eo-" + mode;
-            await page.GetByTestId("spec").FillAsync(session.Spec(runId, 3, mode));
+            await page.GetByTestId("spec").FillAsync(session.Spec(runId, 3, mode, dp: true));
             await page.GetByTestId("start").ClickAsync();
             await Assertions.Expect(page.Locator($"[data-testid=run-status][data-run='{runId}']")).ToHaveTextAsync("Completed", new() { Timeout = 180_000 });
             await Assertions.Expect(page.Locator("[data-testid=participation] td[data-state=took-part]")).ToHaveCountAsync(3 * Sizes.Length);
             await Assertions.Expect(page.GetByTestId("audit")).ToHaveAttributeAsync("data-valid", "true");
 
+            // Differential privacy: ε after each round, as the manifests record it.
+            using var run = JsonDocument.Parse(await session.Http.GetStringAsync($"/api/runs/{runId}"));
+            foreach (var r in run.RootElement.GetProperty("rounds").EnumerateArray())
+            {
+                var epsilon = r.GetProperty("privacy").GetProperty("epsilon").GetDouble();
+                var round = r.GetProperty("round").GetInt32();
+                Assert.Equal(epsilon, double.Parse(await page.Locator($"[data-testid=chart-epsilon] circle[data-round='{round}']").GetAttributeAsync("data-value") ?? "NaN", CultureInfo.InvariantCulture), 12);
+                await Assertions.Expect(page.Locator($"table[data-testid=epsilon] td[data-round='{round}']")).ToHaveTextAsync(epsilon.ToString("F3", CultureInfo.InvariantCulture));
+            }
+
             // Everything the page holds: its markup (text, attributes, tooltips) after the last refresh.
             var html = await page.ContentAsync();
-            found[mode] = markers.Where(m => html.Contains(m, StringComparison.Ordinal)).ToArray();
+            // A marker is a whole number: not part of a longer number, a decimal fraction or a hash.
+            found[mode] = markers.Where(m => Regex.IsMatch(html, $"(?<![0-9A-Za-z.]){m}(?![0-9A-Za-z])")).ToArray();
             log.WriteLine($"{mode}: {html.Length} characters of page, per-silo counts found: [{string.Join(", ", found[mode])}]");
         }
 
@@ -193,7 +205,7 @@ public sealed class DashboardTests(AzuriteFixture azurite, ITestOutputHelper log
         /// <summary>Starts it all, with the page opened at <paramref name="path"/>.</summary>
         public static async Task<DashboardSession> StartAsync(AzuriteFixture azurite, string prefix, ITestOutputHelper log, string path = "/api/dashboard")
         {
-            var data = SyntheticData.Generate(new SyntheticOptions(Sizes.Length, 4, 8, 1600, 400, null, 5))
+            var data = SyntheticData.Generate(new SyntheticOptions(Sizes.Length, 4, 8, 1600, 1200, null, 5))
                 .Select(d => d with { SiloId = $"{prefix}-{d.SiloId}" }).ToArray();
             var ids = data.Select(d => d.SiloId).ToArray();
             var entries = await LocalSiloProvisioner.ProvisionAsync(azurite.Blobs, ids, TimeSpan.FromHours(2));
@@ -238,14 +250,14 @@ public sealed class DashboardTests(AzuriteFixture azurite, ITestOutputHelper log
         }
 
         /// <summary>A run spec for these silos, as a user would paste it into the page.</summary>
-        public string Spec(string runId, int rounds, string mode, int hidden = 32) => JsonSerializer.Serialize(new
+        public string Spec(string runId, int rounds, string mode, int hidden = 32, bool dp = false) => JsonSerializer.Serialize(new
         {
             runId,
             model = new { architecture = "mlp", inputs = 8, hidden = new[] { hidden } },
             data = new { classes = 4 },
             training = new { rounds },
             silos = SiloIds,
-            privacy = new { mode, minAggregateSilos = 2 },
+            privacy = new { mode, minAggregateSilos = 2, differentialPrivacy = dp ? new { clipNorm = 1.0, noiseMultiplier = 1.1 } : null },
         });
 
         public async ValueTask DisposeAsync()

@@ -6,11 +6,16 @@ using Microsoft.DurableTask.Client;
 namespace FederatedFunctions.Api;
 
 /// <summary>Starting an orchestration under a caller's id, once: shared by the runs and analyses APIs.</summary>
-internal static class InstanceStarts
+public static class InstanceStarts
 {
-    /// <summary>The runtime statuses of an instance that is still going: a start under its id is refused.</summary>
+    /// <summary>
+    /// The runtime statuses of an instance that is still going: a start under its id is refused. <c>ContinuedAsNew</c> is
+    /// one: a long run reports it between two of its instances (<c>orchestration.roundsPerInstance</c>).
+    /// </summary>
+#pragma warning disable CS0618 // ContinuedAsNew is obsolete in the SDK, but backends still report it between executions.
     public static readonly OrchestrationRuntimeStatus[] Active =
-        [OrchestrationRuntimeStatus.Running, OrchestrationRuntimeStatus.Pending, OrchestrationRuntimeStatus.Suspended];
+        [OrchestrationRuntimeStatus.Running, OrchestrationRuntimeStatus.Pending, OrchestrationRuntimeStatus.Suspended, OrchestrationRuntimeStatus.ContinuedAsNew];
+#pragma warning restore CS0618
 
     /// <summary>Whether <paramref name="status"/> is one of <see cref="Active"/>.</summary>
     public static bool IsActive(OrchestrationRuntimeStatus status) => Active.Contains(status);

@@ -650,7 +650,7 @@ public static class FlCommands
         var urls = new Option<string>("--urls") { Description = "Address to listen on (loopback).", DefaultValueFactory = _ => "http://127.0.0.1:7071" };
         var cmd = new Command(
             "serve",
-            "Serves the runs and analyses HTTP API (the same routes, handlers and JSON as the Functions app) and runs the trainings and analyses it starts, until Ctrl+C.\n" +
+            "Serves the runs and analyses HTTP API (the same routes, handlers and JSON as the Functions app) and the dashboard (open the printed address in a browser), and runs the trainings and analyses it starts, until Ctrl+C.\n" +
             "Example: fl serve --backend azurestorage")
         { urls, BackendOption };
         cmd.SetAction(async (pr, ct) =>
@@ -671,7 +671,7 @@ public static class FlCommands
             }
 
             await using var serverScope = server;
-            await ctx.Output.WriteLineAsync($"Serving the runs and analyses API on {server.Address}/api/runs and {server.Address}/api/analyses (backend {pr.GetValue(BackendOption)}). Ctrl+C stops.").ConfigureAwait(false);
+            await ctx.Output.WriteLineAsync($"Serving the runs and analyses API on {server.Address}/api/runs and {server.Address}/api/analyses, and the dashboard on {server.Address}/ (backend {pr.GetValue(BackendOption)}). Ctrl+C stops.").ConfigureAwait(false);
             return await ctx.RunUntilStoppedAsync(ct).ConfigureAwait(false);
         });
         return cmd;

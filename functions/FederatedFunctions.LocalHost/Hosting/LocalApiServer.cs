@@ -35,9 +35,17 @@ public sealed class LocalApiServer : IAsyncDisposable
     public string Address { get; }
 
     /// <summary>Starts the server on <paramref name="url"/> (port 0 picks a free one).</summary>
-    public static async Task<LocalApiServer> StartAsync(LocalDurableHost host, string url, ILoggerFactory loggerFactory, CancellationToken cancellationToken = default)
+    public static Task<LocalApiServer> StartAsync(LocalDurableHost host, string url, ILoggerFactory loggerFactory, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(host);
+        return StartAsync(host, host.Client, url, loggerFactory, cancellationToken);
+    }
+
+    /// <summary>Starts the server with <paramref name="client"/> in front of <paramref name="host"/>'s backend (tests give it one that reports chosen states).</summary>
+    internal static async Task<LocalApiServer> StartAsync(LocalDurableHost host, DurableTaskClient client, string url, ILoggerFactory loggerFactory, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        ArgumentNullException.ThrowIfNull(client);
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp || !System.Net.IPAddress.TryParse(uri.Host, out var ip) || !System.Net.IPAddress.IsLoopback(ip))
         {
             throw new ArgumentException($"--urls must be an http:// address on a loopback IP such as 127.0.0.1 (the local API has no keys); got '{url}'.", nameof(url));
@@ -65,7 +73,6 @@ public sealed class LocalApiServer : IAsyncDisposable
             await WriteBodyAsync(http, problem).ConfigureAwait(false);
         });
         var api = host.Services.GetRequiredService<RunsApi>();
-        var client = host.Client;
 
         app.MapPost("/api/runs", async (HttpContext http) =>
         {
@@ -127,18 +134,33 @@ public sealed class LocalApiServer : IAsyncDisposable
                     lastUpdatedTime = meta.LastUpdatedAt,
                 });
         });
+        // As the Durable Functions webhooks answer: 202 while it runs, 410 once it has ended (nothing to terminate).
         app.MapPost(Webhooks + "/{id}/terminate", async (HttpContext http, string id) =>
         {
-            if (await client.GetInstanceAsync(id, http.RequestAborted).ConfigureAwait(false) is null)
+            var meta = await client.GetInstanceAsync(id, http.RequestAborted).ConfigureAwait(false);
+            if (meta is null)
             {
                 return await WriteAsync(http, InstanceNotFound(id)).ConfigureAwait(false);
             }
 
+            if (!InstanceStarts.IsActive(meta.RuntimeStatus))
+            {
+                return await WriteAsync(http, ApiResponse.Problem(410, "instance-ended", "The instance has ended.", $"Instance '{id}' is {meta.RuntimeStatus}; there is nothing to terminate.")).ConfigureAwait(false);
+            }
+
             await client.TerminateInstanceAsync(id, (object?)http.Request.Query["reason"].ToString(), http.RequestAborted).ConfigureAwait(false);
-            return Results.Accepted();
+            return Results.Json(new { instanceId = id, runtimeStatus = "Terminating" }, statusCode: 202);
         });
+
+        // History can be purged only once the instance has ended: a running one is refused with 409, not reported missing.
         app.MapDelete(Webhooks + "/{id}", async (HttpContext http, string id) =>
         {
+            var meta = await client.GetInstanceAsync(id, http.RequestAborted).ConfigureAwait(false);
+            if (meta is not null && InstanceStarts.IsActive(meta.RuntimeStatus))
+            {
+                return await WriteAsync(http, ApiResponse.Problem(409, "instance-running", "The instance is still running.", $"Instance '{id}' is {meta.RuntimeStatus}; terminate it before purging its history.")).ConfigureAwait(false);
+            }
+
             var result = await client.PurgeInstanceAsync(id, http.RequestAborted).ConfigureAwait(false);
             return result.PurgedInstanceCount == 0 ? await WriteAsync(http, InstanceNotFound(id)).ConfigureAwait(false) : Results.Ok(new { instancesDeleted = result.PurgedInstanceCount });
         });

@@ -1,0 +1,173 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using FederatedFunctions.Core.Specs;
+using FederatedFunctions.LocalHost.Hosting;
+using FederatedFunctions.LocalHost.Local;
+using FederatedFunctions.Ml;
+using FederatedFunctions.TestSupport;
+using Microsoft.DurableTask.Client;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging.Abstractions;
+using Xunit.Abstractions;
+
+namespace FederatedFunctions.LocalHost.Tests;
+
+/// <summary>
+/// <see cref="RouteMatrix"/> on <c>fl serve</c>: every route, over real HTTP, against a run in every state, on the Azure Storage
+/// backend over Azurite. Each cell must give its documented status and problem type, and a body that parses (JSON, or the
+/// model's safetensors); a cell that changes the run gets a run of its own in that state.
+/// </summary>
+[Collection(AzuriteCollection.Name)]
+public sealed class RouteMatrixTests(AzuriteFixture azurite, ITestOutputHelper log)
+{
+    private static readonly string[] Silos = ["mx-silo-1", "mx-silo-2"];
+    private static readonly MatrixSpec Spec = MatrixSpecs.For(Silos, classes: 3);
+
+    [Fact]
+    public async Task EveryRouteInEveryRunState_AnswersAsDocumented_NeverA500()
+    {
+        await using var world = await MatrixWorld.StartAsync(azurite);
+        var matrix = new RouteMatrixRunner(world.CreateAsync, world.CallAsync, world.StopWorkerAsync);
+        var failures = (await matrix.RunAsync(RouteMatrix.Routes, RouteMatrix.States)).ToList();
+        var bases = matrix.Runs;
+
+        // The eyes-off failure says which step failed and a silo-side reference, never the silo's own error text.
+        var eyesOff = await world.Http.GetStringAsync($"/api/runs/{bases[RunState.FailedEyesOff]}");
+        var eyesOn = await world.Http.GetStringAsync($"/api/runs/{bases[RunState.FailedEyesOn]}");
+        log.WriteLine("eyes-on failure: " + JsonDocument.Parse(eyesOn).RootElement.GetProperty("failure").GetString());
+        log.WriteLine("eyes-off failure: " + JsonDocument.Parse(eyesOff).RootElement.GetProperty("failure").GetString());
+        foreach (var leak in new[] { "missing.csv", "BlobNotFound", "does not exist" })
+        {
+            if (eyesOff.Contains(leak, StringComparison.Ordinal))
+            {
+                failures.Add($"the eyes-off failure shows the silo's error text ('{leak}'): {eyesOff}");
+            }
+        }
+
+        log.WriteLine($"{RouteMatrix.Routes.Count} routes × {RouteMatrix.States.Count} states = {matrix.Actual.Count} cells");
+        Assert.True(failures.Count == 0, string.Join('\n', failures));
+    }
+
+    /// <summary>
+    /// Silos, an <c>fl serve</c> (its API server over a local durable host that runs no work, as <c>fl serve</c> with its
+    /// workers elsewhere), a worker host on the same task hub, and runs put into each state.
+    /// </summary>
+    private sealed class MatrixWorld : IAsyncDisposable
+    {
+        private readonly LocalDurableHost host;
+        private readonly LocalApiServer server;
+        private readonly RunStateMaker maker;
+        private LocalDurableHost? worker;
+
+        private MatrixWorld(LocalDurableHost host, LocalDurableHost worker, StatusOverridingClient client, LocalApiServer server)
+        {
+            (this.host, this.worker, this.server) = (host, worker, server);
+            Http = new HttpClient { BaseAddress = new Uri(server.Address) };
+            maker = new RunStateMaker("mx", client, Spec, StartAsync, CancelAsync, CommittedAsync);
+        }
+
+        public HttpClient Http { get; }
+
+        public static async Task<MatrixWorld> StartAsync(AzuriteFixture azurite)
+        {
+            var data = SyntheticData.Generate(new SyntheticOptions(Silos.Length, 3, 8, 60, 30, null, 11)).Select((d, i) => d with { SiloId = Silos[i] }).ToArray();
+            var entries = await LocalSiloProvisioner.ProvisionAsync(azurite.Blobs, Silos, TimeSpan.FromHours(2));
+            foreach (var d in data)
+            {
+                await LocalSiloProvisioner.WriteSplitsAsync(entries[d.SiloId], d);
+            }
+
+            var settings = LocalSiloProvisioner.ToSettings(entries);
+            settings["Storage:ConnectionString"] = azurite.ConnectionString;
+            var trainer = LocalTrainerIdentity.Value;
+            settings["Trust:ApprovedTrainers:0:Id"] = trainer.Id;
+            settings["Trust:ApprovedTrainers:0:Sha256"] = trainer.Sha256;
+            var options = new LocalDurableHostOptions
+            {
+                Backend = DurableBackendKind.AzureStorage,
+                DurableStorageConnectionString = azurite.ConnectionString,
+                TaskHub = "flmatrix" + Guid.NewGuid().ToString("N")[..6],
+                Configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build(),
+                WorkItemVisibilityTimeout = TimeSpan.FromSeconds(5),
+            };
+            var worker = await LocalDurableHost.StartAsync(options);
+            var host = await LocalDurableHost.StartAsync(options with { RunWorker = false });
+            var client = new StatusOverridingClient(host.Client);
+            var server = await LocalApiServer.StartAsync(host, client, $"http://127.0.0.1:{Azurite.FreePort()}", NullLoggerFactory.Instance);
+            return new MatrixWorld(host, worker, client, server);
+        }
+
+        /// <summary>Stops the worker: from then on nothing runs, so a run scheduled now stays Pending, and one running stays Running.</summary>
+        public async Task StopWorkerAsync()
+        {
+            await worker!.DisposeAsync();
+            worker = null;
+        }
+
+        /// <summary>A new run id, put into <paramref name="state"/> through this host's routes.</summary>
+        public Task<string> CreateAsync(RunState state)
+        {
+            Assert.True(state != RunState.Pending || worker is null, "a Pending run is made once no worker is left");
+            return maker.CreateAsync(state);
+        }
+
+        /// <summary>Calls one cell over HTTP.</summary>
+        public async Task<CellResponse> CallAsync(MatrixRoute route, RunState state, string id)
+        {
+            using var request = new HttpRequestMessage(new HttpMethod(route.Method), RouteMatrixRunner.PathOf(route, state, id));
+            if (RouteMatrixRunner.BodyOf(route, id, Spec(id, 1, PrivacyModes.EyesOn, null, null), Silos) is { } body)
+            {
+                request.Content = new StringContent(body, Encoding.UTF8, "application/json");
+            }
+
+            using var response = await Http.SendAsync(request);
+            return new CellResponse((int)response.StatusCode, response.Content.Headers.ContentType?.MediaType, await response.Content.ReadAsByteArrayAsync());
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            // The runs left running stop with the worker; their task hub is this test's own.
+            Http.Dispose();
+            await server.DisposeAsync();
+            await host.DisposeAsync();
+            if (worker is not null)
+            {
+                await worker.DisposeAsync();
+            }
+        }
+
+        private async Task StartAsync(string spec)
+        {
+            using var response = await Http.PostAsync("/api/runs", new StringContent(spec, Encoding.UTF8, "application/json"));
+            Assert.True(response.StatusCode == HttpStatusCode.Accepted, await response.Content.ReadAsStringAsync());
+        }
+
+        private async Task CancelAsync(string id)
+        {
+            using var response = await Http.PostAsync($"/api/runs/{id}/cancel", null);
+            Assert.True(response.StatusCode == HttpStatusCode.Accepted, await response.Content.ReadAsStringAsync());
+        }
+
+        private async Task<int> CommittedAsync(string id)
+        {
+            using var run = JsonDocument.Parse(await Http.GetStringAsync($"/api/runs/{id}"));
+            return run.RootElement.GetProperty("rounds").GetArrayLength();
+        }
+    }
+}
+
+/// <summary>The table in <c>docs/api.md</c> is <see cref="RouteMatrix"/>'s, so the documentation and the tests cannot drift.</summary>
+public sealed class RouteMatrixDocsTests
+{
+    [Fact]
+    public void ApiDoc_HoldsTheMatrixTable_AsGeneratedFromTheTestsSource()
+    {
+        var doc = File.ReadAllText(Path.Combine(RepositoryPaths.Root, "docs", "api.md")).ReplaceLineEndings("\n");
+        var begin = doc.IndexOf(RouteMatrix.BeginMarker, StringComparison.Ordinal);
+        var end = doc.IndexOf(RouteMatrix.EndMarker, StringComparison.Ordinal);
+        Assert.True(begin >= 0 && end > begin, "docs/api.md has no route-state matrix between its markers");
+        var table = doc[(begin + RouteMatrix.BeginMarker.Length)..end].Trim('\n') + "\n";
+        Assert.Equal(RouteMatrix.Markdown(), table);
+    }
+}

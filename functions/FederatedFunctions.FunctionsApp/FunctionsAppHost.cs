@@ -20,5 +20,6 @@ public static class FunctionsAppHost
                 .AddFederatedWorkflow()
                 .AddFederatedTaskClasses()
                 .AddFederatedAdapters(context.Configuration)
-                .AddFederatedApi(context.Configuration));
+                .AddFederatedApi(context.Configuration)
+                .AddFederatedTelemetry(context.Configuration));
 }

@@ -32,6 +32,7 @@ public static class WorkflowRegistration
         typeof(SecureAggregateActivity),
         typeof(SummarizeEvaluationActivity),
         typeof(CommitRoundActivity),
+        typeof(RecordRunActivity),
         typeof(PublishLocalModelsActivity),
         typeof(WriteCrossSiteActivity),
         typeof(ChargeAnalysisBudgetActivity),

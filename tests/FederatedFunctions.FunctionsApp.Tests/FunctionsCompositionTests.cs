@@ -13,7 +13,8 @@ namespace FederatedFunctions.FunctionsApp.Tests;
 /// </summary>
 public sealed class FunctionsCompositionTests
 {
-    private static readonly Dictionary<string, string?> Settings = new()
+    /// <summary>The least settings the worker host needs.</summary>
+    internal static readonly Dictionary<string, string?> Settings = new()
     {
         ["AzureWebJobsStorage"] = "UseDevelopmentStorage=true",
         ["FUNCTIONS_WORKER_RUNTIME"] = "dotnet-isolated",

@@ -24,6 +24,7 @@ public sealed class TrainingFunctions(
     SecureAggregateActivity secureAggregate,
     SummarizeEvaluationActivity summarize,
     CommitRoundActivity commit,
+    RecordRunActivity recordRun,
     PublishLocalModelsActivity publishLocalModels,
     WriteCrossSiteActivity writeCrossSite)
 {
@@ -86,6 +87,11 @@ public sealed class TrainingFunctions(
     [Function(nameof(CommitRoundActivity))]
     public Task<CommitRoundResult> CommitRoundAsync([ActivityTrigger] CommitRoundRequest input, FunctionContext context) =>
         commit.RunAsync(new FunctionActivityContext(nameof(CommitRoundActivity), context), input);
+
+    /// <summary>Emits a run's span once it has ended.</summary>
+    [Function(nameof(RecordRunActivity))]
+    public Task<bool> RecordRunAsync([ActivityTrigger] RunEnded input, FunctionContext context) =>
+        recordRun.RunAsync(new FunctionActivityContext(nameof(RecordRunActivity), context), input);
 
     /// <summary>Publishes each silo's local model of the last round for cross-site evaluation.</summary>
     [Function(nameof(PublishLocalModelsActivity))]

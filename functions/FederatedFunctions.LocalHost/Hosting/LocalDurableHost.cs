@@ -82,6 +82,9 @@ public sealed record LocalDurableHostOptions
     /// <summary>Where the hosts log.</summary>
     public ILoggerFactory? LoggerFactory { get; init; }
 
+    /// <summary>The variables that turn telemetry on (<see cref="LocalTelemetry"/>): the process's environment unless a test gives others.</summary>
+    public IReadOnlyDictionary<string, string?> TelemetryEnvironment { get; init; } = LocalTelemetry.ProcessEnvironment();
+
     /// <summary>Extra service registrations (tests swap adapters here).</summary>
     public Action<IServiceCollection>? ConfigureServices { get; init; }
 
@@ -139,6 +142,7 @@ public sealed class LocalDurableHost : IAsyncDisposable
         hostBuilder.Services.AddFederatedWorkflow();
         hostBuilder.Services.AddFederatedAdapters(options.Configuration);
         hostBuilder.Services.AddFederatedApi(options.Configuration);
+        hostBuilder.AddFederatedTelemetry(options.TelemetryEnvironment);
         options.ConfigureServices?.Invoke(hostBuilder.Services);
         if (options.RunWorker)
         {

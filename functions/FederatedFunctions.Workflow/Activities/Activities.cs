@@ -3,6 +3,7 @@ using FederatedFunctions.Core.Strategies;
 using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Workflow.Contracts;
 using FederatedFunctions.Workflow.Services;
+using FederatedFunctions.Workflow.Telemetry;
 using Microsoft.DurableTask;
 
 namespace FederatedFunctions.Workflow.Activities;
@@ -53,6 +54,18 @@ public sealed class CommitRoundActivity(CheckpointService service) : TaskActivit
     /// <inheritdoc />
     public override Task<CommitRoundResult> RunAsync(TaskActivityContext context, CommitRoundRequest input) =>
         service.CommitAsync(input, CancellationToken.None);
+}
+
+/// <summary>Emits a run's span, when the run has completed, stopped or failed (orchestrator code opens no span: it replays).</summary>
+[DurableTask(nameof(RecordRunActivity))]
+public sealed class RecordRunActivity : TaskActivity<RunEnded, bool>
+{
+    /// <inheritdoc />
+    public override Task<bool> RunAsync(TaskActivityContext context, RunEnded input)
+    {
+        FederatedTelemetry.RunEnded(input);
+        return Task.FromResult(true);
+    }
 }
 
 /// <summary>Places a run's silos: each silo's compute kind and polling interval, from the silo registry (no credential).</summary>

@@ -56,7 +56,8 @@ public sealed record AggregateResult(BlobRef Model, IReadOnlyList<Participant> P
 /// <param name="Manifest">The round's manifest; the activity sets its <see cref="RoundManifest.Audit"/> head.</param>
 /// <param name="Audit">One entry per artifact that left a silo this round, before chaining.</param>
 /// <param name="PreviousAudit">The audit head after the previous round; null before the first entry.</param>
-public sealed record CommitRoundRequest(string Container, RoundManifest Manifest, IReadOnlyList<AuditDraft>? Audit = null, AuditHead? PreviousAudit = null);
+/// <param name="RoundStartedAt">When the round sampled its silos (orchestration time): the start of the round's span.</param>
+public sealed record CommitRoundRequest(string Container, RoundManifest Manifest, IReadOnlyList<AuditDraft>? Audit = null, AuditHead? PreviousAudit = null, DateTime? RoundStartedAt = null);
 
 /// <summary>Output of the commit activity.</summary>
 public sealed record CommitRoundResult(BlobRef Manifest, AuditHead? Audit);
@@ -118,3 +119,14 @@ public sealed record PublishedModel(string SiloId, BlobRef Model);
 
 /// <summary>Input of the activity that writes a run's cross-site matrix.</summary>
 public sealed record WriteCrossSiteRequest(string Container, CrossSiteMatrix Matrix);
+
+/// <summary>Input of the activity that emits a run's span when the run has ended.</summary>
+/// <param name="RunId">Run id.</param>
+/// <param name="PrivacyMode">The run's privacy mode.</param>
+/// <param name="StartedAt">The run's start (<see cref="TrainingState.StartedAt"/>), in orchestration time.</param>
+/// <param name="EndedAt">Its end, in orchestration time.</param>
+/// <param name="Outcome"><c>completed</c>, <c>budget-exhausted</c> or <c>failed</c>.</param>
+/// <param name="Rounds">The last round committed.</param>
+/// <param name="Reason">A failure's reason code (<see cref="Telemetry.FederatedTelemetry.ReasonCode"/>).</param>
+/// <param name="Message">A failure's message, in eyes-on runs only; null in eyes-off runs.</param>
+public sealed record RunEnded(string RunId, string PrivacyMode, DateTime StartedAt, DateTime EndedAt, string Outcome, int Rounds, string? Reason = null, string? Message = null);

@@ -10,17 +10,18 @@ namespace FederatedFunctions.Workflow.Contracts;
 /// <param name="Step">The step the job runs.</param>
 /// <param name="Attempt">The job attempt, from 1: a failed job is submitted again, under a new name, per the run's retry policy.</param>
 /// <param name="Epoch">The start of the run the job belongs to: null for the first, a token per resume (<see cref="Epochs"/>).</param>
-public sealed record SiloJob(string Name, string Container, SiloStep Step, int Attempt, string? Epoch = null)
+/// <param name="SubmittedAt">When the orchestration submitted this attempt (orchestration time): where a remote job's span starts. Not part of the job's identity.</param>
+public sealed record SiloJob(string Name, string Container, SiloStep Step, int Attempt, string? Epoch = null, DateTime? SubmittedAt = null)
 {
     /// <summary>The first attempt of a step.</summary>
-    public static SiloJob First(string container, SiloStep step, string? epoch = null)
+    public static SiloJob First(string container, SiloStep step, string? epoch = null, DateTime? submittedAt = null)
     {
         ArgumentNullException.ThrowIfNull(step);
-        return new SiloJob(SiloJobNames.For(step.RunId, step, 1, epoch), container, step, 1, epoch);
+        return new SiloJob(SiloJobNames.For(step.RunId, step, 1, epoch), container, step, 1, epoch, submittedAt);
     }
 
-    /// <summary>The next attempt of the same step.</summary>
-    public SiloJob Next() => this with { Name = SiloJobNames.For(Step.RunId, Step, Attempt + 1, Epoch), Attempt = Attempt + 1 };
+    /// <summary>The next attempt of the same step, submitted at <paramref name="submittedAt"/> (null keeps this attempt's time).</summary>
+    public SiloJob Next(DateTime? submittedAt = null) => this with { Name = SiloJobNames.For(Step.RunId, Step, Attempt + 1, Epoch), Attempt = Attempt + 1, SubmittedAt = submittedAt ?? SubmittedAt };
 
     /// <summary>This attempt and every later one the retry policy allows: the jobs a cancellation must cancel, since the orchestration waiting for this one may have moved on to the next.</summary>
     public IEnumerable<SiloJob> ThisAndLaterAttempts(RetrySpec retry)

@@ -88,7 +88,7 @@ public sealed class SiloFanOut(TaskOrchestrationContext context, SiloPlan plan, 
         where T : class
     {
         var placement = plan.For(step.SiloId);
-        var job = SiloJob.First(container, step, epoch);
+        var job = SiloJob.First(container, step, epoch, context.CurrentUtcDateTime);
         SiloJobStatus status;
         try
         {

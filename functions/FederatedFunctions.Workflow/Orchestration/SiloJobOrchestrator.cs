@@ -86,7 +86,7 @@ public sealed partial class SiloJobOrchestrator : TaskOrchestrator<SiloJobInput,
 
             LogRetrying(log, job.Name, job.Attempt, SiloJobStatusText.Describe(status));
             await context.CreateTimer(retryAt, CancellationToken.None);
-            job = job.Next();
+            job = job.Next(context.CurrentUtcDateTime);
             status = await context.CallActivityAsync<SiloJobStatus>(nameof(StartSiloJobActivity), job, TaskPolicies.StorageRetry);
         }
     }

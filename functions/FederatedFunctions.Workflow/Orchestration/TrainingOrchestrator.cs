@@ -8,6 +8,8 @@ using FederatedFunctions.Core.Strategies;
 using FederatedFunctions.Workflow.Abstractions;
 using FederatedFunctions.Workflow.Activities;
 using FederatedFunctions.Workflow.Contracts;
+using FederatedFunctions.Workflow.Telemetry;
+using System.Runtime.CompilerServices;
 using Microsoft.DurableTask;
 using Microsoft.Extensions.Logging;
 
@@ -23,6 +25,8 @@ namespace FederatedFunctions.Workflow.Orchestration;
 /// it continues as new with <see cref="TrainingState"/>, so history stays bounded however long the run.</para>
 /// <para>A silo whose step fails after its retries, or is late, is reported as rejected for that round; the round fails
 /// only when the participation policy's minimum cannot be met.</para>
+/// <para>It opens no span: each round's commit emits the round's, and <see cref="RecordRunActivity"/> the run's once it has
+/// completed, stopped or failed (see <see cref="FederatedTelemetry"/>). A terminated run emits no run span.</para>
 /// </remarks>
 [DurableTask(nameof(TrainingOrchestrator))]
 public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingState, TrainingOutcome?>
@@ -32,6 +36,46 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(input);
+        // The run's own start, kept across ContinueAsNew, so that whoever watches it reports how long the run took.
+        input = input.StartedAt is null ? input with { StartedAt = context.CurrentUtcDateTime } : input;
+        TrainingOutcome? outcome;
+        var committed = new StrongBox<int>(input.NextRound - 1);
+        try
+        {
+            outcome = await RunRoundsAsync(context, input, committed);
+        }
+        catch (Exception ex) when (ex is TaskFailedException or NoAcceptedUpdatesException or InvalidOperationException)
+        {
+            var eyesOn = input.Spec.Privacy.Mode == PrivacyModes.EyesOn;
+            await RecordEndAsync(context, input, FederatedTelemetry.Outcomes.Failed, committed.Value, FederatedTelemetry.ReasonCode(ex), eyesOn ? ex.Message : null);
+            throw;
+        }
+
+        if (outcome is not null)
+        {
+            await RecordEndAsync(context, input, outcome.Stopped ?? FederatedTelemetry.Outcomes.Completed, outcome.Rounds);
+        }
+
+        return outcome;
+    }
+
+    // The run's span, emitted by an activity once the run has ended; losing it never fails the run.
+    private static async Task RecordEndAsync(TaskOrchestrationContext context, TrainingState input, string outcome, int rounds, string? reason = null, string? message = null)
+    {
+        try
+        {
+            await context.CallActivityAsync<bool>(
+                nameof(RecordRunActivity),
+                new RunEnded(input.RunId, input.Spec.Privacy.Mode, input.StartedAt!.Value, context.CurrentUtcDateTime, outcome, rounds, reason, message));
+        }
+        catch (TaskFailedException)
+        {
+            // Telemetry only.
+        }
+    }
+
+    private static async Task<TrainingOutcome?> RunRoundsAsync(TaskOrchestrationContext context, TrainingState input, StrongBox<int> committed)
+    {
         var run = await TrainingRun.StartAsync(context, input);
         var lastRoundHere = Math.Min(run.TotalRounds, input.NextRound + input.Spec.Orchestration.RoundsPerInstance - 1);
         for (var round = input.NextRound; round <= lastRoundHere; round++)
@@ -46,6 +90,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             var aggregate = await run.AggregateAsync(round, sampled, trained);
             var evaluation = await run.EvaluateAsync(round, aggregate.Result.Model);
             await run.CommitAsync(round, sampled, trained, aggregate, evaluation);
+            committed.Value = round;
             if (round == run.TotalRounds && input.Spec.Evaluation.CrossSite)
             {
                 await run.TryCrossSiteAsync(round, trained, aggregate);
@@ -137,8 +182,6 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
         /// <summary>Places the run's silos (once per run; carried across continue-as-new) and writes its first checkpoint (once per run).</summary>
         public static async Task<TrainingRun> StartAsync(TaskOrchestrationContext context, TrainingState input)
         {
-            // The run's own start, kept across ContinueAsNew, so that whoever watches it reports how long the run took.
-            input = input.StartedAt is null ? input with { StartedAt = context.CurrentUtcDateTime } : input;
             var plan = input.Plan ?? await context.CallActivityAsync<SiloPlan>(nameof(PlanSilosActivity), new PlanSilosRequest(input.RunId, input.Spec.Silos), TaskPolicies.StorageRetry);
             if (input.GlobalModel is { } model)
             {
@@ -404,7 +447,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             };
             context.SetCustomStatus(new RunStatus("committing", round, TotalRounds, recent));
             var drafts = RoundAudit.Drafts(input.RunId, round, Secure ? [] : trained.Updates, rejected, evaluated.Reports, Privacy, spec.Robustness, context.CurrentUtcDateTime, aggregated.Attempts);
-            var committed = await context.CallActivityAsync<CommitRoundResult>(nameof(CommitRoundActivity), new CommitRoundRequest(spec.Checkpoints.Container, manifest, drafts, audit), TaskPolicies.StorageRetry);
+            var committed = await context.CallActivityAsync<CommitRoundResult>(nameof(CommitRoundActivity), new CommitRoundRequest(spec.Checkpoints.Container, manifest, drafts, audit, sampled.Started), TaskPolicies.StorageRetry);
             lastManifest = committed.Manifest;
             audit = committed.Audit;
 

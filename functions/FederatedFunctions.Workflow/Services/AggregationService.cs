@@ -7,6 +7,7 @@ using FederatedFunctions.Core.Tensors;
 using FederatedFunctions.Workflow.Abstractions;
 using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Workflow.Contracts;
+using FederatedFunctions.Workflow.Telemetry;
 using Microsoft.Extensions.Logging;
 
 namespace FederatedFunctions.Workflow.Services;
@@ -30,9 +31,15 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
 
     /// <summary>Aggregates the round described by <paramref name="request"/>.</summary>
     /// <exception cref="NoAcceptedUpdatesException">Every update was refused.</exception>
-    public async Task<AggregateResult> AggregateAsync(AggregateRequest request, CancellationToken cancellationToken)
+    public Task<AggregateResult> AggregateAsync(AggregateRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
+        var scope = new AggregationScope(request.RunId, request.Round, request.Privacy?.Mode ?? PrivacyModes.EyesOn, "aggregate", request.Updates.Count, request.Updates.Sum(u => u.Update.Bytes));
+        return FederatedTelemetry.AggregateAsync(scope, () => AggregateRoundAsync(request, cancellationToken), r => (r.Participants.Count, r.Rejected.Count));
+    }
+
+    private async Task<AggregateResult> AggregateRoundAsync(AggregateRequest request, CancellationToken cancellationToken)
+    {
         var strategy = StrategyCatalog.Create(request.Strategy, request.Privacy, request.MaxNormRatio);
         var eyesOff = request.Privacy?.Mode == PrivacyModes.EyesOff;
         var dp = request.Privacy?.DifferentialPrivacy;

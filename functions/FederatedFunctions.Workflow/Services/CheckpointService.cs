@@ -7,6 +7,7 @@ using FederatedFunctions.Core.Tensors;
 using FederatedFunctions.Workflow.Abstractions;
 using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Workflow.Contracts;
+using FederatedFunctions.Workflow.Telemetry;
 
 namespace FederatedFunctions.Workflow.Services;
 
@@ -70,6 +71,7 @@ public sealed class CheckpointService(ICheckpointStore checkpoints, ITensorEngin
 
     /// <summary>Appends the round's audit entries, then writes its manifest (anchoring the audit head) and moves the latest pointer.</summary>
     /// <remarks>
+    /// Once committed, the round's span and metrics are emitted (<see cref="FederatedTelemetry.RoundCommitted"/>).
     /// The entries are chained from <see cref="CommitRoundRequest.PreviousAudit"/> and stamped with the manifest's
     /// orchestration time, so a re-executed commit computes the same entries; the audit blob is written once.
     /// </remarks>
@@ -84,6 +86,7 @@ public sealed class CheckpointService(ICheckpointStore checkpoints, ITensorEngin
         }
 
         var manifest = await checkpoints.CommitRoundAsync(request.Container, request.Manifest with { Audit = head }, cancellationToken).ConfigureAwait(false);
+        FederatedTelemetry.RoundCommitted(request.Manifest, request.RoundStartedAt);
         return new CommitRoundResult(manifest, head);
     }
 }

@@ -7,6 +7,7 @@ using FederatedFunctions.Core.Tensors;
 using FederatedFunctions.Workflow.Abstractions;
 using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Workflow.Contracts;
+using FederatedFunctions.Workflow.Telemetry;
 using Microsoft.Extensions.Logging;
 
 namespace FederatedFunctions.Workflow.Services;
@@ -31,9 +32,15 @@ public sealed partial class SecureAggregationService(ICheckpointStore checkpoint
     /// <summary>Aggregates the attempt described by <paramref name="request"/>.</summary>
     /// <returns>The round's aggregate; or, when a masked update is missing or does not belong to the attempt, no aggregate and the refused silos.</returns>
     /// <exception cref="NoAcceptedUpdatesException">The sum does not decode: its masks did not cancel although every update was labelled for the attempt.</exception>
-    public async Task<SecureAggregateResult> AggregateAsync(SecureAggregateRequest request, CancellationToken cancellationToken)
+    public Task<SecureAggregateResult> AggregateAsync(SecureAggregateRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
+        var scope = new AggregationScope(request.RunId, request.Round, request.Privacy.Mode, request.Reveals is null ? "check" : "sum", request.Masked.Count, request.Masked.Sum(m => m.Masked.Bytes));
+        return FederatedTelemetry.AggregateAsync(scope, () => AggregateAttemptAsync(request, cancellationToken), r => (r.Aggregate?.Participants.Count ?? 0, r.Refused.Count));
+    }
+
+    private async Task<SecureAggregateResult> AggregateAttemptAsync(SecureAggregateRequest request, CancellationToken cancellationToken)
+    {
         var strategy = StrategyCatalog.Create(request.Strategy, request.Privacy, maxNormRatio: null);
         var context = new MaskingContext(request.RunId, request.Round, request.Attempt);
         var keys = KeyExchanges.BySilo(request.KeyExchange, request.Attempt);

@@ -4,6 +4,7 @@ using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Workflow.Abstractions;
 using FederatedFunctions.Workflow.Contracts;
+using FederatedFunctions.Workflow.Telemetry;
 using Microsoft.Extensions.Logging;
 
 namespace FederatedFunctions.Workflow.Services;
@@ -36,7 +37,7 @@ public sealed partial class SiloJobService(ISiloCatalog silos, ICheckpointStore 
         var compute = silos.Compute(job.Step.SiloId);
         if (silos.Placement(job.Step.SiloId).Inline)
         {
-            return await compute.StartAsync(job, null, cancellationToken).ConfigureAwait(false);
+            return await RunInlineAsync(compute, job, cancellationToken).ConfigureAwait(false);
         }
 
         var runId = job.Step.RunId;
@@ -51,14 +52,14 @@ public sealed partial class SiloJobService(ISiloCatalog silos, ICheckpointStore 
         LogSubmitted(logger, job.Name, job.Step.SiloId, status.ComputeStatus);
         if (status.State is SiloJobState.Completed or SiloJobState.Failed)
         {
-            return await CollectAsync(job, status, cancellationToken).ConfigureAwait(false);
+            return Ended(job, await CollectAsync(job, status, cancellationToken).ConfigureAwait(false));
         }
 
         if (await checkpoints.IsCancelledAsync(job.Container, runId, cancellationToken).ConfigureAwait(false))
         {
             // The run's cancellation raced this submission: its sweep may have missed the job.
             await compute.CancelAsync(job, cancellationToken).ConfigureAwait(false);
-            return status with { State = SiloJobState.Canceled, Detail = "the run is being cancelled" };
+            return Ended(job, status with { State = SiloJobState.Canceled, Detail = "the run is being cancelled" });
         }
 
         return status;
@@ -72,17 +73,17 @@ public sealed partial class SiloJobService(ISiloCatalog silos, ICheckpointStore 
         var status = await compute.GetAsync(job, cancellationToken).ConfigureAwait(false);
         if (status.State is SiloJobState.Completed or SiloJobState.Failed)
         {
-            return await CollectAsync(job, status, cancellationToken).ConfigureAwait(false);
+            return Ended(job, await CollectAsync(job, status, cancellationToken).ConfigureAwait(false));
         }
 
         if (!status.IsTerminal && await checkpoints.IsCancelledAsync(job.Container, job.Step.RunId, cancellationToken).ConfigureAwait(false))
         {
             await compute.CancelAsync(job, cancellationToken).ConfigureAwait(false);
             LogCancelled(logger, job.Name, job.Step.SiloId);
-            return status with { State = SiloJobState.Canceled, Detail = "the run is being cancelled" };
+            return Ended(job, status with { State = SiloJobState.Canceled, Detail = "the run is being cancelled" });
         }
 
-        return status;
+        return status.IsTerminal ? Ended(job, status) : status;
     }
 
     /// <summary>Asks a job's compute to cancel it.</summary>
@@ -92,6 +93,31 @@ public sealed partial class SiloJobService(ISiloCatalog silos, ICheckpointStore 
         await silos.Compute(job.Step.SiloId).CancelAsync(job, cancellationToken).ConfigureAwait(false);
         LogCancelled(logger, job.Name, job.Step.SiloId);
         return true;
+    }
+
+    // An in-process step runs here: its span is this run of it, a failure included (the activity is then retried).
+    private static async Task<SiloJobStatus> RunInlineAsync(ISiloCompute compute, SiloJob job, CancellationToken cancellationToken)
+    {
+        var started = DateTimeOffset.UtcNow;
+        try
+        {
+            var status = await compute.StartAsync(job, null, cancellationToken).ConfigureAwait(false);
+            FederatedTelemetry.SiloStepEnded(job, started, DateTimeOffset.UtcNow, status);
+            return status;
+        }
+        catch (Exception ex)
+        {
+            FederatedTelemetry.SiloStepFailed(job, started, DateTimeOffset.UtcNow, ex);
+            throw;
+        }
+    }
+
+    // A remote job seen to have ended: its span runs from the attempt's submission (orchestration time) to now.
+    private static SiloJobStatus Ended(SiloJob job, SiloJobStatus status)
+    {
+        var now = DateTimeOffset.UtcNow;
+        FederatedTelemetry.SiloStepEnded(job, job.SubmittedAt is { } at ? new DateTimeOffset(DateTime.SpecifyKind(at, DateTimeKind.Utc)) : now, now, status);
+        return status;
     }
 
     private async Task<SiloJobStatus> CollectAsync(SiloJob job, SiloJobStatus status, CancellationToken cancellationToken)

@@ -1,11 +1,10 @@
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using Microsoft.DurableTask.Client;
 
 namespace FederatedFunctions.Api;
 
 /// <summary>Why a run failed, whichever durable backend recorded it.</summary>
-public static partial class RunFailures
+public static class RunFailures
 {
     /// <summary>
     /// <see cref="Message"/> with every credential-looking part replaced by <c>[redacted]</c>: the query of any URL (a SAS
@@ -18,15 +17,8 @@ public static partial class RunFailures
     /// </remarks>
     public static string? SafeMessage(OrchestrationMetadata? meta) => Redact(Message(meta));
 
-    /// <summary>The text with URL queries and credential values replaced by <c>[redacted]</c>; null stays null.</summary>
-    public static string? Redact(string? text) =>
-        text is null ? null : Credential().Replace(UrlQuery().Replace(text, "$1?[redacted]"), "$1=[redacted]");
-
-    [GeneratedRegex(@"(\b[a-z][a-z0-9+.-]*://[^\s?#'""<>]+)\?[^\s'""<>]*", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
-    private static partial Regex UrlQuery();
-
-    [GeneratedRegex(@"\b(AccountKey|SharedAccessKey|SharedAccessSignature|sig|password|pwd|secret|client_secret|token|access_token|code)\s*=\s*[^\s;&'""<>]+", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
-    private static partial Regex Credential();
+    /// <summary>The text with URL queries and credential values replaced by <c>[redacted]</c>; null stays null (<see cref="Core.Redaction"/>).</summary>
+    public static string? Redact(string? text) => Core.Redaction.Redact(text);
 
     /// <summary>The failure message of a failed run, or null when it has not failed.</summary>
     /// <remarks>The in-memory backend reports a failure in <see cref="OrchestrationMetadata.FailureDetails"/>; the Azure

@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Reflection;
 using System.Security.Cryptography;
 using System.Text;
+using FederatedFunctions.Core;
 using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Core.Specs;
@@ -128,7 +129,7 @@ public static class FederatedTelemetry
         catch (Exception ex)
         {
             span?.SetTag(Tags.Outcome, Outcomes.Failed).SetTag(Tags.Reason, ReasonCode(ex));
-            span?.SetStatus(ActivityStatusCode.Error, scope.PrivacyMode == PrivacyModes.EyesOn ? ex.Message : null);
+            span?.SetStatus(ActivityStatusCode.Error, scope.PrivacyMode == PrivacyModes.EyesOn ? Redaction.Redact(ex.Message) : null);
             throw;
         }
         finally
@@ -198,7 +199,7 @@ public static class FederatedTelemetry
         span.SetTag(Tags.Outcome, run.Outcome).SetTag(Tags.Rounds, run.Rounds).SetTag(Tags.Reason, run.Reason);
         if (run.Outcome == Outcomes.Failed)
         {
-            span.SetStatus(ActivityStatusCode.Error, run.PrivacyMode == PrivacyModes.EyesOn ? run.Message : null);
+            span.SetStatus(ActivityStatusCode.Error, run.PrivacyMode == PrivacyModes.EyesOn ? Redaction.Redact(run.Message) : null);
         }
 
         span.SetEndTime(run.EndedAt);
@@ -242,7 +243,7 @@ public static class FederatedTelemetry
             .SetTag(Tags.Reason, reason);
         if (outcome == Outcomes.Failed)
         {
-            span.SetStatus(ActivityStatusCode.Error, eyesOn ? detail : null);
+            span.SetStatus(ActivityStatusCode.Error, eyesOn ? Redaction.Redact(detail) : null);
         }
 
         if (eyesOn && result is not null)

@@ -7,6 +7,7 @@ using FederatedFunctions.Workflow.Abstractions;
 using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Workflow.Contracts;
 using FederatedFunctions.Workflow.Orchestration;
+using FederatedFunctions.Workflow.Services;
 using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
 using Microsoft.Extensions.Logging;
@@ -66,6 +67,16 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
         spec = spec with { RunId = runId };
 
         var existing = await client.GetInstanceAsync(runId, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false);
+        if (existing is not null && existing.Name != nameof(TrainingOrchestrator))
+        {
+            return IdInUse(runId, $"Instance '{runId}' is a {existing.Name}, not a training run; run ids are not reused. Choose another runId.");
+        }
+
+        if (await AnalysisService.ReadResultAsync(checkpoints, spec.Checkpoints.Container, runId, cancellationToken).ConfigureAwait(false) is not null)
+        {
+            return IdInUse(runId, $"Container '{spec.Checkpoints.Container}' holds the result of an analysis '{runId}'; a run under that id would write beside it. Choose another runId.");
+        }
+
         if (existing is not null)
         {
             return Active.Contains(existing.RuntimeStatus)
@@ -172,6 +183,11 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
         }
 
         var existing = await client.GetInstanceAsync(runId, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false);
+        if (existing is not null && existing.Name != nameof(TrainingOrchestrator))
+        {
+            return NotFound(runId);
+        }
+
         if (existing is not null && Active.Contains(existing.RuntimeStatus))
         {
             return ApiResponse.Problem(409, "run-running", "The run is running.", $"Run '{runId}' is {existing.RuntimeStatus}; there is nothing to resume.");
@@ -506,6 +522,9 @@ public sealed partial class RunsApi(ICheckpointStore checkpoints, ISiloCatalog s
 
     /// <summary>A fresh run id: <c>{prefix}-{yyyyMMdd-HHmmss}-{4 hex}</c>.</summary>
     public string NewRunId(string prefix) => InstanceStarts.NewId(time, prefix);
+
+    private static ApiResponse IdInUse(string runId, string detail) =>
+        ApiResponse.Problem(409, "id-in-use", "This id belongs to an analysis.", detail);
 
     private static ApiResponse NotFound(string runId) =>
         ApiResponse.Problem(404, "run-not-found", "No such run.", $"There is no run '{runId}'.");

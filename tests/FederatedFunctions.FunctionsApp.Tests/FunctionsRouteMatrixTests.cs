@@ -28,7 +28,7 @@ public sealed class FunctionsRouteMatrixTests(FunctionsAppFixture app, ITestOutp
             async spec => Accepted(await CallAsync<RunsHttpFunctions>((f, c) => f.StartRunAsync(FakeRequest.Json(c, "POST", Host + "/api/runs", spec), client))),
             async id => Accepted(await CallAsync<RunsHttpFunctions>((f, c) => f.CancelRunAsync(new FakeRequest(c, "POST", $"{Host}/api/runs/{id}/cancel"), client, id))),
             async id => JsonDocument.Parse((await CallAsync<RunsHttpFunctions>((f, c) => f.GetRunAsync(new FakeRequest(c, "GET", $"{Host}/api/runs/{id}"), client, id))).Text).RootElement.GetProperty("rounds").GetArrayLength());
-        var matrix = new RouteMatrixRunner(maker.CreateAsync, (route, state, id) => CallAsync(client, route, state, id), beforePending: null);
+        var matrix = new RouteMatrixRunner<RunState>(RouteMatrix.Shape, maker.CreateAsync, (route, state, id) => CallAsync(client, route, RouteMatrix.Shape.PathOf(route, state, id), id), beforePending: null);
 
         // Pending needs a host that starts no new run: this app's worker is shared by the other tests of its collection, so
         // that column is shown on fl serve (RouteMatrixTests), over the same handlers.
@@ -58,13 +58,26 @@ public sealed class FunctionsRouteMatrixTests(FunctionsAppFixture app, ITestOutp
 
     private static readonly MatrixSpec Spec = MatrixSpecs.For(Silos, classes: 4);
 
+    [Fact]
+    public async Task EveryAnalysisRouteAndRunRouteOfTheAppInEveryAnalysisStateButPending_AnswersAsDocumented_NeverA500()
+    {
+        var analyses = new AnalysisStateMaker("fmxa", app.Client, Silos, async spec => Accepted(await CallAsync<AnalysesHttpFunctions>((f, c) => f.StartAnalysisAsync(FakeRequest.Json(c, "POST", Host + "/api/analyses", spec), app.Client))));
+        var matrix = new RouteMatrixRunner<AnalysisInstanceState>(AnalysisMatrix.Shape, analyses.CreateAsync, (route, state, id) => CallAsync(app.Client, route, AnalysisMatrix.Shape.PathOf(route, state, id), id), beforePending: null);
+        var routes = AnalysisMatrix.Routes.Where(r => !r.Management).ToArray();
+        var states = AnalysisMatrix.States.Where(s => s != AnalysisInstanceState.Pending).ToArray();
+        var failures = await matrix.RunAsync(routes, states);
+
+        log.WriteLine($"{routes.Length} routes × {states.Length} states = {matrix.Actual.Count} cells");
+        Assert.True(failures.Count == 0, string.Join('\n', failures));
+    }
+
     private static void Accepted(FakeResponse response) =>
         Assert.True(response.StatusCode == HttpStatusCode.Accepted, $"{response.StatusCode}: {response.Text}");
 
-    private async Task<CellResponse> CallAsync(StatusOverridingClient client, MatrixRoute route, RunState state, string id)
+    private async Task<CellResponse> CallAsync(Microsoft.DurableTask.Client.DurableTaskClient client, MatrixRoute route, string path, string id)
     {
-        var url = Host + RouteMatrixRunner.PathOf(route, state, id);
-        var body = RouteMatrixRunner.BodyOf(route, id, Spec(id, 1, "eyes-on", null, null), Silos);
+        var url = Host + path;
+        var body = MatrixRequests.BodyOf(route, id, Spec(id, 1, "eyes-on", null, null), Silos);
         HttpRequestData Request(FunctionContext c) => body is null ? new FakeRequest(c, route.Method, url) : FakeRequest.Json(c, route.Method, url, body);
         var response = route.Key switch
         {
@@ -77,6 +90,7 @@ public sealed class FunctionsRouteMatrixTests(FunctionsAppFixture app, ITestOutp
             "model" => await CallAsync<RunsHttpFunctions>((f, c) => f.GetRunModelAsync(Request(c), client, id, "latest")),
             "audit" => await CallAsync<RunsHttpFunctions>((f, c) => f.GetRunAuditAsync(Request(c), client, id)),
             "analysis-start" => await CallAsync<AnalysesHttpFunctions>((f, c) => f.StartAnalysisAsync(Request(c), client)),
+            "analysis-list" or "analysis-list-own-status" => await CallAsync<AnalysesHttpFunctions>((f, c) => f.ListAnalysesAsync(Request(c), client)),
             "analysis-get" => await CallAsync<AnalysesHttpFunctions>((f, c) => f.GetAnalysisAsync(Request(c), client, id)),
             _ => throw new InvalidOperationException($"The app has no function for route {route.Key}."),
         };

@@ -28,7 +28,7 @@ public sealed class RouteMatrixTests(AzuriteFixture azurite, ITestOutputHelper l
     public async Task EveryRouteInEveryRunState_AnswersAsDocumented_NeverA500()
     {
         await using var world = await MatrixWorld.StartAsync(azurite);
-        var matrix = new RouteMatrixRunner(world.CreateAsync, world.CallAsync, world.StopWorkerAsync);
+        var matrix = new RouteMatrixRunner<RunState>(RouteMatrix.Shape, world.CreateAsync, (route, state, id) => world.CallAsync(route, RouteMatrix.Shape.PathOf(route, state, id), id), world.StopWorkerAsync);
         var failures = (await matrix.RunAsync(RouteMatrix.Routes, RouteMatrix.States)).ToList();
         var bases = matrix.Runs;
 
@@ -49,6 +49,17 @@ public sealed class RouteMatrixTests(AzuriteFixture azurite, ITestOutputHelper l
         Assert.True(failures.Count == 0, string.Join('\n', failures));
     }
 
+    [Fact]
+    public async Task EveryAnalysisRouteAndRunRouteInEveryAnalysisState_AnswersAsDocumented_NeverA500()
+    {
+        await using var world = await MatrixWorld.StartAsync(azurite);
+        var matrix = new RouteMatrixRunner<AnalysisInstanceState>(AnalysisMatrix.Shape, world.Analyses.CreateAsync, (route, state, id) => world.CallAsync(route, AnalysisMatrix.Shape.PathOf(route, state, id), id), world.StopWorkerAsync);
+        var failures = await matrix.RunAsync(AnalysisMatrix.Routes, AnalysisMatrix.States);
+
+        log.WriteLine($"{AnalysisMatrix.Routes.Count} routes × {AnalysisMatrix.States.Count} states = {matrix.Actual.Count} cells");
+        Assert.True(failures.Count == 0, string.Join('\n', failures));
+    }
+
     /// <summary>
     /// Silos, an <c>fl serve</c> (its API server over a local durable host that runs no work, as <c>fl serve</c> with its
     /// workers elsewhere), a worker host on the same task hub, and runs put into each state.
@@ -65,6 +76,7 @@ public sealed class RouteMatrixTests(AzuriteFixture azurite, ITestOutputHelper l
             (this.host, this.worker, this.server) = (host, worker, server);
             Http = new HttpClient { BaseAddress = new Uri(server.Address) };
             maker = new RunStateMaker("mx", client, Spec, StartAsync, CancelAsync, CommittedAsync);
+            Analyses = new AnalysisStateMaker("mxa", client, Silos, spec => PostAcceptedAsync("/api/analyses", spec));
         }
 
         public HttpClient Http { get; }
@@ -112,11 +124,14 @@ public sealed class RouteMatrixTests(AzuriteFixture azurite, ITestOutputHelper l
             return maker.CreateAsync(state);
         }
 
+        /// <summary>Makes analyses in each state.</summary>
+        public AnalysisStateMaker Analyses { get; }
+
         /// <summary>Calls one cell over HTTP.</summary>
-        public async Task<CellResponse> CallAsync(MatrixRoute route, RunState state, string id)
+        public async Task<CellResponse> CallAsync(MatrixRoute route, string path, string id)
         {
-            using var request = new HttpRequestMessage(new HttpMethod(route.Method), RouteMatrixRunner.PathOf(route, state, id));
-            if (RouteMatrixRunner.BodyOf(route, id, Spec(id, 1, PrivacyModes.EyesOn, null, null), Silos) is { } body)
+            using var request = new HttpRequestMessage(new HttpMethod(route.Method), path);
+            if (MatrixRequests.BodyOf(route, id, Spec(id, 1, PrivacyModes.EyesOn, null, null), Silos) is { } body)
             {
                 request.Content = new StringContent(body, Encoding.UTF8, "application/json");
             }
@@ -137,15 +152,13 @@ public sealed class RouteMatrixTests(AzuriteFixture azurite, ITestOutputHelper l
             }
         }
 
-        private async Task StartAsync(string spec)
-        {
-            using var response = await Http.PostAsync("/api/runs", new StringContent(spec, Encoding.UTF8, "application/json"));
-            Assert.True(response.StatusCode == HttpStatusCode.Accepted, await response.Content.ReadAsStringAsync());
-        }
+        private Task StartAsync(string spec) => PostAcceptedAsync("/api/runs", spec);
 
-        private async Task CancelAsync(string id)
+        private Task CancelAsync(string id) => PostAcceptedAsync($"/api/runs/{id}/cancel", null);
+
+        private async Task PostAcceptedAsync(string path, string? json)
         {
-            using var response = await Http.PostAsync($"/api/runs/{id}/cancel", null);
+            using var response = await Http.PostAsync(path, json is null ? null : new StringContent(json, Encoding.UTF8, "application/json"));
             Assert.True(response.StatusCode == HttpStatusCode.Accepted, await response.Content.ReadAsStringAsync());
         }
 
@@ -169,5 +182,10 @@ public sealed class RouteMatrixDocsTests
         Assert.True(begin >= 0 && end > begin, "docs/api.md has no route-state matrix between its markers");
         var table = doc[(begin + RouteMatrix.BeginMarker.Length)..end].Trim('\n') + "\n";
         Assert.Equal(RouteMatrix.Markdown(), table);
+
+        begin = doc.IndexOf(AnalysisMatrix.BeginMarker, StringComparison.Ordinal);
+        end = doc.IndexOf(AnalysisMatrix.EndMarker, StringComparison.Ordinal);
+        Assert.True(begin >= 0 && end > begin, "docs/api.md has no analysis route-state matrix between its markers");
+        Assert.Equal(AnalysisMatrix.Markdown(), doc[(begin + AnalysisMatrix.BeginMarker.Length)..end].Trim('\n') + "\n");
     }
 }

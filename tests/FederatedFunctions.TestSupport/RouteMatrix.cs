@@ -1,5 +1,3 @@
-using System.Text;
-
 namespace FederatedFunctions.TestSupport;
 
 /// <summary>A state a training run can be in, as the routes see it.</summary>
@@ -127,23 +125,19 @@ public static class RouteMatrix
         return Answers[route.Key][(int)state];
     }
 
-    /// <summary>Every cell.</summary>
-    public static IEnumerable<(MatrixRoute Route, RunState State)> Cells => Routes.SelectMany(r => States.Select(s => (r, s)));
+    /// <summary>The matrix, for its runner.</summary>
+    public static MatrixShape<RunState> Shape { get; } = new(Expected, RunState.Unknown, RunState.Pending, state => state switch
+    {
+        RunState.Pending => "Pending",
+        RunState.ContinuedAsNew => "ContinuedAsNew",
+        RunState.Completed or RunState.Purged => "Completed",
+        RunState.FailedEyesOn or RunState.FailedEyesOff => "Failed",
+        RunState.Terminated or RunState.OtherContainer => "Terminated",
+        _ => "Running",
+    });
 
     /// <summary>The table as <c>docs/api.md</c> shows it, between <see cref="BeginMarker"/> and <see cref="EndMarker"/>.</summary>
-    public static string Markdown()
-    {
-        var md = new StringBuilder();
-        md.Append("| Route | ").AppendJoin(" | ", States.Select(Name)).Append(" |\n");
-        md.Append("|---|").AppendJoin(string.Empty, States.Select(_ => "---|")).Append('\n');
-        foreach (var route in Routes)
-        {
-            md.Append("| ").Append(route.Title).Append(route.Management ? " ¹" : string.Empty).Append(" | ")
-                .AppendJoin(" | ", States.Select(s => Expected(route, s).ToString())).Append(" |\n");
-        }
-
-        return md.ToString();
-    }
+    public static string Markdown() => Shape.Markdown(Routes, States, Name);
 
     /// <summary>A state's column heading.</summary>
     public static string Name(RunState state) => state switch

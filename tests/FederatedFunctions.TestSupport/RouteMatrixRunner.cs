@@ -7,39 +7,106 @@ namespace FederatedFunctions.TestSupport;
 /// <summary>What a host answered to one cell: status code, <c>Content-Type</c> media type and body.</summary>
 public sealed record CellResponse(int Status, string? MediaType, byte[] Body);
 
+/// <summary>What a matrix is to its runner: the answer of each cell, its unknown and pending states, and each state's runtime status.</summary>
+/// <typeparam name="TState">The states of its columns.</typeparam>
+/// <param name="Expected">The documented answer of a cell.</param>
+/// <param name="Unknown">The state of an id nothing has used: each cell gets a new id.</param>
+/// <param name="Pending">The state made only once the host starts no new instance, if the matrix has one.</param>
+/// <param name="OwnStatus">The runtime status an instance in that state lists under (the <c>{status}</c> of a path).</param>
+public sealed record MatrixShape<TState>(Func<MatrixRoute, TState, CellAnswer> Expected, TState Unknown, TState? Pending, Func<TState, string> OwnStatus)
+    where TState : struct, Enum
+{
+    /// <summary>The path of a cell for instance <paramref name="id"/>.</summary>
+    public string PathOf(MatrixRoute route, TState state, string id)
+    {
+        ArgumentNullException.ThrowIfNull(route);
+        return route.Path.Replace("{id}", id, StringComparison.Ordinal).Replace("{status}", OwnStatus(state), StringComparison.Ordinal);
+    }
+
+    /// <summary>The table as <c>docs/api.md</c> shows it.</summary>
+    public string Markdown(IReadOnlyList<MatrixRoute> routes, IReadOnlyList<TState> states, Func<TState, string> name)
+    {
+        ArgumentNullException.ThrowIfNull(routes);
+        ArgumentNullException.ThrowIfNull(states);
+        var md = new StringBuilder();
+        md.Append("| Route | ").AppendJoin(" | ", states.Select(name)).Append(" |\n");
+        md.Append("|---|").AppendJoin(string.Empty, states.Select(_ => "---|")).Append('\n');
+        foreach (var route in routes)
+        {
+            md.Append("| ").Append(route.Title).Append(route.Management ? " ¹" : string.Empty).Append(" | ")
+                .AppendJoin(" | ", states.Select(s => Expected(route, s).ToString())).Append(" |\n");
+        }
+
+        return md.ToString();
+    }
+}
+
+/// <summary>The bodies the matrix's routes send.</summary>
+public static class MatrixRequests
+{
+    /// <summary>The body a cell sends, or null: a run spec for a run start, an analysis spec for an analysis start, both under <paramref name="id"/>.</summary>
+    public static string? BodyOf(MatrixRoute route, string id, string runSpec, IReadOnlyList<string> silos)
+    {
+        ArgumentNullException.ThrowIfNull(route);
+        return route.Key switch
+        {
+            "start" => runSpec,
+            "analysis-start" => AnalysisSpec(id, silos),
+            _ => null,
+        };
+    }
+
+    /// <summary>An analysis of <paramref name="silos"/> (the count of <c>x0</c> in <paramref name="path"/>) with at least <paramref name="minSilos"/> silos.</summary>
+    public static string AnalysisSpec(string id, IReadOnlyList<string> silos, string path = "data/train.csv", int minSilos = 2) =>
+        JsonSerializer.Serialize(new
+        {
+            analysisId = id,
+            silos,
+            data = new { format = "csv", path },
+            features = new[] { new { column = "x0", statistics = new[] { "count" } } },
+            privacy = new { minCount = 1, minSilos },
+        });
+}
+
 /// <summary>
-/// Runs <see cref="RouteMatrix"/> on one host: puts a run into each state (one more for each cell that changes it), calls every
-/// cell, and reports each answer that is not the documented one or whose body does not parse.
+/// Runs a route × state matrix (<see cref="RouteMatrix"/>, <see cref="AnalysisMatrix"/>) on one host: puts an instance into each
+/// state (one more for each cell that changes it), calls every cell, and reports each answer that is not the documented one or
+/// whose body does not parse.
 /// </summary>
-/// <param name="create">Makes a new run in a state and returns its id; called for <see cref="RunState.Pending"/> only after <paramref name="beforePending"/>.</param>
-/// <param name="call">Calls one cell for a run id on the host.</param>
-/// <param name="beforePending">Makes the host start no new run (stops its worker), so that a run made next stays Pending; null when the host cannot.</param>
-public sealed class RouteMatrixRunner(Func<RunState, Task<string>> create, Func<MatrixRoute, RunState, string, Task<CellResponse>> call, Func<Task>? beforePending)
+/// <typeparam name="TState">The matrix's states.</typeparam>
+/// <param name="shape">The matrix.</param>
+/// <param name="create">Makes a new instance in a state and returns its id; called for the pending state only after <paramref name="beforePending"/>.</param>
+/// <param name="call">Calls one cell for an id on the host.</param>
+/// <param name="beforePending">Makes the host start no new instance (stops its worker), so that one made next stays Pending; null when the host cannot.</param>
+public sealed class RouteMatrixRunner<TState>(MatrixShape<TState> shape, Func<TState, Task<string>> create, Func<MatrixRoute, TState, string, Task<CellResponse>> call, Func<Task>? beforePending)
+    where TState : struct, Enum
 {
     /// <summary>The answers each cell gave.</summary>
-    public Dictionary<(string Route, RunState State), CellAnswer> Actual { get; } = [];
+    public Dictionary<(string Route, TState State), CellAnswer> Actual { get; } = [];
 
-    /// <summary>One run per state, as the read-only cells used them.</summary>
-    public Dictionary<RunState, string> Runs { get; } = [];
+    /// <summary>One instance per state, as the cells that change nothing used them.</summary>
+    public Dictionary<TState, string> Runs { get; } = [];
 
     /// <summary>Runs <paramref name="routes"/> × <paramref name="states"/>; returns one line per wrong cell.</summary>
-    public async Task<IReadOnlyList<string>> RunAsync(IReadOnlyList<MatrixRoute> routes, IReadOnlyList<RunState> states)
+    public async Task<IReadOnlyList<string>> RunAsync(IReadOnlyList<MatrixRoute> routes, IReadOnlyList<TState> states)
     {
         ArgumentNullException.ThrowIfNull(routes);
         ArgumentNullException.ThrowIfNull(states);
         var cells = routes.SelectMany(r => states.Select(s => (Route: r, State: s))).ToArray();
-        var fresh = cells.Where(c => c.State != RunState.Unknown && c.Route.Mutates && RouteMatrix.Expected(c.Route, c.State).Status is >= 200 and < 300).ToHashSet();
-        var wanted = states.Select(s => (State: s, Count: 1 + fresh.Count(c => c.State == s))).ToArray();
-        var pools = new Dictionary<RunState, Queue<string>>();
-        foreach (var (state, ids) in await Task.WhenAll(wanted.Where(w => w.State != RunState.Pending).Select(async w => (w.State, await Task.WhenAll(Enumerable.Range(0, w.Count).Select(_ => create(w.State)))))))
+        bool IsUnknown(TState s) => EqualityComparer<TState>.Default.Equals(s, shape.Unknown);
+        bool IsPending(TState s) => shape.Pending is { } p && EqualityComparer<TState>.Default.Equals(s, p);
+        var fresh = cells.Where(c => !IsUnknown(c.State) && c.Route.Mutates && shape.Expected(c.Route, c.State).Status is >= 200 and < 300).ToHashSet();
+        var wanted = states.Where(s => !IsUnknown(s)).Select(s => (State: s, Count: 1 + fresh.Count(c => EqualityComparer<TState>.Default.Equals(c.State, s)))).ToArray();
+        var pools = new Dictionary<TState, Queue<string>>();
+        foreach (var (state, ids) in await Task.WhenAll(wanted.Where(w => !IsPending(w.State)).Select(async w => (w.State, await Task.WhenAll(Enumerable.Range(0, w.Count).Select(_ => create(w.State)))))))
         {
             pools[state] = new Queue<string>(ids);
         }
 
-        if (states.Contains(RunState.Pending))
+        if (wanted.FirstOrDefault(w => IsPending(w.State)) is { Count: > 0 } pending)
         {
-            await (beforePending ?? throw new InvalidOperationException("This host cannot hold a run Pending."))();
-            pools[RunState.Pending] = new Queue<string>(await Task.WhenAll(Enumerable.Range(0, wanted.Single(w => w.State == RunState.Pending).Count).Select(_ => create(RunState.Pending))));
+            await (beforePending ?? throw new InvalidOperationException("This host cannot hold an instance Pending."))();
+            pools[pending.State] = new Queue<string>(await Task.WhenAll(Enumerable.Range(0, pending.Count).Select(_ => create(pending.State))));
         }
 
         foreach (var (state, pool) in pools)
@@ -50,8 +117,8 @@ public sealed class RouteMatrixRunner(Func<RunState, Task<string>> create, Func<
         var failures = new List<string>();
         foreach (var (route, state) in cells)
         {
-            var expected = RouteMatrix.Expected(route, state);
-            var id = state == RunState.Unknown ? await create(state) : fresh.Contains((route, state)) ? pools[state].Dequeue() : Runs[state];
+            var expected = shape.Expected(route, state);
+            var id = IsUnknown(state) ? await create(state) : fresh.Contains((route, state)) ? pools[state].Dequeue() : Runs[state];
             var (answer, problem) = Read(route, id, await call(route, state, id));
             Actual[(route.Key, state)] = answer;
             if (answer != expected || problem is not null)
@@ -61,25 +128,6 @@ public sealed class RouteMatrixRunner(Func<RunState, Task<string>> create, Func<
         }
 
         return failures;
-    }
-
-    /// <summary>The path of a cell for run <paramref name="id"/>.</summary>
-    public static string PathOf(MatrixRoute route, RunState state, string id)
-    {
-        ArgumentNullException.ThrowIfNull(route);
-        return route.Path.Replace("{id}", id, StringComparison.Ordinal).Replace("{status}", OwnStatus(state), StringComparison.Ordinal);
-    }
-
-    /// <summary>The body a cell sends, or null: a run spec for a start, an analysis spec for an analysis start, both under <paramref name="id"/>.</summary>
-    public static string? BodyOf(MatrixRoute route, string id, string runSpec, IReadOnlyList<string> silos)
-    {
-        ArgumentNullException.ThrowIfNull(route);
-        return route.Key switch
-        {
-            "start" => runSpec,
-            "analysis-start" => JsonSerializer.Serialize(new { analysisId = id, silos, features = new[] { new { column = "x0", statistics = new[] { "count" } } }, privacy = new { minCount = 1 } }),
-            _ => null,
-        };
     }
 
     // The answer as the matrix writes it, and what else is wrong with the response, if anything.
@@ -107,19 +155,10 @@ public sealed class RouteMatrixRunner(Func<RunState, Task<string>> create, Func<
             return (new CellAnswer(status, problem), type == "application/problem+json" ? null : $"an error as {type}, not a problem document");
         }
 
-        bool? listed = route.Key.StartsWith("list", StringComparison.Ordinal)
-            ? body.GetProperty("runs").EnumerateArray().Any(r => r.GetProperty("runId").GetString() == id)
+        var (list, idProperty) = route.Path.StartsWith("/api/analyses", StringComparison.Ordinal) ? ("analyses", "analysisId") : ("runs", "runId");
+        bool? listed = route.Key.Contains("list", StringComparison.Ordinal)
+            ? body.GetProperty(list).EnumerateArray().Any(r => r.GetProperty(idProperty).GetString() == id)
             : null;
         return (new CellAnswer(status, Listed: listed), type == "application/json" ? null : $"a success as {type}, not JSON");
     }
-
-    private static string OwnStatus(RunState state) => state switch
-    {
-        RunState.Pending => "Pending",
-        RunState.ContinuedAsNew => "ContinuedAsNew",
-        RunState.Completed or RunState.Purged => "Completed",
-        RunState.FailedEyesOn or RunState.FailedEyesOff => "Failed",
-        RunState.Terminated or RunState.OtherContainer => "Terminated",
-        _ => "Running",
-    };
 }

@@ -328,29 +328,4 @@ public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutput
 
     [GeneratedRegex("[0-9a-fA-F-]{12,}|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(Z|[+-][0-9:]+)?")]
     private static partial Regex HexRuns();
-
-    private sealed class WriterLoggerProvider(StringBuilder writer) : ILoggerProvider
-    {
-        public ILogger CreateLogger(string categoryName) => new WriterLogger(writer, categoryName);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class WriterLogger(StringBuilder writer, string category) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => true;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                lock (writer)
-                {
-                    writer.Append(category).Append(": ").Append(formatter(state, exception)).Append(' ').Append(exception).Append('\n');
-                }
-            }
-        }
-    }
 }

@@ -1,6 +1,10 @@
+using System.Text;
 using FederatedFunctions.LocalHost.Hosting;
 using FederatedFunctions.TestSupport;
+using Microsoft.DurableTask;
+using Microsoft.DurableTask.Client;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
 
 namespace FederatedFunctions.LocalHost.Tests;
 
@@ -57,5 +61,52 @@ public sealed class LocalDurableHostTests(AzuriteFixture azurite)
         }
 
         Assert.True(best < TimeSpan.FromSeconds(1.8), $"the fastest wait took {best.TotalMilliseconds:0} ms");
+    }
+
+    [Fact]
+    public async Task Activity_RunningLongerThanTheVisibilityTimeout_RunsOnceAndTheBackendNeverRedeliversIt()
+    {
+        // The sidecar never renews an activity's lock; SidecarStorageFix does. Without it, a step held longer than the queue's
+        // visibility timeout reappeared in the queue while it ran: the backend refused the second dequeue ("processed
+        // multiple times concurrently"), the first one's delete failed (PopReceiptMismatch, logged with its stack trace) and
+        // the step ran again. Here a 3 s timeout and a step of 7 s: two renewals are needed, and none may be missed.
+        var log = new StringBuilder();
+        using var loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning).AddProvider(new WriterLoggerProvider(log)));
+        var runs = 0;
+        await using (var host = await LocalDurableHost.StartAsync(new LocalDurableHostOptions
+        {
+            Backend = DurableBackendKind.AzureStorage,
+            DurableStorageConnectionString = azurite.ConnectionString,
+            TaskHub = "fllock" + Guid.NewGuid().ToString("N")[..6],
+            Configuration = new ConfigurationBuilder().Build(),
+            WorkItemVisibilityTimeout = TimeSpan.FromSeconds(3),
+            LoggerFactory = loggers,
+            ConfigureTasks = r => r
+                .AddActivityFunc<int, int>("LongStep", async (_, x) =>
+                {
+                    Interlocked.Increment(ref runs);
+                    await Task.Delay(TimeSpan.FromSeconds(7));
+                    return x + 1;
+                })
+                .AddOrchestratorFunc<int, int>("CallsLongStep", (ctx, x) => ctx.CallActivityAsync<int>("LongStep", x)),
+        }))
+        {
+            var id = await host.Client.ScheduleNewOrchestrationInstanceAsync("CallsLongStep", 41);
+            using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+            var done = await host.Client.WaitForInstanceCompletionAsync(id, getInputsAndOutputs: true, cts.Token);
+            Assert.Equal(OrchestrationRuntimeStatus.Completed, done.RuntimeStatus);
+            Assert.Equal(42, done.ReadOutputAs<int>());
+        }
+
+        // Without the renewal, the backend refuses the step's reappearing message at about 3 s and 6 s, while it still runs.
+        string captured;
+        lock (log)
+        {
+            captured = log.ToString();
+        }
+
+        Assert.Equal(1, Volatile.Read(ref runs));
+        Assert.DoesNotContain("processed multiple times concurrently", captured, StringComparison.Ordinal);
+        Assert.DoesNotContain("PopReceiptMismatch", captured, StringComparison.Ordinal);
     }
 }

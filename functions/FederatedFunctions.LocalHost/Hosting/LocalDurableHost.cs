@@ -60,7 +60,10 @@ public sealed record LocalDurableHostOptions
     /// <summary>Whether this process executes orchestrations and activities, or only manages instances.</summary>
     public bool RunWorker { get; init; } = true;
 
-    /// <summary>How soon work that was in flight when a host died runs again (Azure Storage backend).</summary>
+    /// <summary>
+    /// How soon work that was in flight when a host died runs again (Azure Storage backend): the control and work-item
+    /// queues' visibility timeout. A live host keeps the work it holds locked however long it runs (<see cref="SidecarStorageFix"/>).
+    /// </summary>
     public TimeSpan WorkItemVisibilityTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Longest wait between polls of an empty queue (Azure Storage backend): lower is snappier, higher is cheaper.</summary>
@@ -240,7 +243,7 @@ public sealed class LocalDurableHost : IAsyncDisposable
 
         var service = new AzureStorageOrchestrationService(settings);
         await service.CreateIfNotExistsAsync().ConfigureAwait(false);
-        return new SidecarStorageFix(service, SidecarWorkItems, options.HoldOnlyRunnableActivities ? options.MaxConcurrentActivities : null);
+        return new SidecarStorageFix(service, SidecarWorkItems, options.HoldOnlyRunnableActivities ? options.MaxConcurrentActivities : null, options.WorkItemVisibilityTimeout);
     }
 
     /// <inheritdoc />

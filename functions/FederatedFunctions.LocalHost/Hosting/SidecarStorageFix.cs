@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using DurableTask.Core;
 using DurableTask.Core.History;
 using DurableTask.Core.Query;
@@ -19,8 +20,8 @@ namespace FederatedFunctions.LocalHost.Hosting;
 /// </list>
 /// Both are replaced with the plain DurableTask.Core objects before they reach storage. It also makes a stop that comes
 /// before the start has finished wait for it (<see cref="StopAsync(bool)"/>), and holds back an activity whose instance id
-/// and task id are those of one still in flight (<see cref="LockNextTaskActivityWorkItem"/>);
-/// everything else is delegated. Without
+/// and task id are those of one still in flight (<see cref="LockNextTaskActivityWorkItem"/>), and keeps the lock of every
+/// work item it holds renewed (<paramref name="lockTimeout"/>); everything else is delegated. Without
 /// this, every silo job orchestration on the azurestorage backend leaves its run waiting forever. The Azure Functions host
 /// does not use this sidecar and needs nothing of the kind.
 /// <para>
@@ -32,13 +33,25 @@ namespace FederatedFunctions.LocalHost.Hosting;
 /// set, bounds the activities alone: a worker process that shares a task hub with others holds no more than it can run,
 /// and leaves the rest in the queue for them (at the price of those 500 ms steps while it is full).
 /// </para>
+/// <para>
+/// With <paramref name="lockTimeout"/> (the storage queues' visibility timeout) it renews the lock of every work item from
+/// the moment it is fetched until it is completed, abandoned or released, every third of that timeout. The sidecar's
+/// dispatcher never renews an activity's lock (<c>WorkItemDispatcher.RenewWorkItemAsync</c> is never called) and renews an
+/// orchestration's only between generations of a continue-as-new, where DurableTask.Core's dispatchers, which the Functions
+/// host uses, renew both. Without it, work held longer than the timeout (a long training step, an activity parked behind
+/// its key, an orchestrator step on a busy machine) became visible in the queue again while it still ran here: the backend
+/// refused the second dequeue ("processed multiple times concurrently"), the first one's delete then failed
+/// (<c>PopReceiptMismatch</c>, an execute failure with its stack trace), and the step ran again, every timeout, until the
+/// message was declared poison. The timeout is then what it is meant to be: how soon a dead host's work runs again.
+/// </para>
 /// </remarks>
-public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkItems = null, int? maxActivityWorkItems = null) :
+public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkItems = null, int? maxActivityWorkItems = null, TimeSpan? lockTimeout = null) :
     IOrchestrationService, IOrchestrationServiceClient, IOrchestrationServiceQueryClient, IOrchestrationServicePurgeClient
 {
     private readonly IOrchestrationServiceClient client = (IOrchestrationServiceClient)inner;
     private readonly Lock gate = new();
-    private readonly HashSet<string> activities = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Dictionary<string, TaskActivityWorkItem> activities = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<object, LockRenewal> renewals = new(ReferenceEqualityComparer.Instance);
     private readonly List<TaskActivityWorkItem> parked = [];
     private TaskCompletionSource released = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task<TaskActivityWorkItem>? fetch;
@@ -108,6 +121,12 @@ public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkI
                 }
 
                 item = fetched.GetAwaiter().GetResult();
+                if (item?.TaskMessage is not null)
+                {
+                    var held = item;
+                    StartRenewal(held, () => inner.RenewTaskActivityWorkItemLockAsync(held));
+                }
+
                 if (item?.TaskMessage is null || TryTake(item))
                 {
                     return item!;
@@ -118,14 +137,28 @@ public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkI
         }
     }
 
-    // Marks the item's key as in flight when it is free. Called under the lock.
-    private bool TryTake(TaskActivityWorkItem item) => activities.Add(ActivityKey(item.TaskMessage));
+    // Marks the item's key as in flight, held by this item, when it is free. Called under the lock.
+    private bool TryTake(TaskActivityWorkItem item) => activities.TryAdd(ActivityKey(item.TaskMessage), item);
+
+    // Keeps the work item's lock renewed until StopRenewalAsync (nothing without a lock timeout, as in memory).
+    private void StartRenewal(object workItem, Func<Task> renew)
+    {
+        if (lockTimeout is { } timeout)
+        {
+            renewals.TryAdd(workItem, new LockRenewal(renew, timeout / 3));
+        }
+    }
+
+    // Stops the renewal, after a renewal in progress has finished: the work item's pop receipt is then the current one.
+    private Task StopRenewalAsync(object workItem) =>
+        renewals.TryRemove(workItem, out var renewal) ? renewal.StopAsync() : Task.CompletedTask;
 
     /// <inheritdoc />
     public async Task CompleteTaskActivityWorkItemAsync(TaskActivityWorkItem workItem, TaskMessage responseMessage)
     {
         try
         {
+            await StopRenewalAsync(workItem).ConfigureAwait(false);
             await inner.CompleteTaskActivityWorkItemAsync(workItem, responseMessage).ConfigureAwait(false);
         }
         finally
@@ -139,6 +172,7 @@ public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkI
     {
         try
         {
+            await StopRenewalAsync(workItem).ConfigureAwait(false);
             await inner.AbandonTaskActivityWorkItemAsync(workItem).ConfigureAwait(false);
         }
         finally
@@ -157,7 +191,9 @@ public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkI
         TaskCompletionSource signal;
         lock (activities)
         {
-            if (!activities.Remove(ActivityKey(message)))
+            // Only the key this item holds: a completion that failed is abandoned too, and by then the key may be another's.
+            var key = ActivityKey(message);
+            if (!activities.TryGetValue(key, out var holder) || !ReferenceEquals(holder, workItem) || !activities.Remove(key))
             {
                 return;
             }
@@ -210,10 +246,11 @@ public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkI
         }
     }
 
-    public Task CompleteTaskOrchestrationWorkItemAsync(TaskOrchestrationWorkItem workItem, OrchestrationRuntimeState newOrchestrationRuntimeState,
+    public async Task CompleteTaskOrchestrationWorkItemAsync(TaskOrchestrationWorkItem workItem, OrchestrationRuntimeState newOrchestrationRuntimeState,
         IList<TaskMessage> outboundMessages, IList<TaskMessage> orchestratorMessages, IList<TaskMessage> timerMessages,
         TaskMessage continuedAsNewMessage, OrchestrationState orchestrationState)
     {
+        await StopRenewalAsync(workItem).ConfigureAwait(false);
         Fix(newOrchestrationRuntimeState);
         if (!ReferenceEquals(workItem.OrchestrationRuntimeState, newOrchestrationRuntimeState))
         {
@@ -227,7 +264,7 @@ public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkI
             orchestrationState.Tags = new Dictionary<string, string>(orchestrationState.Tags);
         }
 
-        return inner.CompleteTaskOrchestrationWorkItemAsync(workItem, newOrchestrationRuntimeState, outboundMessages, orchestratorMessages, timerMessages, continuedAsNewMessage, orchestrationState);
+        await inner.CompleteTaskOrchestrationWorkItemAsync(workItem, newOrchestrationRuntimeState, outboundMessages, orchestratorMessages, timerMessages, continuedAsNewMessage, orchestrationState).ConfigureAwait(false);
     }
 
     /// <summary>Starts the storage service once; a stop waits for it.</summary>
@@ -278,6 +315,7 @@ public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkI
 
         foreach (var item in returned)
         {
+            await StopRenewalAsync(item).ConfigureAwait(false);
             await inner.AbandonTaskActivityWorkItemAsync(item).ConfigureAwait(false);
         }
 
@@ -296,10 +334,35 @@ public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkI
     public int TaskOrchestrationDispatcherCount => inner.TaskOrchestrationDispatcherCount;
     public int MaxConcurrentTaskOrchestrationWorkItems => maxWorkItems ?? inner.MaxConcurrentTaskOrchestrationWorkItems;
     public BehaviorOnContinueAsNew EventBehaviourForContinueAsNew => inner.EventBehaviourForContinueAsNew;
-    public Task<TaskOrchestrationWorkItem> LockNextTaskOrchestrationWorkItemAsync(TimeSpan receiveTimeout, CancellationToken cancellationToken) => inner.LockNextTaskOrchestrationWorkItemAsync(receiveTimeout, cancellationToken);
-    public Task RenewTaskOrchestrationWorkItemLockAsync(TaskOrchestrationWorkItem workItem) => inner.RenewTaskOrchestrationWorkItemLockAsync(workItem);
-    public Task AbandonTaskOrchestrationWorkItemAsync(TaskOrchestrationWorkItem workItem) => inner.AbandonTaskOrchestrationWorkItemAsync(workItem);
-    public Task ReleaseTaskOrchestrationWorkItemAsync(TaskOrchestrationWorkItem workItem) => inner.ReleaseTaskOrchestrationWorkItemAsync(workItem);
+    /// <summary>The next orchestration work item, whose lock is then kept renewed until it is completed, abandoned or released.</summary>
+    public async Task<TaskOrchestrationWorkItem> LockNextTaskOrchestrationWorkItemAsync(TimeSpan receiveTimeout, CancellationToken cancellationToken)
+    {
+        var item = await inner.LockNextTaskOrchestrationWorkItemAsync(receiveTimeout, cancellationToken).ConfigureAwait(false);
+        if (item is not null)
+        {
+            StartRenewal(item, () => inner.RenewTaskOrchestrationWorkItemLockAsync(item));
+        }
+
+        return item!;
+    }
+
+    /// <summary>Renews now; with a renewal running, through it, so that two renewals never race for one pop receipt.</summary>
+    public Task RenewTaskOrchestrationWorkItemLockAsync(TaskOrchestrationWorkItem workItem) =>
+        renewals.TryGetValue(workItem, out var renewal) ? renewal.RenewNowAsync() : inner.RenewTaskOrchestrationWorkItemLockAsync(workItem);
+
+    /// <inheritdoc />
+    public async Task AbandonTaskOrchestrationWorkItemAsync(TaskOrchestrationWorkItem workItem)
+    {
+        await StopRenewalAsync(workItem).ConfigureAwait(false);
+        await inner.AbandonTaskOrchestrationWorkItemAsync(workItem).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task ReleaseTaskOrchestrationWorkItemAsync(TaskOrchestrationWorkItem workItem)
+    {
+        await StopRenewalAsync(workItem).ConfigureAwait(false);
+        await inner.ReleaseTaskOrchestrationWorkItemAsync(workItem).ConfigureAwait(false);
+    }
     public int TaskActivityDispatcherCount => inner.TaskActivityDispatcherCount;
     public int MaxConcurrentTaskActivityWorkItems => maxActivityWorkItems ?? maxWorkItems ?? inner.MaxConcurrentTaskActivityWorkItems;
     public Task<TaskActivityWorkItem> RenewTaskActivityWorkItemLockAsync(TaskActivityWorkItem workItem) => inner.RenewTaskActivityWorkItemLockAsync(workItem);
@@ -380,4 +443,66 @@ public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkI
     public Task<OrchestrationQueryResult> GetOrchestrationWithQueryAsync(OrchestrationQuery query, CancellationToken cancellationToken) => ((IOrchestrationServiceQueryClient)inner).GetOrchestrationWithQueryAsync(query, cancellationToken);
     public Task<PurgeResult> PurgeInstanceStateAsync(string instanceId) => ((IOrchestrationServicePurgeClient)inner).PurgeInstanceStateAsync(instanceId);
     public Task<PurgeResult> PurgeInstanceStateAsync(PurgeInstanceFilter purgeInstanceFilter) => ((IOrchestrationServicePurgeClient)inner).PurgeInstanceStateAsync(purgeInstanceFilter);
+
+    /// <summary>Renews one work item's lock at a fixed interval, one renewal at a time, until stopped.</summary>
+    private sealed class LockRenewal
+    {
+        private readonly Func<Task> renew;
+        private readonly SemaphoreSlim gate = new(1, 1);
+        private readonly CancellationTokenSource stop = new();
+        private readonly Task loop;
+        private bool stopped;
+
+        public LockRenewal(Func<Task> renew, TimeSpan interval)
+        {
+            this.renew = renew;
+            loop = RunAsync(interval < TimeSpan.FromMilliseconds(100) ? TimeSpan.FromMilliseconds(100) : interval);
+        }
+
+        public async Task RenewNowAsync()
+        {
+            await gate.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                if (!stopped)
+                {
+                    await renew().ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }
+
+        // Ends the loop and waits out a renewal in progress; nothing renews after it returns.
+        public async Task StopAsync()
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+            await loop.ConfigureAwait(false);
+            await gate.WaitAsync().ConfigureAwait(false);
+            stopped = true;
+            gate.Release();
+        }
+
+        private async Task RunAsync(TimeSpan interval)
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    await Task.Delay(interval, stop.Token).ConfigureAwait(false);
+                    await RenewNowAsync().ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (stop.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (Exception)
+                {
+                    // The storage service logged it; the next renewal tries again, and the completion reports what is left.
+                }
+            }
+        }
+    }
 }

@@ -47,6 +47,8 @@ public static class FlCommands
         root.Subcommands.Add(Aggregate(ctx));
         root.Subcommands.Add(DataCommands.Data(ctx));
         root.Subcommands.Add(Model(ctx));
+        root.Subcommands.Add(ResultCommands.Plot(ctx, JsonOption));
+        root.Subcommands.Add(ResultCommands.Predict(ctx, JsonOption));
         root.Subcommands.Add(Serve(ctx));
         root.Subcommands.Add(WorkerCommands.Worker(ctx));
         root.Subcommands.Add(Recurring(ctx));
@@ -377,7 +379,7 @@ public static class FlCommands
     }
 
     // The workspace's checkpoint store (its Azurite, started if needed), as the runs write it.
-    private static async Task<BlobCheckpointStore> CheckpointStoreAsync(CancellationToken ct)
+    internal static async Task<BlobCheckpointStore> CheckpointStoreAsync(CancellationToken ct)
     {
         var ws = CommandContext.Workspace();
         var storage = await ws.StorageConnectionStringAsync(ct).ConfigureAwait(false);

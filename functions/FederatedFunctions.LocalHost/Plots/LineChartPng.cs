@@ -89,16 +89,11 @@ public static class LineChartPng
         ArgumentNullException.ThrowIfNull(yLabel);
         Validate(series, yRange);
 
-        // Drawn points: finite y only, in order of x (a stable sort, so equal x keep their given order).
-        var lines = series.Select(s => s.Points.Where(p => double.IsFinite(p.Y)).OrderBy(p => p.X).ToArray()).ToArray();
-        var all = lines.SelectMany(p => p).ToArray();
-        var x = XAxis(all);
-        var y = yRange ?? YAxis(all);
-
+        var (lines, x, y) = Frame(series, yRange);
         var image = new Raster(Width, Height);
         var (left, top, right, bottom) = Plot;
-        double Px(double v) => left + XInset + ((right - left - (2 * XInset)) * Fraction(v, x.Min, x.Max));
-        double Py(double v) => bottom - ((bottom - top) * Math.Clamp(Fraction(v, y.Min, y.Max), -1e6, 1e6));
+        double Px(double v) => XPixel(v, x);
+        double Py(double v) => YPixel(v, y);
 
         // Grid and y ticks, then the axes, then the series over them, then the x ticks and the words.
         var (yTicks, yStep) = YTicks(y.Min, y.Max);
@@ -151,6 +146,29 @@ public static class LineChartPng
         Legend(image, series);
         return image;
     }
+
+    /// <summary>
+    /// The pixel at the centre of the marker that <see cref="Draw"/> gives the point (<paramref name="x"/>, <paramref name="y"/>)
+    /// of a chart of <paramref name="series"/> with <paramref name="yRange"/>: so a reader of the PNG can check each point.
+    /// </summary>
+    public static (int X, int Y) PixelOf(IReadOnlyList<LineSeries> series, (double Min, double Max)? yRange, double x, double y)
+    {
+        Validate(series, yRange);
+        var (_, xAxis, yAxis) = Frame(series, yRange);
+        return (Round(XPixel(x, xAxis)), Round(YPixel(y, yAxis)));
+    }
+
+    // Drawn points (finite y only, in order of x: a stable sort, so equal x keep their given order) and the two axes.
+    private static ((double X, double Y)[][] Lines, (double Min, double Max) X, (double Min, double Max) Y) Frame(IReadOnlyList<LineSeries> series, (double Min, double Max)? yRange)
+    {
+        var lines = series.Select(s => s.Points.Where(p => double.IsFinite(p.Y)).OrderBy(p => p.X).ToArray()).ToArray();
+        var all = lines.SelectMany(p => p).ToArray();
+        return (lines, XAxis(all), yRange ?? YAxis(all));
+    }
+
+    private static double XPixel(double v, (double Min, double Max) x) => Plot.Left + XInset + ((Plot.Right - Plot.Left - (2 * XInset)) * Fraction(v, x.Min, x.Max));
+
+    private static double YPixel(double v, (double Min, double Max) y) => Plot.Bottom - ((Plot.Bottom - Plot.Top) * Math.Clamp(Fraction(v, y.Min, y.Max), -1e6, 1e6));
 
     private static void Validate(IReadOnlyList<LineSeries> series, (double Min, double Max)? yRange)
     {

@@ -168,8 +168,45 @@ public static class LocalTrainer
     /// <exception cref="ModelStateException"><paramref name="state"/> does not fit the model.</exception>
     public static EvaluationResult Evaluate(ModelSpec model, int classes, IReadOnlyList<NamedTensor> state, TabularData test, CancellationToken ct = default, ReadOnlyMemory<byte>? script = null)
     {
-        ArgumentNullException.ThrowIfNull(state);
         CheckTable(test, classes, nameof(test));
+        return Score(model, classes, state, test, labeled: true, probabilities: null, predicted: null, ct, script);
+    }
+
+    /// <summary>
+    /// The model's prediction for each row of <paramref name="data"/>: its class (the arg max of the logits, as evaluation
+    /// counts it) into <paramref name="predicted"/>, its class probabilities (softmax of the logits) into
+    /// <paramref name="probabilities"/> (rows × classes), and, when <paramref name="labeled"/>, the same mean cross-entropy
+    /// and correct count as <see cref="Evaluate"/>, computed the same way.
+    /// </summary>
+    /// <exception cref="ArgumentException">Bad sizes, a table that does not fit the model, or a buffer of the wrong size.</exception>
+    /// <exception cref="ModelStateException"><paramref name="state"/> does not fit the model.</exception>
+    public static EvaluationResult Predict(ModelSpec model, int classes, IReadOnlyList<NamedTensor> state, TabularData data, bool labeled, int[] predicted, float[] probabilities, CancellationToken ct = default, ReadOnlyMemory<byte>? script = null)
+    {
+        ArgumentNullException.ThrowIfNull(predicted);
+        ArgumentNullException.ThrowIfNull(probabilities);
+        ArgumentNullException.ThrowIfNull(data);
+        if (labeled)
+        {
+            CheckTable(data, classes, nameof(data));
+        }
+        else
+        {
+            data.EnsureConsistent();
+        }
+
+        if (probabilities.Length != (long)data.Rows * classes || predicted.Length != data.Rows)
+        {
+            throw new ArgumentException($"The buffers hold {predicted.Length} classes and {probabilities.Length} probabilities; {data.Rows} rows × {classes} classes need {data.Rows} and {(long)data.Rows * classes}.", nameof(probabilities));
+        }
+
+        return Score(model, classes, state, data, labeled, probabilities, predicted, ct, script);
+    }
+
+    // The batch loop of evaluation and prediction: one forward pass per batch, the loss and correct count when labelled,
+    // the probabilities when asked for.
+    private static EvaluationResult Score(ModelSpec model, int classes, IReadOnlyList<NamedTensor> state, TabularData test, bool labeled, float[]? probabilities, int[]? predicted, CancellationToken ct, ReadOnlyMemory<byte>? script)
+    {
+        ArgumentNullException.ThrowIfNull(state);
         TorchRuntime.EnsureInitialized();
         using var module = ModelFactory.Create(model, test.Columns, classes, script: script);
         StateDicts.Import(module, state);
@@ -182,7 +219,7 @@ public static class LocalTrainer
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
         var x = torch.tensor(test.Features, [test.Rows, test.Columns], ScalarType.Float32);
-        var y = torch.tensor(test.Labels, [test.Rows], ScalarType.Int64);
+        var y = labeled ? torch.tensor(test.Labels, [test.Rows], ScalarType.Int64) : null;
         double lossSum = 0;
         long correct = 0;
         for (var start = 0; start < test.Rows; start += EvaluationBatch)
@@ -191,13 +228,22 @@ public static class LocalTrainer
             using var batchScope = torch.NewDisposeScope();
             var count = Math.Min(EvaluationBatch, test.Rows - start);
             var xb = x.narrow(0, start, count);
-            var yb = y.narrow(0, start, count);
             var logits = module.forward(xb);
-            lossSum += nn.functional.cross_entropy(logits, yb, reduction: nn.Reduction.Sum).to_type(ScalarType.Float64).item<double>();
-            correct += logits.argmax(1).eq(yb).sum().item<long>();
+            if (y is not null)
+            {
+                var yb = y.narrow(0, start, count);
+                lossSum += nn.functional.cross_entropy(logits, yb, reduction: nn.Reduction.Sum).to_type(ScalarType.Float64).item<double>();
+                correct += logits.argmax(1).eq(yb).sum().item<long>();
+            }
+
+            if (probabilities is not null)
+            {
+                nn.functional.softmax(logits.to_type(ScalarType.Float32), 1).data<float>().CopyTo(probabilities, start * classes);
+                logits.argmax(1).to_type(ScalarType.Int32).data<int>().CopyTo(predicted!, start);
+            }
         }
 
-        return new EvaluationResult(test.Rows, lossSum / test.Rows, correct);
+        return new EvaluationResult(test.Rows, labeled ? lossSum / test.Rows : 0, correct);
     }
 
     private static void CheckTable(TabularData table, int classes, string parameter)

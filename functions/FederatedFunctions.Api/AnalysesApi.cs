@@ -125,7 +125,8 @@ public sealed partial class AnalysesApi(ICheckpointStore checkpoints, ISiloCatal
             continuationToken,
             m => new AnalysisListItem(m.InstanceId, m.RuntimeStatus.ToString(), m.CreatedAt, m.LastUpdatedAt),
             (items, token) => new AnalysisPage(items, token),
-            cancellationToken);
+            cancellationToken,
+            fetchInputs: false);
 
     /// <summary>
     /// Why <paramref name="id"/> cannot start an analysis, as a 409 problem (running, already has a result, or a training

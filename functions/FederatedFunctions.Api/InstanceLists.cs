@@ -1,5 +1,6 @@
 using System.Globalization;
 using FederatedFunctions.Core.Specs;
+using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
 
 namespace FederatedFunctions.Api;
@@ -14,7 +15,7 @@ internal static class InstanceLists
     /// One page of <paramref name="orchestrator"/>'s instances. A bad <paramref name="status"/>, <paramref name="pageSize"/> or
     /// <paramref name="continuationToken"/> is a 400 naming the query parameter.
     /// </summary>
-    /// <remarks>Instances of other orchestrators are left out of the page after the backend returned it, so a page may hold fewer than <paramref name="pageSize"/>.</remarks>
+    /// <remarks>Instances of other orchestrators are skipped: backend pages are read until the page holds <paramref name="pageSize"/> items, the backend has no more, or 20 backend pages were read (then the page is short, and its token goes on from there).</remarks>
     public static async Task<ApiResponse> ListAsync<TItem>(
         DurableTaskClient client,
         string orchestrator,
@@ -23,7 +24,8 @@ internal static class InstanceLists
         string? continuationToken,
         Func<OrchestrationMetadata, TItem> item,
         Func<IReadOnlyList<TItem>, string?, object> page,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        bool fetchInputs = true)
     {
         ArgumentNullException.ThrowIfNull(client);
         var size = 20;
@@ -58,7 +60,7 @@ internal static class InstanceLists
             Statuses = statuses,
             PageSize = size,
             ContinuationToken = backendToken,
-            FetchInputsAndOutputs = true,
+            FetchInputsAndOutputs = fetchInputs,
         };
         try
         {
@@ -73,14 +75,32 @@ internal static class InstanceLists
         }
     }
 
+    // Backend pages read for one page of this API at most: other orchestrators' instances (a run's silo jobs, say) are
+    // skipped without ending the page early, within this bound.
+    private const int MaxBackendPages = 20;
+
     private static async Task<ApiResponse> PageAsync<TItem>(DurableTaskClient client, OrchestrationQuery query, string orchestrator, Func<OrchestrationMetadata, TItem> item, Func<IReadOnlyList<TItem>, string?, object> page, CancellationToken cancellationToken)
     {
-        await foreach (var p in client.GetAllInstancesAsync(query).AsPages(query.ContinuationToken, query.PageSize).WithCancellation(cancellationToken).ConfigureAwait(false))
+        var items = new List<TItem>();
+        var token = query.ContinuationToken;
+        for (var read = 0; read < MaxBackendPages && items.Count < query.PageSize; read++)
         {
-            var items = p.Values.Where(m => m.Name == orchestrator).Select(item).ToArray();
-            return new ApiResponse(200, page(items, string.IsNullOrEmpty(p.ContinuationToken) ? null : PageTokens.Encode(p.ContinuationToken)));
+            var size = query.PageSize - items.Count;
+            Page<OrchestrationMetadata>? backend = null;
+            await foreach (var p in client.GetAllInstancesAsync(query with { ContinuationToken = token, PageSize = size }).AsPages(token, size).WithCancellation(cancellationToken).ConfigureAwait(false))
+            {
+                backend = p;
+                break;
+            }
+
+            items.AddRange((backend?.Values ?? []).Where(m => m.Name == orchestrator).Select(item));
+            token = string.IsNullOrEmpty(backend?.ContinuationToken) ? null : backend.ContinuationToken;
+            if (token is null)
+            {
+                break;
+            }
         }
 
-        return new ApiResponse(200, page([], null));
+        return new ApiResponse(200, page(items, token is null ? null : PageTokens.Encode(token)));
     }
 }

@@ -114,6 +114,8 @@ public sealed class DashboardTests(AzuriteFixture azurite, ITestOutputHelper log
         await page.GetByTestId("cancel").ClickAsync();
         await Assertions.Expect(page.GetByTestId("run-status")).ToHaveTextAsync("Terminated", new() { Timeout = 60_000 });
         await Assertions.Expect(page.GetByTestId("cancel")).ToBeDisabledAsync();
+        // The API's answer to the button stays on the page through the refreshes that showed the new status.
+        await Assertions.Expect(page.GetByTestId("action-result")).ToHaveTextAsync("cancel: 202 Terminating");
         var committed = int.Parse(await page.GetByTestId("progress").GetAttributeAsync("data-committed") ?? "-1", CultureInfo.InvariantCulture);
         Assert.InRange(committed, 1, 499);
         Assert.True(await page.Locator("[data-testid=checkpoints] a").CountAsync() >= committed + 1, "the checkpoints of a cancelled run stay listed");

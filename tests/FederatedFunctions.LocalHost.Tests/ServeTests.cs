@@ -100,6 +100,18 @@ public sealed class ServeTests(AzuriteFixture azurite)
         await AssertProblemAsync(await http.GetAsync("/api/nothing"), HttpStatusCode.NotFound, "route-not-found");
         await AssertProblemAsync(await http.DeleteAsync("/api/runs"), HttpStatusCode.MethodNotAllowed, "method-not-allowed");
         await AssertProblemAsync(await http.GetAsync("/runtime/webhooks/durabletask/instances/nothing-here"), HttpStatusCode.NotFound, "instance-not-found");
+
+        // Only this origin: a request for another host name (a DNS-rebinding page) and a changing request from another
+        // origin's page are refused before any handler; the page's own same-origin requests pass.
+        using var rebound = new HttpRequestMessage(HttpMethod.Get, "/api/runs/served-1/checkpoints/latest/model");
+        rebound.Headers.Host = "attacker.example";
+        await AssertProblemAsync(await http.SendAsync(rebound), HttpStatusCode.Forbidden, "host-not-allowed");
+        using var crossSite = new HttpRequestMessage(HttpMethod.Post, "/api/runs/served-1/resume");
+        crossSite.Headers.Add("Origin", "http://attacker.example");
+        await AssertProblemAsync(await http.SendAsync(crossSite), HttpStatusCode.Forbidden, "cross-origin");
+        using var sameSite = new HttpRequestMessage(HttpMethod.Post, "/api/runs/served-1/resume");
+        sameSite.Headers.Add("Origin", http.BaseAddress!.GetLeftPart(UriPartial.Authority));
+        await AssertProblemAsync(await http.SendAsync(sameSite), HttpStatusCode.Conflict, "run-completed");
         Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync("/api/runs/served-csrf")).StatusCode);
     });
 

@@ -3,12 +3,21 @@
 "use strict";
 (() => {
   const api = location.pathname.replace(/\/dashboard\/?$/, "");           // "/api"
-  const key = new URLSearchParams(location.search).get("code");           // the Functions app's function key, if any
+  // The Functions app's key (a host key: a function's own key opens only that function), given once as ?code=: kept in
+  // this tab's session storage and taken out of the address bar, so it stays out of history and bookmarks.
+  const given = new URLSearchParams(location.search).get("code");
+  if (given) {
+    sessionStorage.setItem("fl-key", given);
+    history.replaceState(null, "", location.pathname + location.hash);
+  }
+  const key = sessionStorage.getItem("fl-key");
   const headers = key ? { "x-functions-key": key } : {};
   const withKey = (url) => key ? url + (url.includes("?") ? "&" : "?") + "code=" + encodeURIComponent(key) : url;
-  const active = new Set(["Pending", "Running", "Suspended"]);
+  const active = new Set(["Pending", "Running", "Suspended", "ContinuedAsNew"]);
   let selected = null;     // { kind: "run" | "analysis", id }
   let detailTimer = null;
+  let lastAction = null;   // { id, text, error }: the answer to the last button, kept across refreshes
+  let audit = null;        // { id, committed, response }: read again only when a round was committed
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
@@ -100,19 +109,26 @@
     if (selected && selected.kind === kind && selected.id === id) detailTimer = setTimeout(refreshDetail, running ? 1000 : 5000);
   }
 
+  const isSelected = (kind, id) => selected !== null && selected.kind === kind && selected.id === id;
+
   async function showRun(id) {
     const path = "/runs/" + encodeURIComponent(id);
-    const [run, audit] = await Promise.all([call("GET", path), call("GET", path + "/audit")]);
+    const run = await call("GET", path);
+    if (!isSelected("run", id)) return false;   // another run was selected meanwhile: its own refresh shows it
     if (!run.ok) { show(el("h2", {}, id), el("p", { class: "message error" }, problemText(run))); return false; }
     const r = run.json;
     const running = active.has(r.runtimeStatus);
     const total = r.totalRounds || 0;
     const committed = r.rounds.length ? r.rounds[r.rounds.length - 1].round : 0;
-    const message = el("div", { class: "message", "data-testid": "action-result" });
+    if (!audit || audit.id !== id || audit.committed !== committed) {
+      audit = { id, committed, response: await call("GET", path + "/audit") };
+      if (!isSelected("run", id)) return false;
+    }
+    const said = lastAction && lastAction.id === id ? lastAction : null;
+    const message = el("div", { class: "message" + (said && said.error ? " error" : ""), "data-testid": "action-result" }, said ? said.text : "");
     const act = async (verb) => {
       const result = await call("POST", `${path}/${verb}`);
-      message.className = "message" + (result.ok ? "" : " error");
-      message.textContent = result.ok ? `${verb}: ${result.status} ${result.json && result.json.runtimeStatus ? result.json.runtimeStatus : "accepted"}` : problemText(result);
+      lastAction = { id, error: !result.ok, text: result.ok ? `${verb}: ${result.status} ${result.json && result.json.runtimeStatus ? result.json.runtimeStatus : "accepted"}` : problemText(result) };
       refreshDetail(); refreshLists();
     };
     show(
@@ -136,7 +152,7 @@
       participation(r.rounds),
       epsilon(r.rounds),
       el("h3", {}, "Audit"),
-      auditView(audit),
+      auditView(audit.response),
       el("h3", {}, "Checkpoints"),
       checkpoints(id, r.checkpoints));
     return running;
@@ -232,6 +248,7 @@
   // ---- one analysis ------------------------------------------------------------------------------------------------
   async function showAnalysis(id) {
     const r = await call("GET", "/analyses/" + encodeURIComponent(id));
+    if (!isSelected("analysis", id)) return false;
     if (!r.ok) { show(el("h2", {}, id), el("p", { class: "message error" }, problemText(r))); return false; }
     const a = r.json;
     const status = a.results ? "Completed" : a.runtimeStatus;

@@ -86,7 +86,7 @@ public static class ResultCommands
         ArgumentNullException.ThrowIfNull(ctx);
         var run = new Option<string>("--run") { Description = "Run id.", Required = true };
         var round = new Option<int?>("--round") { Description = "A committed round; default the run's latest." };
-        var data = new Option<string>("--data") { Description = "A CSV or Parquet file (the run's columns; the label column optional), a safetensors or .npz file of x and y, or an image folder ({class}/{file}.png).", Required = true };
+        var data = new Option<string>("--data") { Description = "A CSV file (the run's columns; the label column optional), a Parquet file (with the label column), a safetensors or .npz file of x and y, or an image folder ({class}/{file}.png).", Required = true };
         var output = new Option<FileInfo?>("--out") { Description = "Write one CSV row per input row (row, predicted, probability, label) here; without it the first rows are printed." };
         var container = ContainerOption();
         var cmd = new Command(

@@ -72,6 +72,28 @@ public sealed class LocalApiServer : IAsyncDisposable
             };
             await WriteBodyAsync(http, problem).ConfigureAwait(false);
         });
+        // Loopback only, and only for this origin: a request naming another host (a DNS-rebinding page) is refused, and so is
+        // a changing request sent by a page of another origin (a cross-site form or fetch).
+        app.Use(async (http, next) =>
+        {
+            var name = http.Request.Host.Host;
+            if (!(string.Equals(name, "localhost", StringComparison.OrdinalIgnoreCase) || (System.Net.IPAddress.TryParse(name.Trim('[', ']'), out var hostIp) && System.Net.IPAddress.IsLoopback(hostIp))))
+            {
+                await WriteBodyAsync(http, ApiResponse.Problem(403, "host-not-allowed", "Host not allowed.", "fl serve answers only requests addressed to a loopback host.")).ConfigureAwait(false);
+                return;
+            }
+
+            var origin = http.Request.Headers.Origin.ToString();
+            if (!HttpMethods.IsGet(http.Request.Method) && !HttpMethods.IsHead(http.Request.Method) && origin.Length > 0
+                && !string.Equals(origin, $"{http.Request.Scheme}://{http.Request.Host}", StringComparison.OrdinalIgnoreCase))
+            {
+                await WriteBodyAsync(http, ApiResponse.Problem(403, "cross-origin", "Cross-origin request refused.", $"A {http.Request.Method} from a page of {origin} is not accepted.")).ConfigureAwait(false);
+                return;
+            }
+
+            await next(http).ConfigureAwait(false);
+        });
+
         var api = host.Services.GetRequiredService<RunsApi>();
 
         app.MapPost("/api/runs", async (HttpContext http) =>

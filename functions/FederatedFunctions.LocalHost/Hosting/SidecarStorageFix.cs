@@ -53,6 +53,14 @@ public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkI
     private readonly Dictionary<string, TaskActivityWorkItem> activities = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<object, LockRenewal> renewals = new(ReferenceEqualityComparer.Instance);
     private readonly List<TaskActivityWorkItem> parked = [];
+    private volatile bool stopping;
+
+    /// <summary>
+    /// How long a work item's lock is renewed at most: the longest a step may hold it (the Functions app's
+    /// <c>functionTimeout</c>, 2 hours). After that the lock expires and the item runs again, as after a crash; so an item the
+    /// sidecar lost track of (a worker whose stream dropped after it was sent) is not held for the life of the process.
+    /// </summary>
+    public static TimeSpan MaxHold { get; } = TimeSpan.FromHours(2);
     private TaskCompletionSource released = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task<TaskActivityWorkItem>? fetch;
     private Task? started;
@@ -140,12 +148,13 @@ public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkI
     // Marks the item's key as in flight, held by this item, when it is free. Called under the lock.
     private bool TryTake(TaskActivityWorkItem item) => activities.TryAdd(ActivityKey(item.TaskMessage), item);
 
-    // Keeps the work item's lock renewed until StopRenewalAsync (nothing without a lock timeout, as in memory).
+    // Keeps the work item's lock renewed until StopRenewalAsync (nothing without a lock timeout, as in memory, nor once
+    // the host is stopping).
     private void StartRenewal(object workItem, Func<Task> renew)
     {
-        if (lockTimeout is { } timeout)
+        if (lockTimeout is { } timeout && !stopping)
         {
-            renewals.TryAdd(workItem, new LockRenewal(renew, timeout / 3));
+            renewals.TryAdd(workItem, new LockRenewal(renew, timeout / 3, MaxHold));
         }
     }
 
@@ -272,6 +281,7 @@ public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkI
     {
         lock (gate)
         {
+            stopping = false;
             return started ??= inner.StartAsync();
         }
     }
@@ -317,6 +327,14 @@ public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkI
         {
             await StopRenewalAsync(item).ConfigureAwait(false);
             await inner.AbandonTaskActivityWorkItemAsync(item).ConfigureAwait(false);
+        }
+
+        // Work still held when the host stops is left to its lock's expiry, as after a crash: no renewal outlives the
+        // host, or a host started next in the same process would never see that work again.
+        stopping = true;
+        foreach (var item in renewals.Keys.ToArray())
+        {
+            await StopRenewalAsync(item).ConfigureAwait(false);
         }
 
         await inner.StopAsync(isForced).ConfigureAwait(false);
@@ -444,18 +462,19 @@ public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkI
     public Task<PurgeResult> PurgeInstanceStateAsync(string instanceId) => ((IOrchestrationServicePurgeClient)inner).PurgeInstanceStateAsync(instanceId);
     public Task<PurgeResult> PurgeInstanceStateAsync(PurgeInstanceFilter purgeInstanceFilter) => ((IOrchestrationServicePurgeClient)inner).PurgeInstanceStateAsync(purgeInstanceFilter);
 
-    /// <summary>Renews one work item's lock at a fixed interval, one renewal at a time, until stopped.</summary>
+    /// <summary>Renews one work item's lock at a fixed interval, one renewal at a time, until stopped or for <c>maxHold</c> at most.</summary>
     private sealed class LockRenewal
     {
         private readonly Func<Task> renew;
         private readonly SemaphoreSlim gate = new(1, 1);
-        private readonly CancellationTokenSource stop = new();
+        private readonly CancellationTokenSource stop;
         private readonly Task loop;
         private bool stopped;
 
-        public LockRenewal(Func<Task> renew, TimeSpan interval)
+        public LockRenewal(Func<Task> renew, TimeSpan interval, TimeSpan maxHold)
         {
             this.renew = renew;
+            stop = new CancellationTokenSource(maxHold);
             loop = RunAsync(interval < TimeSpan.FromMilliseconds(100) ? TimeSpan.FromMilliseconds(100) : interval);
         }
 
@@ -483,6 +502,7 @@ public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkI
             await gate.WaitAsync().ConfigureAwait(false);
             stopped = true;
             gate.Release();
+            stop.Dispose(); // its timer; the gate stays usable for a late RenewNowAsync, which then does nothing
         }
 
         private async Task RunAsync(TimeSpan interval)

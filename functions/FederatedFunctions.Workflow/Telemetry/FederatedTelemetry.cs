@@ -53,11 +53,11 @@ public static class FederatedTelemetry
         "fl.aggregation.throughput", "By/s", "Bytes of updates an aggregation read, per second of the aggregation activity.");
 
     // The W3C ids of an Activity are private; durabletask-dotnet and the Functions worker set the span id the same way.
-    private static readonly FieldInfo SpanIdField = typeof(Activity).GetField("_spanId", BindingFlags.NonPublic | BindingFlags.Instance)
-        ?? throw new InvalidOperationException("System.Diagnostics.Activity has no _spanId field: the span ids of runs and rounds cannot be set.");
+    // Should a runtime rename them, run and round spans keep their random ids (their children then point at ids no span
+    // has): telemetry degrades, training never fails for it.
+    private static readonly FieldInfo? SpanIdField = typeof(Activity).GetField("_spanId", BindingFlags.NonPublic | BindingFlags.Instance);
 
-    private static readonly FieldInfo IdField = typeof(Activity).GetField("_id", BindingFlags.NonPublic | BindingFlags.Instance)
-        ?? throw new InvalidOperationException("System.Diagnostics.Activity has no _id field: the span ids of runs and rounds cannot be set.");
+    private static readonly FieldInfo? IdField = typeof(Activity).GetField("_id", BindingFlags.NonPublic | BindingFlags.Instance);
 
     /// <summary>The trace of a run: the first 16 bytes of SHA-256 of its id.</summary>
     public static ActivityTraceId TraceId(string runId) => ActivityTraceId.CreateFromBytes(Hash("trace", runId)[..16]);
@@ -277,7 +277,7 @@ public static class FederatedTelemetry
     private static Activity? Emit(string name, ActivityContext parent, ActivitySpanId spanId, IEnumerable<KeyValuePair<string, object?>> tags, DateTimeOffset started)
     {
         var span = Source.StartActivity(name, ActivityKind.Internal, parent, tags, startTime: started);
-        if (span is not null)
+        if (span is not null && SpanIdField is not null && IdField is not null)
         {
             SpanIdField.SetValue(span, spanId.ToHexString());
             IdField.SetValue(span, null);

@@ -271,6 +271,11 @@ public sealed class LocalDurableHost : IAsyncDisposable
             // See above.
         }
 
+        if (service is SidecarStorageFix fix)
+        {
+            await fix.EndRenewalsAsync().ConfigureAwait(false);
+        }
+
         await sidecar.DisposeAsync().ConfigureAwait(false);
         if (service is SidecarStorageFix { Inner: IDisposable wrapped })
         {

@@ -53,7 +53,8 @@ public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkI
     private readonly Dictionary<string, TaskActivityWorkItem> activities = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<object, LockRenewal> renewals = new(ReferenceEqualityComparer.Instance);
     private readonly List<TaskActivityWorkItem> parked = [];
-    private volatile bool stopping;
+    private readonly Lock renewalGate = new();
+    private bool stopping;
 
     /// <summary>
     /// How long a work item's lock is renewed at most: the longest a step may hold it (the Functions app's
@@ -152,9 +153,18 @@ public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkI
     // the host is stopping).
     private void StartRenewal(object workItem, Func<Task> renew)
     {
-        if (lockTimeout is { } timeout && !stopping)
+        if (lockTimeout is not { } timeout)
         {
-            renewals.TryAdd(workItem, new LockRenewal(renew, timeout / 3, MaxHold));
+            return;
+        }
+
+        // Under the gate that StopAsync takes to end them all: a renewal is either ended by it or never started.
+        lock (renewalGate)
+        {
+            if (!stopping)
+            {
+                renewals.TryAdd(workItem, new LockRenewal(renew, timeout / 3, MaxHold));
+            }
         }
     }
 
@@ -279,9 +289,13 @@ public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkI
     /// <summary>Starts the storage service once; a stop waits for it.</summary>
     public Task StartAsync()
     {
-        lock (gate)
+        lock (renewalGate)
         {
             stopping = false;
+        }
+
+        lock (gate)
+        {
             return started ??= inner.StartAsync();
         }
     }
@@ -329,15 +343,29 @@ public sealed class SidecarStorageFix(IOrchestrationService inner, int? maxWorkI
             await inner.AbandonTaskActivityWorkItemAsync(item).ConfigureAwait(false);
         }
 
-        // Work still held when the host stops is left to its lock's expiry, as after a crash: no renewal outlives the
-        // host, or a host started next in the same process would never see that work again.
-        stopping = true;
-        foreach (var item in renewals.Keys.ToArray())
+        await EndRenewalsAsync().ConfigureAwait(false);
+        await inner.StopAsync(isForced).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Ends every lock renewal, and starts no more: the work still held is left to its lock's expiry, as after a crash.
+    /// The host calls it when it stops, whether or not the sidecar's own stop got as far as <see cref="StopAsync()"/>
+    /// (it gives up after a timeout while work is in flight): no renewal may outlive the host, or a host started next in
+    /// the same process would never see that work again.
+    /// </summary>
+    public async Task EndRenewalsAsync()
+    {
+        object[] held;
+        lock (renewalGate)
+        {
+            stopping = true;
+            held = [.. renewals.Keys];
+        }
+
+        foreach (var item in held)
         {
             await StopRenewalAsync(item).ConfigureAwait(false);
         }
-
-        await inner.StopAsync(isForced).ConfigureAwait(false);
     }
 
     // Everything else is plain delegation.

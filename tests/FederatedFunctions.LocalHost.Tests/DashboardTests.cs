@@ -94,6 +94,7 @@ public sealed class DashboardTests(AzuriteFixture azurite, ITestOutputHelper log
         var model = checkpoints.RootElement.GetProperty("checkpoints").EnumerateArray().Single(c => c.GetProperty("round").GetInt32() == Rounds).GetProperty("model");
         Assert.Equal(model.GetProperty("sha256").GetString(), Convert.ToHexStringLower(SHA256.HashData(bytes)));
 
+        await Assertions.Expect(page.Locator("[data-testid=runs] tr[data-id='dash-on-run']")).ToContainTextAsync("Completed");
         Directory.CreateDirectory(Path.GetDirectoryName(ScreenshotPath)!);
         await page.SetViewportSizeAsync(1400, 1000);
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = ScreenshotPath, FullPage = true });

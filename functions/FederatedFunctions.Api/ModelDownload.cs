@@ -17,7 +17,8 @@ public static class ModelDownload
     /// <param name="Model">The model as the manifest records it.</param>
     /// <param name="Bytes">The checked safetensors bytes.</param>
     /// <param name="Tensors">How many tensors it holds.</param>
-    public sealed record Downloaded(string RunId, int Round, BlobRef Model, byte[] Bytes, int Tensors);
+    /// <param name="Manifest">The round's manifest, as read to check the model.</param>
+    public sealed record Downloaded(string RunId, int Round, BlobRef Model, byte[] Bytes, int Tensors, RoundManifest Manifest);
 
     /// <summary>The model of <paramref name="round"/> (the latest committed round when null) of run <paramref name="runId"/>.</summary>
     /// <exception cref="ModelNotFoundException">No such run, or no such committed round.</exception>
@@ -32,7 +33,7 @@ public static class ModelDownload
         var manifest = await store.GetManifestAsync(container, runId, which, cancellationToken).ConfigureAwait(false)
             ?? throw new ModelNotFoundException($"Run '{runId}' has no committed round {which} in container '{container}'.");
         var bytes = (await store.ReadModelAsync(manifest.Model, cancellationToken).ConfigureAwait(false)).ToArray();
-        return new Downloaded(runId, which, manifest.Model, bytes, Safetensors.Parse(bytes).Tensors.Count);
+        return new Downloaded(runId, which, manifest.Model, bytes, Safetensors.Parse(bytes).Tensors.Count, manifest);
     }
 }
 

@@ -206,7 +206,7 @@ public static class FlCommands
     private static Command Resume(CommandContext ctx)
     {
         var run = new Argument<string>("run") { Description = "Run id." };
-        var container = new Option<string>("--container") { Description = "Checkpoint container.", DefaultValueFactory = _ => "checkpoints" };
+        var container = CheckpointContainerOption();
         var cmd = new Command(
             "resume",
             "Resumes a run whose orchestration was lost, failed or was cancelled, from its latest checkpoint, with the spec it was started with; attaches if it is running.\n" +
@@ -271,7 +271,7 @@ public static class FlCommands
     private static Command Status(CommandContext ctx)
     {
         var run = new Argument<string>("run") { Description = "Run id." };
-        var container = new Option<string>("--container") { Description = "Checkpoint container.", DefaultValueFactory = _ => "checkpoints" };
+        var container = CheckpointContainerOption();
         var cmd = new Command(
             "status",
             "Shows a run's progress: the durable instance (azurestorage backend) and its latest committed round.\n" +
@@ -330,7 +330,7 @@ public static class FlCommands
     private static Command Audit(CommandContext ctx)
     {
         var run = new Argument<string>("run") { Description = "Run id." };
-        var container = new Option<string>("--container") { Description = "Checkpoint container.", DefaultValueFactory = _ => "checkpoints" };
+        var container = CheckpointContainerOption();
         var verify = new Option<bool>("--verify") { Description = "Check the hash chain and its head against the latest manifest; exit 1 if it fails." };
         var cmd = new Command(
             "audit",
@@ -378,6 +378,29 @@ public static class FlCommands
         return cmd;
     }
 
+    /// <summary>The <c>--container</c> option of the commands that read a run's checkpoints.</summary>
+    internal static Option<string> CheckpointContainerOption() =>
+        new("--container") { Description = "Checkpoint container.", DefaultValueFactory = _ => "checkpoints" };
+
+    /// <summary>
+    /// Reports a failure to read a run's model, and returns its exit code: 2 for no such run or round, 1 for a checkpoint
+    /// that is not the one its manifest records (<paramref name="consequence"/> says what was not done).
+    /// </summary>
+    internal static async Task<int> CheckpointFailureAsync(CommandContext ctx, Exception ex, string consequence)
+    {
+        if (ex is ModelNotFoundException)
+        {
+            await ctx.Error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
+            return 2;
+        }
+
+        await ctx.Error.WriteLineAsync($"error: the checkpoint does not match its manifest, {consequence}: {ex.Message}").ConfigureAwait(false);
+        return 1;
+    }
+
+    /// <summary>The exceptions <see cref="CheckpointFailureAsync"/> reports.</summary>
+    internal static bool IsCheckpointFailure(Exception ex) => ex is ModelNotFoundException or Core.Runs.IntegrityException or Core.Tensors.SafetensorsFormatException;
+
     // The workspace's checkpoint store (its Azurite, started if needed), as the runs write it.
     internal static async Task<BlobCheckpointStore> CheckpointStoreAsync(CancellationToken ct)
     {
@@ -391,7 +414,7 @@ public static class FlCommands
         var model = new Command("model", "Puts pretrained weights (safetensors) or a TorchScript module where a run spec's model.pretrained or model.script names them, or gets a run's checkpoint as a file.\nExample: fl model put --file resnet.safetensors");
         var file = new Option<FileInfo>("--file") { Description = "A safetensors file of the model's weights, or a TorchScript module saved by torch.jit.save.", Required = true };
         var name = new Option<string?>("--as") { Description = "Its blob path in the checkpoint container; default pretrained/{file name}, or scripts/{file name} for a TorchScript module." };
-        var container = new Option<string>("--container") { Description = "Checkpoint container.", DefaultValueFactory = _ => "checkpoints" };
+        var container = CheckpointContainerOption();
         var put = new Command(
             "put",
             "Uploads a safetensors file (or a TorchScript module) into the checkpoint container and prints the model.pretrained (or model.script) a spec gives to use it.\n" +
@@ -470,15 +493,9 @@ public static class FlCommands
             {
                 model = await ModelDownload.GetAsync(store, pr.GetValue(container)!, pr.GetValue(run)!, pr.GetValue(round), ct).ConfigureAwait(false);
             }
-            catch (ModelNotFoundException ex)
+            catch (Exception ex) when (IsCheckpointFailure(ex))
             {
-                await ctx.Error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
-                return 2;
-            }
-            catch (Exception ex) when (ex is Core.Runs.IntegrityException or Core.Tensors.SafetensorsFormatException)
-            {
-                await ctx.Error.WriteLineAsync($"error: the checkpoint does not match its manifest, nothing was written: {ex.Message}").ConfigureAwait(false);
-                return 1;
+                return await CheckpointFailureAsync(ctx, ex, "nothing was written").ConfigureAwait(false);
             }
 
             // Written beside the target and moved over it: an interrupted write leaves no half file and no damaged old one.
@@ -541,7 +558,7 @@ public static class FlCommands
     private static Command Checkpoints(CommandContext ctx)
     {
         var run = new Argument<string>("run") { Description = "Run id." };
-        var container = new Option<string>("--container") { Description = "Checkpoint container.", DefaultValueFactory = _ => "checkpoints" };
+        var container = CheckpointContainerOption();
         var cmd = new Command(
             "checkpoints",
             "Lists a run's checkpoints from blob storage: one line per committed round, with its model hash and URI.\n" +

@@ -18,7 +18,7 @@ public static class ResultCommands
         ArgumentNullException.ThrowIfNull(ctx);
         var run = new Argument<string>("run") { Description = "Run id." };
         var outDir = new Option<DirectoryInfo?>("--out") { Description = "Where to write the PNG files; .fl/plots/<run> by default." };
-        var container = ContainerOption();
+        var container = FlCommands.CheckpointContainerOption();
         var cmd = new Command(
             "plot",
             "Draws a run's round manifests as PNG charts: accuracy.png (evaluation accuracy per round), loss.png (train and evaluation loss), participation.png (silos sampled, taking part, left out, failing evaluation) and, with differential privacy, epsilon.png (ε spent after each round).\n" +
@@ -88,7 +88,7 @@ public static class ResultCommands
         var round = new Option<int?>("--round") { Description = "A committed round; default the run's latest." };
         var data = new Option<string>("--data") { Description = "A CSV file (the run's columns; the label column optional), a Parquet file (with the label column), a safetensors or .npz file of x and y, or an image folder ({class}/{file}.png).", Required = true };
         var output = new Option<FileInfo?>("--out") { Description = "Write one CSV row per input row (row, predicted, probability, label) here; without it the first rows are printed." };
-        var container = ContainerOption();
+        var container = FlCommands.CheckpointContainerOption();
         var cmd = new Command(
             "predict",
             "Scores rows locally with a run's trained model: downloads the round's checkpoint (checked against its manifest), reads the rows as the silos read their test split (the run's data spec and standardization), and prints or writes each row's predicted class and probability; with labels, also the accuracy and mean loss, as federated evaluation computes them.\n" +
@@ -102,20 +102,14 @@ public static class ResultCommands
             {
                 p = await RunPredictor.PredictAsync(store, pr.GetValue(container)!, pr.GetValue(run)!, pr.GetValue(round), pr.GetValue(data)!, ct).ConfigureAwait(false);
             }
-            catch (ModelNotFoundException ex)
-            {
-                await ctx.Error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
-                return 2;
-            }
             catch (DataValidationException ex)
             {
                 await ctx.Error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
                 return 2;
             }
-            catch (Exception ex) when (ex is Core.Runs.IntegrityException or Core.Tensors.SafetensorsFormatException)
+            catch (Exception ex) when (FlCommands.IsCheckpointFailure(ex))
             {
-                await ctx.Error.WriteLineAsync($"error: the checkpoint does not match its manifest, nothing was scored: {ex.Message}").ConfigureAwait(false);
-                return 1;
+                return await FlCommands.CheckpointFailureAsync(ctx, ex, "nothing was scored").ConfigureAwait(false);
             }
 
             var rows = p.Predicted.Length;
@@ -167,6 +161,4 @@ public static class ResultCommands
         });
         return cmd;
     }
-
-    private static Option<string> ContainerOption() => new("--container") { Description = "Checkpoint container.", DefaultValueFactory = _ => "checkpoints" };
 }

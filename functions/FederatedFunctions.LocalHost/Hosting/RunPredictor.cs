@@ -39,8 +39,7 @@ public static class RunPredictor
             ?? throw new ModelNotFoundException($"Container '{container}' holds no stored spec of run '{runId}'.");
         var spec = RunSpecParser.Parse(specBytes).Spec ?? throw new ModelNotFoundException($"Run '{runId}''s stored spec no longer parses.");
         var model = await ModelDownload.GetAsync(store, container, runId, round, cancellationToken).ConfigureAwait(false);
-        var manifest = await store.GetManifestAsync(container, runId, model.Round, cancellationToken).ConfigureAwait(false);
-        var script = manifest?.Script is { } file ? (await store.ReadModelAsync(file, cancellationToken).ConfigureAwait(false)).ToArray() : null;
+        var script = model.Manifest.Script is { } file ? (await store.ReadModelAsync(file, cancellationToken).ConfigureAwait(false)).ToArray() : null;
         var standardization = (await store.GetManifestAsync(container, runId, 0, cancellationToken).ConfigureAwait(false))?.Standardization ?? spec.Data.Standardization;
         var inputs = RunSpecValidator.ResolveInputs(spec);
 

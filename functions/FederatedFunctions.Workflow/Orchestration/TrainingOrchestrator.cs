@@ -47,7 +47,8 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
         catch (Exception ex) when (ex is TaskFailedException or NoAcceptedUpdatesException or InvalidOperationException)
         {
             var eyesOn = input.Spec.Privacy.Mode == PrivacyModes.EyesOn;
-            await RecordEndAsync(context, input, FederatedTelemetry.Outcomes.Failed, committed.Value, FederatedTelemetry.ReasonCode(ex), eyesOn ? ex.Message : null);
+            // Redacted here, before it enters the activity's input in history, not only when the span is written.
+            await RecordEndAsync(context, input, FederatedTelemetry.Outcomes.Failed, committed.Value, FederatedTelemetry.ReasonCode(ex), eyesOn ? Core.Redaction.Redact(ex.Message) : null);
             throw;
         }
 

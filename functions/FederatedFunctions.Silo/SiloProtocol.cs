@@ -24,7 +24,8 @@ namespace FederatedFunctions.Silo;
 /// re-executed step returns what the first execution wrote.</para>
 /// <para>Eyes-off: the silo returns no count, loss or metric. Its count and loss travel inside the update at fixed width,
 /// evaluation reports are padded to a fixed size, and a failure says only its category and a silo-side reference
-/// (<see cref="SiloErrorGuard"/>).</para>
+/// (<see cref="SiloErrorGuard"/>). With secure aggregation, in either mode, neither the update nor the evaluation leaves
+/// the silo: both are kept in its private area, and only their masked vectors are written to the outbox.</para>
 /// </remarks>
 public sealed class SiloProtocol(SiloDataCache cache)
 {
@@ -51,7 +52,7 @@ public sealed class SiloProtocol(SiloDataCache cache)
             SiloStepKinds.Evaluate => EvaluateAsync(storage, step.Evaluate!, cancellationToken),
             SiloStepKinds.Key => PublishKeyAsync(storage, step.Key!, cancellationToken),
             SiloStepKinds.Mask => MaskAsync(storage, step.Mask!, cancellationToken),
-            SiloStepKinds.Analyze => SiloAnalysisStep.RunAsync(storage, step.Analyze!, vector => MaskAnalysisAsync(storage, step.Analyze!, vector, cancellationToken), cancellationToken),
+            SiloStepKinds.Analyze => SiloAnalysisStep.RunAsync(storage, step.Analyze!, vector => MaskVectorAsync(storage, step.SiloId, step.Round, step.Analyze!.Masking!, vector, cancellationToken), cancellationToken),
             _ => RevealAsync(storage, step.Reveal!, cancellationToken),
         }, cancellationToken);
     }
@@ -110,11 +111,14 @@ public sealed class SiloProtocol(SiloDataCache cache)
 
     private async Task<SiloStepResult> EvaluateAsync(ISiloStorage storage, EvaluateRequest request, CancellationToken cancellationToken)
     {
-        var data = await cache.ReadAsync(storage, request.Data, request.Data.Test, request.Inputs, cancellationToken).ConfigureAwait(false);
-        var state = Safetensors.Parse(await storage.ReadOrchestratorBlobAsync(request.Model, cancellationToken).ConfigureAwait(false)).Tensors;
-        var script = request.Script is { } file ? await storage.ReadOrchestratorBlobAsync(file, cancellationToken).ConfigureAwait(false) : null;
-        var result = LocalTrainer.Evaluate(request.ModelSpec, request.Data.Classes, state, data, cancellationToken, script);
-        var outcome = new EvaluateOutcome(request.SiloId, result.Examples, result.Loss, result.Correct);
+        if (request.Masking is { } masking)
+        {
+            // Secure aggregation: the evaluation stays in the silo; only its masked vector leaves, for the round's secure sum.
+            var kept = await KeptEvaluationAsync(storage, request, cancellationToken).ConfigureAwait(false);
+            return await MaskVectorAsync(storage, request.SiloId, request.Round, masking, SecureEvaluationVector.Encode(kept), cancellationToken).ConfigureAwait(false);
+        }
+
+        var outcome = await ScoreAsync(storage, request, cancellationToken).ConfigureAwait(false);
         if (request.Privacy != PrivacyModes.EyesOff)
         {
             return new SiloStepResult(Evaluation: new SiloEvaluation(request.SiloId, outcome, null));
@@ -127,6 +131,34 @@ public sealed class SiloProtocol(SiloDataCache cache)
         await storage.WriteAsync(SiloArea.Outbox, path, bytes, cancellationToken).ConfigureAwait(false);
         return new SiloStepResult(Evaluation: new SiloEvaluation(request.SiloId, null, new BlobRef(storage.Uri(SiloArea.Outbox, path), Hashing.Sha256Hex(bytes), bytes.Length)));
     }
+
+    private async Task<EvaluateOutcome> ScoreAsync(ISiloStorage storage, EvaluateRequest request, CancellationToken cancellationToken)
+    {
+        var data = await cache.ReadAsync(storage, request.Data, request.Data.Test, request.Inputs, cancellationToken).ConfigureAwait(false);
+        var state = Safetensors.Parse(await storage.ReadOrchestratorBlobAsync(request.Model, cancellationToken).ConfigureAwait(false)).Tensors;
+        var script = request.Script is { } file ? await storage.ReadOrchestratorBlobAsync(file, cancellationToken).ConfigureAwait(false) : null;
+        var result = LocalTrainer.Evaluate(request.ModelSpec, request.Data.Classes, state, data, cancellationToken, script);
+        return new EvaluateOutcome(request.SiloId, result.Examples, result.Loss, result.Correct);
+    }
+
+    // The silo's evaluation of the round's model, kept in its private area: scored once, and masked from there for every
+    // attempt of the round's secure sum, so that each attempt sums the same values. A kept evaluation of another model
+    // (the round's model is first-writer-wins, so only a run id used again) is scored afresh.
+    private async Task<EvaluateOutcome> KeptEvaluationAsync(ISiloStorage storage, EvaluateRequest request, CancellationToken cancellationToken)
+    {
+        var path = BlobLayout.SiloPrivateEvaluation(request.RunId, request.Round);
+        if (await storage.ReadAsync(SiloArea.Private, path, cancellationToken).ConfigureAwait(false) is { } bytes
+            && JsonSerializer.Deserialize<KeptEvaluation>(bytes, JsonDefaults.Documents) is { } kept && kept.Model == request.Model.Sha256 && kept.Outcome.SiloId == request.SiloId)
+        {
+            return kept.Outcome;
+        }
+
+        var outcome = await ScoreAsync(storage, request, cancellationToken).ConfigureAwait(false);
+        await storage.WriteAsync(SiloArea.Private, path, JsonSerializer.SerializeToUtf8Bytes(new KeptEvaluation(request.Model.Sha256, outcome), JsonDefaults.Documents), cancellationToken).ConfigureAwait(false);
+        return outcome;
+    }
+
+    private sealed record KeptEvaluation(string Model, EvaluateOutcome Outcome);
 
     private async Task<SiloStepResult> PublishKeyAsync(ISiloStorage storage, MaskingKeyRequest request, CancellationToken cancellationToken)
     {
@@ -162,26 +194,26 @@ public sealed class SiloProtocol(SiloDataCache cache)
         return new SiloStepResult(Masked: new MaskedUpdateRef(request.SiloId, request.Round, request.Attempt, new BlobRef(storage.Uri(SiloArea.Outbox, path), Hashing.Sha256Hex(masked), masked.Length)));
     }
 
-    // A pass's encoded partial, masked for the request's attempt and written where the reveal step looks for it; a masked
-    // vector already written for the attempt is kept (one vector per attempt), as for training updates.
-    private async Task<SiloStepResult> MaskAnalysisAsync(ISiloStorage storage, AnalyzeRequest request, uint[] vector, CancellationToken cancellationToken)
+    // A vector of a secure sum (an analysis pass's encoded partial, a round's evaluation), masked for the attempt and
+    // written where the reveal step looks for it; a masked vector already written for the attempt is kept (one vector per
+    // attempt), as for training updates.
+    private async Task<SiloStepResult> MaskVectorAsync(ISiloStorage storage, string siloId, int round, MaskingAttempt masking, uint[] vector, CancellationToken cancellationToken)
     {
-        var masking = request.Masking!;
-        var context = new MaskingContext(masking.MaskingRun, request.Pass, masking.Attempt);
-        if (await RevealedAttemptAsync(storage, masking.MaskingRun, request.Pass, cancellationToken).ConfigureAwait(false) is { } revealed && revealed != masking.Attempt)
+        var context = new MaskingContext(masking.MaskingRun, round, masking.Attempt);
+        if (await RevealedAttemptAsync(storage, masking.MaskingRun, round, cancellationToken).ConfigureAwait(false) is { } revealed && revealed != masking.Attempt)
         {
-            throw new InvalidOperationException($"Silo '{request.SiloId}' revealed its self-mask for attempt {revealed} of pass {request.Pass}; it masks for no other attempt of that pass.");
+            throw new InvalidOperationException($"Silo '{siloId}' revealed its self-mask for attempt {revealed} of {masking.MaskingRun} round {round}; it masks for no other attempt of that round.");
         }
 
         var secret = await MaskingSecretAsync(storage, cancellationToken).ConfigureAwait(false);
-        var masked = SiloMasking.MaskVector(secret, request.SiloId, context, KeyExchanges.BySilo(masking.KeyExchange, masking.Attempt), vector);
-        var path = BlobLayout.SiloMaskedUpdate(masking.MaskingRun, request.Pass, masking.Attempt);
+        var masked = SiloMasking.MaskVector(secret, siloId, context, KeyExchanges.BySilo(masking.KeyExchange, masking.Attempt), vector);
+        var path = BlobLayout.SiloMaskedUpdate(masking.MaskingRun, round, masking.Attempt);
         if (await storage.WriteIfAbsentAsync(SiloArea.Outbox, path, masked, cancellationToken).ConfigureAwait(false) is { } existing)
         {
-            masked = SiloMaskingStep.KeepFirst(request.SiloId, context, masking.KeyExchange, masked, existing);
+            masked = SiloMaskingStep.KeepFirst(siloId, context, masking.KeyExchange, masked, existing);
         }
 
-        return new SiloStepResult(Analysis: new BlobRef(storage.Uri(SiloArea.Outbox, path), Hashing.Sha256Hex(masked), masked.Length));
+        return new SiloStepResult(Masked: new MaskedUpdateRef(siloId, round, masking.Attempt, new BlobRef(storage.Uri(SiloArea.Outbox, path), Hashing.Sha256Hex(masked), masked.Length)));
     }
 
     private async Task<SiloStepResult> RevealAsync(ISiloStorage storage, RevealSelfMaskRequest request, CancellationToken cancellationToken)

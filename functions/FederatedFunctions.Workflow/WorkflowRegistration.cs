@@ -31,6 +31,7 @@ public static class WorkflowRegistration
         typeof(AggregateActivity),
         typeof(SecureAggregateActivity),
         typeof(SummarizeEvaluationActivity),
+        typeof(SecureEvaluationActivity),
         typeof(CommitRoundActivity),
         typeof(RecordRunActivity),
         typeof(PublishLocalModelsActivity),

@@ -1,3 +1,4 @@
+using System.Globalization;
 using FederatedFunctions.Core.Silos;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -18,9 +19,14 @@ namespace FederatedFunctions.LocalHost.Tests;
 
 /// <summary>
 /// The eyes-off leak test: silos whose data holds marker values train eyes-off on the durable Azure Storage backend;
-/// every byte readable outside the silos (history and instance tables, status, checkpoint blobs, audit entries apart
-/// from their hashes, the model's header, the host's logs) is scanned for the markers and for each silo's counts.
+/// everything the aggregator can read (the silos' outboxes, history and instance tables, status, checkpoint blobs, audit
+/// entries apart from their hashes, the model's header, the host's logs) is scanned for the markers, for each silo's train
+/// and test counts, and for every sum of two or more of them.
 /// </summary>
+/// <remarks>
+/// Without secure aggregation the aggregator reads each silo's update and evaluation report in its outbox, and the scan
+/// finds the counts there (and only there): the control that shows it can fail. With secure aggregation it finds nothing.
+/// </remarks>
 [Collection(AzuriteCollection.Name)]
 public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutputHelper log)
 {
@@ -31,35 +37,53 @@ public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutput
     private const string BadCellMarker = "leakmarkerzzq";
 
     [Fact]
-    public async Task EyesOff_MarkersAndPerSiloCounts_AppearNowhereOutsideTheSilos()
+    public async Task EyesOff_MarkersAndPerSiloCounts_AppearOnlyInTheReportsAndUpdatesTheAggregatorReadsInTheOutboxes()
     {
         var (leaks, scanned) = await RunAndScanAsync("leak-off", PrivacyModes.EyesOff);
 
-        log.WriteLine($"scanned {scanned.Count} sources, {scanned.Sum(s => s.Text.Length)} characters: {string.Join(", ", scanned.Select(s => s.Where))}");
+        Report(leaks, scanned);
         foreach (var source in new[] { "History", "Instances", "/manifest.json", "/audit/round-", "/spec.json", "model.safetensors", "status", "logs", "analysis result", "leak-off-eda/analysis/result.json", "leak-off-eda/analysis/manifest.json", "leak-off-eda/audit/round-00001.jsonl" })
         {
             Assert.Contains(scanned, s => s.Where.Contains(source, StringComparison.Ordinal) && s.Text.Length > 0);
         }
 
-        Assert.Empty(leaks);
+        // Without secure aggregation the aggregator reads every silo's evaluation report and update: the scan finds each
+        // silo's test count in its reports and its train count in its updates' headers, and nothing anywhere else.
+        Assert.All(leaks, l => Assert.Matches(@"^silo leak-off-silo-[1-4]/outbox/leak-off-run/round-0000[12]/(evaluation\.json|update\.safetensors)$", l.Where));
+        for (var i = 0; i < 4; i++)
+        {
+            var silo = $"silo leak-off-silo-{i + 1}/outbox/leak-off-run/";
+            Assert.Contains(leaks, l => l.Marker == Sizes[i].Test.ToString(CultureInfo.InvariantCulture) && l.Where.StartsWith(silo, StringComparison.Ordinal) && l.Where.EndsWith("evaluation.json", StringComparison.Ordinal));
+            Assert.Contains(leaks, l => l.Marker == Sizes[i].Train.ToString(CultureInfo.InvariantCulture) && l.Where.StartsWith(silo, StringComparison.Ordinal) && l.Where.EndsWith("update.safetensors", StringComparison.Ordinal));
+        }
     }
 
     [Fact]
-    public async Task EyesOffWithSecureAggregation_MarkersAndPerSiloCounts_AppearNowhereOutsideTheSilosNorInTheMaskedUpdates()
+    public async Task EyesOffWithSecureAggregation_MarkersPerSiloCountsAndTheirSums_AppearNowhereTheAggregatorCanRead()
     {
         var (leaks, scanned) = await RunAndScanAsync("leak-sa", PrivacyModes.EyesOff, secure: true);
 
-        log.WriteLine($"scanned {scanned.Count} sources, {scanned.Sum(s => s.Text.Length)} characters");
-        Assert.Contains(scanned, s => s.Where.Contains("masked-00.safetensors", StringComparison.Ordinal));
-        foreach (var source in new[] { "analysis result", "leak-sa-eda/analysis/result.json", "leak-sa-eda/analysis/manifest.json", "leak-sa-eda/audit/round-00001.jsonl" })
+        Report(leaks, scanned);
+        foreach (var source in new[] { "History", "Instances", "/manifest.json", "/audit/round-", "status", "logs", "analysis result", "leak-sa-eda/analysis/result.json", "leak-sa-eda/analysis/manifest.json", "leak-sa-eda/audit/round-00001.jsonl" })
         {
             Assert.Contains(scanned, s => s.Where.Contains(source, StringComparison.Ordinal) && s.Text.Length > 0);
         }
 
-        // The analysis's masked partials were scanned too (their headers), one per silo and pass.
-        Assert.Contains(scanned, s => s.Where.Contains("/outbox/leak-sa-eda-", StringComparison.Ordinal));
+        // Every silo's outbox was scanned, whole: its masked updates, masked evaluations and the analysis's masked partials
+        // (header and every value), and what else it holds; no evaluation report and no update is there.
+        for (var i = 0; i < 4; i++)
+        {
+            Assert.Contains(scanned, s => s.Where.StartsWith($"silo leak-sa-silo-{i + 1}/outbox/leak-sa-run/round-00002/masked-00.safetensors", StringComparison.Ordinal));
+            Assert.Contains(scanned, s => s.Where.StartsWith($"silo leak-sa-silo-{i + 1}/outbox/leak-sa-run-evaluation-/round-00002/masked-00.safetensors", StringComparison.Ordinal));
+            Assert.Contains(scanned, s => s.Where.StartsWith($"silo leak-sa-silo-{i + 1}/outbox/leak-sa-eda-", StringComparison.Ordinal));
+        }
+
+        Assert.DoesNotContain(scanned, s => s.Where.EndsWith("evaluation.json", StringComparison.Ordinal) || s.Where.EndsWith("update.safetensors", StringComparison.Ordinal));
         Assert.Empty(leaks);
     }
+
+    private void Report(List<(string Marker, string Where)> leaks, List<(string Where, string Text)> scanned) =>
+        log.WriteLine($"scanned {scanned.Count} places ({scanned.Count(s => s.Where.Contains("/outbox/", StringComparison.Ordinal))} in the silos' outboxes), {scanned.Sum(s => (long)s.Text.Length)} characters, for {Markers(["x"]).Length - 1} markers: {leaks.Count} found, {leaks.Select(l => l.Marker).Distinct().Count()} distinct, in {leaks.Select(l => l.Where).Distinct().Count()} places");
 
     [Fact]
     public async Task EyesOn_SameRun_TheScanFindsThePerSiloCounts()
@@ -84,6 +108,11 @@ public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutput
             var test = Take(data[i].Test, Sizes[i].Test);
             test.Features[(7 * test.Columns) + 1] = float.Parse(FeatureMarker, System.Globalization.CultureInfo.InvariantCulture);
             await LocalSiloProvisioner.WriteSplitsAsync(entries[ids[i]], data[i] with { Train = train, Test = test });
+
+            // The analysis's file: the first rows of the test split, so that the analysis's released total is no marker.
+            var silo = LocalSiloProvisioner.DataContainer(entries[ids[i]]);
+            var testCsv = (await silo.GetBlobClient("data/test.csv").DownloadContentAsync()).Value.Content.ToString().Split('\n');
+            await silo.GetBlobClient(AnalysisFile).UploadAsync(BinaryData.FromString(string.Join('\n', testCsv.Take(AnalysisRows[i] + 1)) + "\n"), overwrite: true);
         }
 
         // The fifth silo's data is bad, with a marker in the bad cell: its error must not carry it out.
@@ -167,14 +196,14 @@ public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutput
 
             if (mode == PrivacyModes.EyesOff)
             {
-                // A federated analysis too, of the four good silos' test splits (whose total is not a marker): every
+                // A federated analysis too, of a survey file in the four good silos (whose row counts are not markers): every
                 // statistic eyes-off allows, per group as well; its history, result, manifest and audit are scanned below.
                 // Eyes-off, it is securely aggregated: the groups and categories are declared, the silos send masked partials only.
                 var analysis = new Core.Analysis.AnalysisSpec
                 {
                     AnalysisId = AnalysisId(prefix),
                     Silos = ids.Take(4).ToArray(),
-                    Data = new Core.Analysis.AnalysisDataSpec { Path = "data/test.csv" },
+                    Data = new Core.Analysis.AnalysisDataSpec { Path = AnalysisFile },
                     Features =
                     [
                         .. Enumerable.Range(0, 4).Select(j => new Core.Analysis.FeatureAnalysis
@@ -192,29 +221,21 @@ public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutput
                     Privacy = new Core.Analysis.AnalysisPrivacySpec { Mode = PrivacyModes.EyesOff, MinCount = 5, MinSilos = 2 },
                 };
                 var result = await new AnalysisRunner(host).RunAsync(analysis, default);
-                Assert.Equal(Sizes.Sum(s => s.Test), result.Rows);
+                Assert.Equal(AnalysisRows.Sum(), result.Rows);
                 Assert.NotEmpty(result.Groups!);
                 scanned.Add(("analysis result", AnalysisRunner.Format(result) + System.Text.Json.JsonSerializer.Serialize(result, Core.Analysis.AnalysisJson.Options)));
             }
         }
 
-        if (secure)
+        // The silos' outboxes are readable by the aggregator, every blob of them: JSON as text; a safetensors file by its
+        // header and, for a masked vector, every value as a decimal number (an unmasked count would show there).
+        foreach (var id in ids)
         {
-            // The silos' outboxes are readable by the aggregator: with secure aggregation they hold masked updates only,
-            // and the masked updates' headers carry no count either.
-            foreach (var id in ids.Take(4))
+            var outbox = LocalSiloProvisioner.OutboxContainer(entries[id]);
+            await foreach (var item in outbox.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, "outbox/", default))
             {
-                var silo = LocalSiloProvisioner.OutboxContainer(entries[id]);
-                await foreach (var item in silo.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, "outbox/", default))
-                {
-                    Assert.DoesNotContain("update.safetensors", item.Name, StringComparison.Ordinal);
-                    Assert.DoesNotContain("/analysis/", item.Name, StringComparison.Ordinal);
-                    if (item.Name.Contains("masked-", StringComparison.Ordinal))
-                    {
-                        var bytes = (await silo.GetBlobClient(item.Name).DownloadContentAsync()).Value.Content.ToArray();
-                        scanned.Add(($"silo {id}/{item.Name}", string.Join(';', Safetensors.Parse(bytes).Metadata.Select(kv => kv.Key + "=" + kv.Value))));
-                    }
-                }
+                var bytes = (await outbox.GetBlobClient(item.Name).DownloadContentAsync()).Value.Content.ToArray();
+                scanned.Add(($"silo {id}/{item.Name}", item.Name.EndsWith(".safetensors", StringComparison.Ordinal) ? SafetensorsText(bytes) : Encoding.UTF8.GetString(bytes)));
             }
         }
 
@@ -261,10 +282,8 @@ public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutput
         // Each silo's SAS signature is a marker too: no credential may reach history, status, blobs or logs.
         var signatures = entries.Values.SelectMany(LocalSiloProvisioner.SasTokens).Select(t => System.Web.HttpUtility.ParseQueryString(t)["sig"]!).ToArray();
         Assert.All(signatures, sig => Assert.True(sig.Length > 20));
-        var markers = Sizes.SelectMany(s => new[] { s.Train, s.Test }).Select(n => n.ToString(System.Globalization.CultureInfo.InvariantCulture))
-            .Append(Sizes.Sum(s => s.Train).ToString(System.Globalization.CultureInfo.InvariantCulture))
-            .Append((Sizes.Sum(s => s.Test) + 10500).ToString(System.Globalization.CultureInfo.InvariantCulture))
-            .Append(FeatureMarker).Append(BadCellMarker).Concat(signatures).Concat(signatures.Select(Uri.EscapeDataString)).Distinct().ToArray();
+        var markers = Markers(signatures.Concat(signatures.Select(Uri.EscapeDataString)));
+        Assert.DoesNotContain(AnalysisRows.Sum().ToString(CultureInfo.InvariantCulture), markers);
         var leaks = new List<(string Marker, string Where)>();
         foreach (var (where, raw) in scanned)
         {
@@ -273,10 +292,12 @@ public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutput
             var text = HexRuns().Replace(raw, "#");
             foreach (var marker in markers)
             {
-                if (Regex.IsMatch(text, $"(?<![0-9.]){Regex.Escape(marker)}(?![0-9])"))
+                // A number with leading zeros is the same number: the updates' headers hold counts at a fixed width.
+                var pattern = $"(?<![0-9.])0*{Regex.Escape(marker)}(?![0-9])";
+                if (Regex.IsMatch(text, pattern))
                 {
                     leaks.Add((marker, where));
-                    var at = Regex.Match(text, $"(?<![0-9.]){Regex.Escape(marker)}(?![0-9])").Index;
+                    var at = Regex.Match(text, pattern).Index;
                     log.WriteLine($"{marker} found in {where}: ...{text.Substring(Math.Max(0, at - 150), Math.Min(300, text.Length - Math.Max(0, at - 150)))}...");
                 }
             }
@@ -321,11 +342,44 @@ public sealed partial class EyesOffLeakTests(AzuriteFixture azurite, ITestOutput
     private static double[] Flat(SafetensorsFile file) =>
         file.Tensors.OrderBy(t => t.Name, StringComparer.Ordinal).SelectMany(t => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(t.Data.Span).ToArray().Select(v => (double)v)).ToArray();
 
+    // Every marker: each silo's train and test counts, every sum of two or more of them (train with train, test with test,
+    // the bad fifth silo's sizes included in the totals), the marker values in the data, and the silos' credentials.
+    private static string[] Markers(IEnumerable<string> credentials)
+    {
+        var counts = new[] { Sizes.Select(s => s.Train).ToArray(), Sizes.Select(s => s.Test).ToArray() };
+        var sums = counts.SelectMany(c => Enumerable.Range(1, (1 << c.Length) - 1).Select(subset => Enumerable.Range(0, c.Length).Where(i => (subset & (1 << i)) != 0).Sum(i => c[i])));
+        return sums.Append(Sizes.Sum(s => s.Train) + 15000).Append(Sizes.Sum(s => s.Test) + 10500)
+            .Select(n => n.ToString(CultureInfo.InvariantCulture))
+            .Append(FeatureMarker).Append(BadCellMarker).Concat(credentials).Distinct().ToArray();
+    }
+
+    private static string SafetensorsText(byte[] bytes)
+    {
+        var file = Safetensors.Parse(bytes);
+        var header = string.Join(';', file.Metadata.Select(kv => kv.Key + "=" + kv.Value));
+        if (file.Metadata.GetValueOrDefault("format") != Core.SecureAggregation.MaskedUpdateCodec.FormatName)
+        {
+            return header;
+        }
+
+        // The first and last values, where every vector's counts sit (an evaluation's first three, an analysis pass's rows
+        // and first counts): an unmasked vector shows its counts there. Not all values: thousands of uniform 32-bit values
+        // would match a five-digit marker by chance about once in a hundred runs.
+        var values = Core.SecureAggregation.MaskedUpdateCodec.Parse(bytes).Update.Values;
+        return header + "\n" + string.Join(',', values.Take(64).Concat(values.Skip(Math.Max(64, values.Length - 64))).Select(v => v.ToString(CultureInfo.InvariantCulture)));
+    }
+
     private static string AnalysisId(string prefix) => prefix + "-eda";
+
+    private const string AnalysisFile = "data/survey.csv";
+
+    // Rows of each good silo's survey file: none of them, nor their total, is a marker (checked before the scan).
+    private static readonly int[] AnalysisRows = [9001, 9040, 9077, 9118];
 
     private static TabularData Take(TabularData t, int rows) =>
         new(t.Features[..(rows * t.Columns)], t.Labels[..rows], rows, t.Columns, t.FeatureNames);
 
-    [GeneratedRegex("[0-9a-fA-F-]{12,}|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(Z|[+-][0-9:]+)?")]
+    // A hex run must hold a letter: a run of digits only is a number (a count at a fixed width is one), and stays.
+    [GeneratedRegex("(?=[0-9-]*[a-fA-F])[0-9a-fA-F-]{12,}|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(Z|[+-][0-9:]+)?")]
     private static partial Regex HexRuns();
 }

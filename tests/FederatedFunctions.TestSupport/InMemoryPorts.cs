@@ -310,8 +310,17 @@ public sealed class InMemorySiloBackend : ISiloCompute, IUpdateStore, ISiloCatal
     /// <summary>Secure aggregation: (silo, attempt) pairs whose reveal fails.</summary>
     public ConcurrentDictionary<(string Silo, int Attempt), bool> RevealFailures { get; } = new();
 
-    /// <summary>Secure aggregation: every reveal call, with its attempt.</summary>
-    public ConcurrentBag<(string Silo, int Round, int Attempt)> RevealCalls { get; } = [];
+    /// <summary>Secure aggregation: every reveal call, with its attempt and its masking run (the run id for training).</summary>
+    public ConcurrentBag<(string Silo, int Round, int Attempt, string MaskingRun)> RevealCalls { get; } = [];
+
+    /// <summary>Secure evaluation: (silo, attempt) pairs that publish a key and then drop out before masking their evaluation.</summary>
+    public ConcurrentDictionary<(string Silo, int Attempt), bool> EvaluationMaskFailures { get; } = new();
+
+    /// <summary>Secure evaluation: (silo, round, attempt) triples whose reveal of the evaluation's self-mask fails.</summary>
+    public ConcurrentDictionary<(string Silo, int Round, int Attempt), bool> EvaluationRevealFailures { get; } = new();
+
+    /// <summary>Secure evaluation: every masked evaluation call, with its attempt.</summary>
+    public ConcurrentBag<(string Silo, int Round, int Attempt)> MaskedEvaluationCalls { get; } = [];
 
     /// <summary>The storage of one silo, as its steps see it.</summary>
     public InMemorySiloStorage Storage(string siloId) => new(blobs, siloId, Checkpoints);
@@ -339,6 +348,15 @@ public sealed class InMemorySiloBackend : ISiloCompute, IUpdateStore, ISiloCatal
                 break;
             case SiloStepKinds.Evaluate:
                 EvaluateCalls.Add((silo, step.Round));
+                if (step.Evaluate!.Masking is { } masking)
+                {
+                    MaskedEvaluationCalls.Add((silo, step.Round, masking.Attempt));
+                    if (EvaluationMaskFailures.ContainsKey((silo, masking.Attempt)))
+                    {
+                        throw new InvalidOperationException($"silo {silo} dropped out of the evaluation");
+                    }
+                }
+
                 break;
             case SiloStepKinds.Analyze when AnalysisFailures.ContainsKey((silo, step.Round)):
                 throw new InvalidOperationException($"silo {silo} failed pass {step.Round}");
@@ -353,8 +371,8 @@ public sealed class InMemorySiloBackend : ISiloCompute, IUpdateStore, ISiloCatal
 
                 break;
             case SiloStepKinds.Reveal:
-                RevealCalls.Add((silo, step.Round, step.Reveal!.Attempt));
-                if (RevealFailures.ContainsKey((silo, step.Reveal.Attempt)))
+                RevealCalls.Add((silo, step.Round, step.Reveal!.Attempt, step.RunId));
+                if (step.RunId.EndsWith("-evaluation-", StringComparison.Ordinal) ? EvaluationRevealFailures.ContainsKey((silo, step.Round, step.Reveal.Attempt)) : RevealFailures.ContainsKey((silo, step.Reveal.Attempt)))
                 {
                     throw new InvalidOperationException($"silo {silo} dropped out before revealing");
                 }

@@ -61,20 +61,7 @@ public sealed record AnalysisQuery(
 /// <param name="Execution">A token of this execution of the analysis: in the partial's path and content, so that running an analysis id again never reads an earlier execution's partials.</param>
 /// <param name="Pad">Pad the partial as eyes-off does, also in eyes-on (a differentially private analysis): its size, which history records, then says little about the data.</param>
 /// <param name="Masking">With secure aggregation, the attempt to mask the partial for: the silo writes its masked vector (<see cref="SecureAnalysisVector"/>), never the partial.</param>
-public sealed record AnalyzeRequest(string AnalysisId, int Pass, string SiloId, AnalysisQuery Query, string Privacy = PrivacyModes.EyesOn, string Execution = "", bool Pad = false, AnalysisMasking? Masking = null);
-
-/// <summary>The secure-aggregation attempt a silo masks its partial of a pass for.</summary>
-/// <param name="MaskingRun">The masking context's run id: the analysis and its execution, so that no two executions share masks.</param>
-/// <param name="Attempt">The attempt within the pass (the masking context's round is the pass).</param>
-/// <param name="KeyExchange">Every public key of the attempt, the silo's own included.</param>
-public sealed record AnalysisMasking(string MaskingRun, int Attempt, IReadOnlyList<Silos.MaskingPublicKey> KeyExchange)
-{
-    /// <summary>
-    /// The masking context's run id of an execution of an analysis: <c>{analysisId}-{execution}-</c>. It ends with
-    /// <c>-</c>, which no run id does, so a training run's masks, masked updates and reveal records never share its names.
-    /// </summary>
-    public static string RunOf(string analysisId, string execution) => $"{analysisId}-{execution}-";
-}
+public sealed record AnalyzeRequest(string AnalysisId, int Pass, string SiloId, AnalysisQuery Query, string Privacy = PrivacyModes.EyesOn, string Execution = "", bool Pad = false, Silos.MaskingAttempt? Masking = null);
 
 /// <summary>A silo's partial statistics for one pass: by group (the empty string when there is no group-by).</summary>
 /// <param name="SiloId">The silo.</param>

@@ -1,4 +1,5 @@
 using System.Numerics;
+using FederatedFunctions.Core.SecureAggregation;
 
 namespace FederatedFunctions.Core.Analysis;
 
@@ -24,26 +25,20 @@ namespace FederatedFunctions.Core.Analysis;
 /// </remarks>
 public static class SecureAnalysisVector
 {
-    /// <summary>Bits per limb.</summary>
-    public const int LimbBits = 16;
+    /// <summary>Limbs of a count (<see cref="LimbVector.CountLimbs"/>).</summary>
+    public const int CountLimbs = LimbVector.CountLimbs;
 
-    /// <summary>Limbs of a count: at most 2^48 − 1 per silo.</summary>
-    public const int CountLimbs = 3;
+    /// <summary>Limbs of an exact sum (<see cref="LimbVector.SumLimbs"/>).</summary>
+    public const int SumLimbs = LimbVector.SumLimbs;
 
-    /// <summary>Limbs of an exact sum: enough for <see cref="ExactSum.MagnitudeBits"/> and a sign.</summary>
-    public const int SumLimbs = (ExactSum.MagnitudeBits / LimbBits) + 2;
-
-    /// <summary>Most silos whose limbs add up without wrapping in a 32-bit ring element.</summary>
-    public const int MaxSilos = 65536;
+    /// <summary>Most silos whose limbs add up without wrapping (<see cref="LimbVector.MaxSilos"/>).</summary>
+    public const int MaxSilos = LimbVector.MaxSilos;
 
     /// <summary>The group of every row when there is no group-by.</summary>
     public const string AllRows = "";
 
     /// <summary>The group of rows whose group-by value is missing.</summary>
     public const string MissingGroup = "(missing)";
-
-    private const long MaxCount = (1L << (LimbBits * CountLimbs)) - 1;
-    private static readonly BigInteger SumModulus = BigInteger.One << (LimbBits * SumLimbs);
 
     /// <summary>The groups of the layout: every row; or the declared groups, then <c>(other)</c> and <c>(missing)</c>.</summary>
     public static IReadOnlyList<string> Groups(AnalysisQuery query)
@@ -70,15 +65,15 @@ public static class SecureAnalysisVector
             throw new ArgumentException($"Group '{undeclared}' is not in the query's declared groups: the vector's layout cannot depend on the data.", nameof(own));
         }
 
-        var w = new List<uint>();
+        var w = new LimbWriter();
         foreach (var group in groups)
         {
             var g = own.Groups.GetValueOrDefault(group);
-            Count(w, g?.Rows ?? 0);
+            w.Count(g?.Rows ?? 0);
             foreach (var column in query.Numeric)
             {
                 var f = g?.Features.GetValueOrDefault(column);
-                Count(w, f?.Missing ?? 0);
+                w.Count(f?.Missing ?? 0);
                 if (query.Moments)
                 {
                     var (sum, squares) = (new ExactSum(), new ExactSum());
@@ -88,9 +83,9 @@ public static class SecureAnalysisVector
                         squares.AddProduct(x, x);
                     }
 
-                    Count(w, f?.Moments?.Count ?? 0);
-                    Sum(w, sum.ToInteger());
-                    Sum(w, squares.ToInteger());
+                    w.Count(f?.Moments?.Count ?? 0);
+                    w.Sum(sum.ToInteger());
+                    w.Sum(squares.ToInteger());
                 }
 
                 if (query.HistogramEdges.TryGetValue(column, out var edges))
@@ -98,18 +93,18 @@ public static class SecureAnalysisVector
                     var h = f?.Histogram;
                     for (var i = 0; i < edges.Length - 1; i++)
                     {
-                        Count(w, h?.Counts[i] ?? 0);
+                        w.Count(h?.Counts[i] ?? 0);
                     }
 
-                    Count(w, h?.Below ?? 0);
-                    Count(w, h?.Above ?? 0);
+                    w.Count(h?.Below ?? 0);
+                    w.Count(h?.Above ?? 0);
                 }
 
                 if (query.GroupBy is not null && query.Thresholds.TryGetValue(column, out var at))
                 {
                     for (var i = 0; i < at.Length; i++)
                     {
-                        Count(w, f?.CountsAtOrBelow?[i] ?? 0);
+                        w.Count(f?.CountsAtOrBelow?[i] ?? 0);
                     }
                 }
             }
@@ -117,10 +112,10 @@ public static class SecureAnalysisVector
             foreach (var column in query.Moments ? query.Categorical : [])
             {
                 var f = g?.Features.GetValueOrDefault(column);
-                Count(w, f?.Missing ?? 0);
+                w.Count(f?.Missing ?? 0);
                 foreach (var value in Cells(query, column))
                 {
-                    Count(w, f?.ValueCounts?.GetValueOrDefault(value) ?? 0);
+                    w.Count(f?.ValueCounts?.GetValueOrDefault(value) ?? 0);
                 }
             }
 
@@ -141,10 +136,10 @@ public static class SecureAnalysisVector
                     }
                 }
 
-                Count(w, g?.CoMoments?.Count ?? 0);
+                w.Count(g?.CoMoments?.Count ?? 0);
                 foreach (var s in sums.Concat(products))
                 {
-                    Sum(w, s.ToInteger());
+                    w.Sum(s.ToInteger());
                 }
             }
         }
@@ -154,17 +149,17 @@ public static class SecureAnalysisVector
             var counts = own.CountsAtOrBelow.GetValueOrDefault(column);
             for (var i = 0; i < at.Length; i++)
             {
-                Count(w, counts?[i] ?? 0);
+                w.Count(counts?[i] ?? 0);
             }
         }
 
         var coverage = CellCoverage.Of([own], 1);
         foreach (var (group, column, cell) in CoverageCells(query))
         {
-            Count(w, coverage.SilosOf(group, column, cell) is { Count: > 0 } ? 1 : 0);
+            w.Count(coverage.SilosOf(group, column, cell) is { Count: > 0 } ? 1 : 0);
         }
 
-        return [.. w];
+        return w.ToArray();
     }
 
     /// <summary>Decodes the sum of the silos' vectors (self-masks removed) into the merged partial and the coverage of its cells.</summary>
@@ -180,18 +175,7 @@ public static class SecureAnalysisVector
     public static (AnalysisPartial Merged, CellCoverage Coverage) Decode(AnalysisQuery query, int pass, ReadOnlySpan<uint> sum, int silos, int minSilos)
     {
         ArgumentNullException.ThrowIfNull(query);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(silos);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(silos, MaxSilos);
-        var limit = (ulong)silos * 0xFFFF;
-        for (var i = 0; i < sum.Length; i++)
-        {
-            if (sum[i] > limit)
-            {
-                throw new ArgumentException($"Element {i} of the sum is {sum[i]}, more than {silos} silos' limbs add up to: the masks did not cancel.", nameof(sum));
-            }
-        }
-
-        var r = new Reader(sum.ToArray());
+        var r = new LimbReader(sum, silos);
         var groups = new SortedDictionary<string, GroupPartial>(StringComparer.Ordinal);
         foreach (var group in Groups(query))
         {
@@ -372,70 +356,6 @@ public static class SecureAnalysisVector
                     yield return (group, column, CellCoverage.Value(value));
                 }
             }
-        }
-    }
-
-    private static void Count(List<uint> w, long value)
-    {
-        if (value is < 0 or > MaxCount)
-        {
-            throw new ArgumentException($"A count of {value} is outside [0, {MaxCount}].", nameof(value));
-        }
-
-        for (var i = 0; i < CountLimbs; i++)
-        {
-            w.Add((uint)((value >> (LimbBits * i)) & 0xFFFF));
-        }
-    }
-
-    private static void Sum(List<uint> w, BigInteger value)
-    {
-        var v = value.Sign < 0 ? value + SumModulus : value;
-        for (var i = 0; i < SumLimbs; i++)
-        {
-            w.Add((uint)(v >> (LimbBits * i) & 0xFFFF));
-        }
-    }
-
-    private sealed class Reader(uint[] sum)
-    {
-        private int at;
-
-        public long Count()
-        {
-            var value = Take(CountLimbs);
-            return value <= long.MaxValue ? (long)value : throw new ArgumentException("A count of the sum is out of range.", nameof(sum));
-        }
-
-        public BigInteger Sum()
-        {
-            var value = Take(SumLimbs) % SumModulus;
-            return value >= SumModulus >> 1 ? value - SumModulus : value;
-        }
-
-        public void End()
-        {
-            if (at != sum.Length)
-            {
-                throw new ArgumentException($"The sum has {sum.Length} elements; the query's layout has {at}.", nameof(sum));
-            }
-        }
-
-        private BigInteger Take(int limbs)
-        {
-            if (at + limbs > sum.Length)
-            {
-                throw new ArgumentException($"The sum has {sum.Length} elements, fewer than the query's layout.", nameof(sum));
-            }
-
-            BigInteger value = 0;
-            for (var i = limbs - 1; i >= 0; i--)
-            {
-                value = (value << LimbBits) + sum[at + i];
-            }
-
-            at += limbs;
-            return value;
         }
     }
 }

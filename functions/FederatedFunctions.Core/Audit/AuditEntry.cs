@@ -103,6 +103,9 @@ public static class AuditKinds
     /// <summary>A masked update for secure aggregation.</summary>
     public const string MaskedUpdate = "masked-update";
 
+    /// <summary>A masked evaluation (examples, correct answers, loss) for the secure sum of a round's evaluation.</summary>
+    public const string MaskedMetrics = "masked-metrics";
+
     /// <summary>A silo's partial statistics of one pass of a federated analysis.</summary>
     public const string AnalysisPartial = "analysis-partial";
 

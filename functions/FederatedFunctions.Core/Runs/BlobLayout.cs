@@ -76,6 +76,10 @@ public static class BlobLayout
     public static string SiloPrivateUpdate(string runId, int round) =>
         $"private/{runId}/round-{round.ToString("D5", CultureInfo.InvariantCulture)}/update.safetensors";
 
+    /// <summary>A silo's evaluation of a round's model under secure aggregation: kept inside the silo, outside its outbox, and masked from there for every attempt of the round's secure sum.</summary>
+    public static string SiloPrivateEvaluation(string runId, int round) =>
+        $"private/{runId}/round-{round.ToString("D5", CultureInfo.InvariantCulture)}/evaluation.json";
+
     /// <summary>The attempt of a round a silo revealed its self-mask for (decimal text), inside the silo: it reveals for one attempt per round only.</summary>
     public static string SiloRevealedAttempt(string runId, int round) =>
         $"private/{runId}/round-{round.ToString("D5", CultureInfo.InvariantCulture)}/revealed-attempt.txt";

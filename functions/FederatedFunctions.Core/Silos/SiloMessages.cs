@@ -54,7 +54,8 @@ public sealed record SiloEvaluation(string SiloId, EvaluateOutcome? Outcome, Blo
 /// <param name="Privacy">The run's privacy mode: eyes-off keeps the metrics in the silo's outbox.</param>
 /// <param name="Of">Cross-site evaluation: whose model it is, a silo id for that silo's local model, or empty for the global model; null for the round's own evaluation of the global model.</param>
 /// <param name="Script">A torchscript model's module file, which the silo loads.</param>
-public sealed record EvaluateRequest(string RunId, int Round, string SiloId, BlobRef Model, ModelSpec ModelSpec, DataSpec Data, int Inputs, string Privacy = PrivacyModes.EyesOn, string? Of = null, BlobRef? Script = null);
+/// <param name="Masking">With secure aggregation, the attempt of the round's secure sum to mask the evaluation for: the silo keeps its evaluation inside and writes only the masked vector (<see cref="SecureAggregation.SecureEvaluationVector"/>) to its outbox.</param>
+public sealed record EvaluateRequest(string RunId, int Round, string SiloId, BlobRef Model, ModelSpec ModelSpec, DataSpec Data, int Inputs, string Privacy = PrivacyModes.EyesOn, string? Of = null, BlobRef? Script = null, MaskingAttempt? Masking = null);
 
 /// <summary>The fixed-point encoding of a secure-aggregation round, as numbers (see <see cref="SecureAggregation.FixedPoint"/>).</summary>
 /// <param name="Silos">Most silos whose contributions are summed: the round's sampled silos.</param>

@@ -45,8 +45,8 @@ public sealed record SiloStep(
     /// <summary>The run's privacy mode, which decides what a failure may say.</summary>
     public string Privacy => Train?.Privacy ?? Evaluate?.Privacy ?? Key?.Privacy ?? Mask?.Privacy ?? Reveal?.Privacy ?? Analyze?.Privacy ?? throw Invalid();
 
-    /// <summary>The secure-aggregation attempt of a key, mask or reveal step, or of a masked analysis pass; null for training, evaluation and an unmasked pass.</summary>
-    public int? SecureAttempt => Key?.Attempt ?? Mask?.Attempt ?? Reveal?.Attempt ?? Analyze?.Masking?.Attempt;
+    /// <summary>The secure-aggregation attempt of a key, mask or reveal step, or of a masked analysis pass or evaluation; null for training and an unmasked pass or evaluation.</summary>
+    public int? SecureAttempt => Key?.Attempt ?? Mask?.Attempt ?? Reveal?.Attempt ?? Analyze?.Masking?.Attempt ?? Evaluate?.Masking?.Attempt;
 
     /// <summary>
     /// The step's stable name, unique within a run: kind, round, silo and, for secure-aggregation steps, the attempt, and

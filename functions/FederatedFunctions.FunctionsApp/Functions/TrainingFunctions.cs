@@ -23,6 +23,7 @@ public sealed class TrainingFunctions(
     AggregateActivity aggregate,
     SecureAggregateActivity secureAggregate,
     SummarizeEvaluationActivity summarize,
+    SecureEvaluationActivity secureEvaluate,
     CommitRoundActivity commit,
     RecordRunActivity recordRun,
     PublishLocalModelsActivity publishLocalModels,
@@ -82,6 +83,11 @@ public sealed class TrainingFunctions(
     [Function(nameof(SummarizeEvaluationActivity))]
     public Task<EvaluateSummary?> SummarizeEvaluationAsync([ActivityTrigger] SummarizeEvaluationRequest input, FunctionContext context) =>
         summarize.RunAsync(new FunctionActivityContext(nameof(SummarizeEvaluationActivity), context), input);
+
+    /// <summary>Secure aggregation of a round's evaluation: checks or unmasks one attempt's sum.</summary>
+    [Function(nameof(SecureEvaluationActivity))]
+    public Task<SecureEvaluationResult> SecureEvaluationAsync([ActivityTrigger] SecureEvaluationRequest input, FunctionContext context) =>
+        secureEvaluate.RunAsync(new FunctionActivityContext(nameof(SecureEvaluationActivity), context), input);
 
     /// <summary>Commits one round.</summary>
     [Function(nameof(CommitRoundActivity))]

@@ -47,6 +47,15 @@ public sealed class SummarizeEvaluationActivity(EvaluationService service) : Tas
         service.SummarizeAsync(input, CancellationToken.None);
 }
 
+/// <summary>Secure aggregation of a round's evaluation: checks an attempt's masked evaluations, or unmasks their sum into the round's metrics.</summary>
+[DurableTask(nameof(SecureEvaluationActivity))]
+public sealed class SecureEvaluationActivity(EvaluationService service) : TaskActivity<SecureEvaluationRequest, SecureEvaluationResult>
+{
+    /// <inheritdoc />
+    public override Task<SecureEvaluationResult> RunAsync(TaskActivityContext context, SecureEvaluationRequest input) =>
+        service.SumAsync(input, CancellationToken.None);
+}
+
 /// <summary>Appends a round's audit entries, writes its manifest and moves the run's latest pointer.</summary>
 [DurableTask(nameof(CommitRoundActivity))]
 public sealed class CommitRoundActivity(CheckpointService service) : TaskActivity<CommitRoundRequest, CommitRoundResult>

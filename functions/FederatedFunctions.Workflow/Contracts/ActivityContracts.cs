@@ -28,6 +28,24 @@ public sealed record InitializeModelResult(BlobRef Model, BlobRef Manifest);
 /// <summary>Input of the evaluation summary (eyes-off): the silos' metrics reports, to be aggregated over at least <paramref name="MinSilos"/>.</summary>
 public sealed record SummarizeEvaluationRequest(string RunId, int Round, string Strategy, IReadOnlyList<SiloEvaluation> Reports, int MinSilos);
 
+/// <summary>Input of the secure evaluation activity: check one attempt's masked evaluations, or (with the reveals) unmask their sum.</summary>
+/// <param name="RunId">The run.</param>
+/// <param name="MaskingRun">The masking context's run id of the run's evaluations (<see cref="MaskingAttempt.ForEvaluation"/>).</param>
+/// <param name="Round">The round.</param>
+/// <param name="Attempt">The attempt of the round's secure sum.</param>
+/// <param name="KeyExchange">The attempt's public keys.</param>
+/// <param name="Masked">The masked evaluations, one per silo of the key exchange.</param>
+/// <param name="Reveals">The silos' self-mask seeds; null to check the masked evaluations before any silo reveals.</param>
+/// <param name="Privacy">The run's privacy mode: eyes-off withholds the example total.</param>
+/// <param name="MinSilos">Fewest silos that must have scored an example for a summary to exist.</param>
+public sealed record SecureEvaluationRequest(string RunId, string MaskingRun, int Round, int Attempt, IReadOnlyList<MaskingPublicKey> KeyExchange, IReadOnlyList<MaskedUpdateRef> Masked, IReadOnlyList<SelfMaskReveal>? Reveals, string Privacy, int MinSilos);
+
+/// <summary>Output of the secure evaluation activity.</summary>
+/// <param name="Summed">Whether the sum was unmasked.</param>
+/// <param name="Summary">The round's mean loss and accuracy, over at least <see cref="SecureEvaluationRequest.MinSilos"/> silos that scored an example; null when checking, refused, or over fewer.</param>
+/// <param name="Refused">Silos whose masked evaluation is missing, altered or not the attempt's.</param>
+public sealed record SecureEvaluationResult(bool Summed, EvaluateSummary? Summary, IReadOnlyList<RejectedUpdate> Refused);
+
 /// <summary>Input of the aggregate activity.</summary>
 /// <param name="RunId">Run id.</param>
 /// <param name="Round">Round being aggregated.</param>

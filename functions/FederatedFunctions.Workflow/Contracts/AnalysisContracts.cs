@@ -118,7 +118,7 @@ public sealed record ChargeBudgetRequest(string AnalysisId, string Execution, st
 public sealed record BudgetCharge(string? Budget, double Epsilon, double EpsilonSpent, double EpsilonTotal, string? Refusal);
 
 /// <summary>One secure-aggregation attempt of an analysis pass, as the merge needs it to check or unmask the silos' masked vectors.</summary>
-/// <param name="MaskingRun">The masking context's run id (<see cref="AnalysisMasking.MaskingRun"/>).</param>
+/// <param name="MaskingRun">The masking context's run id (<see cref="Core.Silos.MaskingAttempt.MaskingRun"/>).</param>
 /// <param name="Attempt">The attempt.</param>
 /// <param name="KeyExchange">The attempt's public keys.</param>
 /// <param name="Query">The pass's query, which fixes the vectors' layout.</param>

@@ -151,75 +151,38 @@ public sealed class AnalysisOrchestrator : TaskOrchestrator<AnalysisState, Analy
             return (refs, summary);
         }
 
-        // A pass under secure aggregation: key exchange, masked partials, a check of them, the reveals, the unmasked sum.
-        // In pass 1 an attempt is redone without the silos that fail before the reveals (while at least minSilos are
-        // left); in a later pass every silo of pass 1 must take part, as without secure aggregation.
+        // A pass under secure aggregation: one secure sum of the silos' encoded partials (SecureAnalysisVector), checked and
+        // unmasked by the merge. In pass 1 an attempt is redone without the silos that fail before the reveals (while at
+        // least minSilos are left); in a later pass every silo of pass 1 must take part, as without secure aggregation.
         private async Task<(IReadOnlyList<SiloAnalysisRef> Refs, AnalysisPassSummary Summary)> SecurePassAsync(
             IReadOnlyList<string> participants, int pass, AnalysisQuery query, IReadOnlyList<ColumnSearch> searches, bool required, IReadOnlyList<QuantileAsk>? groupQuantiles)
         {
             var privacy = input.Spec.Privacy;
-            var maskingRun = AnalysisMasking.RunOf(input.AnalysisId, execution);
-            var left = new List<RejectedUpdate>();
-            var current = participants.ToArray();
-            var minimum = Math.Max(2, privacy.MinSilos);
-            for (var attempt = 0; attempt < MaxSecureAttempts && current.Length >= minimum; attempt++)
+            var maskingRun = MaskingAttempt.ForAnalysis(input.AnalysisId, execution);
+            SecurePass Secured(SecureSumAttempt a) => new(maskingRun, a.Attempt, a.KeyExchange, query, a.Reveals);
+            static SiloAnalysisRef[] Refs(SecureSumAttempt a) => a.Masked.Select(m => new SiloAnalysisRef(m.SiloId, m.Masked)).ToArray();
+            var outcome = await new SecureSum(silos, context.CreateReplaySafeLogger<AnalysisOrchestrator>(), maskingRun, pass, privacy.Mode, deadlineSeconds: null).RunAsync<AnalysisPassSummary>(
+                participants,
+                new SecureSumPolicy(Math.Max(2, privacy.MinSilos), MaxSecureAttempts, EverySilo: required, "masked partial"),
+                (silo, masking) => new SiloStep(Analyze: new AnalyzeRequest(input.AnalysisId, pass, silo, query, privacy.Mode, execution, Masking: masking)),
+                "analyze-failed",
+                async a =>
+                {
+                    var summary = await context.CallActivityAsync<AnalysisPassSummary>(nameof(MergeAnalysisPassActivity), Merge(pass, Refs(a), searches, groupQuantiles, Secured(a)), TaskPolicies.StorageRetry);
+                    return new SecureSumStep<AnalysisPassSummary>(a.Reveals is null ? null : summary, summary.Refused ?? []);
+                });
+            if (outcome is { Result: { } merged, Summed: { } summed })
             {
-                var a = attempt;
-                var keys = await silos.RunAsync(current, silo => new SiloStep(Key: new MaskingKeyRequest(maskingRun, pass, a, silo, privacy.Mode)), r => r.Key, "key-exchange-failed", $"public key for attempt {a}", deadlineSeconds: null);
-                var exchange = keys.Where(c => c.Result is { } key && key.SiloId == c.SiloId && key.Attempt == a).Select(c => c.Result!).ToArray();
-                var attemptLeft = keys.Where(c => exchange.All(e => e.SiloId != c.SiloId))
-                    .Select(c => c.Failure ?? new RejectedUpdate(c.SiloId, "key-exchange-failed", $"the public key is not labelled for silo '{c.SiloId}' attempt {a}")).ToList();
-                var refs = Array.Empty<SiloAnalysisRef>();
-                if (exchange.Length >= minimum && (attemptLeft.Count == 0 || !required))
-                {
-                    // A silo without a key is simply not in the exchange; one that fails after it makes the masks not cancel.
-                    left.AddRange(attemptLeft);
-                    attemptLeft.Clear();
-                    var masking = new AnalysisMasking(maskingRun, a, exchange);
-                    var calls = await silos.RunAsync(
-                        exchange.Select(e => e.SiloId).ToArray(),
-                        silo => new SiloStep(Analyze: new AnalyzeRequest(input.AnalysisId, pass, silo, query, privacy.Mode, execution, Masking: masking)),
-                        r => r.Analysis,
-                        "analyze-failed",
-                        "masked partial",
-                        deadlineSeconds: null);
-                    attemptLeft.AddRange(calls.Where(c => c.Failure is not null).Select(c => c.Failure!));
-                    refs = calls.Where(c => c.Result is not null).Select(c => new SiloAnalysisRef(c.SiloId, c.Result!)).ToArray();
-                    if (attemptLeft.Count == 0)
-                    {
-                        // Every masked partial is checked before any silo reveals its self-mask: after the reveals, the attempt is final.
-                        var check = await context.CallActivityAsync<AnalysisPassSummary>(nameof(MergeAnalysisPassActivity), Merge(pass, refs, searches, groupQuantiles, new SecurePass(maskingRun, a, exchange, query, null)), TaskPolicies.StorageRetry);
-                        attemptLeft.AddRange(check.Refused ?? []);
-                    }
-
-                    if (attemptLeft.Count == 0)
-                    {
-                        var reveals = await silos.RunAsync(
-                            refs.Select(r => r.SiloId).ToArray(), silo => new SiloStep(Reveal: new RevealSelfMaskRequest(maskingRun, pass, a, silo, privacy.Mode)), r => r.Reveal, "reveal-failed", "self-mask seed", deadlineSeconds: null);
-                        if (reveals.Where(r => r.Result is null).Select(r => r.Failure!).ToArray() is { Length: > 0 } missing)
-                        {
-                            throw new InvalidOperationException(
-                                $"Analysis '{input.AnalysisId}' pass {pass}: secure aggregation attempt {a} cannot be unmasked, because not every silo revealed its self-mask ({Describe(missing)}). Run the analysis again.");
-                        }
-
-                        var done = new SecurePass(maskingRun, a, exchange, query, reveals.Select(r => r.Result!).ToArray());
-                        var summary = await context.CallActivityAsync<AnalysisPassSummary>(nameof(MergeAnalysisPassActivity), Merge(pass, refs, searches, groupQuantiles, done), TaskPolicies.StorageRetry);
-                        secured.Add(done);
-                        return (refs, summary);
-                    }
-                }
-
-                left.AddRange(attemptLeft);
-                if (required)
-                {
-                    throw new InvalidOperationException($"Analysis '{input.AnalysisId}' pass {pass}: {Describe(left)}; a silo of pass 1 must take part in every pass.");
-                }
-
-                current = [.. exchange.Select(e => e.SiloId).Where(s => attemptLeft.All(l => l.SiloId != s))];
+                secured.Add(Secured(summed));
+                return (Refs(summed), merged);
             }
 
-            throw new InvalidOperationException(
-                $"Analysis '{input.AnalysisId}' pass {pass}: secure aggregation found no attempt in which at least {Math.Max(2, privacy.MinSilos)} silos (privacy.minSilos) all delivered a valid masked partial; nothing is reported. Failed: {Describe(left)}");
+            throw new InvalidOperationException($"Analysis '{input.AnalysisId}' pass {pass}: {outcome.Message}" + outcome.Failure switch
+            {
+                SecureSumFailure.SiloFailed => "; a silo of pass 1 must take part in every pass.",
+                SecureSumFailure.NotRevealed => " Run the analysis again.",
+                _ => $"; nothing is reported (privacy.minSilos is {privacy.MinSilos}).",
+            });
         }
 
         private MergeAnalysisPassRequest Merge(int pass, IReadOnlyList<SiloAnalysisRef> refs, IReadOnlyList<ColumnSearch> searches, IReadOnlyList<QuantileAsk>? groupQuantiles, SecurePass? secure)
@@ -230,7 +193,6 @@ public sealed class AnalysisOrchestrator : TaskOrchestrator<AnalysisState, Analy
                 new AnalysisAuditContext(input.Container, context.CurrentUtcDateTime, privacy), privacy.MinSilos, secure);
         }
 
-        private static string Describe(IEnumerable<RejectedUpdate> failures) => string.Join("; ", failures.Select(f => $"{f.SiloId}: {f.Reason} ({f.Detail})"));
     }
 
     // Equal bins over the global range (fewer when it is too narrow for that many distinct edges); a constant column

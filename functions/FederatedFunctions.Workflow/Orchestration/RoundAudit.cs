@@ -14,10 +14,20 @@ public static class RoundAudit
 {
     /// <summary>
     /// One audit entry per artifact that left a silo this round: each update the aggregator read, each masked update of
-    /// every secure-aggregation attempt (summed or discarded), and each eyes-off evaluation report.
+    /// every secure-aggregation attempt (summed or discarded), each eyes-off evaluation report, and each masked
+    /// evaluation of every attempt of the evaluation's secure sum.
     /// </summary>
     public static IReadOnlyList<AuditDraft> Drafts(
-        string runId, int round, IEnumerable<SiloUpdate> updates, IReadOnlyList<RejectedUpdate> rejected, IReadOnlyList<SiloEvaluation> reports, PrivacySpec privacy, RobustnessSpec robustness, DateTimeOffset now, IReadOnlyList<SecureAttemptRecord>? secureAttempts = null)
+        string runId,
+        int round,
+        IEnumerable<SiloUpdate> updates,
+        IReadOnlyList<RejectedUpdate> rejected,
+        IReadOnlyList<SiloEvaluation> reports,
+        PrivacySpec privacy,
+        RobustnessSpec robustness,
+        DateTimeOffset now,
+        IReadOnlyList<SecureAttemptRecord>? secureAttempts = null,
+        IReadOnlyList<SecureAttemptRecord>? evaluationAttempts = null)
     {
         ArgumentNullException.ThrowIfNull(privacy);
         ArgumentNullException.ThrowIfNull(robustness);
@@ -48,17 +58,24 @@ public static class RoundAudit
             Add(u.SiloId, AuditKinds.Update, u.Update, (refusal is null ? "accepted: " : $"rejected ({refusal.Reason}): ") + checks, refusal is null ? noise : null, u.Offset, u.Host);
         }
 
-        foreach (var attempt in secureAttempts ?? [])
+        // Every masked vector of every attempt of a secure sum, summed or not: what its attempt made of it.
+        void AddMasked(IReadOnlyList<SecureAttemptRecord>? attempts, string kind, string sum, string? summed, DpNoiseParameters? summedNoise)
         {
-            var exchange = MaskedUpdateCodec.KeyExchangeSha256(KeyExchanges.BySilo(attempt.KeyExchange, attempt.Attempt));
-            foreach (var m in attempt.Masked.OrderBy(m => m.SiloId, StringComparer.Ordinal))
+            foreach (var attempt in attempts ?? [])
             {
-                var left = attempt.Left.FirstOrDefault(x => x.SiloId == m.SiloId);
-                var fate = attempt.Summed ? "summed" : left is null ? "discarded: attempt redone without the silos that dropped out" : $"refused ({left.Reason})";
-                var applied = string.Create(CultureInfo.InvariantCulture, $"secure-aggregation attempt {attempt.Attempt} over {attempt.KeyExchange.Count} silos (key exchange sha256 {exchange}): {fate}") + (dp is null ? string.Empty : ", dp-clip");
-                Add(m.SiloId, AuditKinds.MaskedUpdate, m.Masked, applied, attempt.Summed ? noise : null);
+                var exchange = MaskedUpdateCodec.KeyExchangeSha256(KeyExchanges.BySilo(attempt.KeyExchange, attempt.Attempt));
+                foreach (var m in attempt.Masked.OrderBy(m => m.SiloId, StringComparer.Ordinal))
+                {
+                    var left = attempt.Left.FirstOrDefault(x => x.SiloId == m.SiloId);
+                    var fate = attempt.Summed ? "summed" : left is null ? "discarded: attempt redone without the silos that dropped out" : $"refused ({left.Reason})";
+                    var applied = string.Create(CultureInfo.InvariantCulture, $"{sum} attempt {attempt.Attempt} over {attempt.KeyExchange.Count} silos (key exchange sha256 {exchange}): {fate}") + (attempt.Summed ? summed : null);
+                    Add(m.SiloId, kind, m.Masked, applied, attempt.Summed ? summedNoise : null);
+                }
             }
         }
+
+        AddMasked(secureAttempts, AuditKinds.MaskedUpdate, "secure-aggregation", dp is null ? null : ", dp-clip", noise);
+        AddMasked(evaluationAttempts, AuditKinds.MaskedMetrics, "secure evaluation", string.Create(CultureInfo.InvariantCulture, $", released only over at least {SecureAggregationRound.Minimum(privacy)} silos that scored"), null);
 
         foreach (var e in reports.Where(e => e.Report is not null).OrderBy(e => e.SiloId, StringComparer.Ordinal))
         {

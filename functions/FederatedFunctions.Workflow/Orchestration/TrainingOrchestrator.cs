@@ -127,10 +127,10 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
     /// <summary>A round's aggregate, and the secure-aggregation attempts that made it.</summary>
     internal sealed record AggregatedRound(AggregateResult Result, IReadOnlyList<SecureAttemptRecord> Attempts);
 
-    /// <summary>A round's evaluation: the summary, the eyes-off reports it was computed from, and the silos whose evaluation failed.</summary>
-    internal sealed record EvaluatedRound(EvaluateSummary? Summary, IReadOnlyList<SiloEvaluation> Reports, IReadOnlyList<RejectedUpdate> Failures)
+    /// <summary>A round's evaluation: the summary, the eyes-off reports it was computed from or the secure sum's attempts, and the silos whose evaluation failed.</summary>
+    internal sealed record EvaluatedRound(EvaluateSummary? Summary, IReadOnlyList<SiloEvaluation> Reports, IReadOnlyList<RejectedUpdate> Failures, IReadOnlyList<SecureAttemptRecord> Attempts)
     {
-        public static EvaluatedRound None { get; } = new(null, [], []);
+        public static EvaluatedRound None { get; } = new(null, [], [], []);
     }
 
     /// <summary>One execution of the orchestrator: the run's state and the steps of a round.</summary>
@@ -317,7 +317,10 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             return new AggregatedRound(aggregate, []);
         }
 
-        /// <summary>On evaluation rounds, each silo scores the new model on its test split; eyes-off, only a mean over enough silos leaves.</summary>
+        /// <summary>
+        /// On evaluation rounds, each silo scores the new model on its test split. Eyes-off, only a mean over enough silos
+        /// leaves the summary activity; under secure aggregation, only the masked sum of the silos' metrics leaves the silos.
+        /// </summary>
         public async Task<EvaluatedRound> EvaluateAsync(int round, BlobRef model)
         {
             if (!IsEvaluationRound(spec, round))
@@ -326,23 +329,22 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             }
 
             context.SetCustomStatus(new RunStatus("evaluating", round, TotalRounds, recent));
-            var scored = await silos.RunAsync(
-                strategy.ConfigureEvaluate(round, spec.Silos),
-                silo => new SiloStep(Evaluate: new EvaluateRequest(input.RunId, round, silo, model, spec.Model, spec.Data, inputs, Privacy.Mode, Script: script)),
-                r => r.Evaluation,
-                "evaluate-failed",
-                "result",
-                spec.Participation.RoundDeadlineSeconds);
-            var failures = scored.Where(s => s.Failure is not null).Select(s => s.Failure!).ToArray();
-            foreach (var failure in failures)
+            var evaluating = strategy.ConfigureEvaluate(round, spec.Silos);
+            EvaluateRequest Request(string silo) => new(input.RunId, round, silo, model, spec.Model, spec.Data, inputs, Privacy.Mode, Script: script);
+            if (Secure)
             {
-                LogEvaluationFailed(log, input.RunId, round, failure.SiloId, failure.Detail);
+                var (secured, failed, attempts) = await new SecureAggregationRound(context, log, spec, input.RunId, silos).EvaluateAsync(round, model, evaluating, Request);
+                LogEvaluationFailures(round, failed);
+                return new EvaluatedRound(secured, [], failed, attempts);
             }
 
+            var scored = await silos.RunAsync(evaluating, silo => new SiloStep(Evaluate: Request(silo)), r => r.Evaluation, "evaluate-failed", "result", spec.Participation.RoundDeadlineSeconds);
+            var failures = scored.Where(s => s.Failure is not null).Select(s => s.Failure!).ToArray();
+            LogEvaluationFailures(round, failures);
             if (!EyesOff)
             {
                 var ok = scored.Where(s => s.Result?.Outcome is { Examples: > 0 }).Select(s => s.Result!.Outcome!).ToArray();
-                return new EvaluatedRound(ok.Length == 0 ? null : strategy.AggregateEvaluate(ok), [], failures);
+                return new EvaluatedRound(ok.Length == 0 ? null : strategy.AggregateEvaluate(ok), [], failures, []);
             }
 
             // The orchestrator sees report references only; the summary exists only over enough silos.
@@ -351,7 +353,15 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
                 nameof(SummarizeEvaluationActivity),
                 new SummarizeEvaluationRequest(input.RunId, round, strategy.Name, reports, Privacy.MinAggregateSilos),
                 TaskPolicies.StorageRetry);
-            return new EvaluatedRound(summary, reports, failures);
+            return new EvaluatedRound(summary, reports, failures, []);
+        }
+
+        private void LogEvaluationFailures(int round, IEnumerable<RejectedUpdate> failures)
+        {
+            foreach (var failure in failures)
+            {
+                LogEvaluationFailed(log, input.RunId, round, failure.SiloId, failure.Detail);
+            }
         }
 
         /// <summary>
@@ -447,7 +457,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
                 CreatedAt = context.CurrentUtcDateTime,
             };
             context.SetCustomStatus(new RunStatus("committing", round, TotalRounds, recent));
-            var drafts = RoundAudit.Drafts(input.RunId, round, Secure ? [] : trained.Updates, rejected, evaluated.Reports, Privacy, spec.Robustness, context.CurrentUtcDateTime, aggregated.Attempts);
+            var drafts = RoundAudit.Drafts(input.RunId, round, Secure ? [] : trained.Updates, rejected, evaluated.Reports, Privacy, spec.Robustness, context.CurrentUtcDateTime, aggregated.Attempts, evaluated.Attempts);
             var committed = await context.CallActivityAsync<CommitRoundResult>(nameof(CommitRoundActivity), new CommitRoundRequest(spec.Checkpoints.Container, manifest, drafts, audit, sampled.Started), TaskPolicies.StorageRetry);
             lastManifest = committed.Manifest;
             audit = committed.Audit;

@@ -207,44 +207,21 @@ public sealed partial class AnalysisService(ICheckpointStore checkpoints, IUpdat
             return (AnalysisMerge.Merge(partials), CellCoverage.Of(partials, minSilos), []);
         }
 
-        var context = new MaskingContext(secure.MaskingRun, pass, secure.Attempt);
-        var keys = KeyExchanges.BySilo(secure.KeyExchange, secure.Attempt);
-        var keyExchange = MaskedUpdateCodec.KeyExchangeSha256(keys);
-        var length = checked((int)SecureAnalysisVector.Length(secure.Query));
-        var received = new List<MaskedUpdate>();
-        var refused = new List<RejectedUpdate>();
-        foreach (var r in refs.OrderBy(r => r.SiloId, StringComparer.Ordinal))
+        var masked = await MaskedSums.SumAsync(
+            outboxes, new MaskingContext(secure.MaskingRun, pass, secure.Attempt), secure.KeyExchange, refs.Select(r => (r.SiloId, r.Partial)), checked((int)SecureAnalysisVector.Length(secure.Query)), secure.Reveals, "masked partial", cancellationToken).ConfigureAwait(false);
+        if (masked.Refused.FirstOrDefault(r => r.Reason == "not-revealed") is { } unrevealed)
         {
-            var (file, refusal) = await SecureAggregationService.ReadMaskedAsync(outboxes, r.SiloId, r.Partial, context, keyExchange, length, cancellationToken).ConfigureAwait(false);
-            if (file is null)
-            {
-                refused.Add(refusal!);
-            }
-            else
-            {
-                received.Add(file.Update);
-            }
+            throw new InvalidOperationException($"Analysis pass {pass}, secure aggregation attempt {secure.Attempt}: silo '{unrevealed.SiloId}' revealed no self-mask.");
         }
 
-        var outcome = new SecureAggregationAttempt(context, keys.Keys).Combine(received);
-        if (outcome.Status != SecureAggregationStatus.Complete)
+        if (masked.Sum is not { } sum)
         {
-            refused.AddRange(outcome.Dropped.Where(d => refused.All(f => f.SiloId != d)).Select(d => new RejectedUpdate(d, "dropped-out", $"took part in the key exchange of attempt {secure.Attempt} of pass {pass} but its masked partial is not here")));
-            return (null, CellCoverage.None, refused);
+            return (null, CellCoverage.None, masked.Refused);
         }
 
-        if (secure.Reveals is null)
-        {
-            return (null, CellCoverage.None, []);
-        }
-
-        var seeds = outcome.Contributors.Select(silo => secure.Reveals.FirstOrDefault(r => r.SiloId == silo && r.Attempt == secure.Attempt)?.Seed
-            ?? throw new InvalidOperationException($"Analysis pass {pass}, secure aggregation attempt {secure.Attempt}: silo '{silo}' revealed no self-mask.")).ToArray();
-        var sum = outcome.Sum!;
-        SiloMasking.RemoveSelfMasks(sum, seeds);
         try
         {
-            var (merged, coverage) = SecureAnalysisVector.Decode(secure.Query, pass, sum, outcome.Contributors.Count, minSilos);
+            var (merged, coverage) = SecureAnalysisVector.Decode(secure.Query, pass, sum, masked.Contributors.Count, minSilos);
             return (merged, coverage, []);
         }
         catch (ArgumentException ex)

@@ -1,5 +1,7 @@
 using System.Text.Json;
 using FederatedFunctions.Core;
+using FederatedFunctions.Core.Runs;
+using FederatedFunctions.Core.SecureAggregation;
 using FederatedFunctions.Core.Strategies;
 using FederatedFunctions.Workflow.Abstractions;
 using FederatedFunctions.Core.Silos;
@@ -7,11 +9,15 @@ using FederatedFunctions.Workflow.Contracts;
 
 namespace FederatedFunctions.Workflow.Services;
 
-/// <summary>Aggregates the evaluation reports that eyes-off silos keep in their outboxes.</summary>
+/// <summary>Aggregates a round's evaluation: the eyes-off silos' reports, or, under secure aggregation, the sum of their masked evaluations.</summary>
 /// <remarks>
-/// Each report is read from its silo's outbox only (<see cref="IUpdateStore"/>) and checked against the size and
-/// SHA-256 the silo returned. The summary is returned only when at least <see cref="SummarizeEvaluationRequest.MinSilos"/>
-/// reports are valid: an aggregate over fewer silos would reveal one silo's metrics. Its example total is 0 (withheld).
+/// <para>Eyes-off without secure aggregation (<see cref="SummarizeAsync"/>): each report is read from its silo's outbox only
+/// (<see cref="IUpdateStore"/>) and checked against the size and SHA-256 the silo returned. This activity reads every
+/// silo's report; the summary is returned only when at least <see cref="SummarizeEvaluationRequest.MinSilos"/> reports
+/// are valid, since an aggregate over fewer silos would reveal one silo's metrics. Its example total is 0 (withheld).</para>
+/// <para>Under secure aggregation (<see cref="SumAsync"/>): each silo's masked evaluation is checked as a masked update is,
+/// and only the unmasked sum over the attempt's silos is decoded (<see cref="SecureEvaluationVector"/>): no silo's
+/// examples, loss or correct answers are ever readable here.</para>
 /// </remarks>
 public sealed class EvaluationService(IUpdateStore reports)
 {
@@ -58,6 +64,37 @@ public sealed class EvaluationService(IUpdateStore reports)
         return outcomes.Count < Math.Max(1, request.MinSilos)
             ? null
             : StrategyCatalog.Create(new Core.Specs.StrategySpec { Name = request.Strategy }).AggregateEvaluate(outcomes) with { Examples = 0 };
+    }
+
+    /// <summary>Checks one attempt's masked evaluations (no reveals) or unmasks their sum into the round's metrics.</summary>
+    /// <returns>
+    /// Checking: no summary, and the silos whose masked evaluations are refused. Unmasking: summed, with the mean loss and
+    /// accuracy over the attempt's silos when at least <see cref="SecureEvaluationRequest.MinSilos"/> of them scored an
+    /// example (the example total withheld eyes-off); or, when the sum does not decode, not summed, every silo refused.
+    /// </returns>
+    public async Task<SecureEvaluationResult> SumAsync(SecureEvaluationRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var masked = await MaskedSums.SumAsync(
+            reports, new MaskingContext(request.MaskingRun, request.Round, request.Attempt), request.KeyExchange, request.Masked.Select(m => (m.SiloId, m.Masked)), SecureEvaluationVector.Length, request.Reveals, "masked evaluation", cancellationToken).ConfigureAwait(false);
+        if (masked.Sum is not { } sum)
+        {
+            return new SecureEvaluationResult(false, null, masked.Refused);
+        }
+
+        SecureEvaluationTotals totals;
+        try
+        {
+            totals = SecureEvaluationVector.Decode(sum, masked.Contributors.Count);
+        }
+        catch (ArgumentException ex)
+        {
+            return new SecureEvaluationResult(false, null, masked.Contributors.Select(s => new RejectedUpdate(s, "sum-does-not-decode", $"the unmasked sum of attempt {request.Attempt} does not decode ({ex.Message})")).ToArray());
+        }
+
+        // Over at least k silos that scored an example, or nothing: a silo that scored none adds nothing to hide behind.
+        var summary = totals.Scored >= Math.Max(1, request.MinSilos) ? totals.Summary : null;
+        return new SecureEvaluationResult(true, request.Privacy == Core.Specs.PrivacyModes.EyesOff && summary is not null ? summary with { Examples = 0 } : summary, []);
     }
 
     private static readonly JsonSerializerOptions ReportJson = new(JsonSerializerDefaults.Web);

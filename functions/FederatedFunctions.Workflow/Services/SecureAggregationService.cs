@@ -43,52 +43,27 @@ public sealed partial class SecureAggregationService(ICheckpointStore checkpoint
     {
         var strategy = StrategyCatalog.Create(request.Strategy, request.Privacy, maxNormRatio: null);
         var context = new MaskingContext(request.RunId, request.Round, request.Attempt);
-        var keys = KeyExchanges.BySilo(request.KeyExchange, request.Attempt);
-        var keyExchange = MaskedUpdateCodec.KeyExchangeSha256(keys);
-        var attempt = new SecureAggregationAttempt(context, keys.Keys);
+        var keyExchange = MaskedUpdateCodec.KeyExchangeSha256(KeyExchanges.BySilo(request.KeyExchange, request.Attempt));
         var global = Safetensors.Parse(await checkpoints.ReadModelAsync(request.GlobalModel, cancellationToken).ConfigureAwait(false)).Tensors;
-        var length = MaskedUpdateCodec.VectorLength(global);
-        var received = new List<MaskedUpdate>();
-        var refused = new List<RejectedUpdate>();
-        foreach (var masked in request.Masked.OrderBy(m => m.SiloId, StringComparer.Ordinal))
+        var masked = await MaskedSums.SumAsync(
+            updates, context, request.KeyExchange, request.Masked.Select(m => (m.SiloId, m.Masked)), MaskedUpdateCodec.VectorLength(global), request.Reveals, "masked update", cancellationToken).ConfigureAwait(false);
+        foreach (var refusal in masked.Refused)
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var (file, refusal) = await ReadMaskedAsync(updates, masked.SiloId, masked.Masked, context, keyExchange, length, cancellationToken).ConfigureAwait(false);
-            if (file is null)
-            {
-                LogRefused(logger, request.RunId, request.Round, request.Attempt, refusal!.SiloId, refusal.Reason, refusal.Detail);
-                refused.Add(refusal);
-                continue;
-            }
-
-            received.Add(file.Update);
+            LogRefused(logger, request.RunId, request.Round, request.Attempt, refusal.SiloId, refusal.Reason, refusal.Detail);
         }
 
-        var outcome = attempt.Combine(received);
-        if (outcome.Status != SecureAggregationStatus.Complete)
+        if (masked.Refused.FirstOrDefault(r => r.Reason == "not-revealed") is { } unrevealed)
         {
-            // The masks of the attempt cancel only when every silo of its key exchange contributes: the orchestrator
-            // redoes the attempt without the refused silos, as after a dropout.
-            return new SecureAggregateResult(null, refused);
+            throw new NoAcceptedUpdatesException($"Round {request.Round} of run '{request.RunId}', secure aggregation attempt {request.Attempt}: silo '{unrevealed.SiloId}' revealed no self-mask.");
         }
 
-        if (request.Reveals is null)
+        if (masked.Sum is not { } sum)
         {
-            // Checked only: every masked update of the attempt is here and intact, so the silos may reveal their self-masks.
-            return new SecureAggregateResult(null, []);
+            // Refused: the orchestrator redoes the attempt without the refused silos, as after a dropout. Or checked only:
+            // every masked update of the attempt is here and intact, so the silos may reveal their self-masks.
+            return new SecureAggregateResult(null, masked.Refused);
         }
 
-        var revealed = request.Reveals.Where(r => r.Attempt == request.Attempt).ToDictionary(r => r.SiloId, r => r.Seed, StringComparer.Ordinal);
-        var seeds = new List<byte[]>();
-        foreach (var silo in outcome.Contributors)
-        {
-            seeds.Add(revealed.TryGetValue(silo, out var seed)
-                ? seed
-                : throw new NoAcceptedUpdatesException($"Round {request.Round} of run '{request.RunId}', secure aggregation attempt {request.Attempt}: silo '{silo}' revealed no self-mask."));
-        }
-
-        var sum = outcome.Sum!;
-        SiloMasking.RemoveSelfMasks(sum, seeds);
         var encoding = request.Encoding.ToFixedPoint();
         DecodedSum decoded;
         try
@@ -101,7 +76,7 @@ public sealed partial class SecureAggregationService(ICheckpointStore checkpoint
         }
 
         var dp = request.Privacy.DifferentialPrivacy;
-        var contributors = outcome.Contributors.Count;
+        var contributors = masked.Contributors.Count;
         IReadOnlyList<NamedTensor> result = decoded.Model;
         var metadata = AggregationService.ModelMetadata(request.RunId, request.Round, strategy.Name, dp);
         metadata["secure_aggregation_attempt"] = request.Attempt.ToString(CultureInfo.InvariantCulture);
@@ -130,7 +105,7 @@ public sealed partial class SecureAggregationService(ICheckpointStore checkpoint
 
         var hashes = request.Masked.ToDictionary(m => m.SiloId, m => m.Masked.Sha256, StringComparer.Ordinal);
         // No example count or weight per silo: the aggregator never learns them.
-        var participants = outcome.Contributors.Select(s => new Participant(s, null, hashes[s], null)).ToArray();
+        var participants = masked.Contributors.Select(s => new Participant(s, null, hashes[s], null)).ToArray();
         var eyesOff = request.Privacy.Mode == PrivacyModes.EyesOff;
         var maxExamples = request.Privacy.SecureAggregation?.MaxExamples ?? 1;
         FitSummary? fit = eyesOff
@@ -138,42 +113,6 @@ public sealed partial class SecureAggregationService(ICheckpointStore checkpoint
             : new FitSummary(dp is null ? (long)Math.Round(decoded.TotalWeight * maxExamples) : 0, decoded.Loss);
         LogAggregated(logger, request.RunId, request.Round, request.Attempt, contributors, model.Sha256);
         return new SecureAggregateResult(new AggregateResult(model, participants, [], fit, state), []);
-    }
-
-    /// <summary>
-    /// Reads one masked vector from its silo's outbox and checks it before it counts: its size and SHA-256 against the
-    /// reference, its labels (silo, run, round, attempt, key exchange) and its length; a vector that fails is refused, with why.
-    /// </summary>
-    /// <remarks>Shared by training's masked updates and an analysis's masked partials.</remarks>
-    public static async Task<(MaskedUpdateFile? File, RejectedUpdate? Refusal)> ReadMaskedAsync(IUpdateStore updates, string siloId, BlobRef blob, MaskingContext context, string keyExchange, int length, CancellationToken cancellationToken)
-    {
-        var (read, refusal) = await VerifiedReads.ReadAsync(updates, siloId, blob, cancellationToken).ConfigureAwait(false);
-        if (read is not { } bytes)
-        {
-            return (null, refusal);
-        }
-
-        MaskedUpdateFile file;
-        try
-        {
-            file = MaskedUpdateCodec.Parse(bytes);
-        }
-        catch (Exception ex) when (ex is SafetensorsFormatException or FormatException)
-        {
-            return (null, new RejectedUpdate(siloId, "malformed", ex.Message));
-        }
-
-        if (file.Update.SiloId != siloId || file.Update.Context != context || file.KeyExchangeSha256 != keyExchange)
-        {
-            return (null, new RejectedUpdate(siloId, "wrong-attempt", $"the masked vector is labelled for silo '{file.Update.SiloId}', round {file.Update.Context.Round}, attempt {file.Update.Context.Attempt} and another key exchange"));
-        }
-
-        if (file.Update.Values.Length != length)
-        {
-            return (null, new RejectedUpdate(siloId, "wrong-length", $"the masked vector has {file.Update.Values.Length} elements; {length} are expected"));
-        }
-
-        return (file, null);
     }
 
     [LoggerMessage(EventId = 2101, Level = LogLevel.Warning, Message = "Run {RunId} round {Round} attempt {Attempt}: masked update from {SiloId} refused ({Reason}): {Detail}")]

@@ -1,5 +1,6 @@
 using System.Numerics;
 using FederatedFunctions.Core.Analysis;
+using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Core.Specs;
 
 namespace FederatedFunctions.Core.Tests.Analysis;
@@ -220,7 +221,7 @@ public sealed class SecureAnalysisVectorTests
     [Fact]
     public void TheMaskingRunOfAnAnalysis_IsNeverARunId_SoNoTrainingRunSharesItsMasksOrRecords()
     {
-        var run = AnalysisMasking.RunOf("abc", "0123456789abcdef");
+        var run = MaskingAttempt.ForAnalysis("abc", "0123456789abcdef");
         Assert.Equal("abc-0123456789abcdef-", run);
         Assert.False(RunSpecValidator.IsValidRunId(run));
         Assert.True(RunSpecValidator.IsValidRunId(run[..^1]));

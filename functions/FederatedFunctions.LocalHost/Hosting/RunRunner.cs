@@ -139,7 +139,7 @@ public sealed class RunRunner(LocalDurableHost host, TextWriter output)
                 break;
             }
 
-            await Task.Delay(TimeSpan.FromMilliseconds(250), cancellationToken).ConfigureAwait(false);
+            await UntilCompletedOrAsync(client, runId, ProgressInterval, cancellationToken).ConfigureAwait(false);
         }
 
         if (meta.RuntimeStatus != OrchestrationRuntimeStatus.Completed)
@@ -165,6 +165,30 @@ public sealed class RunRunner(LocalDurableHost host, TextWriter output)
             ? Math.Max(stopwatch.Elapsed.TotalSeconds, (meta.LastUpdatedAt.UtcDateTime - started).TotalSeconds)
             : stopwatch.Elapsed.TotalSeconds;
         return new RunReport(runId, outcome.Rounds, outcome.FinalAccuracy, outcome.FinalLoss, outcome.FinalModel.Uri, outcome.FinalManifest.Uri, backend, seconds, crossSite);
+    }
+
+    /// <summary>How often the watch prints the rounds committed since it last looked, while it waits for the run to end.</summary>
+    public static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(250);
+
+    // Waits until the run ends or the interval passes, whichever is first: the backend tells the client at once when the
+    // run ends, so a short run is not measured (or reported) up to an interval late, as it was with a fixed sleep.
+    private static async Task UntilCompletedOrAsync(DurableTaskClient client, string runId, TimeSpan interval, CancellationToken cancellationToken)
+    {
+        using var tick = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        tick.CancelAfter(interval);
+        try
+        {
+            await client.WaitForInstanceCompletionAsync(runId, getInputsAndOutputs: false, tick.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // The interval passed first.
+        }
+        catch (Grpc.Core.RpcException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // The interval passed first (a cancelled call), or the backend is unreachable: the next status read tells which.
+            await Task.Delay(tick.IsCancellationRequested ? TimeSpan.Zero : interval, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>The cross-site matrix as a table of accuracies: one row per model, one column per silo's test split.</summary>

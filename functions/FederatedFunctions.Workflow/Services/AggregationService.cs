@@ -45,6 +45,7 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
         var dp = request.Privacy?.DifferentialPrivacy;
         var rejected = new List<RejectedUpdate>();
         var candidates = new List<Candidate>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var u in request.Updates.OrderBy(u => u.SiloId, StringComparer.Ordinal))
         {
             if (u.Round != request.Round)
@@ -55,7 +56,7 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
             {
                 rejected.Add(new RejectedUpdate(u.SiloId, "bad-example-count", $"example count {u.Examples?.ToString(CultureInfo.InvariantCulture) ?? "missing"} is not positive"));
             }
-            else if (candidates.Any(c => c.Update.SiloId == u.SiloId))
+            else if (seen.Contains(u.SiloId))
             {
                 rejected.Add(new RejectedUpdate(u.SiloId, "duplicate", "a second update from the same silo"));
             }
@@ -67,6 +68,7 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
             else
             {
                 candidates.Add(new Candidate(u, u.Examples ?? 0, u.Loss ?? 0, double.NaN));
+                seen.Add(u.SiloId);
             }
         }
 
@@ -123,13 +125,14 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
         var accepted = new List<Candidate>();
         using var reads = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var window = PrefetchWindow(request.GlobalModel.Bytes);
+        var pass = new UpdateReads(updates, candidates.Select(c => c.Update).ToArray(), reads.Token);
         var downloading = new Queue<Task<(SafetensorsFile? File, RejectedUpdate? Refusal)>>();
         var issued = 0;
         void Download()
         {
             while (issued < candidates.Count && downloading.Count < window)
             {
-                downloading.Enqueue(ReadCheckedAsync(candidates[issued++].Update, reads.Token));
+                downloading.Enqueue(ReadCheckedAsync(pass, issued++));
             }
         }
 
@@ -200,10 +203,12 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
     {
         var accepted = new List<Candidate>();
         var held = new List<IReadOnlyList<NamedTensor>>();
-        foreach (var candidate in candidates)
+        var pass = new UpdateReads(updates, candidates.Select(c => c.Update).ToArray(), cancellationToken);
+        for (var i = 0; i < candidates.Count; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var (file, refusal) = await ReadCheckedAsync(candidate.Update, cancellationToken).ConfigureAwait(false);
+            var candidate = candidates[i];
+            var (file, refusal) = await ReadCheckedAsync(pass, i).ConfigureAwait(false);
             var check = file is null ? null : aggregator.Validate(file.Tensors);
             refusal ??= check is { Accepted: false } ? new RejectedUpdate(candidate.Update.SiloId, check.Reason ?? "invalid", check.Detail ?? "rejected by the aggregator") : null;
             if (refusal is not null)
@@ -269,10 +274,12 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
         AggregateRequest request, IModelAccumulator aggregator, IReadOnlyList<NamedTensor> global, List<Candidate> candidates, bool eyesOff, bool distance, List<RejectedUpdate> rejected, CancellationToken cancellationToken)
     {
         var measured = new List<Candidate>();
-        foreach (var candidate in candidates)
+        var pass = new UpdateReads(updates, candidates.Select(c => c.Update).ToArray(), cancellationToken);
+        for (var i = 0; i < candidates.Count; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var (file, refusal) = await ReadCheckedAsync(candidate.Update, cancellationToken).ConfigureAwait(false);
+            var candidate = candidates[i];
+            var (file, refusal) = await ReadCheckedAsync(pass, i).ConfigureAwait(false);
             var check = file is null ? null : aggregator.Validate(file.Tensors);
             refusal ??= check is { Accepted: false } ? new RejectedUpdate(candidate.Update.SiloId, check.Reason ?? "invalid", check.Detail ?? "rejected by the aggregator") : null;
             var (examples, loss) = (candidate.Examples, candidate.Loss);
@@ -335,11 +342,11 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
         return check.Accepted ? null : new RejectedUpdate(update.SiloId, check.Reason ?? "invalid", check.Detail ?? "rejected by the aggregator");
     }
 
-    // Reads an update and checks what can be checked without the template: presence, size, SHA-256, format.
-    private async Task<(SafetensorsFile? File, RejectedUpdate? Refusal)> ReadCheckedAsync(SiloUpdate update, CancellationToken cancellationToken)
+    // Reads update `index` of a pass and checks what can be checked without the template: presence, size, SHA-256, format.
+    private static async Task<(SafetensorsFile? File, RejectedUpdate? Refusal)> ReadCheckedAsync(UpdateReads pass, int index)
     {
         await Task.Yield();
-        var (read, refusal) = await VerifiedReads.ReadAsync(updates, update.SiloId, update.Update, cancellationToken, update.Host, update.Offset).ConfigureAwait(false);
+        var (read, refusal) = await pass.ReadAsync(index).ConfigureAwait(false);
         if (read is not { } bytes)
         {
             return (null, refusal);
@@ -351,7 +358,7 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
         }
         catch (SafetensorsFormatException ex)
         {
-            return (null, new RejectedUpdate(update.SiloId, "malformed", ex.Message));
+            return (null, new RejectedUpdate(pass.SiloId(index), "malformed", ex.Message));
         }
     }
 

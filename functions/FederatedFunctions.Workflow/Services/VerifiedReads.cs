@@ -28,6 +28,13 @@ internal static class VerifiedReads
             return (null, new RejectedUpdate(siloId, "missing", ex.Message));
         }
 
+        return Check(siloId, reference, bytes);
+    }
+
+    /// <summary>Bytes already read for <paramref name="reference"/>, or the refusal (<c>truncated</c>, <c>sha256-mismatch</c>) that names the silo.</summary>
+    public static (ReadOnlyMemory<byte>? Bytes, RejectedUpdate? Refusal) Check(string siloId, BlobRef reference, ReadOnlyMemory<byte> bytes)
+    {
+        ArgumentNullException.ThrowIfNull(reference);
         if (bytes.Length != reference.Bytes)
         {
             return (null, new RejectedUpdate(siloId, "truncated", $"blob has {bytes.Length} bytes, the silo reported {reference.Bytes}"));

@@ -322,6 +322,15 @@ public sealed class InMemorySiloBackend : ISiloCompute, IUpdateStore, ISiloCatal
     /// <summary>Secure evaluation: every masked evaluation call, with its attempt.</summary>
     public ConcurrentBag<(string Silo, int Round, int Attempt)> MaskedEvaluationCalls { get; } = [];
 
+    /// <summary>
+    /// Which masked vectors of a secure sum change once checked (by silo, masking run, round or pass, and attempt): a silo's
+    /// vector changes when the silo is asked to reveal its self-mask for it.
+    /// </summary>
+    public Func<(string Silo, string MaskingRun, int Round, int Attempt), bool> ChangesAfterCheck { get; set; } = _ => false;
+
+    // The masked vector each silo wrote, by masking run, round (or pass) and attempt: what ChangesAfterCheck changes.
+    private readonly ConcurrentDictionary<(string Silo, string MaskingRun, int Round, int Attempt), string> maskedVectors = new();
+
     /// <summary>The storage of one silo, as its steps see it.</summary>
     public InMemorySiloStorage Storage(string siloId) => new(blobs, siloId, Checkpoints);
 
@@ -377,6 +386,14 @@ public sealed class InMemorySiloBackend : ISiloCompute, IUpdateStore, ISiloCatal
                     throw new InvalidOperationException($"silo {silo} dropped out before revealing");
                 }
 
+                var revealed = (silo, step.RunId, step.Round, step.Reveal.Attempt);
+                if (ChangesAfterCheck(revealed) && maskedVectors.TryGetValue(revealed, out var checkedUri))
+                {
+                    var changedAfter = blobs.Items[checkedUri].ToArray();
+                    changedAfter[^1] ^= 0x01;
+                    blobs.Items[checkedUri] = changedAfter;
+                }
+
                 break;
         }
 
@@ -390,6 +407,12 @@ public sealed class InMemorySiloBackend : ISiloCompute, IUpdateStore, ISiloCatal
         {
             // A simulation's virtual silos: faults are set by virtual silo id.
             result = result with { Updates = updates.Select(u => Fault(u.SiloId, u)).ToArray() };
+        }
+
+        if (result.Masked is { } written)
+        {
+            var maskingRun = step.Evaluate?.Masking?.MaskingRun ?? step.Analyze?.Masking?.MaskingRun ?? step.RunId;
+            maskedVectors[(silo, maskingRun, step.Round, written.Attempt)] = written.Masked.Uri;
         }
 
         if (result.Masked is { } masked && TamperedMasks.ContainsKey((silo, masked.Attempt)))

@@ -75,4 +75,11 @@ public sealed record SecureEvaluationTotals(long Examples, long Correct, long Sc
 {
     /// <summary>The example-weighted mean loss and the accuracy; null when no example was scored.</summary>
     public EvaluateSummary? Summary => Examples <= 0 ? null : new EvaluateSummary(Examples, ExactSum.ToDouble(LossTimesExamples, Examples, ExactSum.ScaleExponent), (double)Correct / Examples);
+
+    /// <summary>
+    /// What may be released: <see cref="Summary"/> when at least <paramref name="minSilos"/> silos (and one) scored an example
+    /// (a silo that scored none adds nothing to hide behind), else null; eyes-off without the example total.
+    /// </summary>
+    public EvaluateSummary? Release(int minSilos, bool eyesOff) =>
+        Scored < Math.Max(1, minSilos) || Summary is not { } summary ? null : eyesOff ? summary with { Examples = 0 } : summary;
 }

@@ -169,7 +169,9 @@ public sealed class AnalysisOrchestrator : TaskOrchestrator<AnalysisState, Analy
                 async a =>
                 {
                     var summary = await context.CallActivityAsync<AnalysisPassSummary>(nameof(MergeAnalysisPassActivity), Merge(pass, Refs(a), searches, groupQuantiles, Secured(a)), TaskPolicies.StorageRetry);
-                    return new SecureSumStep<AnalysisPassSummary>(a.Reveals is null ? null : summary, summary.Refused ?? []);
+                    // After the reveals a refused partial means one changed after the check: no sum, the attempt fails.
+                    var refused = summary.Refused ?? [];
+                    return new SecureSumStep<AnalysisPassSummary>(a.Reveals is null || refused.Count > 0 ? null : summary, refused);
                 });
             if (outcome is { Result: { } merged, Summed: { } summed })
             {

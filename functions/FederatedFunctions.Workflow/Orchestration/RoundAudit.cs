@@ -67,7 +67,11 @@ public static class RoundAudit
                 foreach (var m in attempt.Masked.OrderBy(m => m.SiloId, StringComparer.Ordinal))
                 {
                     var left = attempt.Left.FirstOrDefault(x => x.SiloId == m.SiloId);
-                    var fate = attempt.Summed ? "summed" : left is null ? "discarded: attempt redone without the silos that dropped out" : $"refused ({left.Reason})";
+                    var redone = attempts!.Any(x => x.Attempt > attempt.Attempt);
+                    var fate = attempt.Summed ? "summed"
+                        : left is not null ? $"refused ({left.Reason})"
+                        : redone ? "discarded: attempt redone without the silos that dropped out"
+                        : "discarded: the attempt failed and was not redone, nothing of it was released";
                     var applied = string.Create(CultureInfo.InvariantCulture, $"{sum} attempt {attempt.Attempt} over {attempt.KeyExchange.Count} silos (key exchange sha256 {exchange}): {fate}") + (attempt.Summed ? summed : null);
                     Add(m.SiloId, kind, m.Masked, applied, attempt.Summed ? summedNoise : null);
                 }

@@ -80,8 +80,9 @@ public sealed partial class SecureAggregationRound(TaskOrchestrationContext cont
     /// over at least k silos, or no summary (and every silo's failure) when too few silos deliver.
     /// </summary>
     /// <remarks>
-    /// Evaluation never fails a round: a round whose secure sum cannot complete commits without metrics, as it does when too
-    /// few silos report without secure aggregation.
+    /// What the silos do never fails a round: a round whose secure sum cannot complete (too few silos, a withheld self-mask,
+    /// a vector changed after its check) commits without metrics, as it does when too few silos report without secure
+    /// aggregation. The aggregator's own activity failing after its retries fails the round, as any activity does.
     /// </remarks>
     /// <param name="round">The round.</param>
     /// <param name="model">The round's new global model.</param>
@@ -110,6 +111,11 @@ public sealed partial class SecureAggregationRound(TaskOrchestrationContext cont
         if (outcome.Result is null)
         {
             LogEvaluationWithoutSum(logger, runId, round, outcome.Message ?? string.Empty);
+        }
+        else if (outcome.Result.Summary is null)
+        {
+            // Summed, but over fewer than k silos that scored an example: no silo failed, and nothing is released.
+            LogEvaluationWithoutSum(logger, runId, round, $"fewer than {minimum} of the silos that delivered scored an example");
         }
 
         return (outcome.Result?.Summary, outcome.Left, outcome.Attempts);

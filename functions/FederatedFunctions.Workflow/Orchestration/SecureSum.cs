@@ -156,7 +156,7 @@ public sealed partial class SecureSum(SiloFanOut silos, ILogger logger, string m
                 {
                     var why = failure?.Detail ?? $"the reference is not labelled for silo '{silo}' round {round} attempt {a}";
                     // Bad data stays bad data (a redo will not help the silo); anything else is a dropout.
-                    attemptLeft.Add(new RejectedUpdate(silo, failure?.Reason == "bad-data" ? "bad-data" : "dropped-out", $"took part in the key exchange of attempt {a} but delivered no {policy.What}: {why}"));
+                    attemptLeft.Add(new RejectedUpdate(silo, failure?.Reason == SiloFailures.BadData ? SiloFailures.BadData : "dropped-out", $"took part in the key exchange of attempt {a} but delivered no {policy.What}: {why}"));
                 }
             }
 

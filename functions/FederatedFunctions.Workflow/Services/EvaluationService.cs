@@ -92,9 +92,7 @@ public sealed class EvaluationService(IUpdateStore reports)
             return new SecureEvaluationResult(false, null, masked.Contributors.Select(s => new RejectedUpdate(s, "sum-does-not-decode", $"the unmasked sum of attempt {request.Attempt} does not decode ({ex.Message})")).ToArray());
         }
 
-        // Over at least k silos that scored an example, or nothing: a silo that scored none adds nothing to hide behind.
-        var summary = totals.Scored >= Math.Max(1, request.MinSilos) ? totals.Summary : null;
-        return new SecureEvaluationResult(true, request.Privacy == Core.Specs.PrivacyModes.EyesOff && summary is not null ? summary with { Examples = 0 } : summary, []);
+        return new SecureEvaluationResult(true, totals.Release(request.MinSilos, request.Privacy == Core.Specs.PrivacyModes.EyesOff), []);
     }
 
     private static readonly JsonSerializerOptions ReportJson = new(JsonSerializerDefaults.Web);

@@ -55,6 +55,27 @@ public sealed class SecureEvaluationVectorTests
     }
 
     [Theory]
+    [InlineData(3, false, true)]
+    [InlineData(3, true, true)]
+    [InlineData(4, false, false)]
+    [InlineData(0, false, true)]
+    public void Release_OnlyOverAtLeastKSilosThatScored_AndEyesOffWithoutTheExampleTotal(int minSilos, bool eyesOff, bool released)
+    {
+        // Five silos delivered; three scored an example.
+        var outcomes = Silos.Take(3).Append(new EvaluateOutcome("e", 0, 0, 0)).Append(new EvaluateOutcome("f", 0, 0, 0)).ToArray();
+        var totals = SecureEvaluationVector.Decode(Add(outcomes.Select(SecureEvaluationVector.Encode)), outcomes.Length);
+
+        var summary = totals.Release(minSilos, eyesOff);
+
+        Assert.Equal(3, totals.Scored);
+        Assert.Equal(released, summary is not null);
+        if (summary is not null)
+        {
+            Assert.Equal((eyesOff ? 0 : totals.Examples, totals.Summary!.Loss, totals.Summary.Accuracy), (summary.Examples, summary.Loss, summary.Accuracy));
+        }
+    }
+
+    [Theory]
     [InlineData(10, 0.5, 11)]
     [InlineData(10, 0.5, -1)]
     [InlineData(10, double.NaN, 1)]

@@ -116,6 +116,20 @@ public sealed class SecureAnalysisTests
     }
 
     [Fact]
+    public async Task SecureAnalysis_APartialChangedAfterItsCheck_FailsTheAnalysisAndSaysSo()
+    {
+        await using var h = await new Harness().StartAsync();
+        var changer = Data[1].SiloId;
+        h.Backend.ChangesAfterCheck = k => k.Silo == changer && k.MaskingRun.StartsWith("sa-changed-", StringComparison.Ordinal) && k.Round == 1 && k.Attempt == 0;
+
+        var (meta, result) = await AnalyzeAsync(h, Spec("sa-changed", Union(h).Header, secure: true));
+
+        Assert.Equal(OrchestrationRuntimeStatus.Failed, meta.RuntimeStatus);
+        Assert.Null(result);
+        Assert.Contains($"changed after it was checked: {changer}", meta.FailureDetails!.ErrorMessage, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task SecureAnalysis_WithDifferentialPrivacy_ReleasesTheSameNoisyResultAsWithout()
     {
         var x0 = string.Empty;

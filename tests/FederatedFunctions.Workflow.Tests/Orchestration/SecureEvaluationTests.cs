@@ -172,6 +172,30 @@ public sealed class SecureEvaluationTests(ITestOutputHelper output)
         Assert.NotNull(manifests.Single(x => x.Round == 2).Metrics.EvalLoss);
     }
 
+    [Fact]
+    public async Task RunAsync_AMaskedEvaluationChangedAfterItsCheck_TheRoundCommitsWithoutMetrics_AndTheAuditSaysNothingWasReleased()
+    {
+        await using var h = await new TrainingOrchestratorTests.Harness(Unequal).StartAsync();
+        var changer = Silos[1];
+        h.Backend.ChangesAfterCheck = k => k == (changer, MaskingAttempt.ForEvaluation("seceval-changed"), 1, 0);
+        var meta = await h.RunAsync(Spec("seceval-changed", rounds: 2));
+
+        Assert.Equal(OrchestrationRuntimeStatus.Completed, meta.RuntimeStatus);
+        var manifests = await h.Store.ListAsync("checkpoints", "seceval-changed", default);
+        var first = manifests.Single(x => x.Round == 1);
+        Assert.Equal((null, null), (first.Metrics.EvalLoss, first.Metrics.EvalAccuracy));
+        var failure = Assert.Single(first.EvaluationFailures!);
+        Assert.Equal((changer, "sha256-mismatch"), (failure.SiloId, failure.Reason));
+        Assert.NotNull(manifests.Single(x => x.Round == 2).Metrics.EvalLoss);
+
+        // No second attempt (the others revealed their self-masks): the audit says the attempt was not redone.
+        var audit = AuditLog.Parse(await h.Store.ReadAuditAsync("checkpoints", "seceval-changed", 1, default)).Where(e => e.Kind == AuditKinds.MaskedMetrics).ToArray();
+        Assert.Equal(4, audit.Length);
+        Assert.Equal(3, audit.Count(e => e.Policy.Checks.EndsWith("the attempt failed and was not redone, nothing of it was released", StringComparison.Ordinal)));
+        Assert.Single(audit, e => e.SiloId == changer && e.Policy.Checks.EndsWith("refused (sha256-mismatch)", StringComparison.Ordinal));
+        Assert.DoesNotContain(h.Backend.MaskedEvaluationCalls, c => c.Round == 1 && c.Attempt > 0);
+    }
+
     // A silo's kept evaluation of a round, from its private area.
     private static EvaluateOutcome Kept(TrainingOrchestratorTests.Harness h, string runId, int round, string silo)
     {

@@ -88,11 +88,22 @@ public sealed class BlobCheckpointStore(BlobServiceClient service) : ICheckpoint
         ArgumentNullException.ThrowIfNull(manifest);
         var bytes = JsonSerializer.SerializeToUtf8Bytes(manifest, JsonDefaults.Documents);
         var blob = await BlobAsync(container, BlobLayout.Manifest(manifest.RunId, manifest.Round), cancellationToken).ConfigureAwait(false);
-        await blob.UploadAsync(BinaryData.FromBytes(bytes), overwrite: true, cancellationToken).ConfigureAwait(false);
-        var manifestRef = new BlobRef(PlainUri(blob), Hashing.Sha256Hex(bytes), bytes.Length);
 
-        // The pointer only moves forward: a retried commit of an older round leaves a newer pointer alone.
-        var latest = await GetLatestAsync(container, manifest.RunId, cancellationToken).ConfigureAwait(false);
+        // The pointer only moves forward: a retried commit of an older round leaves a newer pointer alone. Only commits
+        // write it, so reading it while the manifest is written sees what reading it after would: one round trip less.
+        var reading = GetLatestAsync(container, manifest.RunId, cancellationToken);
+        try
+        {
+            await blob.UploadAsync(BinaryData.FromBytes(bytes), overwrite: true, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await reading.ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
+            throw;
+        }
+
+        var manifestRef = new BlobRef(PlainUri(blob), Hashing.Sha256Hex(bytes), bytes.Length);
+        var latest = await reading.ConfigureAwait(false);
         if (latest is null || latest.Round <= manifest.Round)
         {
             var pointer = new LatestPointer(manifest.RunId, manifest.Round, manifest.Model, manifestRef);

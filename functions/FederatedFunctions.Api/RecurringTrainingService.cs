@@ -16,8 +16,10 @@ public sealed record RecurringTick(string Outcome, string? RunId, ModelOrigin? R
 
 /// <summary>Recurring training: each tick starts a run from the stored spec template, warm-started from the previous recurring run's latest checkpoint.</summary>
 /// <remarks>
-/// A singleton by construction: if the previous recurring run is still pending, running or suspended, the tick
-/// starts nothing and says why. The Functions timer trigger calls <see cref="TickAsync"/>; so can any host.
+/// A singleton by construction: if the previous recurring run is still pending, running, suspended or between two of its
+/// instances (ContinuedAsNew), the tick starts nothing and says why. A tick never throws for what it reads from storage: a
+/// missing or invalid template, or a state blob it cannot read, is logged (event 3103) and starts nothing. The Functions
+/// timer trigger calls <see cref="TickAsync"/>; so does <c>fl recurring tick</c>.
 /// </remarks>
 public sealed partial class RecurringTrainingService(
     RunsApi api,
@@ -37,8 +39,6 @@ public sealed partial class RecurringTrainingService(
             return new RecurringTick("disabled", null, null, "Recurring:Enabled is false");
         }
 
-        var last = await store.GetLastRunIdAsync(cancellationToken).ConfigureAwait(false);
-        ModelOrigin? resumeFrom = null;
         var template = await store.ReadTemplateAsync(cancellationToken).ConfigureAwait(false);
         if (template is null)
         {
@@ -56,11 +56,12 @@ public sealed partial class RecurringTrainingService(
         }
 
         // Any active recurring run blocks the tick, found by id prefix in the task hub itself, so a start whose
-        // state write was lost (a crash between the two) still counts.
+        // state write was lost (a crash between the two) still counts. A long run between two of its instances
+        // reports ContinuedAsNew: it is active too.
         var active = new OrchestrationQuery
         {
             InstanceIdPrefix = o.RunIdPrefix + "-",
-            Statuses = [OrchestrationRuntimeStatus.Running, OrchestrationRuntimeStatus.Pending, OrchestrationRuntimeStatus.Suspended],
+            Statuses = [.. InstanceStarts.Active],
             PageSize = 1,
         };
         await foreach (var running in client.GetAllInstancesAsync(active).WithCancellation(cancellationToken).ConfigureAwait(false))
@@ -70,10 +71,24 @@ public sealed partial class RecurringTrainingService(
             return new RecurringTick("skipped", running.InstanceId, null, reason);
         }
 
+        // The state is read only once a run would start: an unreadable one then stops the tick, never an active run's check.
+        string? last;
+        try
+        {
+            last = await store.GetLastRunIdAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (InvalidDataException ex)
+        {
+            var reason = $"the recurring state at {o.Container}/{o.StateBlob} is unreadable ({ex.Message}); fix or delete it";
+            LogFailed(logger, reason);
+            return new RecurringTick("failed", null, null, reason);
+        }
+
+        ModelOrigin? resumeFrom = null;
         if (last is not null)
         {
             var previous = await client.GetInstanceAsync(last, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false);
-            if (previous is { RuntimeStatus: OrchestrationRuntimeStatus.Running or OrchestrationRuntimeStatus.Pending or OrchestrationRuntimeStatus.Suspended })
+            if (previous is not null && InstanceStarts.IsActive(previous.RuntimeStatus))
             {
                 var reason = $"the previous recurring run '{last}' is still {previous.RuntimeStatus.ToString().ToLowerInvariant()}";
                 LogSkipped(logger, reason);

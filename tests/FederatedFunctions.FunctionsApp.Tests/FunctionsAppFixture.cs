@@ -14,7 +14,8 @@ namespace FederatedFunctions.FunctionsApp.Tests;
 /// The Functions app as deployed, minus the Functions host: the worker host Program.cs builds, with its real adapters on a
 /// real Azurite (checkpoints, three silos with container-scoped SAS), its orchestration and activity functions run by a
 /// Durable Task worker through the app's own trigger methods, and a <c>[DurableClient]</c> bound by the Durable extension's
-/// converter to that worker's gRPC endpoint.
+/// converter to that worker's gRPC endpoint. A second <c>[DurableClient]</c>, <see cref="PendingClient"/>, is bound the same
+/// way to an in-memory task hub that no worker polls.
 /// </summary>
 public sealed class FunctionsAppFixture : IAsyncLifetime
 {
@@ -33,11 +34,21 @@ public sealed class FunctionsAppFixture : IAsyncLifetime
     /// <summary>The folder of the process compute's jobs.</summary>
     public string JobsDirectory => Path.Combine(home.Path, "jobs");
     private DurableTestHost? durable;
+    private DurableTestHost? idle;
     private WorkerHost? worker;
 
     public WorkerHost Worker => worker ?? throw new InvalidOperationException("Not started.");
 
     public DurableTaskClient Client { get; private set; } = null!;
+
+    /// <summary>
+    /// The app's <c>[DurableClient]</c> on a task hub of its own that no worker polls: an instance started through it stays
+    /// Pending, as one does when every worker of a hub is down or busy. The matrices' Pending columns use it.
+    /// </summary>
+    public DurableTaskClient PendingClient { get; private set; } = null!;
+
+    /// <summary>The app settings the worker host was built with.</summary>
+    public IReadOnlyDictionary<string, string?> Settings { get; private set; } = new Dictionary<string, string?>();
 
     public AzuriteFixture Azurite => azurite;
 
@@ -69,20 +80,23 @@ public sealed class FunctionsAppFixture : IAsyncLifetime
         settings["DURABLE_TASK_HUB"] = TaskHub;
         settings["Trust:ApprovedTrainers:0:Id"] = LocalTrainerIdentity.Value.Id;
         settings["Trust:ApprovedTrainers:0:Sha256"] = LocalTrainerIdentity.Value.Sha256;
+        Settings = settings;
         worker = WorkerHost.Build(settings);
 
         var port = LocalHost.Local.Azurite.FreePort();
         var converter = worker.DataConverter;
-        durable = await DurableTestHost.StartAsync(r => worker.AddFunctionTasks(r), new DurableTestHostOptions
+        void UseConverter(IServiceCollection s)
         {
-            Port = port,
-            ConfigureServices = s =>
-            {
-                s.Configure<DurableTaskWorkerOptions>(o => o.DataConverter = converter);
-                s.Configure<DurableTaskClientOptions>(o => o.DataConverter = converter);
-            },
-        });
+            s.Configure<DurableTaskWorkerOptions>(o => o.DataConverter = converter);
+            s.Configure<DurableTaskClientOptions>(o => o.DataConverter = converter);
+        }
+
+        durable = await DurableTestHost.StartAsync(r => worker.AddFunctionTasks(r), new DurableTestHostOptions { Port = port, ConfigureServices = UseConverter });
         Client = await worker.BindDurableClientAsync(port, TaskHub, SystemKey);
+
+        var idlePort = LocalHost.Local.Azurite.FreePort();
+        idle = await DurableTestHost.StartAsync(_ => { }, new DurableTestHostOptions { Port = idlePort, ConfigureServices = UseConverter, RunWorker = false });
+        PendingClient = await worker.BindDurableClientAsync(idlePort, TaskHub, SystemKey);
     }
 
     public async Task DisposeAsync()
@@ -90,6 +104,11 @@ public sealed class FunctionsAppFixture : IAsyncLifetime
         if (durable is not null)
         {
             await durable.DisposeAsync();
+        }
+
+        if (idle is not null)
+        {
+            await idle.DisposeAsync();
         }
 
         worker?.Dispose();

@@ -43,10 +43,16 @@ public sealed class WorkerHost : IDisposable
     /// <summary>Invocations per function name, across every use of every worker host.</summary>
     public static ConcurrentDictionary<string, int> Invocations { get; } = new(StringComparer.Ordinal);
 
-    public static WorkerHost Build(IDictionary<string, string?> settings)
+    /// <summary>Builds the host from <paramref name="settings"/>; <paramref name="configureServices"/> adds to its services (a log recorder).</summary>
+    public static WorkerHost Build(IDictionary<string, string?> settings, Action<IServiceCollection>? configureServices = null)
     {
         var builder = FunctionsAppHost.CreateBuilder([]);
         builder.ConfigureAppConfiguration(c => c.AddInMemoryCollection(settings));
+        if (configureServices is not null)
+        {
+            builder.ConfigureServices(configureServices);
+        }
+
         builder.ConfigureServices(services =>
         {
             var app = (IFunctionsWorkerApplicationBuilder)services.Single(d => d.ServiceType == typeof(IFunctionsWorkerApplicationBuilder)).ImplementationInstance!;

@@ -4,10 +4,8 @@ using System.Text.Json;
 using FederatedFunctions.Core.Specs;
 using FederatedFunctions.LocalHost.Hosting;
 using FederatedFunctions.LocalHost.Local;
-using FederatedFunctions.Ml;
 using FederatedFunctions.TestSupport;
 using Microsoft.DurableTask.Client;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xunit.Abstractions;
 
@@ -83,26 +81,7 @@ public sealed class RouteMatrixTests(AzuriteFixture azurite, ITestOutputHelper l
 
         public static async Task<MatrixWorld> StartAsync(AzuriteFixture azurite)
         {
-            var data = SyntheticData.Generate(new SyntheticOptions(Silos.Length, 3, 8, 60, 30, null, 11)).Select((d, i) => d with { SiloId = Silos[i] }).ToArray();
-            var entries = await LocalSiloProvisioner.ProvisionAsync(azurite.Blobs, Silos, TimeSpan.FromHours(2));
-            foreach (var d in data)
-            {
-                await LocalSiloProvisioner.WriteSplitsAsync(entries[d.SiloId], d);
-            }
-
-            var settings = LocalSiloProvisioner.ToSettings(entries);
-            settings["Storage:ConnectionString"] = azurite.ConnectionString;
-            var trainer = LocalTrainerIdentity.Value;
-            settings["Trust:ApprovedTrainers:0:Id"] = trainer.Id;
-            settings["Trust:ApprovedTrainers:0:Sha256"] = trainer.Sha256;
-            var options = new LocalDurableHostOptions
-            {
-                Backend = DurableBackendKind.AzureStorage,
-                DurableStorageConnectionString = azurite.ConnectionString,
-                TaskHub = "flmatrix" + Guid.NewGuid().ToString("N")[..6],
-                Configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build(),
-                WorkItemVisibilityTimeout = TimeSpan.FromSeconds(5),
-            };
+            var options = await MatrixHub.OptionsAsync(azurite, Silos, "flmatrix");
             var worker = await LocalDurableHost.StartAsync(options);
             var host = await LocalDurableHost.StartAsync(options with { RunWorker = false });
             var client = new StatusOverridingClient(host.Client);
@@ -170,22 +149,28 @@ public sealed class RouteMatrixTests(AzuriteFixture azurite, ITestOutputHelper l
     }
 }
 
-/// <summary>The table in <c>docs/api.md</c> is <see cref="RouteMatrix"/>'s, so the documentation and the tests cannot drift.</summary>
+/// <summary>
+/// The tables in <c>docs/api.md</c> are <see cref="RouteMatrix"/>'s, <see cref="AnalysisMatrix"/>'s and <see cref="RecurringMatrix"/>'s,
+/// so the documentation and the tests cannot drift.
+/// </summary>
 public sealed class RouteMatrixDocsTests
 {
-    [Fact]
-    public void ApiDoc_HoldsTheMatrixTable_AsGeneratedFromTheTestsSource()
+    [Theory]
+    [InlineData(nameof(RouteMatrix))]
+    [InlineData(nameof(AnalysisMatrix))]
+    [InlineData(nameof(RecurringMatrix))]
+    public void ApiDoc_HoldsTheMatrixTable_AsGeneratedFromTheTestsSource(string matrix)
     {
+        var (beginMarker, endMarker, markdown) = matrix switch
+        {
+            nameof(RouteMatrix) => (RouteMatrix.BeginMarker, RouteMatrix.EndMarker, RouteMatrix.Markdown()),
+            nameof(AnalysisMatrix) => (AnalysisMatrix.BeginMarker, AnalysisMatrix.EndMarker, AnalysisMatrix.Markdown()),
+            _ => (RecurringMatrix.BeginMarker, RecurringMatrix.EndMarker, RecurringMatrix.Markdown()),
+        };
         var doc = File.ReadAllText(Path.Combine(RepositoryPaths.Root, "docs", "api.md")).ReplaceLineEndings("\n");
-        var begin = doc.IndexOf(RouteMatrix.BeginMarker, StringComparison.Ordinal);
-        var end = doc.IndexOf(RouteMatrix.EndMarker, StringComparison.Ordinal);
-        Assert.True(begin >= 0 && end > begin, "docs/api.md has no route-state matrix between its markers");
-        var table = doc[(begin + RouteMatrix.BeginMarker.Length)..end].Trim('\n') + "\n";
-        Assert.Equal(RouteMatrix.Markdown(), table);
-
-        begin = doc.IndexOf(AnalysisMatrix.BeginMarker, StringComparison.Ordinal);
-        end = doc.IndexOf(AnalysisMatrix.EndMarker, StringComparison.Ordinal);
-        Assert.True(begin >= 0 && end > begin, "docs/api.md has no analysis route-state matrix between its markers");
-        Assert.Equal(AnalysisMatrix.Markdown(), doc[(begin + AnalysisMatrix.BeginMarker.Length)..end].Trim('\n') + "\n");
+        var begin = doc.IndexOf(beginMarker, StringComparison.Ordinal);
+        var end = doc.IndexOf(endMarker, StringComparison.Ordinal);
+        Assert.True(begin >= 0 && end > begin, $"docs/api.md has no {matrix} table between its markers");
+        Assert.Equal(markdown, doc[(begin + beginMarker.Length)..end].Trim('\n') + "\n");
     }
 }

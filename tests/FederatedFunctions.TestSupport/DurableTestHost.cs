@@ -20,6 +20,12 @@ public sealed class DurableTestHostOptions
 
     /// <summary>Services of the worker host, registered before the durable worker and client.</summary>
     public Action<IServiceCollection>? ConfigureServices { get; init; }
+
+    /// <summary>
+    /// Whether a worker executes orchestrations and activities. Without one the sidecar only serves the client API, so an
+    /// instance scheduled there stays <c>Pending</c> for the life of the host.
+    /// </summary>
+    public bool RunWorker { get; init; } = true;
 }
 
 /// <summary>
@@ -47,22 +53,29 @@ public sealed class DurableTestHost : IAsyncDisposable
     /// <summary>The worker host's services.</summary>
     public IServiceProvider Services => worker.Services;
 
-    /// <summary>Starts the sidecar, then a worker with <paramref name="registry"/>'s tasks and a client, both on the sidecar.</summary>
+    /// <summary>
+    /// Starts the sidecar, then a worker with <paramref name="registry"/>'s tasks (unless <see cref="DurableTestHostOptions.RunWorker"/>
+    /// is false) and a client, both on the sidecar.
+    /// </summary>
     public static async Task<DurableTestHost> StartAsync(Action<DurableTaskRegistry> registry, DurableTestHostOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(registry);
         options ??= new DurableTestHostOptions();
         var service = new SidecarStorageFix(new InMemoryOrchestrationService(), LocalDurableHost.SidecarWorkItems);
-        var (sidecar, channel) = await LocalDurableHost.StartSidecarAsync(service, dispatch: true, options.Port ?? 0, NullLoggerFactory.Instance);
+        var (sidecar, channel) = await LocalDurableHost.StartSidecarAsync(service, dispatch: options.RunWorker, options.Port ?? 0, NullLoggerFactory.Instance);
 
         var hostBuilder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         hostBuilder.Logging.ClearProviders();
         options.ConfigureServices?.Invoke(hostBuilder.Services);
-        hostBuilder.Services.AddDurableTaskWorker(b =>
+        if (options.RunWorker)
         {
-            b.UseGrpc(channel);
-            b.AddTasks(registry);
-        });
+            hostBuilder.Services.AddDurableTaskWorker(b =>
+            {
+                b.UseGrpc(channel);
+                b.AddTasks(registry);
+            });
+        }
+
         hostBuilder.Services.AddDurableTaskClient(b =>
         {
             b.UseGrpc(channel);

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using FederatedFunctions.Core;
 using Azure;
 using Azure.Storage.Blobs;
@@ -37,6 +38,10 @@ public sealed class BlobRecurringStore(BlobServiceClient service, IOptions<Recur
         catch (RequestFailedException ex) when (ex.Status == 404)
         {
             return null;
+        }
+        catch (JsonException ex)
+        {
+            throw new InvalidDataException($"the blob is not the state's JSON: {ex.Message}", ex);
         }
     }
 

@@ -186,6 +186,7 @@ public interface IRecurringStore
     Task<byte[]?> ReadTemplateAsync(CancellationToken cancellationToken);
 
     /// <summary>The id of the last run the timer started, or null.</summary>
+    /// <exception cref="InvalidDataException">The state is stored but cannot be read (it is not the state's JSON).</exception>
     Task<string?> GetLastRunIdAsync(CancellationToken cancellationToken);
 
     /// <summary>Records the id of the run the timer just started.</summary>

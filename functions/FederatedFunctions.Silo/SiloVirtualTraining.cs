@@ -19,7 +19,7 @@ namespace FederatedFunctions.Silo;
 /// <para>The group's updates go to the host's outbox in few blobs rather than one each: each blob
 /// (<see cref="BlobLayout.VirtualGroupUpdates"/>) holds whole safetensors files one after another, up to
 /// <see cref="MaxPartBytes"/> (one update at least), and each virtual silo's <see cref="SiloUpdate"/> names its own slice
-/// (offset, length, SHA-256), which the aggregator reads alone. A group whose updates pass that size writes each full blob
+/// (offset, length, SHA-256), which the aggregator checks alone. A group whose updates pass that size writes each full blob
 /// while its next virtual silos train (a group of small updates writes one blob, after its last training); first writer
 /// wins; a re-executed step that finds a blob already there reports the slices of the bytes stored, so a hash in
 /// history always matches storage. A virtual silo whose part is empty has no update and is left out of the result; the

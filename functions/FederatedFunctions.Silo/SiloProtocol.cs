@@ -57,6 +57,23 @@ public sealed class SiloProtocol(SiloDataCache cache)
         }, cancellationToken);
     }
 
+    /// <summary>
+    /// <paramref name="first"/>'s result once <paramref name="alongside"/>, started beside it, has ended too when
+    /// <paramref name="first"/> fails: no read is left running unobserved when a step fails early.
+    /// </summary>
+    internal static async Task<T> AfterAsync<T, TOther>(Task<T> first, Task<TOther> alongside)
+    {
+        try
+        {
+            return await first.ConfigureAwait(false);
+        }
+        catch
+        {
+            await alongside.ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
+            throw;
+        }
+    }
+
     private async Task<SiloStepResult> TrainAsync(ISiloStorage storage, TrainRequest request, CancellationToken cancellationToken)
     {
         if (request.Virtual is { } batch)
@@ -64,8 +81,10 @@ public sealed class SiloProtocol(SiloDataCache cache)
             return await SiloVirtualTraining.TrainAsync(cache, storage, request, batch, cancellationToken).ConfigureAwait(false);
         }
 
-        var data = await cache.ReadAsync(storage, request.Data, request.Data.Train, request.Inputs, cancellationToken).ConfigureAwait(false);
-        var global = Safetensors.Parse(await storage.ReadOrchestratorBlobAsync(request.GlobalModel, cancellationToken).ConfigureAwait(false)).Tensors;
+        // The model downloads while the data's version is checked (and the data read, the first time).
+        var model = storage.ReadOrchestratorBlobAsync(request.GlobalModel, cancellationToken);
+        var data = await AfterAsync(cache.ReadAsync(storage, request.Data, request.Data.Train, request.Inputs, cancellationToken), model).ConfigureAwait(false);
+        var global = Safetensors.Parse(await model.ConfigureAwait(false)).Tensors;
         var script = request.Script is { } file ? await storage.ReadOrchestratorBlobAsync(file, cancellationToken).ConfigureAwait(false) : null;
         var result = LocalTrainer.Train(request.Model, request.Training, request.Data.Classes, global, data, request.Round, request.SiloId, cancellationToken, request.Fit?.ProximalMu ?? 0, script);
         var eyesOff = request.Privacy == PrivacyModes.EyesOff;
@@ -134,8 +153,9 @@ public sealed class SiloProtocol(SiloDataCache cache)
 
     private async Task<EvaluateOutcome> ScoreAsync(ISiloStorage storage, EvaluateRequest request, CancellationToken cancellationToken)
     {
-        var data = await cache.ReadAsync(storage, request.Data, request.Data.Test, request.Inputs, cancellationToken).ConfigureAwait(false);
-        var state = Safetensors.Parse(await storage.ReadOrchestratorBlobAsync(request.Model, cancellationToken).ConfigureAwait(false)).Tensors;
+        var model = storage.ReadOrchestratorBlobAsync(request.Model, cancellationToken);
+        var data = await AfterAsync(cache.ReadAsync(storage, request.Data, request.Data.Test, request.Inputs, cancellationToken), model).ConfigureAwait(false);
+        var state = Safetensors.Parse(await model.ConfigureAwait(false)).Tensors;
         var script = request.Script is { } file ? await storage.ReadOrchestratorBlobAsync(file, cancellationToken).ConfigureAwait(false) : null;
         var result = LocalTrainer.Evaluate(request.ModelSpec, request.Data.Classes, state, data, cancellationToken, script);
         return new EvaluateOutcome(request.SiloId, result.Examples, result.Loss, result.Correct);

@@ -43,10 +43,12 @@ internal static class SiloVirtualTraining
             throw new InvalidOperationException("Virtual silos train eyes-on only, without secure aggregation: they are parts of one host's data.");
         }
 
-        var data = await cache.ReadAsync(storage, request.Data, request.Data.Train, request.Inputs, cancellationToken).ConfigureAwait(false);
+        // The model downloads while the data's version is checked (and the data read, the first time).
+        var model = storage.ReadOrchestratorBlobAsync(request.GlobalModel, cancellationToken);
+        var data = await SiloProtocol.AfterAsync(cache.ReadAsync(storage, request.Data, request.Data.Train, request.Inputs, cancellationToken), model).ConfigureAwait(false);
         // Keyed by what the partition depends on: groups of another size share it.
         var parts = Partitions.GetOrCreateValue(data).GetOrAdd((batch.Simulation with { PerStep = 1 }, request.Data.Classes), key => VirtualPartition.Split(data.Labels, key.Classes, key.Simulation));
-        var global = Safetensors.Parse(await storage.ReadOrchestratorBlobAsync(request.GlobalModel, cancellationToken).ConfigureAwait(false)).Tensors;
+        var global = Safetensors.Parse(await model.ConfigureAwait(false)).Tensors;
         var script = request.Script is { } file ? await storage.ReadOrchestratorBlobAsync(file, cancellationToken).ConfigureAwait(false) : null;
 
         // Training is sequential (it uses every core); a full blob is written while the next virtual silos train.

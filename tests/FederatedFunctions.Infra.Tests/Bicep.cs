@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Reflection;
+using System.Text;
 using System.Text.Json.Nodes;
 
 // The Bicep CLI package is the linux-x64 build: these tests run on Linux.
@@ -54,21 +55,121 @@ internal static class Bicep
         return (process.ExitCode, stdout.Result, stderr.Result);
     }
 
+    /// <summary>A .bicep file compiled by the CLI's JSON-RPC server: whether it compiled, its diagnostics (the linter's too, with infra/bicepconfig.json), and the ARM template.</summary>
+    public static (bool Success, JsonArray Diagnostics, string? Template) Compile(string file)
+    {
+        var result = RpcServer.Value.Call("bicep/compile", new JsonObject { ["path"] = Path.Combine(InfraDirectory, file) });
+        return ((bool)result["success"]!, result["diagnostics"]!.AsArray(), (string?)result["contents"]);
+    }
+
+    /// <summary>A .bicepparam file compiled by the CLI's JSON-RPC server: whether it compiled, its diagnostics, and the parameters file.</summary>
+    public static (bool Success, JsonArray Diagnostics, string? Parameters) CompileParams(string file)
+    {
+        var result = RpcServer.Value.Call("bicep/compileParams", new JsonObject { ["path"] = Path.Combine(InfraDirectory, file), ["parameterOverrides"] = new JsonObject() });
+        return ((bool)result["success"]!, result["diagnostics"]!.AsArray(), (string?)result["parameters"]);
+    }
+
     /// <summary>The compiled ARM template of a .bicep file.</summary>
     public static JsonObject Build(string file)
     {
-        var (code, stdout, stderr) = Run("build", Path.Combine(InfraDirectory, file), "--stdout");
-        Assert.True(code == 0, $"bicep build {file}: {stderr}");
-        return JsonNode.Parse(stdout)!.AsObject();
+        var (success, diagnostics, template) = Compile(file);
+        Assert.True(success, $"bicep build {file}: {diagnostics.ToJsonString()}");
+        return JsonNode.Parse(template!)!.AsObject();
     }
 
     /// <summary>The parameter values of a .bicepparam file.</summary>
     public static JsonObject Parameters(string file)
     {
-        var (code, stdout, stderr) = Run("build-params", Path.Combine(InfraDirectory, file), "--stdout");
-        Assert.True(code == 0, $"bicep build-params {file}: {stderr}");
-        var parameters = JsonNode.Parse(JsonNode.Parse(stdout)!["parametersJson"]!.GetValue<string>())!["parameters"]!.AsObject();
+        var (success, diagnostics, json) = CompileParams(file);
+        Assert.True(success, $"bicep build-params {file}: {diagnostics.ToJsonString()}");
+        var parameters = JsonNode.Parse(json!)!["parameters"]!.AsObject();
         return new JsonObject(parameters.Select(p => KeyValuePair.Create(p.Key, p.Value!["value"]?.DeepClone())));
+    }
+
+    // One CLI process for the whole assembly: a start of the CLI costs about 3.5 s of CPU, a compile in a warm server a
+    // fraction of that. The CLI's own commands (build, lint) are still run where the tests check the CLI itself.
+    private static readonly Lazy<JsonRpc> RpcServer = new(() => new JsonRpc(Cli()));
+
+    /// <summary>
+    /// <c>bicep jsonrpc --stdio</c>: the CLI's programmatic interface (stable since Bicep 0.29), LSP-style framing
+    /// (<c>Content-Length</c> headers) over its standard input and output, one request at a time.
+    /// </summary>
+    private sealed class JsonRpc
+    {
+        private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(3);
+        private readonly Lock gate = new();
+        private readonly Process process;
+        private int nextId;
+
+        public JsonRpc(string cli)
+        {
+            var start = new ProcessStartInfo(cli, ["jsonrpc", "--stdio"])
+            {
+                RedirectStandardInput = true,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                WorkingDirectory = InfraDirectory,
+            };
+            start.Environment["BICEP_TELEMETRY_ENABLED"] = "false";
+            process = Process.Start(start)!;
+            process.ErrorDataReceived += (_, _) => { };
+            process.BeginErrorReadLine();
+            AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+            {
+                try
+                {
+                    process.Kill();
+                }
+                catch (InvalidOperationException)
+                {
+                    // Already gone.
+                }
+            };
+        }
+
+        /// <summary>Sends one request and returns its result; an error answer fails the test with the server's message.</summary>
+        public JsonObject Call(string method, JsonObject parameters)
+        {
+            lock (gate)
+            {
+                var id = ++nextId;
+                var body = Encoding.UTF8.GetBytes(new JsonObject { ["jsonrpc"] = "2.0", ["id"] = id, ["method"] = method, ["params"] = parameters }.ToJsonString());
+                var input = process.StandardInput.BaseStream;
+                input.Write(Encoding.ASCII.GetBytes($"Content-Length: {body.Length}\r\n\r\n"));
+                input.Write(body);
+                input.Flush();
+                var read = Task.Run(() => ReadMessage(process.StandardOutput.BaseStream));
+                Assert.True(read.Wait(Timeout), $"bicep jsonrpc: no answer to {method} within {Timeout}");
+                var answer = read.Result;
+                Assert.Equal(id, (int)answer["id"]!);
+                Assert.True(answer["error"] is null, $"bicep jsonrpc {method}: {answer["error"]?.ToJsonString()}");
+                return answer["result"]!.AsObject();
+            }
+        }
+
+        private static JsonObject ReadMessage(Stream output)
+        {
+            // Headers end with an empty line; Content-Length is the only one needed.
+            var header = new StringBuilder();
+            while (!header.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal))
+            {
+                var b = output.ReadByte();
+                if (b < 0)
+                {
+                    throw new EndOfStreamException("bicep jsonrpc closed its output.");
+                }
+
+                header.Append((char)b);
+            }
+
+            var length = header.ToString().Split("\r\n")
+                .Where(l => l.StartsWith("Content-Length:", StringComparison.OrdinalIgnoreCase))
+                .Select(l => int.Parse(l["Content-Length:".Length..].Trim(), System.Globalization.CultureInfo.InvariantCulture))
+                .Single();
+            var body = new byte[length];
+            output.ReadExactly(body);
+            return JsonNode.Parse(body)!.AsObject();
+        }
     }
 
     /// <summary>Every resource of a compiled template and of the templates of its modules, with the module path.</summary>

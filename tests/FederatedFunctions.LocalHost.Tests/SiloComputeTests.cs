@@ -20,7 +20,7 @@ namespace FederatedFunctions.LocalHost.Tests;
 /// and as Azure ML jobs on the emulator (which runs the real silo runner), with the emulator's faults, a host restart while
 /// jobs run, and a silo runner killed mid-job.
 /// </summary>
-[Collection(AzuriteCollection.Name)]
+[Collection(ProcessesCollection.Name)]
 public sealed class SiloComputeTests(AzuriteFixture azurite, ITestOutputHelper log)
 {
     private static readonly RetrySpec FastRetry = new() { MaxAttempts = 3, FirstIntervalSeconds = 0.5, MaxIntervalSeconds = 1 };

@@ -13,7 +13,7 @@ namespace FederatedFunctions.LocalHost.Tests;
 /// Scale-out over processes on the Azure Storage backend: two <c>fl worker</c> processes join one task hub, a third process
 /// starts a run with <c>fl train --no-worker</c>, and the durable engine spreads the run's work over the two workers.
 /// </summary>
-[Collection(AzuriteCollection.Name)]
+[Collection(ProcessesCollection.Name)]
 public sealed class WorkerScaleOutTests(AzuriteFixture azurite, ITestOutputHelper log)
 {
     private static RunSpec Spec(string runId, IReadOnlyList<SiloDataset> data) => new()

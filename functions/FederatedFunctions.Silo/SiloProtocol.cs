@@ -69,7 +69,8 @@ public sealed class SiloProtocol(SiloDataCache cache)
         }
         catch
         {
-            await alongside.ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
+            // Reading Exception marks a fault of the download as observed: the step fails with first's exception.
+            await alongside.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default).ConfigureAwait(false);
             throw;
         }
     }

@@ -145,17 +145,26 @@ public sealed class SiloStorageTests(AzuriteFixture azurite)
         Assert.Equal(40, eval.Result!.Evaluation!.Outcome!.Examples);
     }
 
-    [Fact]
-    public async Task LocalCompute_MissingDataFile_FailsNamingTheSiloAndFile()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task LocalCompute_MissingDataFile_FailsNamingTheSiloAndFile(bool modelMissingToo)
     {
-        var (registry, _) = await ProvisionAsync("nodata-a");
+        // The global model downloads while the data is checked: when both fail, the data's own failure is the step's.
+        var silo = modelMissingToo ? "nodata-b" : "nodata-a";
+        var (registry, _) = await ProvisionAsync(silo);
         var model = new ModelSpec { Architecture = ModelArchitectures.LogisticRegression, Inputs = 4 };
         var store = new BlobCheckpointStore(azurite.Blobs);
-        var global = await store.PutModelAsync("nodata-ckpt", "nodata", 0, Safetensors.Serialize(ModelFactory.InitialState(model, 4, 3, 1)), false, default);
-        var job = SiloJob.First("nodata-ckpt", new SiloStep(Train: new TrainRequest("nodata", 1, "nodata-a", global, model, new DataSpec { Classes = 3 }, new TrainingSpec(), 4)));
+        var global = await store.PutModelAsync("nodata-ckpt", "nodata-" + silo, 0, Safetensors.Serialize(ModelFactory.InitialState(model, 4, 3, 1)), false, default);
+        if (modelMissingToo)
+        {
+            global = global with { Uri = global.Uri.Replace(BlobLayout.Model("nodata-" + silo, 0), BlobLayout.Model("nodata-" + silo, 99), StringComparison.Ordinal) };
+        }
+
+        var job = SiloJob.First("nodata-ckpt", new SiloStep(Train: new TrainRequest("nodata", 1, silo, global, model, new DataSpec { Classes = 3 }, new TrainingSpec(), 4)));
 
         var ex = await Assert.ThrowsAsync<DataValidationException>(() => new LocalSiloCompute(registry, store, new SiloProtocol(new SiloDataCache())).StartAsync(job, null, default));
-        Assert.Contains("nodata-a", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(silo, ex.Message, StringComparison.Ordinal);
         Assert.Contains("data/train.csv", ex.Message, StringComparison.Ordinal);
     }
 

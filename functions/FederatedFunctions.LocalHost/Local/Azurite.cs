@@ -85,7 +85,7 @@ public static class Azurite
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var arg in Arguments(blob, queue, table, dataDirectory))
+        foreach (var arg in Arguments(blob, queue, table, dataDirectory, silent: true))
         {
             psi.ArgumentList.Add(arg);
         }
@@ -157,7 +157,7 @@ public static class Azurite
         var log = Path.Combine(stateDirectory, "azurite.log");
 
         // setsid puts Azurite in its own session: Ctrl+C in the terminal does not stop it, and it holds none of our pipes.
-        var command = Quote(executable) + " " + string.Join(' ', Arguments(blob, queue, table, data).Select(Quote)) +
+        var command = Quote(executable) + " " + string.Join(' ', Arguments(blob, queue, table, data, silent: false).Select(Quote)) +
                       " >" + Quote(log) + " 2>&1 </dev/null & echo $!";
         var psi = new ProcessStartInfo("setsid") { RedirectStandardOutput = true, UseShellExecute = false };
         psi.ArgumentList.Add("sh");
@@ -200,8 +200,15 @@ public static class Azurite
         }
     }
 
-    private static IEnumerable<string> Arguments(int blob, int queue, int table, string? dataDirectory)
+    // silent: no access log (a line per request). A child's output is read and dropped, so its log would only cost CPU;
+    // the workspace daemon keeps it in azurite.log.
+    private static IEnumerable<string> Arguments(int blob, int queue, int table, string? dataDirectory, bool silent)
     {
+        if (silent)
+        {
+            yield return "--silent";
+        }
+
         yield return "--blobHost";
         yield return "127.0.0.1";
         yield return "--queueHost";

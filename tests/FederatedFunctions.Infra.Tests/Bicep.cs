@@ -138,7 +138,18 @@ internal static class Bicep
                 input.Write(Encoding.ASCII.GetBytes($"Content-Length: {body.Length}\r\n\r\n"));
                 input.Write(body);
                 input.Flush();
-                var read = Task.Run(() => ReadMessage(process.StandardOutput.BaseStream));
+                // A message without an id is a notification, not the answer: skipped.
+                var read = Task.Run(() =>
+                {
+                    JsonObject message;
+                    do
+                    {
+                        message = ReadMessage(process.StandardOutput.BaseStream);
+                    }
+                    while (message["id"] is null);
+
+                    return message;
+                });
                 Assert.True(read.Wait(Timeout), $"bicep jsonrpc: no answer to {method} within {Timeout}");
                 var answer = read.Result;
                 Assert.Equal(id, (int)answer["id"]!);

@@ -57,6 +57,9 @@ public sealed class SiloProtocol(SiloDataCache cache)
         }, cancellationToken);
     }
 
+    /// <summary>Starts <paramref name="read"/> so that whatever it throws, even before its first await, is the task's fault: a read started beside a check fails only when awaited, after the check.</summary>
+    internal static async Task<T> Begin<T>(Func<Task<T>> read) => await read().ConfigureAwait(false);
+
     /// <summary>
     /// <paramref name="first"/>'s result once <paramref name="alongside"/>, started beside it, has ended too when
     /// <paramref name="first"/> fails: no read is left running unobserved when a step fails early.
@@ -83,7 +86,7 @@ public sealed class SiloProtocol(SiloDataCache cache)
         }
 
         // The model downloads while the data's version is checked (and the data read, the first time).
-        var model = storage.ReadOrchestratorBlobAsync(request.GlobalModel, cancellationToken);
+        var model = Begin(() => storage.ReadOrchestratorBlobAsync(request.GlobalModel, cancellationToken));
         var data = await AfterAsync(cache.ReadAsync(storage, request.Data, request.Data.Train, request.Inputs, cancellationToken), model).ConfigureAwait(false);
         var global = Safetensors.Parse(await model.ConfigureAwait(false)).Tensors;
         var script = request.Script is { } file ? await storage.ReadOrchestratorBlobAsync(file, cancellationToken).ConfigureAwait(false) : null;
@@ -154,7 +157,7 @@ public sealed class SiloProtocol(SiloDataCache cache)
 
     private async Task<EvaluateOutcome> ScoreAsync(ISiloStorage storage, EvaluateRequest request, CancellationToken cancellationToken)
     {
-        var model = storage.ReadOrchestratorBlobAsync(request.Model, cancellationToken);
+        var model = Begin(() => storage.ReadOrchestratorBlobAsync(request.Model, cancellationToken));
         var data = await AfterAsync(cache.ReadAsync(storage, request.Data, request.Data.Test, request.Inputs, cancellationToken), model).ConfigureAwait(false);
         var state = Safetensors.Parse(await model.ConfigureAwait(false)).Tensors;
         var script = request.Script is { } file ? await storage.ReadOrchestratorBlobAsync(file, cancellationToken).ConfigureAwait(false) : null;

@@ -98,7 +98,8 @@ public sealed class BlobCheckpointStore(BlobServiceClient service) : ICheckpoint
         }
         catch
         {
-            await reading.ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
+            // Reading Exception marks a fault of the pointer read as observed: the commit fails with the upload's exception.
+            await reading.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default).ConfigureAwait(false);
             throw;
         }
 

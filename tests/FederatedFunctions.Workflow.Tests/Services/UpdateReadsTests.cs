@@ -55,6 +55,23 @@ public sealed class UpdateReadsTests
     }
 
     [Fact]
+    public async Task TheSlicesOfARun_AskedForInAnyOrder_AreStillOneRangeRead()
+    {
+        // The aggregation reads several updates at once, so a run's slices may be asked for last first.
+        var updates = Group("mem://host/outbox/r/round-00001/group-1.safetensors", 2, 1_000);
+        var reads = new UpdateReads(outbox, updates, default);
+
+        var second = await reads.ReadAsync(1);
+        var first = await reads.ReadAsync(0);
+
+        Assert.Equal((1, 0), (outbox.RangeReads, outbox.WholeReads));
+        Assert.Null(first.Refusal);
+        Assert.Null(second.Refusal);
+        Assert.All(first.Bytes!.Value.ToArray(), b => Assert.Equal(1, b));
+        Assert.All(second.Bytes!.Value.ToArray(), b => Assert.Equal(2, b));
+    }
+
+    [Fact]
     public async Task ATamperedSlice_IsRefusedAlone()
     {
         var updates = Group("mem://host/outbox/r/round-00001/group-1.safetensors", 4, 100);

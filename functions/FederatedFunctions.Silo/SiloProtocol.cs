@@ -57,27 +57,6 @@ public sealed class SiloProtocol(SiloDataCache cache)
         }, cancellationToken);
     }
 
-    /// <summary>Starts <paramref name="read"/> so that whatever it throws, even before its first await, is the task's fault: a read started beside a check fails only when awaited, after the check.</summary>
-    internal static async Task<T> Begin<T>(Func<Task<T>> read) => await read().ConfigureAwait(false);
-
-    /// <summary>
-    /// <paramref name="first"/>'s result once <paramref name="alongside"/>, started beside it, has ended too when
-    /// <paramref name="first"/> fails: no read is left running unobserved when a step fails early.
-    /// </summary>
-    internal static async Task<T> AfterAsync<T, TOther>(Task<T> first, Task<TOther> alongside)
-    {
-        try
-        {
-            return await first.ConfigureAwait(false);
-        }
-        catch
-        {
-            // Reading Exception marks a fault of the download as observed: the step fails with first's exception.
-            await alongside.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default).ConfigureAwait(false);
-            throw;
-        }
-    }
-
     private async Task<SiloStepResult> TrainAsync(ISiloStorage storage, TrainRequest request, CancellationToken cancellationToken)
     {
         if (request.Virtual is { } batch)
@@ -86,8 +65,8 @@ public sealed class SiloProtocol(SiloDataCache cache)
         }
 
         // The model downloads while the data's version is checked (and the data read, the first time).
-        var model = Begin(() => storage.ReadOrchestratorBlobAsync(request.GlobalModel, cancellationToken));
-        var data = await AfterAsync(cache.ReadAsync(storage, request.Data, request.Data.Train, request.Inputs, cancellationToken), model).ConfigureAwait(false);
+        var model = Concurrent.Begin(() => storage.ReadOrchestratorBlobAsync(request.GlobalModel, cancellationToken));
+        var data = await Concurrent.AfterAsync(cache.ReadAsync(storage, request.Data, request.Data.Train, request.Inputs, cancellationToken), model).ConfigureAwait(false);
         var global = Safetensors.Parse(await model.ConfigureAwait(false)).Tensors;
         var script = request.Script is { } file ? await storage.ReadOrchestratorBlobAsync(file, cancellationToken).ConfigureAwait(false) : null;
         var result = LocalTrainer.Train(request.Model, request.Training, request.Data.Classes, global, data, request.Round, request.SiloId, cancellationToken, request.Fit?.ProximalMu ?? 0, script);
@@ -157,8 +136,8 @@ public sealed class SiloProtocol(SiloDataCache cache)
 
     private async Task<EvaluateOutcome> ScoreAsync(ISiloStorage storage, EvaluateRequest request, CancellationToken cancellationToken)
     {
-        var model = Begin(() => storage.ReadOrchestratorBlobAsync(request.Model, cancellationToken));
-        var data = await AfterAsync(cache.ReadAsync(storage, request.Data, request.Data.Test, request.Inputs, cancellationToken), model).ConfigureAwait(false);
+        var model = Concurrent.Begin(() => storage.ReadOrchestratorBlobAsync(request.Model, cancellationToken));
+        var data = await Concurrent.AfterAsync(cache.ReadAsync(storage, request.Data, request.Data.Test, request.Inputs, cancellationToken), model).ConfigureAwait(false);
         var state = Safetensors.Parse(await model.ConfigureAwait(false)).Tensors;
         var script = request.Script is { } file ? await storage.ReadOrchestratorBlobAsync(file, cancellationToken).ConfigureAwait(false) : null;
         var result = LocalTrainer.Evaluate(request.ModelSpec, request.Data.Classes, state, data, cancellationToken, script);

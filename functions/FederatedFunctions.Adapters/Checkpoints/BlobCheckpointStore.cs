@@ -92,16 +92,7 @@ public sealed class BlobCheckpointStore(BlobServiceClient service) : ICheckpoint
         // The pointer only moves forward: a retried commit of an older round leaves a newer pointer alone. Only commits
         // write it, so reading it while the manifest is written sees what reading it after would: one round trip less.
         var reading = GetLatestAsync(container, manifest.RunId, cancellationToken);
-        try
-        {
-            await blob.UploadAsync(BinaryData.FromBytes(bytes), overwrite: true, cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            // Reading Exception marks a fault of the pointer read as observed: the commit fails with the upload's exception.
-            await reading.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default).ConfigureAwait(false);
-            throw;
-        }
+        await Concurrent.AfterAsync(blob.UploadAsync(BinaryData.FromBytes(bytes), overwrite: true, cancellationToken), reading).ConfigureAwait(false);
 
         var manifestRef = new BlobRef(PlainUri(blob), Hashing.Sha256Hex(bytes), bytes.Length);
         var latest = await reading.ConfigureAwait(false);

@@ -68,7 +68,8 @@ public sealed class RunRunner(LocalDurableHost host, TextWriter output)
 
     /// <summary>
     /// Resumes a run whose orchestration was lost, failed or was cancelled, from its latest checkpoint
-    /// (<see cref="RunsApi.ResumeAsync"/>), and waits for it; attaches when it is already running.
+    /// (<see cref="RunsApi.ResumeAsync"/>), and waits for it; attaches when it is already running, and reports it when
+    /// its orchestration has completed (a run whose history was purged after its last round is refused: nothing to report from).
     /// </summary>
     /// <exception cref="RunFailedException">Nothing to resume, or the run did not complete.</exception>
     public async Task<RunReport> ResumeAsync(string runId, string? container, string backend, CancellationToken cancellationToken)
@@ -78,6 +79,13 @@ public sealed class RunRunner(LocalDurableHost host, TextWriter output)
         if (response.Status == 409 && response.Body is ProblemDocument { Type: var type } && type.EndsWith("run-running", StringComparison.Ordinal))
         {
             await output.WriteLineAsync($"Run {runId} is already running: attaching to it.").ConfigureAwait(false);
+        }
+        else if (response.Status == 409 && response.Body is ProblemDocument { Type: var done } && done.EndsWith("run-completed", StringComparison.Ordinal)
+            && await host.Client.GetInstanceAsync(runId, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false) is { RuntimeStatus: OrchestrationRuntimeStatus.Completed })
+        {
+            // Completed with its history still there: reported as fl train reports it. This host's worker starts before the
+            // check, so a run that was still going when the command was typed can finish before it is looked at.
+            await output.WriteLineAsync($"Run {runId} has already completed.").ConfigureAwait(false);
         }
         else if (response.Status != 202)
         {

@@ -26,7 +26,6 @@ internal sealed class UpdateReads
     private readonly int[] runStart;
     private readonly long[] runOffset;
     private readonly long[] runLength;
-    private readonly int[] runSize;
     private readonly int[] slicesLeft;
     private readonly Task<(ReadOnlyMemory<byte> Bytes, string? Failure)>?[] runReads;
     private readonly CancellationToken cancellationToken;
@@ -40,7 +39,6 @@ internal sealed class UpdateReads
         runStart = new int[pass.Count];
         runOffset = new long[pass.Count];
         runLength = new long[pass.Count];
-        runSize = new int[pass.Count];
         slicesLeft = new int[pass.Count];
         runReads = new Task<(ReadOnlyMemory<byte>, string?)>?[pass.Count];
         for (var i = 0; i < pass.Count;)
@@ -62,7 +60,7 @@ internal sealed class UpdateReads
                 runStart[k] = i;
             }
 
-            (runOffset[i], runLength[i], runSize[i], slicesLeft[i]) = (from, to - from, end - i, end - i);
+            (runOffset[i], runLength[i], slicesLeft[i]) = (from, to - from, end - i);
             i = end;
         }
     }
@@ -75,8 +73,9 @@ internal sealed class UpdateReads
     {
         var update = pass[index];
         var first = runStart[index];
-        // A run of one slice is read alone (the planned size: the slices of a run may be asked for in any order and at once).
-        if (runSize[first] == 1)
+        // A run of one slice is read alone. Decided from the plan, not from slicesLeft: the slices of a run may be asked for
+        // in any order and at once.
+        if (first == index && (index + 1 == pass.Count || runStart[index + 1] != first))
         {
             return await VerifiedReads.ReadAsync(updates, update.SiloId, update.Update, cancellationToken, update.Host, update.Offset).ConfigureAwait(false);
         }

@@ -1,0 +1,35 @@
+namespace FederatedFunctions.Core;
+
+/// <summary>Reads started beside a step that must decide first: the step's own failure wins, and nothing is left running unobserved.</summary>
+public static class Concurrent
+{
+    /// <summary>
+    /// Starts <paramref name="read"/> so that whatever it throws, even before its first await, is the task's fault: a read
+    /// started beside a check fails only when awaited, after the check.
+    /// </summary>
+    public static async Task<T> Begin<T>(Func<Task<T>> read)
+    {
+        ArgumentNullException.ThrowIfNull(read);
+        return await read().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// <paramref name="first"/>'s result; when <paramref name="first"/> fails, its exception once <paramref name="alongside"/>,
+    /// started beside it, has ended too, with a fault of <paramref name="alongside"/> observed rather than left to the finalizer.
+    /// </summary>
+    public static async Task<T> AfterAsync<T>(Task<T> first, Task alongside)
+    {
+        ArgumentNullException.ThrowIfNull(first);
+        ArgumentNullException.ThrowIfNull(alongside);
+        try
+        {
+            return await first.ConfigureAwait(false);
+        }
+        catch
+        {
+            // Reading Exception marks a fault of alongside as observed: the caller sees first's exception.
+            await alongside.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default).ConfigureAwait(false);
+            throw;
+        }
+    }
+}

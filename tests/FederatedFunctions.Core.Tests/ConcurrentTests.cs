@@ -1,0 +1,40 @@
+using FederatedFunctions.Core;
+
+namespace FederatedFunctions.Core.Tests;
+
+public sealed class ConcurrentTests
+{
+    [Fact]
+    public async Task Begin_AReadThatThrowsBeforeItsFirstAwait_FaultsItsTaskInsteadOfThrowing()
+    {
+        static Task<int> Throws() => throw new InvalidOperationException("no grant");
+
+        var read = Concurrent.Begin(Throws);
+
+        Assert.True(read.IsFaulted);
+        Assert.Equal("no grant", (await Assert.ThrowsAsync<InvalidOperationException>(() => read)).Message);
+    }
+
+    [Fact]
+    public async Task AfterAsync_FirstFails_ThrowsItsExceptionOnlyOnceTheOtherHasEnded_AndObservesTheOthersFault()
+    {
+        var alongside = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var after = Concurrent.AfterAsync(Task.FromException<int>(new InvalidDataException("bad data")), alongside.Task);
+
+        await Task.Delay(50);
+        Assert.False(after.IsCompleted);
+        alongside.SetException(new IOException("download failed"));
+
+        Assert.Equal("bad data", (await Assert.ThrowsAsync<InvalidDataException>(() => after)).Message);
+        Assert.True(alongside.Task.IsFaulted);
+    }
+
+    [Fact]
+    public async Task AfterAsync_FirstSucceeds_ReturnsItsResultWithoutWaitingForTheOther()
+    {
+        var alongside = new TaskCompletionSource<int>();
+
+        Assert.Equal(7, await Concurrent.AfterAsync(Task.FromResult(7), alongside.Task));
+        Assert.False(alongside.Task.IsCompleted);
+    }
+}

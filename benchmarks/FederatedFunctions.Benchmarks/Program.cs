@@ -1,4 +1,4 @@
-// Aggregation benchmark: time, effective bandwidth and peak memory of the two aggregation paths,
+// Aggregation benchmark: time, effective bandwidth and peak memory of the aggregation paths,
 // against this machine's memory-copy bandwidth measured in the same run.
 //
 //   dotnet run -c Release --project benchmarks/FederatedFunctions.Benchmarks            (full table)
@@ -28,7 +28,7 @@ foreach (var p in ps)
 {
     foreach (var k in ks)
     {
-        foreach (var path in new[] { "fused", "streaming" })
+        foreach (var path in new[] { "fused", "streaming", "windowed" })
         {
             var cell = RunChild(path, k, p);
             rows.Add(cell);
@@ -39,11 +39,12 @@ foreach (var p in ps)
 
 Console.WriteLine($"Machine: {Environment.ProcessorCount} cores, .NET {Environment.Version}, {RuntimeInformation.OSDescription}");
 Console.WriteLine();
-Console.WriteLine("| path | K | P (float32) | time (ms) | effective GB/s | copy GB/s | read-once/write-once bound (ms) | time / bound | peak RSS (MiB) |");
-Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+Console.WriteLine("| path | K | P (float32) | time (ms) | effective GB/s | copy GB/s | read-once/write-once bound (ms) | time / bound | adds alone (ms) | adds / bound | peak RSS (MiB) |");
+Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 foreach (var r in rows)
 {
-    Console.WriteLine(string.Create(ci, $"| {r.Path} | {r.K} | {r.P:N0} | {r.Milliseconds:0.0} | {r.GBps:0.0} | {r.CopyGBps:0.0} | {r.BoundMilliseconds:0.0} | {r.Milliseconds / r.BoundMilliseconds:0.00} | {r.PeakMiB:0} |"));
+    var adds = r.AddsMilliseconds is { } a ? string.Create(ci, $"{a:0.0} | {a / r.BoundMilliseconds:0.00}") : "— | —";
+    Console.WriteLine(string.Create(ci, $"| {r.Path} | {r.K} | {r.P:N0} | {r.Milliseconds:0.0} | {r.GBps:0.0} | {r.CopyGBps:0.0} | {r.BoundMilliseconds:0.0} | {r.Milliseconds / r.BoundMilliseconds:0.00} | {adds} | {r.PeakMiB:0} |"));
 }
 
 return 0;
@@ -81,6 +82,7 @@ static Cell RunCell(string path, int k, int p)
     var boundMs = (k + 1) * inputBytes / (copyGBps * 1e9) * 1e3;
     var weights = Enumerable.Range(0, k).Select(i => (float)(i + 1) / (k * (k + 1) / 2)).ToArray();
     double ms;
+    double? addsMs = null;
     if (path == "fused")
     {
         // All K updates in memory: one pass, result chunk kept in cache.
@@ -90,25 +92,54 @@ static Cell RunCell(string path, int k, int p)
     }
     else
     {
-        // The aggregation activity's path: one update in memory at a time (as if downloaded), added into one accumulator.
+        // The aggregation activity's path: the updates in memory (as if downloaded), added into one accumulator, one at a
+        // time ("streaming") or in windows of up to four with one pass over the sum each ("windowed", TryAddAll).
         TorchRuntime.EnsureInitialized();
         var template = new[] { new NamedTensor("w", TensorDType.F32, [p], new byte[p * sizeof(float)]) };
-        // Two pre-filled update buffers used in turn, as if each update were downloaded into one of two buffers:
-        // memory stays flat in K, and generating random numbers stays out of the timed region.
-        var buffers = new[] { MemoryMarshal.AsBytes(Fill(new float[p], 1).AsSpan()).ToArray(), MemoryMarshal.AsBytes(Fill(new float[p], 2).AsSpan()).ToArray() };
-        ms = Median(3, () =>
+        // Pre-filled update buffers used in turn, as if each update were downloaded into one of them (two for one at a
+        // time, the window's size for windows): memory stays flat in K, and random numbers stay out of the timed region.
+        var window = path == "windowed" ? Math.Min(Window, k) : 1;
+        var buffers = Enumerable.Range(0, Math.Max(2, window)).Select(b => MemoryMarshal.AsBytes(Fill(new float[p], b + 1).AsSpan()).ToArray()).ToArray();
+        // The adds alone are timed too: the result's fresh array (P floats the GC may have to map page by page) is the
+        // same for both paths, and on some machines costs more than all the adds.
+        var totals = new double[8];
+        var adds = new double[8];
+        for (var rep = 0; rep < totals.Length; rep++)
         {
+            var clock = Stopwatch.StartNew();
             using var aggregator = new StreamingAggregator(template);
-            for (var i = 0; i < k; i++)
+            if (window == 1)
             {
-                aggregator.Add([template[0] with { Data = buffers[i % 2] }], weights[i]);
+                for (var i = 0; i < k; i++)
+                {
+                    aggregator.Add([template[0] with { Data = buffers[i % 2] }], weights[i]);
+                }
+            }
+            else
+            {
+                for (var i = 0; i < k; i += window)
+                {
+                    var updates = Enumerable.Range(i, Math.Min(window, k - i))
+                        .Select(u => new WeightedUpdate([template[0] with { Data = buffers[u - i] }], weights[u]))
+                        .ToArray();
+                    if (aggregator.TryAddAll(updates).Any(c => !c.Accepted))
+                    {
+                        throw new InvalidOperationException("a benchmark update was refused");
+                    }
+                }
             }
 
+            adds[rep] = clock.Elapsed.TotalMilliseconds;
             _ = aggregator.Result();
-        });
+            totals[rep] = clock.Elapsed.TotalMilliseconds;
+        }
+
+        // The first repetition warms up, as in Median.
+        ms = MedianOf(totals[1..]);
+        addsMs = MedianOf(adds[1..]);
     }
 
-    return new Cell(path, k, p, ms, (k + 1) * inputBytes / (ms / 1e3) / 1e9, copyGBps, boundMs, PeakRssMiB());
+    return new Cell(path, k, p, ms, (k + 1) * inputBytes / (ms / 1e3) / 1e9, copyGBps, boundMs, PeakRssMiB(), addsMs);
 }
 
 static float[] Fill(float[] a, int seed)
@@ -148,6 +179,12 @@ static double Median(int reps, Action action)
     return times[reps / 2];
 }
 
+static double MedianOf(double[] times)
+{
+    var sorted = times.Order().ToArray();
+    return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+}
+
 static double PeakRssMiB()
 {
     foreach (var line in File.ReadLines("/proc/self/status"))
@@ -161,4 +198,10 @@ static double PeakRssMiB()
     return double.NaN;
 }
 
-internal sealed record Cell(string Path, int K, int P, double Milliseconds, double GBps, double CopyGBps, double BoundMilliseconds, double PeakMiB);
+internal static partial class Program
+{
+    /// <summary>Updates added together by the "windowed" path.</summary>
+    private const int Window = 4;
+}
+
+internal sealed record Cell(string Path, int K, int P, double Milliseconds, double GBps, double CopyGBps, double BoundMilliseconds, double PeakMiB, double? AddsMilliseconds);

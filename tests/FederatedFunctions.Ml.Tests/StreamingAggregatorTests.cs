@@ -283,6 +283,94 @@ public sealed class StreamingAggregatorTests
     }
 
     [Theory]
+    [InlineData(new[] { 1, 1, 1, 1, 1, 1, 1 })]
+    [InlineData(new[] { 7 })]
+    [InlineData(new[] { 2, 5 })]
+    [InlineData(new[] { 3, 4 })]
+    [InlineData(new[] { 1, 6 })]
+    [InlineData(new[] { 4, 2, 1 })]
+    [InlineData(new[] { 2, 2, 3 })]
+    public void TryAddAll_UpdatesInAnyWindows_GiveTheVerdictsOfOneAtATimeAndTheElementwiseFmaChainBitForBit(int[] windows)
+    {
+        // A tensor of a million floats and more (added in parts on several threads, in blocks, the last one short), a small
+        // one, and a float64 one. Update 0 holds a NaN deep in the large tensor (so the first accepted update is not the
+        // first offered), 2 has a wrong shape, 4 an infinity in its float64 tensor, 6 a NaN in its large tensor after
+        // others were accepted (in a window after others, or alone); 1, 3 and 5 are added.
+        const int N = (1 << 20) + 13;
+        float[] Values(int seed) => Enumerable.Range(0, N).Select(i => (float)Math.Sin(i * 0.001 + seed) * (seed + 1)).ToArray();
+        NamedTensor[] Update(int seed, float[]? large = null) =>
+            [F32("large", large ?? Values(seed), N), F32("small", [seed * 1.1f, -seed * 0.7f, 0.5f * seed], 3), F64("d", [seed * 0.3, 2.0 * seed], 2)];
+        float[] Poisoned(int seed, int at, float bad)
+        {
+            var values = Values(seed);
+            values[at] = bad;
+            return values;
+        }
+
+        var updates = new[]
+        {
+            new WeightedUpdate(Update(0, Poisoned(0, StreamingAggregator.Block * 100 + 5, float.NaN)), 2),
+            new WeightedUpdate(Update(1), 3),
+            new WeightedUpdate([F32("large", Values(2), N), F32("small", [1, 2], 2), F64("d", [2, 4], 2)], 5),
+            new WeightedUpdate(Update(3), 7),
+            new WeightedUpdate([.. Update(4).Take(2), F64("d", [4, double.PositiveInfinity], 2)], 11),
+            new WeightedUpdate(Update(5), 13),
+            new WeightedUpdate(Update(6, Poisoned(6, N - 3, float.NegativeInfinity)), 17),
+        };
+
+        using var aggregator = new StreamingAggregator(Update(0));
+        var verdicts = new List<UpdateCheck>();
+        var next = 0;
+        foreach (var size in windows)
+        {
+            verdicts.AddRange(aggregator.TryAddAll(updates[next..(next + size)]));
+            next += size;
+        }
+
+        Assert.Equal(updates.Length, next);
+        Assert.Equal([false, true, false, true, false, true, false], verdicts.Select(v => v.Accepted));
+        Assert.Equal($"tensor 'large' has a NaN or infinite value at element {StreamingAggregator.Block * 100 + 5}", verdicts[0].Detail);
+        Assert.Equal("shape-mismatch", verdicts[2].Reason);
+        Assert.Equal("tensor 'd' has a NaN or infinite value at element 1", verdicts[4].Detail);
+        Assert.Equal($"tensor 'large' has a NaN or infinite value at element {N - 3}", verdicts[6].Detail);
+        Assert.Equal((3, 23.0), (aggregator.Count, aggregator.TotalWeight));
+
+        // The oracle: each float32 element's fma chain over the accepted updates, in order, from 0, divided by the total
+        // weight; float64 summed in order and divided.
+        var accepted = new[] { updates[1], updates[3], updates[5] };
+        float[] Chain(string name)
+        {
+            var sum = new float[accepted[0].Tensors.Find(name).Data.Length / sizeof(float)];
+            foreach (var u in accepted)
+            {
+                var x = Floats(u.Tensors.Find(name));
+                for (var i = 0; i < sum.Length; i++)
+                {
+                    sum[i] = MathF.FusedMultiplyAdd(x[i], (float)u.Weight, sum[i]);
+                }
+            }
+
+            return sum.Select(v => v / 23f).ToArray();
+        }
+
+        var result = aggregator.Result();
+        Assert.True(Chain("large").AsSpan().SequenceEqual(Floats(result.Find("large"))), "the large tensor is not the fma chain's, bit for bit");
+        Assert.Equal(Chain("small"), Floats(result.Find("small")));
+        var d = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, double>(result.Find("d").Data.Span).ToArray();
+        Assert.Equal((3 * 0.3 + 7 * 0.9 + 13 * 1.5) / 23, d[0], 12);
+        Assert.Equal((3 * 2.0 + 7 * 6.0 + 13 * 10.0) / 23, d[1], 12);
+    }
+
+    [Fact]
+    public void TryAddAll_AWeightNotPositive_ThrowsAndAddsNone()
+    {
+        using var aggregator = new StreamingAggregator(Template());
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => aggregator.TryAddAll([new([F32("w", [1f, 2f], 2)], 1), new([F32("w", [1f, 2f], 2)], 0)]));
+        Assert.Equal(0, aggregator.Count);
+    }
+
+    [Theory]
     [InlineData(0.0)]
     [InlineData(-1.0)]
     [InlineData(double.NaN)]

@@ -19,6 +19,10 @@ namespace FederatedFunctions.Adapters.Checkpoints;
 /// </remarks>
 public sealed class BlobCheckpointStore(BlobServiceClient service) : ICheckpointStore
 {
+    // Commits that race on the latest pointer each win or step back after one re-read; more than a few conflicts in a
+    // row means something other than racing commits.
+    private const int MaxPointerAttempts = 8;
+
     private readonly ConcurrentDictionary<string, Task> ensured = new(StringComparer.Ordinal);
 
     /// <summary>The storage account the store writes to.</summary>
@@ -91,19 +95,55 @@ public sealed class BlobCheckpointStore(BlobServiceClient service) : ICheckpoint
 
         // The pointer only moves forward: a retried commit of an older round leaves a newer pointer alone. Only commits
         // write it, so reading it while the manifest is written sees what reading it after would: one round trip less.
-        var reading = GetLatestAsync(container, manifest.RunId, cancellationToken);
+        var reading = ReadLatestAsync(container, manifest.RunId, cancellationToken);
         await Concurrent.AfterAsync(blob.UploadAsync(BinaryData.FromBytes(bytes), overwrite: true, cancellationToken), reading).ConfigureAwait(false);
 
         var manifestRef = new BlobRef(PlainUri(blob), Hashing.Sha256Hex(bytes), bytes.Length);
-        var latest = await reading.ConfigureAwait(false);
-        if (latest is null || latest.Round <= manifest.Round)
+        var pointer = BinaryData.FromObjectAsJson(new LatestPointer(manifest.RunId, manifest.Round, manifest.Model, manifestRef), JsonDefaults.Documents);
+        var pointerBlob = await BlobAsync(container, BlobLayout.Latest(manifest.RunId), cancellationToken).ConfigureAwait(false);
+        var (latest, etag) = await reading.ConfigureAwait(false);
+
+        // Written only over the pointer that was read (If-Match, or If-None-Match when there was none): a commit that raced
+        // another, such as a late execution of an earlier round's commit, reads the pointer again and writes only if it
+        // is still not newer, rather than moving it back over a newer round.
+        for (var attempt = 1; latest is null || latest.Round <= manifest.Round; attempt++)
         {
-            var pointer = new LatestPointer(manifest.RunId, manifest.Round, manifest.Model, manifestRef);
-            var pointerBlob = await BlobAsync(container, BlobLayout.Latest(manifest.RunId), cancellationToken).ConfigureAwait(false);
-            await pointerBlob.UploadAsync(BinaryData.FromObjectAsJson(pointer, JsonDefaults.Documents), overwrite: true, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await pointerBlob.UploadAsync(
+                    pointer,
+                    new BlobUploadOptions { Conditions = etag is { } read ? new BlobRequestConditions { IfMatch = read } : new BlobRequestConditions { IfNoneMatch = ETag.All } },
+                    cancellationToken).ConfigureAwait(false);
+                break;
+            }
+            catch (RequestFailedException ex) when (ex.ErrorCode is "ConditionNotMet" or "BlobAlreadyExists" && attempt < MaxPointerAttempts)
+            {
+                // Another commit wrote it in between. Anything else (a lease on it, a missing container) is not a race,
+                // and fails the commit as it is.
+                var failed = etag;
+                (latest, etag) = await ReadLatestAsync(container, manifest.RunId, cancellationToken).ConfigureAwait(false);
+                if (etag == failed)
+                {
+                    throw;
+                }
+            }
         }
 
         return manifestRef;
+    }
+
+    // The latest pointer and its ETag, or (null, null) when there is none.
+    private async Task<(LatestPointer? Pointer, ETag? ETag)> ReadLatestAsync(string container, string runId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var read = (await service.GetBlobContainerClient(container).GetBlobClient(BlobLayout.Latest(runId)).DownloadContentAsync(cancellationToken).ConfigureAwait(false)).Value;
+            return (read.Content.ToObjectFromJson<LatestPointer>(JsonDefaults.Documents), read.Details.ETag);
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404)
+        {
+            return (null, null);
+        }
     }
 
     /// <inheritdoc />

@@ -17,7 +17,7 @@ public interface ITensorEngine
 }
 
 /// <summary>A weighted sum of model updates, one update at a time; <see cref="Result"/> divides by the total weight.</summary>
-/// <remarks>Memory stays about one accumulator and one staging buffer, however many updates are added. Not thread-safe.</remarks>
+/// <remarks>Memory stays about two sums and one staging buffer, however many updates are added. Not thread-safe.</remarks>
 public interface IModelAccumulator : IDisposable
 {
     /// <summary>Updates added so far.</summary>
@@ -35,9 +35,20 @@ public interface IModelAccumulator : IDisposable
     /// <summary>Validates and, when accepted, adds an update; a rejected update changes nothing.</summary>
     UpdateCheck TryAdd(IReadOnlyList<NamedTensor> update, double weight);
 
+    /// <summary>
+    /// Validates and adds several updates in one pass over the sum: the same verdicts, in the same order, and the same
+    /// sum, bit for bit, as <see cref="TryAdd"/> on each in turn. A rejected update changes nothing.
+    /// </summary>
+    IReadOnlyList<UpdateCheck> TryAddAll(IReadOnlyList<WeightedUpdate> updates);
+
     /// <summary>The weighted mean, in the template's dtypes.</summary>
     IReadOnlyList<NamedTensor> Result();
 }
+
+/// <summary>An update and its weight, for <see cref="IModelAccumulator.TryAddAll"/>.</summary>
+/// <param name="Tensors">The update's tensors, shaped like the template.</param>
+/// <param name="Weight">Its weight; positive and finite.</param>
+public sealed record WeightedUpdate(IReadOnlyList<NamedTensor> Tensors, double Weight);
 
 /// <summary>The verdict on one update: accepted, or a stable reason code and a human-readable detail.</summary>
 /// <param name="Accepted">True when the update may be aggregated.</param>

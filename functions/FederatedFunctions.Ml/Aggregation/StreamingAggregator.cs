@@ -12,11 +12,12 @@ namespace FederatedFunctions.Ml;
 /// The aggregator holds one accumulator per template tensor, <c>acc = Σ wᵢ·updateᵢ</c>, and <see cref="Result"/> is
 /// <c>acc / Σ wᵢ</c>. The accumulators are TorchSharp tensors. Each <see cref="Add"/> adds a float32 tensor straight from
 /// the caller's bytes into a second buffer, checking every value as it reads it, and swaps the two once the whole update
-/// has passed (a vectorized loop, in parts on up to four cores for large tensors: see <c>AddScaledChecked</c>); other
+/// has passed (a vectorized loop, in parts on up to four cores for large tensors: see <c>SumChecked</c>); other
 /// dtypes are checked, copied into a reused staging buffer and added with <c>acc.add_(t, alpha: w)</c> under
 /// <c>torch.no_grad()</c>. Peak memory is therefore two float32 sums, plus one staging buffer the size of the largest
 /// non-float32 tensor, plus the caller's copy of the update being added, however many updates are aggregated: an
-/// aggregation activity can stream updates from storage one at a time.
+/// aggregation activity can stream updates from storage one at a time. <see cref="TryAddAll"/> adds several updates that
+/// are in memory at once with one pass over the sum, where one at a time takes a pass each.
 /// </para>
 /// <para>
 /// Accumulators are float32 for F32 tensors (every trained parameter), float64 for F64 and integer tensors; the
@@ -34,6 +35,7 @@ public sealed class StreamingAggregator : IModelAccumulator
     private readonly Tensor?[] spares;
     private readonly Dictionary<ScalarType, Tensor> staging = [];
     private bool disposed;
+    private bool broken;
 
     /// <summary>Creates an aggregator shaped like <paramref name="template"/> (only names, shapes and dtypes are kept).</summary>
     /// <exception cref="ArgumentException">An empty template, or one with a duplicate name or a negative dimension.</exception>
@@ -197,6 +199,7 @@ public sealed class StreamingAggregator : IModelAccumulator
     /// infinite halfway leaves the sum as it was. The first accepted update is written (<c>fma(x, w, 0)</c>) rather than
     /// added to zeros. Either way each update costs one read of it, one of the sum and one write, where a separate check
     /// read it twice; memory holds two float32 sums instead of one, whatever the number of updates.
+    /// <see cref="TryAddAll"/> adds several updates for one read and one write of the sum.
     /// </remarks>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="weight"/> is not positive and finite.</exception>
     public UpdateCheck TryAdd(IReadOnlyList<NamedTensor> update, double weight)
@@ -207,34 +210,113 @@ public sealed class StreamingAggregator : IModelAccumulator
             throw new ArgumentOutOfRangeException(nameof(weight), weight, "The weight must be a positive finite number.");
         }
 
-        var check = Check(update, finite: false);
-        if (!check.Accepted)
+        ArgumentNullException.ThrowIfNull(update);
+        return TryAddAll([new WeightedUpdate(update, weight)])[0];
+    }
+
+    /// <summary>
+    /// Validates and adds several updates with one read and one write of the sum: the same verdicts, in order, and the same
+    /// sum, bit for bit, as <see cref="TryAdd"/> on each in turn.
+    /// </summary>
+    /// <remarks>
+    /// The float32 tensors are summed in blocks of <see cref="Block"/> floats: a block of the sum is read once, every
+    /// update's block is added into it in the caller's order (<c>fma(x, w, acc)</c>, one rounding each, as one update at a
+    /// time computes it) while it stays in the cache, and it is written once. A streaming sum of K updates one at a time
+    /// reads and writes the whole sum K times; in windows of W it does so K / W times, and at W = K the adds read each
+    /// update and the sum once and write the sum once. Every value is checked as it is loaded. When one is NaN or infinite, the pass is
+    /// abandoned (its output is the spare buffer's, which nothing reads), each update's first such value is found as
+    /// <see cref="Validate"/> finds it, and the others are summed again without the refused ones. Memory: the caller's
+    /// updates and the two sums.
+    /// </remarks>
+    /// <exception cref="ArgumentOutOfRangeException">A weight is not positive and finite; nothing is added.</exception>
+    /// <exception cref="InvalidOperationException">An earlier add failed halfway (libtorch ran out of memory, say): the sums are no longer consistent.</exception>
+    public IReadOnlyList<UpdateCheck> TryAddAll(IReadOnlyList<WeightedUpdate> updates)
+    {
+        ArgumentNullException.ThrowIfNull(updates);
+        ThrowIfUnusable();
+        foreach (var update in updates)
         {
-            return check;
+            ArgumentNullException.ThrowIfNull(update);
+            if (!(double.IsFinite(update.Weight) && update.Weight > 0))
+            {
+                throw new ArgumentOutOfRangeException(nameof(updates), update.Weight, "Every weight must be a positive finite number.");
+            }
         }
 
-        // In name order (the order Validate reports in): each float32 tensor into its spare (or, for the first accepted
-        // update, into its accumulator, which no update has filled yet), checked as it is added; the others checked.
-        var first = Count == 0;
-        var byName = update.ToDictionary(t => t.Name, StringComparer.Ordinal);
-        for (var i = 0; i < entries.Length; i++)
+        var verdicts = new UpdateCheck[updates.Count];
+        var taken = new List<int>(updates.Count);
+        for (var j = 0; j < updates.Count; j++)
         {
-            if (entries[i].DType != TensorDType.F32)
+            var check = Check(updates[j].Tensors, finite: false);
+            if (check.Accepted)
             {
-                var nonFinite = FirstNonFinite(entries[i].DType, byName[entries[i].Name].Data.Span);
-                if (nonFinite >= 0)
-                {
-                    return NonFinite(entries[i].Name, nonFinite);
-                }
+                taken.Add(j);
+            }
+            else
+            {
+                verdicts[j] = check;
+            }
+        }
 
-                continue;
+        if (!AddTogether(updates, taken))
+        {
+            // A NaN or infinity in one of them: each one's first, in name order, then the finite ones together.
+            var finite = new List<int>(taken.Count);
+            foreach (var j in taken)
+            {
+                var check = Check(updates[j].Tensors, finite: true);
+                if (check.Accepted)
+                {
+                    finite.Add(j);
+                }
+                else
+                {
+                    verdicts[j] = check;
+                }
             }
 
-            var target = first ? accumulators[i] : Spare(i);
-            var bad = AddScaledChecked(first ? null : accumulators[i], target, byName[entries[i].Name].Data, (float)weight);
-            if (bad >= 0)
+            taken = finite;
+            if (!AddTogether(updates, taken))
             {
-                return NonFinite(entries[i].Name, bad);
+                throw new InvalidOperationException("An update checked finite held a NaN or infinity when added: its bytes changed while it was being added.");
+            }
+        }
+
+        foreach (var j in taken)
+        {
+            verdicts[j] = UpdateCheck.Ok;
+        }
+
+        return verdicts;
+    }
+
+    // Adds updates whose keys, dtypes and shapes passed, in order; false, with nothing added, when a value is NaN or infinite.
+    private bool AddTogether(IReadOnlyList<WeightedUpdate> updates, List<int> taken)
+    {
+        if (taken.Count == 0)
+        {
+            return true;
+        }
+
+        var byName = taken.Select(j => updates[j].Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal)).ToArray();
+        for (var i = 0; i < entries.Length; i++)
+        {
+            if (entries[i].DType != TensorDType.F32 && byName.Any(u => FirstNonFinite(entries[i].DType, u[entries[i].Name].Data.Span) >= 0))
+            {
+                return false;
+            }
+        }
+
+        // Each float32 tensor into its spare (or, when nothing was accepted yet, into its accumulator, which no update has
+        // filled), checked as it is added; the buffers swap only once every tensor has passed.
+        var first = Count == 0;
+        var weights = taken.Select(j => (float)updates[j].Weight).ToArray();
+        for (var i = 0; i < entries.Length; i++)
+        {
+            if (entries[i].DType == TensorDType.F32
+                && !SumChecked(first ? null : accumulators[i], first ? accumulators[i] : Spare(i), byName.Select(u => u[entries[i].Name].Data).ToArray(), weights))
+            {
+                return false;
             }
         }
 
@@ -249,18 +331,40 @@ public sealed class StreamingAggregator : IModelAccumulator
             }
         }
 
+        try
+        {
+            foreach (var j in taken)
+            {
+                AddOthers(updates[j].Tensors, updates[j].Weight);
+                Count++;
+                TotalWeight += updates[j].Weight;
+            }
+        }
+        catch
+        {
+            // The float32 sums hold every update of the window already, the others and the counts not all of them.
+            broken = true;
+            throw;
+        }
+
+        return true;
+    }
+
+    // The tensors that are not float32 (few and small: counters, integer buffers), added with libtorch.
+    private void AddOthers(IReadOnlyList<NamedTensor> update, double weight)
+    {
         using (torch.no_grad())
         {
             foreach (var tensor in update)
             {
-                using var scope = torch.NewDisposeScope();
-                var i = index[tensor.Name];
-                var accumulator = accumulators[i];
                 if (tensor.DType == TensorDType.F32)
                 {
                     continue;
                 }
 
+                using var scope = torch.NewDisposeScope();
+                var i = index[tensor.Name];
+                var accumulator = accumulators[i];
                 Tensor source;
                 if (accumulator.dtype == StateDicts.ToScalarType(tensor.DType))
                 {
@@ -279,17 +383,13 @@ public sealed class StreamingAggregator : IModelAccumulator
                 accumulator.add_(source.view(entries[i].Shape), alpha: weight);
             }
         }
-
-        Count++;
-        TotalWeight += weight;
-        return check;
     }
 
     /// <summary>The weighted average so far, sorted by name, in the template's dtypes. Can be called repeatedly.</summary>
-    /// <exception cref="InvalidOperationException">No update was accepted yet.</exception>
+    /// <exception cref="InvalidOperationException">No update was accepted yet, or an earlier add failed halfway.</exception>
     public IReadOnlyList<NamedTensor> Result()
     {
-        ObjectDisposedException.ThrowIf(disposed, this);
+        ThrowIfUnusable();
         if (Count == 0)
         {
             throw new InvalidOperationException("No update was accepted, so there is nothing to average.");
@@ -324,6 +424,15 @@ public sealed class StreamingAggregator : IModelAccumulator
         }
 
         return result;
+    }
+
+    private void ThrowIfUnusable()
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        if (broken)
+        {
+            throw new InvalidOperationException("An earlier add failed halfway through, so this aggregator's sums are no longer consistent; aggregate again with a new one.");
+        }
     }
 
     /// <summary>Frees the accumulators and the staging buffers.</summary>
@@ -397,41 +506,51 @@ public sealed class StreamingAggregator : IModelAccumulator
     // Tensors at least this large are added and divided in parts, one per core up to four.
     private const int ParallelFloats = 1 << 20;
 
-    /// <summary><c>target = fma(update, weight, accumulator)</c> (or <c>fma(update, weight, 0)</c> without one), float32, read straight from the update's bytes; the index of the first NaN or infinite value of the update, or -1.</summary>
+    /// <summary>Floats of the sum kept in the cache while every update of a window is added into them: 16 KiB.</summary>
+    internal const int Block = 4096;
+
+    /// <summary>
+    /// <c>target = fma(xₘ, wₘ, … fma(x₁, w₁, accumulator))</c> (from 0 without an accumulator), float32, read straight from the
+    /// updates' bytes, block by block; false when a value of an update is NaN or infinite (what was written is then garbage,
+    /// which the caller discards).
+    /// </summary>
     /// <remarks>
     /// libtorch has no tensor over a slice of a managed byte array, so going through <c>add_</c> meant copying every update
-    /// into a staging tensor first (two extra passes over it). This loop reads each update once, and the sum once,
-    /// <see cref="Vector{T}"/> at a time; every element gets <c>fma(x, w, acc)</c> in float32 (one rounding, as libtorch's
-    /// vectorized <c>add_</c> computes it), whatever the split between threads, so the result does not depend on the core
-    /// count. Each vector of the update is checked for NaN and infinity as it is loaded; a part stops at its first, and the
-    /// earliest over the parts is the update's first (parts are contiguous and in order). What was written is then garbage,
-    /// which the caller discards.
+    /// into a staging tensor first (two extra passes over it). This reads each update once and the sum once,
+    /// <see cref="Vector{T}"/> at a time, in parts on up to four threads for large tensors; every element gets the same
+    /// chain of <c>fma</c>s (one rounding each, as libtorch's vectorized <c>add_</c> computes it) whatever the block or
+    /// the split between threads, so the result depends neither on the core count nor on how the updates were windowed.
     /// </remarks>
-    private static long AddScaledChecked(Tensor? accumulator, Tensor target, ReadOnlyMemory<byte> update, float weight)
+    private static bool SumChecked(Tensor? accumulator, Tensor target, ReadOnlyMemory<byte>[] updates, float[] weights)
     {
-        var count = update.Length / sizeof(float);
-        long firstBad = -1;
-        var gate = new object();
+        var count = updates[0].Length / sizeof(float);
+        var bad = 0;
         InParts(count, (start, length) =>
         {
-            var bad = AddScaledChecked(
-                accumulator is null ? default : MemoryMarshal.Cast<byte, float>(accumulator.bytes).Slice(start, length),
-                MemoryMarshal.Cast<byte, float>(target.bytes).Slice(start, length),
-                MemoryMarshal.Cast<byte, float>(update.Span).Slice(start, length),
-                weight,
-                accumulator is null);
-            if (bad >= 0)
+            var sum = MemoryMarshal.Cast<byte, float>(target.bytes).Slice(start, length);
+            var from = accumulator is null ? default : MemoryMarshal.Cast<byte, float>(accumulator.bytes).Slice(start, length);
+            for (var b = 0; b < length && Volatile.Read(ref bad) == 0; b += Block)
             {
-                lock (gate)
+                var n = Math.Min(Block, length - b);
+                var block = sum.Slice(b, n);
+                for (var j = 0; j < updates.Length; j++)
                 {
-                    firstBad = firstBad < 0 ? start + bad : Math.Min(firstBad, start + bad);
+                    var x = MemoryMarshal.Cast<byte, float>(updates[j].Span).Slice(start + b, n);
+                    var added = j > 0
+                        ? AddScaledChecked(block, block, x, weights[j], first: false)
+                        : AddScaledChecked(accumulator is null ? default : from.Slice(b, n), block, x, weights[j], first: accumulator is null);
+                    if (added >= 0)
+                    {
+                        Volatile.Write(ref bad, 1);
+                        return;
+                    }
                 }
             }
         });
-        return firstBad;
+        return bad == 0;
     }
 
-    /// <summary><c>result = accumulator / total</c>, float32, into the result's bytes, in parts like <c>AddScaledChecked</c>.</summary>
+    /// <summary><c>result = accumulator / total</c>, float32, into the result's bytes, in parts like <c>SumChecked</c>.</summary>
     private static void DivideInto(Tensor accumulator, Memory<byte> result, float total) =>
         InParts(result.Length / sizeof(float), (start, length) => DivideInto(
             MemoryMarshal.Cast<byte, float>(accumulator.bytes).Slice(start, length),

@@ -116,8 +116,9 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
     }
 
     // Streaming: the accepted updates, each weighted by the strategy (and scaled by its clip), added to one accumulator
-    // one at a time, the next ones downloading meanwhile (PrefetchWindow); memory stays the accumulator, the update being
-    // added and at most max(one update, 64 MiB) of downloads, whatever the number of silos.
+    // (the next one with those behind it that have already downloaded, in one pass over the sum), the next ones
+    // downloading meanwhile (PrefetchWindow); memory stays the accumulator and at most max(one update, 64 MiB) of
+    // downloads beside the update being added, whatever the number of silos.
     private async Task<(IReadOnlyList<NamedTensor> Result, List<Candidate> Accepted, IReadOnlyList<double>? Shares)> StreamAsync(
         AggregateRequest request, IFederatedStrategy strategy, IModelAccumulator aggregator, IReadOnlyList<NamedTensor> global, List<Candidate> candidates, bool eyesOff, List<RejectedUpdate> rejected, CancellationToken cancellationToken)
     {
@@ -128,38 +129,52 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
         var pass = new UpdateReads(updates, candidates.Select(c => c.Update).ToArray(), reads.Token);
         var downloading = new Queue<Task<(SafetensorsFile? File, RejectedUpdate? Refusal)>>();
         var issued = 0;
-        void Download()
+        void Download(int held)
         {
-            while (issued < candidates.Count && downloading.Count < window)
+            // The updates held for adding count against the window too: memory stays what one at a time takes.
+            while (issued < candidates.Count && downloading.Count + held - 1 < window)
             {
                 downloading.Enqueue(ReadCheckedAsync(pass, issued++));
             }
         }
 
-        Download();
         try
         {
-            for (var i = 0; i < candidates.Count; i++)
+            for (var i = 0; i < candidates.Count;)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                var candidate = candidates[i];
-                var read = await downloading.Dequeue().ConfigureAwait(false);
-                Download();
-                var clip = strategy.ClipScale(candidate.Distance);
-                var refusal = TryAdd(aggregator, candidate.Update, read, weights[i] * clip);
-                if (refusal is null)
+
+                // Refilled now that the last window's updates are let go, so downloads keep going while the next is awaited.
+                Download(held: 1);
+
+                // The next update, with those after it already downloaded (and not clipped, whose adds pair with the
+                // global model's): added together, with one pass over the sum instead of one each.
+                var ready = new List<(SafetensorsFile? File, RejectedUpdate? Refusal)> { await downloading.Dequeue().ConfigureAwait(false) };
+                while (strategy.ClipScale(candidates[i].Distance) >= 1 && i + ready.Count < candidates.Count
+                    && strategy.ClipScale(candidates[i + ready.Count].Distance) >= 1
+                    && downloading.TryPeek(out var next) && next.IsCompletedSuccessfully)
                 {
+                    ready.Add(downloading.Dequeue().Result);
+                }
+
+                Download(ready.Count);
+                var clip = strategy.ClipScale(candidates[i].Distance);
+                var refusals = TryAdd(aggregator, candidates, i, ready, weights, clip);
+                for (var r = 0; r < ready.Count; r++, i++)
+                {
+                    if (refusals[r] is { } refusal)
+                    {
+                        Refuse(request, refusal, eyesOff, rejected);
+                        continue;
+                    }
+
                     if (clip < 1)
                     {
                         // global + clip·(update − global) = clip·update + (1 − clip)·global.
                         aggregator.Add(global, weights[i] * (1 - clip));
                     }
 
-                    accepted.Add(candidate);
-                }
-                else
-                {
-                    Refuse(request, refusal, eyesOff, rejected);
+                    accepted.Add(candidates[i]);
                 }
             }
         }
@@ -330,16 +345,22 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
 
     private sealed record Candidate(SiloUpdate Update, long Examples, double Loss, double Distance);
 
-    private static RejectedUpdate? TryAdd(IModelAccumulator aggregator, SiloUpdate update, (SafetensorsFile? File, RejectedUpdate? Refusal) read, double weight)
+    // Adds the updates read for candidates first, first + 1, ... together (each weighted, the first scaled by its clip; a
+    // window of several holds only unclipped ones); the refusal of each, or null when it was added.
+    private static RejectedUpdate?[] TryAdd(IModelAccumulator aggregator, List<Candidate> candidates, int first, List<(SafetensorsFile? File, RejectedUpdate? Refusal)> reads, IReadOnlyList<double> weights, double clip)
     {
-        var (file, refusal) = read;
-        if (file is null)
+        var refusals = reads.Select(r => r.File is null ? r.Refusal : null).ToArray();
+        var parsed = Enumerable.Range(0, reads.Count).Where(r => reads[r].File is not null).ToArray();
+        var checks = aggregator.TryAddAll(parsed.Select(r => new WeightedUpdate(reads[r].File!.Tensors, weights[first + r] * clip)).ToArray());
+        for (var c = 0; c < parsed.Length; c++)
         {
-            return refusal;
+            if (!checks[c].Accepted)
+            {
+                refusals[parsed[c]] = new RejectedUpdate(candidates[first + parsed[c]].Update.SiloId, checks[c].Reason ?? "invalid", checks[c].Detail ?? "rejected by the aggregator");
+            }
         }
 
-        var check = aggregator.TryAdd(file.Tensors, weight);
-        return check.Accepted ? null : new RejectedUpdate(update.SiloId, check.Reason ?? "invalid", check.Detail ?? "rejected by the aggregator");
+        return refusals;
     }
 
     // Reads update `index` of a pass and checks what can be checked without the template: presence, size, SHA-256, format.

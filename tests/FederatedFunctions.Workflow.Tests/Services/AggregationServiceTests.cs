@@ -203,6 +203,127 @@ public sealed class AggregationServiceTests
         public Task<byte[]?> ReadOutboxAsync(string siloId, string path, CancellationToken cancellationToken) => inner.ReadOutboxAsync(siloId, path, cancellationToken);
     }
 
+    [Fact]
+    public async Task AggregateAsync_UpdatesAddedTogetherOrOneAtATime_WriteTheSameBytesAndRefuseTheSameUpdates()
+    {
+        // Together: the first update's read ends only after every other has, so the others are ready when it is added. One
+        // at a time: each read starts only after the one before it has ended and the aggregation has had 100 ms to add it.
+        var updates = new[]
+        {
+            Update("silo-1", Model(1.1f, -2.3f), 33), Update("silo-2", Model(float.NaN, 1), 10), Update("silo-3", Model(3.7f, 0.9f), 77),
+            Update("silo-4", Model(1, 1, shape: [1, 2]), 10), Update("silo-5", Model(-5.5f, 0.1f), 51), Update("silo-6", Model(0.3f, 7.9f), 19),
+        };
+        var request = new AggregateRequest("r", 1, "checkpoints", new StrategySpec(), global, updates);
+        var oneAtATime = await new AggregationService(store, new OrderedReads(silos, lastFirst: false), new TorchTensorEngine(), NullLogger<AggregationService>.Instance).AggregateAsync(request, default);
+
+        // Each read's hash check and parse run after the store returns it, so a window of all six is likely, not certain:
+        // up to three tries for one that added several together (each try must give the same answer anyway).
+        var windows = new List<int>();
+        for (var attempt = 0; attempt < 3 && !windows.Any(w => w > 1); attempt++)
+        {
+            windows.Clear();
+            var together = await new AggregationService(store, new OrderedReads(silos, lastFirst: true), new WindowSpy(new TorchTensorEngine(), windows), NullLogger<AggregationService>.Instance).AggregateAsync(request, default);
+
+            Assert.Equal(oneAtATime.Model, together.Model);
+            Assert.Equal(oneAtATime.Participants, together.Participants);
+            Assert.Equal([("silo-2", "non-finite"), ("silo-4", "shape-mismatch")], together.Rejected.Select(r => (r.SiloId, r.Reason)));
+            Assert.Equal(oneAtATime.Rejected, together.Rejected);
+        }
+
+        Assert.Contains(windows, w => w > 1);
+    }
+
+    // The engine, with the size of every TryAddAll recorded.
+    private sealed class WindowSpy(ITensorEngine inner, List<int> windows) : ITensorEngine
+    {
+        public IReadOnlyList<NamedTensor> InitialModel(ModelSpec model, int inputs, int classes, long seed, ReadOnlyMemory<byte>? script = null) =>
+            inner.InitialModel(model, inputs, classes, seed, script);
+
+        public IModelAccumulator CreateAccumulator(IReadOnlyList<NamedTensor> template) => new Spy(inner.CreateAccumulator(template), windows);
+
+        private sealed class Spy(IModelAccumulator accumulator, List<int> windows) : IModelAccumulator
+        {
+            public int Count => accumulator.Count;
+
+            public double TotalWeight => accumulator.TotalWeight;
+
+            public UpdateCheck Validate(IReadOnlyList<NamedTensor> update) => accumulator.Validate(update);
+
+            public void Add(IReadOnlyList<NamedTensor> update, double weight) => accumulator.Add(update, weight);
+
+            public UpdateCheck TryAdd(IReadOnlyList<NamedTensor> update, double weight) => TryAddAll([new WeightedUpdate(update, weight)])[0];
+
+            public IReadOnlyList<UpdateCheck> TryAddAll(IReadOnlyList<WeightedUpdate> updates)
+            {
+                windows.Add(updates.Count);
+                return accumulator.TryAddAll(updates);
+            }
+
+            public IReadOnlyList<NamedTensor> Result() => accumulator.Result();
+
+            public void Dispose() => accumulator.Dispose();
+        }
+    }
+
+    // Orders the reads: the first one last (the others all done before it), or each after the one before it, 100 ms later.
+    private sealed class OrderedReads(IUpdateStore inner, bool lastFirst) : IUpdateStore
+    {
+        private readonly object gate = new();
+        private readonly List<TaskCompletionSource> ended = [];
+        private int started;
+
+        public async Task<ReadOnlyMemory<byte>> ReadUpdateAsync(string siloId, BlobRef update, CancellationToken cancellationToken)
+        {
+            int index;
+            TaskCompletionSource mine = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            TaskCompletionSource? previous;
+            lock (gate)
+            {
+                index = started++;
+                previous = index > 0 ? ended[index - 1] : null;
+                ended.Add(mine);
+            }
+
+            if (lastFirst && index == 0)
+            {
+                // Each aggregation here reads six updates, and the window issues all six at once.
+                Task[] others;
+                while (true)
+                {
+                    lock (gate)
+                    {
+                        others = ended.Count == 6 ? ended.Skip(1).Select(e => e.Task).ToArray() : [];
+                    }
+
+                    if (others.Length > 0)
+                    {
+                        break;
+                    }
+
+                    await Task.Delay(5, cancellationToken);
+                }
+
+                await Task.WhenAll(others);
+            }
+            else if (!lastFirst && previous is not null)
+            {
+                await previous.Task;
+                await Task.Delay(100, cancellationToken);
+            }
+
+            try
+            {
+                return await inner.ReadUpdateAsync(siloId, update, cancellationToken);
+            }
+            finally
+            {
+                mine.SetResult();
+            }
+        }
+
+        public Task<byte[]?> ReadOutboxAsync(string siloId, string path, CancellationToken cancellationToken) => inner.ReadOutboxAsync(siloId, path, cancellationToken);
+    }
+
     [Theory]
     [InlineData(31_400L, 8)]
     [InlineData(16L * 1024 * 1024, 4)]

@@ -17,7 +17,14 @@ public static class Concurrent
     /// <paramref name="first"/>'s result; when <paramref name="first"/> fails, its exception once <paramref name="alongside"/>,
     /// started beside it, has ended too, with a fault of <paramref name="alongside"/> observed rather than left to the finalizer.
     /// </summary>
-    public static async Task<T> AfterAsync<T>(Task<T> first, Task alongside)
+    public static Task<T> AfterAsync<T>(Task<T> first, Task alongside) => AfterAsync(first, alongside, stopAlongside: null);
+
+    /// <summary>
+    /// As <see cref="AfterAsync{T}(Task{T}, Task)"/>, and when <paramref name="first"/> fails, <paramref name="stopAlongside"/>
+    /// (the token <paramref name="alongside"/> was started with) is cancelled first: a large download started beside a
+    /// check that failed stops, rather than running to its end before the check's error is reported.
+    /// </summary>
+    public static async Task<T> AfterAsync<T>(Task<T> first, Task alongside, CancellationTokenSource? stopAlongside)
     {
         ArgumentNullException.ThrowIfNull(first);
         ArgumentNullException.ThrowIfNull(alongside);
@@ -27,6 +34,12 @@ public static class Concurrent
         }
         catch
         {
+            if (stopAlongside is not null)
+            {
+                // A callback that throws while the token is cancelled must not replace first's exception either.
+                await stopAlongside.CancelAsync().ContinueWith(static t => _ = t.Exception, TaskScheduler.Default).ConfigureAwait(false);
+            }
+
             // Reading Exception marks a fault of alongside as observed: the caller sees first's exception.
             await alongside.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default).ConfigureAwait(false);
             throw;

@@ -65,8 +65,9 @@ public sealed class SiloProtocol(SiloDataCache cache)
         }
 
         // The model downloads while the data's version is checked (and the data read, the first time).
-        var model = Concurrent.Begin(() => storage.ReadOrchestratorBlobAsync(request.GlobalModel, cancellationToken));
-        var data = await Concurrent.AfterAsync(cache.ReadAsync(storage, request.Data, request.Data.Train, request.Inputs, cancellationToken), model).ConfigureAwait(false);
+        using var reading = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var model = Concurrent.Begin(() => storage.ReadOrchestratorBlobAsync(request.GlobalModel, reading.Token));
+        var data = await Concurrent.AfterAsync(cache.ReadAsync(storage, request.Data, request.Data.Train, request.Inputs, cancellationToken), model, reading).ConfigureAwait(false);
         var global = Safetensors.Parse(await model.ConfigureAwait(false)).Tensors;
         var script = request.Script is { } file ? await storage.ReadOrchestratorBlobAsync(file, cancellationToken).ConfigureAwait(false) : null;
         var result = LocalTrainer.Train(request.Model, request.Training, request.Data.Classes, global, data, request.Round, request.SiloId, cancellationToken, request.Fit?.ProximalMu ?? 0, script);
@@ -136,8 +137,9 @@ public sealed class SiloProtocol(SiloDataCache cache)
 
     private async Task<EvaluateOutcome> ScoreAsync(ISiloStorage storage, EvaluateRequest request, CancellationToken cancellationToken)
     {
-        var model = Concurrent.Begin(() => storage.ReadOrchestratorBlobAsync(request.Model, cancellationToken));
-        var data = await Concurrent.AfterAsync(cache.ReadAsync(storage, request.Data, request.Data.Test, request.Inputs, cancellationToken), model).ConfigureAwait(false);
+        using var reading = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var model = Concurrent.Begin(() => storage.ReadOrchestratorBlobAsync(request.Model, reading.Token));
+        var data = await Concurrent.AfterAsync(cache.ReadAsync(storage, request.Data, request.Data.Test, request.Inputs, cancellationToken), model, reading).ConfigureAwait(false);
         var state = Safetensors.Parse(await model.ConfigureAwait(false)).Tensors;
         var script = request.Script is { } file ? await storage.ReadOrchestratorBlobAsync(file, cancellationToken).ConfigureAwait(false) : null;
         var result = LocalTrainer.Evaluate(request.ModelSpec, request.Data.Classes, state, data, cancellationToken, script);

@@ -44,8 +44,9 @@ internal static class SiloVirtualTraining
         }
 
         // The model downloads while the data's version is checked (and the data read, the first time).
-        var model = Concurrent.Begin(() => storage.ReadOrchestratorBlobAsync(request.GlobalModel, cancellationToken));
-        var data = await Concurrent.AfterAsync(cache.ReadAsync(storage, request.Data, request.Data.Train, request.Inputs, cancellationToken), model).ConfigureAwait(false);
+        using var reading = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var model = Concurrent.Begin(() => storage.ReadOrchestratorBlobAsync(request.GlobalModel, reading.Token));
+        var data = await Concurrent.AfterAsync(cache.ReadAsync(storage, request.Data, request.Data.Train, request.Inputs, cancellationToken), model, reading).ConfigureAwait(false);
         var global = Safetensors.Parse(await model.ConfigureAwait(false)).Tensors;
         // Keyed by what the partition depends on: groups of another size share it.
         var parts = Partitions.GetOrCreateValue(data).GetOrAdd((batch.Simulation with { PerStep = 1 }, request.Data.Classes), key => VirtualPartition.Split(data.Labels, key.Classes, key.Simulation));

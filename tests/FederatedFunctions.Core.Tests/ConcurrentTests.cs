@@ -30,6 +30,27 @@ public sealed class ConcurrentTests
     }
 
     [Fact]
+    public async Task AfterAsync_FirstFailsWithAStopForTheOther_CancelsTheOtherAndThrowsFirstsException()
+    {
+        // A download that would run until cancelled, beside a check that fails.
+        using var stop = new CancellationTokenSource();
+        var download = Task.Delay(Timeout.InfiniteTimeSpan, stop.Token).ContinueWith(_ => 0, stop.Token, TaskContinuationOptions.None, TaskScheduler.Default);
+        var after = Concurrent.AfterAsync(Task.FromException<int>(new InvalidDataException("bad data")), download, stop);
+
+        Assert.Equal("bad data", (await Assert.ThrowsAsync<InvalidDataException>(() => after.WaitAsync(TimeSpan.FromSeconds(30)))).Message);
+        Assert.True(download.IsCanceled);
+    }
+
+    [Fact]
+    public async Task AfterAsync_FirstSucceeds_LeavesTheOthersStopAlone()
+    {
+        using var stop = new CancellationTokenSource();
+
+        Assert.Equal(7, await Concurrent.AfterAsync(Task.FromResult(7), Task.CompletedTask, stop));
+        Assert.False(stop.IsCancellationRequested);
+    }
+
+    [Fact]
     public async Task AfterAsync_FirstSucceeds_ReturnsItsResultWithoutWaitingForTheOther()
     {
         var alongside = new TaskCompletionSource<int>();

@@ -118,7 +118,8 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
     // Streaming: the accepted updates, each weighted by the strategy (and scaled by its clip), added to one accumulator
     // (the next one with those behind it that have already downloaded, in one pass over the sum), the next ones
     // downloading meanwhile (PrefetchWindow); memory stays the accumulator and at most max(one update, 64 MiB) of
-    // downloads beside the update being added, whatever the number of silos.
+    // downloads beside the update being added, plus one range read (up to UpdateReads.RunBytes, 32 MiB) that virtual
+    // silos' slices of one blob share until the last of them is taken, whatever the number of silos.
     private async Task<(IReadOnlyList<NamedTensor> Result, List<Candidate> Accepted, IReadOnlyList<double>? Shares)> StreamAsync(
         AggregateRequest request, IFederatedStrategy strategy, IModelAccumulator aggregator, IReadOnlyList<NamedTensor> global, List<Candidate> candidates, bool eyesOff, List<RejectedUpdate> rejected, CancellationToken cancellationToken)
     {

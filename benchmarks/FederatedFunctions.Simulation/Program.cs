@@ -177,7 +177,7 @@ internal sealed class Scenario : IAsyncDisposable
         double? accuracy = null;
         for (var round = 1; round <= spec.Training.Rounds; round++)
         {
-            var sampled = ParticipationPolicy.SampleVirtual(participants, spec.Participation, spec.Training.Seed, round).Order(StringComparer.Ordinal).ToArray();
+            var sampled = ParticipationPolicy.SampleVirtual(participants, spec.Participation, spec.Training.Seed, round).Order(VirtualSilos.IdOrder).ToArray();
             var results = sampled.Select(id =>
             {
                 VirtualSilos.TryParse(id, out _, out var index);

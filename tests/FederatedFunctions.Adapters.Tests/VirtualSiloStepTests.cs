@@ -49,9 +49,14 @@ public sealed class VirtualSiloStepTests(AzuriteFixture azurite)
         Assert.Equal(first[5].Update.Sha256, Hashing.Sha256Hex(slice.Span));
         Assert.Equal(2, Safetensors.Parse(slice).Tensors.Count);
 
-        var aggregate = await aggregation.AggregateAsync(new AggregateRequest(spec.RunId!, 1, Container, new StrategySpec(), init.Model, first), default);
-        Assert.Equal(first.Select(u => u.SiloId).Order(StringComparer.Ordinal), aggregate.Participants.Select(p => p.SiloId));
+        // Added in the order the step wrote them (h#2 before h#10), so the twelve slices are one range read.
+        var reads = new CountedReads(store);
+        var counted = new AggregationService(new BlobCheckpointStore(azurite.Blobs), reads, new TorchTensorEngine(), NullLogger<AggregationService>.Instance);
+        var aggregate = await counted.AggregateAsync(new AggregateRequest(spec.RunId!, 1, Container, new StrategySpec(), init.Model, first), default);
+        Assert.Equal(first.Select(u => u.SiloId), aggregate.Participants.Select(p => p.SiloId));
         Assert.Empty(aggregate.Rejected);
+        Assert.Equal((1, 0), (reads.Ranges, reads.Wholes));
+        Assert.Equal(aggregate.Model, (await aggregation.AggregateAsync(new AggregateRequest(spec.RunId!, 1, Container, new StrategySpec(), init.Model, [.. first.Reverse()]), default)).Model);
     }
 
     [Fact]
@@ -127,6 +132,31 @@ public sealed class VirtualSiloStepTests(AzuriteFixture azurite)
             init,
             spec,
             host);
+    }
+
+    // Counts the reads the aggregator makes: whole updates, and range reads (a run of slices of one blob each).
+    private sealed class CountedReads(IUpdateStore inner) : IUpdateStore
+    {
+        private int ranges;
+        private int wholes;
+
+        public int Ranges => ranges;
+
+        public int Wholes => wholes;
+
+        public Task<ReadOnlyMemory<byte>> ReadUpdateAsync(string siloId, BlobRef update, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref wholes);
+            return inner.ReadUpdateAsync(siloId, update, cancellationToken);
+        }
+
+        public Task<ReadOnlyMemory<byte>> ReadUpdateRangeAsync(string siloId, BlobRef update, long offset, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref ranges);
+            return inner.ReadUpdateRangeAsync(siloId, update, offset, cancellationToken);
+        }
+
+        public Task<byte[]?> ReadOutboxAsync(string siloId, string path, CancellationToken cancellationToken) => inner.ReadOutboxAsync(siloId, path, cancellationToken);
     }
 
     // Records hold their metrics dictionaries by reference: compare by value.

@@ -19,6 +19,24 @@ public static class VirtualSilos
     /// <summary>The separator between the host's id and the virtual silo's number.</summary>
     public const char Separator = '#';
 
+    /// <summary>
+    /// The order in which a round's updates are added: by silo id, the virtual silos of one host by number
+    /// (<c>h#2</c> before <c>h#10</c>), so that they come in the order their steps wrote them, next to one another in
+    /// their group blobs. Any other ids compare as ordinal strings.
+    /// </summary>
+    /// <remarks>
+    /// Each id compares by its key (its host and number, or itself and 0), and no two ids share a key (a silo id cannot
+    /// hold <c>#</c>, a virtual number has no leading zero), so this is a total order. The order decides the model's
+    /// bytes (float addition is not associative): every place that adds a round's updates uses it.
+    /// </remarks>
+    public static IComparer<string> IdOrder { get; } = Comparer<string>.Create(static (a, b) =>
+    {
+        var (hostA, indexA) = TryParse(a, out var h, out var i) ? (h, i) : (a, 0);
+        var (hostB, indexB) = TryParse(b, out h, out i) ? (h, i) : (b, 0);
+        var byHost = string.CompareOrdinal(hostA, hostB);
+        return byHost != 0 ? byHost : indexA.CompareTo(indexB);
+    });
+
     /// <summary>The id of virtual silo <paramref name="index"/> (from 1) of <paramref name="host"/>.</summary>
     public static string Id(string host, int index) => host + Separator + index.ToString(CultureInfo.InvariantCulture);
 

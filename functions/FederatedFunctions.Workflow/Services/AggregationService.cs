@@ -14,7 +14,7 @@ namespace FederatedFunctions.Workflow.Services;
 
 /// <summary>Aggregates one round: checks every update, streams the accepted ones into one accumulator, writes the model.</summary>
 /// <remarks>
-/// Updates are read one at a time, in silo-id order, so the result is bit-identical for the same inputs and
+/// Updates are read in silo-id order (<see cref="VirtualSilos.IdOrder"/>), so the result is bit-identical for the same inputs and
 /// peak memory is about two sums, one template, the update being added and at most max(one update, 64 MiB) of downloads
 /// ahead (<see cref="PrefetchBytes"/>), whatever the number of silos.
 /// An update is checked completely (size, SHA-256, format, keys, shapes, dtypes, finiteness) before it counts, and, when the
@@ -46,7 +46,7 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
         var rejected = new List<RejectedUpdate>();
         var candidates = new List<Candidate>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var u in request.Updates.OrderBy(u => u.SiloId, StringComparer.Ordinal))
+        foreach (var u in request.Updates.OrderBy(u => u.SiloId, VirtualSilos.IdOrder))
         {
             if (u.Round != request.Round)
             {

@@ -14,6 +14,16 @@ public sealed class VirtualSilosTests
         Assert.False(RunSpecValidator.IsValidSiloId("sim-1#42"));
     }
 
+    [Fact]
+    public void IdOrder_AHostsVirtualSilosByNumber_OtherIdsAsOrdinalStrings()
+    {
+        string[] ids = ["h#10", "b", "h#2", "h", "h#1", "h-2#3", "a#100", "h2", "a#99", "h#11"];
+
+        Assert.Equal(["a#99", "a#100", "b", "h", "h#1", "h#2", "h#10", "h#11", "h-2#3", "h2"], ids.Order(VirtualSilos.IdOrder));
+        Assert.Equal(0, VirtualSilos.IdOrder.Compare("h#7", "h#7"));
+        Assert.Equal(ids.Order(VirtualSilos.IdOrder), ids.Reverse().Order(VirtualSilos.IdOrder));
+    }
+
     [Theory]
     [InlineData("silo-1")]
     [InlineData("#3")]

@@ -111,43 +111,69 @@ public sealed class RunRunner(LocalDurableHost host, TextWriter output)
         var printed = 0;
         OrchestrationMetadata? meta;
         var unreachableSince = (DateTime?)null;
-        while (true)
+
+        // One wait for the run's end over the whole watch, started again only when it failed: the backend's completion
+        // poll keeps its own pace, rather than starting again from its shortest interval at every progress tick.
+        using var watchEnds = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        Task? ended = null;
+        try
         {
-            try
+            while (true)
             {
-                meta = await client.GetInstanceAsync(runId, getInputsAndOutputs: true, cancellationToken).ConfigureAwait(false);
-                unreachableSince = null;
-            }
-            catch (Grpc.Core.RpcException ex) when (ex.StatusCode is not Grpc.Core.StatusCode.Cancelled)
-            {
-                // The backend's storage is briefly unreachable (a restart, a network blip): the run itself goes on in
-                // storage, so the watch waits rather than giving up, for as long as the storage retries last and more.
-                unreachableSince ??= DateTime.UtcNow;
-                if (DateTime.UtcNow - unreachableSince > UnreachableLimit)
+                try
                 {
-                    throw;
+                    meta = await client.GetInstanceAsync(runId, getInputsAndOutputs: true, cancellationToken).ConfigureAwait(false);
+                    unreachableSince = null;
+                }
+                catch (Grpc.Core.RpcException ex) when (ex.StatusCode is not Grpc.Core.StatusCode.Cancelled)
+                {
+                    // The backend's storage is briefly unreachable (a restart, a network blip): the run itself goes on in
+                    // storage, so the watch waits rather than giving up, for as long as the storage retries last and more.
+                    unreachableSince ??= DateTime.UtcNow;
+                    if (DateTime.UtcNow - unreachableSince > UnreachableLimit)
+                    {
+                        throw;
+                    }
+
+                    await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+                    continue;
                 }
 
-                await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
-                continue;
-            }
-
-            if (meta?.SerializedCustomStatus is not null)
-            {
-                var status = meta.ReadCustomStatusAs<RunStatus>();
-                foreach (var round in status?.Recent.Where(r => r.Round > printed) ?? [])
+                if (meta?.SerializedCustomStatus is not null)
                 {
-                    await output.WriteLineAsync(FormatRound(round, siloCount)).ConfigureAwait(false);
-                    printed = round.Round;
+                    var status = meta.ReadCustomStatusAs<RunStatus>();
+                    foreach (var round in status?.Recent.Where(r => r.Round > printed) ?? [])
+                    {
+                        await output.WriteLineAsync(FormatRound(round, siloCount)).ConfigureAwait(false);
+                        printed = round.Round;
+                    }
+                }
+
+                if (meta is { IsCompleted: true })
+                {
+                    break;
+                }
+
+                if (ended is null || ended.IsFaulted || ended.IsCanceled)
+                {
+                    await Observed(ended).ConfigureAwait(false);
+                    ended = client.WaitForInstanceCompletionAsync(runId, getInputsAndOutputs: false, watchEnds.Token);
+                }
+
+                // Until the run ends or the interval passes, whichever is first, so a short run is not measured (or
+                // reported) up to an interval late. A wait that failed (the backend unreachable, say) is started again
+                // only after the interval; one that ended while the run had not, which should not happen, is not.
+                var tick = Task.Delay(ProgressInterval, cancellationToken);
+                if (ended.IsCompleted || await Task.WhenAny(ended, tick).ConfigureAwait(false) != ended || !ended.IsCompletedSuccessfully)
+                {
+                    await tick.ConfigureAwait(false);
                 }
             }
-
-            if (meta is { IsCompleted: true })
-            {
-                break;
-            }
-
-            await UntilCompletedOrAsync(client, runId, ProgressInterval, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await watchEnds.CancelAsync().ConfigureAwait(false);
+            await Observed(ended).ConfigureAwait(false);
         }
 
         if (meta.RuntimeStatus != OrchestrationRuntimeStatus.Completed)
@@ -178,26 +204,9 @@ public sealed class RunRunner(LocalDurableHost host, TextWriter output)
     /// <summary>How often the watch prints the rounds committed since it last looked, while it waits for the run to end.</summary>
     public static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(250);
 
-    // Waits until the run ends or the interval passes, whichever is first: the backend tells the client at once when the
-    // run ends, so a short run is not measured (or reported) up to an interval late, as it was with a fixed sleep.
-    private static async Task UntilCompletedOrAsync(DurableTaskClient client, string runId, TimeSpan interval, CancellationToken cancellationToken)
-    {
-        using var tick = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        tick.CancelAfter(interval);
-        try
-        {
-            await client.WaitForInstanceCompletionAsync(runId, getInputsAndOutputs: false, tick.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            // The interval passed first.
-        }
-        catch (Grpc.Core.RpcException) when (!cancellationToken.IsCancellationRequested)
-        {
-            // The interval passed first (a cancelled call), or the backend is unreachable: the next status read tells which.
-            await Task.Delay(tick.IsCancellationRequested ? TimeSpan.Zero : interval, cancellationToken).ConfigureAwait(false);
-        }
-    }
+    // Waits for a task to end, whatever its outcome, with a fault marked observed: its failure is not the caller's.
+    private static Task Observed(Task? task) =>
+        task?.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default) ?? Task.CompletedTask;
 
     /// <summary>The cross-site matrix as a table of accuracies: one row per model, one column per silo's test split.</summary>
     public static string FormatCrossSite(Core.Runs.CrossSiteMatrix matrix)

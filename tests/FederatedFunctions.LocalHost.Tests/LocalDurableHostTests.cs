@@ -69,7 +69,8 @@ public sealed class LocalDurableHostTests(AzuriteFixture azurite)
         // The sidecar never renews an activity's lock; SidecarStorageFix does. Without it, a step held longer than the queue's
         // visibility timeout reappeared in the queue while it ran: the backend refused the second dequeue ("processed
         // multiple times concurrently"), the first one's delete failed (PopReceiptMismatch, logged with its stack trace) and
-        // the step ran again. Here a 3 s timeout and a step of 7 s: two renewals are needed, and none may be missed.
+        // the step ran again. Here a 5 s timeout and a step of 11 s: two renewals are needed, and none may be missed. (With
+        // 3 s, renewed every second, a suite run on two busy cores once saw a renewal more than 2 s late.)
         var log = new StringBuilder();
         using var loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning).AddProvider(new WriterLoggerProvider(log)));
         var runs = 0;
@@ -79,13 +80,13 @@ public sealed class LocalDurableHostTests(AzuriteFixture azurite)
             DurableStorageConnectionString = azurite.ConnectionString,
             TaskHub = "fllock" + Guid.NewGuid().ToString("N")[..6],
             Configuration = new ConfigurationBuilder().Build(),
-            WorkItemVisibilityTimeout = TimeSpan.FromSeconds(3),
+            WorkItemVisibilityTimeout = TimeSpan.FromSeconds(5),
             LoggerFactory = loggers,
             ConfigureTasks = r => r
                 .AddActivityFunc<int, int>("LongStep", async (_, x) =>
                 {
                     Interlocked.Increment(ref runs);
-                    await Task.Delay(TimeSpan.FromSeconds(7));
+                    await Task.Delay(TimeSpan.FromSeconds(11));
                     return x + 1;
                 })
                 .AddOrchestratorFunc<int, int>("CallsLongStep", (ctx, x) => ctx.CallActivityAsync<int>("LongStep", x)),
@@ -98,7 +99,7 @@ public sealed class LocalDurableHostTests(AzuriteFixture azurite)
             Assert.Equal(42, done.ReadOutputAs<int>());
         }
 
-        // Without the renewal, the backend refuses the step's reappearing message at about 3 s and 6 s, while it still runs.
+        // Without the renewal, the backend refuses the step's reappearing message at about 5 s and 10 s, while it still runs.
         string captured;
         lock (log)
         {

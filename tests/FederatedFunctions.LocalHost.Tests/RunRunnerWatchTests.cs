@@ -2,7 +2,6 @@ using FederatedFunctions.Core.Specs;
 using FederatedFunctions.LocalHost.Hosting;
 using FederatedFunctions.Ml;
 using FederatedFunctions.TestSupport;
-using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -52,7 +51,7 @@ public sealed class RunRunnerWatchTests(AzuriteFixture azurite)
     }
 
     // The host's client, with its calls to WaitForInstanceCompletionAsync counted.
-    private sealed class CountingClient(DurableTaskClient inner) : DurableTaskClient(inner.Name)
+    private sealed class CountingClient(DurableTaskClient inner) : ForwardingClient(inner)
     {
         private int completionWaits;
 
@@ -61,38 +60,7 @@ public sealed class RunRunnerWatchTests(AzuriteFixture azurite)
         public override Task<OrchestrationMetadata> WaitForInstanceCompletionAsync(string instanceId, bool getInputsAndOutputs = false, CancellationToken cancellation = default)
         {
             Interlocked.Increment(ref completionWaits);
-            return inner.WaitForInstanceCompletionAsync(instanceId, getInputsAndOutputs, cancellation);
+            return base.WaitForInstanceCompletionAsync(instanceId, getInputsAndOutputs, cancellation);
         }
-
-        public override Task<OrchestrationMetadata?> GetInstancesAsync(string instanceId, bool getInputsAndOutputs = false, CancellationToken cancellation = default) =>
-            inner.GetInstancesAsync(instanceId, getInputsAndOutputs, cancellation);
-
-        public override AsyncPageable<OrchestrationMetadata> GetAllInstancesAsync(OrchestrationQuery? filter = null) => inner.GetAllInstancesAsync(filter);
-
-        public override Task<string> ScheduleNewOrchestrationInstanceAsync(TaskName orchestratorName, object? input = null, StartOrchestrationOptions? options = null, CancellationToken cancellation = default) =>
-            inner.ScheduleNewOrchestrationInstanceAsync(orchestratorName, input, options, cancellation);
-
-        public override Task RaiseEventAsync(string instanceId, string eventName, object? eventPayload = null, CancellationToken cancellation = default) =>
-            inner.RaiseEventAsync(instanceId, eventName, eventPayload, cancellation);
-
-        public override Task<OrchestrationMetadata> WaitForInstanceStartAsync(string instanceId, bool getInputsAndOutputs = false, CancellationToken cancellation = default) =>
-            inner.WaitForInstanceStartAsync(instanceId, getInputsAndOutputs, cancellation);
-
-        public override Task TerminateInstanceAsync(string instanceId, TerminateInstanceOptions? options = null, CancellationToken cancellation = default) =>
-            inner.TerminateInstanceAsync(instanceId, options, cancellation);
-
-        public override Task SuspendInstanceAsync(string instanceId, string? reason = null, CancellationToken cancellation = default) =>
-            inner.SuspendInstanceAsync(instanceId, reason, cancellation);
-
-        public override Task ResumeInstanceAsync(string instanceId, string? reason = null, CancellationToken cancellation = default) =>
-            inner.ResumeInstanceAsync(instanceId, reason, cancellation);
-
-        public override Task<PurgeResult> PurgeInstanceAsync(string instanceId, PurgeInstanceOptions? options = null, CancellationToken cancellation = default) =>
-            inner.PurgeInstanceAsync(instanceId, options, cancellation);
-
-        public override Task<PurgeResult> PurgeAllInstancesAsync(PurgeInstancesFilter filter, PurgeInstanceOptions? options = null, CancellationToken cancellation = default) =>
-            inner.PurgeAllInstancesAsync(filter, options, cancellation);
-
-        public override ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 }

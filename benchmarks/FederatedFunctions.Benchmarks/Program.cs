@@ -175,8 +175,7 @@ static double Median(int reps, Action action)
         times[i] = sw.Elapsed.TotalMilliseconds;
     }
 
-    Array.Sort(times);
-    return times[reps / 2];
+    return MedianOf(times);
 }
 
 static double MedianOf(double[] times)

@@ -37,12 +37,19 @@ public static class Concurrent
             if (stopAlongside is not null)
             {
                 // A callback that throws while the token is cancelled must not replace first's exception either.
-                await stopAlongside.CancelAsync().ContinueWith(static t => _ = t.Exception, TaskScheduler.Default).ConfigureAwait(false);
+                await Observed(stopAlongside.CancelAsync()).ConfigureAwait(false);
             }
 
-            // Reading Exception marks a fault of alongside as observed: the caller sees first's exception.
-            await alongside.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default).ConfigureAwait(false);
+            // The caller sees first's exception; a fault of alongside is observed, not left to the finalizer.
+            await Observed(alongside).ConfigureAwait(false);
             throw;
         }
     }
+
+    /// <summary>
+    /// A task that ends when <paramref name="task"/> (if any) has ended, whatever its outcome, and never faults: a fault of
+    /// <paramref name="task"/> is marked observed, for work whose failure is not the caller's to report.
+    /// </summary>
+    public static Task Observed(Task? task) =>
+        task?.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default) ?? Task.CompletedTask;
 }

@@ -51,6 +51,19 @@ public sealed class ConcurrentTests
     }
 
     [Fact]
+    public async Task Observed_AFaultedOrCancelledTaskOrNone_EndsWithoutThrowingOnceTheTaskHasEnded()
+    {
+        var running = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var observed = Concurrent.Observed(running.Task);
+        Assert.False(observed.IsCompleted);
+
+        running.SetException(new IOException("download failed"));
+        await observed;
+        await Concurrent.Observed(Task.FromCanceled(new CancellationToken(canceled: true)));
+        Assert.True(Concurrent.Observed(null).IsCompletedSuccessfully);
+    }
+
+    [Fact]
     public async Task AfterAsync_FirstSucceeds_ReturnsItsResultWithoutWaitingForTheOther()
     {
         var alongside = new TaskCompletionSource<int>();

@@ -132,7 +132,7 @@ public sealed class BlobCheckpointStore(BlobServiceClient service) : ICheckpoint
         return manifestRef;
     }
 
-    // The latest pointer and its ETag, or (null, null) when there is none.
+    // The latest pointer and its ETag (which the commit writes over), or (null, null) when there is none.
     private async Task<(LatestPointer? Pointer, ETag? ETag)> ReadLatestAsync(string container, string runId, CancellationToken cancellationToken)
     {
         try
@@ -148,7 +148,7 @@ public sealed class BlobCheckpointStore(BlobServiceClient service) : ICheckpoint
 
     /// <inheritdoc />
     public async Task<LatestPointer?> GetLatestAsync(string container, string runId, CancellationToken cancellationToken) =>
-        (await DownloadOrNullAsync(container, BlobLayout.Latest(runId), cancellationToken).ConfigureAwait(false))?.ToObjectFromJson<LatestPointer>(JsonDefaults.Documents);
+        (await ReadLatestAsync(container, runId, cancellationToken).ConfigureAwait(false)).Pointer;
 
     private async Task<BinaryData?> DownloadOrNullAsync(string container, string name, CancellationToken cancellationToken)
     {

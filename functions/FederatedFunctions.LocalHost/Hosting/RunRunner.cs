@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using FederatedFunctions.Adapters.Silos;
 using FederatedFunctions.Api;
+using FederatedFunctions.Core;
 using FederatedFunctions.Core.Specs;
 using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Workflow.Contracts;
@@ -156,7 +157,7 @@ public sealed class RunRunner(LocalDurableHost host, TextWriter output)
 
                 if (ended is null || ended.IsFaulted || ended.IsCanceled)
                 {
-                    await Observed(ended).ConfigureAwait(false);
+                    await Concurrent.Observed(ended).ConfigureAwait(false);
                     ended = client.WaitForInstanceCompletionAsync(runId, getInputsAndOutputs: false, watchEnds.Token);
                 }
 
@@ -173,7 +174,7 @@ public sealed class RunRunner(LocalDurableHost host, TextWriter output)
         finally
         {
             await watchEnds.CancelAsync().ConfigureAwait(false);
-            await Observed(ended).ConfigureAwait(false);
+            await Concurrent.Observed(ended).ConfigureAwait(false);
         }
 
         if (meta.RuntimeStatus != OrchestrationRuntimeStatus.Completed)
@@ -203,10 +204,6 @@ public sealed class RunRunner(LocalDurableHost host, TextWriter output)
 
     /// <summary>How often the watch prints the rounds committed since it last looked, while it waits for the run to end.</summary>
     public static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(250);
-
-    // Waits for a task to end, whatever its outcome, with a fault marked observed: its failure is not the caller's.
-    private static Task Observed(Task? task) =>
-        task?.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default) ?? Task.CompletedTask;
 
     /// <summary>The cross-site matrix as a table of accuracies: one row per model, one column per silo's test split.</summary>
     public static string FormatCrossSite(Core.Runs.CrossSiteMatrix matrix)

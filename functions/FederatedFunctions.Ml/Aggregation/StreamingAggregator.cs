@@ -223,10 +223,10 @@ public sealed class StreamingAggregator : IModelAccumulator
     /// update's block is added into it in the caller's order (<c>fma(x, w, acc)</c>, one rounding each, as one update at a
     /// time computes it) while it stays in the cache, and it is written once. A streaming sum of K updates one at a time
     /// reads and writes the whole sum K times; in windows of W it does so K / W times, and at W = K the adds read each
-    /// update and the sum once and write the sum once. Every value is checked as it is loaded. When one is NaN or infinite, the pass is
-    /// abandoned (its output is the spare buffer's, which nothing reads), each update's first such value is found as
-    /// <see cref="Validate"/> finds it, and the others are summed again without the refused ones. Memory: the caller's
-    /// updates and the two sums.
+    /// update and the sum once and write the sum once. Every value is checked as it is loaded. When one is NaN or
+    /// infinite, the pass is abandoned (its output is the spare buffer's, which nothing reads), each update's first such
+    /// value is found as <see cref="Validate"/> finds it, and the others are summed again without the refused ones.
+    /// Memory: the caller's updates and the two sums.
     /// </remarks>
     /// <exception cref="ArgumentOutOfRangeException">A weight is not positive and finite; nothing is added.</exception>
     /// <exception cref="InvalidOperationException">An earlier add failed halfway (libtorch ran out of memory, say): the sums are no longer consistent.</exception>

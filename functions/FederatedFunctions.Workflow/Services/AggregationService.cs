@@ -150,8 +150,9 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
 
                 // The next update, with those after it already downloaded (and not clipped, whose adds pair with the
                 // global model's): added together, with one pass over the sum instead of one each.
+                var clip = strategy.ClipScale(candidates[i].Distance);
                 var ready = new List<(SafetensorsFile? File, RejectedUpdate? Refusal)> { await downloading.Dequeue().ConfigureAwait(false) };
-                while (strategy.ClipScale(candidates[i].Distance) >= 1 && i + ready.Count < candidates.Count
+                while (clip >= 1 && i + ready.Count < candidates.Count
                     && strategy.ClipScale(candidates[i + ready.Count].Distance) >= 1
                     && downloading.TryPeek(out var next) && next.IsCompletedSuccessfully)
                 {
@@ -159,7 +160,6 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
                 }
 
                 Download(ready.Count);
-                var clip = strategy.ClipScale(candidates[i].Distance);
                 var refusals = TryAdd(aggregator, candidates, i, ready, weights, clip);
                 for (var r = 0; r < ready.Count; r++, i++)
                 {

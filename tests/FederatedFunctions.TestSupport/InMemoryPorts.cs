@@ -58,14 +58,22 @@ public sealed class InMemoryCheckpointStore(InMemoryBlobs blobs) : ICheckpointSt
         return Task.FromResult<ReadOnlyMemory<byte>>(bytes);
     }
 
-    public Task<BlobRef> CommitRoundAsync(string container, RoundManifest manifest, CancellationToken cancellationToken)
+    /// <summary>Awaited at the start of every commit (e.g. to hold one while the test watches what else runs).</summary>
+    public Func<RoundManifest, Task>? BeforeCommit { get; set; }
+
+    public async Task<BlobRef> CommitRoundAsync(string container, RoundManifest manifest, CancellationToken cancellationToken)
     {
+        if (BeforeCommit is { } before)
+        {
+            await before(manifest);
+        }
+
         var bytes = JsonSerializer.SerializeToUtf8Bytes(manifest);
         var manifestRef = blobs.Put($"mem://orchestrator/{container}/{BlobLayout.Manifest(manifest.RunId, manifest.Round)}", bytes);
         manifests[(container, manifest.RunId, manifest.Round)] = manifest;
         latest.AddOrUpdate((container, manifest.RunId), _ => new LatestPointer(manifest.RunId, manifest.Round, manifest.Model, manifestRef),
             (_, old) => old.Round <= manifest.Round ? new LatestPointer(manifest.RunId, manifest.Round, manifest.Model, manifestRef) : old);
-        return Task.FromResult(manifestRef);
+        return manifestRef;
     }
 
     public Task<LatestPointer?> GetLatestAsync(string container, string runId, CancellationToken cancellationToken) =>

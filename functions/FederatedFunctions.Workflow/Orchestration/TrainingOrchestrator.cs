@@ -19,7 +19,8 @@ namespace FederatedFunctions.Workflow.Orchestration;
 /// <remarks>
 /// <para>Each round samples its silos, has them train on their own compute, aggregates their updates (plainly or by secure
 /// aggregation), evaluates the new global model in the silos every <see cref="EvaluationSpec.EveryRounds"/> rounds (and the
-/// last), and commits the round: its audit entries, its manifest and the run's latest pointer.</para>
+/// last), and commits the round: its audit entries, its manifest and the run's latest pointer. A round's commit is
+/// written while the next round's silos train; that round's aggregation waits for it.</para>
 /// <para>The orchestrator is deterministic and does no I/O: time comes from the context, logs go through a replay-safe
 /// logger, and only references and scalars cross history. After <see cref="OrchestrationSpec.RoundsPerInstance"/> rounds
 /// it continues as new with <see cref="TrainingState"/>, so history stays bounded however long the run.</para>
@@ -82,22 +83,27 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
         for (var round = input.NextRound; round <= lastRoundHere; round++)
         {
             var sampled = run.Sample(round);
-            if (run.BudgetExhausted(round, sampled) is { } stopped)
+            if (run.BudgetExhausted(round, sampled))
             {
-                return stopped;
+                await run.CommittedAsync(committed);
+                return run.StopOnBudget(round);
             }
 
-            var trained = await run.TrainAsync(round, sampled);
+            // The round's silos train while the previous round's commit is written; its aggregation waits for that commit.
+            var training = run.TrainAsync(round, sampled);
+            await run.CommittedAsync(committed);
+            var trained = await training;
             var aggregate = await run.AggregateAsync(round, sampled, trained);
             var evaluation = await run.EvaluateAsync(round, aggregate.Result.Model);
-            await run.CommitAsync(round, sampled, trained, aggregate, evaluation);
-            committed.Value = round;
+            run.BeginCommit(round, sampled, trained, aggregate, evaluation);
             if (round == run.TotalRounds && input.Spec.Evaluation.CrossSite)
             {
+                await run.CommittedAsync(committed);
                 await run.TryCrossSiteAsync(round, trained, aggregate);
             }
         }
 
+        await run.CommittedAsync(committed);
         return run.Finish(lastRoundHere + 1);
     }
 
@@ -152,6 +158,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
         private readonly BlobRef? script;
         private BlobRef? lastManifest;
         private AuditHead? audit;
+        private Task<int>? committing;
 
         private TrainingRun(TaskOrchestrationContext context, TrainingState input, SiloPlan plan, BlobRef global, BlobRef? lastManifest)
         {
@@ -227,16 +234,22 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
                 TaskPolicies.StorageRetry);
         }
 
-        /// <summary>The outcome of a run stopped before <paramref name="round"/> because ε would exceed the budget, or null.</summary>
+        /// <summary>Whether ε would exceed the budget in <paramref name="round"/>; if so, the run stops before it (<see cref="StopOnBudget"/>).</summary>
         /// <remarks>The accountant is pure arithmetic on the spec, so it runs here, before any silo works on the round.</remarks>
-        public TrainingOutcome? BudgetExhausted(int round, SampledRound sampled)
+        public bool BudgetExhausted(int round, SampledRound sampled)
         {
             if (Privacy.DifferentialPrivacy?.EpsilonBudget is not { } budget || sampled.Epsilon is not { } epsilon || epsilon <= budget)
             {
-                return null;
+                return false;
             }
 
             LogBudgetExhausted(log, input.RunId, round, epsilon, budget);
+            return true;
+        }
+
+        /// <summary>The outcome of a run stopped before <paramref name="round"/> because ε would exceed the budget; every earlier round is committed.</summary>
+        public TrainingOutcome StopOnBudget(int round)
+        {
             context.SetCustomStatus(new RunStatus("budget-exhausted", round - 1, TotalRounds, recent));
             var final = recent.Count == 0 ? null : recent[^1];
             return new TrainingOutcome(input.RunId, round - 1, global, lastManifest ?? throw new InvalidOperationException("No round was committed."), final?.EvalAccuracy, final?.EvalLoss, "budget-exhausted", final?.Epsilon);
@@ -421,8 +434,34 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             }
         }
 
-        /// <summary>Writes the round's audit entries, manifest and latest pointer, and moves the run on to the new model.</summary>
-        public async Task CommitAsync(int round, SampledRound sampled, TrainedRound trained, AggregatedRound aggregated, EvaluatedRound evaluated)
+        /// <summary>
+        /// Moves the run on to the round's model and starts writing the round's audit entries, manifest and latest
+        /// pointer; <see cref="CommittedAsync"/> waits for them. One commit at most is in flight, and each commit takes
+        /// the audit head of the one before.
+        /// </summary>
+        public void BeginCommit(int round, SampledRound sampled, TrainedRound trained, AggregatedRound aggregated, EvaluatedRound evaluated)
+        {
+            if (committing is not null)
+            {
+                throw new InvalidOperationException($"Round {round} of run '{input.RunId}' is committed before the round before it.");
+            }
+
+            committing = CommitAsync(round, sampled, trained, aggregated, evaluated);
+            global = aggregated.Result.Model;
+            strategyState = aggregated.Result.StrategyState;
+        }
+
+        /// <summary>Waits for the commit in flight, if any, and records its round as the last one committed.</summary>
+        public async Task CommittedAsync(StrongBox<int> committed)
+        {
+            if (committing is { } pending)
+            {
+                committing = null;
+                committed.Value = await pending;
+            }
+        }
+
+        private async Task<int> CommitAsync(int round, SampledRound sampled, TrainedRound trained, AggregatedRound aggregated, EvaluatedRound evaluated)
         {
             var aggregate = aggregated.Result;
             var evaluation = evaluated.Summary;
@@ -478,9 +517,8 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
                 recent.RemoveRange(0, recent.Count - RunStatus.RecentWindow);
             }
 
-            global = aggregate.Model;
-            strategyState = aggregate.StrategyState;
             LogRoundCommitted(log, input.RunId, round, summary.Participants, rejected.Length, evaluation?.Accuracy ?? double.NaN);
+            return round;
         }
 
         /// <summary>Continues as new when rounds remain (returning null), else completes the run.</summary>

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using FederatedFunctions.LocalHost.Local;
 using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Specs;
@@ -95,6 +96,45 @@ public sealed class TrainingOrchestratorTests
         Assert.Equal(manifests[^1].Model, outcome.FinalModel);
         Assert.NotNull(outcome.FinalAccuracy);
         Assert.Equal(manifests[^1].Metrics.EvalAccuracy, outcome.FinalAccuracy);
+    }
+
+    [Fact]
+    public async Task RunAsync_ARoundsCommitHeldUntilTheNextRoundTrains_RunCompletesWithEveryRoundCommittedInOrder()
+    {
+        await using var h = await new Harness().StartAsync();
+        // The commits of rounds 1 and 3 each wait (at most 10 s) for a silo of the round after them to be asked to train:
+        // a run that wrote each commit before the next round's silo steps would wait out both. Round 2 ends the first
+        // instance (two rounds each), whose state carries the commit's audit head and manifest, so it is not held.
+        var overlapped = new ConcurrentBag<int>();
+        h.Store.BeforeCommit = async manifest =>
+        {
+            if (manifest.RunId != "pipelined" || manifest.Round is not (1 or 3))
+            {
+                return;
+            }
+
+            for (var waited = 0; waited < 500; waited++)
+            {
+                if (h.Backend.TrainCalls.Any(c => c.Round == manifest.Round + 1))
+                {
+                    overlapped.Add(manifest.Round);
+                    return;
+                }
+
+                await Task.Delay(20);
+            }
+        };
+
+        var meta = await h.RunAsync(Spec("pipelined", rounds: 4, roundsPerInstance: 2));
+
+        Assert.Equal(OrchestrationRuntimeStatus.Completed, meta.RuntimeStatus);
+        Assert.Equal([1, 3], overlapped.Order());
+        var manifests = await h.Store.ListAsync("checkpoints", "pipelined", default);
+        Assert.Equal([0, 1, 2, 3, 4], manifests.Select(m => m.Round));
+        // Each round trained from the model the round before it committed, and the audit chain runs through every round.
+        Assert.All(manifests.Skip(1).Zip(manifests), p => Assert.Equal(p.Second.Model.Sha256, p.First.ParentModelSha256));
+        Assert.True(Core.Audit.AuditChain.Verify(Core.Audit.AuditLog.Parse(await h.Store.ReadAuditAsync("checkpoints", "pipelined", 4, default))).IsValid);
+        Assert.Equal(manifests[^1].Model, meta.ReadOutputAs<TrainingOutcome>()!.FinalModel);
     }
 
     [Fact]

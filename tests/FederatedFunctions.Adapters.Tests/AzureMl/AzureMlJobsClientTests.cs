@@ -129,12 +129,15 @@ public sealed class AzureMlJobsClientTests : IAsyncLifetime
     [Fact]
     public async Task Tokens_ShortLived_AreRefreshedBeforeTheyExpire()
     {
-        emulator.Credential.Lifetime = TimeSpan.FromSeconds(2);
+        // Each request after the first carries the token the one before it refreshed, with lifetime − delay (1.6 s) to
+        // spare. With 2 s and 1.2 s, a suite run on two busy cores once took longer than the 0.8 s left between the
+        // client's check of its token and the emulator's, and got a 401.
+        emulator.Credential.Lifetime = TimeSpan.FromSeconds(4);
         var shortClient = new AzureMlJobsClient(emulator.Endpoint, emulator.Credential, new AzureMlClientOptions { Transport = emulator.Transport });
         for (var i = 0; i < 4; i++)
         {
             Assert.Null(await shortClient.GetAsync(Workspace, "refresh-" + i, default));
-            await Task.Delay(TimeSpan.FromSeconds(1.2));
+            await Task.Delay(TimeSpan.FromSeconds(2.4));
         }
 
         Assert.DoesNotContain(emulator.Requests, r => r.Status == 401);

@@ -9,11 +9,11 @@
 //    also warm up the code both measurements below use.
 // 2. A FLUTE-shaped workload: logistic regression on MNIST-shaped synthetic data (60,000 train and 10,000 test rows of 784
 //    features, 10 classes) partitioned IID into 1,000 virtual silos; 10 sampled a round, one local epoch of batch 10
-//    each, FedAvg, evaluated every 10 rounds on the 10,000 test rows. A cold pair, then five warm ones, each first the same training in one
-//    plain loop (the same data read from the same blob by the same reader, the same partition and samples, LocalTrainer
-//    for each virtual silo, the same weighted mean (StreamingAggregator), the same evaluations, no durable step and no
-//    blob), then the run as `fl train` runs it (the silo's own credential, every update, checkpoint, manifest and audit
-//    entry in Azurite). Both read and parse the splits in the cold pair only (the silo caches them, and so does the
+//    each, FedAvg, evaluated every 10 rounds on the 10,000 test rows. A cold pair, then five warm ones, each first the
+//    same training in one plain loop (the same data read from the same blob by the same reader, the same partition and
+//    samples, LocalTrainer for each virtual silo, the same weighted mean (StreamingAggregator), the same evaluations, no
+//    durable step and no blob), then the run as `fl train` runs it (the silo's own credential, every update, checkpoint,
+//    manifest and audit entry in Azurite). Both read and parse the splits in the cold pair only (the silo caches them, and so does the
 //    loop); the medians are those of the warm pairs. Both start from the same seeded model; the final models are compared
 //    bit for bit (exit code 1 if they differ).
 using System.Diagnostics;

@@ -48,14 +48,22 @@ public sealed class InMemoryCheckpointStore(InMemoryBlobs blobs) : ICheckpointSt
         return Task.FromResult(firstWriterWins && blobs.Items.TryGetValue(uri, out var existing) ? new BlobRef(uri, Hashing.Sha256Hex(existing), existing.Length) : blobs.Put(uri, safetensors.ToArray()));
     }
 
-    public Task<ReadOnlyMemory<byte>> ReadModelAsync(BlobRef model, CancellationToken cancellationToken)
+    /// <summary>Awaited at the start of every model read (e.g. to hold one while the test watches what else runs).</summary>
+    public Func<BlobRef, Task>? BeforeReadModel { get; set; }
+
+    public async Task<ReadOnlyMemory<byte>> ReadModelAsync(BlobRef model, CancellationToken cancellationToken)
     {
+        if (BeforeReadModel is { } before)
+        {
+            await before(model);
+        }
+
         if (!blobs.Items.TryGetValue(model.Uri, out var bytes) || Hashing.Sha256Hex(bytes) != model.Sha256)
         {
             throw new IntegrityException("missing or altered " + model.Uri);
         }
 
-        return Task.FromResult<ReadOnlyMemory<byte>>(bytes);
+        return bytes;
     }
 
     /// <summary>Awaited at the start of every commit (e.g. to hold one while the test watches what else runs).</summary>

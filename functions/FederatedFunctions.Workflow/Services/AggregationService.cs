@@ -72,11 +72,16 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
             }
         }
 
+        // A streaming pass that measures nothing first starts its downloads while the global model downloads.
+        var measure = eyesOff || strategy.NeedsDistances;
+        await using var early = strategy.Mode == AggregationMode.Streaming && !measure ? new Downloads(updates, request, candidates, cancellationToken) : null;
+        early?.Fill(held: 1);
+
         // The global model is the template every update must match, the point distances are taken from, and (with DP)
         // what clipped updates are pulled back towards.
         var global = Safetensors.Parse(await checkpoints.ReadModelAsync(request.GlobalModel, cancellationToken).ConfigureAwait(false)).Tensors;
         using var aggregator = tensors.CreateAccumulator(global);
-        if (eyesOff || strategy.NeedsDistances)
+        if (measure)
         {
             candidates = await MeasureAsync(request, aggregator, global, candidates, eyesOff, strategy.NeedsDistances, rejected, cancellationToken).ConfigureAwait(false);
         }
@@ -86,9 +91,19 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
             candidates = Screen(request, strategy, candidates, eyesOff, rejected);
         }
 
-        var (result, accepted, shares) = strategy.Mode == AggregationMode.Buffered
-            ? await CombineAsync(request, strategy, aggregator, candidates, eyesOff, rejected, cancellationToken).ConfigureAwait(false)
-            : await StreamAsync(request, strategy, aggregator, global, candidates, eyesOff, rejected, cancellationToken).ConfigureAwait(false);
+        IReadOnlyList<NamedTensor> result;
+        List<Candidate> accepted;
+        IReadOnlyList<double>? shares;
+        if (strategy.Mode == AggregationMode.Buffered)
+        {
+            (result, accepted, shares) = await CombineAsync(request, strategy, aggregator, candidates, eyesOff, rejected, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await using var downloads = early is null ? new Downloads(updates, request, candidates, cancellationToken) : null;
+            (result, accepted, shares) = await StreamAsync(request, strategy, aggregator, global, candidates, early ?? downloads!, eyesOff, rejected, cancellationToken).ConfigureAwait(false);
+        }
+
         if (accepted.Count == 0 || accepted.Count < request.MinAccepted)
         {
             var what = accepted.Count == 0 ? "no update to aggregate" : $"only {accepted.Count} accepted update(s), below the minimum of {request.MinAccepted}";
@@ -117,71 +132,102 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
 
     // Streaming: the accepted updates, each weighted by the strategy (and scaled by its clip), added to one accumulator
     // (the next one with those behind it that have already downloaded, in one pass over the sum), the next ones
-    // downloading meanwhile (PrefetchWindow); memory stays the accumulator and at most max(one update, 64 MiB) of
+    // downloading meanwhile (Downloads); memory stays the accumulator and at most max(one update, 64 MiB) of
     // downloads beside the update being added, plus one range read (up to UpdateReads.RunBytes, 32 MiB) that virtual
     // silos' slices of one blob share until the last of them is taken, whatever the number of silos.
     private async Task<(IReadOnlyList<NamedTensor> Result, List<Candidate> Accepted, IReadOnlyList<double>? Shares)> StreamAsync(
-        AggregateRequest request, IFederatedStrategy strategy, IModelAccumulator aggregator, IReadOnlyList<NamedTensor> global, List<Candidate> candidates, bool eyesOff, List<RejectedUpdate> rejected, CancellationToken cancellationToken)
+        AggregateRequest request, IFederatedStrategy strategy, IModelAccumulator aggregator, IReadOnlyList<NamedTensor> global, List<Candidate> candidates, Downloads downloads, bool eyesOff, List<RejectedUpdate> rejected, CancellationToken cancellationToken)
     {
         var weights = candidates.Count == 0 ? [] : strategy.AggregationWeights(Fits(candidates));
         var accepted = new List<Candidate>();
-        using var reads = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var window = PrefetchWindow(request.GlobalModel.Bytes);
-        var pass = new UpdateReads(updates, candidates.Select(c => c.Update).ToArray(), reads.Token);
-        var downloading = new Queue<Task<(SafetensorsFile? File, RejectedUpdate? Refusal)>>();
-        var issued = 0;
-        void Download(int held)
+        for (var i = 0; i < candidates.Count;)
         {
-            // The updates held for adding count against the window too: memory stays what one at a time takes.
-            while (issued < candidates.Count && downloading.Count + held - 1 < window)
+            cancellationToken.ThrowIfCancellationRequested();
+
+            // Refilled now that the last window's updates are let go, so downloads keep going while the next is awaited.
+            downloads.Fill(held: 1);
+
+            // The next update, with those after it already downloaded (and not clipped, whose adds pair with the
+            // global model's): added together, with one pass over the sum instead of one each.
+            var clip = strategy.ClipScale(candidates[i].Distance);
+            var ready = new List<(SafetensorsFile? File, RejectedUpdate? Refusal)> { await downloads.NextAsync().ConfigureAwait(false) };
+            while (clip >= 1 && i + ready.Count < candidates.Count
+                && strategy.ClipScale(candidates[i + ready.Count].Distance) >= 1
+                && downloads.TryTakeDownloaded(out var next))
+            {
+                ready.Add(next);
+            }
+
+            downloads.Fill(ready.Count);
+            var refusals = TryAdd(aggregator, candidates, i, ready, weights, clip);
+            for (var r = 0; r < ready.Count; r++, i++)
+            {
+                if (refusals[r] is { } refusal)
+                {
+                    Refuse(request, refusal, eyesOff, rejected);
+                    continue;
+                }
+
+                if (clip < 1)
+                {
+                    // global + clip·(update − global) = clip·update + (1 − clip)·global.
+                    aggregator.Add(global, weights[i] * (1 - clip));
+                }
+
+                accepted.Add(candidates[i]);
+            }
+        }
+
+        return accepted.Count == 0 ? ([], accepted, null) : (aggregator.Result(), accepted, strategy.AggregationWeights(Fits(accepted)));
+    }
+
+    /// <summary>The streaming pass's downloads, in the candidates' order, a window ahead of the update being added.</summary>
+    /// <remarks>Disposing stops the downloads still going and waits for them to end, observing their faults.</remarks>
+    private sealed class Downloads : IAsyncDisposable
+    {
+        private readonly CancellationTokenSource reads;
+        private readonly UpdateReads pass;
+        private readonly int count;
+        private readonly int window;
+        private readonly Queue<Task<(SafetensorsFile? File, RejectedUpdate? Refusal)>> downloading = new();
+        private int issued;
+
+        public Downloads(IUpdateStore updates, AggregateRequest request, List<Candidate> candidates, CancellationToken cancellationToken)
+        {
+            reads = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            pass = new UpdateReads(updates, candidates.Select(c => c.Update).ToArray(), reads.Token);
+            count = candidates.Count;
+            window = PrefetchWindow(request.GlobalModel.Bytes);
+        }
+
+        /// <summary>Starts downloads until the window is full; the updates held for adding count against it too, so memory stays what one at a time takes.</summary>
+        public void Fill(int held)
+        {
+            while (issued < count && downloading.Count + held - 1 < window)
             {
                 downloading.Enqueue(ReadCheckedAsync(pass, issued++));
             }
         }
 
-        try
+        /// <summary>The next update in order, once downloaded and checked.</summary>
+        public Task<(SafetensorsFile? File, RejectedUpdate? Refusal)> NextAsync() => downloading.Dequeue();
+
+        /// <summary>The next update in order if its download has already ended.</summary>
+        public bool TryTakeDownloaded(out (SafetensorsFile? File, RejectedUpdate? Refusal) next)
         {
-            for (var i = 0; i < candidates.Count;)
+            if (downloading.TryPeek(out var head) && head.IsCompletedSuccessfully)
             {
-                cancellationToken.ThrowIfCancellationRequested();
-
-                // Refilled now that the last window's updates are let go, so downloads keep going while the next is awaited.
-                Download(held: 1);
-
-                // The next update, with those after it already downloaded (and not clipped, whose adds pair with the
-                // global model's): added together, with one pass over the sum instead of one each.
-                var clip = strategy.ClipScale(candidates[i].Distance);
-                var ready = new List<(SafetensorsFile? File, RejectedUpdate? Refusal)> { await downloading.Dequeue().ConfigureAwait(false) };
-                while (clip >= 1 && i + ready.Count < candidates.Count
-                    && strategy.ClipScale(candidates[i + ready.Count].Distance) >= 1
-                    && downloading.TryPeek(out var next) && next.IsCompletedSuccessfully)
-                {
-                    ready.Add(downloading.Dequeue().Result);
-                }
-
-                Download(ready.Count);
-                var refusals = TryAdd(aggregator, candidates, i, ready, weights, clip);
-                for (var r = 0; r < ready.Count; r++, i++)
-                {
-                    if (refusals[r] is { } refusal)
-                    {
-                        Refuse(request, refusal, eyesOff, rejected);
-                        continue;
-                    }
-
-                    if (clip < 1)
-                    {
-                        // global + clip·(update − global) = clip·update + (1 − clip)·global.
-                        aggregator.Add(global, weights[i] * (1 - clip));
-                    }
-
-                    accepted.Add(candidates[i]);
-                }
+                next = downloading.Dequeue().Result;
+                return true;
             }
+
+            next = default;
+            return false;
         }
-        finally
+
+        public async ValueTask DisposeAsync()
         {
-            // Left early (cancelled, or an add threw): stop the downloads in flight and observe their end.
+            // Left early (cancelled, the global model unreadable, an add threw): stop the downloads in flight and observe their end.
             if (downloading.Count > 0)
             {
                 await reads.CancelAsync().ConfigureAwait(false);
@@ -197,9 +243,9 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
                     }
                 }
             }
-        }
 
-        return accepted.Count == 0 ? ([], accepted, null) : (aggregator.Result(), accepted, strategy.AggregationWeights(Fits(accepted)));
+            reads.Dispose();
+        }
     }
 
     /// <summary>Bytes of updates the streaming aggregation downloads ahead of the one it adds; at least one update always.</summary>

@@ -204,6 +204,71 @@ public sealed class AggregationServiceTests
     }
 
     [Fact]
+    public async Task AggregateAsync_NothingToMeasureFirst_DownloadsUpdatesWhileTheGlobalModelDownloads()
+    {
+        // The global model's read waits (at most 10 s) for the first update's read to end: an aggregation that read the
+        // global model before starting any update's download would wait it out.
+        var first = Update("silo-a", Model(1, 2), 120);
+        var read = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var watched = new SwappingUpdates(silos, first.Update.Uri, () =>
+        {
+            read.TrySetResult();
+            return null;
+        });
+        var waitedOut = false;
+        store.BeforeReadModel = async model => waitedOut |= model == global && await Task.WhenAny(read.Task, Task.Delay(TimeSpan.FromSeconds(10))) != read.Task;
+        var streaming = new AggregationService(store, watched, new TorchTensorEngine(), NullLogger<AggregationService>.Instance);
+
+        var result = await streaming.AggregateAsync(new AggregateRequest("r", 1, "checkpoints", new StrategySpec(), global, [first, Update("silo-b", Model(3, 4), 80)]), default);
+
+        Assert.False(waitedOut, "the global model was read before any update");
+        Assert.Equal([1.8f, 2.8f], (await ReadAsync(result.Model)).Select(v => MathF.Round(v, 5)));
+    }
+
+    [Fact]
+    public async Task AggregateAsync_GlobalModelAlteredWhileUpdatesDownload_FailsWithTheIntegrityErrorAfterStoppingTheDownloads()
+    {
+        // The updates' reads run until they are cancelled, and the global model's read fails once both have started: the
+        // aggregation fails with the integrity error only after it has stopped both (none is left running behind it).
+        var (started, ended) = (0, 0);
+        var bothStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var endless = new EndlessReads(() =>
+        {
+            if (Interlocked.Increment(ref started) == 2)
+            {
+                bothStarted.TrySetResult();
+            }
+        }, () => Interlocked.Increment(ref ended));
+        store.BeforeReadModel = _ => bothStarted.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        var streaming = new AggregationService(store, endless, new TorchTensorEngine(), NullLogger<AggregationService>.Instance);
+        var altered = global with { Sha256 = new string('0', 64) };
+
+        await Assert.ThrowsAsync<IntegrityException>(() => streaming.AggregateAsync(
+            new AggregateRequest("r", 1, "checkpoints", new StrategySpec(), altered, [Update("silo-a", Model(1, 2), 120), Update("silo-b", Model(3, 4), 80)]), default));
+
+        Assert.Equal(2, Volatile.Read(ref ended));
+    }
+
+    private sealed class EndlessReads(Action started, Action ended) : IUpdateStore
+    {
+        public async Task<ReadOnlyMemory<byte>> ReadUpdateAsync(string siloId, BlobRef update, CancellationToken cancellationToken)
+        {
+            started();
+            try
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+                throw new InvalidOperationException("unreachable");
+            }
+            finally
+            {
+                ended();
+            }
+        }
+
+        public Task<byte[]?> ReadOutboxAsync(string siloId, string path, CancellationToken cancellationToken) => Task.FromResult<byte[]?>(null);
+    }
+
+    [Fact]
     public async Task AggregateAsync_UpdatesAddedTogetherOrOneAtATime_WriteTheSameBytesAndRefuseTheSameUpdates()
     {
         // Together: the first update's read ends only after every other has, so the others are ready when it is added. One

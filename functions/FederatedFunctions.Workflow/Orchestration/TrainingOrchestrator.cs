@@ -19,8 +19,9 @@ namespace FederatedFunctions.Workflow.Orchestration;
 /// <remarks>
 /// <para>Each round samples its silos, has them train on their own compute, aggregates their updates (plainly or by secure
 /// aggregation), evaluates the new global model in the silos every <see cref="EvaluationSpec.EveryRounds"/> rounds (and the
-/// last), and commits the round: its audit entries, its manifest and the run's latest pointer. A round's commit is
-/// written while the next round's silos train; that round's aggregation waits for it.</para>
+/// last), and commits the round: its audit entries, its manifest and the run's latest pointer. When every silo step runs
+/// in this process, a round's commit is written while the next round's silos train; that round's aggregation waits for
+/// it.</para>
 /// <para>The orchestrator is deterministic and does no I/O: time comes from the context, logs go through a replay-safe
 /// logger, and only references and scalars cross history. After <see cref="OrchestrationSpec.RoundsPerInstance"/> rounds
 /// it continues as new with <see cref="TrainingState"/>, so history stays bounded however long the run.</para>
@@ -80,30 +81,52 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
     {
         var run = await TrainingRun.StartAsync(context, input);
         var lastRoundHere = Math.Min(run.TotalRounds, input.NextRound + input.Spec.Orchestration.RoundsPerInstance - 1);
-        for (var round = input.NextRound; round <= lastRoundHere; round++)
+        try
         {
-            var sampled = run.Sample(round);
-            if (run.BudgetExhausted(round, sampled))
+            for (var round = input.NextRound; round <= lastRoundHere; round++)
             {
+                var sampled = run.Sample(round);
+                if (run.BudgetExhausted(round, sampled))
+                {
+                    await run.CommittedAsync(committed);
+                    return run.StopOnBudget(round);
+                }
+
+                // The round's silos train while the previous round's commit is written; its aggregation waits for that commit.
+                var training = run.TrainAsync(round, sampled);
                 await run.CommittedAsync(committed);
-                return run.StopOnBudget(round);
+                var trained = await training;
+                var aggregate = await run.AggregateAsync(round, sampled, trained);
+                var evaluation = await run.EvaluateAsync(round, aggregate.Result.Model);
+                run.BeginCommit(round, sampled, trained, aggregate, evaluation);
+                if (!run.StepsInProcess || (round == run.TotalRounds && input.Spec.Evaluation.CrossSite))
+                {
+                    await run.CommittedAsync(committed);
+                }
+
+                if (round == run.TotalRounds && input.Spec.Evaluation.CrossSite)
+                {
+                    await run.TryCrossSiteAsync(round, trained, aggregate);
+                }
             }
 
-            // The round's silos train while the previous round's commit is written; its aggregation waits for that commit.
-            var training = run.TrainAsync(round, sampled);
             await run.CommittedAsync(committed);
-            var trained = await training;
-            var aggregate = await run.AggregateAsync(round, sampled, trained);
-            var evaluation = await run.EvaluateAsync(round, aggregate.Result.Model);
-            run.BeginCommit(round, sampled, trained, aggregate, evaluation);
-            if (round == run.TotalRounds && input.Spec.Evaluation.CrossSite)
+        }
+        catch (Exception) when (run.CommitPending)
+        {
+            // The next round failed before it waited for this commit: the run reports the rounds committed, so the
+            // commit is waited for first. Its own failure, if any, leaves the count where it was; the round's is reported.
+            try
             {
                 await run.CommittedAsync(committed);
-                await run.TryCrossSiteAsync(round, trained, aggregate);
             }
+            catch (TaskFailedException)
+            {
+            }
+
+            throw;
         }
 
-        await run.CommittedAsync(committed);
         return run.Finish(lastRoundHere + 1);
     }
 
@@ -177,6 +200,7 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             recent = input.Recent.ToList();
             audit = input.Audit;
             silos = new SiloFanOut(context, plan, spec.Checkpoints.Container, spec.Retry, input.Epoch);
+            StepsInProcess = plan.Silos.All(p => p.Inline);
         }
 
         public int TotalRounds => spec.Training.Rounds;
@@ -450,6 +474,16 @@ public sealed partial class TrainingOrchestrator : TaskOrchestrator<TrainingStat
             global = aggregated.Result.Model;
             strategyState = aggregated.Result.StrategyState;
         }
+
+        /// <summary>
+        /// Whether every silo step of the run runs in this process (<see cref="SiloPlacement.Inline"/>). Only then does a
+        /// round's commit run beside the next round's training: a job on a provider's compute that a failed commit left
+        /// running would keep that compute busy, and such rounds last minutes to days, against the commit's few writes.
+        /// </summary>
+        public bool StepsInProcess { get; }
+
+        /// <summary>Whether a commit is in flight.</summary>
+        public bool CommitPending => committing is not null;
 
         /// <summary>Waits for the commit in flight, if any, and records its round as the last one committed.</summary>
         public async Task CommittedAsync(StrongBox<int> committed)

@@ -52,6 +52,33 @@ public sealed class RemoteComputeTests
     }
 
     [Fact]
+    public async Task RunAsync_RemoteSilos_EachRoundIsCommittedBeforeTheNextRoundSubmitsItsJobs()
+    {
+        // Round 1's commit waits 300 ms, then looks for jobs of round 2: there must be none. Only silo steps in this
+        // process overlap a commit; a job left running on a provider's compute by a commit that then failed would not
+        // stop with the run.
+        var (h, compute) = await StartAsync();
+        await using (h)
+        {
+            var early = new List<string>();
+            h.Store.BeforeCommit = async manifest =>
+            {
+                if (manifest.RunId == "remote-commit" && manifest.Round == 1)
+                {
+                    await Task.Delay(300);
+                    early.AddRange(compute.Submitted.Where(n => n.Contains("-r00002-", StringComparison.Ordinal)));
+                }
+            };
+
+            var meta = await h.RunAsync(Spec("remote-commit", rounds: 2) with { Retry = FastRetry });
+
+            Assert.True(meta.RuntimeStatus == OrchestrationRuntimeStatus.Completed, meta.FailureDetails?.ErrorMessage);
+            Assert.Empty(early);
+            Assert.Contains(compute.Submitted, n => n.Contains("-train-r00002-", StringComparison.Ordinal));
+        }
+    }
+
+    [Fact]
     public async Task RunAsync_MixedComputes_OneRunTrainsSomeSilosInProcessAndSomeAsJobs()
     {
         var (h, compute) = await StartAsync(Data[0].SiloId, Data[2].SiloId);

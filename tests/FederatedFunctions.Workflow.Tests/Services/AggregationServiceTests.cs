@@ -243,8 +243,9 @@ public sealed class AggregationServiceTests
         var streaming = new AggregationService(store, endless, new TorchTensorEngine(), NullLogger<AggregationService>.Instance);
         var altered = global with { Sha256 = new string('0', 64) };
 
+        // Bounded: an aggregation that left the reads running would wait for them forever.
         await Assert.ThrowsAsync<IntegrityException>(() => streaming.AggregateAsync(
-            new AggregateRequest("r", 1, "checkpoints", new StrategySpec(), altered, [Update("silo-a", Model(1, 2), 120), Update("silo-b", Model(3, 4), 80)]), default));
+            new AggregateRequest("r", 1, "checkpoints", new StrategySpec(), altered, [Update("silo-a", Model(1, 2), 120), Update("silo-b", Model(3, 4), 80)]), default).WaitAsync(TimeSpan.FromSeconds(30)));
 
         Assert.Equal(2, Volatile.Read(ref ended));
     }

@@ -1,8 +1,10 @@
 using System.Collections.Concurrent;
 using System.Text;
 using FederatedFunctions.Core;
+using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Core.Silos;
 using FederatedFunctions.Core.Specs;
+using FederatedFunctions.Core.Tensors;
 using FederatedFunctions.Ml;
 
 namespace FederatedFunctions.Silo;
@@ -15,6 +17,20 @@ namespace FederatedFunctions.Silo;
 public sealed class SiloDataCache
 {
     private readonly ConcurrentDictionary<(string Silo, string Path, string Version, string Schema), TabularData> tables = new();
+
+    /// <summary>
+    /// The split at <paramref name="path"/>, as <see cref="ReadAsync"/> reads it, and the orchestrator's <paramref name="model"/>,
+    /// which downloads while the data's version is checked (and the data read, the first time).
+    /// </summary>
+    /// <remarks>When the data cannot be read, the download is stopped, and the data's error is the one thrown.</remarks>
+    public async Task<(TabularData Data, IReadOnlyList<NamedTensor> Model)> ReadWithModelAsync(ISiloStorage storage, DataSpec spec, string path, int inputs, BlobRef model, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(storage);
+        using var reading = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var download = Concurrent.Begin(() => storage.ReadOrchestratorBlobAsync(model, reading.Token));
+        var data = await Concurrent.AfterAsync(ReadAsync(storage, spec, path, inputs, cancellationToken), download, reading).ConfigureAwait(false);
+        return (data, Safetensors.Parse(await download.ConfigureAwait(false)).Tensors);
+    }
 
     /// <summary>The split at <paramref name="path"/> of the silo's data, parsed with the spec's schema.</summary>
     /// <exception cref="DataValidationException">The file (or folder) is missing or malformed; the message names the silo, the file and the field, never a value.</exception>

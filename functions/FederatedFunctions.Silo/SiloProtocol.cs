@@ -64,11 +64,7 @@ public sealed class SiloProtocol(SiloDataCache cache)
             return await SiloVirtualTraining.TrainAsync(cache, storage, request, batch, cancellationToken).ConfigureAwait(false);
         }
 
-        // The model downloads while the data's version is checked (and the data read, the first time).
-        using var reading = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var model = Concurrent.Begin(() => storage.ReadOrchestratorBlobAsync(request.GlobalModel, reading.Token));
-        var data = await Concurrent.AfterAsync(cache.ReadAsync(storage, request.Data, request.Data.Train, request.Inputs, cancellationToken), model, reading).ConfigureAwait(false);
-        var global = Safetensors.Parse(await model.ConfigureAwait(false)).Tensors;
+        var (data, global) = await cache.ReadWithModelAsync(storage, request.Data, request.Data.Train, request.Inputs, request.GlobalModel, cancellationToken).ConfigureAwait(false);
         var script = request.Script is { } file ? await storage.ReadOrchestratorBlobAsync(file, cancellationToken).ConfigureAwait(false) : null;
         var result = LocalTrainer.Train(request.Model, request.Training, request.Data.Classes, global, data, request.Round, request.SiloId, cancellationToken, request.Fit?.ProximalMu ?? 0, script);
         var eyesOff = request.Privacy == PrivacyModes.EyesOff;
@@ -137,10 +133,7 @@ public sealed class SiloProtocol(SiloDataCache cache)
 
     private async Task<EvaluateOutcome> ScoreAsync(ISiloStorage storage, EvaluateRequest request, CancellationToken cancellationToken)
     {
-        using var reading = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var model = Concurrent.Begin(() => storage.ReadOrchestratorBlobAsync(request.Model, reading.Token));
-        var data = await Concurrent.AfterAsync(cache.ReadAsync(storage, request.Data, request.Data.Test, request.Inputs, cancellationToken), model, reading).ConfigureAwait(false);
-        var state = Safetensors.Parse(await model.ConfigureAwait(false)).Tensors;
+        var (data, state) = await cache.ReadWithModelAsync(storage, request.Data, request.Data.Test, request.Inputs, request.Model, cancellationToken).ConfigureAwait(false);
         var script = request.Script is { } file ? await storage.ReadOrchestratorBlobAsync(file, cancellationToken).ConfigureAwait(false) : null;
         var result = LocalTrainer.Evaluate(request.ModelSpec, request.Data.Classes, state, data, cancellationToken, script);
         return new EvaluateOutcome(request.SiloId, result.Examples, result.Loss, result.Correct);

@@ -43,11 +43,7 @@ internal static class SiloVirtualTraining
             throw new InvalidOperationException("Virtual silos train eyes-on only, without secure aggregation: they are parts of one host's data.");
         }
 
-        // The model downloads while the data's version is checked (and the data read, the first time).
-        using var reading = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var model = Concurrent.Begin(() => storage.ReadOrchestratorBlobAsync(request.GlobalModel, reading.Token));
-        var data = await Concurrent.AfterAsync(cache.ReadAsync(storage, request.Data, request.Data.Train, request.Inputs, cancellationToken), model, reading).ConfigureAwait(false);
-        var global = Safetensors.Parse(await model.ConfigureAwait(false)).Tensors;
+        var (data, global) = await cache.ReadWithModelAsync(storage, request.Data, request.Data.Train, request.Inputs, request.GlobalModel, cancellationToken).ConfigureAwait(false);
         // Keyed by what the partition depends on: groups of another size share it.
         var parts = Partitions.GetOrCreateValue(data).GetOrAdd((batch.Simulation with { PerStep = 1 }, request.Data.Classes), key => VirtualPartition.Split(data.Labels, key.Classes, key.Simulation));
         var script = request.Script is { } file ? await storage.ReadOrchestratorBlobAsync(file, cancellationToken).ConfigureAwait(false) : null;

@@ -28,7 +28,7 @@ foreach (var p in ps)
 {
     foreach (var k in ks)
     {
-        foreach (var path in new[] { "fused", "streaming", "windowed" })
+        foreach (var path in new[] { "fused", "streaming", "windowed", "streamed" })
         {
             var cell = RunChild(path, k, p);
             rows.Add(cell);
@@ -89,6 +89,41 @@ static Cell RunCell(string path, int k, int p)
         var inputs = Enumerable.Range(0, k).Select(i => (ReadOnlyMemory<float>)Fill(new float[p], i)).ToArray();
         var destination = new float[p];
         ms = Median(5, () => FusedAggregation.WeightedSumInto(destination, inputs, weights));
+    }
+    else if (path == "streamed")
+    {
+        // The aggregation activity's path for large models: windows of up to eight updates read as streams, a piece of each
+        // at a time (the next piece reading while this one is added), one pass over the sum per window. The streams read
+        // pre-filled buffers in memory, as if each were a download; memory holds two pieces per update.
+        TorchRuntime.EnsureInitialized();
+        var template = new[] { new NamedTensor("w", TensorDType.F32, [p], new byte[p * sizeof(float)]) };
+        var files = Enumerable.Range(0, 2).Select(b => Safetensors.Serialize([template[0] with { Data = MemoryMarshal.AsBytes(Fill(new float[p], b + 1).AsSpan()).ToArray() }])).ToArray();
+        var start = (int)Safetensors.DataStart(files[0], files[0].Length);
+        var layout = Safetensors.ParseLayout(files[0].AsMemory(0, start), files[0].Length);
+        var totals = new double[8];
+        var adds = new double[8];
+        for (var rep = 0; rep < totals.Length; rep++)
+        {
+            var clock = Stopwatch.StartNew();
+            using var aggregator = new StreamingAggregator(template);
+            for (var i = 0; i < k; i += StreamedWindow)
+            {
+                var window = Enumerable.Range(i, Math.Min(StreamedWindow, k - i))
+                    .Select(u => new StreamedUpdate(new MemoryStream(files[u % 2], start, files[u % 2].Length - start, writable: false, publiclyVisible: true), weights[u]))
+                    .ToArray();
+                if (!aggregator.TryAddStreamedAsync(layout, window, _ => ValueTask.FromResult(true), CancellationToken.None).GetAwaiter().GetResult())
+                {
+                    throw new InvalidOperationException("a benchmark window was refused");
+                }
+            }
+
+            adds[rep] = clock.Elapsed.TotalMilliseconds;
+            _ = aggregator.Result();
+            totals[rep] = clock.Elapsed.TotalMilliseconds;
+        }
+
+        ms = MedianOf(totals[1..]);
+        addsMs = MedianOf(adds[1..]);
     }
     else
     {
@@ -201,6 +236,9 @@ internal static partial class Program
 {
     /// <summary>Updates added together by the "windowed" path.</summary>
     private const int Window = 4;
+
+    /// <summary>Updates read as streams together by the "streamed" path, as the aggregation activity reads them (<c>AggregationService.StreamedWindow</c>).</summary>
+    private const int StreamedWindow = 8;
 }
 
 internal sealed record Cell(string Path, int K, int P, double Milliseconds, double GBps, double CopyGBps, double BoundMilliseconds, double PeakMiB, double? AddsMilliseconds);

@@ -112,6 +112,38 @@ public sealed class SiloStorageTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task OpenUpdateAsync_StreamsTheBlobOrItsRange_AndRefusesWhatReadUpdateAsyncRefuses()
+    {
+        var (registry, _) = await ProvisionAsync("stream-a", "stream-b");
+        IUpdateStore store = new SiloUpdateStore(registry);
+        var bytes = Enumerable.Range(0, 3_000_000).Select(i => (byte)(i * 7)).ToArray();
+        var blob = registry.GetOutbox("stream-a").GetBlobClient("outbox/r/round-00001/group.bin");
+        await blob.UploadAsync(new BinaryData(bytes), overwrite: true);
+        var whole = new BlobRef(blob.Uri.AbsoluteUri, Hashing.Sha256Hex(bytes), bytes.Length);
+
+        async Task<byte[]> ReadAllAsync(Stream stream)
+        {
+            await using (stream)
+            {
+                using var copy = new MemoryStream();
+                await stream.CopyToAsync(copy);
+                return copy.ToArray();
+            }
+        }
+
+        Assert.Equal(bytes, await ReadAllAsync(await store.OpenUpdateAsync("stream-a", whole, null, default)));
+        Assert.Equal(bytes[1_000_003..1_500_003], await ReadAllAsync(await store.OpenUpdateAsync("stream-a", whole with { Bytes = 500_000 }, 1_000_003, default)));
+        // A range that runs past the end ends with the blob; one that starts past it is empty (the size check refuses both).
+        Assert.Equal(bytes[2_999_990..], await ReadAllAsync(await store.OpenUpdateAsync("stream-a", whole with { Bytes = 100 }, 2_999_990, default)));
+        Assert.Empty(await ReadAllAsync(await store.OpenUpdateAsync("stream-a", whole with { Bytes = 100 }, 3_000_000, default)));
+
+        var missing = whole with { Uri = registry.GetOutbox("stream-a").Uri.AbsoluteUri + "/outbox/r/round-00001/none.bin" };
+        Assert.Contains("does not exist", (await Assert.ThrowsAsync<UpdateUnavailableException>(() => store.OpenUpdateAsync("stream-a", missing, null, default))).Message, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<UpdateUnavailableException>(() => store.OpenUpdateAsync("stream-b", whole, null, default));
+        await Assert.ThrowsAsync<UpdateUnavailableException>(() => store.OpenUpdateAsync("stream-a", whole, -1, default));
+    }
+
+    [Fact]
     public async Task LocalCompute_TrainTwice_WritesTheSameUpdateToTheSilosOwnOutbox()
     {
         var (registry, _) = await ProvisionAsync("train-a");

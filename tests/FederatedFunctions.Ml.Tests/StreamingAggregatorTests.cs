@@ -361,6 +361,160 @@ public sealed class StreamingAggregatorTests
         Assert.Equal((3 * 2.0 + 7 * 6.0 + 13 * 10.0) / 23, d[1], 12);
     }
 
+    // A model whose float32 tensors cross many pieces, with small tensors of other dtypes between them (an int32 of odd
+    // length puts the next tensor's bytes off an 8-byte boundary), as the safetensors writer lays it out.
+    private static NamedTensor[] Mixed(int seed, int n = 10_000 + 3) =>
+    [
+        F32("a.large", [.. Enumerable.Range(0, n).Select(i => (float)Math.Sin(i * 0.01 + seed) * (seed + 1))], n),
+        new("b.count", TensorDType.I32, [3], System.Runtime.InteropServices.MemoryMarshal.AsBytes(new[] { seed, 2 * seed, 3 }.AsSpan()).ToArray()),
+        F64("c.d", [seed * 0.3, 2.0 * seed], 2),
+        F32("d.small", [seed * 1.1f, -seed * 0.7f, 0.5f * seed], 3),
+        F32("e.large", [.. Enumerable.Range(0, n / 2).Select(i => (float)Math.Cos(i * 0.02 - seed))], n / 2),
+    ];
+
+    private static (SafetensorsLayout Layout, byte[] Data) Streamable(NamedTensor[] update)
+    {
+        var file = Safetensors.Serialize(update);
+        var start = (int)Safetensors.DataStart(file, file.Length);
+        return (Safetensors.ParseLayout(file.AsMemory(0, start), file.Length), file[start..]);
+    }
+
+    [Theory]
+    [InlineData(64 * 1024, new[] { 5 }, false)]
+    [InlineData(4096, new[] { 2, 3 }, false)]
+    [InlineData(1000, new[] { 1, 4 }, false)]
+    [InlineData(12, new[] { 3, 1, 1 }, false)]
+    [InlineData(1000, new[] { 2, 3 }, true)]
+    [InlineData(256 * 1024, new[] { 5 }, true)]
+    public async Task TryAddStreamedAsync_WindowsReadInPieces_GiveTheSumOfOneAtATimeBitForBit(int pieceBytes, int[] windows, bool inMemory)
+    {
+        var updates = Enumerable.Range(1, 5).Select(seed => (Tensors: Mixed(seed), Weight: seed * 1.5)).ToArray();
+        using var expected = new StreamingAggregator(Mixed(0));
+        foreach (var (tensors, weight) in updates)
+        {
+            expected.Add(tensors, weight);
+        }
+
+        using var aggregator = new StreamingAggregator(Mixed(0));
+        var next = 0;
+        var confirmed = 0;
+        foreach (var size in windows)
+        {
+            var window = updates[next..(next + size)].Select(u => (File: Streamable(u.Tensors), u.Weight)).ToArray();
+            // Streams that hand out at most 777 bytes a read, as a network stream may; or buffers in memory, read without a copy.
+            var streams = window.Select(w => inMemory ? new MemoryStream(w.File.Data, 0, w.File.Data.Length, false, publiclyVisible: true) : new Trickle(w.File.Data, 777)).ToArray();
+            var added = await aggregator.TryAddStreamedAsync(
+                window[0].File.Layout,
+                [.. window.Select((w, j) => new StreamedUpdate(streams[j], w.Weight))],
+                _ =>
+                {
+                    // Every stream has been read to its end before the window is confirmed.
+                    Assert.All(streams, s => Assert.Equal(s.Length, s.Position));
+                    confirmed++;
+                    return ValueTask.FromResult(true);
+                },
+                pieceBytes,
+                default);
+            Assert.True(added);
+            next += size;
+        }
+
+        Assert.Equal(windows.Length, confirmed);
+        Assert.Equal((expected.Count, expected.TotalWeight), (aggregator.Count, aggregator.TotalWeight));
+        Assert.Equal(Concat(expected.Result()), Concat(aggregator.Result()));
+    }
+
+    public static TheoryData<string> Refusals => ["nan", "infinite-f64", "short", "unconfirmed", "other-shape"];
+
+    [Theory]
+    [MemberData(nameof(Refusals))]
+    public async Task TryAddStreamedAsync_AWindowRefusedAnywhere_AddsNothing_AndTheSumIsAsBefore(string refusal)
+    {
+        using var aggregator = new StreamingAggregator(Mixed(0));
+        aggregator.Add(Mixed(1), 2);
+        var (layout, data) = Streamable(Mixed(2));
+        var (_, second) = Streamable(Mixed(3));
+        switch (refusal)
+        {
+            case "nan":
+                // The last value of the second tensor of floats, after the first update's pieces were all added.
+                BitConverter.TryWriteBytes(second.AsSpan(second.Length - 3 * sizeof(float) - 4), float.NaN);
+                break;
+            case "infinite-f64":
+                var d = layout.Tensors.Single(t => t.Name == "c.d");
+                BitConverter.TryWriteBytes(second.AsSpan((int)d.Begin), double.PositiveInfinity);
+                break;
+            case "short":
+                second = second[..^4];
+                break;
+            case "other-shape":
+                (layout, _) = Streamable([.. Mixed(2).Take(4), F32("e.large", new float[10], 10)]);
+                break;
+        }
+
+        var added = await aggregator.TryAddStreamedAsync(
+            layout,
+            [new(new MemoryStream(data), 3), new(new MemoryStream(second), 4)],
+            _ => ValueTask.FromResult(refusal != "unconfirmed"),
+            1000,
+            default);
+
+        Assert.False(added);
+        Assert.Equal((1, 2.0), (aggregator.Count, aggregator.TotalWeight));
+        using var alone = new StreamingAggregator(Mixed(0));
+        alone.Add(Mixed(1), 2);
+        Assert.Equal(Concat(alone.Result()), Concat(aggregator.Result()));
+
+        // The aggregator goes on: the next window is added to the sum as it was.
+        Assert.True(await aggregator.TryAddStreamedAsync(layout.Tensors.Count == 5 && refusal != "other-shape" ? layout : Streamable(Mixed(2)).Layout, [new(new MemoryStream(Streamable(Mixed(2)).Data), 3)], _ => ValueTask.FromResult(true), 1000, default));
+        alone.Add(Mixed(2), 3);
+        Assert.Equal(Concat(alone.Result()), Concat(aggregator.Result()));
+    }
+
+    [Fact]
+    public async Task TryAddStreamedAsync_AReadFailsHalfway_ThrowsItsException_AddsNothing_AndStaysUsable()
+    {
+        using var aggregator = new StreamingAggregator(Mixed(0));
+        var (layout, data) = Streamable(Mixed(1));
+        var failing = new Trickle(data, 500, failAfter: data.Length / 2);
+
+        var ex = await Assert.ThrowsAsync<IOException>(() => aggregator.TryAddStreamedAsync(layout, [new(new MemoryStream(data), 1), new(failing, 1)], _ => ValueTask.FromResult(true), 1000, default));
+
+        Assert.Equal("connection reset", ex.Message);
+        Assert.Equal(0, aggregator.Count);
+        Assert.True(await aggregator.TryAddStreamedAsync(layout, [new(new MemoryStream(data), 1)], _ => ValueTask.FromResult(true), 1000, default));
+        using var alone = new StreamingAggregator(Mixed(0));
+        alone.Add(Mixed(1), 1);
+        Assert.Equal(Concat(alone.Result()), Concat(aggregator.Result()));
+    }
+
+    [Fact]
+    public void PlanPieces_CutsLargeTensorsOnElements_AndGroupsSmallOnes()
+    {
+        var (layout, data) = Streamable(Mixed(1, n: 11));
+        // a.large 44 bytes, b.count 12, c.d 16, d.small 12, e.large 20: 104 bytes.
+        var pieces = StreamingAggregator.PlanPieces(layout, 30);
+
+        // a.large is cut after 7 floats; its rest shares a piece with b.count, c.d with d.small; e.large fits one piece.
+        Assert.Equal([(0L, 28), (28L, 28), (56L, 28), (84L, 20)], pieces);
+        Assert.Equal(data.Length, pieces.Sum(p => p.Length));
+    }
+
+    // A read-only stream over bytes that returns at most `most` bytes a read, and can fail after some bytes.
+    private sealed class Trickle(byte[] bytes, int most, int failAfter = int.MaxValue) : MemoryStream(bytes, writable: false)
+    {
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            await Task.Yield();
+            if (Position >= failAfter)
+            {
+                throw new IOException("connection reset");
+            }
+
+            return await base.ReadAsync(buffer[..Math.Min(most, buffer.Length)], cancellationToken);
+        }
+    }
+
     [Fact]
     public void TryAddAll_AWeightNotPositive_ThrowsAndAddsNone()
     {

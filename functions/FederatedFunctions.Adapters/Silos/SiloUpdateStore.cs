@@ -32,6 +32,37 @@ public sealed class SiloUpdateStore(ISiloRegistry registry) : IUpdateStore
         return DownloadAsync(siloId, update, new HttpRange(offset, update.Bytes), cancellationToken);
     }
 
+    /// <inheritdoc />
+    /// <remarks>The download's own stream: the SDK resumes it from where it broke off when a read fails on the way.</remarks>
+    public async Task<Stream> OpenUpdateAsync(string siloId, BlobRef update, long? offset, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(update);
+        if (offset is { } at && (at < 0 || update.Bytes <= 0))
+        {
+            throw new UpdateUnavailableException($"silo '{siloId}': update at offset {at} of {update.Bytes} bytes is not a range of a blob");
+        }
+
+        var blob = ResolveInOutbox(registry.GetOutboxReader(siloId), siloId, update.Uri);
+        try
+        {
+            var options = new Azure.Storage.Blobs.Models.BlobDownloadOptions { Range = offset is { } from ? new HttpRange(from, update.Bytes) : default };
+            return (await blob.DownloadStreamingAsync(options, cancellationToken).ConfigureAwait(false)).Value.Content;
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404)
+        {
+            throw new UpdateUnavailableException($"silo '{siloId}': update blob {update.Uri} does not exist", ex);
+        }
+        catch (RequestFailedException ex) when (ex.Status == 416 && offset is not null)
+        {
+            // The range starts past the blob's end: nothing there, which the size check refuses as truncated.
+            return new MemoryStream([], writable: false);
+        }
+        catch (RequestFailedException ex)
+        {
+            throw new UpdateUnavailableException($"silo '{siloId}': update blob {update.Uri} could not be read ({ex.Status} {ex.ErrorCode})", ex);
+        }
+    }
+
     // The reported blob, or a range of it, from the silo's own outbox with the orchestrator's read grant.
     private async Task<ReadOnlyMemory<byte>> DownloadAsync(string siloId, BlobRef update, HttpRange? range, CancellationToken cancellationToken)
     {

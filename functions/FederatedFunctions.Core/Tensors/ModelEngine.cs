@@ -41,9 +41,31 @@ public interface IModelAccumulator : IDisposable
     /// </summary>
     IReadOnlyList<UpdateCheck> TryAddAll(IReadOnlyList<WeightedUpdate> updates);
 
+    /// <summary>
+    /// Adds several updates whose bytes arrive as streams (downloads) that share one <paramref name="layout"/>, reading them
+    /// a block at a time in step with one another, with one pass over the sum and without holding any of them whole: the
+    /// same sum, bit for bit, as <see cref="TryAddAll"/> on the same updates in memory.
+    /// </summary>
+    /// <param name="layout">The updates' layout, the same for each (<see cref="SafetensorsLayout.SameTensors"/>).</param>
+    /// <param name="updates">Each update's stream, positioned at its tensors' buffer (<see cref="SafetensorsLayout.DataStart"/>), and its weight.</param>
+    /// <param name="confirm">Called once every stream's tensors have been read and summed, before anything counts: false (a stream's
+    /// integrity check failing, say) discards the window.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    /// <returns>
+    /// True when every update was added. False, with nothing added, when the layout does not match the template, a value is
+    /// NaN or infinite, a stream ends early, or <paramref name="confirm"/> returns false: the caller then adds the same
+    /// updates another way, which gives each its own verdict.
+    /// </returns>
+    Task<bool> TryAddStreamedAsync(SafetensorsLayout layout, IReadOnlyList<StreamedUpdate> updates, Func<CancellationToken, ValueTask<bool>> confirm, CancellationToken cancellationToken);
+
     /// <summary>The weighted mean, in the template's dtypes.</summary>
     IReadOnlyList<NamedTensor> Result();
 }
+
+/// <summary>An update read as it arrives, and its weight, for <see cref="IModelAccumulator.TryAddStreamedAsync"/>.</summary>
+/// <param name="Data">Its bytes, from the start of its tensors' buffer; owned by the caller.</param>
+/// <param name="Weight">Its weight; positive and finite.</param>
+public sealed record StreamedUpdate(Stream Data, double Weight);
 
 /// <summary>An update and its weight, for <see cref="IModelAccumulator.TryAddAll"/>.</summary>
 /// <param name="Tensors">The update's tensors, shaped like the template.</param>

@@ -117,18 +117,48 @@ public static class Safetensors
             throw Format($"The file is {span.Length} bytes; a safetensors file starts with an 8-byte header length.");
         }
 
-        var headerLength = BinaryPrimitives.ReadUInt64LittleEndian(span);
-        if (headerLength > MaxHeaderBytes)
+        var headerLength = HeaderLength(span, span.Length);
+        var layout = ParseLayout(file[..(PrefixBytes + (int)headerLength)], span.Length);
+        var buffer = file[(int)layout.DataStart..];
+        var tensors = new NamedTensor[layout.Tensors.Count];
+        for (var i = 0; i < tensors.Length; i++)
         {
-            throw Format($"The header length is {headerLength} bytes, more than the limit of {MaxHeaderBytes}.");
+            var slot = layout.Tensors[i];
+            tensors[i] = new NamedTensor(slot.Name, slot.DType, slot.Shape, buffer[(int)slot.Begin..(int)slot.End]);
         }
 
-        if (headerLength > (ulong)(span.Length - PrefixBytes))
+        return new SafetensorsFile(Array.AsReadOnly(tensors), layout.Metadata);
+    }
+
+    /// <summary>Bytes a file's 8-byte length field and its header take together, from its first 8 bytes: where its tensors' bytes start.</summary>
+    /// <param name="prefix">At least the file's first 8 bytes.</param>
+    /// <param name="fileBytes">The whole file's length (for a file read as a stream: the length it is expected to have).</param>
+    /// <exception cref="SafetensorsFormatException">Fewer than 8 bytes, or a header longer than <see cref="MaxHeaderBytes"/> or than what follows it.</exception>
+    public static long DataStart(ReadOnlySpan<byte> prefix, long fileBytes)
+    {
+        if (prefix.Length < PrefixBytes || fileBytes < PrefixBytes)
         {
-            throw Format($"The header length is {headerLength} bytes, but only {span.Length - PrefixBytes} bytes follow the length field.");
+            throw Format($"The file is {Math.Min(prefix.Length, fileBytes)} bytes; a safetensors file starts with an 8-byte header length.");
         }
 
-        var header = file.Slice(PrefixBytes, (int)headerLength);
+        return PrefixBytes + (long)HeaderLength(prefix, fileBytes);
+    }
+
+    /// <summary>
+    /// The layout of a file of <paramref name="fileBytes"/> bytes from its length field and header alone
+    /// (<see cref="DataStart"/> bytes), checked as <see cref="Parse"/> checks the whole file: for reading its tensors' bytes
+    /// as they arrive, without holding the file.
+    /// </summary>
+    /// <exception cref="SafetensorsFormatException">The header is malformed, or its tensors do not tile the <paramref name="fileBytes"/> − <see cref="DataStart"/> bytes after it exactly.</exception>
+    public static SafetensorsLayout ParseLayout(ReadOnlyMemory<byte> prefixAndHeader, long fileBytes)
+    {
+        var start = DataStart(prefixAndHeader.Span, fileBytes);
+        if (prefixAndHeader.Length != start)
+        {
+            throw new ArgumentException($"Expected the {start} bytes of the length field and the header, got {prefixAndHeader.Length}.", nameof(prefixAndHeader));
+        }
+
+        var header = prefixAndHeader[PrefixBytes..];
         if (header.Length == 0 || header.Span[0] != (byte)'{')
         {
             throw Format("The header must begin with '{' (0x7B) at byte offset 8.");
@@ -139,8 +169,13 @@ public static class Safetensors
             throw Format("The header is not valid UTF-8.");
         }
 
-        var buffer = file[(PrefixBytes + header.Length)..];
-        var (entries, metadata) = ReadHeader(header, buffer.Length);
+        var bufferLength = fileBytes - start;
+        if (bufferLength > int.MaxValue)
+        {
+            throw Format($"The tensors' buffer is {bufferLength} bytes, more than this reader takes ({int.MaxValue}).");
+        }
+
+        var (entries, metadata) = ReadHeader(header, (int)bufferLength);
 
         // Tile check: sorted by offsets, each tensor must start exactly where the previous one ended.
         entries.Sort(static (a, b) =>
@@ -151,7 +186,7 @@ public static class Safetensors
         });
 
         long expected = 0;
-        var tensors = new NamedTensor[entries.Count];
+        var slots = new TensorSlot[entries.Count];
         for (var i = 0; i < entries.Count; i++)
         {
             var entry = entries[i];
@@ -165,16 +200,33 @@ public static class Safetensors
                 throw Format($"Tensor {Quote(entry.Name)} starts at buffer offset {entry.Begin}, overlapping the previous tensor, which ends at offset {expected}.");
             }
 
-            tensors[i] = new NamedTensor(entry.Name, entry.DType, entry.Shape, buffer[(int)entry.Begin..(int)entry.End]);
+            slots[i] = new TensorSlot(entry.Name, entry.DType, entry.Shape, entry.Begin, entry.End);
             expected = entry.End;
         }
 
-        if (expected != buffer.Length)
+        if (expected != bufferLength)
         {
-            throw Format($"The tensors cover {expected} bytes of the {buffer.Length}-byte buffer; {buffer.Length - expected} bytes after offset {expected} belong to no tensor.");
+            throw Format($"The tensors cover {expected} bytes of the {bufferLength}-byte buffer; {bufferLength - expected} bytes after offset {expected} belong to no tensor.");
         }
 
-        return new SafetensorsFile(Array.AsReadOnly(tensors), metadata);
+        return new SafetensorsLayout(Array.AsReadOnly(slots), metadata, start);
+    }
+
+    // The header length from the length field, checked against the limit and against the bytes that follow it.
+    private static ulong HeaderLength(ReadOnlySpan<byte> prefix, long fileBytes)
+    {
+        var headerLength = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
+        if (headerLength > MaxHeaderBytes)
+        {
+            throw Format($"The header length is {headerLength} bytes, more than the limit of {MaxHeaderBytes}.");
+        }
+
+        if (headerLength > (ulong)(fileBytes - PrefixBytes))
+        {
+            throw Format($"The header length is {headerLength} bytes, but only {fileBytes - PrefixBytes} bytes follow the length field.");
+        }
+
+        return headerLength;
     }
 
     private static (NamedTensor[] Sorted, byte[] Header) Prepare(IReadOnlyList<NamedTensor> tensors, IReadOnlyDictionary<string, string>? metadata)

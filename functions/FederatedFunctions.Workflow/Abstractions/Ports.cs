@@ -165,6 +165,21 @@ public interface IUpdateStore
         return offset > whole.Length ? ReadOnlyMemory<byte>.Empty : whole.Slice((int)offset, (int)Math.Min(update.Bytes, whole.Length - offset));
     }
 
+    /// <summary>
+    /// Opens the update a silo reported for reading in order, without holding it: the whole blob, or <see cref="BlobRef.Bytes"/>
+    /// bytes from <paramref name="offset"/> when given (fewer when the blob ends first). Throws
+    /// <see cref="UpdateUnavailableException"/> as <see cref="ReadUpdateAsync"/> does; nothing is checked against the reference.
+    /// </summary>
+    /// <remarks>The default reads the bytes first and serves them from memory; a store over real storage streams the download.</remarks>
+    async Task<Stream> OpenUpdateAsync(string siloId, BlobRef update, long? offset, CancellationToken cancellationToken)
+    {
+        var bytes = offset is { } at
+            ? await ReadUpdateRangeAsync(siloId, update, at, cancellationToken).ConfigureAwait(false)
+            : await ReadUpdateAsync(siloId, update, cancellationToken).ConfigureAwait(false);
+        var array = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(bytes, out var segment) ? segment : new ArraySegment<byte>(bytes.ToArray());
+        return new MemoryStream(array.Array!, array.Offset, array.Count, writable: false, publiclyVisible: true);
+    }
+
     /// <summary>Reads a blob of the silo's outbox by its <see cref="BlobLayout"/> path (<c>outbox/…</c>), or null when it does not exist.</summary>
     Task<byte[]?> ReadOutboxAsync(string siloId, string path, CancellationToken cancellationToken);
 }

@@ -16,7 +16,8 @@ namespace FederatedFunctions.Workflow.Services;
 /// <remarks>
 /// Updates are read in silo-id order (<see cref="VirtualSilos.IdOrder"/>), so the result is bit-identical for the same inputs and
 /// peak memory is about two sums, one template, the update being added and at most max(one update, 64 MiB) of downloads
-/// ahead (<see cref="PrefetchBytes"/>), whatever the number of silos.
+/// ahead (<see cref="PrefetchBytes"/>), whatever the number of silos. Updates of models larger than 8 MiB are read as
+/// streams instead, up to <see cref="StreamedWindow"/> side by side, and held as two 256 KiB pieces each.
 /// An update is checked completely (size, SHA-256, format, keys, shapes, dtypes, finiteness) before it counts, and, when the
 /// spec sets <c>robustness.maxNormRatio</c>, screened by <see cref="NormScreen"/> in a first pass over the round's updates;
 /// a refused update is returned with its reason, never dropped silently.
@@ -72,9 +73,11 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
             }
         }
 
-        // A streaming pass that measures nothing first starts its downloads while the global model downloads.
+        // A streaming pass that measures nothing first starts its downloads while the global model downloads. Updates of a
+        // large model are read as streams instead, several at once (Streamed).
         var measure = eyesOff || strategy.NeedsDistances;
-        await using var early = strategy.Mode == AggregationMode.Streaming && !measure ? new Downloads(updates, request, candidates, cancellationToken) : null;
+        var streamed = Streamed(request.GlobalModel.Bytes);
+        await using var early = strategy.Mode == AggregationMode.Streaming && !measure && !streamed ? new Downloads(updates, request, candidates, cancellationToken) : null;
         early?.Fill(held: 1);
 
         // The global model is the template every update must match, the point distances are taken from, and (with DP)
@@ -100,8 +103,8 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
         }
         else
         {
-            await using var downloads = early is null ? new Downloads(updates, request, candidates, cancellationToken) : null;
-            (result, accepted, shares) = await StreamAsync(request, strategy, aggregator, global, candidates, early ?? downloads!, eyesOff, rejected, cancellationToken).ConfigureAwait(false);
+            await using var downloads = early is null && !streamed ? new Downloads(updates, request, candidates, cancellationToken) : null;
+            (result, accepted, shares) = await StreamAsync(request, strategy, aggregator, global, candidates, early ?? downloads, eyesOff, rejected, cancellationToken).ConfigureAwait(false);
         }
 
         if (accepted.Count == 0 || accepted.Count < request.MinAccepted)
@@ -130,17 +133,54 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
         return new AggregateResult(model, participants, rejected, fit, state);
     }
 
-    // Streaming: the accepted updates, each weighted by the strategy (and scaled by its clip), added to one accumulator
-    // (the next one with those behind it that have already downloaded, in one pass over the sum), the next ones
-    // downloading meanwhile (Downloads); memory stays the accumulator and at most max(one update, 64 MiB) of
-    // downloads beside the update being added, plus one range read (up to UpdateReads.RunBytes, 32 MiB) that virtual
-    // silos' slices of one blob share until the last of them is taken, whatever the number of silos.
+    // Streaming: the accepted updates, each weighted by the strategy (and scaled by its clip), added to one accumulator.
+    // Small models: each update downloaded whole, the next ones downloading meanwhile (Downloads), and added with those
+    // behind it that have already downloaded, in one pass over the sum; memory stays the accumulator and at most
+    // max(one update, 64 MiB) of downloads beside the update being added, plus one range read (up to UpdateReads.RunBytes,
+    // 32 MiB) that virtual silos' slices of one blob share until the last of them is taken. Large models (no `downloads`):
+    // windows of up to StreamedWindow updates read as streams side by side, one pass over the sum per window, memory two
+    // pieces per update (TryStreamAsync); a window refused anywhere is read again whole, each update with its own verdict.
     private async Task<(IReadOnlyList<NamedTensor> Result, List<Candidate> Accepted, IReadOnlyList<double>? Shares)> StreamAsync(
-        AggregateRequest request, IFederatedStrategy strategy, IModelAccumulator aggregator, IReadOnlyList<NamedTensor> global, List<Candidate> candidates, Downloads downloads, bool eyesOff, List<RejectedUpdate> rejected, CancellationToken cancellationToken)
+        AggregateRequest request, IFederatedStrategy strategy, IModelAccumulator aggregator, IReadOnlyList<NamedTensor> global, List<Candidate> candidates, Downloads? downloads, bool eyesOff, List<RejectedUpdate> rejected, CancellationToken cancellationToken)
     {
         var weights = candidates.Count == 0 ? [] : strategy.AggregationWeights(Fits(candidates));
         var accepted = new List<Candidate>();
-        for (var i = 0; i < candidates.Count;)
+        if (downloads is not null)
+        {
+            await AddDownloadedAsync(request, strategy, aggregator, global, candidates, 0, candidates.Count, weights, downloads, eyesOff, rejected, accepted, cancellationToken).ConfigureAwait(false);
+        }
+
+        for (var i = 0; downloads is null && i < candidates.Count;)
+        {
+            // A window of unclipped updates (a clipped one, whose add pairs with the global model's, goes alone).
+            var end = i + 1;
+            var clip = strategy.ClipScale(candidates[i].Distance);
+            while (clip >= 1 && end < candidates.Count && end - i < StreamedWindow && strategy.ClipScale(candidates[end].Distance) >= 1)
+            {
+                end++;
+            }
+
+            if (clip >= 1 && await TryStreamAsync(aggregator, candidates, i, end, weights, cancellationToken).ConfigureAwait(false))
+            {
+                accepted.AddRange(candidates.GetRange(i, end - i));
+            }
+            else
+            {
+                await using var whole = new Downloads(updates, request, candidates.GetRange(i, end - i), cancellationToken);
+                await AddDownloadedAsync(request, strategy, aggregator, global, candidates, i, end, weights, whole, eyesOff, rejected, accepted, cancellationToken).ConfigureAwait(false);
+            }
+
+            i = end;
+        }
+
+        return accepted.Count == 0 ? ([], accepted, null) : (aggregator.Result(), accepted, strategy.AggregationWeights(Fits(accepted)));
+    }
+
+    // Candidates [from, to), downloaded whole by `downloads` (which reads exactly those, in order), each checked and added or refused.
+    private async Task AddDownloadedAsync(
+        AggregateRequest request, IFederatedStrategy strategy, IModelAccumulator aggregator, IReadOnlyList<NamedTensor> global, List<Candidate> candidates, int from, int to, IReadOnlyList<double> weights, Downloads downloads, bool eyesOff, List<RejectedUpdate> rejected, List<Candidate> accepted, CancellationToken cancellationToken)
+    {
+        for (var i = from; i < to;)
         {
             cancellationToken.ThrowIfCancellationRequested();
 
@@ -151,7 +191,7 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
             // global model's): added together, with one pass over the sum instead of one each.
             var clip = strategy.ClipScale(candidates[i].Distance);
             var ready = new List<(SafetensorsFile? File, RejectedUpdate? Refusal)> { await downloads.NextAsync().ConfigureAwait(false) };
-            while (clip >= 1 && i + ready.Count < candidates.Count
+            while (clip >= 1 && i + ready.Count < to
                 && strategy.ClipScale(candidates[i + ready.Count].Distance) >= 1
                 && downloads.TryTakeDownloaded(out var next))
             {
@@ -177,8 +217,89 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
                 accepted.Add(candidates[i]);
             }
         }
+    }
 
-        return accepted.Count == 0 ? ([], accepted, null) : (aggregator.Result(), accepted, strategy.AggregationWeights(Fits(accepted)));
+    /// <summary>Most updates read as streams side by side, with one pass over the sum, when the model is large (<see cref="Streamed"/>).</summary>
+    public const int StreamedWindow = 8;
+
+    // Updates of models too large for a window of whole downloads within PrefetchBytes are read as streams.
+    internal static bool Streamed(long modelBytes) => PrefetchWindow(modelBytes) < StreamedWindow;
+
+    // Candidates [from, to) read as streams side by side and added in one pass over the sum (IModelAccumulator.TryAddStreamedAsync),
+    // each stream hashed as it is read and checked against its reference before the window counts. False, with nothing
+    // added, at the first thing wrong with any of them (missing, malformed header, another layout, a NaN, short, another
+    // hash): the caller then reads the window whole, which refuses the culprit with its reason and adds the others.
+    private async Task<bool> TryStreamAsync(IModelAccumulator aggregator, List<Candidate> candidates, int from, int to, IReadOnlyList<double> weights, CancellationToken cancellationToken)
+    {
+        var opening = candidates.GetRange(from, to - from).Select(c => OpenCheckedAsync(c.Update, cancellationToken)).ToArray();
+        var streams = new List<CheckedUpdateStream>();
+        try
+        {
+            foreach (var open in opening)
+            {
+                if (await open.ConfigureAwait(false) is not { } stream)
+                {
+                    return false;
+                }
+
+                streams.Add(stream);
+            }
+
+            SafetensorsLayout? layout = null;
+            foreach (var stream in streams)
+            {
+                var own = await stream.ReadLayoutAsync(cancellationToken).ConfigureAwait(false);
+                if (own is null || (layout is not null && !layout.SameTensors(own)))
+                {
+                    return false;
+                }
+
+                layout ??= own;
+            }
+
+            return await aggregator.TryAddStreamedAsync(
+                layout!,
+                [.. streams.Select((s, j) => new StreamedUpdate(s, weights[from + j]))],
+                async ct =>
+                {
+                    var verified = true;
+                    foreach (var stream in streams)
+                    {
+                        verified &= await stream.VerifyAsync(ct).ConfigureAwait(false);
+                    }
+
+                    return verified;
+                },
+                cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Every stream opened is closed, including those opened after one failed to.
+            foreach (var open in opening)
+            {
+                try
+                {
+                    (await open.ConfigureAwait(false))?.Dispose();
+                }
+                catch (Exception)
+                {
+                    // Its failure is reported by the whole read that follows, or the window already failed with its own.
+                }
+            }
+        }
+    }
+
+    private async Task<CheckedUpdateStream?> OpenCheckedAsync(SiloUpdate update, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var download = await updates.OpenUpdateAsync(update.Host ?? update.SiloId, update.Update, update.Offset, cancellationToken).ConfigureAwait(false);
+            return new CheckedUpdateStream(download, update.Update);
+        }
+        catch (UpdateUnavailableException)
+        {
+            return null;
+        }
     }
 
     /// <summary>The streaming pass's downloads, in the candidates' order, a window ahead of the update being added.</summary>

@@ -299,6 +299,82 @@ public sealed class AggregationServiceTests
         Assert.Contains(windows, w => w > 1);
     }
 
+    // A model too large for a window of eight whole downloads within the prefetch budget (9.2 MB), so its updates are read as streams.
+    private const int LargeFloats = 2_300_000;
+
+    private static byte[] Large(int seed, int poisonAt = -1)
+    {
+        var w = Enumerable.Range(0, LargeFloats).Select(i => (float)Math.Sin(i * 0.001 + seed)).ToArray();
+        if (poisonAt >= 0)
+        {
+            w[poisonAt] = float.NaN;
+        }
+
+        return Safetensors.Serialize(
+        [
+            new NamedTensor("bias", TensorDType.F32, [3], MemoryMarshal.AsBytes(new[] { seed, -seed, 0.5f }.AsSpan()).ToArray()),
+            new NamedTensor("w", TensorDType.F32, [LargeFloats], MemoryMarshal.AsBytes(w.AsSpan()).ToArray()),
+        ]);
+    }
+
+    [Fact]
+    public async Task AggregateAsync_LargeModel_ReadsUpdatesAsStreamsInWindowsOfEight_AndWritesTheModelOfWholeReadsBitForBit()
+    {
+        Assert.True(AggregationService.Streamed(Large(0).Length));
+        var largeGlobal = blobs.Put("mem://orchestrator/checkpoints/r/round-00000/large.safetensors", Large(0));
+        var updates = Enumerable.Range(1, 10).Select(i => Update($"silo-{i:00}", Large(i), 10 + i)).ToArray();
+        var request = new AggregateRequest("r", 1, "checkpoints", new StrategySpec(), largeGlobal, updates);
+
+        var windows = new List<int>();
+        var streamed = await new AggregationService(store, silos, new WindowSpy(new TorchTensorEngine(), windows), NullLogger<AggregationService>.Instance).AggregateAsync(request, default);
+        var whole = await new AggregationService(store, new NoStreams(silos), new TorchTensorEngine(), NullLogger<AggregationService>.Instance).AggregateAsync(request, default);
+
+        // Two windows read as streams (recorded negative), nothing read whole.
+        Assert.Equal([-8, -2], windows);
+        Assert.Equal(whole.Model.Sha256, streamed.Model.Sha256);
+        Assert.Empty(streamed.Rejected);
+        Assert.Equal(whole.Participants, streamed.Participants);
+        var model = Safetensors.Parse(await store.ReadModelAsync(streamed.Model, default)).Tensors.Single(t => t.Name == "bias");
+        var total = Enumerable.Range(1, 10).Sum(i => 10.0 + i);
+        Assert.Equal(Enumerable.Range(1, 10).Sum(i => i * (10.0 + i)) / total, MemoryMarshal.Cast<byte, float>(model.Data.Span)[0], 4);
+    }
+
+    [Fact]
+    public async Task AggregateAsync_LargeModel_AWindowWithBadUpdates_IsReadAgainWhole_RefusingEachWithItsReason()
+    {
+        var largeGlobal = blobs.Put("mem://orchestrator/checkpoints/r/round-00000/large.safetensors", Large(0));
+        var updates = Enumerable.Range(1, 10).Select(i => Update($"silo-{i:00}", i == 5 ? Large(i, poisonAt: LargeFloats - 7) : Large(i), 10 + i)).ToArray();
+        blobs.Items[updates[2].Update.Uri] = Large(33);
+        blobs.Items[updates[8].Update.Uri] = blobs.Items[updates[8].Update.Uri][..^4];
+        var request = new AggregateRequest("r", 1, "checkpoints", new StrategySpec(), largeGlobal, updates);
+
+        var windows = new List<int>();
+        var streamed = await new AggregationService(store, silos, new WindowSpy(new TorchTensorEngine(), windows), NullLogger<AggregationService>.Instance).AggregateAsync(request, default);
+        var whole = await new AggregationService(store, new NoStreams(silos), new TorchTensorEngine(), NullLogger<AggregationService>.Instance).AggregateAsync(request, default);
+
+        // Both windows were refused as streams (0) and added from whole reads (positive sizes).
+        Assert.Equal(0, windows[0]);
+        Assert.DoesNotContain(windows, w => w < 0);
+        Assert.Equal(
+            [("silo-03", "sha256-mismatch"), ("silo-05", "non-finite"), ("silo-09", "truncated")],
+            streamed.Rejected.Select(r => (r.SiloId, r.Reason)));
+        Assert.Equal($"tensor 'w' has a NaN or infinite value at element {LargeFloats - 7}", streamed.Rejected[1].Detail);
+        Assert.Equal(whole.Rejected, streamed.Rejected);
+        Assert.Equal(whole.Model.Sha256, streamed.Model.Sha256);
+        Assert.Equal(7, streamed.Participants.Count);
+    }
+
+    // The outboxes, with every streamed open refused as if the blob were missing: each update is read whole.
+    private sealed class NoStreams(IUpdateStore inner) : IUpdateStore
+    {
+        public Task<ReadOnlyMemory<byte>> ReadUpdateAsync(string siloId, BlobRef update, CancellationToken cancellationToken) => inner.ReadUpdateAsync(siloId, update, cancellationToken);
+
+        public Task<byte[]?> ReadOutboxAsync(string siloId, string path, CancellationToken cancellationToken) => inner.ReadOutboxAsync(siloId, path, cancellationToken);
+
+        public Task<Stream> OpenUpdateAsync(string siloId, BlobRef update, long? offset, CancellationToken cancellationToken) =>
+            throw new UpdateUnavailableException("no streams here");
+    }
+
     // The engine, with the size of every TryAddAll recorded.
     private sealed class WindowSpy(ITensorEngine inner, List<int> windows) : ITensorEngine
     {
@@ -323,6 +399,13 @@ public sealed class AggregationServiceTests
             {
                 windows.Add(updates.Count);
                 return accumulator.TryAddAll(updates);
+            }
+
+            public async Task<bool> TryAddStreamedAsync(SafetensorsLayout layout, IReadOnlyList<StreamedUpdate> updates, Func<CancellationToken, ValueTask<bool>> confirm, CancellationToken cancellationToken)
+            {
+                var added = await accumulator.TryAddStreamedAsync(layout, updates, confirm, cancellationToken);
+                windows.Add(added ? -updates.Count : 0);
+                return added;
             }
 
             public IReadOnlyList<NamedTensor> Result() => accumulator.Result();

@@ -299,9 +299,12 @@ public sealed class StreamingAggregator : IModelAccumulator
     /// The tensors' buffers are read in pieces of up to <see cref="StreamPieceBytes"/> of every update at once, the next piece
     /// reading while this one is added (<see cref="LockstepReads"/>). A float32 piece is added block by block into the spare
     /// buffer (into the accumulator before the first update) with the <c>fma</c> chain of <see cref="TryAddAll"/>, each value
-    /// checked as it is loaded; pieces of other dtypes are kept (they are small) and added once every update has passed.
+    /// checked as it is loaded; tensors of other dtypes are kept whole per update (counters and integer buffers: small in every
+    /// model kind here, but not bounded by the pieces) and added once every update has passed.
     /// The buffers swap only after <paramref name="confirm"/>, so a window refused at any point leaves the sum as it was.
-    /// Memory: the two sums and two pieces per update, whatever the updates' sizes.
+    /// Memory: the two sums, two pieces per update and the updates' tensors that are not float32, whatever the updates' sizes.
+    /// Streams that are plain <see cref="MemoryStream"/>s over an exposed buffer (updates already in memory: tests and
+    /// <c>scripts/bench.sh</c>) are read where they are, without copying pieces.
     /// </remarks>
     public Task<bool> TryAddStreamedAsync(SafetensorsLayout layout, IReadOnlyList<StreamedUpdate> updates, Func<CancellationToken, ValueTask<bool>> confirm, CancellationToken cancellationToken) =>
         TryAddStreamedAsync(layout, updates, confirm, StreamPieceBytes, cancellationToken);

@@ -152,10 +152,13 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
 
         for (var i = 0; downloads is null && i < candidates.Count;)
         {
-            // A window of unclipped updates (a clipped one, whose add pairs with the global model's, goes alone).
+            // A window of unclipped updates, or the run of clipped ones that starts here (each clipped add pairs with the
+            // global model's, so they are read whole, one downloading while the one before it is added).
             var end = i + 1;
             var clip = strategy.ClipScale(candidates[i].Distance);
-            while (clip >= 1 && end < candidates.Count && end - i < StreamedWindow && strategy.ClipScale(candidates[end].Distance) >= 1)
+            while (end < candidates.Count && (clip >= 1
+                ? end - i < StreamedWindow && strategy.ClipScale(candidates[end].Distance) >= 1
+                : strategy.ClipScale(candidates[end].Distance) < 1))
             {
                 end++;
             }
@@ -228,10 +231,12 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
     // Candidates [from, to) read as streams side by side and added in one pass over the sum (IModelAccumulator.TryAddStreamedAsync),
     // each stream hashed as it is read and checked against its reference before the window counts. False, with nothing
     // added, at the first thing wrong with any of them (missing, malformed header, another layout, a NaN, short, another
-    // hash): the caller then reads the window whole, which refuses the culprit with its reason and adds the others.
+    // hash, a download that failed on the way): the caller then reads the window whole, which refuses the culprit with
+    // its reason and adds the others.
     private async Task<bool> TryStreamAsync(IModelAccumulator aggregator, List<Candidate> candidates, int from, int to, IReadOnlyList<double> weights, CancellationToken cancellationToken)
     {
-        var opening = candidates.GetRange(from, to - from).Select(c => OpenCheckedAsync(c.Update, cancellationToken)).ToArray();
+        using var opens = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var opening = candidates.GetRange(from, to - from).Select(c => OpenCheckedAsync(c.Update, opens.Token)).ToArray();
         var streams = new List<CheckedUpdateStream>();
         try
         {
@@ -272,9 +277,17 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
                 },
                 cancellationToken).ConfigureAwait(false);
         }
+        catch (Exception) when (!cancellationToken.IsCancellationRequested)
+        {
+            // A download that broke off on the way (after the SDK's own retries): nothing of the window was added, and
+            // reading it whole either succeeds or refuses the update as a whole read would (missing). An aggregator left
+            // inconsistent says so at its next add.
+            return false;
+        }
         finally
         {
-            // Every stream opened is closed, including those opened after one failed to.
+            // Every stream opened is closed, including those opened after one failed to (whose opening is stopped).
+            await opens.CancelAsync().ConfigureAwait(false);
             foreach (var open in opening)
             {
                 try

@@ -67,7 +67,7 @@ internal sealed class CheckedUpdateStream(Stream download, BlobRef reference) : 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count).GetAwaiter().GetResult();
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException("Read it asynchronously.");
 
     public override bool CanRead => true;
 

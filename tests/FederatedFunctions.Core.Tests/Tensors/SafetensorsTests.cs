@@ -437,6 +437,51 @@ public sealed class SafetensorsTests
     }
 
     [Fact]
+    public void ParseLayout_HeaderAlone_GivesParsesOffsetsAndMetadata_AndWhereTheBufferStarts()
+    {
+        var file = Safetensors.Serialize([Weight, Bias], new Dictionary<string, string> { ["round"] = "7" });
+        var start = Safetensors.DataStart(file, file.Length);
+
+        var layout = Safetensors.ParseLayout(file.AsMemory(0, (int)start), file.Length);
+
+        var parsed = Safetensors.Parse(file);
+        Assert.Equal(start, file.Length - parsed.Tensors.Sum(t => t.Data.Length));
+        Assert.Equal(parsed.Tensors.Select(t => (t.Name, t.DType, t.Shape[0])), layout.Tensors.Select(t => (t.Name, t.DType, t.Shape[0])));
+        Assert.Equal([(0L, 8L), (8L, 24L)], layout.Tensors.Select(t => (t.Begin, t.End)));
+        Assert.Equal("7", layout.Metadata["round"]);
+    }
+
+    [Fact]
+    public void ParseLayout_ExpectedSizeOtherThanTheTensorsCover_ThrowsAsParseDoes()
+    {
+        var file = Safetensors.Serialize([Bias]);
+        var start = (int)Safetensors.DataStart(file, file.Length);
+
+        Assert.Contains("2 bytes after offset 8", Assert.Throws<SafetensorsFormatException>(() => Safetensors.ParseLayout(file.AsMemory(0, start), file.Length + 2)).Message, StringComparison.Ordinal);
+        Assert.Throws<SafetensorsFormatException>(() => Safetensors.ParseLayout(file.AsMemory(0, start), file.Length - 4));
+        Assert.Throws<SafetensorsFormatException>(() => Safetensors.DataStart(file, start - 1));
+    }
+
+    [Fact]
+    public void SameTensors_MetadataOfAnotherLength_Same_AnotherShapeOrTensor_NotSame()
+    {
+        SafetensorsLayout Layout(NamedTensor[] tensors, string round)
+        {
+            var file = Safetensors.Serialize(tensors, new Dictionary<string, string> { ["round"] = round });
+            return Safetensors.ParseLayout(file.AsMemory(0, (int)Safetensors.DataStart(file, file.Length)), file.Length);
+        }
+
+        var layout = Layout([Weight, Bias], "7");
+        var longer = Layout([Weight, Bias], new string('7', 40));
+
+        Assert.NotEqual(layout.DataStart, longer.DataStart);
+        Assert.True(layout.SameTensors(longer));
+        Assert.False(layout.SameTensors(Layout([F32("weight", [4], 1f, 2f, 3f, 4f), Bias], "7")));
+        Assert.False(layout.SameTensors(Layout([Weight, F32("bias2", [2], 0.5f, -1f)], "7")));
+        Assert.False(layout.SameTensors(Layout([Weight], "7")));
+    }
+
+    [Fact]
     public void Parse_DuplicateTensorName_Throws()
     {
         var header = "{\"a\":" + TensorEntry("F32", "[1]", "[0,4]") + ",\"a\":" + TensorEntry("F32", "[1]", "[4,8]") + "}";

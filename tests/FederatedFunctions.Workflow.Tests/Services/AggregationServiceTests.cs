@@ -302,7 +302,7 @@ public sealed class AggregationServiceTests
     // A model too large for a window of eight whole downloads within the prefetch budget (9.2 MB), so its updates are read as streams.
     private const int LargeFloats = 2_300_000;
 
-    private static byte[] Large(int seed, int poisonAt = -1)
+    private static byte[] Large(int seed, int poisonAt = -1, string note = "")
     {
         var w = Enumerable.Range(0, LargeFloats).Select(i => (float)Math.Sin(i * 0.001 + seed)).ToArray();
         if (poisonAt >= 0)
@@ -314,7 +314,8 @@ public sealed class AggregationServiceTests
         [
             new NamedTensor("bias", TensorDType.F32, [3], MemoryMarshal.AsBytes(new[] { seed, -seed, 0.5f }.AsSpan()).ToArray()),
             new NamedTensor("w", TensorDType.F32, [LargeFloats], MemoryMarshal.AsBytes(w.AsSpan()).ToArray()),
-        ]);
+        ],
+        note.Length == 0 ? null : new Dictionary<string, string> { ["note"] = note });
     }
 
     [Fact]
@@ -364,6 +365,70 @@ public sealed class AggregationServiceTests
         Assert.Equal(7, streamed.Participants.Count);
     }
 
+    [Fact]
+    public async Task AggregateAsync_LargeModel_ADownloadBreaksOffHalfway_TheWindowIsReadWhole_AndNothingIsAddedTwice()
+    {
+        var largeGlobal = blobs.Put("mem://orchestrator/checkpoints/r/round-00000/large.safetensors", Large(0));
+        var updates = Enumerable.Range(1, 3).Select(i => Update($"silo-{i:00}", Large(i), 10 + i)).ToArray();
+        var request = new AggregateRequest("r", 1, "checkpoints", new StrategySpec(), largeGlobal, updates);
+
+        var windows = new List<int>();
+        var streams = new BreakingStreams(silos, updates[1].Update.Uri);
+        var broken = await new AggregationService(store, streams, new WindowSpy(new TorchTensorEngine(), windows), NullLogger<AggregationService>.Instance).AggregateAsync(request, default);
+        var whole = await new AggregationService(store, new NoStreams(silos), new TorchTensorEngine(), NullLogger<AggregationService>.Instance).AggregateAsync(request, default);
+
+        // The streamed window was refused (0), then its three updates were added from whole reads.
+        Assert.Equal(0, windows[0]);
+        Assert.Equal(3, windows.Skip(1).Sum());
+        Assert.Empty(broken.Rejected);
+        Assert.Equal(whole.Model.Sha256, broken.Model.Sha256);
+        Assert.Equal(3, streams.Opened.Count);
+        Assert.All(streams.Opened, s => Assert.False(s.CanRead, "a stream of the window was left open"));
+    }
+
+    [Fact]
+    public async Task AggregateAsync_LargeModel_UpdatesWhoseHeadersDifferOnlyInMetadata_ShareAStreamedWindow()
+    {
+        var largeGlobal = blobs.Put("mem://orchestrator/checkpoints/r/round-00000/large.safetensors", Large(0));
+        var updates = Enumerable.Range(1, 3).Select(i => Update($"silo-{i:00}", Large(i, note: new string('n', 10 * i)), 10 + i)).ToArray();
+        var request = new AggregateRequest("r", 1, "checkpoints", new StrategySpec(), largeGlobal, updates);
+
+        var windows = new List<int>();
+        var streamed = await new AggregationService(store, silos, new WindowSpy(new TorchTensorEngine(), windows), NullLogger<AggregationService>.Instance).AggregateAsync(request, default);
+        var whole = await new AggregationService(store, new NoStreams(silos), new TorchTensorEngine(), NullLogger<AggregationService>.Instance).AggregateAsync(request, default);
+
+        Assert.Equal([-3], windows);
+        Assert.Equal(whole.Model.Sha256, streamed.Model.Sha256);
+    }
+
+    // The outboxes, with the stream of one blob failing halfway, as a download that broke off after the SDK's retries.
+    private sealed class BreakingStreams(IUpdateStore inner, string uri) : IUpdateStore
+    {
+        public Task<ReadOnlyMemory<byte>> ReadUpdateAsync(string siloId, BlobRef update, CancellationToken cancellationToken) => inner.ReadUpdateAsync(siloId, update, cancellationToken);
+
+        public Task<byte[]?> ReadOutboxAsync(string siloId, string path, CancellationToken cancellationToken) => inner.ReadOutboxAsync(siloId, path, cancellationToken);
+
+        public List<Stream> Opened { get; } = [];
+
+        public async Task<Stream> OpenUpdateAsync(string siloId, BlobRef update, long? offset, CancellationToken cancellationToken)
+        {
+            var bytes = (await inner.ReadUpdateAsync(siloId, update, cancellationToken)).ToArray();
+            Stream stream = update.Uri == uri ? new BreaksOff(bytes) : new MemoryStream(bytes, 0, bytes.Length, false, publiclyVisible: true);
+            lock (Opened)
+            {
+                Opened.Add(stream);
+            }
+
+            return stream;
+        }
+
+        private sealed class BreaksOff(byte[] bytes) : MemoryStream(bytes, writable: false)
+        {
+            public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+                Position > Length / 2 ? throw new IOException("the connection was reset") : base.ReadAsync(buffer, cancellationToken);
+        }
+    }
+
     // The outboxes, with every streamed open refused as if the blob were missing: each update is read whole.
     private sealed class NoStreams(IUpdateStore inner) : IUpdateStore
     {
@@ -403,9 +468,17 @@ public sealed class AggregationServiceTests
 
             public async Task<bool> TryAddStreamedAsync(SafetensorsLayout layout, IReadOnlyList<StreamedUpdate> updates, Func<CancellationToken, ValueTask<bool>> confirm, CancellationToken cancellationToken)
             {
-                var added = await accumulator.TryAddStreamedAsync(layout, updates, confirm, cancellationToken);
-                windows.Add(added ? -updates.Count : 0);
-                return added;
+                // Streamed windows recorded negative; one refused, or that threw, as 0.
+                var added = false;
+                try
+                {
+                    added = await accumulator.TryAddStreamedAsync(layout, updates, confirm, cancellationToken);
+                    return added;
+                }
+                finally
+                {
+                    windows.Add(added ? -updates.Count : 0);
+                }
             }
 
             public IReadOnlyList<NamedTensor> Result() => accumulator.Result();

@@ -163,7 +163,7 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
                 end++;
             }
 
-            if (clip >= 1 && await TryStreamAsync(aggregator, candidates, i, end, weights, cancellationToken).ConfigureAwait(false))
+            if (clip >= 1 && await TryStreamAsync(request, aggregator, candidates, i, end, weights, cancellationToken).ConfigureAwait(false))
             {
                 accepted.AddRange(candidates.GetRange(i, end - i));
             }
@@ -233,7 +233,7 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
     // added, at the first thing wrong with any of them (missing, malformed header, another layout, a NaN, short, another
     // hash, a download that failed on the way): the caller then reads the window whole, which refuses the culprit with
     // its reason and adds the others.
-    private async Task<bool> TryStreamAsync(IModelAccumulator aggregator, List<Candidate> candidates, int from, int to, IReadOnlyList<double> weights, CancellationToken cancellationToken)
+    private async Task<bool> TryStreamAsync(AggregateRequest request, IModelAccumulator aggregator, List<Candidate> candidates, int from, int to, IReadOnlyList<double> weights, CancellationToken cancellationToken)
     {
         using var opens = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var opening = candidates.GetRange(from, to - from).Select(c => OpenCheckedAsync(c.Update, opens.Token)).ToArray();
@@ -277,11 +277,12 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
                 },
                 cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception) when (!cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
         {
             // A download that broke off on the way (after the SDK's own retries): nothing of the window was added, and
             // reading it whole either succeeds or refuses the update as a whole read would (missing). An aggregator left
-            // inconsistent says so at its next add.
+            // inconsistent says so at its next add. Logged, so that a streamed path that keeps failing does not go unseen.
+            LogStreamFailed(logger, request.RunId, request.Round, candidates[from].Update.SiloId, candidates[to - 1].Update.SiloId, ex.GetType().Name, ex.Message);
             return false;
         }
         finally
@@ -566,6 +567,9 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Warning, Message = "Run {RunId} round {Round}: update from {SiloId} rejected ({Reason}): {Detail}")]
     private static partial void LogRejected(ILogger logger, string runId, int round, string siloId, string reason, string detail);
+
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Warning, Message = "Run {RunId} round {Round}: the updates from {FirstSiloId} to {LastSiloId}, read as streams, failed ({Error}: {Detail}); reading them whole")]
+    private static partial void LogStreamFailed(ILogger logger, string runId, int round, string firstSiloId, string lastSiloId, string error, string detail);
 
     [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "Run {RunId} round {Round}: aggregated {Accepted} updates, rejected {Rejected}; model {Sha256}")]
     private static partial void LogAggregated(ILogger logger, string runId, int round, int accepted, int rejected, string sha256);

@@ -466,17 +466,20 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
     // The measuring pass: every update is read and checked once; its example count and loss are taken from its metadata
     // when the silo did not report them (eyes-off), and its distance from the global model is measured when needed.
     // The aggregating pass reads the survivors again and checks them again, so an update changed between the two reads
-    // is refused rather than aggregated unmeasured; peak memory stays one update.
+    // is refused rather than aggregated unmeasured. The next updates download while one is measured, within the streaming
+    // pass's budget (Downloads): memory stays the update measured and max(one update, 64 MiB) of downloads.
     private async Task<List<Candidate>> MeasureAsync(
         AggregateRequest request, IModelAccumulator aggregator, IReadOnlyList<NamedTensor> global, List<Candidate> candidates, bool eyesOff, bool distance, List<RejectedUpdate> rejected, CancellationToken cancellationToken)
     {
         var measured = new List<Candidate>();
-        var pass = new UpdateReads(updates, candidates.Select(c => c.Update).ToArray(), cancellationToken);
+        await using var downloads = new Downloads(updates, request, candidates, cancellationToken);
         for (var i = 0; i < candidates.Count; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var candidate = candidates[i];
-            var (file, refusal) = await ReadCheckedAsync(pass, i).ConfigureAwait(false);
+            downloads.Fill(held: 1);
+            var (file, refusal) = await downloads.NextAsync().ConfigureAwait(false);
+            downloads.Fill(held: 1);
             var check = file is null ? null : aggregator.Validate(file.Tensors);
             refusal ??= check is { Accepted: false } ? new RejectedUpdate(candidate.Update.SiloId, check.Reason ?? "invalid", check.Detail ?? "rejected by the aggregator") : null;
             var (examples, loss) = (candidate.Examples, candidate.Loss);

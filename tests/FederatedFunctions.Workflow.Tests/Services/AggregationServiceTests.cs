@@ -299,6 +299,24 @@ public sealed class AggregationServiceTests
         Assert.Contains(windows, w => w > 1);
     }
 
+    [Fact]
+    public async Task AggregateAsync_EyesOff_TheMeasuringPassDownloadsAheadOfTheUpdateItMeasures()
+    {
+        // The first read ends only after the other five have: a pass that reads one update after another never gets there.
+        var updates = Enumerable.Range(1, 6).Select(i => Update($"silo-{i}", Safetensors.Serialize(
+            [new NamedTensor("w", TensorDType.F32, [2], MemoryMarshal.AsBytes(new[] { i, -i * 0.5f }.AsSpan()).ToArray())],
+            new Dictionary<string, string> { [UpdateMetadata.Examples] = (10L * i).ToString("D19", System.Globalization.CultureInfo.InvariantCulture) }), 10 * i) with { Examples = null, Loss = null }).ToArray();
+        var request = new AggregateRequest("r", 1, "checkpoints", new StrategySpec(), global, updates, Privacy: new PrivacySpec { Mode = PrivacyModes.EyesOff, MinAggregateSilos = 2 });
+
+        var result = await new AggregationService(store, new OrderedReads(silos, lastFirst: true), new TorchTensorEngine(), NullLogger<AggregationService>.Instance)
+            .AggregateAsync(request, default).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Empty(result.Rejected);
+        Assert.Equal(6, result.Participants.Count);
+        // Σ i·10i / Σ 10i = 91 / 21.
+        Assert.Equal(91f / 21, (await ReadAsync(result.Model))[0], 1e-5f);
+    }
+
     // A model too large for a window of eight whole downloads within the prefetch budget (9.2 MB), so its updates are read as streams.
     private const int LargeFloats = 2_300_000;
 

@@ -144,6 +144,51 @@ public sealed class SiloStorageTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task Aggregation_LargeModelOnAzurite_StreamsTheUpdates_AndATamperedOneIsRefusedAfterTheWindowIsReadWhole()
+    {
+        // 9.2 MB updates: read as streams from each silo's outbox with its read grant; one blob is replaced after it was reported.
+        var ids = new[] { "big-a", "big-b", "big-c" };
+        var (registry, _) = await ProvisionAsync(ids);
+        const int P = 2_300_000;
+        byte[] Model(float scale) => Safetensors.Serialize(
+            [new NamedTensor("w", TensorDType.F32, [P], System.Runtime.InteropServices.MemoryMarshal.AsBytes(Enumerable.Range(0, P).Select(i => scale * (i % 1000)).ToArray().AsSpan()).ToArray())]);
+        var store = new BlobCheckpointStore(azurite.Blobs);
+        var global = await store.PutModelAsync("big-ckpt", "big-run", 0, Model(0), firstWriterWins: false, default);
+        var updates = new List<SiloUpdate>();
+        for (var i = 0; i < ids.Length; i++)
+        {
+            var bytes = Model(i + 1);
+            var blob = registry.GetOutbox(ids[i]).GetBlobClient("outbox/big-run/round-00001/update.safetensors");
+            await blob.UploadAsync(new BinaryData(bytes), overwrite: true);
+            updates.Add(new SiloUpdate(ids[i], 1, new BlobRef(blob.Uri.AbsoluteUri, Hashing.Sha256Hex(bytes), bytes.Length), 10 * (i + 1), 0.5, null));
+        }
+
+        var request = new AggregateRequest("big-run", 1, "big-ckpt", new StrategySpec(), global, updates);
+        var windows = new List<int>();
+        var service = new FederatedFunctions.Workflow.Services.AggregationService(store, new SiloUpdateStore(registry), new WindowRecordingEngine(new TorchTensorEngine(), windows), Microsoft.Extensions.Logging.Abstractions.NullLogger<FederatedFunctions.Workflow.Services.AggregationService>.Instance);
+        Assert.True(global.Bytes > FederatedFunctions.Workflow.Services.AggregationService.PrefetchBytes / FederatedFunctions.Workflow.Services.AggregationService.StreamedWindow);
+
+        float At(ReadOnlyMemory<byte> model, int i) => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(Safetensors.Parse(model).Tensors[0].Data.Span)[i];
+        var all = await service.AggregateAsync(request, default);
+        // One window of three, streamed from Azurite and added.
+        Assert.Equal([-3], windows);
+        // All three: (1·10 + 2·20 + 3·30) / 60 = 140/60 of each value; without big-b: (10 + 90) / 40 = 2.5.
+        Assert.Empty(all.Rejected);
+        Assert.Equal(140f / 60 * 999, At(await store.ReadModelAsync(all.Model, default), 999), 2e-3f);
+
+        // The aggregation runs again (as a retried activity would), after big-b's blob was replaced.
+        await registry.GetOutbox("big-b").GetBlobClient("outbox/big-run/round-00001/update.safetensors").UploadAsync(new BinaryData(Model(20)), overwrite: true);
+        var tampered = await service.AggregateAsync(request, default);
+        // The window streamed again and refused at the hash check, then read whole: big-b refused at its read, the two
+        // others added together or one by one.
+        Assert.Equal([-3, 0], windows[..2]);
+        Assert.Equal(2, windows.Skip(2).Sum());
+        var refused = Assert.Single(tampered.Rejected);
+        Assert.Equal(("big-b", "sha256-mismatch"), (refused.SiloId, refused.Reason));
+        Assert.Equal(2.5f * 999, At(await store.ReadModelAsync(tampered.Model, default), 999), 2e-3f);
+    }
+
+    [Fact]
     public async Task LocalCompute_TrainTwice_WritesTheSameUpdateToTheSilosOwnOutbox()
     {
         var (registry, _) = await ProvisionAsync("train-a");

@@ -288,7 +288,7 @@ public sealed class AggregationServiceTests
         for (var attempt = 0; attempt < 3 && !windows.Any(w => w > 1); attempt++)
         {
             windows.Clear();
-            var together = await new AggregationService(store, new OrderedReads(silos, lastFirst: true), new WindowSpy(new TorchTensorEngine(), windows), NullLogger<AggregationService>.Instance).AggregateAsync(request, default);
+            var together = await new AggregationService(store, new OrderedReads(silos, lastFirst: true), new WindowRecordingEngine(new TorchTensorEngine(), windows), NullLogger<AggregationService>.Instance).AggregateAsync(request, default);
 
             Assert.Equal(oneAtATime.Model, together.Model);
             Assert.Equal(oneAtATime.Participants, together.Participants);
@@ -345,7 +345,7 @@ public sealed class AggregationServiceTests
         var request = new AggregateRequest("r", 1, "checkpoints", new StrategySpec(), largeGlobal, updates);
 
         var windows = new List<int>();
-        var streamed = await new AggregationService(store, silos, new WindowSpy(new TorchTensorEngine(), windows), NullLogger<AggregationService>.Instance).AggregateAsync(request, default);
+        var streamed = await new AggregationService(store, silos, new WindowRecordingEngine(new TorchTensorEngine(), windows), NullLogger<AggregationService>.Instance).AggregateAsync(request, default);
         var whole = await new AggregationService(store, new NoStreams(silos), new TorchTensorEngine(), NullLogger<AggregationService>.Instance).AggregateAsync(request, default);
 
         // Two windows read as streams (recorded negative), nothing read whole.
@@ -368,7 +368,7 @@ public sealed class AggregationServiceTests
         var request = new AggregateRequest("r", 1, "checkpoints", new StrategySpec(), largeGlobal, updates);
 
         var windows = new List<int>();
-        var streamed = await new AggregationService(store, silos, new WindowSpy(new TorchTensorEngine(), windows), NullLogger<AggregationService>.Instance).AggregateAsync(request, default);
+        var streamed = await new AggregationService(store, silos, new WindowRecordingEngine(new TorchTensorEngine(), windows), NullLogger<AggregationService>.Instance).AggregateAsync(request, default);
         var whole = await new AggregationService(store, new NoStreams(silos), new TorchTensorEngine(), NullLogger<AggregationService>.Instance).AggregateAsync(request, default);
 
         // Both windows were refused as streams (0) and added from whole reads (positive sizes).
@@ -393,7 +393,7 @@ public sealed class AggregationServiceTests
         var windows = new List<int>();
         var streams = new BreakingStreams(silos, updates[1].Update.Uri);
         var log = new ListLogger();
-        var broken = await new AggregationService(store, streams, new WindowSpy(new TorchTensorEngine(), windows), log).AggregateAsync(request, default);
+        var broken = await new AggregationService(store, streams, new WindowRecordingEngine(new TorchTensorEngine(), windows), log).AggregateAsync(request, default);
         var whole = await new AggregationService(store, new NoStreams(silos), new TorchTensorEngine(), NullLogger<AggregationService>.Instance).AggregateAsync(request, default);
 
         // The streamed window was refused (0), then its three updates were added from whole reads.
@@ -435,7 +435,7 @@ public sealed class AggregationServiceTests
         var request = new AggregateRequest("r", 1, "checkpoints", new StrategySpec(), largeGlobal, updates);
 
         var windows = new List<int>();
-        var streamed = await new AggregationService(store, silos, new WindowSpy(new TorchTensorEngine(), windows), NullLogger<AggregationService>.Instance).AggregateAsync(request, default);
+        var streamed = await new AggregationService(store, silos, new WindowRecordingEngine(new TorchTensorEngine(), windows), NullLogger<AggregationService>.Instance).AggregateAsync(request, default);
         var whole = await new AggregationService(store, new NoStreams(silos), new TorchTensorEngine(), NullLogger<AggregationService>.Instance).AggregateAsync(request, default);
 
         Assert.Equal([-3], windows);
@@ -479,53 +479,6 @@ public sealed class AggregationServiceTests
 
         public Task<Stream> OpenUpdateAsync(string siloId, BlobRef update, long? offset, CancellationToken cancellationToken) =>
             throw new UpdateUnavailableException("no streams here");
-    }
-
-    // The engine, with the size of every TryAddAll recorded.
-    private sealed class WindowSpy(ITensorEngine inner, List<int> windows) : ITensorEngine
-    {
-        public IReadOnlyList<NamedTensor> InitialModel(ModelSpec model, int inputs, int classes, long seed, ReadOnlyMemory<byte>? script = null) =>
-            inner.InitialModel(model, inputs, classes, seed, script);
-
-        public IModelAccumulator CreateAccumulator(IReadOnlyList<NamedTensor> template) => new Spy(inner.CreateAccumulator(template), windows);
-
-        private sealed class Spy(IModelAccumulator accumulator, List<int> windows) : IModelAccumulator
-        {
-            public int Count => accumulator.Count;
-
-            public double TotalWeight => accumulator.TotalWeight;
-
-            public UpdateCheck Validate(IReadOnlyList<NamedTensor> update) => accumulator.Validate(update);
-
-            public void Add(IReadOnlyList<NamedTensor> update, double weight) => accumulator.Add(update, weight);
-
-            public UpdateCheck TryAdd(IReadOnlyList<NamedTensor> update, double weight) => TryAddAll([new WeightedUpdate(update, weight)])[0];
-
-            public IReadOnlyList<UpdateCheck> TryAddAll(IReadOnlyList<WeightedUpdate> updates)
-            {
-                windows.Add(updates.Count);
-                return accumulator.TryAddAll(updates);
-            }
-
-            public async Task<bool> TryAddStreamedAsync(SafetensorsLayout layout, IReadOnlyList<StreamedUpdate> updates, Func<CancellationToken, ValueTask<bool>> confirm, CancellationToken cancellationToken)
-            {
-                // Streamed windows recorded negative; one refused, or that threw, as 0.
-                var added = false;
-                try
-                {
-                    added = await accumulator.TryAddStreamedAsync(layout, updates, confirm, cancellationToken);
-                    return added;
-                }
-                finally
-                {
-                    windows.Add(added ? -updates.Count : 0);
-                }
-            }
-
-            public IReadOnlyList<NamedTensor> Result() => accumulator.Result();
-
-            public void Dispose() => accumulator.Dispose();
-        }
     }
 
     // Orders the reads: the first one last (the others all done before it), or each after the one before it, 100 ms later.

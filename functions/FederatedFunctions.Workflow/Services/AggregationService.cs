@@ -16,8 +16,9 @@ namespace FederatedFunctions.Workflow.Services;
 /// <remarks>
 /// Updates are read in silo-id order (<see cref="VirtualSilos.IdOrder"/>), so the result is bit-identical for the same inputs and
 /// peak memory is about two sums, one template, the update being added and at most max(one update, 64 MiB) of downloads
-/// ahead (<see cref="PrefetchBytes"/>), whatever the number of silos. Updates of models larger than 8 MiB are read as
-/// streams instead, up to <see cref="StreamedWindow"/> side by side, and held as two 256 KiB pieces each.
+/// ahead (<see cref="PrefetchBytes"/>), whatever the number of silos. In the aggregating pass, updates of models larger
+/// than 8 MiB are read as streams instead, up to <see cref="StreamedWindow"/> side by side, and held as two 256 KiB pieces
+/// each; the measuring pass (eyes-off, norm screen) and DP-clipped updates still hold whole updates within that budget.
 /// An update is checked completely (size, SHA-256, format, keys, shapes, dtypes, finiteness) before it counts, and, when the
 /// spec sets <c>robustness.maxNormRatio</c>, screened by <see cref="NormScreen"/> in a first pass over the round's updates;
 /// a refused update is returned with its reason, never dropped silently.
@@ -163,7 +164,7 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
                 end++;
             }
 
-            if (clip >= 1 && await TryStreamAsync(request, aggregator, candidates, i, end, weights, cancellationToken).ConfigureAwait(false))
+            if (clip >= 1 && await TryStreamAsync(request, aggregator, candidates, i, end, weights, eyesOff, cancellationToken).ConfigureAwait(false))
             {
                 accepted.AddRange(candidates.GetRange(i, end - i));
             }
@@ -231,9 +232,9 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
     // Candidates [from, to) read as streams side by side and added in one pass over the sum (IModelAccumulator.TryAddStreamedAsync),
     // each stream hashed as it is read and checked against its reference before the window counts. False, with nothing
     // added, at the first thing wrong with any of them (missing, malformed header, another layout, a NaN, short, another
-    // hash, a download that failed on the way): the caller then reads the window whole, which refuses the culprit with
+    // hash, a download that broke off on the way): the caller then reads the window whole, which refuses the culprit with
     // its reason and adds the others.
-    private async Task<bool> TryStreamAsync(AggregateRequest request, IModelAccumulator aggregator, List<Candidate> candidates, int from, int to, IReadOnlyList<double> weights, CancellationToken cancellationToken)
+    private async Task<bool> TryStreamAsync(AggregateRequest request, IModelAccumulator aggregator, List<Candidate> candidates, int from, int to, IReadOnlyList<double> weights, bool eyesOff, CancellationToken cancellationToken)
     {
         using var opens = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var opening = candidates.GetRange(from, to - from).Select(c => OpenCheckedAsync(c.Update, opens.Token)).ToArray();
@@ -277,12 +278,13 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
                 },
                 cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        catch (UpdateDownloadException ex)
         {
             // A download that broke off on the way (after the SDK's own retries): nothing of the window was added, and
-            // reading it whole either succeeds or refuses the update as a whole read would (missing). An aggregator left
-            // inconsistent says so at its next add. Logged, so that a streamed path that keeps failing does not go unseen.
-            LogStreamFailed(logger, request.RunId, request.Round, candidates[from].Update.SiloId, candidates[to - 1].Update.SiloId, ex.GetType().Name, ex.Message);
+            // reading it whole either succeeds or refuses the update as a whole read would (missing). Anything else that
+            // fails here is a fault of this process, and fails the activity. Logged, so that downloads that keep breaking
+            // off do not go unseen; in eyes-off mode without the storage's message.
+            LogStreamFailed(logger, request.RunId, request.Round, candidates[from].Update.SiloId, candidates[to - 1].Update.SiloId, ex.InnerException!.GetType().Name, eyesOff ? WithheldDetail : ex.InnerException.Message);
             return false;
         }
         finally

@@ -58,7 +58,17 @@ internal sealed class CheckedUpdateStream(Stream download, BlobRef reference) : 
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        var n = await download.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        int n;
+        try
+        {
+            n = await download.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The download itself failed (after the SDK's own retries), as opposed to anything done with its bytes.
+            throw new UpdateDownloadException(reference.Uri, ex);
+        }
+
         sha.AppendData(buffer.Span[..n]);
         position += n;
         return n;
@@ -100,3 +110,6 @@ internal sealed class CheckedUpdateStream(Stream download, BlobRef reference) : 
         base.Dispose(disposing);
     }
 }
+
+/// <summary>A streamed update's download failed on the way; the update can still be read whole.</summary>
+internal sealed class UpdateDownloadException(string uri, Exception inner) : IOException($"the download of {uri} failed: {inner.GetType().Name}", inner);

@@ -308,8 +308,10 @@ public sealed class AggregationServiceTests
             new Dictionary<string, string> { [UpdateMetadata.Examples] = (10L * i).ToString("D19", System.Globalization.CultureInfo.InvariantCulture) }), 10 * i) with { Examples = null, Loss = null }).ToArray();
         var request = new AggregateRequest("r", 1, "checkpoints", new StrategySpec(), global, updates, Privacy: new PrivacySpec { Mode = PrivacyModes.EyesOff, MinAggregateSilos = 2 });
 
+        // Bounded: a pass that hangs is cancelled (and its reads with it) and fails the test.
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         var result = await new AggregationService(store, new OrderedReads(silos, lastFirst: true), new TorchTensorEngine(), NullLogger<AggregationService>.Instance)
-            .AggregateAsync(request, default).WaitAsync(TimeSpan.FromSeconds(30));
+            .AggregateAsync(request, bound.Token);
 
         Assert.Empty(result.Rejected);
         Assert.Equal(6, result.Participants.Count);
@@ -320,7 +322,7 @@ public sealed class AggregationServiceTests
     // A model too large for a window of eight whole downloads within the prefetch budget (9.2 MB), so its updates are read as streams.
     private const int LargeFloats = 2_300_000;
 
-    private static byte[] Large(int seed, int poisonAt = -1, string note = "")
+    private static byte[] Large(int seed, int poisonAt = -1, string note = "", long examples = 0)
     {
         var w = Enumerable.Range(0, LargeFloats).Select(i => (float)Math.Sin(i * 0.001 + seed)).ToArray();
         if (poisonAt >= 0)
@@ -333,7 +335,11 @@ public sealed class AggregationServiceTests
             new NamedTensor("bias", TensorDType.F32, [3], MemoryMarshal.AsBytes(new[] { seed, -seed, 0.5f }.AsSpan()).ToArray()),
             new NamedTensor("w", TensorDType.F32, [LargeFloats], MemoryMarshal.AsBytes(w.AsSpan()).ToArray()),
         ],
-        note.Length == 0 ? null : new Dictionary<string, string> { ["note"] = note });
+        new Dictionary<string, string>
+        {
+            ["note"] = note,
+            [UpdateMetadata.Examples] = examples.ToString("D19", System.Globalization.CultureInfo.InvariantCulture),
+        });
     }
 
     [Fact]
@@ -383,12 +389,14 @@ public sealed class AggregationServiceTests
         Assert.Equal(7, streamed.Participants.Count);
     }
 
-    [Fact]
-    public async Task AggregateAsync_LargeModel_ADownloadBreaksOffHalfway_TheWindowIsReadWhole_AndNothingIsAddedTwice()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task AggregateAsync_LargeModel_ADownloadBreaksOffHalfway_TheWindowIsReadWhole_AndNothingIsAddedTwice(bool eyesOff)
     {
         var largeGlobal = blobs.Put("mem://orchestrator/checkpoints/r/round-00000/large.safetensors", Large(0));
-        var updates = Enumerable.Range(1, 3).Select(i => Update($"silo-{i:00}", Large(i), 10 + i)).ToArray();
-        var request = new AggregateRequest("r", 1, "checkpoints", new StrategySpec(), largeGlobal, updates);
+        var updates = Enumerable.Range(1, 3).Select(i => Update($"silo-{i:00}", Large(i, examples: 10 + i), 10 + i) with { Examples = eyesOff ? null : 10 + i }).ToArray();
+        var request = new AggregateRequest("r", 1, "checkpoints", new StrategySpec(), largeGlobal, updates, Privacy: eyesOff ? new PrivacySpec { Mode = PrivacyModes.EyesOff, MinAggregateSilos = 2 } : null);
 
         var windows = new List<int>();
         var streams = new BreakingStreams(silos, updates[1].Update.Uri);
@@ -396,7 +404,8 @@ public sealed class AggregationServiceTests
         var broken = await new AggregationService(store, streams, new WindowRecordingEngine(new TorchTensorEngine(), windows), log).AggregateAsync(request, default);
         var whole = await new AggregationService(store, new NoStreams(silos), new TorchTensorEngine(), NullLogger<AggregationService>.Instance).AggregateAsync(request, default);
 
-        // The streamed window was refused (0), then its three updates were added from whole reads.
+        // The streamed window was refused (0), then its three updates were added from whole reads (after the measuring
+        // pass's, in eyes-off mode, which adds nothing).
         Assert.Equal(0, windows[0]);
         Assert.Equal(3, windows.Skip(1).Sum());
         Assert.Empty(broken.Rejected);
@@ -405,7 +414,9 @@ public sealed class AggregationServiceTests
         Assert.All(streams.Opened, s => Assert.False(s.CanRead, "a stream of the window was left open"));
         // The fallback is not silent.
         var warning = Assert.Single(log.Entries, e => e.Level == Microsoft.Extensions.Logging.LogLevel.Warning);
-        Assert.Equal("Run r round 1: the updates from silo-01 to silo-03, read as streams, failed (IOException: the connection was reset); reading them whole", warning.Message);
+        // In eyes-off mode the storage's message is withheld.
+        var detail = eyesOff ? AggregationService.WithheldDetail : "the connection was reset";
+        Assert.Equal($"Run r round 1: the updates from silo-01 to silo-03, read as streams, failed (IOException: {detail}); reading them whole", warning.Message);
     }
 
     // Every entry logged, with its level.
@@ -468,6 +479,36 @@ public sealed class AggregationServiceTests
             public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
                 Position > Length / 2 ? throw new IOException("the connection was reset") : base.ReadAsync(buffer, cancellationToken);
         }
+    }
+
+    [Fact]
+    public async Task AggregateAsync_LargeModelWithDp_ClippedUpdatesReadWhole_BesideAStreamedOne_ClipsEachAsItShould()
+    {
+        // Every coordinate moves by +δ from the global model's 1: δ = 1 (norm about 1,517, clipped to 3) for a, c and d,
+        // δ = 0.001 (norm 1.52, under 3) for b. In silo-id order: a clipped, b alone in a streamed window, c and d clipped.
+        float[] Moved(float delta) => [.. Enumerable.Repeat(1 + delta, 3), .. Enumerable.Repeat(1 + delta, LargeFloats)];
+        byte[] Model(float[] values) => Safetensors.Serialize(
+        [
+            new NamedTensor("bias", TensorDType.F32, [3], MemoryMarshal.AsBytes(values.AsSpan(0, 3)).ToArray()),
+            new NamedTensor("w", TensorDType.F32, [LargeFloats], MemoryMarshal.AsBytes(values.AsSpan(3)).ToArray()),
+        ]);
+        var largeGlobal = blobs.Put("mem://orchestrator/checkpoints/dp/round-00000/large.safetensors", Model(Moved(0)));
+        var updates = new[] { ("a", 1f), ("b", 0.001f), ("c", 1f), ("d", 1f) }
+            .Select(u => new SiloUpdate(u.Item1, 1, blobs.Put($"mem://{u.Item1}/outbox/dp/round-00001/update.safetensors", Model(Moved(u.Item2))), 10, 0.5, new Dictionary<string, double>()))
+            .ToArray();
+        var privacy = new PrivacySpec { DifferentialPrivacy = new DifferentialPrivacySpec { NoiseMultiplier = 1e-9, ClipNorm = 3 } };
+        var request = new AggregateRequest("dp", 1, "checkpoints", new StrategySpec(), largeGlobal, updates, Privacy: privacy, Sampled: 4);
+
+        var windows = new List<int>();
+        var result = await new AggregationService(store, silos, new WindowRecordingEngine(new TorchTensorEngine(), windows), NullLogger<AggregationService>.Instance).AggregateAsync(request, default);
+
+        Assert.Equal([1, -1, 1, 1], windows);
+        Assert.Empty(result.Rejected);
+        var w = MemoryMarshal.Cast<byte, float>(Safetensors.Parse(await store.ReadModelAsync(result.Model, default)).Tensors.Single(t => t.Name == "w").Data.Span);
+        // Three changes clipped to norm 3 over LargeFloats + 3 coordinates, and b's unclipped, summed and divided by 4.
+        var expected = 1 + ((3 * 3 / Math.Sqrt(LargeFloats + 3)) + 0.001) / 4;
+        Assert.Equal(expected, w[0], 1e-5);
+        Assert.Equal(expected, w[LargeFloats - 1], 1e-5);
     }
 
     // The outboxes, with every streamed open refused as if the blob were missing: each update is read whole.

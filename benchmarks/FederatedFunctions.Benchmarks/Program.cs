@@ -95,17 +95,12 @@ static Cell RunCell(string path, int k, int p)
         // The aggregation activity's path for large models: windows of up to eight updates read as streams, a piece of each
         // at a time (the next piece reading while this one is added), one pass over the sum per window. The streams read
         // pre-filled buffers in memory, as if each were a download; memory holds two pieces per update.
-        TorchRuntime.EnsureInitialized();
-        var template = new[] { new NamedTensor("w", TensorDType.F32, [p], new byte[p * sizeof(float)]) };
+        var template = Template(p);
         var files = Enumerable.Range(0, 2).Select(b => Safetensors.Serialize([template[0] with { Data = MemoryMarshal.AsBytes(Fill(new float[p], b + 1).AsSpan()).ToArray() }])).ToArray();
         var start = (int)Safetensors.DataStart(files[0], files[0].Length);
         var layout = Safetensors.ParseLayout(files[0].AsMemory(0, start), files[0].Length);
-        var totals = new double[8];
-        var adds = new double[8];
-        for (var rep = 0; rep < totals.Length; rep++)
+        (ms, addsMs) = TimeAggregations(template, aggregator =>
         {
-            var clock = Stopwatch.StartNew();
-            using var aggregator = new StreamingAggregator(template);
             for (var i = 0; i < k; i += StreamedWindow)
             {
                 var window = Enumerable.Range(i, Math.Min(StreamedWindow, k - i))
@@ -116,65 +111,70 @@ static Cell RunCell(string path, int k, int p)
                     throw new InvalidOperationException("a benchmark window was refused");
                 }
             }
-
-            adds[rep] = clock.Elapsed.TotalMilliseconds;
-            _ = aggregator.Result();
-            totals[rep] = clock.Elapsed.TotalMilliseconds;
-        }
-
-        ms = MedianOf(totals[1..]);
-        addsMs = MedianOf(adds[1..]);
+        });
     }
     else
     {
         // The aggregation activity's path: the updates in memory (as if downloaded), added into one accumulator, one at a
         // time ("streaming") or in windows of up to four with one pass over the sum each ("windowed", TryAddAll).
-        TorchRuntime.EnsureInitialized();
-        var template = new[] { new NamedTensor("w", TensorDType.F32, [p], new byte[p * sizeof(float)]) };
+        var template = Template(p);
         // Pre-filled update buffers used in turn, as if each update were downloaded into one of them (two for one at a
         // time, the window's size for windows): memory stays flat in K, and random numbers stay out of the timed region.
         var window = path == "windowed" ? Math.Min(Window, k) : 1;
         var buffers = Enumerable.Range(0, Math.Max(2, window)).Select(b => MemoryMarshal.AsBytes(Fill(new float[p], b + 1).AsSpan()).ToArray()).ToArray();
-        // The adds alone are timed too: the result's fresh array (P floats the GC may have to map page by page) is the
-        // same for both paths, and on some machines costs more than all the adds.
-        var totals = new double[8];
-        var adds = new double[8];
-        for (var rep = 0; rep < totals.Length; rep++)
+        (ms, addsMs) = TimeAggregations(template, aggregator =>
         {
-            var clock = Stopwatch.StartNew();
-            using var aggregator = new StreamingAggregator(template);
             if (window == 1)
             {
                 for (var i = 0; i < k; i++)
                 {
                     aggregator.Add([template[0] with { Data = buffers[i % 2] }], weights[i]);
                 }
+
+                return;
             }
-            else
+
+            for (var i = 0; i < k; i += window)
             {
-                for (var i = 0; i < k; i += window)
+                var updates = Enumerable.Range(i, Math.Min(window, k - i))
+                    .Select(u => new WeightedUpdate([template[0] with { Data = buffers[u - i] }], weights[u]))
+                    .ToArray();
+                if (aggregator.TryAddAll(updates).Any(c => !c.Accepted))
                 {
-                    var updates = Enumerable.Range(i, Math.Min(window, k - i))
-                        .Select(u => new WeightedUpdate([template[0] with { Data = buffers[u - i] }], weights[u]))
-                        .ToArray();
-                    if (aggregator.TryAddAll(updates).Any(c => !c.Accepted))
-                    {
-                        throw new InvalidOperationException("a benchmark update was refused");
-                    }
+                    throw new InvalidOperationException("a benchmark update was refused");
                 }
             }
-
-            adds[rep] = clock.Elapsed.TotalMilliseconds;
-            _ = aggregator.Result();
-            totals[rep] = clock.Elapsed.TotalMilliseconds;
-        }
-
-        // The first repetition warms up, as in Median.
-        ms = MedianOf(totals[1..]);
-        addsMs = MedianOf(adds[1..]);
+        });
     }
 
     return new Cell(path, k, p, ms, (k + 1) * inputBytes / (ms / 1e3) / 1e9, copyGBps, boundMs, PeakRssMiB(), addsMs);
+}
+
+// One float32 tensor of p parameters, the template of the aggregator's paths.
+static NamedTensor[] Template(int p)
+{
+    TorchRuntime.EnsureInitialized();
+    return [new NamedTensor("w", TensorDType.F32, [p], new byte[p * sizeof(float)])];
+}
+
+// Medians of eight aggregations by `add` into a new accumulator, the first one a warm-up (as in Median): the whole time with
+// `Result`, and the adds alone. The result's fresh array (P floats the GC may have to map page by page) is the same for
+// every path, and on some machines costs more than all the adds.
+static (double Milliseconds, double AddsMilliseconds) TimeAggregations(NamedTensor[] template, Action<StreamingAggregator> add)
+{
+    var totals = new double[8];
+    var adds = new double[8];
+    for (var rep = 0; rep < totals.Length; rep++)
+    {
+        var clock = Stopwatch.StartNew();
+        using var aggregator = new StreamingAggregator(template);
+        add(aggregator);
+        adds[rep] = clock.Elapsed.TotalMilliseconds;
+        _ = aggregator.Result();
+        totals[rep] = clock.Elapsed.TotalMilliseconds;
+    }
+
+    return (MedianOf(totals[1..]), MedianOf(adds[1..]));
 }
 
 static float[] Fill(float[] a, int seed)

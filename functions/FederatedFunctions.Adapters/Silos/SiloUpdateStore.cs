@@ -24,53 +24,45 @@ public sealed class SiloUpdateStore(ISiloRegistry registry) : IUpdateStore
     public Task<ReadOnlyMemory<byte>> ReadUpdateRangeAsync(string siloId, BlobRef update, long offset, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(update);
-        if (offset < 0 || update.Bytes <= 0)
-        {
-            throw new UpdateUnavailableException($"silo '{siloId}': update at offset {offset} of {update.Bytes} bytes is not a range of a blob");
-        }
-
-        return DownloadAsync(siloId, update, new HttpRange(offset, update.Bytes), cancellationToken);
+        return DownloadAsync(siloId, update, Range(siloId, update, offset), cancellationToken);
     }
 
     /// <inheritdoc />
     /// <remarks>The download's own stream: the SDK resumes it from where it broke off when a read fails on the way.</remarks>
-    public async Task<Stream> OpenUpdateAsync(string siloId, BlobRef update, long? offset, CancellationToken cancellationToken)
+    public Task<Stream> OpenUpdateAsync(string siloId, BlobRef update, long? offset, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(update);
-        if (offset is { } at && (at < 0 || update.Bytes <= 0))
-        {
-            throw new UpdateUnavailableException($"silo '{siloId}': update at offset {at} of {update.Bytes} bytes is not a range of a blob");
-        }
-
-        var blob = ResolveInOutbox(registry.GetOutboxReader(siloId), siloId, update.Uri);
-        try
-        {
-            var options = new Azure.Storage.Blobs.Models.BlobDownloadOptions { Range = offset is { } from ? new HttpRange(from, update.Bytes) : default };
-            return (await blob.DownloadStreamingAsync(options, cancellationToken).ConfigureAwait(false)).Value.Content;
-        }
-        catch (RequestFailedException ex) when (ex.Status == 404)
-        {
-            throw new UpdateUnavailableException($"silo '{siloId}': update blob {update.Uri} does not exist", ex);
-        }
-        catch (RequestFailedException ex) when (ex.Status == 416 && offset is not null)
-        {
-            // The range starts past the blob's end: nothing there, which the size check refuses as truncated.
-            return new MemoryStream([], writable: false);
-        }
-        catch (RequestFailedException ex)
-        {
-            throw new UpdateUnavailableException($"silo '{siloId}': update blob {update.Uri} could not be read ({ex.Status} {ex.ErrorCode})", ex);
-        }
+        return FromOutboxAsync(
+            siloId,
+            update,
+            offset is { } at ? Range(siloId, update, at) : null,
+            async (blob, options) => (await blob.DownloadStreamingAsync(options, cancellationToken).ConfigureAwait(false)).Value.Content,
+            new MemoryStream([], writable: false));
     }
 
     // The reported blob, or a range of it, from the silo's own outbox with the orchestrator's read grant.
-    private async Task<ReadOnlyMemory<byte>> DownloadAsync(string siloId, BlobRef update, HttpRange? range, CancellationToken cancellationToken)
+    private Task<ReadOnlyMemory<byte>> DownloadAsync(string siloId, BlobRef update, HttpRange? range, CancellationToken cancellationToken) =>
+        FromOutboxAsync(
+            siloId,
+            update,
+            range,
+            async (blob, options) => (await blob.DownloadContentAsync(options, cancellationToken).ConfigureAwait(false)).Value.Content.ToMemory(),
+            ReadOnlyMemory<byte>.Empty);
+
+    // The range of an update inside a blob of several.
+    private static HttpRange Range(string siloId, BlobRef update, long offset) =>
+        offset < 0 || update.Bytes <= 0
+            ? throw new UpdateUnavailableException($"silo '{siloId}': update at offset {offset} of {update.Bytes} bytes is not a range of a blob")
+            : new HttpRange(offset, update.Bytes);
+
+    // Reads the reported blob (a range of it) from the silo's outbox, its failures as UpdateUnavailableException; a range
+    // that starts past the blob's end gives `pastTheEnd`, which the size check refuses as truncated.
+    private async Task<T> FromOutboxAsync<T>(string siloId, BlobRef update, HttpRange? range, Func<BlobClient, Azure.Storage.Blobs.Models.BlobDownloadOptions, Task<T>> read, T pastTheEnd)
     {
         var blob = ResolveInOutbox(registry.GetOutboxReader(siloId), siloId, update.Uri);
         try
         {
-            var options = new Azure.Storage.Blobs.Models.BlobDownloadOptions { Range = range ?? default };
-            return (await blob.DownloadContentAsync(options, cancellationToken).ConfigureAwait(false)).Value.Content.ToMemory();
+            return await read(blob, new Azure.Storage.Blobs.Models.BlobDownloadOptions { Range = range ?? default }).ConfigureAwait(false);
         }
         catch (RequestFailedException ex) when (ex.Status == 404)
         {
@@ -78,8 +70,7 @@ public sealed class SiloUpdateStore(ISiloRegistry registry) : IUpdateStore
         }
         catch (RequestFailedException ex) when (ex.Status == 416 && range is not null)
         {
-            // The range starts past the blob's end: nothing there, which the size check refuses as truncated.
-            return ReadOnlyMemory<byte>.Empty;
+            return pastTheEnd;
         }
         catch (RequestFailedException ex)
         {

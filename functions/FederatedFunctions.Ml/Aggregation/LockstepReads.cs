@@ -3,13 +3,12 @@ using System.Threading.Channels;
 namespace FederatedFunctions.Ml;
 
 /// <summary>
-/// Reads several streams in step, a planned piece of each at a time, for several consumers at once: piece <c>c</c> of
-/// every stream comes out together, and the pieces of one plan cover disjoint ranges, so consumers need not wait for one
-/// another.
+/// Reads several streams in step, a planned piece of each at a time, for one consumer: piece <c>c</c> of every stream comes
+/// out together, while a task reads the pieces after it.
 /// </summary>
 /// <remarks>
-/// A task reads ahead into a few sets of buffers (one buffer per stream, each as long as the longest piece), so memory is
-/// that, whatever the streams' lengths; a set comes back for reuse when its consumer releases it. Streams that are plain
+/// The task reads ahead into a few sets of buffers (one buffer per stream, each as long as the longest piece), so memory is
+/// that, whatever the streams' lengths; a set comes back for reuse when the consumer releases it. Streams that are plain
 /// <see cref="MemoryStream"/>s with an exposed buffer (updates already in memory) are not copied: their pieces are slices
 /// of that buffer. A stream that ends before its planned bytes ends the reads, and <see cref="NextAsync"/> returns null
 /// from then on, as it does after the last piece ("was every piece read?" is <see cref="Complete"/>). A read that throws
@@ -64,12 +63,11 @@ internal sealed class LockstepReads : IAsyncDisposable
     public bool Complete => Volatile.Read(ref read) == pieces.Count;
 
     /// <summary>The next piece of every stream, in the streams' order, valid until <see cref="Release"/>; null when there is none (all read, or a stream ended early).</summary>
-    /// <remarks>Safe to call from several consumers at once.</remarks>
     public async ValueTask<Piece?> NextAsync()
     {
         if (inMemory is not null)
         {
-            var c = Interlocked.Increment(ref served) - 1;
+            var c = served++;
             if (c >= pieces.Count)
             {
                 return null;
@@ -81,7 +79,7 @@ internal sealed class LockstepReads : IAsyncDisposable
             }
 
             var data = inMemory.Select(b => (ReadOnlyMemory<byte>)b.AsMemory((int)starts[c], pieces[c])).ToArray();
-            if (Interlocked.Increment(ref read) == pieces.Count)
+            if (++read == pieces.Count)
             {
                 // Read to the end, as a stream read piece by piece would be.
                 foreach (var stream in streams)
@@ -90,7 +88,7 @@ internal sealed class LockstepReads : IAsyncDisposable
                 }
             }
 
-            return new Piece(c, starts[c], data, -1);
+            return new Piece(starts[c], data, -1);
         }
 
         while (await filled.Reader.WaitToReadAsync(stop.Token).ConfigureAwait(false))
@@ -131,7 +129,7 @@ internal sealed class LockstepReads : IAsyncDisposable
                 }
 
                 Interlocked.Increment(ref read);
-                await filled.Writer.WriteAsync(new Piece(c, starts[c], [.. sets[set].Select(b => (ReadOnlyMemory<byte>)b.AsMemory(0, pieces[c]))], set), stop.Token).ConfigureAwait(false);
+                await filled.Writer.WriteAsync(new Piece(starts[c], [.. sets[set].Select(b => (ReadOnlyMemory<byte>)b.AsMemory(0, pieces[c]))], set), stop.Token).ConfigureAwait(false);
             }
         }
         finally
@@ -162,6 +160,6 @@ internal sealed class LockstepReads : IAsyncDisposable
         stop.Dispose();
     }
 
-    /// <summary>Piece <paramref name="Index"/> of every stream: <paramref name="Data"/>[s] is stream s's bytes from <paramref name="Start"/>.</summary>
-    public sealed record Piece(int Index, long Start, ReadOnlyMemory<byte>[] Data, int Set);
+    /// <summary>A piece of every stream: <paramref name="Data"/>[s] is stream s's bytes from <paramref name="Start"/>, held in buffer set <paramref name="Set"/> (-1: in memory).</summary>
+    public sealed record Piece(long Start, ReadOnlyMemory<byte>[] Data, int Set);
 }

@@ -235,14 +235,7 @@ public sealed class StreamingAggregator : IModelAccumulator
     {
         ArgumentNullException.ThrowIfNull(updates);
         ThrowIfUnusable();
-        foreach (var update in updates)
-        {
-            ArgumentNullException.ThrowIfNull(update);
-            if (!(double.IsFinite(update.Weight) && update.Weight > 0))
-            {
-                throw new ArgumentOutOfRangeException(nameof(updates), update.Weight, "Every weight must be a positive finite number.");
-            }
-        }
+        CheckWeights(updates, u => u.Weight);
 
         var verdicts = new UpdateCheck[updates.Count];
         var taken = new List<int>(updates.Count);
@@ -316,14 +309,7 @@ public sealed class StreamingAggregator : IModelAccumulator
         ArgumentNullException.ThrowIfNull(updates);
         ArgumentNullException.ThrowIfNull(confirm);
         ThrowIfUnusable();
-        foreach (var update in updates)
-        {
-            ArgumentNullException.ThrowIfNull(update);
-            if (!(double.IsFinite(update.Weight) && update.Weight > 0))
-            {
-                throw new ArgumentOutOfRangeException(nameof(updates), update.Weight, "Every weight must be a positive finite number.");
-            }
-        }
+        CheckWeights(updates, u => u.Weight);
 
         if (updates.Count == 0)
         {
@@ -382,6 +368,19 @@ public sealed class StreamingAggregator : IModelAccumulator
 
         Commit(first, [.. Enumerable.Range(0, updates.Count).Select(j => (others[j].Select(kv => new NamedTensor(entries[kv.Key].Name, entries[kv.Key].DType, entries[kv.Key].Shape, kv.Value)).ToArray(), updates[j].Weight))]);
         return true;
+    }
+
+    // Every update of a window present, each weight positive and finite; checked before anything is added.
+    private static void CheckWeights<T>(IReadOnlyList<T> updates, Func<T, double> weight)
+    {
+        foreach (var update in updates)
+        {
+            ArgumentNullException.ThrowIfNull(update);
+            if (!(double.IsFinite(weight(update)) && weight(update) > 0))
+            {
+                throw new ArgumentOutOfRangeException(nameof(updates), weight(update), "Every weight must be a positive finite number.");
+            }
+        }
     }
 
     // One piece of every update of a window: each float32 part added block by block into its target, the others kept; false at a NaN or infinity.

@@ -149,9 +149,10 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
         if (downloads is not null)
         {
             await AddDownloadedAsync(request, strategy, aggregator, global, candidates, 0, candidates.Count, weights, downloads, eyesOff, rejected, accepted, cancellationToken).ConfigureAwait(false);
+            return Finish(accepted);
         }
 
-        for (var i = 0; downloads is null && i < candidates.Count;)
+        for (var i = 0; i < candidates.Count;)
         {
             // A window of unclipped updates, or the run of clipped ones that starts here (each clipped add pairs with the
             // global model's, so they are read whole, one downloading while the one before it is added).
@@ -177,7 +178,10 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
             i = end;
         }
 
-        return accepted.Count == 0 ? ([], accepted, null) : (aggregator.Result(), accepted, strategy.AggregationWeights(Fits(accepted)));
+        return Finish(accepted);
+
+        (IReadOnlyList<NamedTensor>, List<Candidate>, IReadOnlyList<double>?) Finish(List<Candidate> added) =>
+            added.Count == 0 ? ([], added, null) : (aggregator.Result(), added, strategy.AggregationWeights(Fits(added)));
     }
 
     // Candidates [from, to), downloaded whole by `downloads` (which reads exactly those, in order), each checked and added or refused.

@@ -400,8 +400,9 @@ public sealed class AggregationServiceTests
 
         var windows = new List<int>();
         var streams = new BreakingStreams(silos, updates[1].Update.Uri);
-        var log = new ListLogger();
-        var broken = await new AggregationService(store, streams, new WindowRecordingEngine(new TorchTensorEngine(), windows), log).AggregateAsync(request, default);
+        var log = new LogRecorder();
+        using var loggers = new Microsoft.Extensions.Logging.LoggerFactory([log]);
+        var broken = await new AggregationService(store, streams, new WindowRecordingEngine(new TorchTensorEngine(), windows), new Microsoft.Extensions.Logging.Logger<AggregationService>(loggers)).AggregateAsync(request, default);
         var whole = await new AggregationService(store, new NoStreams(silos), new TorchTensorEngine(), NullLogger<AggregationService>.Instance).AggregateAsync(request, default);
 
         // The streamed window was refused (0), then its three updates were added from whole reads (after the measuring
@@ -413,29 +414,10 @@ public sealed class AggregationServiceTests
         Assert.Equal(3, streams.Opened.Count);
         Assert.All(streams.Opened, s => Assert.False(s.CanRead, "a stream of the window was left open"));
         // The fallback is not silent.
-        var warning = Assert.Single(log.Entries, e => e.Level == Microsoft.Extensions.Logging.LogLevel.Warning);
+        var warning = Assert.Single(log.Of<AggregationService>(), e => e.Level == Microsoft.Extensions.Logging.LogLevel.Warning);
         // In eyes-off mode the storage's message is withheld.
         var detail = eyesOff ? AggregationService.WithheldDetail : "the connection was reset";
         Assert.Equal($"Run r round 1: the updates from silo-01 to silo-03, read as streams, failed (IOException: {detail}); reading them whole", warning.Message);
-    }
-
-    // Every entry logged, with its level.
-    private sealed class ListLogger : Microsoft.Extensions.Logging.ILogger<AggregationService>
-    {
-        public List<(Microsoft.Extensions.Logging.LogLevel Level, string Message)> Entries { get; } = [];
-
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
-
-        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            lock (Entries)
-            {
-                Entries.Add((logLevel, formatter(state, exception)));
-            }
-        }
     }
 
     [Fact]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks (not part of the tests). Each prints a markdown table; see docs/performance.md and docs/reliability.md.
-#   scripts/bench.sh                 aggregation: K ∈ {2, 8, 32} × P ∈ {1 M, 10 M}
+#   scripts/bench.sh                 aggregation: K ∈ {2, 8, 32, 1,000} × P ∈ {1 M, 10 M}
 #   scripts/bench.sh --quick         aggregation: K ∈ {2, 8} × P = 1 M
 #   scripts/bench.sh long [ROUNDS]   one run of ROUNDS rounds (500) on the durable backend: stored history, host memory
 #   scripts/bench.sh polls [N]       one silo job that polls N times (1000) on the durable backend: its stored history

@@ -379,14 +379,19 @@ public sealed class StreamingAggregatorTests
         return (Safetensors.ParseLayout(file.AsMemory(0, start), file.Length), file[start..]);
     }
 
+    // With `last`, the final window writes the mean as it sums: MeanInPlace then gives Result's bytes of one at a time.
     [Theory]
-    [InlineData(64 * 1024, new[] { 5 }, false)]
-    [InlineData(4096, new[] { 2, 3 }, false)]
-    [InlineData(1000, new[] { 1, 4 }, false)]
-    [InlineData(12, new[] { 3, 1, 1 }, false)]
-    [InlineData(1000, new[] { 2, 3 }, true)]
-    [InlineData(256 * 1024, new[] { 5 }, true)]
-    public async Task TryAddStreamedAsync_WindowsReadInPieces_GiveTheSumOfOneAtATimeBitForBit(int pieceBytes, int[] windows, bool inMemory)
+    [InlineData(64 * 1024, new[] { 5 }, false, false)]
+    [InlineData(4096, new[] { 2, 3 }, false, false)]
+    [InlineData(1000, new[] { 1, 4 }, false, false)]
+    [InlineData(12, new[] { 3, 1, 1 }, false, false)]
+    [InlineData(1000, new[] { 2, 3 }, true, false)]
+    [InlineData(256 * 1024, new[] { 5 }, true, false)]
+    [InlineData(64 * 1024, new[] { 5 }, false, true)]
+    [InlineData(4096, new[] { 2, 3 }, false, true)]
+    [InlineData(12, new[] { 3, 1, 1 }, false, true)]
+    [InlineData(1000, new[] { 1, 4 }, true, true)]
+    public async Task TryAddStreamedAsync_WindowsReadInPieces_GiveTheSumOfOneAtATimeBitForBit(int pieceBytes, int[] windows, bool inMemory, bool last)
     {
         var updates = Enumerable.Range(1, 5).Select(seed => (Tensors: Mixed(seed), Weight: seed * 1.5)).ToArray();
         using var expected = new StreamingAggregator(Mixed(0));
@@ -413,6 +418,7 @@ public sealed class StreamingAggregatorTests
                     confirmed++;
                     return ValueTask.FromResult(true);
                 },
+                last && next + size == updates.Length,
                 pieceBytes,
                 default);
             Assert.True(added);
@@ -421,24 +427,36 @@ public sealed class StreamingAggregatorTests
 
         Assert.Equal(windows.Length, confirmed);
         Assert.Equal((expected.Count, expected.TotalWeight), (aggregator.Count, aggregator.TotalWeight));
-        Assert.Equal(Concat(expected.Result()), Concat(aggregator.Result()));
+        if (!last)
+        {
+            Assert.Equal(Concat(expected.Result()), Concat(aggregator.Result()));
+            return;
+        }
+
+        Assert.Equal(Concat(expected.Result()), Concat(aggregator.MeanInPlace()));
+        Assert.Throws<InvalidOperationException>(() => aggregator.Result());
+        Assert.Throws<InvalidOperationException>(() => aggregator.Add(Mixed(1), 1));
     }
 
-    public static TheoryData<string, bool> Refusals()
+    public static TheoryData<string, bool, bool> Refusals()
     {
-        var data = new TheoryData<string, bool>();
+        var data = new TheoryData<string, bool, bool>();
         foreach (var refusal in new[] { "nan", "infinite-f64", "short", "unconfirmed", "other-shape" })
         {
-            data.Add(refusal, true);
-            data.Add(refusal, false);
+            foreach (var last in new[] { false, true })
+            {
+                data.Add(refusal, true, last);
+                data.Add(refusal, false, last);
+            }
         }
 
         return data;
     }
 
+    // A window refused, last or not, leaves the aggregator as it was and still taking updates.
     [Theory]
     [MemberData(nameof(Refusals))]
-    public async Task TryAddStreamedAsync_AWindowRefusedAnywhere_AddsNothing_AndTheSumIsAsBefore(string refusal, bool afterAnUpdate)
+    public async Task TryAddStreamedAsync_AWindowRefusedAnywhere_AddsNothing_AndTheSumIsAsBefore(string refusal, bool afterAnUpdate, bool last)
     {
         // Before any update, the window sums straight into the accumulator, which the next window must then write whole.
         using var aggregator = new StreamingAggregator(Mixed(0));
@@ -473,6 +491,7 @@ public sealed class StreamingAggregatorTests
             layout,
             [new(new MemoryStream(data), 3), new(new MemoryStream(second), 4)],
             _ => ValueTask.FromResult(refusal != "unconfirmed"),
+            last,
             1000,
             default);
 
@@ -484,7 +503,7 @@ public sealed class StreamingAggregatorTests
         }
 
         // The aggregator goes on: the next window is added to the sum as it was.
-        Assert.True(await aggregator.TryAddStreamedAsync(layout.Tensors.Count == 5 && refusal != "other-shape" ? layout : Streamable(Mixed(2)).Layout, [new(new MemoryStream(Streamable(Mixed(2)).Data), 3)], _ => ValueTask.FromResult(true), 1000, default));
+        Assert.True(await aggregator.TryAddStreamedAsync(layout.Tensors.Count == 5 && refusal != "other-shape" ? layout : Streamable(Mixed(2)).Layout, [new(new MemoryStream(Streamable(Mixed(2)).Data), 3)], _ => ValueTask.FromResult(true), false, 1000, default));
         alone.Add(Mixed(2), 3);
         Assert.Equal(Concat(alone.Result()), Concat(aggregator.Result()));
     }
@@ -496,11 +515,11 @@ public sealed class StreamingAggregatorTests
         var (layout, data) = Streamable(Mixed(1));
         var failing = new Trickle(data, 500, failAfter: data.Length / 2);
 
-        var ex = await Assert.ThrowsAsync<IOException>(() => aggregator.TryAddStreamedAsync(layout, [new(new MemoryStream(data), 1), new(failing, 1)], _ => ValueTask.FromResult(true), 1000, default));
+        var ex = await Assert.ThrowsAsync<IOException>(() => aggregator.TryAddStreamedAsync(layout, [new(new MemoryStream(data), 1), new(failing, 1)], _ => ValueTask.FromResult(true), false, 1000, default));
 
         Assert.Equal("connection reset", ex.Message);
         Assert.Equal(0, aggregator.Count);
-        Assert.True(await aggregator.TryAddStreamedAsync(layout, [new(new MemoryStream(data), 1)], _ => ValueTask.FromResult(true), 1000, default));
+        Assert.True(await aggregator.TryAddStreamedAsync(layout, [new(new MemoryStream(data), 1)], _ => ValueTask.FromResult(true), false, 1000, default));
         using var alone = new StreamingAggregator(Mixed(0));
         alone.Add(Mixed(1), 1);
         Assert.Equal(Concat(alone.Result()), Concat(aggregator.Result()));
@@ -605,6 +624,87 @@ public sealed class StreamingAggregatorTests
         Assert.Equal(10 / 3.0, d[1], 12);
         Assert.Equal(TensorDType.I64, result.Find("steps").DType);
         Assert.Equal(12L, BitConverter.ToInt64(result.Find("steps").Data.Span));
+    }
+
+    // Mixed: float32 tensors over a million floats (divided in parts on several threads) and small ones, a float64 and an
+    // int32 tensor; the mean taken in place is Result's, bit for bit, and a second call gives the same tensors.
+    [Fact]
+    public void MeanInPlace_GivesResultsBytes_InEveryDType_AndTheSameTensorsWhenCalledAgain()
+    {
+        using var copied = new StreamingAggregator(Mixed(0, (1 << 20) + 13));
+        using var inPlace = new StreamingAggregator(Mixed(0, (1 << 20) + 13));
+        foreach (var aggregator in new[] { copied, inPlace })
+        {
+            aggregator.Add(Mixed(1, (1 << 20) + 13), 3);
+            aggregator.Add(Mixed(2, (1 << 20) + 13), 7);
+            Assert.True(aggregator.TryAddAll([new(Mixed(3, (1 << 20) + 13), 5), new(Mixed(4, (1 << 20) + 13), 1)]).All(c => c.Accepted));
+        }
+
+        var expected = copied.Result();
+        var mean = inPlace.MeanInPlace();
+
+        Assert.Equal(expected.Select(t => (t.Name, t.DType, string.Join(',', t.Shape))), mean.Select(t => (t.Name, t.DType, string.Join(',', t.Shape))));
+        for (var i = 0; i < expected.Count; i++)
+        {
+            Assert.True(expected[i].Data.Span.SequenceEqual(mean[i].Data.Span), $"tensor {expected[i].Name} differs");
+        }
+
+        Assert.Same(mean, inPlace.MeanInPlace());
+        Assert.Equal(16, inPlace.TotalWeight);
+    }
+
+    [Fact]
+    public async Task MeanInPlace_FinishesTheAggregator_AddsAndResultThrow_AndTheMeanStaysAsItWas()
+    {
+        using var aggregator = new StreamingAggregator(Template());
+        aggregator.Add([F32("w", [1f, 2f], 2)], 1);
+        aggregator.Add([F32("w", [3f, 6f], 2)], 3);
+
+        var mean = aggregator.MeanInPlace();
+
+        Assert.Equal([2.5f, 5f], Floats(mean.Find("w")));
+        var (layout, data) = Streamable([F32("w", [1f, 2f], 2)]);
+        Assert.Throws<InvalidOperationException>(() => aggregator.Add([F32("w", [1f, 2f], 2)], 1));
+        Assert.Throws<InvalidOperationException>(() => aggregator.TryAddAll([new([F32("w", [1f, 2f], 2)], 1)]));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => aggregator.TryAddStreamedAsync(layout, [new(new MemoryStream(data), 1)], _ => ValueTask.FromResult(true), false, default));
+        var ex = Assert.Throws<InvalidOperationException>(() => aggregator.Result());
+        Assert.Contains("MeanInPlace", ex.Message);
+        Assert.Equal(2, aggregator.Count);
+        Assert.Equal([2.5f, 5f], Floats(mean.Find("w")));
+    }
+
+    [Fact]
+    public void MeanInPlace_NoUpdate_ThrowsInvalidOperation_AndAfterDispose_ObjectDisposed()
+    {
+        var aggregator = new StreamingAggregator(Template());
+        Assert.Throws<InvalidOperationException>(() => aggregator.MeanInPlace());
+        aggregator.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => aggregator.MeanInPlace());
+    }
+
+    // The lent sum goes back to the pool when the aggregator is disposed, and the next aggregator of the same size writes
+    // into it: reading the old mean then throws rather than showing the new aggregation's numbers.
+    [Fact]
+    public unsafe void MeanInPlace_TheLentBytes_ArePinnableWhileTheAggregatorLives_AndThrowOnceItIsDisposed()
+    {
+        var size = (1 << 16) + 5;
+        var aggregator = new StreamingAggregator([F32("w", new float[size], size)]);
+        aggregator.Add([F32("w", [.. Enumerable.Repeat(4f, size)], size)], 2);
+        var lent = aggregator.MeanInPlace().Find("w");
+
+        using (var pin = lent.Data.Pin())
+        {
+            Assert.Equal(4f, ((float*)pin.Pointer)[size - 1]);
+        }
+
+        aggregator.Dispose();
+        using var next = new StreamingAggregator([F32("w", new float[size], size)]);
+        next.Add([F32("w", [.. Enumerable.Repeat(9f, size)], size)], 1);
+        Assert.Equal(9f, Floats(next.MeanInPlace().Find("w"))[size - 1]);
+
+        Assert.Throws<ObjectDisposedException>(() => lent.Data.Span.Length);
+        Assert.Throws<ObjectDisposedException>(() => lent.Data.Pin());
+        Assert.Throws<ObjectDisposedException>(() => lent.Data.ToArray());
     }
 
     [Fact]

@@ -32,13 +32,13 @@ public sealed class WindowRecordingEngine(ITensorEngine inner, List<int> windows
             return accumulator.TryAddAll(updates);
         }
 
-        public async Task<bool> TryAddStreamedAsync(SafetensorsLayout layout, IReadOnlyList<StreamedUpdate> updates, Func<CancellationToken, ValueTask<bool>> confirm, CancellationToken cancellationToken)
+        public async Task<bool> TryAddStreamedAsync(SafetensorsLayout layout, IReadOnlyList<StreamedUpdate> updates, Func<CancellationToken, ValueTask<bool>> confirm, bool last, CancellationToken cancellationToken)
         {
             // Streamed windows recorded negative; one refused, or that threw, as 0.
             var added = false;
             try
             {
-                added = await accumulator.TryAddStreamedAsync(layout, updates, confirm, cancellationToken);
+                added = await accumulator.TryAddStreamedAsync(layout, updates, confirm, last, cancellationToken);
                 return added;
             }
             finally
@@ -48,6 +48,8 @@ public sealed class WindowRecordingEngine(ITensorEngine inner, List<int> windows
         }
 
         public IReadOnlyList<NamedTensor> Result() => accumulator.Result();
+
+        public IReadOnlyList<NamedTensor> MeanInPlace() => accumulator.MeanInPlace();
 
         public void Dispose() => accumulator.Dispose();
     }

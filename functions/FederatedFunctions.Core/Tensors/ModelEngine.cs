@@ -50,16 +50,25 @@ public interface IModelAccumulator : IDisposable
     /// <param name="updates">Each update's stream, positioned at its tensors' buffer (<see cref="SafetensorsLayout.DataStart"/>), and its weight.</param>
     /// <param name="confirm">Called once every stream's tensors have been read and summed, before anything counts: false (a stream's
     /// integrity check failing, say) discards the window.</param>
+    /// <param name="last">No update follows this window. When it counts, an implementation may write the mean as it writes the
+    /// sum (so <see cref="MeanInPlace"/> needs no pass of its own), after which it takes no more updates.</param>
     /// <param name="cancellationToken">Cancellation.</param>
     /// <returns>
     /// True when every update was added. False, with nothing added, when the layout does not match the template, a value is
     /// NaN or infinite, a stream ends early, or <paramref name="confirm"/> returns false: the caller then adds the same
     /// updates another way, which gives each its own verdict.
     /// </returns>
-    Task<bool> TryAddStreamedAsync(SafetensorsLayout layout, IReadOnlyList<StreamedUpdate> updates, Func<CancellationToken, ValueTask<bool>> confirm, CancellationToken cancellationToken);
+    Task<bool> TryAddStreamedAsync(SafetensorsLayout layout, IReadOnlyList<StreamedUpdate> updates, Func<CancellationToken, ValueTask<bool>> confirm, bool last, CancellationToken cancellationToken);
 
     /// <summary>The weighted mean, in the template's dtypes.</summary>
     IReadOnlyList<NamedTensor> Result();
+
+    /// <summary>
+    /// The weighted mean, the same bytes as <see cref="Result"/>, for use while this accumulator lives: an implementation may
+    /// divide its sums in place and lend them instead of copying (no memory for a second model), after which it takes no
+    /// more updates. By default, <see cref="Result"/>.
+    /// </summary>
+    IReadOnlyList<NamedTensor> MeanInPlace() => Result();
 }
 
 /// <summary>An update read as it arrives, and its weight, for <see cref="IModelAccumulator.TryAddStreamedAsync"/>.</summary>

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace FederatedFunctions.Ml;
@@ -131,6 +132,7 @@ public static class FusedAggregation
     }
 
     /// <summary><c>destination = Σₖ w[k]·inputs[k][start..start+destination.Length]</c>, two inputs per pass.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Kernel(Span<float> destination, ReadOnlyMemory<float>[] inputs, float[] weights, int start)
     {
         var length = destination.Length;
@@ -152,6 +154,7 @@ public static class FusedAggregation
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Scale(Span<float> destination, ReadOnlySpan<float> a, float wa)
     {
         var i = 0;
@@ -174,6 +177,7 @@ public static class FusedAggregation
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AddPair(Span<float> destination, ReadOnlySpan<float> a, float wa, ReadOnlySpan<float> b, float wb)
     {
         var i = 0;

@@ -165,7 +165,7 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
                 end++;
             }
 
-            if (clip >= 1 && await TryStreamAsync(request, aggregator, candidates, i, end, weights, eyesOff, cancellationToken).ConfigureAwait(false))
+            if (clip >= 1 && await TryStreamAsync(request, aggregator, candidates, i, end, weights, last: end == candidates.Count, eyesOff, cancellationToken).ConfigureAwait(false))
             {
                 accepted.AddRange(candidates.GetRange(i, end - i));
             }
@@ -180,8 +180,10 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
 
         return Finish(accepted);
 
+        // The mean in the aggregator's own sums (no second model in memory), readable until AggregateAsync disposes it, after
+        // the model is written.
         (IReadOnlyList<NamedTensor>, List<Candidate>, IReadOnlyList<double>?) Finish(List<Candidate> added) =>
-            added.Count == 0 ? ([], added, null) : (aggregator.Result(), added, strategy.AggregationWeights(Fits(added)));
+            added.Count == 0 ? ([], added, null) : (aggregator.MeanInPlace(), added, strategy.AggregationWeights(Fits(added)));
     }
 
     // Candidates [from, to), downloaded whole by `downloads` (which reads exactly those, in order), each checked and added or refused.
@@ -237,8 +239,8 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
     // each stream hashed as it is read and checked against its reference before the window counts. False, with nothing
     // added, at the first thing wrong with any of them (missing, malformed header, another layout, a NaN, short, another
     // hash, a download that broke off on the way): the caller then reads the window whole, which refuses the culprit with
-    // its reason and adds the others.
-    private async Task<bool> TryStreamAsync(AggregateRequest request, IModelAccumulator aggregator, List<Candidate> candidates, int from, int to, IReadOnlyList<double> weights, bool eyesOff, CancellationToken cancellationToken)
+    // its reason and adds the others. The last window (`last`, no candidate after it) writes the mean as it sums, when it counts.
+    private async Task<bool> TryStreamAsync(AggregateRequest request, IModelAccumulator aggregator, List<Candidate> candidates, int from, int to, IReadOnlyList<double> weights, bool last, bool eyesOff, CancellationToken cancellationToken)
     {
         using var opens = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var opening = candidates.GetRange(from, to - from).Select(c => OpenCheckedAsync(c.Update, opens.Token)).ToArray();
@@ -280,6 +282,7 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
 
                     return verified;
                 },
+                last,
                 cancellationToken).ConfigureAwait(false);
         }
         catch (UpdateDownloadException ex)

@@ -433,9 +433,10 @@ public sealed class StreamingAggregatorTests
             return;
         }
 
-        Assert.Equal(Concat(expected.Result()), Concat(aggregator.MeanInPlace()));
+        // The last window counted, so the sums hold the mean before MeanInPlace is called: Result and adds refuse.
         Assert.Throws<InvalidOperationException>(() => aggregator.Result());
         Assert.Throws<InvalidOperationException>(() => aggregator.Add(Mixed(1), 1));
+        Assert.Equal(Concat(expected.Result()), Concat(aggregator.MeanInPlace()));
     }
 
     public static TheoryData<string, bool, bool> Refusals()
@@ -649,6 +650,8 @@ public sealed class StreamingAggregatorTests
             Assert.True(expected[i].Data.Span.SequenceEqual(mean[i].Data.Span), $"tensor {expected[i].Name} differs");
         }
 
+        // The float32 tensors are the sums' own memory, lent; the others are copies.
+        Assert.All(mean, t => Assert.Equal(t.DType != TensorDType.F32, System.Runtime.InteropServices.MemoryMarshal.TryGetArray(t.Data, out _)));
         Assert.Same(mean, inPlace.MeanInPlace());
         Assert.Equal(16, inPlace.TotalWeight);
     }

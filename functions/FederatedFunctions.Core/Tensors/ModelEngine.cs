@@ -51,7 +51,8 @@ public interface IModelAccumulator : IDisposable
     /// <param name="confirm">Called once every stream's tensors have been read and summed, before anything counts: false (a stream's
     /// integrity check failing, say) discards the window.</param>
     /// <param name="last">No update follows this window. When it counts, an implementation may write the mean as it writes the
-    /// sum (so <see cref="MeanInPlace"/> needs no pass of its own), after which it takes no more updates.</param>
+    /// sum (so <see cref="MeanInPlace"/> needs no pass of its own), after which it takes no more updates and gives the mean
+    /// only through <see cref="MeanInPlace"/>: a wrapper that passes <paramref name="last"/> on must pass that on too.</param>
     /// <param name="cancellationToken">Cancellation.</param>
     /// <returns>
     /// True when every update was added. False, with nothing added, when the layout does not match the template, a value is
@@ -60,7 +61,9 @@ public interface IModelAccumulator : IDisposable
     /// </returns>
     Task<bool> TryAddStreamedAsync(SafetensorsLayout layout, IReadOnlyList<StreamedUpdate> updates, Func<CancellationToken, ValueTask<bool>> confirm, bool last, CancellationToken cancellationToken);
 
-    /// <summary>The weighted mean, in the template's dtypes.</summary>
+    /// <summary>The weighted mean, in the template's dtypes, in memory of its own.</summary>
+    /// <exception cref="InvalidOperationException">Nothing was added; or the sums hold the mean already (<see cref="MeanInPlace"/>
+    /// was called, or a last streamed window counted), which only <see cref="MeanInPlace"/> then gives.</exception>
     IReadOnlyList<NamedTensor> Result();
 
     /// <summary>

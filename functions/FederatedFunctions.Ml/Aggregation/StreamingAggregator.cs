@@ -676,7 +676,17 @@ public sealed class StreamingAggregator : IModelAccumulator
     public IReadOnlyList<NamedTensor> MeanInPlace()
     {
         ThrowIfBroken();
-        mean ??= Mean(lend: true);
+        try
+        {
+            mean ??= Mean(lend: true);
+        }
+        catch
+        {
+            // Some float32 sums may be divided already: neither they nor a second try could be trusted.
+            broken = true;
+            throw;
+        }
+
         return mean;
     }
 

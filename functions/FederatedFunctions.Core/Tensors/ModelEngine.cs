@@ -68,7 +68,7 @@ public interface IModelAccumulator : IDisposable
 
     /// <summary>
     /// The weighted mean, the same bytes as <see cref="Result"/>, for use while this accumulator lives: an implementation may
-    /// divide its sums in place and lend them instead of copying (no memory for a second model), after which it takes no
+    /// divide its sums in place and lend them instead of copying them (no memory for a copy of the mean), after which it takes no
     /// more updates. By default, <see cref="Result"/>.
     /// </summary>
     IReadOnlyList<NamedTensor> MeanInPlace() => Result();

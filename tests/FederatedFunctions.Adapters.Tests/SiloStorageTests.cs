@@ -1,4 +1,7 @@
+using System.Collections.Concurrent;
 using Azure;
+using Azure.Core;
+using Azure.Core.Pipeline;
 using Azure.Storage.Blobs;
 using FederatedFunctions.Adapters.Checkpoints;
 using FederatedFunctions.Adapters.Compute;
@@ -194,6 +197,53 @@ public sealed class SiloStorageTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task Aggregation_LargeModelOnAzurite_ADownloadCutHalfway_IsResumedByTheSdk_AndTheWindowCountsWithTheSameModel()
+    {
+        // A 9.2 MB update's download breaks off after 1 MiB, as a reset connection would: the SDK's download stream reads
+        // the rest with a range request from where it stopped, the hash over both parts matches, and the streamed window
+        // counts, with the model of an aggregation whose downloads all went through.
+        var ids = new[] { "cut-a", "cut-b", "cut-c" };
+        var (registry, _) = await ProvisionAsync(ids);
+        const int P = 2_300_000;
+        byte[] Model(float scale) => Safetensors.Serialize(
+            [new NamedTensor("w", TensorDType.F32, [P], System.Runtime.InteropServices.MemoryMarshal.AsBytes(Enumerable.Range(0, P).Select(i => scale * (i % 1000)).ToArray().AsSpan()).ToArray())]);
+        var store = new BlobCheckpointStore(azurite.Blobs);
+        var global = await store.PutModelAsync("cut-ckpt", "cut-run", 0, Model(0), firstWriterWins: false, default);
+        var updates = new List<SiloUpdate>();
+        for (var i = 0; i < ids.Length; i++)
+        {
+            var bytes = Model(i + 1);
+            var blob = registry.GetOutbox(ids[i]).GetBlobClient("outbox/cut-run/round-00001/update.safetensors");
+            await blob.UploadAsync(new BinaryData(bytes), overwrite: true);
+            updates.Add(new SiloUpdate(ids[i], 1, new BlobRef(blob.Uri.AbsoluteUri, Hashing.Sha256Hex(bytes), bytes.Length), 10 * (i + 1), 0.5, null));
+        }
+
+        var request = new AggregateRequest("cut-run", 1, "cut-ckpt", new StrategySpec(), global, updates);
+        const long Cut = 1 << 20;
+        var cut = new CutFirstDownload("/outbox/cut-run/round-00001/update.safetensors", Cut);
+        var reading = new CutRegistry(registry, "cut-b", cut);
+        var windows = new List<int>();
+        var log = new LogRecorder();
+        using var loggers = new Microsoft.Extensions.Logging.LoggerFactory([log]);
+        FederatedFunctions.Workflow.Services.AggregationService Service(ISiloRegistry silosToRead) =>
+            new(store, new SiloUpdateStore(silosToRead), new WindowRecordingEngine(new TorchTensorEngine(), windows), new Microsoft.Extensions.Logging.Logger<FederatedFunctions.Workflow.Services.AggregationService>(loggers));
+
+        var whole = await Service(registry).AggregateAsync(request, default);
+        windows.Clear();
+        var resumed = await Service(reading).AggregateAsync(request, default);
+
+        // The first download of cut-b was cut, and the SDK asked for the rest from the byte where it broke off.
+        Assert.Equal(2, cut.Ranges.Count);
+        Assert.Null(cut.Ranges.First());
+        Assert.StartsWith($"bytes={Cut}-", cut.Ranges.Last(), StringComparison.Ordinal);
+        // One streamed window, which counted: not refused, not read again whole, no download reported broken (event 2003).
+        Assert.Equal([-3], windows);
+        Assert.Empty(resumed.Rejected);
+        Assert.DoesNotContain(log.Of<FederatedFunctions.Workflow.Services.AggregationService>(), e => e.EventId == 2003);
+        Assert.Equal(whole.Model.Sha256, resumed.Model.Sha256);
+    }
+
+    [Fact]
     public async Task LocalCompute_TrainTwice_WritesTheSameUpdateToTheSilosOwnOutbox()
     {
         var (registry, _) = await ProvisionAsync("train-a");
@@ -344,6 +394,123 @@ public sealed class SiloStorageTests(AzuriteFixture azurite)
 
     private static async Task AssertForbiddenAsync(Func<Task> call) =>
         Assert.Equal(403, (await Assert.ThrowsAsync<RequestFailedException>(call)).Status);
+
+    // The silos of `inner`, except that `silo`'s outbox is read through a client built as the registry builds it (the
+    // reader's grant, the registry's options) with `faults` in its pipeline.
+    private sealed class CutRegistry(SiloRegistry inner, string silo, HttpPipelinePolicy faults) : ISiloRegistry
+    {
+        private readonly BlobContainerClient reader = SiloRegistry.ClientFor(inner.GetOutboxReader(silo).Uri, inner.Entry(silo).OutboxReader!, "the test's reader", WithFaults(faults));
+
+        public IReadOnlyCollection<string> SiloIds => inner.SiloIds;
+
+        public SiloEndpoint Entry(string siloId) => inner.Entry(siloId);
+
+        public BlobContainerClient GetContainer(string siloId) => inner.GetContainer(siloId);
+
+        public BlobContainerClient GetOutbox(string siloId) => inner.GetOutbox(siloId);
+
+        public BlobContainerClient GetOutboxReader(string siloId) => siloId == silo ? reader : inner.GetOutboxReader(siloId);
+
+        private static BlobClientOptions WithFaults(HttpPipelinePolicy faults)
+        {
+            var options = SiloRegistry.ClientOptions();
+            options.AddPolicy(faults, HttpPipelinePosition.PerRetry);
+            return options;
+        }
+    }
+
+    // Records the range of every GET of the blob at `path` and cuts the first response's body after `after` bytes.
+    private sealed class CutFirstDownload(string path, long after) : HttpPipelinePolicy
+    {
+        private int cut;
+
+        public ConcurrentQueue<string?> Ranges { get; } = new();
+
+        public override void Process(HttpMessage message, ReadOnlyMemory<HttpPipelinePolicy> pipeline) =>
+            ProcessAsync(message, pipeline).AsTask().GetAwaiter().GetResult();
+
+        public override async ValueTask ProcessAsync(HttpMessage message, ReadOnlyMemory<HttpPipelinePolicy> pipeline)
+        {
+            await ProcessNextAsync(message, pipeline).ConfigureAwait(false);
+            if (message.Request.Method != RequestMethod.Get || !message.Request.Uri.Path.EndsWith(path, StringComparison.Ordinal) || message.Response.ContentStream is not { } body)
+            {
+                return;
+            }
+
+            Ranges.Enqueue(message.Request.Headers.TryGetValue("x-ms-range", out var range) || message.Request.Headers.TryGetValue("Range", out range) ? range : null);
+            if (Interlocked.Exchange(ref cut, 1) == 0)
+            {
+                message.Response.ContentStream = new CutStream(body, after);
+            }
+        }
+    }
+
+    // A response body that ends in an IOException after `after` bytes, as a connection reset midway does.
+    private sealed class CutStream(Stream inner, long after) : Stream
+    {
+        private long read;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => read; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            ThrowIfCut(buffer.Length);
+            var n = inner.Read(buffer[..Allowed(buffer.Length)]);
+            read += n;
+            return n;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            ThrowIfCut(buffer.Length);
+            var n = await inner.ReadAsync(buffer[..Allowed(buffer.Length)], cancellationToken).ConfigureAwait(false);
+            read += n;
+            return n;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+
+        private int Allowed(int asked) => (int)Math.Min(asked, after - read);
+
+        private void ThrowIfCut(int asked)
+        {
+            if (asked > 0 && read >= after)
+            {
+                throw new IOException($"The connection was reset (injected after {after} bytes).");
+            }
+        }
+    }
 }
 
 [Collection(AzuriteCollection.Name)]

@@ -268,11 +268,16 @@ public sealed class SiloRegistry(IOptionsMonitor<SiloRegistryOptions> options) :
     }
 
     /// <summary>A client for the container at <paramref name="containerUri"/> with <paramref name="access"/>.</summary>
+    /// <param name="containerUri">The container.</param>
+    /// <param name="access">The credential.</param>
+    /// <param name="what">Whose credential it is, for errors.</param>
+    /// <param name="options">The client's options; by default <see cref="ClientOptions"/>.</param>
     /// <exception cref="SiloRegistryException">A field the credential kind needs is missing.</exception>
-    public static BlobContainerClient ClientFor(Uri containerUri, BlobAccess access, string what)
+    public static BlobContainerClient ClientFor(Uri containerUri, BlobAccess access, string what, BlobClientOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(containerUri);
         ArgumentNullException.ThrowIfNull(access);
+        options ??= ClientOptions();
         switch (access.Credential)
         {
             case SiloCredentialKind.ConnectionString:
@@ -282,20 +287,20 @@ public sealed class SiloRegistry(IOptionsMonitor<SiloRegistryOptions> options) :
                 }
 
                 var name = containerUri.AbsolutePath.TrimEnd('/').Split('/')[^1];
-                return new BlobContainerClient(access.ConnectionString, name, ClientOptions());
+                return new BlobContainerClient(access.ConnectionString, name, options);
             case SiloCredentialKind.Sas:
                 return string.IsNullOrWhiteSpace(access.SasToken)
                     ? throw new SiloRegistryException($"A SAS token is required for credential Sas ({what}).")
-                    : new BlobContainerClient(containerUri, new AzureSasCredential(access.SasToken.TrimStart('?')), ClientOptions());
+                    : new BlobContainerClient(containerUri, new AzureSasCredential(access.SasToken.TrimStart('?')), options);
             case SiloCredentialKind.ManagedIdentity:
                 TokenCredential mi = string.IsNullOrWhiteSpace(access.ManagedIdentityClientId)
                     ? new ManagedIdentityCredential(ManagedIdentityId.SystemAssigned)
                     : new ManagedIdentityCredential(ManagedIdentityId.FromUserAssignedClientId(access.ManagedIdentityClientId));
-                return new BlobContainerClient(containerUri, mi, ClientOptions());
+                return new BlobContainerClient(containerUri, mi, options);
             case SiloCredentialKind.DefaultAzure:
-                return new BlobContainerClient(containerUri, new DefaultAzureCredential(), ClientOptions());
+                return new BlobContainerClient(containerUri, new DefaultAzureCredential(), options);
             case SiloCredentialKind.FederatedApplication:
-                return new BlobContainerClient(containerUri, CrossTenantCredential.Create(access.TenantId, access.ApplicationClientId, access.ManagedIdentityClientId, what), ClientOptions());
+                return new BlobContainerClient(containerUri, CrossTenantCredential.Create(access.TenantId, access.ApplicationClientId, access.ManagedIdentityClientId, what), options);
             default:
                 throw new SiloRegistryException($"Unknown credential kind '{access.Credential}' ({what}).");
         }
@@ -317,7 +322,8 @@ public sealed class SiloRegistry(IOptionsMonitor<SiloRegistryOptions> options) :
         return new Uri(service.AbsoluteUri.TrimEnd('/') + "/" + container);
     }
 
-    private static BlobClientOptions ClientOptions()
+    /// <summary>The options of every silo client: 3 retries of a failed request (a download that breaks off on the way is resumed by the SDK's download stream, with its own budget).</summary>
+    public static BlobClientOptions ClientOptions()
     {
         var clientOptions = new BlobClientOptions();
         clientOptions.Retry.MaxRetries = 3;

@@ -146,27 +146,35 @@ public sealed class SiloStorageTests(AzuriteFixture azurite)
         await Assert.ThrowsAsync<UpdateUnavailableException>(() => store.OpenUpdateAsync("stream-a", whole, -1, default));
     }
 
-    [Fact]
-    public async Task Aggregation_LargeModelOnAzurite_StreamsTheUpdates_AndATamperedOneIsRefusedAfterTheWindowIsReadWhole()
+    // A model of 2.3 M floats (9.2 MB, so its updates are streamed): every value `scale` times its index modulo 1,000.
+    private static byte[] LargeModel(float scale) => Safetensors.Serialize(
+        [new NamedTensor("w", TensorDType.F32, [2_300_000], System.Runtime.InteropServices.MemoryMarshal.AsBytes(Enumerable.Range(0, 2_300_000).Select(i => scale * (i % 1000)).ToArray().AsSpan()).ToArray())]);
+
+    // Silos {name}-a, -b and -c, each with an update (scales 1, 2, 3; 10, 20, 30 examples) in its outbox for round 1 of run
+    // {name}-run, whose global model (scale 0) is in container {name}-ckpt; and the request that aggregates them.
+    private async Task<(SiloRegistry Registry, BlobCheckpointStore Store, BlobRef Global, AggregateRequest Request)> LargeUpdatesAsync(string name)
     {
-        // 9.2 MB updates: read as streams from each silo's outbox with its read grant; one blob is replaced after it was reported.
-        var ids = new[] { "big-a", "big-b", "big-c" };
+        var ids = new[] { $"{name}-a", $"{name}-b", $"{name}-c" };
         var (registry, _) = await ProvisionAsync(ids);
-        const int P = 2_300_000;
-        byte[] Model(float scale) => Safetensors.Serialize(
-            [new NamedTensor("w", TensorDType.F32, [P], System.Runtime.InteropServices.MemoryMarshal.AsBytes(Enumerable.Range(0, P).Select(i => scale * (i % 1000)).ToArray().AsSpan()).ToArray())]);
         var store = new BlobCheckpointStore(azurite.Blobs);
-        var global = await store.PutModelAsync("big-ckpt", "big-run", 0, Model(0), firstWriterWins: false, default);
+        var global = await store.PutModelAsync($"{name}-ckpt", $"{name}-run", 0, LargeModel(0), firstWriterWins: false, default);
         var updates = new List<SiloUpdate>();
         for (var i = 0; i < ids.Length; i++)
         {
-            var bytes = Model(i + 1);
-            var blob = registry.GetOutbox(ids[i]).GetBlobClient("outbox/big-run/round-00001/update.safetensors");
+            var bytes = LargeModel(i + 1);
+            var blob = registry.GetOutbox(ids[i]).GetBlobClient($"outbox/{name}-run/round-00001/update.safetensors");
             await blob.UploadAsync(new BinaryData(bytes), overwrite: true);
             updates.Add(new SiloUpdate(ids[i], 1, new BlobRef(blob.Uri.AbsoluteUri, Hashing.Sha256Hex(bytes), bytes.Length), 10 * (i + 1), 0.5, null));
         }
 
-        var request = new AggregateRequest("big-run", 1, "big-ckpt", new StrategySpec(), global, updates);
+        return (registry, store, global, new AggregateRequest($"{name}-run", 1, $"{name}-ckpt", new StrategySpec(), global, updates));
+    }
+
+    [Fact]
+    public async Task Aggregation_LargeModelOnAzurite_StreamsTheUpdates_AndATamperedOneIsRefusedAfterTheWindowIsReadWhole()
+    {
+        // 9.2 MB updates: read as streams from each silo's outbox with its read grant; one blob is replaced after it was reported.
+        var (registry, store, global, request) = await LargeUpdatesAsync("big");
         var windows = new List<int>();
         var log = new LogRecorder();
         using var loggers = new Microsoft.Extensions.Logging.LoggerFactory([log]);
@@ -182,7 +190,7 @@ public sealed class SiloStorageTests(AzuriteFixture azurite)
         Assert.Equal(140f / 60 * 999, At(await store.ReadModelAsync(all.Model, default), 999), 2e-3f);
 
         // The aggregation runs again (as a retried activity would), after big-b's blob was replaced.
-        await registry.GetOutbox("big-b").GetBlobClient("outbox/big-run/round-00001/update.safetensors").UploadAsync(new BinaryData(Model(20)), overwrite: true);
+        await registry.GetOutbox("big-b").GetBlobClient("outbox/big-run/round-00001/update.safetensors").UploadAsync(new BinaryData(LargeModel(20)), overwrite: true);
         windows.Clear();
         var tampered = await service.AggregateAsync(request, default);
         // The window streamed again and refused at the hash check, then read whole: big-b refused at its read, the two
@@ -202,23 +210,7 @@ public sealed class SiloStorageTests(AzuriteFixture azurite)
         // A 9.2 MB update's download breaks off after 1 MiB, as a reset connection would: the SDK's download stream reads
         // the rest with a range request from where it stopped, the hash over both parts matches, and the streamed window
         // counts, with the model of an aggregation whose downloads all went through.
-        var ids = new[] { "cut-a", "cut-b", "cut-c" };
-        var (registry, _) = await ProvisionAsync(ids);
-        const int P = 2_300_000;
-        byte[] Model(float scale) => Safetensors.Serialize(
-            [new NamedTensor("w", TensorDType.F32, [P], System.Runtime.InteropServices.MemoryMarshal.AsBytes(Enumerable.Range(0, P).Select(i => scale * (i % 1000)).ToArray().AsSpan()).ToArray())]);
-        var store = new BlobCheckpointStore(azurite.Blobs);
-        var global = await store.PutModelAsync("cut-ckpt", "cut-run", 0, Model(0), firstWriterWins: false, default);
-        var updates = new List<SiloUpdate>();
-        for (var i = 0; i < ids.Length; i++)
-        {
-            var bytes = Model(i + 1);
-            var blob = registry.GetOutbox(ids[i]).GetBlobClient("outbox/cut-run/round-00001/update.safetensors");
-            await blob.UploadAsync(new BinaryData(bytes), overwrite: true);
-            updates.Add(new SiloUpdate(ids[i], 1, new BlobRef(blob.Uri.AbsoluteUri, Hashing.Sha256Hex(bytes), bytes.Length), 10 * (i + 1), 0.5, null));
-        }
-
-        var request = new AggregateRequest("cut-run", 1, "cut-ckpt", new StrategySpec(), global, updates);
+        var (registry, store, _, request) = await LargeUpdatesAsync("cut");
         const long Cut = 1 << 20;
         var cut = new CutFirstDownload("/outbox/cut-run/round-00001/update.safetensors", Cut);
         var reading = new CutRegistry(registry, "cut-b", cut);
@@ -440,76 +432,25 @@ public sealed class SiloStorageTests(AzuriteFixture azurite)
             Ranges.Enqueue(message.Request.Headers.TryGetValue("x-ms-range", out var range) || message.Request.Headers.TryGetValue("Range", out range) ? range : null);
             if (Interlocked.Exchange(ref cut, 1) == 0)
             {
-                message.Response.ContentStream = new CutStream(body, after);
+                var whole = new MemoryStream();
+                await body.CopyToAsync(whole).ConfigureAwait(false);
+                message.Response.ContentStream = new CutStream(whole.ToArray(), after);
             }
         }
     }
 
-    // A response body that ends in an IOException after `after` bytes, as a connection reset midway does.
-    private sealed class CutStream(Stream inner, long after) : Stream
+    // A response body (read whole first) that ends in an IOException after `after` bytes, as a connection reset midway does.
+    private sealed class CutStream(byte[] body, long after) : MemoryStream(body, writable: false)
     {
-        private long read;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => read; set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-        public override int Read(Span<byte> buffer)
-        {
-            ThrowIfCut(buffer.Length);
-            var n = inner.Read(buffer[..Allowed(buffer.Length)]);
-            read += n;
-            return n;
-        }
+        // A MemoryStream's span and memory reads, in a derived type, come down to these two.
+        public override int Read(byte[] buffer, int offset, int count) => base.Read(buffer, offset, Allowed(count));
 
         public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+            base.ReadAsync(buffer, offset, Allowed(count), cancellationToken);
 
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            ThrowIfCut(buffer.Length);
-            var n = await inner.ReadAsync(buffer[..Allowed(buffer.Length)], cancellationToken).ConfigureAwait(false);
-            read += n;
-            return n;
-        }
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                inner.Dispose();
-            }
-
-            base.Dispose(disposing);
-        }
-
-        private int Allowed(int asked) => (int)Math.Min(asked, after - read);
-
-        private void ThrowIfCut(int asked)
-        {
-            if (asked > 0 && read >= after)
-            {
-                throw new IOException($"The connection was reset (injected after {after} bytes).");
-            }
-        }
+        private int Allowed(int asked) => asked > 0 && Position >= after
+            ? throw new IOException($"The connection was reset (injected after {after} bytes).")
+            : (int)Math.Min(asked, after - Position);
     }
 }
 

@@ -656,6 +656,20 @@ public sealed class StreamingAggregatorTests
         Assert.Equal(16, inPlace.TotalWeight);
     }
 
+    // A float32 tensor of no elements (a layer of width 0) is lent empty, beside one that has elements.
+    [Fact]
+    public void MeanInPlace_AnEmptyFloat32Tensor_IsLentEmpty()
+    {
+        using var aggregator = new StreamingAggregator([F32("empty", [], 0), F32("w", [0f, 0f], 2)]);
+        aggregator.Add([F32("empty", [], 0), F32("w", [2f, 4f], 2)], 2);
+
+        var mean = aggregator.MeanInPlace();
+
+        Assert.Equal(0, mean.Find("empty").Data.Length);
+        Assert.Equal([0L], mean.Find("empty").Shape);
+        Assert.Equal([2f, 4f], Floats(mean.Find("w")));
+    }
+
     [Fact]
     public async Task MeanInPlace_FinishesTheAggregator_AddsAndResultThrow_AndTheMeanStaysAsItWas()
     {

@@ -695,6 +695,9 @@ public sealed class StreamingAggregatorTests
     {
         var aggregator = new StreamingAggregator(Template());
         Assert.Throws<InvalidOperationException>(() => aggregator.MeanInPlace());
+        // Nothing was broken by asking: the aggregator still takes updates.
+        aggregator.Add([F32("w", [1f, 2f], 2)], 1);
+        Assert.Equal([1f, 2f], Floats(aggregator.MeanInPlace().Find("w")));
         aggregator.Dispose();
         Assert.Throws<ObjectDisposedException>(() => aggregator.MeanInPlace());
     }

@@ -271,13 +271,13 @@ public sealed class SiloRegistry(IOptionsMonitor<SiloRegistryOptions> options) :
     /// <param name="containerUri">The container.</param>
     /// <param name="access">The credential.</param>
     /// <param name="what">Whose credential it is, for errors.</param>
-    /// <param name="options">The client's options; by default <see cref="ClientOptions"/>.</param>
+    /// <param name="clientOptions">The client's options; by default <see cref="ClientOptions"/>.</param>
     /// <exception cref="SiloRegistryException">A field the credential kind needs is missing.</exception>
-    public static BlobContainerClient ClientFor(Uri containerUri, BlobAccess access, string what, BlobClientOptions? options = null)
+    public static BlobContainerClient ClientFor(Uri containerUri, BlobAccess access, string what, BlobClientOptions? clientOptions = null)
     {
         ArgumentNullException.ThrowIfNull(containerUri);
         ArgumentNullException.ThrowIfNull(access);
-        options ??= ClientOptions();
+        var options = clientOptions ?? ClientOptions();
         switch (access.Credential)
         {
             case SiloCredentialKind.ConnectionString:

@@ -180,8 +180,8 @@ public sealed partial class AggregationService(ICheckpointStore checkpoints, IUp
 
         return Finish(accepted);
 
-        // The mean in the aggregator's own sums (no copy of it before the file is serialized), readable until AggregateAsync
-        // disposes the aggregator, after the model is written.
+        // The mean in the aggregator's own sums (no copy of it before the file is serialized), readable until
+        // AggregateRoundAsync disposes the aggregator, after the model is written.
         (IReadOnlyList<NamedTensor>, List<Candidate>, IReadOnlyList<double>?) Finish(List<Candidate> added) =>
             added.Count == 0 ? ([], added, null) : (aggregator.MeanInPlace(), added, strategy.AggregationWeights(Fits(added)));
     }

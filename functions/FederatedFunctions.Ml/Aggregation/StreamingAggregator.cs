@@ -657,6 +657,7 @@ public sealed class StreamingAggregator : IModelAccumulator
     public IReadOnlyList<NamedTensor> Result()
     {
         ThrowIfUnusable();
+        ThrowIfEmpty();
         return Mean(lend: false);
     }
 
@@ -676,11 +677,7 @@ public sealed class StreamingAggregator : IModelAccumulator
     public IReadOnlyList<NamedTensor> MeanInPlace()
     {
         ThrowIfBroken();
-        if (Count == 0)
-        {
-            throw new InvalidOperationException("No update was accepted, so there is nothing to average.");
-        }
-
+        ThrowIfEmpty();
         try
         {
             mean ??= Mean(lend: true);
@@ -698,11 +695,6 @@ public sealed class StreamingAggregator : IModelAccumulator
     // The sums divided by the total weight: float32 ones into fresh arrays, or in place and lent (TensorMemory).
     private NamedTensor[] Mean(bool lend)
     {
-        if (Count == 0)
-        {
-            throw new InvalidOperationException("No update was accepted, so there is nothing to average.");
-        }
-
         var result = new NamedTensor[entries.Length];
         using (torch.no_grad())
         {
@@ -757,6 +749,14 @@ public sealed class StreamingAggregator : IModelAccumulator
         if (mean is not null || divided)
         {
             throw new InvalidOperationException("The sums hold the mean now (taken by MeanInPlace, or written by a last streamed window), so this aggregator takes no more updates and gives the mean only through MeanInPlace.");
+        }
+    }
+
+    private void ThrowIfEmpty()
+    {
+        if (Count == 0)
+        {
+            throw new InvalidOperationException("No update was accepted, so there is nothing to average.");
         }
     }
 

@@ -28,6 +28,12 @@ public sealed class OrchestratorStorageOptions
 
     /// <summary>Blob endpoint reached with the default Azure credential (managed identity in Azure).</summary>
     public string? BlobServiceUri { get; set; }
+
+    /// <summary>
+    /// MiB of the blobs this process wrote lately that it keeps to answer its own reads of them (<see cref="RecentBlobs"/>);
+    /// 0 keeps none. Default 64.
+    /// </summary>
+    public int RecentBlobsMiB { get; set; } = 64;
 }
 
 /// <summary>Composition of the adapter layer.</summary>
@@ -39,7 +45,8 @@ public static class AdaptersRegistration
     /// </summary>
     /// <remarks>
     /// The orchestrator storage comes from <c>Storage:ConnectionString</c>, else <c>Storage:BlobServiceUri</c> with
-    /// the default Azure credential, else <c>AzureWebJobsStorage</c> (the Functions host's own storage).
+    /// the default Azure credential, else <c>AzureWebJobsStorage</c> (the Functions host's own storage). The stores and
+    /// the <c>local</c> compute share one <see cref="RecentBlobs"/> of <c>Storage:RecentBlobsMiB</c>.
     /// </remarks>
     public static IServiceCollection AddFederatedAdapters(this IServiceCollection services, IConfiguration configuration)
     {
@@ -47,6 +54,7 @@ public static class AdaptersRegistration
         services.Configure<SiloRegistryOptions>(o => configuration.GetSection(SiloRegistryOptions.Section).Bind(o.Silos));
         services.AddSingleton<ISiloRegistry, SiloRegistry>();
         services.AddSingleton(_ => CreateOrchestratorBlobService(configuration));
+        services.AddSingleton(_ => CreateRecentBlobs(configuration));
         services.AddSingleton<BlobCheckpointStore>();
         services.AddSingleton<ICheckpointStore>(sp => sp.GetRequiredService<BlobCheckpointStore>());
         services.AddSingleton<IUpdateStore, SiloUpdateStore>();
@@ -67,6 +75,19 @@ public static class AdaptersRegistration
         services.AddSingleton<IRecurringStore, BlobRecurringStore>();
         services.AddSingleton(configuration.GetSection(AnalysisOptions.Section).Get<AnalysisOptions>() ?? new AnalysisOptions());
         return services;
+    }
+
+    /// <summary>The host's one <see cref="RecentBlobs"/>, of <c>Storage:RecentBlobsMiB</c> (64 when unset or empty; 0 keeps none).</summary>
+    /// <exception cref="InvalidOperationException">The setting is not a whole number of 0 or more.</exception>
+    public static RecentBlobs CreateRecentBlobs(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        const string key = OrchestratorStorageOptions.Section + ":" + nameof(OrchestratorStorageOptions.RecentBlobsMiB);
+        var setting = configuration[key];
+        var mib = new OrchestratorStorageOptions().RecentBlobsMiB;
+        return string.IsNullOrWhiteSpace(setting) || (int.TryParse(setting, System.Globalization.NumberStyles.AllowLeadingWhite | System.Globalization.NumberStyles.AllowTrailingWhite, System.Globalization.CultureInfo.InvariantCulture, out mib) && mib >= 0)
+            ? new RecentBlobs(mib * 1024L * 1024)
+            : throw new InvalidOperationException($"{key} is '{setting}'; it must be a whole number of MiB, 0 (keep none) or more.");
     }
 
     /// <summary>The Azure ML jobs client, authenticated as the orchestrator's identity.</summary>

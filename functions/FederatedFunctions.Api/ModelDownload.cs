@@ -6,8 +6,10 @@ namespace FederatedFunctions.Api;
 
 /// <summary>A run's committed model, read with the orchestrator's own credential and checked against the round's manifest.</summary>
 /// <remarks>
-/// The model blob's size and SHA-256 must be the ones the manifest recorded (<see cref="ICheckpointStore.ReadModelAsync"/>
-/// checks both), and the bytes must parse as safetensors, so a file written out is the round's model or nothing.
+/// The model blob's size and SHA-256 must be the ones the manifest recorded (<see cref="ICheckpointStore.ReadStoredModelAsync"/>
+/// checks both, on the blob as storage holds it now, not on what this process wrote), and the bytes must parse as
+/// safetensors, so a file written out is the round's model or nothing, and a blob lost or changed is refused wherever
+/// the request is served.
 /// </remarks>
 public static class ModelDownload
 {
@@ -32,7 +34,7 @@ public static class ModelDownload
             ?? throw new ModelNotFoundException($"Run '{runId}' has no committed round in container '{container}'.");
         var manifest = await store.GetManifestAsync(container, runId, which, cancellationToken).ConfigureAwait(false)
             ?? throw new ModelNotFoundException($"Run '{runId}' has no committed round {which} in container '{container}'.");
-        var bytes = (await store.ReadModelAsync(manifest.Model, cancellationToken).ConfigureAwait(false)).ToArray();
+        var bytes = (await store.ReadStoredModelAsync(manifest.Model, cancellationToken).ConfigureAwait(false)).ToArray();
         return new Downloaded(runId, which, manifest.Model, bytes, Safetensors.Parse(bytes).Tensors.Count, manifest);
     }
 }

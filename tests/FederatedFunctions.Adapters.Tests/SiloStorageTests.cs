@@ -269,6 +269,68 @@ public sealed class SiloStorageTests(AzuriteFixture azurite)
         Assert.Equal(40, eval.Result!.Evaluation!.Outcome!.Examples);
     }
 
+    [Fact]
+    public async Task OutboxReads_WithRecentBlobs_ABlobWrittenInThisProcess_AnswersAsStorageDoes_AfterTheOutboxCheck()
+    {
+        var (registry, _) = await ProvisionAsync("recent-a", "recent-b");
+        var recent = new RecentBlobs();
+        var storage = new BlobSiloStorage("recent-a", registry.GetContainer("recent-a"), registry.GetOutbox("recent-a"), (_, _) => throw new InvalidOperationException("not read"), recent);
+        var bytes = Enumerable.Range(0, 100).Select(i => (byte)i).ToArray();
+        const string path = "outbox/recent-run/round-00001/group-1.bin";
+        Assert.Null(await storage.WriteIfAbsentAsync(SiloArea.Outbox, path, bytes, default));
+        var reference = new BlobRef(storage.Uri(SiloArea.Outbox, path), Hashing.Sha256Hex(bytes), bytes.Length);
+        IUpdateStore cached = new SiloUpdateStore(registry, recent);
+        IUpdateStore stored = new SiloUpdateStore(registry);
+
+        // Every read answers as storage does: ranges inside the blob, across its end and past it, whole, and streamed.
+        foreach (var (offset, length) in new[] { (0L, 100L), (10L, 20L), (90L, 20L), (100L, 5L), (150L, 5L) })
+        {
+            var range = reference with { Bytes = length };
+            Assert.Equal((await stored.ReadUpdateRangeAsync("recent-a", range, offset, default)).ToArray(), (await cached.ReadUpdateRangeAsync("recent-a", range, offset, default)).ToArray());
+        }
+
+        Assert.Equal(bytes, (await cached.ReadUpdateAsync("recent-a", reference, default)).ToArray());
+        foreach (var (offset, length) in new (long?, long)[] { (null, 100), (60, 30), (100, 5), (150, 5) })
+        {
+            var slice = offset is { } at && at < bytes.Length ? reference with { Sha256 = Hashing.Sha256Hex(bytes.AsSpan((int)at, (int)length)), Bytes = length } : reference with { Bytes = length };
+            await using var fromMemory = await cached.OpenUpdateAsync("recent-a", slice, offset, default);
+            await using var fromStorage = await stored.OpenUpdateAsync("recent-a", slice, offset, default);
+            using var a = new MemoryStream();
+            using var b = new MemoryStream();
+            await fromMemory.CopyToAsync(a);
+            await fromStorage.CopyToAsync(b);
+            Assert.Equal(b.ToArray(), a.ToArray());
+        }
+
+        // Storage loses the blob (deleted with the account's key: the silo's own grant cannot delete): the store that keeps
+        // it still answers with what this process wrote.
+        var account = azurite.Blobs.GetBlobContainerClient(registry.GetOutbox("recent-a").Name).GetBlobClient(path);
+        await account.DeleteAsync();
+        Assert.Equal(bytes, (await cached.ReadUpdateAsync("recent-a", reference, default)).ToArray());
+        await Assert.ThrowsAsync<UpdateUnavailableException>(() => stored.ReadUpdateAsync("recent-a", reference, default));
+
+        // Another writer puts other bytes there: a reference to them, whole or a slice, is read from storage; one read
+        // covering several slices (no hash) is still answered with what this process wrote, and the caller's check of
+        // each slice refuses what does not match.
+        var other = bytes.Select(b => (byte)(b ^ 0xFF)).ToArray();
+        await account.UploadAsync(new BinaryData(other));
+        Assert.Equal(other, (await cached.ReadUpdateAsync("recent-a", new BlobRef(reference.Uri, Hashing.Sha256Hex(other), 100), default)).ToArray());
+        Assert.Equal(other[10..30], (await cached.ReadUpdateRangeAsync("recent-a", new BlobRef(reference.Uri, Hashing.Sha256Hex(other.AsSpan(10, 20)), 20), 10, default)).ToArray());
+        Assert.Equal(bytes[10..30], (await cached.ReadUpdateRangeAsync("recent-a", reference with { Sha256 = string.Empty, Bytes = 20 }, 10, default)).ToArray());
+
+        // An overwrite in the outbox is remembered as what the blob now holds.
+        await storage.WriteAsync(SiloArea.Outbox, path, other, default);
+        Assert.Equal(other[10..30], (await cached.ReadUpdateRangeAsync("recent-a", reference with { Sha256 = string.Empty, Bytes = 20 }, 10, default)).ToArray());
+
+        // The outbox check comes first: silo B cannot have A's blob read as its own, kept or not.
+        var foreign = await Assert.ThrowsAsync<UpdateUnavailableException>(() => cached.ReadUpdateAsync("recent-b", reference, default));
+        Assert.Contains("outside the silo's outbox", foreign.Message, StringComparison.Ordinal);
+
+        // What a silo writes to its data area is not kept: only outboxes are read by the orchestrator's side.
+        Assert.Null(await storage.WriteIfAbsentAsync(SiloArea.Data, "data/recent.bin", bytes, default));
+        Assert.False(recent.TryGet(storage.Uri(SiloArea.Data, "data/recent.bin"), out _));
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
@@ -452,6 +514,7 @@ public sealed class SiloStorageTests(AzuriteFixture azurite)
             ? throw new IOException($"The connection was reset (injected after {after} bytes).")
             : (int)Math.Min(asked, after - Position);
     }
+
 }
 
 [Collection(AzuriteCollection.Name)]
@@ -480,6 +543,34 @@ public sealed class BlobCheckpointStoreTests(AzuriteFixture azurite)
         await azurite.Blobs.GetBlobContainerClient("ckpt-a").GetBlobClient(BlobLayout.Model("run-a", 1)).UploadAsync(BinaryData.FromBytes([1, 2, 3, 4, 6]), overwrite: true);
         var ex = await Assert.ThrowsAsync<IntegrityException>(() => store.ReadModelAsync(model, default));
         Assert.Contains("hashes to", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ReadModel_WithRecentBlobs_AModelThisStoreWrote_IsReadFromMemory_AnotherReferenceFromStorage()
+    {
+        var recent = new RecentBlobs();
+        var store = new BlobCheckpointStore(azurite.Blobs, recent);
+        var plain = new BlobCheckpointStore(azurite.Blobs);
+        var bytes = new byte[] { 1, 2, 3, 4, 5 };
+        var model = await store.PutModelAsync("ckpt-recent", "run-r", 1, bytes, false, default);
+        var blob = azurite.Blobs.GetBlobContainerClient("ckpt-recent").GetBlobClient(BlobLayout.Model("run-r", 1));
+
+        // Storage now holds other bytes: the store answers with those the reference names, which it wrote; a store that
+        // reads storage refuses what it finds.
+        await blob.UploadAsync(BinaryData.FromBytes([9, 9, 9]), overwrite: true);
+        Assert.Equal(bytes, (await store.ReadModelAsync(model, default)).ToArray());
+        await Assert.ThrowsAsync<IntegrityException>(() => plain.ReadModelAsync(model, default));
+
+        // A reference to the bytes stored now is not what the store wrote: it reads storage.
+        var other = new BlobRef(model.Uri, Hashing.Sha256Hex([9, 9, 9]), 3);
+        Assert.Equal([9, 9, 9], (await store.ReadModelAsync(other, default)).ToArray());
+
+        // First writer wins: what was already stored is what the store keeps, and answers with once storage has lost it.
+        var kept = await store.PutModelAsync("ckpt-recent", "run-r", 1, new byte[] { 7 }, true, default);
+        Assert.Equal(other, kept);
+        await blob.DeleteAsync();
+        Assert.Equal([9, 9, 9], (await store.ReadModelAsync(kept, default)).ToArray());
+        await Assert.ThrowsAsync<IntegrityException>(() => plain.ReadModelAsync(kept, default));
     }
 
     [Fact]

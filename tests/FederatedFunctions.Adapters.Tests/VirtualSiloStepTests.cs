@@ -105,14 +105,39 @@ public sealed class VirtualSiloStepTests(AzuriteFixture azurite)
         await Assert.ThrowsAsync<UpdateUnavailableException>(() => ((IUpdateStore)new SiloUpdateStore(registry)).ReadUpdateRangeAsync(host, foreign, 0, default));
     }
 
-    private async Task<(SiloJobService Jobs, AggregationService Aggregation, SiloRegistry Registry, InitializeModelResult Init, RunSpec Spec, string Host)> StartAsync(string host, string runId)
+    [Fact]
+    public async Task GroupStep_WithRecentBlobs_TheAggregationReadsWhatThisProcessWroteFromMemory_AndGivesTheSameModel()
+    {
+        var recent = new RecentBlobs();
+        var (jobs, aggregation, registry, init, spec, host) = await StartAsync("vhost-d", "vs-d", recent);
+        var batch = new VirtualBatch(1, [.. Enumerable.Range(1, 12)], spec.Simulation!);
+        var step = SiloJob.First(Container, new SiloStep(Train: new TrainRequest(spec.RunId!, 1, host, init.Model, spec.Model, spec.Data, spec.Training, 4, Virtual: batch)));
+        var updates = (await jobs.StartAsync(step, default)).Result!.Updates!;
+        var request = new AggregateRequest(spec.RunId!, 1, Container, new StrategySpec(), init.Model, updates);
+        var fromStorage = new AggregationService(new BlobCheckpointStore(azurite.Blobs), new SiloUpdateStore(registry), new TorchTensorEngine(), NullLogger<AggregationService>.Instance);
+        var expected = await fromStorage.AggregateAsync(request, default);
+
+        // Storage now holds other bytes, of the same sizes, where the step wrote its group blob and the run its global model.
+        var group = registry.GetOutbox(host).GetBlobClient(BlobLayout.VirtualGroupUpdates(spec.RunId!, 1, 1, 1));
+        await group.UploadAsync(new BinaryData(new byte[updates.Sum(u => u.Update.Bytes)]), overwrite: true);
+        await azurite.Blobs.GetBlobContainerClient(Container).GetBlobClient(BlobLayout.Model(spec.RunId!, 0)).UploadAsync(new BinaryData(new byte[init.Model.Bytes]), overwrite: true);
+
+        var aggregate = await aggregation.AggregateAsync(request, default);
+
+        Assert.Empty(aggregate.Rejected);
+        Assert.Equal(updates.Select(u => u.SiloId), aggregate.Participants.Select(p => p.SiloId));
+        Assert.Equal(expected.Model, aggregate.Model);
+        await Assert.ThrowsAsync<IntegrityException>(() => fromStorage.AggregateAsync(request, default));
+    }
+
+    private async Task<(SiloJobService Jobs, AggregationService Aggregation, SiloRegistry Registry, InitializeModelResult Init, RunSpec Spec, string Host)> StartAsync(string host, string runId, RecentBlobs? recent = null)
     {
         var entries = await LocalSiloProvisioner.ProvisionAsync(azurite.Blobs, [host], TimeSpan.FromHours(1));
         var registry = new SiloRegistry(new FixedOptions<SiloRegistryOptions>(new SiloRegistryOptions { Silos = entries.ToDictionary(e => e.Key, e => e.Value.Entry) }));
         await LocalSiloProvisioner.WriteSplitsAsync(entries[host], SyntheticData.Generate(new SyntheticOptions(1, 3, 4, 240, 40, null, 8))[0] with { SiloId = host });
-        var store = new BlobCheckpointStore(azurite.Blobs);
+        var store = new BlobCheckpointStore(azurite.Blobs, recent);
         var engine = new TorchTensorEngine();
-        var catalog = new SiloCatalog(registry, [new LocalSiloCompute(registry, store, new SiloProtocol(new SiloDataCache()))]);
+        var catalog = new SiloCatalog(registry, [new LocalSiloCompute(registry, store, new SiloProtocol(new SiloDataCache()), recent)]);
         var spec = new RunSpec
         {
             RunId = runId,
@@ -126,8 +151,8 @@ public sealed class VirtualSiloStepTests(AzuriteFixture azurite)
         Assert.Empty(RunSpecValidator.Validate(spec));
         var init = await new CheckpointService(store, engine).InitializeAsync(new InitializeModelRequest(runId, Container, "fedavg", spec.Model, 4, 3, 42, DateTimeOffset.UnixEpoch, Spec: spec), default);
         return (
-            new SiloJobService(catalog, store, new SiloUpdateStore(registry), NullLogger<SiloJobService>.Instance),
-            new AggregationService(store, new SiloUpdateStore(registry), engine, NullLogger<AggregationService>.Instance),
+            new SiloJobService(catalog, store, new SiloUpdateStore(registry, recent), NullLogger<SiloJobService>.Instance),
+            new AggregationService(store, new SiloUpdateStore(registry, recent), engine, NullLogger<AggregationService>.Instance),
             registry,
             init,
             spec,

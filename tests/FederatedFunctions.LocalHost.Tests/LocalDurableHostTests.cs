@@ -1,17 +1,62 @@
 using System.Text;
+using FederatedFunctions.Adapters;
+using FederatedFunctions.Adapters.Checkpoints;
+using FederatedFunctions.Adapters.Silos;
+using FederatedFunctions.Core;
+using FederatedFunctions.Core.Runs;
+using FederatedFunctions.Core.Specs;
 using FederatedFunctions.LocalHost.Hosting;
+using FederatedFunctions.Ml;
 using FederatedFunctions.TestSupport;
+using FederatedFunctions.Workflow.Abstractions;
 using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace FederatedFunctions.LocalHost.Tests;
 
-/// <summary>The local durable host's own life cycle on the Azure Storage backend.</summary>
+/// <summary>The local durable host's own life cycle on the Azure Storage backend, and its composition.</summary>
 [Collection(AzuriteCollection.Name)]
 public sealed class LocalDurableHostTests(AzuriteFixture azurite)
 {
+    [Fact]
+    public async Task Run_OnTheComposedHost_TheCheckpointStoreTheLocalComputeAndTheOutboxReader_ShareOneRecentBlobs()
+    {
+        var (config, data) = await LocalSilos.CreateAsync(azurite, "recent", new SyntheticOptions(2, 3, 4, 60, 20, null, 5));
+        var spec = new RunSpec
+        {
+            RunId = "recent-blobs-run",
+            Model = new ModelSpec { Inputs = 4 },
+            Data = new DataSpec { Classes = 3 },
+            Training = new TrainingSpec { Rounds = 2 },
+            Silos = [.. data.Select(d => d.SiloId)],
+        };
+        await using var host = await LocalDurableHost.StartAsync(new LocalDurableHostOptions { Configuration = config });
+        Assert.Equal(2, (await new RunRunner(host, TextWriter.Null).RunAsync(spec, spec.RunId, "inmemory", default)).Rounds);
+        var recent = host.Services.GetRequiredService<RecentBlobs>();
+
+        // The aggregation's model went through the checkpoint store into it; a silo's update, through the local compute.
+        var manifest = (await host.Services.GetRequiredService<ICheckpointStore>().GetManifestAsync("checkpoints", spec.RunId, 2, default))!;
+        Assert.True(recent.TryGet(manifest.Model, out _));
+        var participant = manifest.Participants[0];
+        var blob = host.Services.GetRequiredService<ISiloRegistry>().GetOutbox(participant.SiloId).GetBlobClient(BlobLayout.SiloUpdate(spec.RunId, 2));
+        Assert.True(recent.TryGet(BlobCheckpointStore.PlainUri(blob), out var update));
+        Assert.Equal(participant.UpdateSha256, Hashing.Sha256Hex(update.Span));
+
+        // The outbox reader answers from the same instance: with the blob gone from storage, it still reads it.
+        await azurite.Blobs.GetBlobContainerClient(blob.BlobContainerName).GetBlobClient(blob.Name).DeleteAsync();
+        var read = await host.Services.GetRequiredService<IUpdateStore>().ReadUpdateAsync(participant.SiloId, new BlobRef(BlobCheckpointStore.PlainUri(blob), participant.UpdateSha256, update.Length), default);
+        Assert.Equal(update.ToArray(), read.ToArray());
+
+        // The model download reports on storage itself: the model changed there is refused, though this host wrote it.
+        var store = host.Services.GetRequiredService<ICheckpointStore>();
+        await azurite.Blobs.GetBlobContainerClient("checkpoints").GetBlobClient(BlobLayout.Model(spec.RunId, 2)).UploadAsync(new BinaryData(new byte[manifest.Model.Bytes]), overwrite: true);
+        Assert.Equal(manifest.Model.Sha256, Hashing.Sha256Hex((await store.ReadModelAsync(manifest.Model, default)).Span));
+        await Assert.ThrowsAsync<IntegrityException>(() => Api.ModelDownload.GetAsync(store, "checkpoints", spec.RunId, 2, default));
+    }
+
     [Fact]
     public async Task Dispose_RightAfterStarting_StopsCleanlyEveryTime()
     {

@@ -15,9 +15,12 @@ namespace FederatedFunctions.Adapters.Checkpoints;
 /// <c>manifest.json</c>, and <c>{runId}/latest.json</c>. Writes overwrite deterministic names (idempotent under
 /// at-least-once execution). The manifest is written after the model, and the pointer after the manifest, so a
 /// reader following the pointer never sees a half-written round. Every model read is checked against the
-/// size and SHA-256 in its <see cref="BlobRef"/>.
+/// size and SHA-256 in its <see cref="BlobRef"/>. With <paramref name="recent"/>, the models and strategy states this
+/// store writes are kept there, and a model read whose reference they match is answered without a download.
 /// </remarks>
-public sealed class BlobCheckpointStore(BlobServiceClient service) : ICheckpointStore
+/// <param name="service">The orchestrator's storage account.</param>
+/// <param name="recent">Blobs this process wrote lately (the host's one instance), or null to read every model from storage.</param>
+public sealed class BlobCheckpointStore(BlobServiceClient service, RecentBlobs? recent = null) : ICheckpointStore
 {
     // Commits that race on the latest pointer each win or step back after one re-read; more than a few conflicts in a
     // row means something other than racing commits.
@@ -35,11 +38,10 @@ public sealed class BlobCheckpointStore(BlobServiceClient service) : ICheckpoint
         if (!firstWriterWins)
         {
             await blob.UploadAsync(BinaryData.FromBytes(safetensors), overwrite: true, cancellationToken).ConfigureAwait(false);
-            return new BlobRef(PlainUri(blob), Hashing.Sha256Hex(safetensors.Span), safetensors.Length);
+            return Written(blob, safetensors);
         }
 
-        var kept = await BlobWrites.UploadIfAbsentAsync(blob, safetensors, cancellationToken).ConfigureAwait(false) ?? safetensors;
-        return new BlobRef(PlainUri(blob), Hashing.Sha256Hex(kept.Span), kept.Length);
+        return Written(blob, await BlobWrites.UploadIfAbsentAsync(blob, safetensors, cancellationToken).ConfigureAwait(false) ?? safetensors);
     }
 
     /// <inheritdoc />
@@ -49,18 +51,38 @@ public sealed class BlobCheckpointStore(BlobServiceClient service) : ICheckpoint
         if (!firstWriterWins)
         {
             await blob.UploadAsync(BinaryData.FromBytes(safetensors), overwrite: true, cancellationToken).ConfigureAwait(false);
-            return new BlobRef(PlainUri(blob), Hashing.Sha256Hex(safetensors.Span), safetensors.Length);
+            return Written(blob, safetensors);
         }
 
-        var kept = await BlobWrites.UploadIfAbsentAsync(blob, safetensors, cancellationToken).ConfigureAwait(false) ?? safetensors;
-        return new BlobRef(PlainUri(blob), Hashing.Sha256Hex(kept.Span), kept.Length);
+        return Written(blob, await BlobWrites.UploadIfAbsentAsync(blob, safetensors, cancellationToken).ConfigureAwait(false) ?? safetensors);
+    }
+
+    // What the blob now holds, remembered for the reads that follow in this process, and its reference.
+    private BlobRef Written(BlobClient blob, ReadOnlyMemory<byte> bytes)
+    {
+        var uri = PlainUri(blob);
+        recent?.Remember(uri, bytes);
+        return new BlobRef(uri, Hashing.Sha256Hex(bytes.Span), bytes.Length);
     }
 
     /// <inheritdoc />
+    /// <remarks>A model this store wrote lately, with the reference's size and SHA-256, is answered from memory (see <see cref="RecentBlobs"/>).</remarks>
     public async Task<ReadOnlyMemory<byte>> ReadModelAsync(BlobRef model, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(model);
         var blob = Resolve(model.Uri);
+        return recent is not null && recent.TryGet(model, out var held) ? held : await ReadStoredAsync(blob, model, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<ReadOnlyMemory<byte>> ReadStoredModelAsync(BlobRef model, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return await ReadStoredAsync(Resolve(model.Uri), model, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task<ReadOnlyMemory<byte>> ReadStoredAsync(BlobClient blob, BlobRef model, CancellationToken cancellationToken)
+    {
         BinaryData content;
         try
         {

@@ -11,9 +11,11 @@ namespace FederatedFunctions.Adapters.Compute;
 /// <summary>The <c>local</c> compute: the silo's step runs in the orchestrator's own process, with the silo's credential from the registry.</summary>
 /// <remarks>
 /// This is the fast simulator ("many silos on one machine"): no job, no wait. It holds every silo's credential, so it is for
-/// eyes-on simulation and development; <c>process</c> looks like production, where the orchestrator holds none.
+/// eyes-on simulation and development; <c>process</c> looks like production, where the orchestrator holds none. What its
+/// steps leave in their outboxes is kept in <see cref="RecentBlobs"/> (the host's one instance, when given), so that the
+/// aggregation in this process reads it without a download.
 /// </remarks>
-public sealed class LocalSiloCompute(ISiloRegistry registry, ICheckpointStore checkpoints, SiloProtocol protocol) : ISiloComputeKind
+public sealed class LocalSiloCompute(ISiloRegistry registry, ICheckpointStore checkpoints, SiloProtocol protocol, RecentBlobs? recent = null) : ISiloComputeKind
 {
     /// <inheritdoc />
     public string Kind => SiloComputeKinds.Local;
@@ -37,7 +39,7 @@ public sealed class LocalSiloCompute(ISiloRegistry registry, ICheckpointStore ch
     {
         ArgumentNullException.ThrowIfNull(job);
         var silo = job.Step.SiloId;
-        var storage = new BlobSiloStorage(silo, registry.GetContainer(silo), registry.GetOutbox(silo), async (blob, ct) => (await checkpoints.ReadModelAsync(blob, ct).ConfigureAwait(false)).ToArray());
+        var storage = new BlobSiloStorage(silo, registry.GetContainer(silo), registry.GetOutbox(silo), async (blob, ct) => (await checkpoints.ReadModelAsync(blob, ct).ConfigureAwait(false)).ToArray(), recent);
         var result = await protocol.RunAsync(storage, job.Step, cancellationToken).ConfigureAwait(false);
         return new SiloJobStatus(job.Name, SiloJobState.Completed, "local:completed", result);
     }

@@ -12,12 +12,15 @@ namespace FederatedFunctions.Adapters.Silos;
 /// Both clients carry the silo's own credential. The orchestrator's blobs (global models, job documents) are read through
 /// <paramref name="orchestratorBlobs"/>: in process, the orchestrator's checkpoint store; in a silo job, a client with the
 /// silo identity's read grant on the checkpoint container. Every such read is checked against its size and SHA-256.
+/// In process, what a write leaves in the outbox (the bytes written, or those a first writer left) is also kept in
+/// <paramref name="recent"/>, for the aggregation that reads it next (<see cref="SiloUpdateStore"/>).
 /// </remarks>
 /// <param name="siloId">The silo.</param>
 /// <param name="data">The data container, with the silo's credential.</param>
 /// <param name="outbox">The outbox container (may be the data container), with the silo's credential.</param>
 /// <param name="orchestratorBlobs">Reads a blob of the orchestrator's storage and checks it against its reference (<see cref="IntegrityException"/> otherwise).</param>
-public sealed class BlobSiloStorage(string siloId, BlobContainerClient data, BlobContainerClient outbox, Func<BlobRef, CancellationToken, Task<byte[]>> orchestratorBlobs) : ISiloStorage
+/// <param name="recent">Blobs this process wrote lately, when the orchestrator's side runs in this process; else null.</param>
+public sealed class BlobSiloStorage(string siloId, BlobContainerClient data, BlobContainerClient outbox, Func<BlobRef, CancellationToken, Task<byte[]>> orchestratorBlobs, RecentBlobs? recent = null) : ISiloStorage
 {
     /// <inheritdoc />
     public string SiloId => siloId;
@@ -62,12 +65,26 @@ public sealed class BlobSiloStorage(string siloId, BlobContainerClient data, Blo
     }
 
     /// <inheritdoc />
-    public async Task<byte[]?> WriteIfAbsentAsync(SiloArea area, string path, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken) =>
-        (await BlobWrites.UploadIfAbsentAsync(Blob(area, path), bytes, cancellationToken).ConfigureAwait(false))?.ToArray();
+    public async Task<byte[]?> WriteIfAbsentAsync(SiloArea area, string path, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
+    {
+        var stored = await BlobWrites.UploadIfAbsentAsync(Blob(area, path), bytes, cancellationToken).ConfigureAwait(false);
+        if (area == SiloArea.Outbox)
+        {
+            recent?.Remember(Uri(area, path), stored ?? bytes);
+        }
+
+        return stored?.ToArray();
+    }
 
     /// <inheritdoc />
-    public Task WriteAsync(SiloArea area, string path, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken) =>
-        Blob(area, path).UploadAsync(BinaryData.FromBytes(bytes), overwrite: true, cancellationToken);
+    public async Task WriteAsync(SiloArea area, string path, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
+    {
+        await Blob(area, path).UploadAsync(BinaryData.FromBytes(bytes), overwrite: true, cancellationToken).ConfigureAwait(false);
+        if (area == SiloArea.Outbox)
+        {
+            recent?.Remember(Uri(area, path), bytes);
+        }
+    }
 
     /// <inheritdoc />
     public async IAsyncEnumerable<SiloBlobInfo> ListAsync(SiloArea area, string prefix, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)

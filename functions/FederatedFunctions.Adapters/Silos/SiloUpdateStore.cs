@@ -1,5 +1,7 @@
+using System.Runtime.InteropServices;
 using Azure;
 using Azure.Storage.Blobs;
+using FederatedFunctions.Adapters.Checkpoints;
 using FederatedFunctions.Core.Runs;
 using FederatedFunctions.Workflow.Abstractions;
 
@@ -9,9 +11,14 @@ namespace FederatedFunctions.Adapters.Silos;
 /// <remarks>
 /// A reported blob must be under <c>outbox/</c> in the reporting silo's own outbox container; a reference to anything else
 /// (another silo's container, another account, data files) is refused, so a silo cannot make the aggregator read what it
-/// should not. With the <c>local</c> compute and no reader configured, the silo's own credential serves.
+/// should not. With the <c>local</c> compute and no reader configured, the silo's own credential serves. With
+/// <paramref name="recent"/>, what a silo step in this process has just written to that outbox is read from memory once
+/// its URI has passed the same check: when it has the reference's size and SHA-256, or, for one read covering several
+/// slices (no hash), when the range lies inside it; the caller checks each update as it checks a download's.
 /// </remarks>
-public sealed class SiloUpdateStore(ISiloRegistry registry) : IUpdateStore
+/// <param name="registry">The silos' outboxes and the orchestrator's read grant on each.</param>
+/// <param name="recent">Blobs this process wrote lately (the host's one instance), or null to read every update from storage.</param>
+public sealed class SiloUpdateStore(ISiloRegistry registry, RecentBlobs? recent = null) : IUpdateStore
 {
     /// <inheritdoc />
     public Task<ReadOnlyMemory<byte>> ReadUpdateAsync(string siloId, BlobRef update, CancellationToken cancellationToken)
@@ -28,7 +35,10 @@ public sealed class SiloUpdateStore(ISiloRegistry registry) : IUpdateStore
     }
 
     /// <inheritdoc />
-    /// <remarks>The download's own stream: the SDK resumes it from where it broke off when a read fails on the way.</remarks>
+    /// <remarks>
+    /// The download's own stream: the SDK resumes it from where it broke off when a read fails on the way. What this
+    /// process has just written, with the reference's size and SHA-256, is a stream over memory instead.
+    /// </remarks>
     public Task<Stream> OpenUpdateAsync(string siloId, BlobRef update, long? offset, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(update);
@@ -37,6 +47,7 @@ public sealed class SiloUpdateStore(ISiloRegistry registry) : IUpdateStore
             update,
             offset is { } at ? Range(siloId, update, at) : null,
             async (blob, options) => (await blob.DownloadStreamingAsync(options, cancellationToken).ConfigureAwait(false)).Value.Content,
+            held => new MemoryStream(held.Array!, held.Offset, held.Count, writable: false, publiclyVisible: false),
             new MemoryStream([], writable: false));
     }
 
@@ -47,6 +58,7 @@ public sealed class SiloUpdateStore(ISiloRegistry registry) : IUpdateStore
             update,
             range,
             async (blob, options) => (await blob.DownloadContentAsync(options, cancellationToken).ConfigureAwait(false)).Value.Content.ToMemory(),
+            held => held.AsMemory(),
             ReadOnlyMemory<byte>.Empty);
 
     // The range of an update inside a blob of several.
@@ -56,10 +68,16 @@ public sealed class SiloUpdateStore(ISiloRegistry registry) : IUpdateStore
             : new HttpRange(offset, update.Bytes);
 
     // Reads the reported blob (a range of it) from the silo's outbox, its failures as UpdateUnavailableException; a range
-    // that starts past the blob's end gives `pastTheEnd`, which the size check refuses as truncated.
-    private async Task<T> FromOutboxAsync<T>(string siloId, BlobRef update, HttpRange? range, Func<BlobClient, Azure.Storage.Blobs.Models.BlobDownloadOptions, Task<T>> read, T pastTheEnd)
+    // that starts past the blob's end gives `pastTheEnd`, which the size check refuses as truncated. What this process has
+    // just written there is read from memory when it holds what is asked (Held).
+    private async Task<T> FromOutboxAsync<T>(string siloId, BlobRef update, HttpRange? range, Func<BlobClient, Azure.Storage.Blobs.Models.BlobDownloadOptions, Task<T>> read, Func<ArraySegment<byte>, T> fromMemory, T pastTheEnd)
     {
         var blob = ResolveInOutbox(registry.GetOutboxReader(siloId), siloId, update.Uri);
+        if (Held(blob, update, range) is { } held)
+        {
+            return fromMemory(held);
+        }
+
         try
         {
             return await read(blob, new Azure.Storage.Blobs.Models.BlobDownloadOptions { Range = range ?? default }).ConfigureAwait(false);
@@ -95,6 +113,27 @@ public sealed class SiloUpdateStore(ISiloRegistry registry) : IUpdateStore
         {
             return null;
         }
+    }
+
+    // The bytes asked for, from what this process last wrote to the blob, when they lie inside it and are the reference's
+    // (size and SHA-256); a range without a hash (one read covering several slices, which the caller checks one by one)
+    // only has to lie inside. Anything else is read from storage, which answers a blob changed since as it is now.
+    private ArraySegment<byte>? Held(BlobClient blob, BlobRef update, HttpRange? range)
+    {
+        if (recent is null || !recent.TryGet(BlobCheckpointStore.PlainUri(blob), out var kept))
+        {
+            return null;
+        }
+
+        // Range() refuses a reference of no bytes, so a range here has a length (storage reads one without to the end).
+        var (offset, length) = range is { } r ? (r.Offset, r.Length ?? 0) : (0L, (long)kept.Length);
+        if (length <= 0 || offset > kept.Length - length)
+        {
+            return null;
+        }
+
+        var part = kept.Slice((int)offset, (int)length);
+        return (update.Sha256.Length == 0 || RecentBlobs.Matches(part.Span, update)) && MemoryMarshal.TryGetArray(part, out var segment) ? segment : (ArraySegment<byte>?)null;
     }
 
     /// <summary>Resolves an update URI to a blob of the silo's outbox, or throws.</summary>

@@ -35,7 +35,14 @@ public interface ICheckpointStore
     Task<BlobRef> PutStrategyStateAsync(string container, string runId, int round, ReadOnlyMemory<byte> safetensors, bool firstWriterWins, CancellationToken cancellationToken);
 
     /// <summary>Reads a model blob (or any safetensors blob of a run, such as strategy state) and verifies its size and hash.</summary>
+    /// <remarks>A store may answer with the bytes it wrote itself, when they are the reference's, without reading storage again.</remarks>
     Task<ReadOnlyMemory<byte>> ReadModelAsync(BlobRef model, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Reads a model blob as storage holds it now and verifies its size and hash, for readers that report on storage
+    /// itself (the API's download), which must notice a blob lost or changed since it was written.
+    /// </summary>
+    Task<ReadOnlyMemory<byte>> ReadStoredModelAsync(BlobRef model, CancellationToken cancellationToken) => ReadModelAsync(model, cancellationToken);
 
     /// <summary>Writes a round's manifest, then moves the run's latest pointer to that round if it is newer.</summary>
     Task<BlobRef> CommitRoundAsync(string container, RoundManifest manifest, CancellationToken cancellationToken);

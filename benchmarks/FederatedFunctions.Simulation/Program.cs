@@ -16,6 +16,7 @@
 //    manifest and audit entry in Azurite). Both read and parse the splits in the cold pair only (the silo caches them, and so does the
 //    loop); the medians are those of the warm pairs. Both start from the same seeded model; the final models are compared
 //    bit for bit (exit code 1 if they differ).
+// Storage__RecentBlobsMiB=0 in the environment turns the host's memory of the blobs it wrote off (docs/performance.md).
 using System.Diagnostics;
 using System.Globalization;
 using FederatedFunctions.Core.Silos;
@@ -143,6 +144,11 @@ internal sealed class Scenario : IAsyncDisposable
         await LocalSiloProvisioner.WriteSplitsAsync(entries[data.SiloId], data, DataFormats.Safetensors);
         var settings = LocalSiloProvisioner.ToSettings(entries);
         settings["Storage:ConnectionString"] = azurite.Endpoint.ConnectionString;
+        // Storage__RecentBlobsMiB=0 runs the host without its memory of what it wrote, for a comparison in one binary.
+        if (Environment.GetEnvironmentVariable("Storage__RecentBlobsMiB") is { Length: > 0 } recent)
+        {
+            settings["Storage:RecentBlobsMiB"] = recent;
+        }
         var host = await LocalDurableHost.StartAsync(new LocalDurableHostOptions
         {
             Backend = DurableBackendKind.InMemory,

@@ -28,12 +28,6 @@ public sealed class OrchestratorStorageOptions
 
     /// <summary>Blob endpoint reached with the default Azure credential (managed identity in Azure).</summary>
     public string? BlobServiceUri { get; set; }
-
-    /// <summary>
-    /// MiB of the blobs this process wrote lately that it keeps to answer its own reads of them (<see cref="RecentBlobs"/>);
-    /// 0 keeps none. Default 64.
-    /// </summary>
-    public int RecentBlobsMiB { get; set; } = 64;
 }
 
 /// <summary>Composition of the adapter layer.</summary>
@@ -77,14 +71,18 @@ public static class AdaptersRegistration
         return services;
     }
 
-    /// <summary>The host's one <see cref="RecentBlobs"/>, of <c>Storage:RecentBlobsMiB</c> (64 when unset or empty; 0 keeps none).</summary>
+    /// <summary>The setting of <see cref="CreateRecentBlobs"/>: MiB of the blobs this process wrote lately that it keeps to answer its own reads of them.</summary>
+    /// <remarks>Not a property of <see cref="OrchestratorStorageOptions"/>, whose binding would fail on a bad value before this names it.</remarks>
+    public const string RecentBlobsMiBKey = OrchestratorStorageOptions.Section + ":RecentBlobsMiB";
+
+    /// <summary>The host's one <see cref="RecentBlobs"/>, of <see cref="RecentBlobsMiBKey"/> MiB (64 when unset or empty; 0 keeps none).</summary>
     /// <exception cref="InvalidOperationException">The setting is not a whole number of 0 or more.</exception>
     public static RecentBlobs CreateRecentBlobs(IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
-        const string key = OrchestratorStorageOptions.Section + ":" + nameof(OrchestratorStorageOptions.RecentBlobsMiB);
+        const string key = RecentBlobsMiBKey;
         var setting = configuration[key];
-        var mib = new OrchestratorStorageOptions().RecentBlobsMiB;
+        var mib = (int)(RecentBlobs.DefaultCapacityBytes / (1024 * 1024));
         return string.IsNullOrWhiteSpace(setting) || (int.TryParse(setting, System.Globalization.NumberStyles.AllowLeadingWhite | System.Globalization.NumberStyles.AllowTrailingWhite, System.Globalization.CultureInfo.InvariantCulture, out mib) && mib >= 0)
             ? new RecentBlobs(mib * 1024L * 1024)
             : throw new InvalidOperationException($"{key} is '{setting}'; it must be a whole number of MiB, 0 (keep none) or more.");

@@ -14,8 +14,9 @@ namespace FederatedFunctions.Adapters;
 /// <c>BlobCheckpointStore.PlainUri</c> gives it. A hit of <see cref="TryGet(BlobRef, out ReadOnlyMemory{byte})"/> has the
 /// reference's size and SHA-256, so it is never other bytes than those history names; <see cref="TryGet(string, out ReadOnlyMemory{byte})"/>
 /// is unchecked, and its callers check what they use. A hit does not show that storage still holds the bytes: a blob
-/// changed or deleted in storage by another process after this one wrote it is not noticed. The bytes lent are never
-/// written, by this class or by its callers.</para>
+/// changed or deleted in storage by another process after this one wrote it is not noticed. Two writes of one blob at
+/// once in this process may leave the one that lost in storage here; a checked hit then misses and reads storage. The
+/// bytes lent are never written, by this class or by its callers.</para>
 /// <para>Bounded: blobs of 1 byte up to a quarter of the capacity are kept, at most <see cref="MaxEntries"/> of them, and
 /// the oldest written are dropped first, so the bytes held stay under the capacity however many rounds and silos. A
 /// capacity of 0 keeps nothing. Thread-safe.</para>
@@ -138,6 +139,6 @@ public sealed class RecentBlobs
     public static bool Matches(ReadOnlySpan<byte> bytes, BlobRef reference)
     {
         ArgumentNullException.ThrowIfNull(reference);
-        return bytes.Length == reference.Bytes && string.Equals(Hashing.Sha256Hex(bytes), reference.Sha256, StringComparison.Ordinal);
+        return bytes.Length == reference.Bytes && !string.IsNullOrEmpty(reference.Sha256) && string.Equals(Hashing.Sha256Hex(bytes), reference.Sha256, StringComparison.Ordinal);
     }
 }

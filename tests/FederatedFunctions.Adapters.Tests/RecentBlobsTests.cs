@@ -1,6 +1,8 @@
 using FederatedFunctions.Core;
 using FederatedFunctions.Core.Runs;
+using FederatedFunctions.Workflow.Abstractions;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace FederatedFunctions.Adapters.Tests;
 
@@ -120,6 +122,29 @@ public sealed class RecentBlobsTests
 
         var ex = Assert.Throws<InvalidOperationException>(() => AdaptersRegistration.CreateRecentBlobs(configuration));
         Assert.Contains("Storage:RecentBlobsMiB", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(" ", null)]
+    [InlineData("0", null)]
+    [InlineData("lots", "Storage:RecentBlobsMiB")]
+    public void AddFederatedAdapters_TheSetting_ReachesTheHostsStores_ABadOneIsRefusedNamingIt(string mib, string? error)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(
+        [
+            KeyValuePair.Create("Storage:ConnectionString", (string?)"UseDevelopmentStorage=true"),
+            KeyValuePair.Create("Storage:RecentBlobsMiB", (string?)mib),
+        ]).Build();
+        using var services = new ServiceCollection().AddLogging().AddFederatedAdapters(configuration).BuildServiceProvider();
+
+        if (error is not null)
+        {
+            Assert.Contains(error, Assert.Throws<InvalidOperationException>(() => services.GetRequiredService<ICheckpointStore>()).Message, StringComparison.Ordinal);
+            return;
+        }
+
+        Assert.NotNull(services.GetRequiredService<ICheckpointStore>());
+        Assert.Equal(mib == "0" ? 0 : RecentBlobs.DefaultCapacityBytes, services.GetRequiredService<RecentBlobs>().CapacityBytes);
     }
 
     [Fact]

@@ -308,6 +308,14 @@ public sealed class SiloStorageTests(AzuriteFixture azurite)
         await account.DeleteAsync();
         Assert.Equal(bytes, (await cached.ReadUpdateAsync("recent-a", reference, default)).ToArray());
         await Assert.ThrowsAsync<UpdateUnavailableException>(() => stored.ReadUpdateAsync("recent-a", reference, default));
+        var middle = new BlobRef(reference.Uri, Hashing.Sha256Hex(bytes.AsSpan(60, 30)), 30);
+        Assert.Equal(bytes[60..90], (await cached.ReadUpdateRangeAsync("recent-a", middle, 60, default)).ToArray());
+        await using (var streamed = await cached.OpenUpdateAsync("recent-a", middle, 60, default))
+        {
+            using var copy = new MemoryStream();
+            await streamed.CopyToAsync(copy);
+            Assert.Equal(bytes[60..90], copy.ToArray());
+        }
 
         // Another writer puts other bytes there: a reference to them, whole or a slice, is read from storage; one read
         // covering several slices (no hash) is still answered with what this process wrote, and the caller's check of
@@ -514,7 +522,6 @@ public sealed class SiloStorageTests(AzuriteFixture azurite)
             ? throw new IOException($"The connection was reset (injected after {after} bytes).")
             : (int)Math.Min(asked, after - Position);
     }
-
 }
 
 [Collection(AzuriteCollection.Name)]
@@ -571,6 +578,12 @@ public sealed class BlobCheckpointStoreTests(AzuriteFixture azurite)
         await blob.DeleteAsync();
         Assert.Equal([9, 9, 9], (await store.ReadModelAsync(kept, default)).ToArray());
         await Assert.ThrowsAsync<IntegrityException>(() => plain.ReadModelAsync(kept, default));
+
+        // A reference outside the checkpoint account is refused before memory is looked at, even with its bytes there.
+        var foreign = kept with { Uri = kept.Uri.Replace(azurite.Blobs.AccountName, "otheraccount", StringComparison.Ordinal) };
+        recent.Remember(foreign.Uri, new byte[] { 9, 9, 9 });
+        var refused = await Assert.ThrowsAsync<IntegrityException>(() => store.ReadModelAsync(foreign, default));
+        Assert.Contains("not in the checkpoint storage account", refused.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -51,6 +51,9 @@ public sealed class InMemoryCheckpointStore(InMemoryBlobs blobs) : ICheckpointSt
     /// <summary>Awaited at the start of every model read (e.g. to hold one while the test watches what else runs).</summary>
     public Func<BlobRef, Task>? BeforeReadModel { get; set; }
 
+    // This store keeps nothing beside its blobs: what it reads is what they hold now.
+    public Task<ReadOnlyMemory<byte>> ReadStoredModelAsync(BlobRef model, CancellationToken cancellationToken) => ReadModelAsync(model, cancellationToken);
+
     public async Task<ReadOnlyMemory<byte>> ReadModelAsync(BlobRef model, CancellationToken cancellationToken)
     {
         if (BeforeReadModel is { } before)

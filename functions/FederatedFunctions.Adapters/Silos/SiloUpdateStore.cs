@@ -133,7 +133,8 @@ public sealed class SiloUpdateStore(ISiloRegistry registry, RecentBlobs? recent 
         }
 
         var part = kept.Slice((int)offset, (int)length);
-        return (update.Sha256.Length == 0 || RecentBlobs.Matches(part.Span, update)) && MemoryMarshal.TryGetArray(part, out var segment) ? segment : (ArraySegment<byte>?)null;
+        var covering = range is not null && string.IsNullOrEmpty(update.Sha256);
+        return (covering || RecentBlobs.Matches(part.Span, update)) && MemoryMarshal.TryGetArray(part, out var segment) ? segment : (ArraySegment<byte>?)null;
     }
 
     /// <summary>Resolves an update URI to a blob of the silo's outbox, or throws.</summary>

@@ -42,7 +42,7 @@ public interface ICheckpointStore
     /// Reads a model blob as storage holds it now and verifies its size and hash, for readers that report on storage
     /// itself (the API's download), which must notice a blob lost or changed since it was written.
     /// </summary>
-    Task<ReadOnlyMemory<byte>> ReadStoredModelAsync(BlobRef model, CancellationToken cancellationToken) => ReadModelAsync(model, cancellationToken);
+    Task<ReadOnlyMemory<byte>> ReadStoredModelAsync(BlobRef model, CancellationToken cancellationToken);
 
     /// <summary>Writes a round's manifest, then moves the run's latest pointer to that round if it is newer.</summary>
     Task<BlobRef> CommitRoundAsync(string container, RoundManifest manifest, CancellationToken cancellationToken);

@@ -80,12 +80,16 @@ public static class AdaptersRegistration
     public static RecentBlobs CreateRecentBlobs(IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
-        const string key = RecentBlobsMiBKey;
-        var setting = configuration[key];
-        var mib = (int)(RecentBlobs.DefaultCapacityBytes / (1024 * 1024));
-        return string.IsNullOrWhiteSpace(setting) || (int.TryParse(setting, System.Globalization.NumberStyles.AllowLeadingWhite | System.Globalization.NumberStyles.AllowTrailingWhite, System.Globalization.CultureInfo.InvariantCulture, out mib) && mib >= 0)
+        var setting = configuration[RecentBlobsMiBKey];
+        if (string.IsNullOrWhiteSpace(setting))
+        {
+            return new RecentBlobs();
+        }
+
+        // Digits only: no sign, no fraction, so what parses is a whole number of 0 or more.
+        return int.TryParse(setting.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var mib)
             ? new RecentBlobs(mib * 1024L * 1024)
-            : throw new InvalidOperationException($"{key} is '{setting}'; it must be a whole number of MiB, 0 (keep none) or more.");
+            : throw new InvalidOperationException($"{RecentBlobsMiBKey} is '{setting}'; it must be a whole number of MiB, 0 (keep none) or more.");
     }
 
     /// <summary>The Azure ML jobs client, authenticated as the orchestrator's identity.</summary>
